@@ -1,0 +1,18 @@
+#!/bin/sh
+# Install the Debian (bookworm) packages the build, the demo and the tests need,
+# only those missing.  Uses sudo when not root.
+set -eu
+PKGS="build-essential cmake pkg-config xz-utils ca-certificates libxen-dev libcmocka-dev
+      iproute2 iperf3 netcat-openbsd curl python3 clang libclang-rt-14-dev valgrind
+      qemu-system-x86 cpio busybox-static procps psmisc"
+missing=""
+for p in $PKGS; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+SUDO=""
+[ "$(id -u)" = 0 ] || SUDO="sudo"
+echo "install-deps: installing$missing"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q >/dev/null
+$SUDO apt-get install -y -q --no-install-recommends $missing >/dev/null

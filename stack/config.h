@@ -1,0 +1,55 @@
+/* XWAY_* configuration: parsed and validated as a whole before anything starts. */
+#ifndef XW_CONFIG_H
+#define XW_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <netinet/in.h>
+#include <limits.h>
+
+#include "xway.h"
+
+enum xw_link_kind { XW_LINK_NONE, XW_LINK_HUB, XW_LINK_TAP };
+enum xw_backend_kind { XW_BACKEND_AUTO, XW_BACKEND_XEN, XW_BACKEND_SIM, XW_BACKEND_OFF };
+
+#define XW_MAX_ADDRS 8
+#define XW_HUB_DEFAULT_MTU 16384
+#define XW_TAP_DEFAULT_MTU 1500
+
+struct xw_cidr {
+    int family; /* AF_INET or AF_INET6 */
+    union {
+        struct in_addr v4;
+        struct in6_addr v6;
+    } addr;
+    unsigned prefix;
+};
+
+/* The validated configuration.  Plain data; owned by whoever parsed it. */
+struct xw_config {
+    enum xw_link_kind link_kind;
+    char link_arg[PATH_MAX]; /* hub directory or TAP interface name */
+    struct xw_cidr addrs[XW_MAX_ADDRS];
+    int n_addrs;
+    bool has_gw4, has_gw6;
+    struct in_addr gw4;
+    struct in6_addr gw6;
+    unsigned mtu; /* resolved: the link's default when not given */
+    int log_level;
+    enum xw_backend_kind backend;
+    char host[PATH_MAX]; /* sim host directory; "" when unset */
+    int domid;           /* -1: allocate */
+    unsigned long ring;  /* bytes per direction */
+    unsigned spin_us;
+};
+
+/* Read the XWAY_* environment into *pub (unset variables stay default).  The
+ * strings point into the environment. */
+void xw_config_from_env(struct xway_config *pub);
+
+/* Validate *pub into *out.  0, or -EINVAL with a message naming the variable and
+ * the value in err (e.g. "XWAY_MTU=70000: must be 576..65535"). */
+int xw_config_parse(const struct xway_config *pub, struct xw_config *out, char *err,
+                    size_t errlen);
+
+#endif

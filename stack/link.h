@@ -1,0 +1,38 @@
+/* Links: the stack's network interfaces to the outside world (hub, tap).
+ *
+ * Locking: every function here is called with the stack lock held (stack/stack.h),
+ * from the stack thread or an application thread inside an lwIP call.
+ */
+#ifndef XW_LINK_H
+#define XW_LINK_H
+
+#include "lwip/netif.h"
+
+struct xw_link;
+
+struct xw_link_ops {
+    /* The link's fd is readable: receive up to a bounded batch of frames and pass
+     * each to netif.input.  Returns frames received (0 if none), or -errno. */
+    int (*input)(struct xw_link *l);
+    /* Send frames queued by linkoutput, if the link batches.  May be NULL. */
+    void (*flush)(struct xw_link *l);
+    /* netif_remove, close fds, free l. */
+    void (*close)(struct xw_link *l);
+};
+
+struct xw_link {
+    struct netif netif; /* state = this link */
+    int fd;             /* polled for POLLIN by the stack thread */
+    const struct xw_link_ops *ops;
+};
+
+/* Join the hub at directory path (created if missing).  The netif is added with no
+ * address, MTU mtu, Ethernet (ARP and IPv6 ND), checksums off (the hub delivers
+ * frames intact).  0 or -errno. */
+int xw_link_hub_open(const char *path, unsigned mtu, struct xw_link **out);
+
+/* Attach to the existing TAP device ifname (IFF_TAP|IFF_NO_PI), MTU mtu,
+ * checksums on.  0 or -errno. */
+int xw_link_tap_open(const char *ifname, unsigned mtu, struct xw_link **out);
+
+#endif
