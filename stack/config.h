@@ -13,8 +13,31 @@ enum xw_link_kind { XW_LINK_NONE, XW_LINK_HUB, XW_LINK_TAP };
 enum xw_backend_kind { XW_BACKEND_AUTO, XW_BACKEND_XEN, XW_BACKEND_SIM, XW_BACKEND_OFF };
 
 #define XW_MAX_ADDRS 8
+/* lwIP gives a netif one IPv4 address and LWIP_IPV6_NUM_ADDRESSES (4) IPv6
+ * slots, slot 0 being the automatic link-local address. */
+#define XW_MAX_ADDR4 1
+#define XW_MAX_ADDR6 3
 #define XW_HUB_DEFAULT_MTU 16384
 #define XW_TAP_DEFAULT_MTU 1500
+#define XW_NONE_DEFAULT_MTU 1500
+#define XW_MTU_MIN 576
+#define XW_MTU_MIN_IPV6 1280
+#define XW_MTU_MAX 65535
+
+/* Ring bytes per direction: a power of two in [MIN, MAX]; the default until the
+ * netif-xway measurements pick a better one. */
+#define XW_RING_MIN (64UL * 1024)
+#define XW_RING_MAX (4UL * 1024 * 1024)
+#define XW_RING_DEFAULT (256UL * 1024)
+#define XW_SPIN_US_DEFAULT 50
+#define XW_SPIN_US_MAX 1000000
+#define XW_DOMID_MAX 0x7FEF /* DOMID_FIRST_RESERVED - 1 */
+
+/* A hub endpoint is the AF_UNIX socket "<hub dir>/<12 hex digits of its MAC>";
+ * the whole name must fit sun_path (108 bytes with its NUL), so the directory
+ * name may have at most 108 - 1 - 1 - 12 = 94 bytes. */
+#define XW_HUB_NAME_LEN 12
+#define XW_HUB_PATH_MAX (108 - 2 - XW_HUB_NAME_LEN)
 
 struct xw_cidr {
     int family; /* AF_INET or AF_INET6 */
@@ -43,8 +66,11 @@ struct xw_config {
     unsigned spin_us;
 };
 
-/* Read the XWAY_* environment into *pub (unset variables stay default).  The
- * strings point into the environment. */
+/* Read the XWAY_* environment into *pub (unset or empty variables: the default).
+ * The strings point into the environment.  A numeric variable that is not a
+ * number becomes an out-of-range value, which xw_config_parse refuses quoting
+ * the variable's text ("XWAY_MTU=12x: ..."); numbers are quoted as typed
+ * ("XWAY_RING=3M: ..."). */
 void xw_config_from_env(struct xway_config *pub);
 
 /* Validate *pub into *out.  0, or -EINVAL with a message naming the variable and

@@ -6,6 +6,8 @@
 #ifndef XW_LINK_H
 #define XW_LINK_H
 
+#include <stdbool.h>
+
 #include "lwip/netif.h"
 
 struct xw_link;
@@ -24,6 +26,9 @@ struct xw_link {
     struct netif netif; /* state = this link */
     int fd;             /* polled for POLLIN by the stack thread */
     const struct xw_link_ops *ops;
+    /* Frames are still queued after flush (the receiving end was full): poll
+     * again soon (about 1 ms) and call flush, even if nothing else happens. */
+    bool tx_pending;
 };
 
 /* Join the hub at directory path (created if missing).  The netif is added with no

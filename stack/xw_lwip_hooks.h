@@ -18,4 +18,9 @@ err_t xw_hook_tcp_inpacket(struct tcp_pcb *pcb, struct tcp_hdr *hdr, u16_t optle
 #define LWIP_HOOK_TCP_INPACKET_PCB(pcb, hdr, optlen, opt1len, opt2, p) \
     xw_hook_tcp_inpacket(pcb, hdr, optlen, opt1len, opt2, p)
 
+/* IPv6 default gateway from XWAY_GW for destinations that are not on-link. */
+struct netif;
+const ip6_addr_t *xw_hook_nd6_gw(struct netif *netif, const ip6_addr_t *dest);
+#define LWIP_HOOK_ND6_GET_GW(netif, dest) xw_hook_nd6_gw(netif, dest)
+
 #endif

@@ -1,0 +1,113 @@
+/* Pattern table and stream checksum. */
+#include "verify.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+static unsigned char *table; /* XWP_PERIOD + XWP_MAX_MSG bytes, written once */
+static pthread_once_t table_once = PTHREAD_ONCE_INIT;
+
+static uint64_t mix64(uint64_t x)
+{
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ULL;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebULL;
+    return x ^ (x >> 31);
+}
+
+static void table_build(void)
+{
+    size_t n = (size_t)XWP_PERIOD + XWP_MAX_MSG;
+    unsigned char *t = malloc(n);
+    if (!t)
+        return;
+    for (size_t i = 0; i < XWP_PERIOD; i += 8) {
+        uint64_t w = mix64(i + 0x9e3779b97f4a7c15ULL);
+        memcpy(t + i, &w, i + 8 <= XWP_PERIOD ? 8 : XWP_PERIOD - i);
+    }
+    for (size_t i = XWP_PERIOD; i < n; i++) /* the tail repeats the head */
+        t[i] = t[i - XWP_PERIOD];
+    table = t;
+}
+
+int xwp_pattern_init(void)
+{
+    pthread_once(&table_once, table_build);
+    return table ? 0 : -ENOMEM;
+}
+
+const unsigned char *xwp_pattern_at(uint64_t pos)
+{
+    return table + pos % XWP_PERIOD;
+}
+
+uint64_t xwp_pattern_start(uint32_t seed, uint32_t conn, uint32_t dir)
+{
+    return mix64(((uint64_t)seed << 32) ^ ((uint64_t)conn << 1) ^ dir) % XWP_PERIOD;
+}
+
+long xwp_pattern_check(const void *buf, size_t len, uint64_t pos)
+{
+    const unsigned char *p = buf;
+    size_t done = 0;
+    while (done < len) {
+        size_t n = len - done < XWP_MAX_MSG ? len - done : XWP_MAX_MSG;
+        const unsigned char *want = xwp_pattern_at(pos + done);
+        if (memcmp(p + done, want, n) != 0) {
+            for (size_t i = 0; i < n; i++)
+                if (p[done + i] != want[i])
+                    return (long)(done + i);
+        }
+        done += n;
+    }
+    return -1;
+}
+
+void xwp_csum_init(struct xwp_csum *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->a = 1;
+}
+
+static inline void fold(uint64_t *a, uint64_t *b, uint64_t w)
+{
+    *a += w;
+    *b += *a;
+}
+
+void xwp_csum_update(struct xwp_csum *c, const void *buf, size_t len)
+{
+    const unsigned char *p = buf;
+    uint64_t a = c->a, b = c->b, w;
+    c->len += len;
+    while (c->npart && len) {
+        c->part[c->npart++] = *p++;
+        len--;
+        if (c->npart == 8) {
+            memcpy(&w, c->part, 8);
+            fold(&a, &b, w);
+            c->npart = 0;
+        }
+    }
+    for (; len >= 8; p += 8, len -= 8) {
+        memcpy(&w, p, 8);
+        fold(&a, &b, w);
+    }
+    memcpy(c->part, p, len);
+    c->npart = (unsigned)len;
+    c->a = a;
+    c->b = b;
+}
+
+uint64_t xwp_csum_final(const struct xwp_csum *c)
+{
+    uint64_t a = c->a, b = c->b, w = 0;
+    if (c->npart) {
+        memcpy(&w, c->part, c->npart);
+        fold(&a, &b, w);
+    }
+    return mix64(a ^ mix64(b ^ c->len));
+}

@@ -1,0 +1,108 @@
+/* The ring channel: one connection's pair of one-way rings in pages that one
+ * domain shares and the other maps, plus one event channel.
+ *
+ * Setup (driven by the in-stack handshake, which carries the offer):
+ *   creator:  xw_channel_create() -> offer (fixed-width, 16 bytes) -> peer
+ *   acceptor: xw_channel_accept(offer) -> nonce read through the mapping -> peer
+ *   creator:  xw_channel_check_nonce(echoed nonce) == 0 -> both use the ring
+ * Any failure: close the channel and stay on TCP.
+ *
+ * Threads: one sending and one receiving thread at a time per channel.  Waits
+ * use the backend handle's single event-channel fd; several channels of one
+ * handle may wait in different threads (every wake re-checks the rings, and
+ * blocking waits are cut into slices of XW_CHAN_SLICE_MS, which also bounds how
+ * long a dead peer goes unnoticed).
+ */
+#ifndef XW_CHANNEL_H
+#define XW_CHANNEL_H
+
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include "xenif.h"
+
+/* Default bytes per direction, chosen by measurement (see ring.c / report). */
+#define XW_CHAN_DEFAULT_RING (256u * 1024u)
+#define XW_CHAN_MIN_RING (64u * 1024u)
+#define XW_CHAN_MAX_RING (4u * 1024u * 1024u)
+/* Default busy-wait before blocking, microseconds (XWAY_SPIN_US). */
+#define XW_CHAN_DEFAULT_SPIN_US 50u
+/* Blocking waits re-check peer liveness at least this often. */
+#define XW_CHAN_SLICE_MS 100
+
+/* What the acceptor needs, all fixed width (host byte order; the control
+ * message encodes it explicitly).  The nonce is deliberately NOT here: the
+ * acceptor can only learn it through the mapped interface page. */
+struct xw_chan_offer {
+    uint32_t domid;      /* the creator's domain id */
+    uint32_t intf_ref;   /* grant ref of the interface page */
+    uint32_t port;       /* the creator's unbound event-channel port */
+    uint32_t ring_shift; /* log2(bytes per direction); must match the page */
+};
+
+struct xw_chan_params {
+    uint32_t ring_bytes; /* per direction, power of two; 0: default.  Tests may
+                            go below XW_CHAN_MIN_RING down to one page. */
+    int spin_us;         /* -1: default */
+};
+
+struct xw_channel;
+
+/* Creator: share pages with peer_domid, allocate an unbound port, fill the
+ * interface page.  -EINVAL bad size; -ENOSPC out of grants/ports; -errno. */
+int xw_channel_create(struct xw_xenif *x, uint32_t peer_domid,
+                      const struct xw_chan_params *p, struct xw_channel **out,
+                      struct xw_chan_offer *offer);
+/* Acceptor: map, validate geometry, bind.  *nonce: to echo to the creator.
+ * -EPROTO: the page does not describe a valid ring; -EPERM/-ENOENT: mapping
+ * refused; -ESRCH: creator gone. */
+int xw_channel_accept(struct xw_xenif *x, const struct xw_chan_offer *offer,
+                      const struct xw_chan_params *p, struct xw_channel **out,
+                      uint64_t *nonce);
+/* Creator: 0 if nonce is the one in our page, else -EACCES. */
+int xw_channel_check_nonce(const struct xw_channel *ch, uint64_t nonce);
+
+/* timeout_ms: -1 forever, 0 nonblocking (-EAGAIN when nothing can be done).
+ * send: blocks until all len bytes are in the ring; returns len, or the bytes
+ * written before a timeout/error if any, else -EAGAIN/-ETIMEDOUT/-EPIPE/
+ * -ECONNRESET/-EPROTO.  recv: returns > 0 bytes, 0 at EOF, or -errno. */
+ssize_t xw_channel_send(struct xw_channel *ch, const void *buf, size_t len, int timeout_ms);
+ssize_t xw_channel_recv(struct xw_channel *ch, void *buf, size_t len, int timeout_ms);
+
+/* Zero-copy.  reserve/peek: segments in the ring (iov[1] is non-empty only
+ * across the wrap point), count or -errno, 0 = none now.  commit/release
+ * publish and notify the peer if it asked. */
+int xw_channel_reserve(struct xw_channel *ch, struct iovec iov[2]);
+int xw_channel_commit(struct xw_channel *ch, uint32_t n);
+int xw_channel_peek(struct xw_channel *ch, struct iovec iov[2]);
+int xw_channel_release(struct xw_channel *ch, uint32_t n);
+
+/* Wait until readable (events & 1) and/or writable (events & 2), or EOF/error.
+ * Returns the ready mask (1 readable-or-EOF, 2 writable, 4 error), -ETIMEDOUT, -errno. */
+enum { XW_CHAN_READABLE = 1, XW_CHAN_WRITABLE = 2, XW_CHAN_ERROR = 4 };
+int xw_channel_wait(struct xw_channel *ch, int events, int timeout_ms);
+
+/* For an external poller: arm the wanted notifications and return what is
+ * ready now (non-zero: do not sleep).  When 0, poll xw_channel_fd() for POLLIN,
+ * then call xw_xenif_drain() on the handle and xw_channel_arm() again. */
+int xw_channel_arm(struct xw_channel *ch, int events);
+int xw_channel_fd(const struct xw_channel *ch);
+
+/* End our sending direction (the peer reads EOF after the last byte). */
+int xw_channel_shutdown_write(struct xw_channel *ch);
+/* Abort both directions: the peer gets -ECONNRESET. */
+void xw_channel_reset(struct xw_channel *ch);
+/* The sticky error (-errno) or 0. */
+int xw_channel_error(const struct xw_channel *ch);
+/* Release everything: signal the peer (EOF + EPIPE on our receive side),
+ * unmap/unshare, unbind.  ch is freed. */
+void xw_channel_close(struct xw_channel *ch);
+
+/* Bytes per direction of this channel. */
+uint32_t xw_channel_ring_bytes(const struct xw_channel *ch);
+
+/* XWAY_RING / XWAY_SPIN_US style validation: 0 or -EINVAL. */
+int xw_channel_check_ring_bytes(unsigned long bytes);
+
+#endif

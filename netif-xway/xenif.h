@@ -1,0 +1,181 @@
+/* The backend interface of netif-xway: grant sharing/mapping, event channels,
+ * a small key store and domain liveness, shaped after libxengnttab (incl.
+ * xengntshr_*), libxenevtchn and libxenstore so that the xen backend is a thin
+ * adapter and the sim backend models the same rules on plain Linux.
+ *
+ * Contract for every op: returns 0 / a count / a port (>= 0) or -errno; never
+ * aborts.  A handle is used by one thread at a time unless stated otherwise
+ * (the sim and xen backends serialise grant and port tables internally, so
+ * share/map/unmap/notify may be called from several threads; evtchn_pending
+ * must have one caller at a time).
+ *
+ * Event channels follow Xen: each port has a pending bit; notify on a port
+ * whose peer bit is already pending costs nothing and is coalesced; the
+ * handle's single fd (evtchn_fd) becomes readable when some port of the handle
+ * is pending; evtchn_pending returns one pending port at a time (and, as in
+ * Xen, the port must then be unmasked with evtchn_unmask).
+ */
+#ifndef XW_XENIF_H
+#define XW_XENIF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define XW_PAGE_SHIFT 12
+#define XW_PAGE_SIZE (1u << XW_PAGE_SHIFT)
+
+/* Same order and values as enum xw_backend_kind in stack/config.h. */
+enum xw_xenif_kind {
+    XW_XENIF_AUTO = 0, /* xen when /dev/xen is usable, else sim */
+    XW_XENIF_XEN = 1,
+    XW_XENIF_SIM = 2,
+    XW_XENIF_OFF = 3, /* no fast path: xw_xenif_open returns -ENODEV */
+};
+
+/* Limits of the sim backend (the xen backend takes whatever Xen allows). */
+enum {
+    XW_SIM_MAX_DOMID = 4095, /* sim domain ids are 1..XW_SIM_MAX_DOMID */
+    XW_SIM_MAX_PORTS = 4096, /* event-channel ports per domain (0 is never used) */
+    XW_SIM_MAX_GREFS = 65536, /* grant entries per domain (0 is never used) */
+};
+
+#define XW_HOST_TOKEN_LEN 32 /* hex chars, NUL-terminated in a [33] buffer */
+
+struct xw_xenif;
+
+/* Backend operations.  "domid" is always the *other* domain. */
+struct xw_xenif_ops {
+    const char *name; /* "xen" or "sim" */
+    void (*close)(struct xw_xenif *x);
+
+    /* Share count fresh zeroed pages with domid (xengntshr_share_pages):
+     * refs[count] receive the grant references, *addr the local mapping. */
+    int (*share)(struct xw_xenif *x, uint32_t domid, uint32_t count, int writable,
+                 uint32_t *refs, void **addr);
+    /* Share one page; on unshare (or, with xen, our death) the byte at
+     * notify_offset is cleared and notify_port (if >= 0) signalled. */
+    int (*share_notify)(struct xw_xenif *x, uint32_t domid, int writable, uint32_t *ref,
+                        int notify_offset, int notify_port, void **addr);
+    /* Stop sharing what share returned: future maps of these refs fail.
+     * Pages the grantee still has mapped stay valid for it until it unmaps. */
+    int (*unshare)(struct xw_xenif *x, void *addr, uint32_t count);
+
+    /* Map count grant refs of domid contiguously (xengnttab_map_domain_grant_refs).
+     * -EPERM: a ref was granted to another domain or read-only while writable
+     * was asked; -ENOENT: never shared / revoked; -ESRCH: no such domain. */
+    int (*map)(struct xw_xenif *x, uint32_t domid, uint32_t count, const uint32_t *refs,
+               int writable, void **addr);
+    /* Map one ref; on unmap, clear the byte at notify_offset and signal
+     * notify_port (either may be -1). */
+    int (*map_notify)(struct xw_xenif *x, uint32_t domid, uint32_t ref, int writable,
+                      int notify_offset, int notify_port, void **addr);
+    int (*unmap)(struct xw_xenif *x, void *addr, uint32_t count);
+
+    /* Event channels (xenevtchn_*).  Ports are returned as non-negative ints. */
+    int (*evtchn_fd)(struct xw_xenif *x);
+    int (*evtchn_alloc_unbound)(struct xw_xenif *x, uint32_t domid);
+    int (*evtchn_bind)(struct xw_xenif *x, uint32_t domid, uint32_t remote_port);
+    int (*evtchn_notify)(struct xw_xenif *x, uint32_t port);
+    int (*evtchn_pending)(struct xw_xenif *x); /* port, or -EAGAIN when none */
+    int (*evtchn_unmask)(struct xw_xenif *x, uint32_t port);
+    int (*evtchn_unbind)(struct xw_xenif *x, uint32_t port);
+    /* 1: the remote end of port is bound to us and its domain lives;
+     * 0: the remote closed its end or its domain is gone; -errno. */
+    int (*evtchn_peer_alive)(struct xw_xenif *x, uint32_t port);
+
+    /* Key store (xs_read/xs_write/xs_watch).  Keys are '/'-separated paths.
+     * read returns the value length (value NUL-terminated, truncated to len-1). */
+    int (*store_read)(struct xw_xenif *x, const char *key, char *buf, size_t len);
+    int (*store_write)(struct xw_xenif *x, const char *key, const char *val);
+    int (*store_watch)(struct xw_xenif *x, const char *key);
+    int (*store_unwatch)(struct xw_xenif *x, const char *key);
+    int (*store_watch_fd)(struct xw_xenif *x);
+    /* The next fired watch: key copied into buf, returns its length; -EAGAIN. */
+    int (*store_read_watch)(struct xw_xenif *x, char *buf, size_t len);
+
+    /* 1 if domain domid exists, 0 if not, -errno if unknown. */
+    int (*domain_alive)(struct xw_xenif *x, uint32_t domid);
+};
+
+/* A backend handle.  Backends embed this as their first member. */
+struct xw_xenif {
+    const struct xw_xenif_ops *ops;
+    enum xw_xenif_kind kind; /* resolved: XW_XENIF_XEN or XW_XENIF_SIM */
+    uint32_t domid;          /* our own domain id */
+    /* Co-residency token: equal tokens = same physical host.  sim: a random id
+     * created once in the host directory; xen: the xenstore key
+     * XW_XEN_HOST_TOKEN_KEY if readable.  "" when unknown. */
+    char host_token[XW_HOST_TOKEN_LEN + 1];
+};
+
+#define XW_XEN_HOST_TOKEN_KEY "/xway/host-token"
+
+/* Open a backend.  kind AUTO picks xen when /dev/xen is usable, else sim.
+ * sim_host: the sim host directory (created if missing; required for sim);
+ * requested_domid: sim domain id to claim, or -1 to allocate one.
+ * -ENODEV: kind OFF, or xen asked and unusable; -EADDRINUSE: the requested sim
+ * domid is taken; -EINVAL: bad arguments; other -errno from the system. */
+int xw_xenif_open(enum xw_xenif_kind kind, const char *sim_host, int requested_domid,
+                  struct xw_xenif **out);
+void xw_xenif_close(struct xw_xenif *x);
+
+/* Backend constructors (used by xw_xenif_open; tests call them directly). */
+int xw_xenif_open_xen(struct xw_xenif **out);
+int xw_xenif_open_sim(const char *host_dir, int requested_domid, struct xw_xenif **out);
+
+/* Wrappers, so callers read like the Xen libraries. */
+static inline int xw_share(struct xw_xenif *x, uint32_t domid, uint32_t count, int writable,
+                           uint32_t *refs, void **addr)
+{
+    return x->ops->share(x, domid, count, writable, refs, addr);
+}
+static inline int xw_unshare(struct xw_xenif *x, void *addr, uint32_t count)
+{
+    return x->ops->unshare(x, addr, count);
+}
+static inline int xw_map(struct xw_xenif *x, uint32_t domid, uint32_t count,
+                         const uint32_t *refs, int writable, void **addr)
+{
+    return x->ops->map(x, domid, count, refs, writable, addr);
+}
+static inline int xw_unmap(struct xw_xenif *x, void *addr, uint32_t count)
+{
+    return x->ops->unmap(x, addr, count);
+}
+static inline int xw_evtchn_fd(struct xw_xenif *x) { return x->ops->evtchn_fd(x); }
+static inline int xw_evtchn_alloc_unbound(struct xw_xenif *x, uint32_t domid)
+{
+    return x->ops->evtchn_alloc_unbound(x, domid);
+}
+static inline int xw_evtchn_bind(struct xw_xenif *x, uint32_t domid, uint32_t rport)
+{
+    return x->ops->evtchn_bind(x, domid, rport);
+}
+static inline int xw_evtchn_notify(struct xw_xenif *x, uint32_t port)
+{
+    return x->ops->evtchn_notify(x, port);
+}
+static inline int xw_evtchn_pending(struct xw_xenif *x) { return x->ops->evtchn_pending(x); }
+static inline int xw_evtchn_unmask(struct xw_xenif *x, uint32_t port)
+{
+    return x->ops->evtchn_unmask(x, port);
+}
+static inline int xw_evtchn_unbind(struct xw_xenif *x, uint32_t port)
+{
+    return x->ops->evtchn_unbind(x, port);
+}
+static inline int xw_evtchn_peer_alive(struct xw_xenif *x, uint32_t port)
+{
+    return x->ops->evtchn_peer_alive(x, port);
+}
+static inline int xw_domain_alive(struct xw_xenif *x, uint32_t domid)
+{
+    return x->ops->domain_alive(x, domid);
+}
+
+/* Consume every pending port of the handle and unmask it (for a poller that
+ * only needs "something happened"; channels re-check their rings).  Returns
+ * the number of ports consumed. */
+int xw_xenif_drain(struct xw_xenif *x);
+
+#endif

@@ -1,0 +1,68 @@
+/* Ethernet plumbing shared by the hub and TAP links. */
+#include "link_eth.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "lwip/etharp.h"
+#include "lwip/ethip6.h"
+#include "lwip/pbuf.h"
+#include "netif/ethernet.h"
+
+void xw_link_eth_random_mac(uint8_t mac[6])
+{
+    if (getrandom(mac, 6, 0) != 6) {
+        uint32_t a = xw_lwip_rand(), b = xw_lwip_rand();
+        memcpy(mac, &a, 4);
+        memcpy(mac + 4, &b, 2);
+    }
+    mac[0] = (uint8_t)((mac[0] & 0xfc) | 0x02); /* unicast, locally administered */
+}
+
+unsigned xw_link_eth_mtu(unsigned mtu)
+{
+    return mtu > XW_LINK_MTU_MAX ? XW_LINK_MTU_MAX : mtu;
+}
+
+int xw_link_eth_add(struct xw_link *l, netif_init_fn init)
+{
+    struct netif *n = &l->netif;
+
+    if (!netif_add_noaddr(n, l, init, ethernet_input))
+        return -EINVAL;
+    n->output = etharp_output;
+    n->output_ip6 = ethip6_output;
+    n->hwaddr_len = ETH_HWADDR_LEN;
+    n->flags |= NETIF_FLAG_BROADCAST | NETIF_FLAG_ETHARP | NETIF_FLAG_ETHERNET |
+                NETIF_FLAG_IGMP | NETIF_FLAG_MLD6;
+    n->mtu6 = n->mtu;
+    netif_create_ip6_linklocal_address(n, 1);
+    netif_set_up(n);
+    netif_set_link_up(n);
+    return 0;
+}
+
+struct pbuf *xw_link_rx_alloc(const struct netif *netif)
+{
+    return pbuf_alloc(PBUF_RAW, (u16_t)(netif->mtu + XW_ETH_HLEN), PBUF_RAM);
+}
+
+int xw_link_rx_deliver(struct netif *netif, struct pbuf *p, size_t len)
+{
+    struct pbuf *q = p;
+
+    if (len < XW_ETH_HLEN || len > p->len)
+        return 0;
+    if (len <= XW_LINK_RX_COPYBREAK) {
+        q = pbuf_alloc(PBUF_RAW, (u16_t)len, PBUF_RAM);
+        if (!q)
+            return 0;
+        memcpy(q->payload, p->payload, len);
+    } else {
+        pbuf_realloc(q, (u16_t)len);
+    }
+    if (netif->input(q, netif) != ERR_OK)
+        pbuf_free(q);
+    return q == p;
+}

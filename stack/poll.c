@@ -1,0 +1,70 @@
+/* xway_poll: poll(2) over xway sockets and ordinary fds.  The kernel does the
+ * waiting (every xway socket's number is its readiness fd, readyfd.h); xway
+ * sockets' revents are then taken from the socket state, which adds what the
+ * readiness fd cannot say (POLLHUP, POLLERR, POLLRDHUP). */
+#include <errno.h>
+#include <poll.h>
+
+#include "socket.h"
+#include "stack.h"
+#include "xway.h"
+
+static short sock_revents(const struct xw_sock *s, short events)
+{
+    short r = 0;
+
+    if (xw_sock_readable(s))
+        r |= POLLIN | POLLRDNORM;
+    if (xw_sock_writable(s))
+        r |= POLLOUT | POLLWRNORM;
+    if (s->err)
+        r |= POLLERR;
+    if (s->state == XW_SS_DEAD || (s->rd_eof && s->shut_wr))
+        r |= POLLHUP;
+    if (s->rd_eof)
+        r |= POLLRDHUP;
+    return r & (events | POLLERR | POLLHUP | POLLNVAL);
+}
+
+/* Replace the kernel's view of xway sockets with theirs.  Returns ready count. */
+static int refine(struct pollfd *fds, nfds_t nfds)
+{
+    int ready = 0;
+
+    xw_stack_lock();
+    for (nfds_t i = 0; i < nfds; i++) {
+        struct xw_sock *s = xw_sock_lookup(fds[i].fd);
+        if (s)
+            fds[i].revents = sock_revents(s, fds[i].events);
+        if (fds[i].revents)
+            ready++;
+    }
+    xw_stack_unlock();
+    return ready;
+}
+
+int xway_poll(struct pollfd *fds, nfds_t nfds, int timeout_ms) XW_EXPORT;
+int xway_poll(struct pollfd *fds, nfds_t nfds, int timeout_ms)
+{
+    struct timespec t0, now;
+    int rc, ready, left = timeout_ms;
+
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        rc = poll(fds, nfds, left);
+        if (rc < 0)
+            return rc;
+        ready = refine(fds, nfds);
+        if (ready || left == 0)
+            return ready;
+        /* The kernel saw a transition our state has already moved past: wait
+         * again for the rest of the timeout. */
+        if (timeout_ms > 0) {
+            clock_gettime(CLOCK_MONOTONIC, &now);
+            left = timeout_ms - (int)((now.tv_sec - t0.tv_sec) * 1000 +
+                                      (now.tv_nsec - t0.tv_nsec) / 1000000);
+            if (left <= 0)
+                return refine(fds, nfds);
+        }
+    }
+}

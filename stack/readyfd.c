@@ -1,0 +1,66 @@
+/* The pollable kernel fd of a socket (see readyfd.h). */
+#include "readyfd.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+int xw_ready_open(struct xw_ready *r, bool cloexec)
+{
+    int sv[2], small = 1; /* the kernel rounds up to its minimum */
+
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | (cloexec ? SOCK_CLOEXEC : 0), 0,
+                   sv) < 0)
+        return -errno;
+    /* B is never handed to the application nor inherited by its children. */
+    fcntl(sv[1], F_SETFD, FD_CLOEXEC);
+    setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
+    r->a = sv[0];
+    r->b = sv[1];
+    r->rd = false;
+    r->wr = true;
+    xw_ready_set(r, false, false);
+    return 0;
+}
+
+void xw_ready_close(struct xw_ready *r)
+{
+    if (r->b >= 0)
+        close(r->b);
+    if (r->a >= 0)
+        close(r->a);
+    r->a = r->b = -1;
+}
+
+static void drain(int fd)
+{
+    char buf[4096];
+    while (read(fd, buf, sizeof(buf)) > 0)
+        ;
+}
+
+static void fill(int fd)
+{
+    static const char junk[4096];
+    while (write(fd, junk, sizeof(junk)) > 0)
+        ;
+}
+
+void xw_ready_set(struct xw_ready *r, bool readable, bool writable)
+{
+    if (readable != r->rd) {
+        if (readable)
+            (void)!write(r->b, "r", 1);
+        else
+            drain(r->a);
+        r->rd = readable;
+    }
+    if (writable != r->wr) {
+        if (writable)
+            drain(r->b);
+        else
+            fill(r->a);
+        r->wr = writable;
+    }
+}

@@ -1,0 +1,25 @@
+/* A socket's pollable kernel fd.
+ *
+ * An AF_UNIX stream socketpair: the application holds end A (its number is the
+ * xway socket number), the stack drives readiness through both ends.  POLLIN on A
+ * is "one token byte written from B is unread"; POLLOUT on A is "A's tiny send
+ * buffer is not full" — the stack fills it from A to say "not writable" and drains
+ * it at B to say "writable".  So poll/epoll/select on A see exactly the socket's
+ * readable/writable state, edges included.  Syscalls happen only on transitions.
+ */
+#ifndef XW_READYFD_H
+#define XW_READYFD_H
+
+#include <stdbool.h>
+
+struct xw_ready {
+    int a, b;
+    bool rd, wr; /* state as last published */
+};
+
+/* Create with readable=false, writable=false.  0 or -errno. */
+int xw_ready_open(struct xw_ready *r, bool cloexec);
+void xw_ready_close(struct xw_ready *r);
+void xw_ready_set(struct xw_ready *r, bool readable, bool writable);
+
+#endif

@@ -1,0 +1,483 @@
+/* The public socket API: argument checks, address conversion, errno.  Each call
+ * takes the stack lock (stack.h) and leaves through xw_stack_leave. */
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#undef TCP_MSS /* glibc's 512; lwIP's (lwipopts.h) is meant below */
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lwip/tcp.h"
+#include "socket.h"
+#include "stack.h"
+#include "tcp_path.h"
+#include "xway.h"
+
+/* Enter an API call on fd: lock and look it up.  NULL with errno set on failure
+ * (the lock is then not held). */
+static struct xw_sock *enter(int fd)
+{
+    struct xw_sock *s;
+    int rc = xw_stack_enter();
+
+    if (rc < 0) {
+        errno = -rc;
+        return NULL;
+    }
+    s = xw_sock_lookup(fd);
+    if (!s) {
+        xw_stack_leave();
+        errno = EBADF;
+    }
+    return s;
+}
+
+/* Leave with a result: negative values become -1 + errno. */
+static long leave(long rc)
+{
+    xw_stack_leave();
+    if (rc < 0) {
+        errno = (int)-rc;
+        return -1;
+    }
+    return rc;
+}
+
+/* ---- addresses --------------------------------------------------------------- */
+
+static int from_sockaddr(const struct xw_sock *s, const struct sockaddr *sa, socklen_t len,
+                         ip_addr_t *ip, u16_t *port)
+{
+    if (!sa)
+        return -EFAULT;
+    if (sa->sa_family == AF_INET && s->domain == AF_INET) {
+        const struct sockaddr_in *in = (const void *)sa;
+        if (len < sizeof(*in))
+            return -EINVAL;
+        ip_addr_set_ip4_u32(ip, in->sin_addr.s_addr);
+        *port = ntohs(in->sin_port);
+        return 0;
+    }
+    if (sa->sa_family == AF_INET6 && s->domain == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const void *)sa;
+        if (len < sizeof(*in6))
+            return -EINVAL;
+        *port = ntohs(in6->sin6_port);
+        if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) {
+            uint32_t v4;
+            memcpy(&v4, &in6->sin6_addr.s6_addr[12], 4);
+            ip_addr_set_ip4_u32(ip, v4);
+        } else if (IN6_IS_ADDR_UNSPECIFIED(&in6->sin6_addr)) {
+            ip_addr_set_any(1, ip);
+            IP_SET_TYPE(ip, IPADDR_TYPE_ANY);
+        } else {
+            IP_SET_TYPE(ip, IPADDR_TYPE_V6);
+            memcpy(ip_2_ip6(ip)->addr, in6->sin6_addr.s6_addr, 16);
+            ip6_addr_clear_zone(ip_2_ip6(ip));
+        }
+        return 0;
+    }
+    return s->domain == AF_INET ? -EAFNOSUPPORT : -EINVAL;
+}
+
+static int to_sockaddr(const struct xw_sock *s, const ip_addr_t *ip, u16_t port,
+                       struct sockaddr *sa, socklen_t *len)
+{
+    union {
+        struct sockaddr_in in;
+        struct sockaddr_in6 in6;
+    } u;
+    socklen_t n;
+
+    if (!sa || !len)
+        return -EFAULT;
+    memset(&u, 0, sizeof(u));
+    if (s->domain == AF_INET) {
+        u.in.sin_family = AF_INET;
+        u.in.sin_port = htons(port);
+        u.in.sin_addr.s_addr = ip && IP_IS_V4(ip) ? ip4_addr_get_u32(ip_2_ip4(ip)) : 0;
+        n = sizeof(u.in);
+    } else {
+        u.in6.sin6_family = AF_INET6;
+        u.in6.sin6_port = htons(port);
+        if (ip && IP_IS_V4_VAL(*ip) && !ip_addr_isany(ip)) {
+            uint32_t v4 = ip4_addr_get_u32(ip_2_ip4(ip));
+            u.in6.sin6_addr.s6_addr[10] = u.in6.sin6_addr.s6_addr[11] = 0xff;
+            memcpy(&u.in6.sin6_addr.s6_addr[12], &v4, 4);
+        } else if (ip && IP_IS_V6_VAL(*ip)) {
+            memcpy(u.in6.sin6_addr.s6_addr, ip_2_ip6(ip)->addr, 16);
+        }
+        n = sizeof(u.in6);
+    }
+    memcpy(sa, &u, *len < n ? *len : n);
+    *len = n;
+    return 0;
+}
+
+/* ---- lifecycle --------------------------------------------------------------- */
+
+int xway_socket(int domain, int type, int protocol) XW_EXPORT;
+int xway_socket(int domain, int type, int protocol)
+{
+    struct xw_sock *s;
+    int rc;
+
+    if (domain != AF_INET && domain != AF_INET6) {
+        errno = EAFNOSUPPORT;
+        return -1;
+    }
+    if ((type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)) != SOCK_STREAM ||
+        (protocol != 0 && protocol != IPPROTO_TCP)) {
+        errno = (type & 0xf) != SOCK_STREAM ? ESOCKTNOSUPPORT : EPROTONOSUPPORT;
+        return -1;
+    }
+    rc = xw_stack_enter();
+    if (rc < 0) {
+        errno = -rc;
+        return -1;
+    }
+    rc = xw_sock_new(domain, type & SOCK_NONBLOCK, type & SOCK_CLOEXEC, &s);
+    return (int)leave(rc < 0 ? rc : s->fd);
+}
+
+/* SO_LINGER with a timeout on a blocking socket: send FIN, then wait up to the
+ * linger time for everything sent to be acknowledged. */
+static void linger_wait(struct xw_sock *s)
+{
+    struct timeval tv = { .tv_sec = s->linger.l_linger };
+    struct timespec dbuf;
+    const struct timespec *dl = xw_deadline(&tv, &dbuf);
+
+    if (s->rx_len == 0 && tcp_shutdown(s->pcb, 0, 1) == ERR_OK)
+        tcp_output(s->pcb);
+    while (s->pcb && xw_tcp_unsent(s))
+        if (pthread_cond_timedwait(&s->cond, &xw_stack_mutex, dl) != 0)
+            break;
+}
+
+int xway_close(int fd) XW_EXPORT;
+int xway_close(int fd)
+{
+    struct xw_sock *s = enter(fd);
+
+    if (!s)
+        return -1;
+    s->closing = true;
+    if (s->linger.l_onoff && s->linger.l_linger > 0 && !s->nonblock && s->pcb &&
+        s->state == XW_SS_CONNECTED)
+        linger_wait(s);
+    /* Connections queued on a listener and never accepted are reset. */
+    while (s->state == XW_SS_LISTEN && s->aq_len) {
+        struct xw_sock *c = xw_tcp_accept_next(s);
+        xw_tcp_release(c, true);
+        xw_sock_free(c);
+    }
+    xw_tcp_release(s, (s->linger.l_onoff && s->linger.l_linger == 0) || s->rx_len > 0);
+    xw_sock_free(s);
+    return (int)leave(0);
+}
+
+int xway_shutdown(int fd, int how) XW_EXPORT;
+int xway_shutdown(int fd, int how)
+{
+    struct xw_sock *s;
+
+    if (how != SHUT_RD && how != SHUT_WR && how != SHUT_RDWR) {
+        errno = EINVAL;
+        return -1;
+    }
+    s = enter(fd);
+    if (!s)
+        return -1;
+    return (int)leave(xw_tcp_shutdown(s, how != SHUT_WR, how != SHUT_RD));
+}
+
+/* ---- connection setup -------------------------------------------------------- */
+
+int xway_bind(int fd, const struct sockaddr *addr, socklen_t len) XW_EXPORT;
+int xway_bind(int fd, const struct sockaddr *addr, socklen_t len)
+{
+    struct xw_sock *s = enter(fd);
+    ip_addr_t ip;
+    u16_t port;
+    int rc;
+
+    if (!s)
+        return -1;
+    rc = from_sockaddr(s, addr, len, &ip, &port);
+    if (rc == 0)
+        rc = xw_tcp_bind(s, &ip, port);
+    return (int)leave(rc);
+}
+
+int xway_listen(int fd, int backlog) XW_EXPORT;
+int xway_listen(int fd, int backlog)
+{
+    struct xw_sock *s = enter(fd);
+
+    if (!s)
+        return -1;
+    return (int)leave(xw_tcp_listen(s, backlog));
+}
+
+int xway_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags) XW_EXPORT;
+int xway_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
+{
+    struct xw_sock *l, *c;
+    struct timespec dbuf;
+    const struct timespec *deadline;
+    int rc = 0;
+
+    if (flags & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)) {
+        errno = EINVAL;
+        return -1;
+    }
+    l = enter(fd);
+    if (!l)
+        return -1;
+    if (l->state != XW_SS_LISTEN)
+        return (int)leave(-EINVAL);
+    deadline = xw_deadline(&l->rcvtimeo, &dbuf);
+    while (!(c = xw_tcp_accept_next(l))) {
+        if (l->nonblock)
+            return (int)leave(-EAGAIN);
+        rc = xw_sock_wait(l, deadline);
+        if (rc < 0)
+            return (int)leave(rc == -ETIMEDOUT ? -EAGAIN : rc);
+    }
+    c->nonblock = flags & SOCK_NONBLOCK;
+    if (!(flags & SOCK_CLOEXEC))
+        fcntl(c->fd, F_SETFD, 0);
+    if (addr && len && c->pcb)
+        rc = to_sockaddr(c, &c->pcb->remote_ip, c->pcb->remote_port, addr, len);
+    else if (addr && len)
+        rc = to_sockaddr(c, NULL, 0, addr, len);
+    return (int)leave(rc < 0 ? rc : c->fd);
+}
+
+int xway_accept(int fd, struct sockaddr *addr, socklen_t *len) XW_EXPORT;
+int xway_accept(int fd, struct sockaddr *addr, socklen_t *len)
+{
+    return xway_accept4(fd, addr, len, 0);
+}
+
+int xway_connect(int fd, const struct sockaddr *addr, socklen_t len) XW_EXPORT;
+int xway_connect(int fd, const struct sockaddr *addr, socklen_t len)
+{
+    struct xw_sock *s = enter(fd);
+    struct timespec dbuf;
+    const struct timespec *deadline;
+    ip_addr_t ip;
+    u16_t port;
+    int rc;
+
+    if (!s)
+        return -1;
+    rc = from_sockaddr(s, addr, len, &ip, &port);
+    if (rc == 0 && ip_addr_isany(&ip))
+        rc = -ECONNREFUSED;
+    if (rc == 0)
+        rc = xw_tcp_connect(s, &ip, port);
+    if (rc < 0)
+        return (int)leave(rc);
+    if (s->nonblock)
+        return (int)leave(-EINPROGRESS);
+    deadline = xw_deadline(&s->sndtimeo, &dbuf);
+    while (s->state == XW_SS_CONNECTING) {
+        rc = xw_sock_wait(s, deadline);
+        if (rc == -ETIMEDOUT)
+            return (int)leave(-EINPROGRESS);
+        if (rc < 0)
+            return (int)leave(rc);
+    }
+    if (s->state != XW_SS_CONNECTED) {
+        rc = s->err ? -s->err : -ECONNREFUSED;
+        s->err = 0;
+        xw_sock_changed(s);
+    }
+    return (int)leave(rc);
+}
+
+static int name_of(int fd, struct sockaddr *addr, socklen_t *len, bool peer)
+{
+    struct xw_sock *s = enter(fd);
+    int rc;
+
+    if (!s)
+        return -1;
+    if (peer && (s->state != XW_SS_CONNECTED || !s->pcb))
+        rc = -ENOTCONN;
+    else if (!s->pcb)
+        rc = to_sockaddr(s, NULL, 0, addr, len);
+    else if (peer)
+        rc = to_sockaddr(s, &s->pcb->remote_ip, s->pcb->remote_port, addr, len);
+    else
+        rc = to_sockaddr(s, &s->pcb->local_ip, s->pcb->local_port, addr, len);
+    return (int)leave(rc);
+}
+
+int xway_getsockname(int fd, struct sockaddr *addr, socklen_t *len) XW_EXPORT;
+int xway_getsockname(int fd, struct sockaddr *addr, socklen_t *len)
+{
+    return name_of(fd, addr, len, false);
+}
+
+int xway_getpeername(int fd, struct sockaddr *addr, socklen_t *len) XW_EXPORT;
+int xway_getpeername(int fd, struct sockaddr *addr, socklen_t *len)
+{
+    return name_of(fd, addr, len, true);
+}
+
+/* ---- data -------------------------------------------------------------------- */
+
+static ssize_t iov_total(const struct iovec *iov, int iovcnt)
+{
+    size_t t = 0;
+
+    if (iovcnt < 0 || iovcnt > IOV_MAX || (iovcnt && !iov))
+        return -EINVAL;
+    for (int i = 0; i < iovcnt; i++) {
+        if (iov[i].iov_len > SSIZE_MAX - t)
+            return -EINVAL;
+        t += iov[i].iov_len;
+    }
+    return (ssize_t)t;
+}
+
+static ssize_t do_send(int fd, const struct iovec *iov, int iovcnt, int flags)
+{
+    ssize_t total = iov_total(iov, iovcnt), rc;
+    struct xw_sock *s;
+
+    if (total < 0) {
+        errno = (int)-total;
+        return -1;
+    }
+    if (flags & ~(MSG_DONTWAIT | MSG_NOSIGNAL | MSG_MORE | MSG_EOR)) {
+        errno = EOPNOTSUPP;
+        return -1;
+    }
+    s = enter(fd);
+    if (!s)
+        return -1;
+    if (s->state == XW_SS_LISTEN)
+        return leave(-ENOTCONN);
+    rc = total ? xw_tcp_send(s, iov, iovcnt, (size_t)total, flags) : 0;
+    rc = leave(rc);
+    if (rc < 0 && errno == EPIPE && !(flags & MSG_NOSIGNAL))
+        raise(SIGPIPE);
+    return rc;
+}
+
+static ssize_t do_recv(int fd, const struct iovec *iov, int iovcnt, int flags)
+{
+    ssize_t total = iov_total(iov, iovcnt);
+    struct xw_sock *s;
+
+    if (total < 0) {
+        errno = (int)-total;
+        return -1;
+    }
+    if (flags & ~(MSG_DONTWAIT | MSG_PEEK | MSG_WAITALL | MSG_NOSIGNAL | MSG_CMSG_CLOEXEC)) {
+        errno = EOPNOTSUPP;
+        return -1;
+    }
+    s = enter(fd);
+    if (!s)
+        return -1;
+    return leave(xw_tcp_recv(s, iov, iovcnt, (size_t)total, flags));
+}
+
+ssize_t xway_send(int fd, const void *buf, size_t len, int flags) XW_EXPORT;
+ssize_t xway_send(int fd, const void *buf, size_t len, int flags)
+{
+    struct iovec v = { (void *)buf, len };
+    return do_send(fd, &v, 1, flags);
+}
+
+ssize_t xway_recv(int fd, void *buf, size_t len, int flags) XW_EXPORT;
+ssize_t xway_recv(int fd, void *buf, size_t len, int flags)
+{
+    struct iovec v = { buf, len };
+    return do_recv(fd, &v, 1, flags);
+}
+
+ssize_t xway_write(int fd, const void *buf, size_t len) XW_EXPORT;
+ssize_t xway_write(int fd, const void *buf, size_t len)
+{
+    return xway_send(fd, buf, len, 0);
+}
+
+ssize_t xway_read(int fd, void *buf, size_t len) XW_EXPORT;
+ssize_t xway_read(int fd, void *buf, size_t len)
+{
+    return xway_recv(fd, buf, len, 0);
+}
+
+ssize_t xway_writev(int fd, const struct iovec *iov, int iovcnt) XW_EXPORT;
+ssize_t xway_writev(int fd, const struct iovec *iov, int iovcnt)
+{
+    return do_send(fd, iov, iovcnt, 0);
+}
+
+ssize_t xway_readv(int fd, const struct iovec *iov, int iovcnt) XW_EXPORT;
+ssize_t xway_readv(int fd, const struct iovec *iov, int iovcnt)
+{
+    return do_recv(fd, iov, iovcnt, 0);
+}
+
+ssize_t xway_sendmsg(int fd, const struct msghdr *msg, int flags) XW_EXPORT;
+ssize_t xway_sendmsg(int fd, const struct msghdr *msg, int flags)
+{
+    if (!msg) {
+        errno = EFAULT;
+        return -1;
+    }
+    if (msg->msg_controllen) { /* no ancillary data on TCP */
+        errno = EINVAL;
+        return -1;
+    }
+    return do_send(fd, msg->msg_iov, (int)msg->msg_iovlen, flags);
+}
+
+ssize_t xway_recvmsg(int fd, struct msghdr *msg, int flags) XW_EXPORT;
+ssize_t xway_recvmsg(int fd, struct msghdr *msg, int flags)
+{
+    ssize_t rc;
+
+    if (!msg) {
+        errno = EFAULT;
+        return -1;
+    }
+    rc = do_recv(fd, msg->msg_iov, (int)msg->msg_iovlen, flags);
+    if (rc >= 0) {
+        msg->msg_controllen = 0;
+        msg->msg_flags = 0;
+        msg->msg_namelen = 0;
+    }
+    return rc;
+}
+
+int xway_set_nonblock(int fd, int on) XW_EXPORT;
+int xway_set_nonblock(int fd, int on)
+{
+    struct xw_sock *s = enter(fd);
+
+    if (!s)
+        return -1;
+    s->nonblock = on != 0;
+    return (int)leave(0);
+}
+
+int xway_is_socket(int fd) XW_EXPORT;
+int xway_is_socket(int fd)
+{
+    int yes;
+
+    xw_stack_lock();
+    yes = xw_sock_lookup(fd) != NULL;
+    xw_stack_unlock();
+    return yes;
+}

@@ -1,0 +1,80 @@
+/* The socket table and the per-socket state shared by the API entry points
+ * (socket.c, sockopt.c, poll.c) and the TCP path (tcp_path.c).
+ *
+ * Locking: every member of struct xw_sock is protected by the stack lock
+ * (stack.h).  A socket is reachable through the table from xway_socket/accept
+ * until xway_close; a thread sleeping on sock->cond holds a reference (refs) so
+ * that a concurrent close frees the socket only after the sleeper has left.
+ */
+#ifndef XW_SOCKET_H
+#define XW_SOCKET_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+
+#include "lwip/tcp.h"
+#include "readyfd.h"
+
+enum xw_sock_state {
+    XW_SS_NEW,        /* created, maybe bound */
+    XW_SS_LISTEN,
+    XW_SS_CONNECTING,
+    XW_SS_CONNECTED,
+    XW_SS_DEAD,       /* the connection is gone: error, reset or fully closed */
+};
+
+struct xw_sock {
+    int fd;                  /* public number: the readiness fd the app polls */
+    struct xw_ready ready;
+    int domain;              /* AF_INET / AF_INET6 */
+    enum xw_sock_state state;
+    bool nonblock;
+    bool closing;            /* xway_close in progress: sleepers must leave */
+    int refs;                /* table reference + one per sleeping thread */
+    pthread_cond_t cond;     /* state changed: data, space, connection, error */
+
+    struct tcp_pcb *pcb;     /* NULL once lwIP freed it or we let go */
+    int err;                 /* pending error for SO_ERROR / the next call, errno */
+    bool rd_eof;             /* peer sent FIN */
+    bool shut_rd, shut_wr;   /* local shutdown */
+    bool was_connected;
+
+    struct pbuf *rx;         /* received, not yet read; rx_off bytes of it consumed */
+    uint32_t rx_off;
+    uint32_t rx_len;         /* bytes readable = rx->tot_len - rx_off */
+
+    struct xw_sock **acceptq; /* listen: established, not yet accepted */
+    int aq_head, aq_len, aq_cap;
+    int backlog;
+
+    /* options */
+    bool reuseaddr, keepalive, nodelay;
+    struct linger linger;
+    int rcvbuf, sndbuf;
+    struct timeval rcvtimeo, sndtimeo;
+    int keepidle, keepintvl, keepcnt;
+    bool bound;
+};
+
+/* Table: fd -> socket, lock held. */
+struct xw_sock *xw_sock_lookup(int fd);
+int xw_sock_new(int domain, bool nonblock, bool cloexec, struct xw_sock **out);
+void xw_sock_free(struct xw_sock *s);
+/* Close every socket (stack shutdown). */
+void xw_sock_close_all(void);
+
+/* Recompute the readiness fd and wake sleepers after a state change. */
+void xw_sock_changed(struct xw_sock *s);
+bool xw_sock_readable(const struct xw_sock *s);
+bool xw_sock_writable(const struct xw_sock *s);
+
+/* Sleep on s->cond until woken or the deadline (NULL: none).  0, -ETIMEDOUT,
+ * or -EBADF when the socket is being closed meanwhile. */
+int xw_sock_wait(struct xw_sock *s, const struct timespec *deadline);
+/* Deadline now + tv, or NULL for a zero timeval (no timeout). */
+const struct timespec *xw_deadline(const struct timeval *tv, struct timespec *buf);
+
+#endif

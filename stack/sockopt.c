@@ -1,0 +1,215 @@
+/* setsockopt/getsockopt: the options of include/xway.h, with Linux's errno
+ * values for unknown options (ENOPROTOOPT) and short buffers (EINVAL). */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#undef TCP_MSS /* glibc's 512; lwIP's (lwipopts.h) is meant below */
+#include <string.h>
+
+#include "lwip/tcp.h"
+#include "socket.h"
+#include "stack.h"
+#include "tcp_path.h"
+#include "xway.h"
+
+static int get_int(const void *val, socklen_t len, int *out)
+{
+    if (!val || len < sizeof(int))
+        return -EINVAL;
+    memcpy(out, val, sizeof(int));
+    return 0;
+}
+
+static int get_timeval(const void *val, socklen_t len, struct timeval *out)
+{
+    if (!val || len < sizeof(*out))
+        return -EINVAL;
+    memcpy(out, val, sizeof(*out));
+    if (out->tv_usec < 0 || out->tv_usec >= 1000000)
+        return -EDOM;
+    if (out->tv_sec < 0)
+        out->tv_sec = out->tv_usec = 0;
+    return 0;
+}
+
+static int set_socket_level(struct xw_sock *s, int name, const void *val, socklen_t len)
+{
+    int v = 0, rc;
+
+    switch (name) {
+    case SO_LINGER:
+        if (!val || len < sizeof(struct linger))
+            return -EINVAL;
+        memcpy(&s->linger, val, sizeof(s->linger));
+        return 0;
+    case SO_RCVTIMEO:
+        return get_timeval(val, len, &s->rcvtimeo);
+    case SO_SNDTIMEO:
+        return get_timeval(val, len, &s->sndtimeo);
+    }
+    rc = get_int(val, len, &v);
+    if (rc < 0)
+        return rc;
+    switch (name) {
+    case SO_REUSEADDR:
+        s->reuseaddr = v != 0;
+        if (s->pcb) {
+            if (v)
+                ip_set_option(s->pcb, SOF_REUSEADDR);
+            else
+                ip_reset_option(s->pcb, SOF_REUSEADDR);
+        }
+        return 0;
+    case SO_KEEPALIVE:
+        s->keepalive = v != 0;
+        break;
+    case SO_RCVBUF:
+    case SO_SNDBUF:
+        /* Linux doubles the request; lwIP's window and buffer are fixed at
+         * build time, so the value is recorded and reported, not enforced. */
+        if (v < 0)
+            v = 0;
+        *(name == SO_RCVBUF ? &s->rcvbuf : &s->sndbuf) = v > INT32_MAX / 2 ? INT32_MAX : 2 * v;
+        return 0;
+    default:
+        return -ENOPROTOOPT;
+    }
+    xw_tcp_apply_opts(s);
+    return 0;
+}
+
+static int set_tcp_level(struct xw_sock *s, int name, const void *val, socklen_t len)
+{
+    int v, rc = get_int(val, len, &v);
+
+    if (rc < 0)
+        return rc;
+    switch (name) {
+    case TCP_NODELAY:
+        s->nodelay = v != 0;
+        break;
+    case TCP_KEEPIDLE:
+    case TCP_KEEPINTVL:
+    case TCP_KEEPCNT:
+        if (v < 1 || v > (name == TCP_KEEPCNT ? 127 : 32767))
+            return -EINVAL;
+        *(name == TCP_KEEPIDLE ? &s->keepidle : name == TCP_KEEPINTVL ? &s->keepintvl
+                                                                       : &s->keepcnt) = v;
+        break;
+    default:
+        return -ENOPROTOOPT;
+    }
+    xw_tcp_apply_opts(s);
+    return 0;
+}
+
+int xway_setsockopt(int fd, int level, int name, const void *val, socklen_t len) XW_EXPORT;
+int xway_setsockopt(int fd, int level, int name, const void *val, socklen_t len)
+{
+    struct xw_sock *s;
+    int rc = xw_stack_enter();
+
+    if (rc < 0) {
+        errno = -rc;
+        return -1;
+    }
+    s = xw_sock_lookup(fd);
+    if (!s)
+        rc = -EBADF;
+    else if (level == SOL_SOCKET)
+        rc = set_socket_level(s, name, val, len);
+    else if (level == IPPROTO_TCP)
+        rc = set_tcp_level(s, name, val, len);
+    else
+        rc = -ENOPROTOOPT;
+    xw_stack_leave();
+    if (rc < 0) {
+        errno = -rc;
+        return -1;
+    }
+    return 0;
+}
+
+static int put(void *val, socklen_t *len, const void *src, socklen_t n)
+{
+    if (!val || !len)
+        return -EFAULT;
+    if (*len < n && n != sizeof(int))
+        return -EINVAL;
+    memcpy(val, src, *len < n ? *len : n);
+    *len = *len < n ? *len : n;
+    return 0;
+}
+
+static int get_socket_level(struct xw_sock *s, int name, void *val, socklen_t *len)
+{
+    int v;
+
+    switch (name) {
+    case SO_LINGER:
+        return put(val, len, &s->linger, sizeof(s->linger));
+    case SO_RCVTIMEO:
+        return put(val, len, &s->rcvtimeo, sizeof(s->rcvtimeo));
+    case SO_SNDTIMEO:
+        return put(val, len, &s->sndtimeo, sizeof(s->sndtimeo));
+    case SO_ERROR:
+        v = s->err;
+        s->err = 0;
+        xw_sock_changed(s);
+        break;
+    case SO_REUSEADDR: v = s->reuseaddr; break;
+    case SO_KEEPALIVE: v = s->keepalive; break;
+    case SO_RCVBUF: v = s->rcvbuf; break;
+    case SO_SNDBUF: v = s->sndbuf; break;
+    case SO_TYPE: v = SOCK_STREAM; break;
+    case SO_DOMAIN: v = s->domain; break;
+    case SO_PROTOCOL: v = IPPROTO_TCP; break;
+    case SO_ACCEPTCONN: v = s->state == XW_SS_LISTEN; break;
+    default:
+        return -ENOPROTOOPT;
+    }
+    return put(val, len, &v, sizeof(v));
+}
+
+static int get_tcp_level(struct xw_sock *s, int name, void *val, socklen_t *len)
+{
+    int v;
+
+    switch (name) {
+    case TCP_NODELAY: v = s->nodelay; break;
+    case TCP_KEEPIDLE: v = s->keepidle; break;
+    case TCP_KEEPINTVL: v = s->keepintvl; break;
+    case TCP_KEEPCNT: v = s->keepcnt; break;
+    case TCP_MAXSEG: v = s->pcb && s->state == XW_SS_CONNECTED ? s->pcb->mss : TCP_MSS; break;
+    default:
+        return -ENOPROTOOPT;
+    }
+    return put(val, len, &v, sizeof(v));
+}
+
+int xway_getsockopt(int fd, int level, int name, void *val, socklen_t *len) XW_EXPORT;
+int xway_getsockopt(int fd, int level, int name, void *val, socklen_t *len)
+{
+    struct xw_sock *s;
+    int rc = xw_stack_enter();
+
+    if (rc < 0) {
+        errno = -rc;
+        return -1;
+    }
+    s = xw_sock_lookup(fd);
+    if (!s)
+        rc = -EBADF;
+    else if (level == SOL_SOCKET)
+        rc = get_socket_level(s, name, val, len);
+    else if (level == IPPROTO_TCP)
+        rc = get_tcp_level(s, name, val, len);
+    else
+        rc = -ENOPROTOOPT;
+    xw_stack_leave();
+    if (rc < 0) {
+        errno = -rc;
+        return -1;
+    }
+    return 0;
+}

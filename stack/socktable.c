@@ -1,0 +1,159 @@
+/* The socket table (fd -> socket), socket lifetime, readiness and sleeping.
+ * Stack lock held for everything here (socket.h). */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "lwip/tcp.h"
+#include "socket.h"
+#include "stack.h"
+#include "tcp_path.h"
+
+static struct xw_sock **table;
+static int table_cap;
+
+struct xw_sock *xw_sock_lookup(int fd)
+{
+    if (fd < 0 || fd >= table_cap)
+        return NULL;
+    return table[fd];
+}
+
+static int table_put(int fd, struct xw_sock *s)
+{
+    if (fd >= table_cap) {
+        int cap = table_cap ? table_cap : 256;
+        struct xw_sock **t;
+        while (cap <= fd)
+            cap *= 2;
+        t = realloc(table, (size_t)cap * sizeof(*t));
+        if (!t)
+            return -ENOMEM;
+        memset(t + table_cap, 0, (size_t)(cap - table_cap) * sizeof(*t));
+        table = t;
+        table_cap = cap;
+    }
+    table[fd] = s;
+    return 0;
+}
+
+int xw_sock_new(int domain, bool nonblock, bool cloexec, struct xw_sock **out)
+{
+    struct xw_sock *s = calloc(1, sizeof(*s));
+    pthread_condattr_t ca;
+    int rc;
+
+    if (!s)
+        return -ENOMEM;
+    rc = xw_ready_open(&s->ready, cloexec);
+    if (rc < 0)
+        goto out_free;
+    rc = table_put(s->ready.a, s);
+    if (rc < 0)
+        goto out_ready;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&s->cond, &ca);
+    pthread_condattr_destroy(&ca);
+    s->fd = s->ready.a;
+    s->domain = domain;
+    s->nonblock = nonblock;
+    s->refs = 1;
+    s->rcvbuf = TCP_WND;
+    s->sndbuf = TCP_SND_BUF;
+    s->keepidle = 7200;
+    s->keepintvl = 75;
+    s->keepcnt = 9;
+    *out = s;
+    return 0;
+
+out_ready:
+    xw_ready_close(&s->ready);
+out_free:
+    free(s);
+    return rc;
+}
+
+static void sock_put(struct xw_sock *s)
+{
+    if (--s->refs > 0)
+        return;
+    xw_tcp_rx_flush(s);
+    xw_ready_close(&s->ready);
+    pthread_cond_destroy(&s->cond);
+    free(s->acceptq);
+    free(s);
+}
+
+/* Remove from the table and drop the table's reference; sleepers wake with EBADF. */
+void xw_sock_free(struct xw_sock *s)
+{
+    if (s->fd >= 0 && s->fd < table_cap && table[s->fd] == s)
+        table[s->fd] = NULL;
+    s->closing = true;
+    pthread_cond_broadcast(&s->cond);
+    sock_put(s);
+}
+
+void xw_sock_close_all(void)
+{
+    for (int fd = 0; fd < table_cap; fd++) {
+        struct xw_sock *s = table[fd];
+        if (!s)
+            continue;
+        xw_tcp_release(s, false);
+        xw_sock_free(s);
+    }
+}
+
+bool xw_sock_readable(const struct xw_sock *s)
+{
+    if (s->state == XW_SS_LISTEN)
+        return s->aq_len > 0;
+    return s->rx_len > 0 || s->rd_eof || s->shut_rd || s->err || s->state == XW_SS_DEAD;
+}
+
+bool xw_sock_writable(const struct xw_sock *s)
+{
+    if (s->err || s->state == XW_SS_DEAD || s->shut_wr)
+        return s->was_connected || s->err;
+    if (s->state != XW_SS_CONNECTED)
+        return false;
+    return xw_tcp_space(s) >= TCP_SND_BUF / 4;
+}
+
+void xw_sock_changed(struct xw_sock *s)
+{
+    xw_ready_set(&s->ready, xw_sock_readable(s), xw_sock_writable(s));
+    pthread_cond_broadcast(&s->cond);
+}
+
+int xw_sock_wait(struct xw_sock *s, const struct timespec *deadline)
+{
+    int rc = 0;
+
+    s->refs++;
+    if (deadline)
+        rc = pthread_cond_timedwait(&s->cond, &xw_stack_mutex, deadline);
+    else
+        pthread_cond_wait(&s->cond, &xw_stack_mutex);
+    if (s->closing)
+        rc = EBADF;
+    sock_put(s);
+    return -rc;
+}
+
+const struct timespec *xw_deadline(const struct timeval *tv, struct timespec *buf)
+{
+    if (!tv->tv_sec && !tv->tv_usec)
+        return NULL;
+    clock_gettime(CLOCK_MONOTONIC, buf);
+    buf->tv_sec += tv->tv_sec;
+    buf->tv_nsec += tv->tv_usec * 1000L;
+    if (buf->tv_nsec >= 1000000000L) {
+        buf->tv_sec++;
+        buf->tv_nsec -= 1000000000L;
+    }
+    return buf;
+}

@@ -1,0 +1,343 @@
+/* The stack's lifecycle and its thread: configuration, lwIP start, the link, the
+ * loop that feeds received frames to lwIP and runs its timers.  See stack.h for
+ * the locking model. */
+#include "stack.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "lwip/init.h"
+#include "lwip/ip6_addr.h"
+#include "lwip/netif.h"
+#include "lwip/sys.h"
+#include "lwip/timeouts.h"
+#include "link.h"
+#include "log.h"
+#include "socket.h"
+
+pthread_mutex_t xw_stack_mutex = PTHREAD_MUTEX_INITIALIZER;
+
+/* Protected by the stack lock, except `running` which the loop also reads
+ * unlocked as its stop signal (hence atomic). */
+static struct {
+    _Atomic bool running;
+    bool lwip_ready;
+    pthread_t thread;
+    int wake_fd;          /* eventfd: wakes the loop out of poll */
+    u32_t planned_sleep;  /* the loop sleeps until sys_now() + this, as it planned */
+    u32_t sleep_start;
+    struct xw_link *link;
+    struct xw_config cfg;
+    ip6_addr_t gw6;
+} st = { .wake_fd = -1 };
+
+static char last_error[PATH_MAX + 128];
+
+void xw_stack_lock(void)
+{
+    pthread_mutex_lock(&xw_stack_mutex);
+}
+
+void xw_stack_unlock(void)
+{
+    pthread_mutex_unlock(&xw_stack_mutex);
+}
+
+const struct xw_config *xw_stack_config(void)
+{
+    return &st.cfg;
+}
+
+const char *xway_last_error(void) XW_EXPORT;
+const char *xway_last_error(void)
+{
+    return last_error;
+}
+
+void xway_config_init(struct xway_config *cfg) XW_EXPORT;
+void xway_config_init(struct xway_config *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->log_level = -1;
+    cfg->domid = -1;
+    cfg->spin_us = -1;
+}
+
+const ip6_addr_t *xw_hook_nd6_gw(struct netif *netif, const ip6_addr_t *dest)
+{
+    return st.cfg.has_gw6 ? &st.gw6 : NULL;
+}
+
+static void wake_loop(void)
+{
+    uint64_t one = 1;
+    (void)!write(st.wake_fd, &one, sizeof(one));
+}
+
+/* lwIP's timers may have moved earlier than the loop planned to wake (a new
+ * connection starts the TCP timer): wake it to re-plan. */
+static void replan_if_needed(void)
+{
+    u32_t next = sys_timeouts_sleeptime();
+    u32_t elapsed = sys_now() - st.sleep_start;
+
+    if (st.planned_sleep == SYS_TIMEOUTS_SLEEPTIME_INFINITE ||
+        next + elapsed < st.planned_sleep)
+        if (next != SYS_TIMEOUTS_SLEEPTIME_INFINITE)
+            wake_loop();
+}
+
+static void flush_links(void)
+{
+    netif_poll_all();
+    if (st.link && st.link->ops->flush)
+        st.link->ops->flush(st.link);
+}
+
+int xw_stack_enter(void)
+{
+    int rc;
+
+    xw_stack_lock();
+    if (st.running)
+        return 0;
+    xw_stack_unlock();
+    rc = xway_init(NULL);
+    if (rc < 0 && errno != EALREADY) {
+        int e = errno;
+        xw_err("cannot start the stack: %s", last_error);
+        return -e;
+    }
+    xw_stack_lock();
+    if (!st.running) {
+        xw_stack_unlock();
+        return -ENETDOWN;
+    }
+    return 0;
+}
+
+void xw_stack_leave(void)
+{
+    flush_links();
+    replan_if_needed();
+    xw_stack_unlock();
+}
+
+static void *loop(void *arg)
+{
+    struct pollfd pfd[2];
+    uint64_t junk;
+
+    xw_stack_lock();
+    while (st.running) {
+        u32_t sleep = sys_timeouts_sleeptime();
+        int n = 1;
+
+        st.planned_sleep = sleep;
+        st.sleep_start = sys_now();
+        xw_stack_unlock();
+
+        pfd[0] = (struct pollfd){ .fd = st.wake_fd, .events = POLLIN };
+        if (st.link)
+            pfd[n++] = (struct pollfd){ .fd = st.link->fd, .events = POLLIN };
+        poll(pfd, (nfds_t)n, sleep == SYS_TIMEOUTS_SLEEPTIME_INFINITE ? -1 : (int)sleep);
+        if (pfd[0].revents)
+            (void)!read(st.wake_fd, &junk, sizeof(junk));
+
+        xw_stack_lock();
+        if (n > 1 && pfd[1].revents) {
+            int got;
+            /* Bounded batches; let application threads have the lock in between. */
+            while ((got = st.link->ops->input(st.link)) > 0 && st.running) {
+                flush_links();
+                xw_stack_unlock();
+                xw_stack_lock();
+            }
+        }
+        sys_check_timeouts();
+        flush_links();
+    }
+    xw_stack_unlock();
+    return NULL;
+}
+
+static void to_lwip4(const struct in_addr *a, ip4_addr_t *out)
+{
+    ip4_addr_set_u32(out, a->s_addr);
+}
+
+static void prefix_to_mask(unsigned prefix, ip4_addr_t *mask)
+{
+    uint32_t m = prefix ? htonl(~0u << (32 - prefix)) : 0;
+    ip4_addr_set_u32(mask, m);
+}
+
+static void to_lwip6(const struct in6_addr *a, ip6_addr_t *out)
+{
+    memcpy(out->addr, a->s6_addr, 16);
+    ip6_addr_clear_zone(out);
+}
+
+/* Give the link its addresses and make it the default route. */
+static int configure_netif(struct netif *nif, const struct xw_config *c)
+{
+    for (int i = 0; i < c->n_addrs; i++) {
+        const struct xw_cidr *a = &c->addrs[i];
+        if (a->family == AF_INET) {
+            ip4_addr_t ip, mask, gw;
+            to_lwip4(&a->addr.v4, &ip);
+            prefix_to_mask(a->prefix, &mask);
+            ip4_addr_set_zero(&gw);
+            if (c->has_gw4)
+                to_lwip4(&c->gw4, &gw);
+            netif_set_addr(nif, &ip, &mask, &gw);
+        } else {
+            ip6_addr_t ip6;
+            s8_t idx;
+            to_lwip6(&a->addr.v6, &ip6);
+            if (netif_add_ip6_address(nif, &ip6, &idx) != ERR_OK)
+                return -ENOSPC;
+            netif_ip6_addr_set_state(nif, idx, IP6_ADDR_PREFERRED);
+        }
+    }
+    if (c->has_gw6)
+        to_lwip6(&c->gw6, &st.gw6);
+    netif_set_default(nif);
+    return 0;
+}
+
+static int open_link(const struct xw_config *c)
+{
+    int rc = 0;
+
+    st.link = NULL;
+    if (c->link_kind == XW_LINK_HUB)
+        rc = xw_link_hub_open(c->link_arg, c->mtu, &st.link);
+    else if (c->link_kind == XW_LINK_TAP)
+        rc = xw_link_tap_open(c->link_arg, c->mtu, &st.link);
+    if (rc < 0) {
+        snprintf(last_error, sizeof(last_error), "XWAY_LINK=%s:%s: %s",
+                 c->link_kind == XW_LINK_HUB ? "hub" : "tap", c->link_arg, strerror(-rc));
+        return rc;
+    }
+    if (st.link) {
+        rc = configure_netif(&st.link->netif, c);
+        if (rc < 0) {
+            snprintf(last_error, sizeof(last_error), "XWAY_ADDR: too many IPv6 addresses");
+            st.link->ops->close(st.link);
+            st.link = NULL;
+        }
+    }
+    return rc;
+}
+
+/* Sockets use two fds each: allow as many as the hard limit lets us. */
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
+static int start(const struct xw_config *c)
+{
+    int rc;
+
+    if (!st.lwip_ready) {
+        lwip_init();
+        st.lwip_ready = true;
+    }
+    st.cfg = *c;
+    xw_log_level = c->log_level;
+    st.wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (st.wake_fd < 0) {
+        rc = -errno;
+        snprintf(last_error, sizeof(last_error), "eventfd: %s", strerror(errno));
+        return rc;
+    }
+    rc = open_link(c);
+    if (rc < 0)
+        goto out_wake;
+    raise_fd_limit();
+    st.running = true;
+    rc = -pthread_create(&st.thread, NULL, loop, NULL);
+    if (rc < 0) {
+        snprintf(last_error, sizeof(last_error), "pthread_create: %s", strerror(-rc));
+        st.running = false;
+        goto out_link;
+    }
+    xw_info("stack started: link %s%s%s, %d address(es), mtu %u",
+            c->link_kind == XW_LINK_HUB ? "hub:" : c->link_kind == XW_LINK_TAP ? "tap:" : "none",
+            c->link_arg, "", c->n_addrs, c->mtu);
+    return 0;
+
+out_link:
+    if (st.link)
+        st.link->ops->close(st.link);
+    st.link = NULL;
+out_wake:
+    close(st.wake_fd);
+    st.wake_fd = -1;
+    return rc;
+}
+
+int xway_init(const struct xway_config *cfg) XW_EXPORT;
+int xway_init(const struct xway_config *cfg)
+{
+    struct xway_config env;
+    static struct xw_config parsed; /* large; only touched under the lock */
+    int rc;
+
+    xw_stack_lock();
+    if (st.running) {
+        xw_stack_unlock();
+        errno = EALREADY;
+        return -1;
+    }
+    last_error[0] = '\0';
+    if (!cfg) {
+        xway_config_init(&env);
+        xw_config_from_env(&env);
+        cfg = &env;
+    }
+    rc = xw_config_parse(cfg, &parsed, last_error, sizeof(last_error));
+    if (rc == 0)
+        rc = start(&parsed);
+    xw_stack_unlock();
+    if (rc < 0) {
+        errno = -rc;
+        return -1;
+    }
+    return 0;
+}
+
+void xway_fini(void) XW_EXPORT;
+void xway_fini(void)
+{
+    xw_stack_lock();
+    if (!st.running) {
+        xw_stack_unlock();
+        return;
+    }
+    xw_sock_close_all();
+    flush_links();
+    st.running = false;
+    wake_loop();
+    xw_stack_unlock();
+    pthread_join(st.thread, NULL);
+
+    xw_stack_lock();
+    if (st.link)
+        st.link->ops->close(st.link);
+    st.link = NULL;
+    close(st.wake_fd);
+    st.wake_fd = -1;
+    xw_stack_unlock();
+}

@@ -1,0 +1,37 @@
+/* The process's stack: lwIP, its links and its thread.
+ *
+ * Locking model.  One mutex, the stack lock, protects lwIP, every link and every
+ * socket's state (socket.h).  The stack thread holds it while it feeds received
+ * frames to lwIP and runs lwIP's timers; an application thread holds it for the
+ * duration of one socket call, and calls into lwIP directly (a send is copied into
+ * TCP segments and transmitted by the calling thread, not handed over).  A call
+ * that must wait sleeps on its socket's condition variable, which releases the
+ * lock; lwIP's callbacks (run by whichever thread holds the lock) signal it.
+ * Nothing blocks while holding the lock except short syscalls on our own fds.
+ */
+#ifndef XW_STACK_H
+#define XW_STACK_H
+
+#include <pthread.h>
+#include <stdbool.h>
+
+#include "config.h"
+
+extern pthread_mutex_t xw_stack_mutex;
+
+/* Take the stack lock for an API call, starting the stack from the environment if
+ * it is not running.  0, or -errno when the stack cannot start (then unlocked). */
+int xw_stack_enter(void);
+
+/* Leave an API call: deliver looped-back packets, flush batched frames, wake the
+ * stack thread if lwIP's next timer moved earlier, release the lock. */
+void xw_stack_leave(void);
+
+/* Lock-only variants for code that does not start the stack. */
+void xw_stack_lock(void);
+void xw_stack_unlock(void);
+
+/* The running configuration (valid while the stack runs; lock held). */
+const struct xw_config *xw_stack_config(void);
+
+#endif

@@ -1,0 +1,530 @@
+/* The TCP path: a connection's bytes through lwIP.  lwIP's callbacks update the
+ * socket (socket.h) and wake its sleepers; send and receive copy between the
+ * caller's buffers and lwIP segments.  Every function runs with the stack lock. */
+#include "tcp_path.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "lwip/priv/tcp_priv.h"
+#include "lwip/tcp.h"
+#include "log.h"
+
+/* ---- lwIP callbacks ---------------------------------------------------------- */
+
+static void rx_append(struct xw_sock *s, struct pbuf *p)
+{
+    /* Segments are kept as one list linked through ->next; tot_len (16 bits) is
+     * not maintained across segments, rx_len counts. */
+    struct pbuf *tail;
+
+    s->rx_len += p->tot_len;
+    if (!s->rx) {
+        s->rx = p;
+        return;
+    }
+    for (tail = s->rx; tail->next; tail = tail->next)
+        ;
+    tail->next = p;
+}
+
+static err_t on_recv(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err)
+{
+    struct xw_sock *s = arg;
+
+    if (!p) {
+        s->rd_eof = true;
+    } else if (s->shut_rd) {
+        /* Data after SHUT_RD is accepted and dropped, as Linux does. */
+        tcp_recved(pcb, p->tot_len);
+        pbuf_free(p);
+        return ERR_OK;
+    } else {
+        rx_append(s, p);
+    }
+    xw_sock_changed(s);
+    return ERR_OK;
+}
+
+static err_t on_sent(void *arg, struct tcp_pcb *pcb, u16_t len)
+{
+    xw_sock_changed(arg);
+    return ERR_OK;
+}
+
+/* lwIP freed the pcb.  ERR_ABRT from lwIP itself means retransmissions or
+ * keepalives ran out (our own aborts detach the callbacks first). */
+static void on_err(void *arg, err_t err)
+{
+    struct xw_sock *s = arg;
+    bool connecting = s->state == XW_SS_CONNECTING;
+
+    s->pcb = NULL;
+    if (err == ERR_RST)
+        s->err = connecting ? ECONNREFUSED : ECONNRESET;
+    else if (err == ERR_ABRT || err == ERR_TIMEOUT)
+        s->err = ETIMEDOUT;
+    else if (err != ERR_CLSD)
+        s->err = ECONNABORTED;
+    s->state = XW_SS_DEAD;
+    xw_debug("fd %d: connection %s (%s)", s->fd, connecting ? "failed" : "lost",
+             s->err ? strerror(s->err) : "closed");
+    xw_sock_changed(s);
+}
+
+static err_t on_connected(void *arg, struct tcp_pcb *pcb, err_t err)
+{
+    struct xw_sock *s = arg;
+
+    s->state = XW_SS_CONNECTED;
+    s->was_connected = true;
+    xw_sock_changed(s);
+    return ERR_OK;
+}
+
+static void attach(struct xw_sock *s, struct tcp_pcb *pcb)
+{
+    s->pcb = pcb;
+    tcp_arg(pcb, s);
+    tcp_recv(pcb, on_recv);
+    tcp_sent(pcb, on_sent);
+    tcp_err(pcb, on_err);
+}
+
+void xw_tcp_apply_opts(struct xw_sock *s)
+{
+    struct tcp_pcb *pcb = s->pcb;
+
+    if (!pcb || pcb->state == LISTEN)
+        return;
+    if (s->nodelay)
+        tcp_nagle_disable(pcb);
+    else
+        tcp_nagle_enable(pcb);
+    if (s->keepalive)
+        ip_set_option(pcb, SOF_KEEPALIVE);
+    else
+        ip_reset_option(pcb, SOF_KEEPALIVE);
+    pcb->keep_idle = (u32_t)s->keepidle * 1000u;
+    pcb->keep_intvl = (u32_t)s->keepintvl * 1000u;
+    pcb->keep_cnt = (u32_t)s->keepcnt;
+}
+
+static err_t on_accept(void *arg, struct tcp_pcb *newpcb, err_t err)
+{
+    struct xw_sock *l = arg, *s;
+    int rc;
+
+    if (err != ERR_OK || !newpcb)
+        return ERR_VAL;
+    if (l->closing || l->aq_len == l->aq_cap)
+        return ERR_MEM; /* lwIP aborts the new connection */
+    rc = xw_sock_new(l->domain, false, false, &s);
+    if (rc < 0) {
+        xw_warn("accept on fd %d: no socket for the new connection: %s", l->fd,
+                strerror(-rc));
+        return ERR_MEM;
+    }
+    s->state = XW_SS_CONNECTED;
+    s->was_connected = true;
+    s->nodelay = l->nodelay;
+    s->keepalive = l->keepalive;
+    s->keepidle = l->keepidle;
+    s->keepintvl = l->keepintvl;
+    s->keepcnt = l->keepcnt;
+    attach(s, newpcb);
+    xw_tcp_apply_opts(s);
+    /* Counted against the listen backlog until the application accepts it, so
+     * that excess SYNs wait (and are retried by the peer) as on Linux. */
+    tcp_backlog_delayed(newpcb);
+    l->acceptq[(l->aq_head + l->aq_len++) % l->aq_cap] = s;
+    xw_sock_changed(s);
+    xw_sock_changed(l);
+    return ERR_OK;
+}
+
+/* ---- setup ------------------------------------------------------------------- */
+
+static int err_to_errno(err_t e)
+{
+    switch (e) {
+    case ERR_OK: return 0;
+    case ERR_MEM: return ENOMEM;
+    case ERR_BUF: return ENOBUFS;
+    case ERR_RTE: return ENETUNREACH;
+    case ERR_USE: return EADDRINUSE;
+    case ERR_ISCONN: return EISCONN;
+    case ERR_ALREADY: return EALREADY;
+    case ERR_VAL: return EINVAL;
+    case ERR_RST: return ECONNRESET;
+    case ERR_ABRT: return ECONNABORTED;
+    case ERR_CONN: return ENOTCONN;
+    default: return EIO;
+    }
+}
+
+static int ensure_pcb(struct xw_sock *s)
+{
+    if (s->pcb)
+        return 0;
+    if (s->state != XW_SS_NEW)
+        return -EINVAL;
+    s->pcb = tcp_new_ip_type(s->domain == AF_INET6 ? IPADDR_TYPE_V6 : IPADDR_TYPE_V4);
+    if (!s->pcb)
+        return -ENOMEM;
+    tcp_arg(s->pcb, s);
+    return 0;
+}
+
+int xw_tcp_bind(struct xw_sock *s, const ip_addr_t *ip, u16_t port)
+{
+    int rc = ensure_pcb(s);
+    err_t e;
+
+    if (rc < 0)
+        return rc;
+    if (s->bound)
+        return -EINVAL;
+    if (s->reuseaddr)
+        ip_set_option(s->pcb, SOF_REUSEADDR);
+    e = tcp_bind(s->pcb, ip, port);
+    if (e != ERR_OK)
+        return e == ERR_USE ? -EADDRINUSE : -err_to_errno(e);
+    s->bound = true;
+    return 0;
+}
+
+int xw_tcp_listen(struct xw_sock *s, int backlog)
+{
+    struct tcp_pcb *lpcb;
+    err_t e = ERR_OK;
+    int rc;
+
+    if (s->state == XW_SS_LISTEN) {
+        u8_t b = (u8_t)(backlog > 255 ? 255 : backlog < 1 ? 1 : backlog);
+        tcp_backlog_set(s->pcb, b); /* Linux allows re-listen to change the backlog */
+        return 0;
+    }
+    if (s->state != XW_SS_NEW)
+        return -EINVAL;
+    if (!s->bound) {
+        rc = xw_tcp_bind(s, s->domain == AF_INET6 ? IP6_ADDR_ANY : IP4_ADDR_ANY, 0);
+        if (rc < 0)
+            return rc;
+    }
+    if (backlog > 255)
+        backlog = 255;
+    if (backlog < 1)
+        backlog = 1;
+    s->acceptq = calloc((size_t)backlog + 1, sizeof(*s->acceptq));
+    if (!s->acceptq)
+        return -ENOMEM;
+    lpcb = tcp_listen_with_backlog_and_err(s->pcb, (u8_t)backlog, &e);
+    if (!lpcb) {
+        free(s->acceptq);
+        s->acceptq = NULL;
+        return -err_to_errno(e);
+    }
+    s->pcb = lpcb;
+    s->aq_cap = backlog + 1;
+    s->backlog = backlog;
+    s->state = XW_SS_LISTEN;
+    tcp_arg(lpcb, s);
+    tcp_accept(lpcb, on_accept);
+    xw_sock_changed(s);
+    return 0;
+}
+
+struct xw_sock *xw_tcp_accept_next(struct xw_sock *l)
+{
+    struct xw_sock *s;
+
+    if (!l->aq_len)
+        return NULL;
+    s = l->acceptq[l->aq_head];
+    l->aq_head = (l->aq_head + 1) % l->aq_cap;
+    l->aq_len--;
+    if (s->pcb)
+        tcp_backlog_accepted(s->pcb);
+    xw_sock_changed(l);
+    return s;
+}
+
+int xw_tcp_connect(struct xw_sock *s, const ip_addr_t *ip, u16_t port)
+{
+    int rc;
+    err_t e;
+
+    if (s->state == XW_SS_CONNECTING)
+        return -EALREADY;
+    if (s->state == XW_SS_CONNECTED)
+        return -EISCONN;
+    if (s->state != XW_SS_NEW)
+        return s->state == XW_SS_LISTEN ? -EINVAL : -EISCONN;
+    rc = ensure_pcb(s);
+    if (rc < 0)
+        return rc;
+    attach(s, s->pcb);
+    xw_tcp_apply_opts(s);
+    e = tcp_connect(s->pcb, ip, port, on_connected);
+    if (e != ERR_OK)
+        return -err_to_errno(e);
+    s->state = XW_SS_CONNECTING;
+    xw_sock_changed(s);
+    return 0;
+}
+
+/* ---- data -------------------------------------------------------------------- */
+
+/* Copy up to len bytes of the receive queue into iov, from byte `skip` of the
+ * iovec on; consume them unless peeking.  Returns bytes copied. */
+static size_t rx_copy(struct xw_sock *s, const struct iovec *iov, int iovcnt, size_t skip,
+                      size_t len, bool peek)
+{
+    struct pbuf *q = s->rx;
+    size_t off = s->rx_off, done = 0;
+    int i = 0;
+    size_t io = skip;
+
+    while (i < iovcnt && io >= iov[i].iov_len)
+        io -= iov[i++].iov_len;
+    while (q && done < len && i < iovcnt) {
+        size_t n = q->len - off;
+        size_t room = iov[i].iov_len - io;
+        if (n > room)
+            n = room;
+        if (n > len - done)
+            n = len - done;
+        memcpy((char *)iov[i].iov_base + io, (char *)q->payload + off, n);
+        done += n;
+        off += n;
+        io += n;
+        if (io == iov[i].iov_len) {
+            i++;
+            io = 0;
+        }
+        if (off == q->len) {
+            q = q->next;
+            off = 0;
+        }
+    }
+    if (peek)
+        return done;
+    /* Free the fully consumed pbufs one by one (detached, so the rest survives). */
+    while (s->rx != q) {
+        struct pbuf *head = s->rx;
+        s->rx = head->next;
+        head->next = NULL;
+        head->tot_len = head->len;
+        pbuf_free(head);
+    }
+    s->rx_off = (uint32_t)off;
+    s->rx_len -= (uint32_t)done;
+    if (s->pcb) {
+        for (size_t left = done; left;) {
+            u16_t n = left > 0xffff ? 0xffff : (u16_t)left;
+            tcp_recved(s->pcb, n);
+            left -= n;
+        }
+    }
+    return done;
+}
+
+void xw_tcp_rx_flush(struct xw_sock *s)
+{
+    while (s->rx) {
+        struct pbuf *head = s->rx;
+        s->rx = head->next;
+        head->next = NULL;
+        head->tot_len = head->len;
+        pbuf_free(head);
+    }
+    s->rx_len = s->rx_off = 0;
+}
+
+ssize_t xw_tcp_recv(struct xw_sock *s, const struct iovec *iov, int iovcnt, size_t want,
+                    int flags)
+{
+    struct timespec dbuf;
+    const struct timespec *deadline = xw_deadline(&s->rcvtimeo, &dbuf);
+    bool peek = flags & MSG_PEEK, nonblock = s->nonblock || (flags & MSG_DONTWAIT);
+    bool waitall = (flags & MSG_WAITALL) && !peek && !nonblock;
+    size_t got = 0;
+    int rc;
+
+    if (s->state == XW_SS_NEW || s->state == XW_SS_LISTEN)
+        return -ENOTCONN;
+    if (want == 0)
+        return 0;
+    for (;;) {
+        if (s->rx_len) {
+            got += rx_copy(s, iov, iovcnt, got, want - got, peek);
+            xw_sock_changed(s);
+            if (got == want || !waitall)
+                return (ssize_t)got;
+        }
+        if (s->rd_eof || s->shut_rd)
+            return (ssize_t)got;
+        if (s->err) {
+            if (got)
+                return (ssize_t)got;
+            rc = s->err;
+            s->err = 0;
+            xw_sock_changed(s);
+            return -rc;
+        }
+        if (s->state == XW_SS_DEAD)
+            return (ssize_t)got;
+        if (nonblock)
+            return got ? (ssize_t)got : -EAGAIN;
+        rc = xw_sock_wait(s, deadline);
+        if (rc == -ETIMEDOUT)
+            return got ? (ssize_t)got : -EAGAIN;
+        if (rc < 0)
+            return got ? (ssize_t)got : rc;
+    }
+}
+
+/* Writable space as lwIP counts it: buffer bytes and segment-queue slots. */
+static size_t send_space(struct tcp_pcb *pcb)
+{
+    if (tcp_sndqueuelen(pcb) >= TCP_SND_QUEUELEN - 8)
+        return 0;
+    return tcp_sndbuf(pcb);
+}
+
+/* Queue as much of iov (from byte `skip`) as lwIP takes now.  Returns bytes queued. */
+static size_t tx_queue(struct xw_sock *s, const struct iovec *iov, int iovcnt, size_t skip,
+                       size_t len)
+{
+    size_t done = 0, io = skip;
+    int i = 0;
+
+    while (i < iovcnt && io >= iov[i].iov_len)
+        io -= iov[i++].iov_len;
+    while (done < len && i < iovcnt) {
+        size_t room = send_space(s->pcb), n = iov[i].iov_len - io;
+        u8_t fl = TCP_WRITE_FLAG_COPY;
+        if (n > room)
+            n = room;
+        if (n > 0xffff)
+            n = 0xffff;
+        if (n > len - done)
+            n = len - done;
+        if (n == 0)
+            break;
+        if (done + n < len)
+            fl |= TCP_WRITE_FLAG_MORE;
+        if (tcp_write(s->pcb, (char *)iov[i].iov_base + io, (u16_t)n, fl) != ERR_OK)
+            break;
+        done += n;
+        io += n;
+        if (io == iov[i].iov_len) {
+            i++;
+            io = 0;
+        }
+    }
+    return done;
+}
+
+ssize_t xw_tcp_send(struct xw_sock *s, const struct iovec *iov, int iovcnt, size_t total,
+                    int flags)
+{
+    struct timespec dbuf;
+    const struct timespec *deadline = xw_deadline(&s->sndtimeo, &dbuf);
+    bool nonblock = s->nonblock || (flags & MSG_DONTWAIT);
+    size_t sent = 0;
+    int rc;
+
+    for (;;) {
+        if (s->err) {
+            if (sent)
+                break;
+            rc = s->err;
+            s->err = 0;
+            xw_sock_changed(s);
+            return -rc;
+        }
+        if (s->shut_wr || (s->state == XW_SS_DEAD && s->was_connected))
+            return sent ? (ssize_t)sent : -EPIPE;
+        if (s->state != XW_SS_CONNECTED || !s->pcb)
+            return sent ? (ssize_t)sent : -ENOTCONN;
+        sent += tx_queue(s, iov, iovcnt, sent, total - sent);
+        if (sent == total || (sent && nonblock))
+            break;
+        tcp_output(s->pcb);
+        xw_sock_changed(s);
+        if (nonblock)
+            return sent ? (ssize_t)sent : -EAGAIN;
+        rc = xw_sock_wait(s, deadline);
+        if (rc == -ETIMEDOUT)
+            return sent ? (ssize_t)sent : -EAGAIN;
+        if (rc < 0)
+            return sent ? (ssize_t)sent : rc;
+    }
+    if (s->pcb)
+        tcp_output(s->pcb);
+    xw_sock_changed(s);
+    return (ssize_t)sent;
+}
+
+int xw_tcp_shutdown(struct xw_sock *s, bool rd, bool wr)
+{
+    err_t e;
+
+    if (s->state != XW_SS_CONNECTED && s->state != XW_SS_DEAD &&
+        s->state != XW_SS_CONNECTING)
+        return -ENOTCONN;
+    if (rd) {
+        s->shut_rd = true;
+        xw_tcp_rx_flush(s);
+    }
+    if (wr && !s->shut_wr) {
+        s->shut_wr = true;
+        if (s->pcb && s->state == XW_SS_CONNECTED) {
+            e = tcp_shutdown(s->pcb, 0, 1);
+            if (e != ERR_OK)
+                return -err_to_errno(e);
+            tcp_output(s->pcb);
+        }
+    }
+    xw_sock_changed(s);
+    return 0;
+}
+
+/* Let go of the pcb: graceful close, or reset when asked (SO_LINGER {1,0}) or when
+ * lwIP cannot close it.  Callbacks are detached first so lwIP never calls back
+ * into a freed socket. */
+void xw_tcp_release(struct xw_sock *s, bool reset)
+{
+    struct tcp_pcb *pcb = s->pcb;
+
+    s->pcb = NULL;
+    if (!pcb)
+        return;
+    tcp_arg(pcb, NULL);
+    if (pcb->state == LISTEN) {
+        tcp_accept(pcb, NULL);
+        tcp_close(pcb);
+        return;
+    }
+    tcp_recv(pcb, NULL);
+    tcp_sent(pcb, NULL);
+    tcp_err(pcb, NULL);
+    if (pcb->state == CLOSED) {
+        tcp_close(pcb);
+        return;
+    }
+    if (reset || tcp_close(pcb) != ERR_OK)
+        tcp_abort(pcb);
+}
+
+bool xw_tcp_unsent(const struct xw_sock *s)
+{
+    return s->pcb && (s->pcb->unsent || s->pcb->unacked);
+}
+
+size_t xw_tcp_space(const struct xw_sock *s)
+{
+    return s->pcb && s->state == XW_SS_CONNECTED ? send_space(s->pcb) : 0;
+}

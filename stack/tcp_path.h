@@ -1,0 +1,32 @@
+/* The TCP path of a connection (lwIP raw API).  Stack lock held for all calls.
+ * Functions return 0/a count or -errno. */
+#ifndef XW_TCP_PATH_H
+#define XW_TCP_PATH_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include "lwip/ip_addr.h"
+#include "socket.h"
+
+int xw_tcp_bind(struct xw_sock *s, const ip_addr_t *ip, u16_t port);
+int xw_tcp_listen(struct xw_sock *s, int backlog);
+/* Next established connection of listener l, or NULL. */
+struct xw_sock *xw_tcp_accept_next(struct xw_sock *l);
+/* Starts the handshake; completion arrives through the socket's state. */
+int xw_tcp_connect(struct xw_sock *s, const ip_addr_t *ip, u16_t port);
+/* want = total length of iov.  Blocking per the socket's mode, flags and timeouts. */
+ssize_t xw_tcp_recv(struct xw_sock *s, const struct iovec *iov, int iovcnt, size_t want,
+                    int flags);
+ssize_t xw_tcp_send(struct xw_sock *s, const struct iovec *iov, int iovcnt, size_t total,
+                    int flags);
+int xw_tcp_shutdown(struct xw_sock *s, bool rd, bool wr);
+void xw_tcp_release(struct xw_sock *s, bool reset);
+void xw_tcp_rx_flush(struct xw_sock *s);
+/* Push option fields of s (nodelay, keepalive) into its pcb. */
+void xw_tcp_apply_opts(struct xw_sock *s);
+bool xw_tcp_unsent(const struct xw_sock *s);
+size_t xw_tcp_space(const struct xw_sock *s);
+
+#endif

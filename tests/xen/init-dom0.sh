@@ -1,0 +1,76 @@
+#!/bin/busybox sh
+# /init of the dom0 initramfs (build-images.sh).  Starts the Xen userland
+# (modules, xenfs, xenstored, xen-init-dom0), then by /xw/mode either
+#   procs: runs the test programs as two processes of dom0, or
+#   domus: creates two PV guests (xl) that run them, relaying their consoles.
+# Every line a test program prints reaches the serial log; run-qemu.sh judges.
+/bin/busybox --install -s /bin
+export PATH=/bin:/sbin:/usr/bin:/usr/sbin:/usr/lib/xen-4.17/bin
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev
+mkdir -p /dev/pts /dev/shm
+mount -t devpts devpts /dev/pts
+mount -t tmpfs run /run
+mkdir -p /run/xenstored /run/xen /var/lib/xenstored /var/lib/xen /var/log/xen/console /var/lock /tmp
+up() { cut -d' ' -f1 /proc/uptime; }
+MODE=$(cat /xw/mode)
+TMO=$(sed -n 's/.*xwtmo=\([0-9]*\).*/\1/p' /proc/cmdline); TMO=${TMO:-300}
+echo "XQ: USERLAND-START mode=$MODE uptime=$(up)"
+for m in xen-evtchn xen-privcmd xenfs xen-gntdev xen-gntalloc; do
+  insmod /modules/$m.ko || echo "XQ: insmod $m FAILED"
+done
+mount -t xenfs xenfs /proc/xen || echo "XQ: xenfs mount FAILED"
+xenstored --pid-file /run/xenstored.pid; echo "XQ: xenstored rc=$?"
+i=0; while [ ! -S /run/xenstored/socket ] && [ $i -lt 50 ]; do sleep 0.2; i=$((i+1)); done
+xen-init-dom0 >/dev/null; echo "XQ: xen-init-dom0 rc=$?"
+# The rendezvous directory for offers: writable by every domain.
+xenstore-write /xt "" && xenstore-chmod /xt b0 || echo "XQ: /xt setup FAILED"
+ARGS=$(sed -n 's/.*xwargs=\([^ ]*\).*/\1/p' /proc/cmdline | tr , ' ')
+
+run_procs() {
+  echo "XQ: TEST-START uptime=$(up)"
+  timeout $TMO /xw/xwt_probe dom0; echo "XQ: xwt_probe rc=$?"
+  [ -x /xw/xwt_ring ] || return
+  timeout $TMO /xw/xwt_ring sharer /xt/ring $ARGS & p1=$!
+  timeout $TMO /xw/xwt_ring mapper /xt/ring $ARGS & p2=$!
+  wait $p1; r1=$?; wait $p2; r2=$?
+  echo "XQ: xwt_ring rc=$r1,$r2 uptime=$(up)"
+}
+
+create() { # N ROLE
+  sed "s/@N@/$1/; s/@ROLE@/$2/; s/@ARGS@/$(echo $ARGS | tr ' ' ,)/" /etc/xen/domu.cfg.in > /etc/xen/d$1.cfg
+  echo "XQ: xl create d$1 ($2) start uptime=$(up)"
+  xl create /etc/xen/d$1.cfg > /var/log/xen/xlcreate-d$1.log 2>&1; rc=$?
+  echo "XQ: xl create d$1 rc=$rc uptime=$(up)"
+  [ $rc = 0 ] || sed 's/^/XQ: xl: /' /var/log/xen/xlcreate-d$1.log | tail -20
+}
+
+run_domus() {
+  xenconsoled --pid-file=/run/xenconsoled.pid --log=guest --log-dir=/var/log/xen/console
+  echo "XQ: xenconsoled rc=$?"
+  # Relay guest consoles to the serial line as they grow (busybox tail polls 1/s).
+  for n in 1 2; do
+    touch /var/log/xen/console/guest-xw-d$n.log
+    tail -n +1 -f /var/log/xen/console/guest-xw-d$n.log | while IFS= read -r l; do echo "[d$n] $l"; done &
+  done
+  echo "XQ: TEST-START uptime=$(up)"
+  create 1 sharer & c1=$!; create 2 mapper & c2=$!; wait $c1 $c2
+  xl list | sed 's/^/XQ: /'
+  i=0
+  while [ $i -lt $TMO ] && xl list | grep -q '^xw-d'; do sleep 1; i=$((i+1)); done
+  echo "XQ: guests gone after ${i}s uptime=$(up)"
+  for n in 1 2; do xl destroy xw-d$n 2>/dev/null && echo "XQ: destroyed xw-d$n (timeout)"; done
+  sleep 2   # let the relays print the last lines
+}
+
+case $MODE in
+  procs) run_procs;;
+  domus) run_domus;;
+  *) echo "XQ: unknown mode $MODE";;
+esac
+echo "XQ: TEST-END uptime=$(up)"
+sync
+poweroff -f
+sleep 5
+echo o > /proc/sysrq-trigger
