@@ -22,11 +22,14 @@
 
 #include "xenif.h"
 
-/* Default bytes per direction, chosen by measurement (see ring.c / report). */
-#define XW_CHAN_DEFAULT_RING (256u * 1024u)
+/* Default bytes per direction, chosen by measurement (apps/ringbench, 2 cores,
+ * 64 KiB messages): 64K 2.1 GB/s, 256K 2.8, 1M 13.4, 4M 9.9 (cache misses). */
+#define XW_CHAN_DEFAULT_RING (1024u * 1024u)
 #define XW_CHAN_MIN_RING (64u * 1024u)
 #define XW_CHAN_MAX_RING (4u * 1024u * 1024u)
-/* Default busy-wait before blocking, microseconds (XWAY_SPIN_US). */
+/* Default busy-wait before blocking, microseconds (XWAY_SPIN_US): covers a
+ * peer turnaround (ring ping-pong median 0.43 us) at a small cost before an
+ * idle channel blocks; blocking every time costs ~5.6 us per round trip. */
 #define XW_CHAN_DEFAULT_SPIN_US 50u
 /* Blocking waits re-check peer liveness at least this often. */
 #define XW_CHAN_SLICE_MS 100

@@ -43,6 +43,7 @@
 #define IP_FRAG                         1
 #define LWIP_IPV6_FRAG                  1
 #define LWIP_IPV6_REASS                 1
+#define IPV6_FRAG_COPYHEADER            1 /* 64-bit pointers do not fit the header */
 #define LWIP_IPV6_AUTOCONFIG            0
 #define LWIP_IPV6_DHCP6                 0
 #define LWIP_IPV6_MLD                   1

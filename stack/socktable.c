@@ -134,6 +134,7 @@ int xw_sock_wait(struct xw_sock *s, const struct timespec *deadline)
     int rc = 0;
 
     s->refs++;
+    xw_stack_flush();
     if (deadline)
         rc = pthread_cond_timedwait(&s->cond, &xw_stack_mutex, deadline);
     else

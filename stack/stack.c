@@ -92,7 +92,7 @@ static void replan_if_needed(void)
             wake_loop();
 }
 
-static void flush_links(void)
+void xw_stack_flush(void)
 {
     netif_poll_all();
     if (st.link && st.link->ops->flush)
@@ -123,7 +123,7 @@ int xw_stack_enter(void)
 
 void xw_stack_leave(void)
 {
-    flush_links();
+    xw_stack_flush();
     replan_if_needed();
     xw_stack_unlock();
 }
@@ -137,6 +137,10 @@ static void *loop(void *arg)
     while (st.running) {
         u32_t sleep = sys_timeouts_sleeptime();
         int n = 1;
+
+        /* Frames the link could not send yet (receiver full): retry soon. */
+        if (st.link && st.link->tx_pending && sleep > 1)
+            sleep = 1;
 
         st.planned_sleep = sleep;
         st.sleep_start = sys_now();
@@ -154,13 +158,13 @@ static void *loop(void *arg)
             int got;
             /* Bounded batches; let application threads have the lock in between. */
             while ((got = st.link->ops->input(st.link)) > 0 && st.running) {
-                flush_links();
+                xw_stack_flush();
                 xw_stack_unlock();
                 xw_stack_lock();
             }
         }
         sys_check_timeouts();
-        flush_links();
+        xw_stack_flush();
     }
     xw_stack_unlock();
     return NULL;
@@ -327,7 +331,7 @@ void xway_fini(void)
         return;
     }
     xw_sock_close_all();
-    flush_links();
+    xw_stack_flush();
     st.running = false;
     wake_loop();
     xw_stack_unlock();

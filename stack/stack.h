@@ -27,6 +27,10 @@ int xw_stack_enter(void);
  * stack thread if lwIP's next timer moved earlier, release the lock. */
 void xw_stack_leave(void);
 
+/* Deliver looped-back packets and send batched frames now (lock held): before
+ * sleeping, so that what this thread queued goes out. */
+void xw_stack_flush(void);
+
 /* Lock-only variants for code that does not start the stack. */
 void xw_stack_lock(void);
 void xw_stack_unlock(void);

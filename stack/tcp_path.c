@@ -390,7 +390,7 @@ static size_t send_space(struct tcp_pcb *pcb)
 {
     if (tcp_sndqueuelen(pcb) >= TCP_SND_QUEUELEN - 8)
         return 0;
-    return tcp_sndbuf(pcb);
+    return pcb->snd_buf; /* tcp_sndbuf() clamps to 16 bits */
 }
 
 /* Queue as much of iov (from byte `skip`) as lwIP takes now.  Returns bytes queued. */

@@ -71,8 +71,8 @@ static void test_link(void)
     CHECK_EQ(cfg.link_kind, XW_LINK_TAP);
     CHECK(!strcmp(cfg.link_arg, "xw0"));
     CHECK_EQ(cfg.mtu, XW_TAP_DEFAULT_MTU);
-    p.link = "tap:fifteen-chars";
-    REFUSED(&p, "XWAY_LINK=tap:fifteen-chars", "interface name");
+    p.link = "tap:sixteen-chars-xy";
+    REFUSED(&p, "XWAY_LINK=tap:sixteen-chars-xy", "interface name");
     p.link = "tap:123456789012345"; /* exactly 15 */
     CHECK_EQ(parse(&p), 0);
     p.link = "tap:";

@@ -1,0 +1,541 @@
+/* The ring channel: setup (share/map/bind), copy and zero-copy transfer with
+ * notification suppression, adaptive spin-then-block waits, teardown.
+ *
+ * Hostile peer: the interface header is read once into locals and validated
+ * at accept; geometry lives in our private struct xw_ring copies; the ref list
+ * is copied before use; shared indices go through ring.c's validation.  Any
+ * violation resets the channel (-EPROTO for us, ECONNRESET for the peer).
+ *
+ * Threads: one sender and one receiver at a time (tx and rx state are
+ * separate); error is written with a relaxed atomic so either may set it.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "barrier.h"
+#include "channel.h"
+#include "ring.h"
+
+struct xw_channel {
+    struct xw_xenif *x;
+    bool creator;
+    uint32_t peer_domid;
+    int port;
+    struct xw_intf *intf; /* shared page (creator) or mapping (acceptor) */
+    uint8_t *data;        /* npages: in ring, then out ring */
+    uint32_t npages;
+    void *ind;            /* creator only: shared indirect ref pages */
+    uint32_t nind;
+    uint32_t shift;
+    uint64_t nonce;
+    unsigned spin_us;
+    struct xw_ring tx, rx;
+    _Atomic int error; /* sticky -errno */
+    bool wr_shut;
+};
+
+static uint64_t now_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+int xw_channel_check_ring_bytes(unsigned long bytes)
+{
+    if (bytes < XW_PAGE_SIZE || bytes > XW_CHAN_MAX_RING || (bytes & (bytes - 1)))
+        return -EINVAL;
+    return 0;
+}
+
+static int params(const struct xw_chan_params *p, uint32_t *shift, unsigned *spin)
+{
+    uint32_t bytes = p && p->ring_bytes ? p->ring_bytes : XW_CHAN_DEFAULT_RING;
+
+    if (xw_channel_check_ring_bytes(bytes))
+        return -EINVAL;
+    *shift = (uint32_t)__builtin_ctz(bytes);
+    *spin = p && p->spin_us >= 0 ? (unsigned)p->spin_us : XW_CHAN_DEFAULT_SPIN_US;
+    return 0;
+}
+
+static void set_error(struct xw_channel *ch, int err)
+{
+    int zero = 0;
+
+    atomic_compare_exchange_strong(&ch->error, &zero, err);
+}
+
+/* Our rings: the creator consumes "in" and produces "out" (pvcalls). */
+static void setup_rings(struct xw_channel *ch)
+{
+    uint32_t size = 1u << ch->shift;
+    struct xw_ring *in = ch->creator ? &ch->rx : &ch->tx;
+    struct xw_ring *out = ch->creator ? &ch->tx : &ch->rx;
+
+    xw_ring_init(in, &ch->intf->in, ch->data, size);
+    xw_ring_init(out, &ch->intf->out, ch->data + size, size);
+}
+
+/* Creator: put the data refs into the page, directly or via indirect pages. */
+static int publish_refs(struct xw_channel *ch, const uint32_t *refs)
+{
+    uint32_t ind_refs[XW_INTF_MAX_REFS];
+    int err;
+
+    if (ch->npages <= XW_INTF_MAX_REFS) {
+        memcpy(ch->intf->ref, refs, ch->npages * sizeof(*refs));
+        ch->intf->nrefs = ch->npages;
+        return 0;
+    }
+    ch->nind = (ch->npages + XW_REFS_PER_PAGE - 1) / XW_REFS_PER_PAGE;
+    err = xw_share(ch->x, ch->peer_domid, ch->nind, 0, ind_refs, &ch->ind);
+    if (err)
+        return err;
+    memcpy(ch->ind, refs, ch->npages * sizeof(*refs));
+    memcpy(ch->intf->ref, ind_refs, ch->nind * sizeof(*refs));
+    ch->intf->nrefs = ch->nind;
+    ch->intf->flags = XW_INTF_F_INDIRECT;
+    return 0;
+}
+
+int xw_channel_create(struct xw_xenif *x, uint32_t peer_domid, const struct xw_chan_params *p,
+                      struct xw_channel **out, struct xw_chan_offer *offer)
+{
+    struct xw_channel *ch = calloc(1, sizeof(*ch));
+    uint32_t intf_ref, *refs = NULL;
+    int err = -ENOMEM;
+
+    if (!ch)
+        return -ENOMEM;
+    ch->x = x;
+    ch->creator = true;
+    ch->peer_domid = peer_domid;
+    ch->port = -1;
+    err = params(p, &ch->shift, &ch->spin_us);
+    if (err)
+        goto out_free;
+    ch->npages = xw_ring_data_pages(ch->shift);
+    refs = malloc(ch->npages * sizeof(*refs));
+    if (!refs) {
+        err = -ENOMEM;
+        goto out_free;
+    }
+    err = xw_share(x, peer_domid, 1, 1, &intf_ref, (void **)&ch->intf);
+    if (err)
+        goto out_free;
+    err = xw_share(x, peer_domid, ch->npages, 1, refs, (void **)&ch->data);
+    if (err)
+        goto out_unshare_intf;
+    err = publish_refs(ch, refs);
+    if (err)
+        goto out_unshare_data;
+    err = xw_evtchn_alloc_unbound(x, peer_domid);
+    if (err < 0)
+        goto out_unshare_ind;
+    ch->port = err;
+    if (getrandom(&ch->nonce, sizeof(ch->nonce), 0) != sizeof(ch->nonce)) {
+        err = -EIO;
+        goto out_unbind;
+    }
+    ch->intf->magic = XW_INTF_MAGIC;
+    ch->intf->version = XW_INTF_VERSION;
+    ch->intf->ring_shift = ch->shift;
+    ch->intf->nonce = ch->nonce;
+    setup_rings(ch);
+    *offer = (struct xw_chan_offer){ .domid = x->domid, .intf_ref = intf_ref,
+                                     .port = (uint32_t)ch->port, .ring_shift = ch->shift };
+    free(refs);
+    *out = ch;
+    return 0;
+out_unbind:
+    xw_evtchn_unbind(x, (uint32_t)ch->port);
+out_unshare_ind:
+    if (ch->ind)
+        xw_unshare(x, ch->ind, ch->nind);
+out_unshare_data:
+    xw_unshare(x, ch->data, ch->npages);
+out_unshare_intf:
+    xw_unshare(x, ch->intf, 1);
+out_free:
+    free(refs);
+    free(ch);
+    return err;
+}
+
+/* Acceptor: read the header once, validate it against the offer. */
+static int read_header(struct xw_channel *ch, const struct xw_chan_offer *offer,
+                       uint32_t *nrefs, uint32_t *flags)
+{
+    struct xw_intf *i = ch->intf;
+    uint32_t magic = i->magic, version = i->version, shift = i->ring_shift;
+    uint32_t want;
+
+    *nrefs = i->nrefs;
+    *flags = i->flags;
+    ch->nonce = i->nonce;
+    if (magic != XW_INTF_MAGIC || version != XW_INTF_VERSION || shift != offer->ring_shift)
+        return -EPROTO;
+    ch->shift = shift;
+    ch->npages = xw_ring_data_pages(shift);
+    want = *flags & XW_INTF_F_INDIRECT
+               ? (ch->npages + XW_REFS_PER_PAGE - 1) / XW_REFS_PER_PAGE
+               : ch->npages;
+    if ((*flags & ~XW_INTF_F_INDIRECT) || *nrefs != want || want > XW_INTF_MAX_REFS)
+        return -EPROTO;
+    return 0;
+}
+
+/* Acceptor: a private copy of the data refs (the shared list may change). */
+static int copy_refs(struct xw_channel *ch, uint32_t domid, uint32_t nrefs, uint32_t flags,
+                     uint32_t *refs)
+{
+    uint32_t ind[XW_INTF_MAX_REFS];
+    void *pages;
+    int err;
+
+    if (!(flags & XW_INTF_F_INDIRECT)) {
+        memcpy(refs, ch->intf->ref, ch->npages * sizeof(*refs));
+        return 0;
+    }
+    memcpy(ind, ch->intf->ref, nrefs * sizeof(*ind));
+    err = xw_map(ch->x, domid, nrefs, ind, 0, &pages);
+    if (err)
+        return err;
+    memcpy(refs, pages, ch->npages * sizeof(*refs));
+    xw_unmap(ch->x, pages, nrefs);
+    return 0;
+}
+
+int xw_channel_accept(struct xw_xenif *x, const struct xw_chan_offer *offer,
+                      const struct xw_chan_params *p, struct xw_channel **out, uint64_t *nonce)
+{
+    struct xw_channel *ch = calloc(1, sizeof(*ch));
+    uint32_t *refs = NULL, nrefs, flags, dummy;
+    int err;
+
+    if (!ch)
+        return -ENOMEM;
+    ch->x = x;
+    ch->peer_domid = offer->domid;
+    err = params(p, &dummy, &ch->spin_us);
+    if (!err && (offer->ring_shift < XW_RING_MIN_SHIFT || offer->ring_shift > XW_RING_MAX_SHIFT))
+        err = -EPROTO;
+    if (err)
+        goto out_free;
+    err = xw_map(x, offer->domid, 1, &offer->intf_ref, 1, (void **)&ch->intf);
+    if (err)
+        goto out_free;
+    err = read_header(ch, offer, &nrefs, &flags);
+    if (err)
+        goto out_unmap_intf;
+    refs = malloc(ch->npages * sizeof(*refs));
+    err = refs ? copy_refs(ch, offer->domid, nrefs, flags, refs) : -ENOMEM;
+    if (err)
+        goto out_unmap_intf;
+    err = xw_map(x, offer->domid, ch->npages, refs, 1, (void **)&ch->data);
+    if (err)
+        goto out_unmap_intf;
+    err = xw_evtchn_bind(x, offer->domid, offer->port);
+    if (err < 0)
+        goto out_unmap_data;
+    ch->port = err;
+    setup_rings(ch);
+    free(refs);
+    *nonce = ch->nonce;
+    *out = ch;
+    return 0;
+out_unmap_data:
+    xw_unmap(x, ch->data, ch->npages);
+out_unmap_intf:
+    xw_unmap(x, ch->intf, 1);
+out_free:
+    free(refs);
+    free(ch);
+    return err;
+}
+
+int xw_channel_check_nonce(const struct xw_channel *ch, uint64_t nonce)
+{
+    return ch->creator && nonce == ch->nonce ? 0 : -EACCES;
+}
+
+uint32_t xw_channel_ring_bytes(const struct xw_channel *ch) { return 1u << ch->shift; }
+int xw_channel_fd(const struct xw_channel *ch) { return xw_evtchn_fd(ch->x); }
+int xw_channel_error(const struct xw_channel *ch) { return atomic_load(&ch->error); }
+
+static void kick(struct xw_channel *ch)
+{
+    int err = xw_evtchn_notify(ch->x, (uint32_t)ch->port);
+
+    if (err == -ESRCH)
+        set_error(ch, -ECONNRESET);
+}
+
+/* A ring reported a violation: tell the peer, remember it. */
+static int broken(struct xw_channel *ch, int err)
+{
+    if (err == -EPROTO) {
+        xw_ring_set_error(&ch->tx, ECONNRESET);
+        xw_ring_set_error(&ch->rx, ECONNRESET);
+        kick(ch);
+    }
+    set_error(ch, err);
+    return err;
+}
+
+/* What is ready now, without waiting: XW_CHAN_* mask. */
+static int ready(struct xw_channel *ch, int events)
+{
+    int r = 0;
+
+    if (atomic_load_explicit(&ch->error, memory_order_relaxed))
+        return XW_CHAN_ERROR | events;
+    if ((events & XW_CHAN_READABLE) &&
+        (xw_ring_readable(&ch->rx) || xw_ring_at_eof(&ch->rx) || xw_ring_peer_error(&ch->rx)))
+        r |= XW_CHAN_READABLE;
+    if ((events & XW_CHAN_WRITABLE) &&
+        (xw_ring_writable(&ch->tx) || xw_ring_peer_error(&ch->tx)))
+        r |= XW_CHAN_WRITABLE;
+    if (ch->rx.broken || ch->tx.broken) {
+        broken(ch, ch->rx.broken ? ch->rx.broken : ch->tx.broken);
+        r |= XW_CHAN_ERROR;
+    }
+    return r;
+}
+
+int xw_channel_arm(struct xw_channel *ch, int events)
+{
+    if (events & XW_CHAN_READABLE)
+        xw_ring_arm_consumer(&ch->rx);
+    if (events & XW_CHAN_WRITABLE)
+        xw_ring_arm_producer(&ch->tx);
+    return ready(ch, events); /* the re-check after arming */
+}
+
+/* Block on the event channel for up to ms; then check the peer is alive. */
+static int block(struct xw_channel *ch, int ms)
+{
+    struct pollfd pfd = { .fd = xw_evtchn_fd(ch->x), .events = POLLIN };
+    int n = poll(&pfd, 1, ms);
+
+    if (n > 0) {
+        xw_xenif_drain(ch->x);
+        return 0;
+    }
+    if (n < 0)
+        return errno == EINTR ? 0 : -errno;
+    if (xw_evtchn_peer_alive(ch->x, (uint32_t)ch->port) == 0)
+        set_error(ch, -ECONNRESET);
+    return 0;
+}
+
+int xw_channel_wait(struct xw_channel *ch, int events, int timeout_ms)
+{
+    uint64_t start = now_us(), deadline = timeout_ms < 0 ? UINT64_MAX
+                                                         : start + (uint64_t)timeout_ms * 1000u;
+    uint64_t spin_end = start + ch->spin_us, t;
+    unsigned i;
+    int r, err;
+
+    /* Spin: while the peer is busy, no syscall at all. */
+    for (i = 0;; i++) {
+        r = ready(ch, events);
+        if (r)
+            return r;
+        if ((i & 63) == 63 && now_us() >= spin_end)
+            break;
+        xw_cpu_relax();
+    }
+    for (;;) {
+        r = xw_channel_arm(ch, events);
+        if (r)
+            return r;
+        t = now_us();
+        if (t >= deadline)
+            return -ETIMEDOUT;
+        err = block(ch, (int)((deadline - t) / 1000u < XW_CHAN_SLICE_MS
+                                  ? (deadline - t + 999u) / 1000u
+                                  : XW_CHAN_SLICE_MS));
+        if (err)
+            return err;
+        r = ready(ch, events);
+        if (r)
+            return r;
+    }
+}
+
+static int tx_state(struct xw_channel *ch)
+{
+    int err = atomic_load_explicit(&ch->error, memory_order_relaxed);
+
+    if (err)
+        return err;
+    if (ch->wr_shut)
+        return -EPIPE;
+    return xw_ring_peer_error(&ch->tx);
+}
+
+ssize_t xw_channel_send(struct xw_channel *ch, const void *buf, size_t len, int timeout_ms)
+{
+    size_t done = 0;
+    long n;
+    int err;
+
+    while (done < len) {
+        err = tx_state(ch);
+        if (err)
+            break;
+        n = xw_ring_write(&ch->tx, (const uint8_t *)buf + done, len - done);
+        if (n < 0) {
+            err = broken(ch, (int)n);
+            break;
+        }
+        if (n > 0) {
+            done += (size_t)n;
+            if (xw_ring_producer_should_kick(&ch->tx))
+                kick(ch);
+            continue;
+        }
+        if (timeout_ms == 0) {
+            err = -EAGAIN;
+            break;
+        }
+        err = xw_channel_wait(ch, XW_CHAN_WRITABLE, timeout_ms);
+        if (err < 0)
+            break;
+    }
+    return done ? (ssize_t)done : (done == len ? 0 : err);
+}
+
+/* One nonblocking attempt: bytes, 0 at EOF, -EAGAIN or -errno. */
+static ssize_t try_recv(struct xw_channel *ch, void *buf, size_t len)
+{
+    int err = atomic_load_explicit(&ch->error, memory_order_relaxed);
+    int perr = xw_ring_peer_error(&ch->rx);
+    long n;
+
+    if (err)
+        return err;
+    if (perr == -ECONNRESET)
+        return perr; /* a reset discards what is still queued */
+    n = xw_ring_read(&ch->rx, buf, len);
+    if (n < 0)
+        return broken(ch, (int)n);
+    if (n > 0) {
+        if (xw_ring_consumer_should_kick(&ch->rx))
+            kick(ch);
+        return n;
+    }
+    if (xw_ring_at_eof(&ch->rx))
+        return 0;
+    if (ch->rx.broken)
+        return broken(ch, ch->rx.broken);
+    return perr ? perr : -EAGAIN;
+}
+
+ssize_t xw_channel_recv(struct xw_channel *ch, void *buf, size_t len, int timeout_ms)
+{
+    ssize_t n;
+    int err;
+
+    if (!len)
+        return 0;
+    for (;;) {
+        n = try_recv(ch, buf, len);
+        if (n != -EAGAIN || timeout_ms == 0)
+            return n;
+        err = xw_channel_wait(ch, XW_CHAN_READABLE, timeout_ms);
+        if (err < 0)
+            return err;
+    }
+}
+
+int xw_channel_reserve(struct xw_channel *ch, struct iovec iov[2])
+{
+    int err = tx_state(ch);
+
+    if (err)
+        return err;
+    err = xw_ring_reserve(&ch->tx, iov);
+    return err < 0 ? broken(ch, err) : err;
+}
+
+int xw_channel_commit(struct xw_channel *ch, uint32_t n)
+{
+    int err = xw_ring_commit(&ch->tx, n);
+
+    if (err)
+        return err;
+    if (xw_ring_producer_should_kick(&ch->tx))
+        kick(ch);
+    return 0;
+}
+
+int xw_channel_peek(struct xw_channel *ch, struct iovec iov[2])
+{
+    int err = atomic_load_explicit(&ch->error, memory_order_relaxed);
+
+    if (err)
+        return err;
+    err = xw_ring_peek(&ch->rx, iov);
+    return err < 0 ? broken(ch, err) : err;
+}
+
+int xw_channel_release(struct xw_channel *ch, uint32_t n)
+{
+    int err = xw_ring_release(&ch->rx, n);
+
+    if (err)
+        return err;
+    if (xw_ring_consumer_should_kick(&ch->rx))
+        kick(ch);
+    return 0;
+}
+
+int xw_channel_shutdown_write(struct xw_channel *ch)
+{
+    if (!ch->wr_shut) {
+        ch->wr_shut = true;
+        xw_ring_set_eof(&ch->tx);
+        kick(ch);
+    }
+    return 0;
+}
+
+void xw_channel_reset(struct xw_channel *ch)
+{
+    xw_ring_set_error(&ch->tx, ECONNRESET);
+    xw_ring_set_error(&ch->rx, ECONNRESET);
+    set_error(ch, -ECONNRESET);
+    kick(ch);
+}
+
+void xw_channel_close(struct xw_channel *ch)
+{
+    if (!ch)
+        return;
+    if (!ch->wr_shut)
+        xw_ring_set_eof(&ch->tx);
+    if (!atomic_load(&ch->error))
+        xw_ring_set_error(&ch->rx, EPIPE); /* nobody will consume any more */
+    kick(ch);
+    xw_evtchn_unbind(ch->x, (uint32_t)ch->port);
+    if (ch->creator) {
+        if (ch->ind)
+            xw_unshare(ch->x, ch->ind, ch->nind);
+        xw_unshare(ch->x, ch->data, ch->npages);
+        xw_unshare(ch->x, ch->intf, 1);
+    } else {
+        xw_unmap(ch->x, ch->data, ch->npages);
+        xw_unmap(ch->x, ch->intf, 1);
+    }
+    free(ch);
+}

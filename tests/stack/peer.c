@@ -1,0 +1,229 @@
+/* Helpers for the two-process stack tests. */
+#include "peer.h"
+#include "testlib.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <xway.h>
+
+static char hub_dir[64];
+static pid_t owner; /* the process that made hub_dir removes it */
+static pid_t peers[8];
+static int npeers;
+
+static void cleanup(void)
+{
+    if (getpid() != owner)
+        return;
+    for (int i = 0; i < npeers; i++)
+        if (peers[i] > 0)
+            kill(peers[i], SIGKILL);
+    char cmd[96];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", hub_dir);
+    if (hub_dir[0] && system(cmd) != 0)
+        fprintf(stderr, "cleanup: %s failed\n", cmd);
+}
+
+static void on_alarm(int sig)
+{
+    static const char msg[] = "test: TIMEOUT (watchdog)\n";
+    (void)sig;
+    if (write(2, msg, sizeof(msg) - 1) < 0) {
+    }
+    cleanup();
+    _exit(3);
+}
+
+const char *xwt_setup(unsigned secs)
+{
+    strcpy(hub_dir, "/tmp/xwt-hub-XXXXXX");
+    CHECK(mkdtemp(hub_dir) != NULL);
+    owner = getpid();
+    atexit(cleanup);
+    signal(SIGALRM, on_alarm);
+    alarm(secs);
+    return hub_dir;
+}
+
+void xwt_start(const char *hub, const char *addrs)
+{
+    char link[128];
+    struct xway_config cfg;
+    snprintf(link, sizeof(link), "hub:%s", hub);
+    xway_config_init(&cfg);
+    cfg.link = link;
+    cfg.addr = addrs;
+    if (xway_init(&cfg) < 0) {
+        fprintf(stderr, "xway_init(%s, %s): %s\n", link, addrs, xway_last_error());
+        exit(1);
+    }
+}
+
+struct xwt_peer xwt_spawn(const char *hub, const char *addrs, int (*fn)(int ctl, void *arg),
+                          void *arg)
+{
+    int sv[2];
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        close(sv[0]);
+        xwt_start(hub, addrs);
+        int rc = fn(sv[1], arg);
+        fflush(NULL);
+        xway_fini();
+        _exit(rc);
+    }
+    close(sv[1]);
+    CHECK(npeers < 8);
+    peers[npeers++] = pid;
+    return (struct xwt_peer){ .pid = pid, .ctl = sv[0] };
+}
+
+void xwt_join(struct xwt_peer *p)
+{
+    int st;
+    CHECK(waitpid(p->pid, &st, 0) == p->pid);
+    for (int i = 0; i < npeers; i++)
+        if (peers[i] == p->pid)
+            peers[i] = 0;
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+        fprintf(stderr, "peer %d failed: status 0x%x\n", (int)p->pid, st);
+        exit(1);
+    }
+    close(p->ctl);
+}
+
+void xwt_ctl_send(int ctl, unsigned char v)
+{
+    CHECK(write(ctl, &v, 1) == 1);
+}
+
+unsigned char xwt_ctl_recv(int ctl)
+{
+    struct pollfd pfd = { .fd = ctl, .events = POLLIN };
+    unsigned char v;
+    CHECK(poll(&pfd, 1, 30000) == 1);
+    CHECK(read(ctl, &v, 1) == 1);
+    return v;
+}
+
+socklen_t xwt_addr(const char *ip, unsigned port, struct sockaddr_storage *ss)
+{
+    struct sockaddr_in *s4 = (void *)ss;
+    struct sockaddr_in6 *s6 = (void *)ss;
+    memset(ss, 0, sizeof(*ss));
+    if (inet_pton(AF_INET, ip, &s4->sin_addr) == 1) {
+        s4->sin_family = AF_INET;
+        s4->sin_port = htons((uint16_t)port);
+        return sizeof(*s4);
+    }
+    CHECK(inet_pton(AF_INET6, ip, &s6->sin6_addr) == 1);
+    s6->sin6_family = AF_INET6;
+    s6->sin6_port = htons((uint16_t)port);
+    return sizeof(*s6);
+}
+
+int xwt_listen(const char *ip, unsigned port, int backlog)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = xwt_addr(ip, port, &ss);
+    int one = 1;
+    int fd = xway_socket(ss.ss_family, SOCK_STREAM, 0);
+    CHECK(fd >= 0);
+    CHECK(xway_setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == 0);
+    CHECK(xway_bind(fd, (void *)&ss, sl) == 0);
+    CHECK(xway_listen(fd, backlog) == 0);
+    return fd;
+}
+
+int xwt_echo(int fd)
+{
+    static __thread char buf[65536];
+    int rc = 0;
+    for (;;) {
+        ssize_t n = xway_recv(fd, buf, sizeof(buf), 0);
+        if (n < 0) {
+            rc = -errno;
+            break;
+        }
+        if (n == 0)
+            break;
+        for (ssize_t off = 0; off < n;) {
+            ssize_t m = xway_send(fd, buf + off, (size_t)(n - off), MSG_NOSIGNAL);
+            if (m < 0) {
+                rc = -errno;
+                goto out;
+            }
+            off += m;
+        }
+    }
+out:
+    xway_shutdown(fd, SHUT_WR);
+    struct linger lg = { 1, 5 }; /* the peer may exit right after: deliver first */
+    xway_setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+    xway_close(fd);
+    return rc;
+}
+
+struct sender {
+    int fd;
+    size_t n;
+    uint32_t seed;
+    int err;
+};
+
+static void *send_thread(void *arg)
+{
+    struct sender *s = arg;
+    static __thread char buf[65536];
+    for (size_t off = 0; off < s->n;) {
+        size_t len = s->n - off < sizeof(buf) ? s->n - off : sizeof(buf);
+        xw_pattern(buf, len, off, s->seed);
+        ssize_t m = xway_send(s->fd, buf, len, MSG_NOSIGNAL);
+        if (m < 0) {
+            s->err = errno;
+            return NULL;
+        }
+        off += (size_t)m;
+    }
+    if (xway_shutdown(s->fd, SHUT_WR) < 0)
+        s->err = errno;
+    return NULL;
+}
+
+void xwt_exchange(int fd, size_t n, uint32_t seed)
+{
+    static __thread char buf[65536];
+    struct sender s = { .fd = fd, .n = n, .seed = seed };
+    pthread_t t;
+    size_t got = 0;
+    CHECK(pthread_create(&t, NULL, send_thread, &s) == 0);
+    for (;;) {
+        ssize_t m = xway_recv(fd, buf, sizeof(buf), 0);
+        if (m < 0)
+            fprintf(stderr, "xwt_exchange: recv after %zu bytes: %s\n", got, strerror(errno));
+        CHECK(m >= 0);
+        if (m == 0)
+            break;
+        long bad = xw_pattern_check(buf, (size_t)m, got, seed);
+        if (bad >= 0)
+            fprintf(stderr, "xwt_exchange: bad byte at offset %zu\n", got + (size_t)bad);
+        CHECK(bad < 0);
+        got += (size_t)m;
+        CHECK(got <= n);
+    }
+    CHECK(pthread_join(t, NULL) == 0);
+    CHECK_EQ(s.err, 0);
+    CHECK_EQ(got, n);
+}
