@@ -319,13 +319,18 @@ int xwp_server_run(const struct xwp_opts *o)
             return 2;
         pfd[n++] = (struct pollfd){ .fd = fd, .events = POLLIN };
     } else {
-        int fd = listen_on(o, "0.0.0.0", false);
-        if (fd < 0)
+        /* "::" is dual-stack on Linux and on xway; 0.0.0.0 then fails (in use) and
+         * only matters where IPv6 is off or v6-only. */
+        static const char *any[] = { "::", "0.0.0.0" };
+        for (int i = 0; i < 2; i++) {
+            int fd = listen_on(o, any[i], true);
+            if (fd >= 0)
+                pfd[n++] = (struct pollfd){ .fd = fd, .events = POLLIN };
+        }
+        if (n == 0) {
+            fprintf(stderr, "xwperf: cannot listen on port %u (:: and 0.0.0.0)\n", o->port);
             return 2;
-        pfd[n++] = (struct pollfd){ .fd = fd, .events = POLLIN };
-        fd = listen_on(o, "::", true); /* best effort: the stack may lack IPv6 */
-        if (fd >= 0)
-            pfd[n++] = (struct pollfd){ .fd = fd, .events = POLLIN };
+        }
     }
     printf("xwperf: server (%s) listening on port %u\n", o->ops->path, o->port);
     fflush(stdout);

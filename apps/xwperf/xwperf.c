@@ -17,7 +17,7 @@ static void usage(FILE *f)
             "              [--bidir | --rr] [--json] [--kernel] [--timeout SECONDS]\n"
             "  -s          serve (until killed; -1: exit after one test)\n"
             "  -c HOST     run a test against the server at HOST (numeric address)\n"
-            "  -B ADDR     server: listen on ADDR only (default 0.0.0.0 and ::)\n"
+            "  -B ADDR     server: listen on ADDR only (default :: and 0.0.0.0)\n"
             "  -p PORT     port (default %d)\n"
             "  -t SECONDS  test duration (default 3)\n"
             "  -n BYTES    send BYTES (K/M/G suffixes, binary) instead, over all connections\n"
