@@ -109,6 +109,52 @@ int xway_is_socket(int fd);
 /* poll(2) over any mix of xway sockets and ordinary fds. */
 int xway_poll(struct pollfd *fds, nfds_t nfds, int timeout_ms);
 
+/* ---- The fast path: which way a connection's payload goes, and why ---------- */
+
+/* getsockopt(fd, XWAY_SOL, XWAY_INFO, &info, &len) on a connected socket. */
+#define XWAY_SOL 0x5857
+#define XWAY_INFO 1
+
+/* Fallback reasons (why a connection is TCP), as counted in xway_stats. */
+enum xway_reason {
+    XWAY_REASON_NONE = 0,
+    XWAY_REASON_PEER_NO_OPTION = 1, /* the peer did not answer the SYN option */
+    XWAY_REASON_NOT_CORESIDENT = 2, /* different host */
+    XWAY_REASON_BACKEND_OFF = 3,    /* no shared-memory backend here */
+    XWAY_REASON_GRANT_SHARE = 4,
+    XWAY_REASON_GRANT_MAP = 5,
+    XWAY_REASON_EVTCHN = 6,
+    XWAY_REASON_TIMEOUT = 7,
+    XWAY_REASON_MALFORMED = 8,
+    XWAY_REASON_VERSION = 9,
+    XWAY_REASON_RESOURCES = 10,
+    XWAY_REASON_NONCE = 11,
+    XWAY_REASON_PEER_DECLINED = 12,
+};
+#define XWAY_REASONS 16
+
+struct xway_conn_info {
+    char path[8];          /* "ring" or "tcp" */
+    char fallback[24];     /* why TCP ("none" on the ring), e.g. "not-co-resident" */
+    int fallback_code;     /* enum xway_reason */
+    uint32_t ring_bytes;   /* ring size per direction; 0 on TCP */
+    uint64_t ring_tx, ring_rx; /* payload bytes through the ring */
+    uint64_t tcp_tx, tcp_rx;   /* payload bytes through lwIP TCP */
+};
+
+struct xway_stats {
+    uint64_t ring_conns;              /* connections that switched to the ring */
+    uint64_t tcp_conns;               /* connections that stayed TCP */
+    uint64_t fallback[XWAY_REASONS];  /* tcp_conns by enum xway_reason */
+    const char *backend;              /* "xen", "sim" or "off" */
+    int domid;                        /* our domain id, -1 without a backend */
+};
+
+/* Counters of the running stack.  0, or -1 with errno ENETDOWN if not running. */
+int xway_stats(struct xway_stats *st);
+/* Name of an enum xway_reason value ("not-co-resident", ...). */
+const char *xway_reason_name(int reason);
+
 #ifdef __cplusplus
 }
 #endif

@@ -311,6 +311,16 @@ static int ready(struct xw_channel *ch, int events)
     return r;
 }
 
+int xw_channel_poll(struct xw_channel *ch, int events)
+{
+    return ready(ch, events);
+}
+
+int xw_channel_port(const struct xw_channel *ch)
+{
+    return ch->port;
+}
+
 int xw_channel_arm(struct xw_channel *ch, int events)
 {
     if (events & XW_CHAN_READABLE)

@@ -90,6 +90,10 @@ int xw_channel_wait(struct xw_channel *ch, int events, int timeout_ms);
  * ready now (non-zero: do not sleep).  When 0, poll xw_channel_fd() for POLLIN,
  * then call xw_xenif_drain() on the handle and xw_channel_arm() again. */
 int xw_channel_arm(struct xw_channel *ch, int events);
+/* What is ready now (XW_CHAN_* mask), without arming anything: for spinning. */
+int xw_channel_poll(struct xw_channel *ch, int events);
+/* Our local event-channel port: events of the handle's fd name it. */
+int xw_channel_port(const struct xw_channel *ch);
 int xw_channel_fd(const struct xw_channel *ch);
 
 /* End our sending direction (the peer reads EOF after the last byte). */

@@ -26,8 +26,10 @@ struct xw_link {
     struct netif netif; /* state = this link */
     int fd;             /* polled for POLLIN by the stack thread */
     const struct xw_link_ops *ops;
-    /* Frames are still queued after flush (the receiving end was full): poll
-     * again soon (about 1 ms) and call flush, even if nothing else happens. */
+    /* Frames are still queued after flush and fd will not report when they can
+     * go (the hub: a destination's accept backlog was full): poll again soon
+     * (about 1 ms) and call flush, even if nothing else happens.  A link that
+     * can wait for room on fd (the hub's EPOLLOUT) leaves it false. */
     bool tx_pending;
 };
 

@@ -1,28 +1,36 @@
 /* The hub link: an unprivileged virtual Ethernet segment between processes on one
  * machine, with no daemon.
  *
- * A hub is a directory.  Each endpoint binds an AF_UNIX datagram socket named by
- * its MAC ("<dir>/0242ac1100ff") in it.  A unicast frame is one datagram to the
- * destination MAC's socket; a broadcast or multicast frame is one datagram to
- * every other socket in the directory (a cached listing, refreshed every second
- * and when a broadcast arrives from an endpoint it does not know).  The kernel
- * keeps datagrams intact and in order, so the link needs no checksums.
+ * A hub is a directory.  Each endpoint listens on an AF_UNIX SOCK_SEQPACKET
+ * socket named by its MAC ("<dir>/0242ac1100ff") in it.  Frames to an endpoint go
+ * over one connection to its listener, made on first use and kept; the endpoint
+ * accepts it and reads.  A unicast frame goes to the destination MAC's endpoint;
+ * a broadcast or multicast frame to every other endpoint in the directory (a
+ * cached listing, refreshed every second and when an endpoint we did not know
+ * connects to us).  The kernel keeps records intact and in order, so the link
+ * needs no checksums.
  *
- * Flow control: Linux queues at most net.unix.max_dgram_qlen (often 10) datagrams
- * per receiving socket; beyond that a send fails with EAGAIN.  The stack thread
- * never blocks: frames to a full endpoint stay queued (in order, per endpoint)
- * and flush retries them; when the queue itself is full they are dropped and TCP
- * retransmits.  A send refused because nobody is bound to the name any more
- * (ECONNREFUSED) removes the dead endpoint's socket file.
+ * Flow control: a connected seqpacket socket is limited by the bytes in flight
+ * (our SO_SNDBUF), not by net.unix.max_dgram_qlen.  When an endpoint's socket is
+ * full (EAGAIN) its frames wait in a per-endpoint FIFO, and EPOLLOUT on the
+ * connection says when to send them, so nothing is lost to a receiver that is
+ * momentarily busy.  Only a FIFO over BACKLOG_FRAMES / BACKLOG_BYTES drops, the
+ * oldest frame first.
+ *
+ * link.fd is an epoll fd: the listener and every accepted connection for input;
+ * every outgoing connection for hang-up, and for EPOLLOUT while it has a FIFO.
+ * An endpoint found dead (connection refused, reset or hung up) is dropped with
+ * its FIFO; a socket file nobody listens on any more is removed.
  *
  * Locking: all of it runs with the stack lock held (link.h).
  */
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -36,46 +44,78 @@
 
 #include "lwip/pbuf.h"
 
-#define TX_FRAMES 64         /* frame copies waiting for flush */
-#define TX_DGRAMS 256        /* datagrams waiting (a broadcast: one per endpoint) */
 #define PEER_REFRESH_MS 1000 /* re-list the hub directory for broadcasts */
-#define SOCKBUF_BYTES (8 * 1024 * 1024)
+#define SOCKBUF_BYTES (4 * 1024 * 1024)
+#define BACKLOG_FRAMES 4096 /* per endpoint, then the oldest frame is dropped */
+#define BACKLOG_BYTES (64u * 1024 * 1024)
+#define TX_BATCH 64 /* FIFO frames per sendmmsg */
+#define TX_IOV 16   /* pbuf chain segments sent without a copy */
+#define EVENTS 64
 
 _Static_assert(XW_HUB_NAME_LEN == 12, "an endpoint is named by 6 bytes of MAC in hex");
 
 struct hub_stats {
-    unsigned long rx, rx_malformed, tx, tx_full, tx_dead, tx_error;
+    unsigned long rx, rx_malformed, tx, tx_queued, tx_full, tx_dead, tx_error;
 };
 
-struct hub_peer {
+enum conn_kind { CONN_LISTENER, CONN_RX, CONN_PEER };
+
+/* What an epoll event points at.  A connection closed while input() walks its
+ * events is only marked dead; reap() frees it once input() is done. */
+struct conn {
+    enum conn_kind kind;
+    int fd;
+    bool dead;
+};
+
+/* A connection another endpoint made to us. */
+struct rx_conn {
+    struct conn c;
+    struct rx_conn *next;
+};
+
+struct frame {
+    struct frame *next;
+    size_t len;
+    uint8_t data[];
+};
+
+/* Another endpoint, as a destination.  c.fd is our connection to its listener,
+ * or -1 (not connected yet, or its listener's backlog was full: retried by
+ * flush).  Frames wait in the FIFO head..tail, in order, while its socket is
+ * full; a frame is sent directly only when the FIFO is empty. */
+struct peer {
+    struct conn c;
+    struct peer *next;
     uint8_t mac[6];
+    bool listed;    /* in the last directory listing: gets broadcasts */
+    bool out_armed; /* EPOLLOUT registered */
+    struct frame *head, *tail;
+    unsigned n_queued;
+    size_t queued_bytes;
 };
 
 /* One endpoint.  Every member is protected by the stack lock. */
 struct hub {
-    struct xw_link link; /* first: the ops get a struct xw_link * */
+    struct xw_link link; /* first: the ops get a struct xw_link *; fd is the epoll fd */
     struct sockaddr_un self;
     size_t dir_len; /* strlen of the directory, the prefix of self.sun_path */
+    size_t frame_max;
+    struct conn listener;
 
-    struct hub_peer *peers; /* other endpoints, for broadcasts */
-    int n_peers, cap_peers;
+    struct rx_conn *rx_conns;
+    struct peer *peers;
     uint64_t listed_ms;
     bool peers_stale;
+    int in_input; /* inside input(): dead conns must stay allocated */
 
     struct pbuf *rx[XW_LINK_RX_BATCH]; /* MTU-sized, received into directly */
     struct mmsghdr rxm[XW_LINK_RX_BATCH];
     struct iovec rxv[XW_LINK_RX_BATCH];
-    struct sockaddr_un rxname[XW_LINK_RX_BATCH];
 
-    /* Queued output.  tx_ref[f] counts the datagrams using frame slot f. */
-    uint8_t *tx_slab; /* TX_FRAMES slots of frame_max bytes */
-    size_t frame_max;
-    int tx_ref[TX_FRAMES];
-    int n_tx;
-    struct mmsghdr txm[TX_DGRAMS];
-    struct iovec txv[TX_DGRAMS];
-    struct sockaddr_un txname[TX_DGRAMS];
-    int txslot[TX_DGRAMS];
+    uint8_t *tx_buf; /* one frame, for a pbuf chain longer than TX_IOV */
+    struct mmsghdr txm[TX_BATCH];
+    struct iovec txv[TX_BATCH];
 
     struct hub_stats st;
 };
@@ -126,29 +166,249 @@ static int mac_of_name(const char *name, uint8_t mac[6])
     return 0;
 }
 
-static const char *basename_of(const struct sockaddr_un *sa)
+/* ---- sockets ---- */
+
+static void set_sndbuf(int fd)
 {
-    const char *slash = strrchr(sa->sun_path, '/');
-    return slash ? slash + 1 : sa->sun_path;
+    int sz = SOCKBUF_BYTES;
+
+    /* FORCE ignores net.core.wmem_max but needs CAP_NET_ADMIN.  Only the
+     * sender's buffer limits an AF_UNIX connection. */
+    if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof(sz)))
+        (void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+}
+
+static int ep_ctl(struct hub *h, int op, struct conn *c, uint32_t events)
+{
+    struct epoll_event ev = {.events = events, .data.ptr = c};
+    return epoll_ctl(h->link.fd, op, c->fd, &ev) ? -errno : 0;
+}
+
+/* Close c's fd; its memory waits for reap(). */
+static void conn_kill(struct hub *h, struct conn *c)
+{
+    if (c->fd >= 0) {
+        (void)epoll_ctl(h->link.fd, EPOLL_CTL_DEL, c->fd, NULL);
+        close(c->fd);
+    }
+    c->fd = -1;
+    c->dead = true;
+}
+
+/* ---- destinations ---- */
+
+static struct peer *find_peer(const struct hub *h, const uint8_t mac[6])
+{
+    for (struct peer *pe = h->peers; pe; pe = pe->next)
+        if (!pe->c.dead && !memcmp(pe->mac, mac, 6))
+            return pe;
+    return NULL;
+}
+
+static struct peer *get_peer(struct hub *h, const uint8_t mac[6])
+{
+    struct peer *pe = find_peer(h, mac);
+
+    if (pe)
+        return pe;
+    pe = calloc(1, sizeof(*pe));
+    if (!pe)
+        return NULL;
+    pe->c = (struct conn){.kind = CONN_PEER, .fd = -1};
+    memcpy(pe->mac, mac, 6);
+    pe->next = h->peers;
+    h->peers = pe;
+    return pe;
+}
+
+static void free_fifo(struct peer *pe)
+{
+    while (pe->head) {
+        struct frame *f = pe->head;
+        pe->head = f->next;
+        free(f);
+    }
+    pe->tail = NULL;
+    pe->n_queued = 0;
+    pe->queued_bytes = 0;
+}
+
+/* The endpoint is gone (err says how): drop it and the frames waiting for it. */
+static void peer_dead(struct hub *h, struct peer *pe, int err)
+{
+    struct sockaddr_un sa;
+    struct stat sb;
+
+    name_for(h, pe->mac, &sa);
+    /* Refused: nobody listens on the name; the endpoint died without unlinking. */
+    if (err == ECONNREFUSED && !lstat(sa.sun_path, &sb) && S_ISSOCK(sb.st_mode) &&
+        !unlink(sa.sun_path))
+        xw_info("hub: removed the dead endpoint %s", sa.sun_path);
+    else if (err != ENOENT)
+        xw_debug("hub: endpoint %s: %s", sa.sun_path, strerror(err));
+    h->st.tx_dead += pe->n_queued;
+    free_fifo(pe);
+    conn_kill(h, &pe->c);
+    h->peers_stale = true;
+}
+
+static int arm_out(struct hub *h, struct peer *pe, bool on)
+{
+    if (pe->out_armed == on || pe->c.fd < 0)
+        return 0;
+    pe->out_armed = on;
+    return ep_ctl(h, EPOLL_CTL_MOD, &pe->c, on ? EPOLLOUT : 0);
+}
+
+/* Connect to pe's listener: 0, -EAGAIN (its accept backlog is full: retry), or
+ * -errno (it is gone). */
+static int peer_connect(struct hub *h, struct peer *pe)
+{
+    struct sockaddr_un sa;
+    int fd, rc;
+
+    fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    set_sndbuf(fd);
+    name_for(h, pe->mac, &sa);
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
+        rc = -errno;
+        goto out_close;
+    }
+    pe->c.fd = fd;
+    pe->out_armed = pe->head != NULL;
+    /* No EPOLLIN: nothing comes back on it; EPOLLHUP/EPOLLERR always report. */
+    rc = ep_ctl(h, EPOLL_CTL_ADD, &pe->c, pe->out_armed ? EPOLLOUT : 0);
+    if (rc) {
+        pe->c.fd = -1;
+        goto out_close;
+    }
+    return 0;
+
+out_close:
+    close(fd);
+    return rc;
+}
+
+/* Append a copy of p to pe's FIFO, dropping the oldest frames beyond the bound. */
+static void enqueue(struct hub *h, struct peer *pe, struct pbuf *p)
+{
+    struct frame *f;
+
+    while (pe->head &&
+           (pe->n_queued >= BACKLOG_FRAMES || pe->queued_bytes + p->tot_len > BACKLOG_BYTES)) {
+        f = pe->head;
+        pe->head = f->next;
+        pe->n_queued--;
+        pe->queued_bytes -= f->len;
+        free(f);
+        h->st.tx_full++;
+    }
+    if (!pe->head)
+        pe->tail = NULL;
+    f = malloc(sizeof(*f) + p->tot_len);
+    if (!f) {
+        h->st.tx_full++;
+        return;
+    }
+    f->next = NULL;
+    f->len = pbuf_copy_partial(p, f->data, p->tot_len, 0);
+    if (pe->tail)
+        pe->tail->next = f;
+    else
+        pe->head = f;
+    pe->tail = f;
+    pe->n_queued++;
+    pe->queued_bytes += f->len;
+    h->st.tx_queued++;
+}
+
+/* Send pe's FIFO in order until it is empty or the socket is full. */
+static void send_fifo(struct hub *h, struct peer *pe)
+{
+    while (pe->head) {
+        struct frame *f = pe->head;
+        int n = 0, rc;
+
+        for (; f && n < TX_BATCH; f = f->next, n++) {
+            h->txv[n] = (struct iovec){f->data, f->len};
+            h->txm[n] = (struct mmsghdr){.msg_hdr = {.msg_iov = &h->txv[n], .msg_iovlen = 1}};
+        }
+        rc = sendmmsg(pe->c.fd, h->txm, (unsigned)n, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (rc < 0) {
+            if (errno == EAGAIN || errno == ENOBUFS || errno == EINTR)
+                break;
+            peer_dead(h, pe, errno);
+            return;
+        }
+        for (int i = 0; i < rc; i++) {
+            f = pe->head;
+            pe->head = f->next;
+            pe->n_queued--;
+            pe->queued_bytes -= f->len;
+            free(f);
+        }
+        h->st.tx += (unsigned long)rc;
+    }
+    if (!pe->head)
+        pe->tail = NULL;
+    if (arm_out(h, pe, pe->head != NULL))
+        h->st.tx_error++;
+}
+
+/* One frame, straight from the pbuf chain: 0 or -errno. */
+static int send_pbuf(struct hub *h, int fd, struct pbuf *p)
+{
+    struct iovec iov[TX_IOV];
+    struct msghdr msg = {.msg_iov = iov};
+
+    for (struct pbuf *q = p; q; q = q->next) {
+        if (msg.msg_iovlen == TX_IOV) {
+            pbuf_copy_partial(p, h->tx_buf, p->tot_len, 0);
+            iov[0] = (struct iovec){h->tx_buf, p->tot_len};
+            msg.msg_iovlen = 1;
+            break;
+        }
+        iov[msg.msg_iovlen++] = (struct iovec){q->payload, q->len};
+    }
+    return sendmsg(fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL) < 0 ? -errno : 0;
+}
+
+static void peer_output(struct hub *h, struct peer *pe, struct pbuf *p)
+{
+    int rc;
+
+    if (pe->c.fd < 0 && !pe->head) {
+        rc = peer_connect(h, pe);
+        if (rc && rc != -EAGAIN) {
+            h->st.tx_dead++;
+            peer_dead(h, pe, -rc);
+            return;
+        }
+    }
+    if (pe->c.fd >= 0 && !pe->head) {
+        rc = send_pbuf(h, pe->c.fd, p);
+        if (rc == 0) {
+            h->st.tx++;
+            return;
+        }
+        if (rc != -EAGAIN && rc != -ENOBUFS) {
+            h->st.tx_dead++;
+            peer_dead(h, pe, -rc);
+            return;
+        }
+    }
+    enqueue(h, pe, p);
+    if (pe->c.fd < 0)
+        h->link.tx_pending = true; /* nothing to poll for: flush retries the connect */
+    else if (arm_out(h, pe, true))
+        h->st.tx_error++;
 }
 
 /* ---- the endpoint listing, for broadcasts ---- */
 
-static int add_peer(struct hub *h, const uint8_t mac[6])
-{
-    if (h->n_peers == h->cap_peers) {
-        int cap = h->cap_peers ? 2 * h->cap_peers : 16;
-        struct hub_peer *p = realloc(h->peers, (size_t)cap * sizeof(*p));
-        if (!p)
-            return -ENOMEM;
-        h->peers = p;
-        h->cap_peers = cap;
-    }
-    memcpy(h->peers[h->n_peers++].mac, mac, 6);
-    return 0;
-}
-
-static int list_peers(struct hub *h)
+static void list_peers(struct hub *h)
 {
     struct dirent *de;
     DIR *d;
@@ -157,242 +417,229 @@ static int list_peers(struct hub *h)
     d = opendir(h->self.sun_path);
     h->self.sun_path[h->dir_len] = '/';
     if (!d)
-        return -errno;
-    h->n_peers = 0;
+        return;
+    for (struct peer *pe = h->peers; pe; pe = pe->next)
+        pe->listed = false;
     while ((de = readdir(d))) {
+        struct peer *pe;
         uint8_t mac[6];
+
         if (mac_of_name(de->d_name, mac) || !memcmp(mac, h->link.netif.hwaddr, 6))
             continue;
-        if (add_peer(h, mac))
-            break;
+        pe = get_peer(h, mac);
+        if (pe)
+            pe->listed = true;
     }
     closedir(d);
+    /* Forget unlisted endpoints we hold nothing for. */
+    for (struct peer *pe = h->peers; pe; pe = pe->next)
+        if (!pe->listed && pe->c.fd < 0 && !pe->head)
+            pe->c.dead = true;
     h->listed_ms = now_ms();
     h->peers_stale = false;
-    return 0;
-}
-
-static bool knows_peer(const struct hub *h, const uint8_t mac[6])
-{
-    for (int i = 0; i < h->n_peers; i++)
-        if (!memcmp(h->peers[i].mac, mac, 6))
-            return true;
-    return false;
-}
-
-/* ---- output: queue in linkoutput, send in flush ---- */
-
-static void release(struct hub *h, int i)
-{
-    h->tx_ref[h->txslot[i]]--;
-}
-
-/* A send to datagram i failed with err: note why; the datagram is dropped. */
-static void send_failed(struct hub *h, int i, int err)
-{
-    struct stat sb;
-    const char *path = h->txname[i].sun_path;
-
-    if (err == ECONNREFUSED || err == ENOENT) {
-        /* Nobody is bound to the name: the endpoint died without unlinking it. */
-        if (err == ECONNREFUSED && !lstat(path, &sb) && S_ISSOCK(sb.st_mode) && !unlink(path))
-            xw_info("hub: removed the dead endpoint %s", path);
-        h->peers_stale = true;
-        h->st.tx_dead++;
-    } else {
-        xw_debug("hub: send to %s: %s", path, strerror(err));
-        h->st.tx_error++;
-    }
-}
-
-static bool dest_is(const struct sockaddr_un *names, const int *blocked, int n_blocked,
-                    int i)
-{
-    for (int b = 0; b < n_blocked; b++)
-        if (!strcmp(names[blocked[b]].sun_path, names[i].sun_path))
-            return true;
-    return false;
-}
-
-/* Send what is queued.  A datagram to an endpoint that is full stays queued,
- * with every later one to that endpoint (their order must hold); those to other
- * endpoints go.  Kept datagrams move to the front of the queue. */
-static void hub_flush(struct xw_link *l)
-{
-    struct hub *h = (struct hub *)l;
-    int blocked[16], n_blocked = 0, keep = 0, i = 0;
-
-    while (i < h->n_tx) {
-        int end = i, rc;
-
-        if (dest_is(h->txname, blocked, n_blocked, i)) {
-            goto keep_it;
-        }
-        while (end < h->n_tx && !dest_is(h->txname, blocked, n_blocked, end))
-            end++;
-        rc = sendmmsg(l->fd, &h->txm[i], (unsigned)(end - i), MSG_DONTWAIT);
-        if (rc > 0) {
-            for (int k = i; k < i + rc; k++)
-                release(h, k);
-            h->st.tx += (unsigned long)rc;
-            i += rc;
-            continue;
-        }
-        if ((errno == EAGAIN || errno == ENOBUFS) && n_blocked < 16) {
-            blocked[n_blocked++] = keep; /* its slot after the move below */
-            goto keep_it;
-        }
-        if (errno == EAGAIN || errno == ENOBUFS)
-            h->st.tx_full++;
-        else
-            send_failed(h, i, errno);
-        release(h, i++);
-        continue;
-    keep_it:
-        if (keep != i) {
-            h->txm[keep] = h->txm[i];
-            h->txv[keep] = h->txv[i];
-            h->txname[keep] = h->txname[i];
-            h->txslot[keep] = h->txslot[i];
-            h->txm[keep].msg_hdr.msg_name = &h->txname[keep];
-            h->txm[keep].msg_hdr.msg_iov = &h->txv[keep];
-        }
-        keep++;
-        i++;
-    }
-    h->n_tx = keep;
-    l->tx_pending = keep > 0;
-}
-
-static int free_slot(const struct hub *h)
-{
-    for (int f = 0; f < TX_FRAMES; f++)
-        if (h->tx_ref[f] == 0)
-            return f;
-    return -1;
-}
-
-/* Drop everything still queued: the endpoints it waits for stay full. */
-static void drop_queue(struct hub *h)
-{
-    for (int i = 0; i < h->n_tx; i++)
-        release(h, i);
-    h->st.tx_full += (unsigned long)h->n_tx;
-    h->n_tx = 0;
-    h->link.tx_pending = false;
-}
-
-/* A frame slot and room for n datagrams, making room if needed.  -1 if none. */
-static int reserve(struct hub *h, int n)
-{
-    int f = free_slot(h);
-
-    if (f >= 0 && h->n_tx + n <= TX_DGRAMS)
-        return f;
-    hub_flush(&h->link);
-    f = free_slot(h);
-    if (f >= 0 && h->n_tx + n <= TX_DGRAMS)
-        return f;
-    drop_queue(h);
-    return n <= TX_DGRAMS ? free_slot(h) : -1;
-}
-
-static void queue_dgram(struct hub *h, int f, size_t len, const uint8_t mac[6])
-{
-    int i = h->n_tx++;
-
-    name_for(h, mac, &h->txname[i]);
-    h->txv[i] = (struct iovec){h->tx_slab + (size_t)f * h->frame_max, len};
-    h->txm[i] = (struct mmsghdr){0};
-    h->txm[i].msg_hdr.msg_name = &h->txname[i];
-    h->txm[i].msg_hdr.msg_namelen = sizeof(h->txname[i]);
-    h->txm[i].msg_hdr.msg_iov = &h->txv[i];
-    h->txm[i].msg_hdr.msg_iovlen = 1;
-    h->txslot[i] = f;
-    h->tx_ref[f]++;
 }
 
 static err_t hub_linkoutput(struct netif *netif, struct pbuf *p)
 {
     struct hub *h = netif->state;
-    const uint8_t *dst;
-    int f, n = 1;
+    const uint8_t *dst = p->payload; /* lwIP puts the Ethernet header in the first pbuf */
+    struct peer *pe, *next;
 
-    if (p->tot_len < XW_ETH_HLEN || p->tot_len > h->frame_max)
+    if (p->tot_len < XW_ETH_HLEN || p->tot_len > h->frame_max || p->len < 6)
         return ERR_ARG;
-    dst = p->payload; /* lwIP puts the whole Ethernet header in the first pbuf */
-    if (dst[0] & 1) {
-        if (h->peers_stale || now_ms() - h->listed_ms >= PEER_REFRESH_MS)
-            list_peers(h);
-        n = h->n_peers;
-        if (n == 0)
-            return ERR_OK;
+    if (!(dst[0] & 1)) {
+        pe = get_peer(h, dst);
+        if (!pe) {
+            h->st.tx_error++;
+            return ERR_MEM;
+        }
+        peer_output(h, pe, p);
+        return ERR_OK;
     }
-    f = reserve(h, n);
-    if (f < 0) {
-        h->st.tx_full++;
-        return ERR_MEM;
+    if (h->peers_stale || now_ms() - h->listed_ms >= PEER_REFRESH_MS)
+        list_peers(h);
+    for (pe = h->peers; pe; pe = next) {
+        next = pe->next; /* peer_output may mark pe dead, never unlink it */
+        if (pe->listed && !pe->c.dead)
+            peer_output(h, pe, p);
     }
-    pbuf_copy_partial(p, h->tx_slab + (size_t)f * h->frame_max, p->tot_len, 0);
-    if (!(dst[0] & 1))
-        queue_dgram(h, f, p->tot_len, dst);
-    else
-        for (int i = 0; i < n; i++)
-            queue_dgram(h, f, p->tot_len, h->peers[i].mac);
-    h->link.tx_pending = true;
     return ERR_OK;
+}
+
+/* Free the conns marked dead, unless input() is walking events that may point
+ * at them. */
+static void reap(struct hub *h)
+{
+    if (h->in_input)
+        return;
+    for (struct peer **pp = &h->peers; *pp;) {
+        struct peer *pe = *pp;
+        if (pe->c.dead) {
+            *pp = pe->next;
+            free_fifo(pe);
+            free(pe);
+        } else {
+            pp = &pe->next;
+        }
+    }
+    for (struct rx_conn **pp = &h->rx_conns; *pp;) {
+        struct rx_conn *rc = *pp;
+        if (rc->c.dead) {
+            *pp = rc->next;
+            free(rc);
+        } else {
+            pp = &rc->next;
+        }
+    }
+}
+
+/* Retry the connects that found a full accept backlog; everything else waits
+ * for EPOLLOUT in input(). */
+static void hub_flush(struct xw_link *l)
+{
+    struct hub *h = (struct hub *)l;
+    bool pending = false;
+
+    reap(h);
+    if (!l->tx_pending)
+        return;
+    for (struct peer *pe = h->peers; pe; pe = pe->next) {
+        int rc;
+
+        if (pe->c.dead || pe->c.fd >= 0 || !pe->head)
+            continue;
+        rc = peer_connect(h, pe);
+        if (rc == -EAGAIN)
+            pending = true;
+        else if (rc)
+            peer_dead(h, pe, -rc);
+        else
+            send_fifo(h, pe);
+    }
+    l->tx_pending = pending;
+    reap(h);
 }
 
 /* ---- input ---- */
 
-static int fill_rx(struct hub *h)
+static int fill_rx(struct hub *h, int n)
 {
-    for (int i = 0; i < XW_LINK_RX_BATCH; i++) {
+    for (int i = 0; i < n; i++) {
         if (!h->rx[i] && !(h->rx[i] = xw_link_rx_alloc(&h->link.netif)))
             return i;
         h->rxv[i] = (struct iovec){h->rx[i]->payload, h->rx[i]->len};
-        h->rxm[i] = (struct mmsghdr){0};
-        h->rxm[i].msg_hdr.msg_name = &h->rxname[i];
-        h->rxm[i].msg_hdr.msg_namelen = sizeof(h->rxname[i]);
-        h->rxm[i].msg_hdr.msg_iov = &h->rxv[i];
-        h->rxm[i].msg_hdr.msg_iovlen = 1;
+        h->rxm[i] = (struct mmsghdr){.msg_hdr = {.msg_iov = &h->rxv[i], .msg_iovlen = 1}};
     }
-    return XW_LINK_RX_BATCH;
+    return n;
 }
 
-/* A broadcast from an endpoint not in the listing: a newcomer; re-list. */
-static void note_sender(struct hub *h, int i)
+/* A zero-length read is the end of the connection, or an empty record. */
+static bool at_eof(int fd)
 {
-    const uint8_t *frame = h->rx[i]->payload;
-    uint8_t mac[6];
-
-    if ((frame[0] & 1) && !mac_of_name(basename_of(&h->rxname[i]), mac) &&
-        !knows_peer(h, mac))
-        h->peers_stale = true;
+    struct pollfd pfd = {.fd = fd, .events = POLLRDHUP};
+    return poll(&pfd, 1, 0) == 1 && (pfd.revents & (POLLRDHUP | POLLHUP));
 }
 
-static int hub_input(struct xw_link *l)
+/* Receive up to max frames from one connection.  Returns records received. */
+static int rx_read(struct hub *h, struct rx_conn *rc, int max)
 {
-    struct hub *h = (struct hub *)l;
-    int n = fill_rx(h), got;
+    int n = fill_rx(h, max), got;
 
     if (n == 0)
-        return -ENOMEM;
-    got = recvmmsg(l->fd, h->rxm, (unsigned)n, MSG_DONTWAIT, NULL);
-    if (got < 0)
-        return errno == EAGAIN || errno == EINTR ? 0 : -errno;
+        return 0;
+    got = recvmmsg(rc->c.fd, h->rxm, (unsigned)n, MSG_DONTWAIT, NULL);
+    if (got < 0) {
+        if (errno != EAGAIN && errno != EINTR)
+            conn_kill(h, &rc->c);
+        return 0;
+    }
     for (int i = 0; i < got; i++) {
         size_t len = h->rxm[i].msg_len;
 
+        if (len == 0 && at_eof(rc->c.fd)) {
+            conn_kill(h, &rc->c);
+            return i;
+        }
         if ((h->rxm[i].msg_hdr.msg_flags & MSG_TRUNC) || len < XW_ETH_HLEN) {
             h->st.rx_malformed++;
             continue;
         }
         h->st.rx++;
-        note_sender(h, i);
-        if (xw_link_rx_deliver(&l->netif, h->rx[i], len))
+        if (xw_link_rx_deliver(&h->link.netif, h->rx[i], len))
             h->rx[i] = NULL;
     }
+    return got;
+}
+
+/* Accept new connections and read what they already carry. */
+static int accept_all(struct hub *h, int budget)
+{
+    int got = 0;
+
+    for (;;) {
+        struct rx_conn *rc;
+        int fd = accept4(h->listener.fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED)
+                continue;
+            if (errno != EAGAIN)
+                xw_warn("hub: accept: %s", strerror(errno));
+            return got;
+        }
+        rc = calloc(1, sizeof(*rc));
+        if (!rc) {
+            close(fd);
+            return got;
+        }
+        rc->c = (struct conn){.kind = CONN_RX, .fd = fd};
+        rc->next = h->rx_conns;
+        h->rx_conns = rc;
+        if (ep_ctl(h, EPOLL_CTL_ADD, &rc->c, EPOLLIN | EPOLLRDHUP)) {
+            conn_kill(h, &rc->c);
+            continue;
+        }
+        h->peers_stale = true; /* perhaps an endpoint new to the listing */
+        got += rx_read(h, rc, budget - got);
+    }
+}
+
+static void peer_event(struct hub *h, struct peer *pe, uint32_t events)
+{
+    if (events & (EPOLLERR | EPOLLHUP)) {
+        int err = ECONNRESET;
+        socklen_t len = sizeof(err);
+        (void)getsockopt(pe->c.fd, SOL_SOCKET, SO_ERROR, &err, &len);
+        peer_dead(h, pe, err ? err : ECONNRESET);
+    } else if (events & EPOLLOUT) {
+        send_fifo(h, pe);
+    }
+}
+
+static int hub_input(struct xw_link *l)
+{
+    struct hub *h = (struct hub *)l;
+    struct epoll_event ev[EVENTS];
+    int n, got = 0;
+
+    n = epoll_wait(l->fd, ev, EVENTS, 0);
+    if (n < 0)
+        return errno == EINTR ? 0 : -errno;
+    h->in_input++;
+    for (int i = 0; i < n; i++) {
+        struct conn *c = ev[i].data.ptr;
+
+        if (c->dead)
+            continue;
+        if (c->kind == CONN_LISTENER)
+            got += accept_all(h, XW_LINK_RX_BATCH - got);
+        else if (c->kind == CONN_PEER)
+            peer_event(h, (struct peer *)c, ev[i].events);
+        else if (got < XW_LINK_RX_BATCH)
+            got += rx_read(h, (struct rx_conn *)c, XW_LINK_RX_BATCH - got);
+    }
+    h->in_input--;
+    reap(h);
     return got;
 }
 
@@ -403,22 +650,32 @@ static void hub_free(struct hub *h)
     for (int i = 0; i < XW_LINK_RX_BATCH; i++)
         if (h->rx[i])
             pbuf_free(h->rx[i]);
-    free(h->tx_slab);
-    free(h->peers);
+    free(h->tx_buf);
     free(h);
 }
 
 static void hub_close(struct xw_link *l)
 {
     struct hub *h = (struct hub *)l;
+    unsigned long queued = 0;
 
-    hub_flush(l);
     netif_remove(&l->netif);
+    for (struct peer *pe = h->peers; pe; pe = pe->next) {
+        if (pe->c.fd >= 0 && pe->head)
+            send_fifo(h, pe); /* what fits; nobody will wait for the rest */
+        queued += pe->n_queued;
+        conn_kill(h, &pe->c);
+    }
+    for (struct rx_conn *rc = h->rx_conns; rc; rc = rc->next)
+        conn_kill(h, &rc->c);
+    reap(h);
     unlink(h->self.sun_path);
+    close(h->listener.fd);
     close(l->fd);
-    xw_info("hub: %s closed: rx %lu (malformed %lu), tx %lu, dropped full %lu dead %lu error %lu",
-            h->self.sun_path, h->st.rx, h->st.rx_malformed, h->st.tx, h->st.tx_full,
-            h->st.tx_dead, h->st.tx_error);
+    xw_info("hub: %s closed: rx %lu (malformed %lu), tx %lu (waited %lu), dropped: "
+            "full %lu, dead %lu, error %lu, unsent %lu",
+            h->self.sun_path, h->st.rx, h->st.rx_malformed, h->st.tx, h->st.tx_queued,
+            h->st.tx_full, h->st.tx_dead, h->st.tx_error, queued);
     hub_free(h);
 }
 
@@ -441,29 +698,39 @@ static err_t hub_netif_init(struct netif *n)
     return ERR_OK;
 }
 
-static void set_bufs(int fd)
-{
-    int sz = SOCKBUF_BYTES;
-
-    /* FORCE ignores net.core.[rw]mem_max but needs CAP_NET_ADMIN. */
-    if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof(sz)))
-        (void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
-    if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof(sz)))
-        (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
-}
-
-/* Bind a fresh random MAC's name; retry on the (unlikely) taken name. */
+/* Listen under a temporary name, then link a fresh random MAC's name to it: an
+ * endpoint's name never refers to a socket not yet listening, which a sender
+ * would take for a dead endpoint's and remove. */
 static int bind_endpoint(struct hub *h)
 {
+    struct sockaddr_un tmp = h->self;
+    uint8_t r[6];
+    int rc = -EADDRINUSE;
+
+    xw_link_eth_random_mac(r);
+    snprintf(tmp.sun_path + h->dir_len + 1, XW_HUB_NAME_LEN + 1, ".%02x%02x%02x%02x%02x",
+             r[1], r[2], r[3], r[4], r[5]);
+    if (bind(h->listener.fd, (struct sockaddr *)&tmp, sizeof(tmp)))
+        return -errno;
+    if (listen(h->listener.fd, SOMAXCONN)) {
+        rc = -errno;
+        goto out_unlink;
+    }
     for (int tries = 0; tries < 8; tries++) {
         xw_link_eth_random_mac(h->link.netif.hwaddr);
         name_for(h, h->link.netif.hwaddr, &h->self);
-        if (!bind(h->link.fd, (struct sockaddr *)&h->self, sizeof(h->self)))
-            return 0;
-        if (errno != EADDRINUSE)
-            return -errno;
+        if (!link(tmp.sun_path, h->self.sun_path)) {
+            rc = 0;
+            break;
+        }
+        if (errno != EEXIST) {
+            rc = -errno;
+            break;
+        }
     }
-    return -EADDRINUSE;
+out_unlink:
+    unlink(tmp.sun_path);
+    return rc;
 }
 
 static int open_dir(struct hub *h, const char *path)
@@ -494,22 +761,30 @@ int xw_link_hub_open(const char *path, unsigned mtu, struct xw_link **out)
         return -ENOMEM;
     h->frame_max = xw_link_eth_mtu(mtu) + XW_ETH_HLEN;
     h->link.ops = &hub_ops;
+    h->listener = (struct conn){.kind = CONN_LISTENER, .fd = -1};
     rc = open_dir(h, path);
     if (rc)
         goto out_free;
     rc = -ENOMEM;
-    h->tx_slab = malloc(TX_FRAMES * h->frame_max);
-    if (!h->tx_slab)
+    h->tx_buf = malloc(h->frame_max);
+    if (!h->tx_buf)
         goto out_free;
-    h->link.fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    h->link.fd = epoll_create1(EPOLL_CLOEXEC);
     if (h->link.fd < 0) {
         rc = -errno;
         goto out_free;
     }
-    set_bufs(h->link.fd);
+    h->listener.fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (h->listener.fd < 0) {
+        rc = -errno;
+        goto out_close_ep;
+    }
     rc = bind_endpoint(h);
     if (rc)
-        goto out_close;
+        goto out_close_listener;
+    rc = ep_ctl(h, EPOLL_CTL_ADD, &h->listener, EPOLLIN);
+    if (rc)
+        goto out_unlink;
     rc = xw_link_eth_add(&h->link, hub_netif_init);
     if (rc)
         goto out_unlink;
@@ -520,7 +795,9 @@ int xw_link_hub_open(const char *path, unsigned mtu, struct xw_link **out)
 
 out_unlink:
     unlink(h->self.sun_path);
-out_close:
+out_close_listener:
+    close(h->listener.fd);
+out_close_ep:
     close(h->link.fd);
 out_free:
     hub_free(h);

@@ -20,6 +20,7 @@ int xw_ready_open(struct xw_ready *r, bool cloexec)
     r->b = sv[1];
     r->rd = false;
     r->wr = true;
+    pthread_mutex_init(&r->lock, NULL);
     xw_ready_set(r, false, false);
     return 0;
 }
@@ -31,6 +32,7 @@ void xw_ready_close(struct xw_ready *r)
     if (r->a >= 0)
         close(r->a);
     r->a = r->b = -1;
+    pthread_mutex_destroy(&r->lock);
 }
 
 static void drain(int fd)
@@ -48,6 +50,13 @@ static void fill(int fd)
 }
 
 void xw_ready_set(struct xw_ready *r, bool readable, bool writable)
+{
+    pthread_mutex_lock(&r->lock);
+    xw_ready_set_locked(r, readable, writable);
+    pthread_mutex_unlock(&r->lock);
+}
+
+void xw_ready_set_locked(struct xw_ready *r, bool readable, bool writable)
 {
     if (readable != r->rd) {
         if (readable)

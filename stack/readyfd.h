@@ -10,16 +10,23 @@
 #ifndef XW_READYFD_H
 #define XW_READYFD_H
 
+#include <pthread.h>
 #include <stdbool.h>
 
+/* lock serialises xw_ready_set between the stack lock's holders and the ring
+ * path, which updates readiness without the stack lock. */
 struct xw_ready {
     int a, b;
     bool rd, wr; /* state as last published */
+    pthread_mutex_t lock;
 };
 
 /* Create with readable=false, writable=false.  0 or -errno. */
 int xw_ready_open(struct xw_ready *r, bool cloexec);
 void xw_ready_close(struct xw_ready *r);
 void xw_ready_set(struct xw_ready *r, bool readable, bool writable);
+/* The same with r->lock held by the caller, who computed the state under it
+ * (so that a stale computation can never overwrite a newer one). */
+void xw_ready_set_locked(struct xw_ready *r, bool readable, bool writable);
 
 #endif

@@ -10,6 +10,8 @@
 #include <unistd.h>
 
 #include "lwip/tcp.h"
+#include "negotiate.h"
+#include "ring_path.h"
 #include "socket.h"
 #include "stack.h"
 #include "tcp_path.h"
@@ -161,6 +163,7 @@ int xway_close(int fd) XW_EXPORT;
 int xway_close(int fd)
 {
     struct xw_sock *s = enter(fd);
+    bool reset;
 
     if (!s)
         return -1;
@@ -174,7 +177,16 @@ int xway_close(int fd)
         xw_tcp_release(c, true);
         xw_sock_free(c);
     }
-    xw_tcp_release(s, (s->linger.l_onoff && s->linger.l_linger == 0) || s->rx_len > 0);
+    if (s->state == XW_SS_LISTEN)
+        xw_sock_close_children(s);
+    reset = (s->linger.l_onoff && s->linger.l_linger == 0) || s->rx_len > 0;
+    if (s->path == XW_PATH_RING && s->ch) {
+        if (reset)
+            xw_rpath_reset(s);
+        else
+            xw_rpath_shutdown_wr(s); /* the peer reads EOF after our last byte */
+    }
+    xw_tcp_release(s, reset);
     xw_sock_free(s);
     return (int)leave(0);
 }
@@ -346,6 +358,19 @@ static ssize_t iov_total(const struct iovec *iov, int iovcnt)
     return (ssize_t)t;
 }
 
+/* Run a ring-path operation without the stack lock, holding a reference so the
+ * socket outlives a concurrent close.  Lock held on entry and on return. */
+#define RING_CALL(s, call)                                                         \
+    ({                                                                             \
+        ssize_t rc_;                                                               \
+        (s)->refs++;                                                               \
+        xw_stack_unlock();                                                         \
+        rc_ = (call);                                                              \
+        xw_stack_lock();                                                           \
+        xw_sock_put(s);                                                            \
+        rc_;                                                                       \
+    })
+
 static ssize_t do_send(int fd, const struct iovec *iov, int iovcnt, int flags)
 {
     ssize_t total = iov_total(iov, iovcnt), rc;
@@ -364,7 +389,12 @@ static ssize_t do_send(int fd, const struct iovec *iov, int iovcnt, int flags)
         return -1;
     if (s->state == XW_SS_LISTEN)
         return leave(-ENOTCONN);
-    rc = total ? xw_tcp_send(s, iov, iovcnt, (size_t)total, flags) : 0;
+    if (!total)
+        rc = 0;
+    else if (s->path == XW_PATH_RING)
+        rc = RING_CALL(s, xw_rpath_send(s, iov, iovcnt, (size_t)total, flags));
+    else if ((rc = xw_tcp_send(s, iov, iovcnt, (size_t)total, flags)) == -EXDEV)
+        rc = RING_CALL(s, xw_rpath_send(s, iov, iovcnt, (size_t)total, flags));
     rc = leave(rc);
     if (rc < 0 && errno == EPIPE && !(flags & MSG_NOSIGNAL))
         raise(SIGPIPE);
@@ -373,7 +403,7 @@ static ssize_t do_send(int fd, const struct iovec *iov, int iovcnt, int flags)
 
 static ssize_t do_recv(int fd, const struct iovec *iov, int iovcnt, int flags)
 {
-    ssize_t total = iov_total(iov, iovcnt);
+    ssize_t total = iov_total(iov, iovcnt), rc;
     struct xw_sock *s;
 
     if (total < 0) {
@@ -387,7 +417,11 @@ static ssize_t do_recv(int fd, const struct iovec *iov, int iovcnt, int flags)
     s = enter(fd);
     if (!s)
         return -1;
-    return leave(xw_tcp_recv(s, iov, iovcnt, (size_t)total, flags));
+    if (s->path == XW_PATH_RING)
+        rc = total ? RING_CALL(s, xw_rpath_recv(s, iov, iovcnt, (size_t)total, flags)) : 0;
+    else if ((rc = xw_tcp_recv(s, iov, iovcnt, (size_t)total, flags)) == -EXDEV)
+        rc = RING_CALL(s, xw_rpath_recv(s, iov, iovcnt, (size_t)total, flags));
+    return leave(rc);
 }
 
 ssize_t xway_send(int fd, const void *buf, size_t len, int flags) XW_EXPORT;
@@ -480,4 +514,24 @@ int xway_is_socket(int fd)
     yes = xw_sock_lookup(fd) != NULL;
     xw_stack_unlock();
     return yes;
+}
+
+int xway_stats(struct xway_stats *st) XW_EXPORT;
+int xway_stats(struct xway_stats *st)
+{
+    xw_stack_lock();
+    if (!xw_stack_running()) {
+        xw_stack_unlock();
+        errno = ENETDOWN;
+        return -1;
+    }
+    xw_neg_stats(st);
+    xw_stack_unlock();
+    return 0;
+}
+
+const char *xway_reason_name(int reason) XW_EXPORT;
+const char *xway_reason_name(int reason)
+{
+    return xw_reason_name(reason);
 }

@@ -10,13 +10,18 @@
 #define XW_SOCKET_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 
+#include "channel.h"
+#include "handshake.h"
 #include "lwip/tcp.h"
 #include "readyfd.h"
+
+enum xw_path { XW_PATH_TCP, XW_PATH_RING };
 
 enum xw_sock_state {
     XW_SS_NEW,        /* created, maybe bound */
@@ -32,7 +37,7 @@ struct xw_sock {
     int domain;              /* AF_INET / AF_INET6 */
     enum xw_sock_state state;
     bool nonblock;
-    bool closing;            /* xway_close in progress: sleepers must leave */
+    _Atomic bool closing;    /* xway_close in progress: sleepers must leave */
     int refs;                /* table reference + one per sleeping thread */
     pthread_cond_t cond;     /* state changed: data, space, connection, error */
 
@@ -50,6 +55,24 @@ struct xw_sock {
     int aq_head, aq_len, aq_cap;
     int backlog;
 
+    /* The handshake and the path it chose (negotiate.c).  A connector stays
+     * CONNECTING and an acceptor stays out of the accept queue until the
+     * handshake is done, so the application never sees a half-decided socket. */
+    struct xw_hs hs;
+    enum xw_path path;
+    struct xw_sock *listener;  /* acceptor, while negotiating */
+    struct xw_channel *ch;     /* ring path: owned; closed on the last reference */
+    bool hs_done;              /* the outcome has been applied */
+    bool doomed;               /* never shown to the application; free when reset */
+    struct xw_chan_offer hs_offer; /* fault injection: an offer answered late */
+    /* Futex word of the ring path: bumped by every event for this socket and by
+     * anything that must wake its ring sleepers (close, TCP reset). */
+    _Atomic unsigned ring_seq;
+    /* Payload moved by each path (ring counters updated without the lock). */
+    _Atomic uint64_t ring_tx, ring_rx;
+    _Atomic bool ring_err_seen; /* the ring's error was reported once */
+    uint64_t tcp_tx, tcp_rx;
+
     /* options */
     bool reuseaddr, keepalive, nodelay;
     struct linger linger;
@@ -63,6 +86,10 @@ struct xw_sock {
 struct xw_sock *xw_sock_lookup(int fd);
 int xw_sock_new(int domain, bool nonblock, bool cloexec, struct xw_sock **out);
 void xw_sock_free(struct xw_sock *s);
+/* Drop a reference taken with s->refs++ (lock held); frees on the last. */
+void xw_sock_put(struct xw_sock *s);
+/* Reset and free the connections still negotiating on listener l. */
+void xw_sock_close_children(struct xw_sock *l);
 /* Close every socket (stack shutdown). */
 void xw_sock_close_all(void);
 

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "lwip/tcp.h"
+#include "negotiate.h"
 #include "socket.h"
 #include "stack.h"
 #include "tcp_path.h"
@@ -204,7 +205,11 @@ int xway_getsockopt(int fd, int level, int name, void *val, socklen_t *len)
         rc = get_socket_level(s, name, val, len);
     else if (level == IPPROTO_TCP)
         rc = get_tcp_level(s, name, val, len);
-    else
+    else if (level == XWAY_SOL && name == XWAY_INFO) {
+        struct xway_conn_info ci;
+        xw_neg_info(s, &ci);
+        rc = put(val, len, &ci, sizeof(ci));
+    } else
         rc = -ENOPROTOOPT;
     xw_stack_leave();
     if (rc < 0) {

@@ -5,13 +5,18 @@
 #include <string.h>
 #include <time.h>
 
+#include "ring_events.h"
+
 #include "lwip/tcp.h"
+#include "negotiate.h"
+#include "ring_path.h"
 #include "socket.h"
 #include "stack.h"
 #include "tcp_path.h"
 
 static struct xw_sock **table;
 static int table_cap;
+static unsigned long changes; /* every xw_sock_changed: lets a sleeper see its own flush's effects */
 
 struct xw_sock *xw_sock_lookup(int fd)
 {
@@ -75,10 +80,11 @@ out_free:
     return rc;
 }
 
-static void sock_put(struct xw_sock *s)
+void xw_sock_put(struct xw_sock *s)
 {
     if (--s->refs > 0)
         return;
+    xw_rpath_release(s);
     xw_tcp_rx_flush(s);
     xw_ready_close(&s->ready);
     pthread_cond_destroy(&s->cond);
@@ -92,8 +98,13 @@ void xw_sock_free(struct xw_sock *s)
     if (s->fd >= 0 && s->fd < table_cap && table[s->fd] == s)
         table[s->fd] = NULL;
     s->closing = true;
+    xw_neg_forget(s);
+    if (s->path == XW_PATH_RING) {
+        atomic_fetch_add(&s->ring_seq, 1);
+        xw_futex_wake(&s->ring_seq);
+    }
     pthread_cond_broadcast(&s->cond);
-    sock_put(s);
+    xw_sock_put(s);
 }
 
 void xw_sock_close_all(void)
@@ -107,10 +118,24 @@ void xw_sock_close_all(void)
     }
 }
 
+void xw_sock_close_children(struct xw_sock *l)
+{
+    for (int fd = 0; fd < table_cap; fd++) {
+        struct xw_sock *s = table[fd];
+        if (!s || s->listener != l)
+            continue;
+        s->listener = NULL;
+        xw_tcp_release(s, true);
+        xw_sock_free(s);
+    }
+}
+
 bool xw_sock_readable(const struct xw_sock *s)
 {
     if (s->state == XW_SS_LISTEN)
         return s->aq_len > 0;
+    if (s->state == XW_SS_CONNECTING || xw_hs_reading(&s->hs))
+        return s->err != 0;
     return s->rx_len > 0 || s->rd_eof || s->shut_rd || s->err || s->state == XW_SS_DEAD;
 }
 
@@ -125,6 +150,12 @@ bool xw_sock_writable(const struct xw_sock *s)
 
 void xw_sock_changed(struct xw_sock *s)
 {
+    changes++;
+    if (s->path == XW_PATH_RING) {
+        xw_rpath_refresh(s);
+        pthread_cond_broadcast(&s->cond);
+        return;
+    }
     xw_ready_set(&s->ready, xw_sock_readable(s), xw_sock_writable(s));
     pthread_cond_broadcast(&s->cond);
 }
@@ -132,16 +163,21 @@ void xw_sock_changed(struct xw_sock *s)
 int xw_sock_wait(struct xw_sock *s, const struct timespec *deadline)
 {
     int rc = 0;
+    unsigned long seen = changes;
 
     s->refs++;
+    /* What this thread queued goes out first; if that already changed some
+     * socket's state (loopback delivers at once), let the caller re-check. */
     xw_stack_flush();
-    if (deadline)
+    if (changes != seen)
+        rc = 0;
+    else if (deadline)
         rc = pthread_cond_timedwait(&s->cond, &xw_stack_mutex, deadline);
     else
         pthread_cond_wait(&s->cond, &xw_stack_mutex);
     if (s->closing)
         rc = EBADF;
-    sock_put(s);
+    xw_sock_put(s);
     return -rc;
 }
 

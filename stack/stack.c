@@ -18,6 +18,8 @@
 #include "lwip/timeouts.h"
 #include "link.h"
 #include "log.h"
+#include "negotiate.h"
+#include "ring_events.h"
 #include "socket.h"
 
 pthread_mutex_t xw_stack_mutex = PTHREAD_MUTEX_INITIALIZER;
@@ -46,6 +48,11 @@ void xw_stack_lock(void)
 void xw_stack_unlock(void)
 {
     pthread_mutex_unlock(&xw_stack_mutex);
+}
+
+bool xw_stack_running(void)
+{
+    return st.running;
 }
 
 const struct xw_config *xw_stack_config(void)
@@ -252,6 +259,7 @@ static void raise_fd_limit(void)
 
 static int start(const struct xw_config *c)
 {
+    enum xw_fault fault;
     int rc;
 
     if (!st.lwip_ready) {
@@ -259,6 +267,8 @@ static int start(const struct xw_config *c)
         st.lwip_ready = true;
     }
     st.cfg = *c;
+    if (!st.cfg.host[0])
+        snprintf(st.cfg.host, sizeof(st.cfg.host), "/dev/shm/xway-host-%u", (unsigned)getuid());
     xw_log_level = c->log_level;
     st.wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (st.wake_fd < 0) {
@@ -266,22 +276,37 @@ static int start(const struct xw_config *c)
         snprintf(last_error, sizeof(last_error), "eventfd: %s", strerror(errno));
         return rc;
     }
+    rc = xw_neg_parse_fault(getenv("XWAY_FAULT"), &fault);
+    if (rc < 0) {
+        snprintf(last_error, sizeof(last_error),
+                 "XWAY_FAULT=%s: must be grant-share, grant-map, evtchn, timeout, malformed, "
+                 "version, resources or nonce", getenv("XWAY_FAULT"));
+        goto out_wake;
+    }
     rc = open_link(c);
     if (rc < 0)
         goto out_wake;
+    rc = xw_ring_events_start(&st.cfg, last_error, sizeof(last_error));
+    if (rc < 0)
+        goto out_link;
+    xw_neg_start(fault);
     raise_fd_limit();
     st.running = true;
     rc = -pthread_create(&st.thread, NULL, loop, NULL);
     if (rc < 0) {
         snprintf(last_error, sizeof(last_error), "pthread_create: %s", strerror(-rc));
         st.running = false;
-        goto out_link;
+        goto out_ring;
     }
     xw_info("stack started: link %s%s%s, %d address(es), mtu %u",
             c->link_kind == XW_LINK_HUB ? "hub:" : c->link_kind == XW_LINK_TAP ? "tap:" : "none",
             c->link_arg, "", c->n_addrs, c->mtu);
     return 0;
 
+out_ring:
+    xw_stack_unlock(); /* the dispatcher takes the lock to stop */
+    xw_ring_events_stop();
+    xw_stack_lock();
 out_link:
     if (st.link)
         st.link->ops->close(st.link);
@@ -336,6 +361,7 @@ void xway_fini(void)
     wake_loop();
     xw_stack_unlock();
     pthread_join(st.thread, NULL);
+    xw_ring_events_stop();
 
     xw_stack_lock();
     if (st.link)

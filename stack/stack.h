@@ -35,6 +35,9 @@ void xw_stack_flush(void);
 void xw_stack_lock(void);
 void xw_stack_unlock(void);
 
+/* Is the stack running (lock held)? */
+bool xw_stack_running(void);
+
 /* The running configuration (valid while the stack runs; lock held). */
 const struct xw_config *xw_stack_config(void);
 

@@ -9,6 +9,8 @@
 #include "lwip/priv/tcp_priv.h"
 #include "lwip/tcp.h"
 #include "log.h"
+#include "negotiate.h"
+#include "ring_path.h"
 
 /* ---- lwIP callbacks ---------------------------------------------------------- */
 
@@ -28,12 +30,34 @@ static void rx_append(struct xw_sock *s, struct pbuf *p)
     tail->next = p;
 }
 
+/* A socket that was never shown to the application and lost its connection
+ * during the handshake: nobody else will free it. */
+static void reap(struct xw_sock *s)
+{
+    if (s->doomed)
+        xw_sock_free(s);
+}
+
 static err_t on_recv(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err)
 {
     struct xw_sock *s = arg;
 
+    if (s->path == XW_PATH_RING && p) {
+        /* After the switch TCP carries no payload: a peer sending some is broken. */
+        pbuf_free(p);
+        xw_warn("fd %d: payload on TCP for a ring connection: reset", s->fd);
+        xw_tcp_abort_conn(s, ECONNRESET);
+        return ERR_ABRT;
+    }
+    if (!p && xw_hs_reading(&s->hs)) {
+        xw_tcp_abort_conn(s, ECONNRESET); /* closed in the middle of the handshake */
+        reap(s);
+        return ERR_ABRT;
+    }
     if (!p) {
         s->rd_eof = true;
+        if (s->path == XW_PATH_RING)
+            xw_rpath_kick_local(s);
     } else if (s->shut_rd) {
         /* Data after SHUT_RD is accepted and dropped, as Linux does. */
         tcp_recved(pcb, p->tot_len);
@@ -41,6 +65,13 @@ static err_t on_recv(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err)
         return ERR_OK;
     } else {
         rx_append(s, p);
+        if (xw_hs_reading(&s->hs)) {
+            xw_neg_input(s);
+            if (s->pcb != pcb) {
+                reap(s);
+                return ERR_ABRT;
+            }
+        }
     }
     xw_sock_changed(s);
     return ERR_OK;
@@ -69,6 +100,13 @@ static void on_err(void *arg, err_t err)
     s->state = XW_SS_DEAD;
     xw_debug("fd %d: connection %s (%s)", s->fd, connecting ? "failed" : "lost",
              s->err ? strerror(s->err) : "closed");
+    if (s->listener) { /* reset while negotiating, before the application saw it */
+        s->doomed = true;
+        reap(s);
+        return;
+    }
+    if (s->path == XW_PATH_RING)
+        xw_rpath_kick_local(s);
     xw_sock_changed(s);
 }
 
@@ -76,6 +114,8 @@ static err_t on_connected(void *arg, struct tcp_pcb *pcb, err_t err)
 {
     struct xw_sock *s = arg;
 
+    if (xw_neg_on_connected(s))
+        return s->pcb == pcb ? ERR_OK : ERR_ABRT;
     s->state = XW_SS_CONNECTED;
     s->was_connected = true;
     xw_sock_changed(s);
@@ -125,8 +165,8 @@ static err_t on_accept(void *arg, struct tcp_pcb *newpcb, err_t err)
                 strerror(-rc));
         return ERR_MEM;
     }
-    s->state = XW_SS_CONNECTED;
-    s->was_connected = true;
+    s->state = XW_SS_CONNECTING; /* until queued for accept */
+    s->doomed = true;             /* until queued: freed by us if it fails */
     s->nodelay = l->nodelay;
     s->keepalive = l->keepalive;
     s->keepidle = l->keepidle;
@@ -137,10 +177,37 @@ static err_t on_accept(void *arg, struct tcp_pcb *newpcb, err_t err)
     /* Counted against the listen backlog until the application accepts it, so
      * that excess SYNs wait (and are retried by the peer) as on Linux. */
     tcp_backlog_delayed(newpcb);
+    if (!xw_neg_on_accepted(l, s))
+        xw_tcp_queue_accepted(l, s);
+    return ERR_OK;
+}
+
+void xw_tcp_queue_accepted(struct xw_sock *l, struct xw_sock *s)
+{
+    s->doomed = false;
+    s->state = XW_SS_CONNECTED;
+    s->was_connected = true;
     l->acceptq[(l->aq_head + l->aq_len++) % l->aq_cap] = s;
     xw_sock_changed(s);
     xw_sock_changed(l);
-    return ERR_OK;
+}
+
+void xw_tcp_abort_conn(struct xw_sock *s, int err)
+{
+    xw_neg_forget(s);
+    if (s->ch && s->path == XW_PATH_RING)
+        xw_rpath_reset(s);
+    xw_tcp_release(s, true);
+    s->err = err;
+    s->state = XW_SS_DEAD;
+    if (s->listener) {
+        s->listener = NULL;
+        s->doomed = true;
+        return;
+    }
+    if (s->path == XW_PATH_RING)
+        xw_rpath_kick_local(s);
+    xw_sock_changed(s);
 }
 
 /* ---- setup ------------------------------------------------------------------- */
@@ -231,6 +298,7 @@ int xw_tcp_listen(struct xw_sock *s, int backlog)
     s->state = XW_SS_LISTEN;
     tcp_arg(lpcb, s);
     tcp_accept(lpcb, on_accept);
+    xw_neg_listen_prepare(s);
     xw_sock_changed(s);
     return 0;
 }
@@ -266,6 +334,7 @@ int xw_tcp_connect(struct xw_sock *s, const ip_addr_t *ip, u16_t port)
         return rc;
     attach(s, s->pcb);
     xw_tcp_apply_opts(s);
+    xw_neg_connect_prepare(s);
     e = tcp_connect(s->pcb, ip, port, on_connected);
     if (e != ERR_OK)
         return -err_to_errno(e);
@@ -330,6 +399,12 @@ static size_t rx_copy(struct xw_sock *s, const struct iovec *iov, int iovcnt, si
     return done;
 }
 
+size_t xw_tcp_rx_take(struct xw_sock *s, void *buf, size_t len, bool peek)
+{
+    struct iovec v = { buf, len };
+    return rx_copy(s, &v, 1, 0, len, peek);
+}
+
 void xw_tcp_rx_flush(struct xw_sock *s)
 {
     while (s->rx) {
@@ -357,8 +432,13 @@ ssize_t xw_tcp_recv(struct xw_sock *s, const struct iovec *iov, int iovcnt, size
     if (want == 0)
         return 0;
     for (;;) {
-        if (s->rx_len) {
-            got += rx_copy(s, iov, iovcnt, got, want - got, peek);
+        if (s->path == XW_PATH_RING)
+            return got ? (ssize_t)got : -EXDEV; /* switched while we waited */
+        if (s->rx_len && !xw_hs_reading(&s->hs)) {
+            size_t n = rx_copy(s, iov, iovcnt, got, want - got, peek);
+            got += n;
+            if (!peek)
+                s->tcp_rx += n;
             xw_sock_changed(s);
             if (got == want || !waitall)
                 return (ssize_t)got;
@@ -447,9 +527,23 @@ ssize_t xw_tcp_send(struct xw_sock *s, const struct iovec *iov, int iovcnt, size
         }
         if (s->shut_wr || (s->state == XW_SS_DEAD && s->was_connected))
             return sent ? (ssize_t)sent : -EPIPE;
+        if (s->state == XW_SS_CONNECTING && !nonblock) {
+            rc = xw_sock_wait(s, deadline);
+            if (rc < 0)
+                return rc == -ETIMEDOUT ? -EAGAIN : rc;
+            continue;
+        }
+        if (s->state == XW_SS_CONNECTING)
+            return -EAGAIN;
         if (s->state != XW_SS_CONNECTED || !s->pcb)
             return sent ? (ssize_t)sent : -ENOTCONN;
-        sent += tx_queue(s, iov, iovcnt, sent, total - sent);
+        if (s->path == XW_PATH_RING)
+            return sent ? (ssize_t)sent : -EXDEV; /* caller switches paths */
+        {
+            size_t n = tx_queue(s, iov, iovcnt, sent, total - sent);
+            sent += n;
+            s->tcp_tx += n;
+        }
         if (sent == total || (sent && nonblock))
             break;
         tcp_output(s->pcb);
@@ -481,6 +575,8 @@ int xw_tcp_shutdown(struct xw_sock *s, bool rd, bool wr)
     }
     if (wr && !s->shut_wr) {
         s->shut_wr = true;
+        if (s->path == XW_PATH_RING && s->ch)
+            xw_rpath_shutdown_wr(s);
         if (s->pcb && s->state == XW_SS_CONNECTED) {
             e = tcp_shutdown(s->pcb, 0, 1);
             if (e != ERR_OK)

@@ -27,6 +27,12 @@ void xw_tcp_rx_flush(struct xw_sock *s);
 /* Push option fields of s (nodelay, keepalive) into its pcb. */
 void xw_tcp_apply_opts(struct xw_sock *s);
 bool xw_tcp_unsent(const struct xw_sock *s);
+/* Copy (peek) or take up to len received bytes into buf.  Returns bytes. */
+size_t xw_tcp_rx_take(struct xw_sock *s, void *buf, size_t len, bool peek);
+/* Put an established connection on l's accept queue. */
+void xw_tcp_queue_accepted(struct xw_sock *l, struct xw_sock *s);
+/* Reset the connection (RST) and record err for the application. */
+void xw_tcp_abort_conn(struct xw_sock *s, int err);
 size_t xw_tcp_space(const struct xw_sock *s);
 
 #endif

@@ -44,7 +44,7 @@ static int server(int ctl, void *arg)
 
 int main(void)
 {
-    const char *hub = xwt_setup(90);
+    const char *hub = xwt_setup(60);
     struct xwt_peer p = xwt_spawn(hub, SRV "/24", server, NULL);
     xwt_start(hub, "10.77.7.2/24");
     CHECK_EQ(xwt_ctl_recv(p.ctl), 'R');

@@ -11,6 +11,8 @@ WORK=$(mktemp -d /tmp/xwt-XXXXXX)
 HUB=$WORK/hub
 mkdir -p "$HUB"
 BG_PIDS=()
+# These tests are about the stack's TCP path: no ring unless asked for.
+export XWAY_BACKEND=${XWAY_BACKEND:-off}
 
 cleanup() {
     local p

@@ -46,6 +46,7 @@ const char *xwt_setup(unsigned secs)
 {
     strcpy(hub_dir, "/tmp/xwt-hub-XXXXXX");
     CHECK(mkdtemp(hub_dir) != NULL);
+    setvbuf(stdout, NULL, _IOLBF, 0);
     owner = getpid();
     atexit(cleanup);
     signal(SIGALRM, on_alarm);
@@ -61,6 +62,11 @@ void xwt_start(const char *hub, const char *addrs)
     xway_config_init(&cfg);
     cfg.link = link;
     cfg.addr = addrs;
+    /* These tests are about the stack's TCP path: no ring unless asked for. */
+    cfg.backend = getenv("XWAY_BACKEND") ? getenv("XWAY_BACKEND") : "off";
+    const char *lv = getenv("XWAY_LOG"); /* for debugging a test */
+    if (lv)
+        cfg.log_level = !strcmp(lv, "debug") ? XWAY_LOG_DEBUG : !strcmp(lv, "info") ? XWAY_LOG_INFO : -1;
     if (xway_init(&cfg) < 0) {
         fprintf(stderr, "xway_init(%s, %s): %s\n", link, addrs, xway_last_error());
         exit(1);

@@ -60,7 +60,10 @@ fetch() {
     done
     if [ ${#need[@]} -gt 0 ]; then
         log "downloading ${need[*]}"
-        (cd "$C/debs" && apt-get download "${need[@]}" 2>&1 | grep -v 'unsandboxed' || true)
+        # Stale package lists name versions the mirror dropped: update, retry.
+        (cd "$C/debs" && apt-get download -q "${need[@]}" 2>&1 | grep -v 'unsandboxed') ||
+            { [ "$(id -u)" = 0 ] && apt-get update -q >/dev/null &&
+              (cd "$C/debs" && apt-get download -q "${need[@]}" 2>&1 | grep -v 'unsandboxed'); } || true
     fi
     for p in xen-hypervisor-4.17-amd64 xen-utils-4.17 xen-utils-common xenstore-utils busybox-static "$k"; do
         ls "$C/debs/${p}_"*.deb >/dev/null 2>&1 || { echo "download of $p failed" >&2; return 1; }

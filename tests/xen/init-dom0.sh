@@ -31,7 +31,6 @@ ARGS=$(sed -n 's/.*xwargs=\([^ ]*\).*/\1/p' /proc/cmdline | tr , ' ')
 run_procs() {
   echo "XQ: TEST-START uptime=$(up)"
   timeout $TMO /xw/xwt_probe dom0; echo "XQ: xwt_probe rc=$?"
-  [ -x /xw/xwt_ring ] || return
   timeout $TMO /xw/xwt_ring sharer /xt/ring $ARGS & p1=$!
   timeout $TMO /xw/xwt_ring mapper /xt/ring $ARGS & p2=$!
   wait $p1; r1=$?; wait $p2; r2=$?

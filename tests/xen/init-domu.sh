@@ -15,7 +15,8 @@ for m in xen-evtchn xen-privcmd xenfs xen-gntdev xen-gntalloc; do
   insmod /modules/$m.ko || echo "DU: insmod $m FAILED"
 done
 mount -t xenfs xenfs /proc/xen || echo "DU: xenfs mount FAILED"
-/xw/xwt_probe "$ROLE"; echo "DU: xwt_probe rc=$? uptime=$(up)"
-[ -x /xw/xwt_ring ] && { /xw/xwt_ring "$ROLE" /xt/ring $ARGS; echo "DU: xwt_ring rc=$? uptime=$(up)"; }
+# A hung program must not keep the guest alive: dom0 waits for it to go.
+timeout 60 /xw/xwt_probe "$ROLE"; echo "DU: xwt_probe rc=$? uptime=$(up)"
+timeout 240 /xw/xwt_ring "$ROLE" /xt/ring $ARGS; echo "DU: xwt_ring rc=$? uptime=$(up)"
 sync
 poweroff -f

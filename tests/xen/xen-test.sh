@@ -7,15 +7,13 @@ SRC=$(cd "$(dirname "$0")" && pwd)
 MODE=$1 IMG=$2 LOGS=$3; shift 3
 bash "$SRC/build-images.sh" "$IMG" "$@"
 LOG=$LOGS/$MODE-$(date +%Y%m%d-%H%M%S).log
-have() { local p; for p in "$@"; do [ "$(basename "$p")" = xwt_ring ] && return 0; done; return 1; }
 case $MODE in
   dom0_two_procs)
-    EXPECT=("prog=xwt_probe role=dom0")
-    have "$@" && EXPECT+=("prog=xwt_ring role=sharer" "prog=xwt_ring role=mapper")
+    EXPECT=("prog=xwt_probe role=dom0" "prog=xwt_ring role=sharer" "prog=xwt_ring role=mapper")
     MEM=${MEM:-768} DOM0_MEM=${DOM0_MEM:-512M} exec bash "$SRC/run-qemu.sh" "$IMG" "$IMG/initrd-dom0.img" "$LOG" "${EXPECT[@]}";;
   two_domus)
-    EXPECT=("prog=xwt_probe role=sharer" "prog=xwt_probe role=mapper")
-    have "$@" && EXPECT+=("prog=xwt_ring role=sharer" "prog=xwt_ring role=mapper")
+    EXPECT=("prog=xwt_probe role=sharer" "prog=xwt_probe role=mapper"
+            "prog=xwt_ring role=sharer" "prog=xwt_ring role=mapper")
     MEM=${MEM:-1024} DOM0_MEM=${DOM0_MEM:-384M} exec bash "$SRC/run-qemu.sh" "$IMG" "$IMG/initrd-domus.img" "$LOG" "${EXPECT[@]}";;
   *) echo "unknown mode $MODE" >&2; exit 2;;
 esac

@@ -8,6 +8,7 @@
  * The two programs meet only through keys under STORE_DIR (dom0 made it
  * writable for every domain). */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -412,15 +413,16 @@ static void hostile_acceptor(struct test *t)
     xw_channel_close(ch);
 }
 
-/* Case 2, hostile creator: the sharer builds the interface page by hand, then
- * moves the consumer index of the ring the mapper produces into ahead of prod. */
+/* Cases 2 and 3, hostile creator: the sharer builds the interface page by
+ * hand (so it keeps the raw port and pages), the mapper accepts it for real. */
 struct evil_pages {
     void *intf, *data;
     uint32_t ndata;
     int port;
 };
 
-static int evil_offer(struct test *t, struct evil_pages *e, struct xw_chan_offer *o)
+static int evil_offer(struct test *t, const char *name, struct evil_pages *e,
+                      struct xw_chan_offer *o)
 {
     const uint32_t shift = 16;
     struct xw_intf *intf;
@@ -446,43 +448,113 @@ static int evil_offer(struct test *t, struct evil_pages *e, struct xw_chan_offer
     memcpy(intf->ref, refs, e->ndata * sizeof(refs[0]));
     *o = (struct xw_chan_offer){ .domid = t->x->domid, .intf_ref = iref,
                                  .port = (uint32_t)e->port, .ring_shift = shift };
-    return publish_offer(t, "evil2", o);
+    return publish_offer(t, name, o);
 }
 
-static void hostile_creator(struct test *t)
+static void evil_release(struct test *t, struct evil_pages *e)
+{
+    if (e->port >= 0)
+        xw_evtchn_unbind(t->x, (uint32_t)e->port);
+    if (e->data)
+        xw_unshare(t->x, e->data, e->ndata);
+    if (e->intf)
+        xw_unshare(t->x, e->intf, 1);
+}
+
+/* Case 3's attacker: while the victim sleeps in recv on an empty ring, storm
+ * its event channel (each wake must find nothing and sleep again), then move
+ * the producer index of its receive ring past the ring size and kick once. */
+static void storm_then_corrupt(struct test *t, struct evil_pages *e, const char *name)
+{
+    struct xw_intf *intf = e->intf;
+    char key[64], val[16];
+    int i, bad = 0;
+
+    snprintf(key, sizeof(key), "%s-waiting", name);
+    if (get_wait(t, key, val, sizeof(val), WAIT_KEY_MS) < 0)
+        return (void)xwt_check(false, "%s: the victim never started waiting", name);
+    usleep(300000);
+    for (i = 0; i < 20000; i++)
+        bad += xw_evtchn_notify(t->x, (uint32_t)e->port) < 0;
+    xwt_check(bad == 0, "%s: %d notifications sent (%d failed)", name, i, bad);
+    usleep(300000);
+    corrupt(t, name, &intf->out.prod, xw_load_relaxed(&intf->out.cons) + (1u << 16) + 1);
+    xw_evtchn_notify(t->x, (uint32_t)e->port);
+}
+
+/* Case 3's victim: already blocked when the storm and the corruption come. */
+static void expect_broken_blocked(struct test *t, const char *name, struct xw_channel *ch)
+{
+    static uint8_t buf[65536];
+    char key[64];
+    double t0 = now_s();
+    ssize_t n;
+
+    snprintf(key, sizeof(key), "%s-waiting", name);
+    put(t, key, "1");
+    n = xw_channel_recv(ch, buf, sizeof(buf), 30000);
+    xwt_check(n < 0 && n != -ETIMEDOUT && n != -EAGAIN,
+              "%s: blocked recv survives an event storm and reports the broken ring: %zd (%s) "
+              "after %.3f s", name, n, n < 0 ? strerror((int)-n) : "bytes!", now_s() - t0);
+    xwt_check(xw_channel_error(ch) < 0, "%s: error is sticky (%d)", name, xw_channel_error(ch));
+    snprintf(key, sizeof(key), "%s-verdict", name);
+    put(t, key, n < 0 && n != -ETIMEDOUT ? "broken" : "accepted");
+}
+
+/* Case 2 (blocked = false): the sharer moves the consumer index of the ring the
+ * mapper produces into ahead of prod; the mapper's next send must fail.
+ * Case 3 (blocked = true): see storm_then_corrupt. */
+static void hostile_creator(struct test *t, const char *name, bool blocked)
 {
     struct evil_pages e = { .port = -1 };
     struct xw_channel *ch = NULL;
     struct xw_intf *intf;
     struct xw_chan_offer o;
-    char val[32];
+    char key[64], val[32], step[40];
     int r;
 
+    snprintf(step, sizeof(step), "%s-corrupt", name); /* the attack's keys */
+
+    snprintf(key, sizeof(key), "%s-nonce", name);
     if (t->sharer) {
-        r = evil_offer(t, &e, &o);
-        if (xwt_check(r == 0, "evil2: hand-made interface page offered (%d)", r)) {
-            r = get_wait(t, "evil2-nonce", val, sizeof(val), WAIT_KEY_MS);
+        r = evil_offer(t, name, &e, &o);
+        if (xwt_check(r == 0, "%s: hand-made interface page offered (%d)", name, r)) {
+            r = get_wait(t, key, val, sizeof(val), WAIT_KEY_MS);
             xwt_check(r == 0 && strtoull(val, NULL, 16) == 0x0123456789abcdefull,
-                      "evil2: acceptor read our nonce %s", r == 0 ? val : "?");
+                      "%s: acceptor read our nonce %s", name, r == 0 ? val : "?");
             intf = e.intf;
-            corrupt(t, "evil2-corrupt", &intf->in.cons,
-                    xw_load_relaxed(&intf->in.prod) + 0x10000000u);
+            if (blocked)
+                storm_then_corrupt(t, &e, step);
+            else
+                corrupt(t, step, &intf->in.cons, xw_load_relaxed(&intf->in.prod) + 0x10000000u);
         }
-    } else if (setup_accept(t, "evil2", &ch, &o) == 0) {
-        expect_broken(t, "evil2-corrupt", ch, false);
+    } else if (setup_accept(t, name, &ch, &o) == 0) {
+        if (blocked)
+            expect_broken_blocked(t, step, ch);
+        else
+            expect_broken(t, step, ch, false);
     }
-    barrier(t, "evil2-done");
+    snprintf(key, sizeof(key), "%s-done", name);
+    barrier(t, key);
     if (ch)
         xw_channel_close(ch);
-    if (e.port >= 0)
-        xw_evtchn_unbind(t->x, (uint32_t)e.port);
-    if (e.data)
-        xw_unshare(t->x, e.data, e.ndata);
-    if (e.intf)
-        xw_unshare(t->x, e.intf, 1);
+    evil_release(t, &e);
 }
 
 /* ---- main ---- */
+
+/* Work-around until backend_xen.c does it: libxenevtchn opens its fd in
+ * blocking mode, so xenevtchn_pending() (and with it xw_xenif_drain(), which
+ * loops until -EAGAIN) blocks forever once the pending ports are consumed. */
+static void nonblocking_evtchn(struct test *t)
+{
+    int fd = xw_evtchn_fd(t->x), fl = fd >= 0 ? fcntl(fd, F_GETFL) : -1;
+
+    if (fl >= 0 && !(fl & O_NONBLOCK)) {
+        xwt_log("event-channel fd %d was blocking: set O_NONBLOCK (backend_xen work-around)", fd);
+        fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+    }
+}
 
 static void parse_args(struct test *t, int argc, char **argv)
 {
@@ -515,10 +587,12 @@ int main(int argc, char **argv)
     if (!xwt_check(r == 0, "%s backend open (%d): domid %u", r == 0 ? t.x->ops->name : "?", r,
                    r == 0 ? t.x->domid : 0))
         return xwt_end();
+    nonblocking_evtchn(&t);
     if (meet(&t) == 0) {
         test_transfer(&t);
         hostile_acceptor(&t);
-        hostile_creator(&t);
+        hostile_creator(&t, "evil2", false);
+        hostile_creator(&t, "evil3", true);
     }
     xw_xenif_close(t.x);
     return xwt_end();

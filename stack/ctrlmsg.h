@@ -1,0 +1,81 @@
+/* The control messages of the in-stack handshake: exchanged on the TCP stream
+ * before any application byte, only when both SYN and SYN-ACK carried the xway
+ * option.  Fixed width, big-endian, versioned; encode/parse only, no I/O.
+ * Wire layout and sequence: docs/PROTOCOL.md.
+ *
+ * Parsing is syntactic: magic, version, type, exact length.  Field values
+ * (ring_shift range, domid, reason codes) are judged by the handshake. */
+#ifndef XW_CTRLMSG_H
+#define XW_CTRLMSG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum {
+    XW_CTRL_MAGIC = 0x5857, /* "XW" */
+    XW_CTRL_VERSION = 1,
+    XW_CTRL_HDR = 8,        /* magic u16, version u8, type u8, length u16, reserved u16 */
+    XW_CTRL_MAX = 24,       /* largest message */
+};
+
+enum xw_ctrl_type {
+    XW_CTRL_OFFER = 1,   /* connector -> acceptor: the ring (total 24) */
+    XW_CTRL_NOOFFER = 2, /* connector -> acceptor: cannot offer a ring (12) */
+    XW_CTRL_ACCEPT = 3,  /* acceptor -> connector: mapped; nonce read through the mapping (24) */
+    XW_CTRL_DECLINE = 4, /* acceptor -> connector: will not use the ring (12) */
+    XW_CTRL_CONFIRM = 5, /* connector -> acceptor: nonce verified, ring from now on (12) */
+    XW_CTRL_ABORT = 6,   /* connector -> acceptor: rejected (e.g. bad nonce), TCP (12) */
+};
+
+/* Why a connection stays on TCP: the wire u16 of NOOFFER/DECLINE/ABORT and the
+ * index of the per-stack fallback counters. */
+enum xw_reason {
+    XW_REASON_NONE = 0,
+    XW_REASON_PEER_NO_OPTION = 1, /* peer did not answer the option */
+    XW_REASON_NOT_CORESIDENT = 2,
+    XW_REASON_BACKEND_OFF = 3,
+    XW_REASON_GRANT_SHARE = 4,
+    XW_REASON_GRANT_MAP = 5,
+    XW_REASON_EVTCHN = 6,
+    XW_REASON_TIMEOUT = 7,
+    XW_REASON_MALFORMED = 8,
+    XW_REASON_VERSION = 9,
+    XW_REASON_RESOURCES = 10,
+    XW_REASON_NONCE = 11,
+    XW_REASON_PEER_DECLINED = 12,
+    XW_REASON_MAX /* count */
+};
+
+/* "none", "peer-no-option", ..., "peer-declined"; "unknown" out of range. */
+const char *xw_reason_name(int r);
+
+/* One message, host byte order.  Only the fields of the type are encoded;
+ * parse zeroes the others.
+ *   OFFER:   domid, intf_ref, port, ring_shift, flags
+ *   ACCEPT:  nonce, domid (the acceptor's)
+ *   NOOFFER, DECLINE, ABORT: reason
+ *   CONFIRM: none */
+struct xw_ctrl {
+    uint8_t type;
+    uint16_t reason;
+    uint32_t domid, intf_ref, port;
+    uint8_t ring_shift, flags;
+    uint64_t nonce;
+};
+
+/* Total wire size of a message of this type, or -EINVAL if unknown. */
+int xw_ctrl_size(unsigned type);
+
+/* Encode m into buf[0..cap).  Returns the bytes written, -EINVAL (unknown
+ * type), -ENOSPC (cap too small; nothing written). */
+int xw_ctrl_write(uint8_t *buf, size_t cap, const struct xw_ctrl *m);
+
+/* Parse one message at the start of buf[0..len); never reads past len.
+ * Returns the bytes consumed (> 0, *out filled); 0 when more bytes are needed
+ * to decide; -EBADMSG bad magic or a length field not matching the type's
+ * size; -EPROTONOSUPPORT version != 1; -ENOMSG unknown type with a plausible
+ * length (XW_CTRL_HDR..XW_CTRL_MAX).  An error is returned as soon as the
+ * bytes present prove it (e.g. a bad first byte). */
+int xw_ctrl_parse(const uint8_t *buf, size_t len, struct xw_ctrl *out);
+
+#endif

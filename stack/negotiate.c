@@ -1,0 +1,497 @@
+/* The handshake's I/O: the SYN option through lwIP's hooks, the control
+ * messages on the connection, the channel's creation and mapping, timers, and
+ * the switch of a connection to its path.  Decisions are handshake.c's.
+ * Everything here runs with the stack lock held (lwIP callbacks and hooks). */
+#include "negotiate.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "channel.h"
+#include "ctrlmsg.h"
+#include "log.h"
+#include "lwip/priv/tcp_priv.h"
+#include "lwip/tcp.h"
+#include "lwip/timeouts.h"
+#include "ring_events.h"
+#include "ring_path.h"
+#include "stack.h"
+#include "tcp_path.h"
+#include "tcpopt.h"
+
+#define HS_TIMEOUT_MS 2000
+
+/* What a pcb carries from its SYN exchange (lwIP ext arg; freed with the pcb). */
+struct pcb_hs {
+    bool offer_opt;       /* connector: our SYN carries the option */
+    bool replied;         /* acceptor: our SYN-ACK answers it */
+    bool peer_opt;        /* the peer's segment carried a valid option */
+    struct xw_synopt peer;
+};
+
+static struct {
+    u8_t ext_id;
+    bool ext_ready;
+    uint64_t host;  /* our host hash */
+    /* The option of the SYN being processed on a listening pcb, handed to the
+     * new pcb in passive_open (both run inside one tcp_input call). */
+    bool syn_valid;
+    struct xw_synopt syn;
+    enum xw_fault fault;
+    uint64_t count[XW_REASON_MAX];
+    uint64_t ring_conns, tcp_conns;
+} ng;
+
+static const char *const fault_names[] = {
+    [XW_FAULT_NONE] = "", [XW_FAULT_GRANT_SHARE] = "grant-share",
+    [XW_FAULT_GRANT_MAP] = "grant-map", [XW_FAULT_EVTCHN] = "evtchn",
+    [XW_FAULT_TIMEOUT] = "timeout", [XW_FAULT_MALFORMED] = "malformed",
+    [XW_FAULT_VERSION] = "version", [XW_FAULT_RESOURCES] = "resources",
+    [XW_FAULT_NONCE] = "nonce",
+};
+
+int xw_neg_parse_fault(const char *v, enum xw_fault *out)
+{
+    *out = XW_FAULT_NONE;
+    if (!v || !*v)
+        return 0;
+    for (int i = 1; i < (int)(sizeof(fault_names) / sizeof(fault_names[0])); i++)
+        if (!strcmp(v, fault_names[i])) {
+            *out = (enum xw_fault)i;
+            return 0;
+        }
+    return -EINVAL;
+}
+
+/* ---- per-pcb state ----------------------------------------------------------- */
+
+static void pcb_hs_destroy(u8_t id, void *data)
+{
+    free(data);
+}
+
+static err_t passive_open(u8_t id, struct tcp_pcb_listen *lpcb, struct tcp_pcb *cpcb);
+
+static const struct tcp_ext_arg_callbacks conn_cbs = { .destroy = pcb_hs_destroy };
+static const struct tcp_ext_arg_callbacks listen_cbs = { .passive_open = passive_open };
+
+static struct pcb_hs *pcb_hs_of(const struct tcp_pcb *pcb)
+{
+    if (!pcb || !ng.ext_ready || pcb->state == LISTEN)
+        return NULL;
+    return tcp_ext_arg_get(pcb, ng.ext_id);
+}
+
+static struct pcb_hs *pcb_hs_new(struct tcp_pcb *pcb)
+{
+    struct pcb_hs *h = calloc(1, sizeof(*h));
+
+    if (!h)
+        return NULL;
+    tcp_ext_arg_set_callbacks(pcb, ng.ext_id, &conn_cbs);
+    tcp_ext_arg_set(pcb, ng.ext_id, h);
+    return h;
+}
+
+static bool ring_available(void)
+{
+    return ng.ext_ready && xw_ring_xenif() != NULL;
+}
+
+static bool coresident(const struct xw_synopt *peer)
+{
+    /* Unknown identity (0) on either side: let the mapping decide. */
+    return !ng.host || !peer->host || peer->host == ng.host;
+}
+
+void xw_neg_start(enum xw_fault fault)
+{
+    struct xw_xenif *x = xw_ring_xenif();
+
+    if (!ng.ext_ready) {
+        ng.ext_id = tcp_ext_arg_alloc_id();
+        ng.ext_ready = true;
+    }
+    ng.host = x ? xw_host_hash(x->host_token) : 0;
+    ng.fault = fault;
+    ng.syn_valid = false;
+}
+
+void xw_neg_connect_prepare(struct xw_sock *s)
+{
+    struct pcb_hs *h;
+
+    s->hs.state = XW_HS_NONE;
+    s->hs.reason = XW_REASON_BACKEND_OFF;
+    if (!ring_available())
+        return;
+    h = pcb_hs_new(s->pcb);
+    if (h)
+        h->offer_opt = true;
+    else
+        s->hs.reason = XW_REASON_RESOURCES;
+}
+
+void xw_neg_listen_prepare(struct xw_sock *s)
+{
+    if (ring_available())
+        tcp_ext_arg_set_callbacks(s->pcb, ng.ext_id, &listen_cbs);
+}
+
+/* ---- lwIP hooks (xw_lwip_hooks.h) --------------------------------------------- */
+
+static bool carries_option(const struct tcp_pcb *pcb, const struct pcb_hs *h)
+{
+    /* Only SYN and SYN-ACK, and identically on retransmissions: the answer
+     * depends on nothing but the pcb's state while those are in flight. */
+    if (h->offer_opt)
+        return pcb->state == CLOSED || pcb->state == SYN_SENT;
+    return h->replied && pcb->state == SYN_RCVD;
+}
+
+u8_t xw_hook_tcpopt_length(const struct tcp_pcb *pcb, u8_t internal_len)
+{
+    struct pcb_hs *h = pcb_hs_of(pcb);
+
+    if (h && carries_option(pcb, h) && internal_len + XW_OPT_LEN <= 40)
+        return (u8_t)(internal_len + XW_OPT_LEN);
+    return internal_len;
+}
+
+u32_t *xw_hook_tcpopt_add(struct pbuf *p, struct tcp_hdr *hdr, const struct tcp_pcb *pcb,
+                          u32_t *opts)
+{
+    struct pcb_hs *h = pcb_hs_of(pcb);
+    struct xw_synopt o = { .version = XW_OPT_VERSION, .host = ng.host };
+    u8_t internal = (u8_t)((u8_t *)opts - (u8_t *)(hdr + 1));
+
+    if (!h || !carries_option(pcb, h) || internal + XW_OPT_LEN > 40)
+        return opts;
+    o.domid = xw_ring_xenif() ? xw_ring_xenif()->domid : 0;
+    o.flags = h->replied ? XW_OPT_F_REPLY : 0;
+    xw_tcpopt_write((uint8_t *)opts, &o);
+    return opts + XW_OPT_LEN / 4;
+}
+
+static bool parse_option(struct tcp_hdr *hdr, u16_t optlen, u16_t opt1len, u8_t *opt2,
+                         struct xw_synopt *out)
+{
+    const uint8_t *p1 = (const uint8_t *)(hdr + 1);
+    int rc = xw_tcpopt_parse(p1, opt1len, opt2, opt2 ? (size_t)(optlen - opt1len) : 0, out);
+
+    if (rc < 0)
+        xw_debug("SYN option ignored: %s", strerror(-rc));
+    return rc == 1;
+}
+
+err_t xw_hook_tcp_inpacket(struct tcp_pcb *pcb, struct tcp_hdr *hdr, u16_t optlen,
+                           u16_t opt1len, u8_t *opt2, struct pbuf *p)
+{
+    struct xw_synopt o;
+    struct pcb_hs *h;
+    u8_t flags = TCPH_FLAGS(hdr);
+
+    if (!ng.ext_ready || !(flags & TCP_SYN))
+        return ERR_OK;
+    if (pcb->state == LISTEN) {
+        ng.syn_valid = !(flags & TCP_ACK) && parse_option(hdr, optlen, opt1len, opt2, &o);
+        if (ng.syn_valid)
+            ng.syn = o;
+        return ERR_OK;
+    }
+    h = pcb_hs_of(pcb);
+    if (pcb->state == SYN_SENT && h && h->offer_opt && (flags & TCP_ACK) &&
+        parse_option(hdr, optlen, opt1len, opt2, &o) && (o.flags & XW_OPT_F_REPLY)) {
+        h->peer_opt = true;
+        h->peer = o;
+    }
+    return ERR_OK;
+}
+
+/* A listening pcb spawned cpcb for the SYN the hook just saw. */
+static err_t passive_open(u8_t id, struct tcp_pcb_listen *lpcb, struct tcp_pcb *cpcb)
+{
+    struct pcb_hs *h;
+
+    if (!ng.syn_valid || !ring_available())
+        return ERR_OK;
+    ng.syn_valid = false;
+    h = pcb_hs_new(cpcb);
+    if (!h)
+        return ERR_OK; /* no reply: the connection stays TCP */
+    h->replied = true;
+    h->peer_opt = true;
+    h->peer = ng.syn;
+    return ERR_OK;
+}
+
+/* ---- the exchange --------------------------------------------------------------- */
+
+static void count_outcome(struct xw_sock *s)
+{
+    if (s->hs.state == XW_HS_RING) {
+        ng.ring_conns++;
+    } else {
+        ng.tcp_conns++;
+        if (s->hs.reason > 0 && s->hs.reason < XW_REASON_MAX)
+            ng.count[s->hs.reason]++;
+    }
+    xw_info("fd %d: %s path%s%s", s->fd, s->hs.state == XW_HS_RING ? "ring" : "tcp",
+            s->hs.state == XW_HS_RING ? "" : ", reason ",
+            s->hs.state == XW_HS_RING ? "" : xw_reason_name(s->hs.reason));
+}
+
+static int send_ctrl(struct xw_sock *s, const struct xw_ctrl *m)
+{
+    uint8_t buf[XW_CTRL_MAX];
+    int n = xw_ctrl_write(buf, sizeof(buf), m);
+
+    if (n < 0 || !s->pcb)
+        return n < 0 ? n : -ENOTCONN;
+    /* Test faults: a well-framed message the peer cannot use. */
+    if (m->type == XW_CTRL_ACCEPT && ng.fault == XW_FAULT_MALFORMED)
+        buf[3] = 0x7f;
+    if (m->type == XW_CTRL_ACCEPT && ng.fault == XW_FAULT_VERSION)
+        buf[2] = 2;
+    if (tcp_write(s->pcb, buf, (u16_t)n, TCP_WRITE_FLAG_COPY) != ERR_OK)
+        return -ENOBUFS;
+    tcp_output(s->pcb);
+    return 0;
+}
+
+static void hs_timeout(void *arg);
+
+static void arm_timer(struct xw_sock *s)
+{
+    sys_untimeout(hs_timeout, s);
+    sys_timeout(HS_TIMEOUT_MS, hs_timeout, s);
+}
+
+/* The outcome is final: put the connection on its path and show it to the
+ * application (connector: connected; acceptor: on the listener's queue). */
+static void finish(struct xw_sock *s)
+{
+    sys_untimeout(hs_timeout, s);
+    if (s->hs_done)
+        return;
+    s->hs_done = true;
+    if (s->hs.state == XW_HS_RING) {
+        if (xw_ring_port_attach(xw_channel_port(s->ch), s) < 0) {
+            xw_warn("fd %d: event-channel port %d already routed: resetting", s->fd,
+                    xw_channel_port(s->ch));
+            xw_tcp_abort_conn(s, ECONNRESET);
+            return;
+        }
+        s->path = XW_PATH_RING;
+        xw_rpath_refresh(s);
+    }
+    count_outcome(s);
+    if (s->listener) {
+        struct xw_sock *l = s->listener;
+        s->listener = NULL;
+        xw_tcp_queue_accepted(l, s);
+    } else {
+        s->state = XW_SS_CONNECTED;
+        s->was_connected = true;
+    }
+    xw_sock_changed(s);
+}
+
+static void apply(struct xw_sock *s, const struct xw_hs_step *st);
+
+/* Acceptor: map the offered ring (or fail it on purpose for the fault tests). */
+static void map_offer(struct xw_sock *s, const struct xw_ctrl *m)
+{
+    struct xw_chan_offer off = { m->domid, m->intf_ref, m->port, m->ring_shift };
+    struct xw_chan_params prm = { 0, -1 };
+    uint64_t nonce = 0;
+    int rc;
+    struct xw_hs_step st;
+
+    if (ng.fault == XW_FAULT_GRANT_MAP)
+        rc = -EPERM;
+    else if (ng.fault == XW_FAULT_EVTCHN)
+        rc = -ESRCH;
+    else
+        rc = xw_channel_accept(xw_ring_xenif(), &off, &prm, &s->ch, &nonce);
+    if (rc < 0)
+        s->ch = NULL;
+    if (ng.fault == XW_FAULT_NONCE)
+        nonce ^= 1;
+    st = xw_hs_mapped(&s->hs, rc, nonce, xw_ring_xenif()->domid);
+    apply(s, &st);
+}
+
+static void delayed_map(void *arg)
+{
+    struct xw_sock *s = arg;
+    struct xw_ctrl m = { 0 };
+
+    if (s->hs.state != XW_HS_WAIT_OFFER || !s->pcb)
+        return;
+    m.domid = s->hs_offer.domid;
+    m.intf_ref = s->hs_offer.intf_ref;
+    m.port = s->hs_offer.port;
+    m.ring_shift = (uint8_t)s->hs_offer.ring_shift;
+    map_offer(s, &m);
+}
+
+static void apply(struct xw_sock *s, const struct xw_hs_step *st)
+{
+    if (st->send && send_ctrl(s, &st->msg) < 0 && !st->reset) {
+        xw_tcp_abort_conn(s, ECONNRESET);
+        return;
+    }
+    if (st->close_channel && s->ch) {
+        xw_channel_close(s->ch);
+        s->ch = NULL;
+    }
+    if (st->reset) {
+        xw_warn("fd %d: handshake failed (%s): connection reset", s->fd,
+                xw_reason_name(s->hs.reason));
+        count_outcome(s);
+        xw_tcp_abort_conn(s, ECONNRESET);
+        return;
+    }
+    if (xw_hs_reading(&s->hs) && !st->done)
+        arm_timer(s);
+    if (st->done)
+        finish(s);
+}
+
+static void hs_timeout(void *arg)
+{
+    struct xw_sock *s = arg;
+    struct xw_hs_step st = xw_hs_timeout(&s->hs);
+
+    xw_info("fd %d: handshake timed out", s->fd);
+    apply(s, &st);
+}
+
+bool xw_neg_on_connected(struct xw_sock *s)
+{
+    struct pcb_hs *h = pcb_hs_of(s->pcb);
+    struct xw_ctrl offer = { 0 };
+    struct xw_chan_offer off;
+    struct xw_chan_params prm = { (uint32_t)xw_stack_config()->ring, -1 };
+    struct xw_hs_step st;
+    bool cores = h && h->peer_opt && coresident(&h->peer);
+    int rc = -EINVAL;
+
+    if (!h) { /* no option offered: backend off, or no memory for the state */
+        s->hs.state = XW_HS_TCP;
+        count_outcome(s);
+        return false;
+    }
+    if (cores) {
+        if (ng.fault == XW_FAULT_GRANT_SHARE)
+            rc = -EACCES;
+        else if (ng.fault == XW_FAULT_RESOURCES)
+            rc = -ENOSPC;
+        else
+            rc = xw_channel_create(xw_ring_xenif(), h->peer.domid, &prm, &s->ch, &off);
+        if (rc < 0) {
+            s->ch = NULL;
+            xw_info("fd %d: cannot offer a ring: %s", s->fd, strerror(-rc));
+        } else {
+            offer.domid = off.domid;
+            offer.intf_ref = off.intf_ref;
+            offer.port = off.port;
+            offer.ring_shift = (uint8_t)off.ring_shift;
+        }
+    }
+    st = xw_hs_connector_start(&s->hs, h->peer_opt, cores, rc, &offer);
+    apply(s, &st);
+    return true;
+}
+
+bool xw_neg_on_accepted(struct xw_sock *l, struct xw_sock *s)
+{
+    struct pcb_hs *h = pcb_hs_of(s->pcb);
+    struct xw_hs_step st;
+
+    if (!h || !h->replied) {
+        s->hs.state = XW_HS_TCP;
+        s->hs.reason = ring_available() ? XW_REASON_PEER_NO_OPTION : XW_REASON_BACKEND_OFF;
+        count_outcome(s);
+        return false;
+    }
+    st = xw_hs_acceptor_start(&s->hs, true, coresident(&h->peer));
+    if (st.done) {
+        count_outcome(s);
+        return false;
+    }
+    s->listener = l;
+    arm_timer(s);
+    return true;
+}
+
+void xw_neg_input(struct xw_sock *s)
+{
+    while (xw_hs_reading(&s->hs) && s->rx_len && s->pcb) {
+        uint8_t buf[XW_CTRL_MAX + 40];
+        struct xw_ctrl m;
+        size_t have = xw_tcp_rx_take(s, buf, s->rx_len < sizeof(buf) ? s->rx_len : sizeof(buf),
+                                     true);
+        int rc = xw_ctrl_parse(buf, have, &m);
+        size_t used = rc > 0 ? (size_t)rc : 0;
+        struct xw_hs_step st;
+
+        if (rc == 0)
+            return; /* wait for the rest of the message */
+        if (rc < 0 && rc != -EBADMSG && have >= XW_CTRL_HDR) {
+            /* framed but unusable (version, type): skip it by its length */
+            used = (size_t)buf[4] << 8 | buf[5];
+            if (used > have)
+                return;
+        }
+        xw_tcp_rx_take(s, buf, used, false);
+        if (rc > 0 && m.type == XW_CTRL_OFFER && s->hs.state == XW_HS_WAIT_OFFER) {
+            if (ng.fault == XW_FAULT_TIMEOUT) {
+                /* answer late: after the connector's timeout */
+                s->hs_offer = (struct xw_chan_offer){ m.domid, m.intf_ref, m.port, m.ring_shift };
+                sys_untimeout(hs_timeout, s);
+                sys_timeout(HS_TIMEOUT_MS + 1000, delayed_map, s);
+                continue;
+            }
+            map_offer(s, &m);
+            continue;
+        }
+        st = xw_hs_input(&s->hs, rc, &m,
+                         rc > 0 && m.type == XW_CTRL_ACCEPT && s->ch &&
+                             xw_channel_check_nonce(s->ch, m.nonce) == 0);
+        apply(s, &st);
+    }
+}
+
+void xw_neg_forget(struct xw_sock *s)
+{
+    sys_untimeout(hs_timeout, s);
+    sys_untimeout(delayed_map, s);
+}
+
+void xw_neg_info(const struct xw_sock *s, struct xway_conn_info *ci)
+{
+    memset(ci, 0, sizeof(*ci));
+    strcpy(ci->path, s->path == XW_PATH_RING ? "ring" : "tcp");
+    snprintf(ci->fallback, sizeof(ci->fallback), "%s",
+             s->path == XW_PATH_RING ? "none" : xw_reason_name(s->hs.reason));
+    ci->fallback_code = s->path == XW_PATH_RING ? 0 : s->hs.reason;
+    ci->ring_bytes = s->ch ? xw_channel_ring_bytes(s->ch) : 0;
+    ci->ring_tx = s->ring_tx;
+    ci->ring_rx = s->ring_rx;
+    ci->tcp_tx = s->tcp_tx;
+    ci->tcp_rx = s->tcp_rx;
+}
+
+void xw_neg_stats(struct xway_stats *st)
+{
+    memset(st, 0, sizeof(*st));
+    st->ring_conns = ng.ring_conns;
+    st->tcp_conns = ng.tcp_conns;
+    for (int i = 0; i < XW_REASON_MAX && i < XWAY_REASONS; i++)
+        st->fallback[i] = ng.count[i];
+    st->backend = xw_ring_xenif() ? xw_ring_xenif()->ops->name : "off";
+    st->domid = xw_ring_xenif() ? (int)xw_ring_xenif()->domid : -1;
+}

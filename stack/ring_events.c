@@ -1,0 +1,159 @@
+/* The fast path's backend handle and its event dispatcher.
+ *
+ * All ring connections of the process share one netif-xway handle (one domain),
+ * whose event channels arrive on a single fd.  A dedicated thread waits on it,
+ * takes each pending port and wakes the socket that owns it: bumps the
+ * socket's futex word (ring_path.c sleeps on it) and refreshes its pollable fd.
+ * The data path itself never comes here while both sides are busy: it spins,
+ * and only a side that goes to sleep asks to be woken.
+ *
+ * Locking: the port table and the sockets it points to are protected by the
+ * stack lock, which the dispatcher takes once per batch of events.
+ */
+#include "ring_events.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "ring_path.h"
+#include "stack.h"
+
+#define MAX_PORTS (1u << 17) /* Xen's FIFO event-channel ABI limit */
+
+static struct {
+    struct xw_xenif *x;
+    struct xw_sock **ports; /* local port -> socket */
+    pthread_t thread;
+    int stop_fd;
+    _Atomic bool stop;
+} ev = { .stop_fd = -1 };
+
+struct xw_xenif *xw_ring_xenif(void)
+{
+    return ev.x;
+}
+
+void xw_futex_wake(_Atomic unsigned *word)
+{
+    syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+}
+
+int xw_futex_wait(_Atomic unsigned *word, unsigned seen, int timeout_ms)
+{
+    struct timespec ts = { timeout_ms / 1000, (long)(timeout_ms % 1000) * 1000000L };
+
+    if (syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, seen, timeout_ms < 0 ? NULL : &ts,
+                NULL, 0) < 0)
+        return errno == ETIMEDOUT ? -ETIMEDOUT : 0;
+    return 0;
+}
+
+int xw_ring_port_attach(int port, struct xw_sock *s)
+{
+    if (port < 0 || (unsigned)port >= MAX_PORTS || ev.ports[port])
+        return -EINVAL;
+    ev.ports[port] = s;
+    return 0;
+}
+
+void xw_ring_port_detach(int port, struct xw_sock *s)
+{
+    if (ev.ports && port >= 0 && (unsigned)port < MAX_PORTS && ev.ports[port] == s)
+        ev.ports[port] = NULL;
+}
+
+/* Take every pending port (bounded per round, so an event storm cannot starve
+ * the others) and wake its socket. */
+static void dispatch(void)
+{
+    int port, n = 0;
+
+    xw_stack_lock();
+    while (n++ < 4096 && (port = xw_evtchn_pending(ev.x)) >= 0) {
+        xw_evtchn_unmask(ev.x, (uint32_t)port);
+        if ((unsigned)port < MAX_PORTS && ev.ports[port])
+            xw_rpath_kick_local(ev.ports[port]);
+    }
+    xw_stack_unlock();
+}
+
+static void *loop(void *arg)
+{
+    struct pollfd pfd[2] = {
+        { .fd = xw_evtchn_fd(ev.x), .events = POLLIN },
+        { .fd = ev.stop_fd, .events = POLLIN },
+    };
+
+    while (!ev.stop) {
+        if (poll(pfd, 2, -1) < 0 && errno != EINTR)
+            break;
+        if (pfd[0].revents)
+            dispatch();
+    }
+    return NULL;
+}
+
+int xw_ring_events_start(const struct xw_config *c, char *err, size_t errlen)
+{
+    static const char *const names[] = { "auto", "xen", "sim", "off" };
+    int rc;
+
+    if (c->backend == XW_BACKEND_OFF)
+        return 0;
+    rc = xw_xenif_open((enum xw_xenif_kind)c->backend, c->host, c->domid, &ev.x);
+    if (rc < 0) {
+        /* The fast path is optional: connections stay TCP ("backend-off"),
+         * unless the user asked for a backend by name. */
+        if (c->backend != XW_BACKEND_AUTO) {
+            snprintf(err, errlen, "XWAY_BACKEND=%s: %s", names[c->backend], strerror(-rc));
+            return rc;
+        }
+        xw_info("no shared-memory backend (%s): connections use TCP", strerror(-rc));
+        ev.x = NULL;
+        return 0;
+    }
+    ev.ports = calloc(MAX_PORTS, sizeof(*ev.ports));
+    ev.stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (!ev.ports || ev.stop_fd < 0) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    ev.stop = false;
+    rc = -pthread_create(&ev.thread, NULL, loop, NULL);
+    if (rc < 0)
+        goto out;
+    xw_info("shared-memory backend %s: domain %u", ev.x->ops->name, ev.x->domid);
+    return 0;
+out:
+    snprintf(err, errlen, "ring event thread: %s", strerror(-rc));
+    xw_ring_events_stop();
+    return rc;
+}
+
+void xw_ring_events_stop(void)
+{
+    uint64_t one = 1;
+
+    if (ev.stop_fd >= 0 && ev.thread) {
+        ev.stop = true;
+        (void)!write(ev.stop_fd, &one, sizeof(one));
+        pthread_join(ev.thread, NULL);
+    }
+    ev.thread = 0;
+    if (ev.stop_fd >= 0)
+        close(ev.stop_fd);
+    ev.stop_fd = -1;
+    free(ev.ports);
+    ev.ports = NULL;
+    if (ev.x)
+        xw_xenif_close(ev.x);
+    ev.x = NULL;
+}

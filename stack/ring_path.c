@@ -1,0 +1,314 @@
+/* The ring path: send copies the caller's bytes straight into the mapped ring,
+ * recv copies them straight out.  No stack lock, no lwIP, no syscall while both
+ * sides are busy: a waiting side spins for XWAY_SPIN_US, then arms its
+ * notification, re-checks, and sleeps on the socket's futex word, which the
+ * event dispatcher (ring_events.c) bumps.  Sleeps are cut into slices so that a
+ * dead peer is noticed within one slice. */
+#include "ring_path.h"
+
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+
+#include "barrier.h"
+#include "channel.h"
+#include "log.h"
+#include "ring_events.h"
+#include "stack.h"
+
+#define SLICE_MS 100 /* how long a dead peer can go unnoticed by a sleeper */
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t deadline_ns(const struct timeval *tv)
+{
+    if (!tv->tv_sec && !tv->tv_usec)
+        return UINT64_MAX;
+    return now_ns() + (uint64_t)tv->tv_sec * 1000000000u + (uint64_t)tv->tv_usec * 1000u;
+}
+
+/* A reason to stop waiting that is not the ring's: close, or a TCP reset. */
+static int interrupted(const struct xw_sock *s)
+{
+    if (s->closing)
+        return -EBADF;
+    if (__atomic_load_n(&s->err, __ATOMIC_RELAXED))
+        return XW_CHAN_ERROR;
+    return 0;
+}
+
+/* Wait until the channel is ready for events (XW_CHAN_* mask, returned), or
+ * -ETIMEDOUT at the deadline, or -EBADF when the socket is being closed. */
+static int ring_wait(struct xw_sock *s, int events, uint64_t deadline)
+{
+    uint64_t t = now_ns(), spin_end = t + (uint64_t)xw_stack_config()->spin_us * 1000u;
+    int r;
+
+    for (unsigned i = 0;; i++) {
+        r = xw_channel_poll(s->ch, events);
+        if (r)
+            return r;
+        if ((i & 63) == 63) {
+            if ((r = interrupted(s)) != 0)
+                return r;
+            if ((t = now_ns()) >= spin_end || t >= deadline)
+                break;
+        }
+        xw_cpu_relax();
+    }
+    for (;;) {
+        unsigned seen = atomic_load(&s->ring_seq);
+        int ms;
+
+        r = xw_channel_arm(s->ch, events);
+        if (r)
+            return r;
+        if ((r = interrupted(s)) != 0)
+            return r;
+        t = now_ns();
+        if (t >= deadline)
+            return -ETIMEDOUT;
+        ms = deadline - t > (uint64_t)SLICE_MS * 1000000u ? SLICE_MS
+                                                            : (int)((deadline - t) / 1000000u) + 1;
+        if (xw_futex_wait(&s->ring_seq, seen, ms) == -ETIMEDOUT &&
+            xw_evtchn_peer_alive(xw_ring_xenif(), (uint32_t)xw_channel_port(s->ch)) == 0) {
+            xw_info("fd %d: ring peer is gone", s->fd);
+            xw_channel_reset(s->ch);
+        }
+    }
+}
+
+/* The channel's -errno as the socket's.  As with TCP on Linux, a reset is
+ * reported once; after that the connection is just gone (EPIPE / EOF). */
+static int sock_error(struct xw_sock *s, long err, bool sending)
+{
+    int e = __atomic_load_n(&s->err, __ATOMIC_RELAXED);
+
+    if (atomic_exchange(&s->ring_err_seen, true))
+        return sending ? -EPIPE : 0;
+    if (e)
+        return -e;
+    if (err == -EPROTO) {
+        xw_warn("fd %d: the ring peer broke the ring protocol: connection reset", s->fd);
+        return -ECONNRESET;
+    }
+    return (int)err;
+}
+
+void xw_rpath_refresh(struct xw_sock *s)
+{
+    const int both = XW_CHAN_READABLE | XW_CHAN_WRITABLE;
+    int r;
+    bool rd, wr, gone;
+
+    pthread_mutex_lock(&s->ready.lock);
+    /* Whatever is not ready now is armed, so that the peer's next move wakes
+     * the dispatcher and this fd follows the ring without anyone sleeping in
+     * our calls. */
+    r = xw_channel_poll(s->ch, both);
+    if ((r & both) != both)
+        r |= xw_channel_arm(s->ch, both & ~r);
+    gone = s->closing || __atomic_load_n(&s->err, __ATOMIC_RELAXED);
+    rd = (r & (XW_CHAN_READABLE | XW_CHAN_ERROR)) || gone || s->shut_rd;
+    wr = (r & (XW_CHAN_WRITABLE | XW_CHAN_ERROR)) || gone || s->shut_wr;
+    xw_ready_set_locked(&s->ready, rd, wr);
+    pthread_mutex_unlock(&s->ready.lock);
+}
+
+void xw_rpath_kick_local(struct xw_sock *s)
+{
+    atomic_fetch_add(&s->ring_seq, 1);
+    xw_futex_wake(&s->ring_seq);
+    xw_rpath_refresh(s);
+}
+
+ssize_t xw_rpath_send(struct xw_sock *s, const struct iovec *iov, int iovcnt, size_t total,
+                     int flags)
+{
+    bool nonblock = s->nonblock || (flags & MSG_DONTWAIT);
+    uint64_t deadline = deadline_ns(&s->sndtimeo);
+    size_t done = 0, off = 0;
+    int i = 0, err = 0;
+
+    while (done < total && !err) {
+        ssize_t n;
+        if (s->shut_wr) {
+            err = -EPIPE;
+            break;
+        }
+        if (off == iov[i].iov_len) {
+            i++;
+            off = 0;
+            continue;
+        }
+        n = xw_channel_send(s->ch, (const char *)iov[i].iov_base + off, iov[i].iov_len - off,
+                            0);
+        if (n > 0) {
+            done += (size_t)n;
+            off += (size_t)n;
+            continue;
+        }
+        if (n != -EAGAIN && n != 0) {
+            err = sock_error(s, n, true);
+        } else if (nonblock) {
+            err = -EAGAIN;
+        } else {
+            int r = ring_wait(s, XW_CHAN_WRITABLE, deadline);
+            if (r < 0)
+                err = r == -ETIMEDOUT ? -EAGAIN : r;
+            else if (r & XW_CHAN_ERROR)
+                err = sock_error(s, xw_channel_error(s->ch) ? xw_channel_error(s->ch)
+                                                            : -ECONNRESET, true);
+        }
+    }
+    atomic_fetch_add_explicit(&s->ring_tx, done, memory_order_relaxed);
+    xw_rpath_refresh(s);
+    return done ? (ssize_t)done : err;
+}
+
+/* MSG_PEEK: copy what is in the ring without consuming it.  Bytes, or 0 when
+ * nothing is there now. */
+static size_t peek_copy(struct xw_sock *s, const struct iovec *iov, int iovcnt, size_t want)
+{
+    struct iovec seg[2];
+    size_t got = 0, io = 0;
+    int i = 0, k = 0;
+    int n = xw_channel_peek(s->ch, seg);
+
+    if (n <= 0)
+        return 0;
+    size_t so = 0;
+    while (got < want && i < iovcnt && k < 2 && seg[k].iov_len) {
+        size_t c = iov[i].iov_len - io;
+        if (c > seg[k].iov_len - so)
+            c = seg[k].iov_len - so;
+        if (c > want - got)
+            c = want - got;
+        memcpy((char *)iov[i].iov_base + io, (char *)seg[k].iov_base + so, c);
+        got += c;
+        io += c;
+        so += c;
+        if (io == iov[i].iov_len) {
+            i++;
+            io = 0;
+        }
+        if (so == seg[k].iov_len) {
+            k++;
+            so = 0;
+        }
+    }
+    return got;
+}
+
+/* One nonblocking pass over iov from byte `skip`: bytes, 0 at EOF, -errno. */
+static ssize_t recv_once(struct xw_sock *s, const struct iovec *iov, int iovcnt, size_t skip,
+                         size_t want, bool peek)
+{
+    size_t got = 0, io = skip;
+    int i = 0;
+
+    if (peek) {
+        got = peek_copy(s, iov, iovcnt, want);
+        if (got)
+            return (ssize_t)got;
+        if (!(xw_channel_poll(s->ch, XW_CHAN_READABLE) & (XW_CHAN_READABLE | XW_CHAN_ERROR)))
+            return -EAGAIN;
+        got = peek_copy(s, iov, iovcnt, want);
+        if (got)
+            return (ssize_t)got;
+        return xw_channel_error(s->ch) ? xw_channel_error(s->ch) : 0;
+    }
+    while (i < iovcnt && io >= iov[i].iov_len)
+        io -= iov[i++].iov_len;
+    while (got < want && i < iovcnt) {
+        size_t len = iov[i].iov_len - io;
+        ssize_t n;
+        if (len > want - got)
+            len = want - got;
+        n = xw_channel_recv(s->ch, (char *)iov[i].iov_base + io, len, 0);
+        if (n <= 0)
+            return got ? (ssize_t)got : n;
+        got += (size_t)n;
+        io += (size_t)n;
+        if (io == iov[i].iov_len) {
+            i++;
+            io = 0;
+        }
+    }
+    return (ssize_t)got;
+}
+
+ssize_t xw_rpath_recv(struct xw_sock *s, const struct iovec *iov, int iovcnt, size_t want,
+                     int flags)
+{
+    bool peek = flags & MSG_PEEK, nonblock = s->nonblock || (flags & MSG_DONTWAIT);
+    bool waitall = (flags & MSG_WAITALL) && !peek && !nonblock;
+    uint64_t deadline = deadline_ns(&s->rcvtimeo);
+    size_t got = 0;
+    ssize_t n, ret;
+
+    for (;;) {
+        if (s->shut_rd) {
+            ret = (ssize_t)got;
+            break;
+        }
+        n = recv_once(s, iov, iovcnt, got, want - got, peek);
+        if (n > 0) {
+            got += (size_t)n;
+            if (got == want || !waitall) {
+                ret = (ssize_t)got;
+                break;
+            }
+            continue;
+        }
+        if (n == 0 || got) { /* EOF, or an error after some bytes: report those */
+            ret = (ssize_t)got;
+            break;
+        }
+        if (n != -EAGAIN) {
+            ret = sock_error(s, n, false);
+            break;
+        }
+        if (nonblock) {
+            ret = -EAGAIN;
+            break;
+        }
+        int r = ring_wait(s, XW_CHAN_READABLE, deadline);
+        if (r < 0) {
+            ret = r == -ETIMEDOUT ? -EAGAIN : r;
+            break;
+        }
+        if ((r & XW_CHAN_ERROR) && !(r & XW_CHAN_READABLE) && __atomic_load_n(&s->err, __ATOMIC_RELAXED)) {
+            ret = sock_error(s, -ECONNRESET, false);
+            break;
+        }
+    }
+    if (!peek)
+        atomic_fetch_add_explicit(&s->ring_rx, got, memory_order_relaxed);
+    xw_rpath_refresh(s);
+    return ret;
+}
+
+void xw_rpath_shutdown_wr(struct xw_sock *s)
+{
+    xw_channel_shutdown_write(s->ch);
+}
+
+void xw_rpath_reset(struct xw_sock *s)
+{
+    xw_channel_reset(s->ch);
+}
+
+void xw_rpath_release(struct xw_sock *s)
+{
+    if (!s->ch)
+        return;
+    xw_ring_port_detach(xw_channel_port(s->ch), s);
+    xw_channel_close(s->ch);
+    s->ch = NULL;
+}

@@ -1,0 +1,28 @@
+/* The ring path of a connection: payload through the shared-memory channel,
+ * without the stack lock and without lwIP.  The caller holds a reference on
+ * the socket (socket.h) but not the stack lock, except where noted. */
+#ifndef XW_RING_PATH_H
+#define XW_RING_PATH_H
+
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include "socket.h"
+
+ssize_t xw_rpath_send(struct xw_sock *s, const struct iovec *iov, int iovcnt, size_t total,
+                     int flags);
+ssize_t xw_rpath_recv(struct xw_sock *s, const struct iovec *iov, int iovcnt, size_t want,
+                     int flags);
+
+/* Lock held: wake the socket's ring sleepers and refresh its pollable fd. */
+void xw_rpath_kick_local(struct xw_sock *s);
+/* Recompute the pollable fd of a ring socket (any context). */
+void xw_rpath_refresh(struct xw_sock *s);
+/* Lock held: end our sending direction (EOF to the peer). */
+void xw_rpath_shutdown_wr(struct xw_sock *s);
+/* Lock held: reset the ring (the peer sees ECONNRESET). */
+void xw_rpath_reset(struct xw_sock *s);
+/* Lock held, last reference gone: unmap and unbind. */
+void xw_rpath_release(struct xw_sock *s);
+
+#endif

@@ -1,0 +1,49 @@
+/* The xway SYN option: an RFC 6994 experimental TCP option (kind 253, ExID "XW")
+ * that says "xway capable" and carries what the peer needs to judge
+ * co-residency.  Encode/parse only, no I/O; wire layout in docs/PROTOCOL.md.
+ *
+ * The peer is not trusted: the parser walks the whole option area and checks
+ * every bound itself (lwIP 2.1.3's own option walker does not). */
+#ifndef XW_TCPOPT_H
+#define XW_TCPOPT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum {
+    XW_OPT_KIND = 253,      /* RFC 6994 experimental option */
+    XW_OPT_LEN = 20,        /* kind, len, ExID(2), version, flags, rsvd(2), domid(4), host(8) */
+    XW_OPT_EXID = 0x5857,   /* "XW", big-endian on the wire */
+    XW_OPT_VERSION = 1,
+    XW_OPT_F_REPLY = 1,     /* flags bit 0: set in the SYN-ACK by a willing listener */
+};
+
+/* Host byte order.  host: xw_host_hash() of the host token, 0 = unknown. */
+struct xw_synopt {
+    uint8_t version, flags;
+    uint32_t domid;
+    uint64_t host;
+};
+
+/* Encode o into exactly XW_OPT_LEN bytes (reserved bytes zero).  Deterministic,
+ * so a retransmitted SYN carries the identical option. */
+void xw_tcpopt_write(uint8_t out[XW_OPT_LEN], const struct xw_synopt *o);
+
+/* Look for our option in a TCP option area given as p1[0..n1) followed by
+ * p2[0..n2) (lwIP splits the area when the header straddles pbufs; p2 may be
+ * NULL with n2 == 0).  Walks every option: EOL ends the list, NOP is one byte,
+ * any other kind needs a length byte, length >= 2 and the whole option inside
+ * the area.  The first kind-253 option with our ExID wins; other ExIDs are
+ * skipped.  Reserved bytes are ignored.
+ * Returns 1 (*out filled), 0 (absent), -EBADMSG (malformed list, or ours with
+ * len != XW_OPT_LEN), -EPROTONOSUPPORT (ours, version != XW_OPT_VERSION; only
+ * out->version is filled). */
+int xw_tcpopt_parse(const uint8_t *p1, size_t n1, const uint8_t *p2, size_t n2,
+                    struct xw_synopt *out);
+
+/* 64-bit FNV-1a of the host token string; NULL or "" -> 0 (unknown).  A
+ * non-empty token that happens to hash to 0 is mapped to 1, so 0 always means
+ * "no token". */
+uint64_t xw_host_hash(const char *token);
+
+#endif
