@@ -26,6 +26,21 @@ static struct xw_hs_step send_and_finish(struct xw_hs *hs, enum xw_hs_state st, 
     return s;
 }
 
+/* Acceptor declines an offer.  The connector answers every DECLINE with one
+ * ABORT (unless it already sent one after a timeout, which then crossed our
+ * DECLINE): either way exactly one message follows, which STRIP removes from
+ * the stream before the application sees it. */
+static struct xw_hs_step decline(struct xw_hs *hs, int reason)
+{
+    struct xw_hs_step s = { .send = true };
+
+    hs->state = XW_HS_STRIP;
+    hs->reason = reason;
+    s.msg.type = XW_CTRL_DECLINE;
+    s.msg.reason = (uint16_t)reason;
+    return s;
+}
+
 static struct xw_hs_step reset(struct xw_hs *hs, int reason)
 {
     struct xw_hs_step s = finish(hs, XW_HS_TCP, reason);
@@ -105,7 +120,7 @@ static struct xw_hs_step connector_input(struct xw_hs *hs, int rc, const struct 
     if (rc < 0)
         return send_and_finish(hs, XW_HS_TCP, unusable_reason(rc), XW_CTRL_ABORT);
     if (m->type == XW_CTRL_DECLINE) {
-        struct xw_hs_step s = finish(hs, XW_HS_TCP, peer_reason(m));
+        struct xw_hs_step s = send_and_finish(hs, XW_HS_TCP, peer_reason(m), XW_CTRL_ABORT);
         s.close_channel = true;
         return s;
     }
@@ -128,15 +143,20 @@ static struct xw_hs_step acceptor_input(struct xw_hs *hs, int rc, const struct x
     if (hs->state == XW_HS_WAIT_OFFER) {
         struct xw_hs_step s = { 0 };
         if (rc < 0)
-            return send_and_finish(hs, XW_HS_TCP, unusable_reason(rc), XW_CTRL_DECLINE);
+            return decline(hs, unusable_reason(rc));
         if (m->type == XW_CTRL_NOOFFER)
             return finish(hs, XW_HS_TCP, peer_reason(m));
         if (m->type == XW_CTRL_ABORT) /* gave up before our answer: it still gets one */
             return send_and_finish(hs, XW_HS_TCP, peer_reason(m), XW_CTRL_DECLINE);
         if (m->type != XW_CTRL_OFFER)
-            return send_and_finish(hs, XW_HS_TCP, XW_REASON_MALFORMED, XW_CTRL_DECLINE);
+            return decline(hs, XW_REASON_MALFORMED);
         s.map = true;
         return s;
+    }
+    if (hs->state == XW_HS_STRIP) {
+        if (rc > 0 && m->type == XW_CTRL_ABORT)
+            return finish(hs, XW_HS_TCP, hs->reason);
+        return reset(hs, XW_REASON_MALFORMED);
     }
     /* WAIT_CONFIRM: our ACCEPT is out; the connector decides. */
     if (rc > 0 && m->type == XW_CTRL_CONFIRM)
@@ -157,7 +177,8 @@ struct xw_hs_step xw_hs_input(struct xw_hs *hs, int parse_rc, const struct xw_ct
         return reset(hs, XW_REASON_MALFORMED);
     if (hs->state == XW_HS_WAIT_RESPONSE || hs->state == XW_HS_DISCARD)
         return connector_input(hs, parse_rc, m, nonce_ok);
-    if (hs->state == XW_HS_WAIT_OFFER || hs->state == XW_HS_WAIT_CONFIRM)
+    if (hs->state == XW_HS_WAIT_OFFER || hs->state == XW_HS_WAIT_CONFIRM ||
+        hs->state == XW_HS_STRIP)
         return acceptor_input(hs, parse_rc, m);
     return reset(hs, XW_REASON_MALFORMED);
 }
@@ -167,7 +188,7 @@ struct xw_hs_step xw_hs_mapped(struct xw_hs *hs, int map_rc, uint64_t nonce, uin
     struct xw_hs_step s = { 0 };
 
     if (map_rc < 0)
-        return send_and_finish(hs, XW_HS_TCP, xw_hs_reason_of(map_rc, false), XW_CTRL_DECLINE);
+        return decline(hs, xw_hs_reason_of(map_rc, false));
     hs->state = XW_HS_WAIT_CONFIRM;
     s.send = true;
     s.msg.type = XW_CTRL_ACCEPT;
@@ -190,6 +211,7 @@ struct xw_hs_step xw_hs_timeout(struct xw_hs *hs)
         return s;
     case XW_HS_WAIT_OFFER:
     case XW_HS_WAIT_CONFIRM:
+    case XW_HS_STRIP:
         /* The connector always speaks first and decides last: silence means it
          * is broken, and the stream's next bytes would be ambiguous. */
         return reset(hs, XW_REASON_TIMEOUT);

@@ -16,6 +16,7 @@ enum xw_hs_state {
     XW_HS_DISCARD,       /* connector: gave up (ABORT sent); one response still due */
     XW_HS_WAIT_OFFER,    /* acceptor: waiting for OFFER/NOOFFER */
     XW_HS_WAIT_CONFIRM,  /* acceptor: ACCEPT sent, waiting for CONFIRM/ABORT */
+    XW_HS_STRIP,         /* acceptor: DECLINE sent; the connector's ABORT is due */
     XW_HS_RING,          /* done: payload through the ring */
     XW_HS_TCP,           /* done: payload through TCP */
 };
@@ -60,7 +61,8 @@ struct xw_hs_step xw_hs_timeout(struct xw_hs *hs);
 static inline bool xw_hs_reading(const struct xw_hs *hs)
 {
     return hs->state == XW_HS_WAIT_RESPONSE || hs->state == XW_HS_DISCARD ||
-           hs->state == XW_HS_WAIT_OFFER || hs->state == XW_HS_WAIT_CONFIRM;
+           hs->state == XW_HS_WAIT_OFFER || hs->state == XW_HS_WAIT_CONFIRM ||
+           hs->state == XW_HS_STRIP;
 }
 
 /* errno from creating (connector) or mapping (acceptor) a channel -> reason. */

@@ -100,6 +100,12 @@ static int sock_error(struct xw_sock *s, long err, bool sending)
     return (int)err;
 }
 
+/* The pollable fd of a ring socket may say "ready" when it no longer is (a
+ * poller then gets EAGAIN, as after any spurious wakeup) but never "not
+ * ready" when it is: it is lowered only here, when a call is about to return
+ * EAGAIN or the dispatcher reports an event, and whatever is lowered is armed
+ * first so that the peer's next move raises it again.  While data flows and
+ * nobody waits, the ring path makes no syscall for it at all. */
 void xw_rpath_refresh(struct xw_sock *s)
 {
     const int both = XW_CHAN_READABLE | XW_CHAN_WRITABLE;
@@ -167,7 +173,8 @@ ssize_t xw_rpath_send(struct xw_sock *s, const struct iovec *iov, int iovcnt, si
         }
     }
     atomic_fetch_add_explicit(&s->ring_tx, done, memory_order_relaxed);
-    xw_rpath_refresh(s);
+    if (err == -EAGAIN || done < total)
+        xw_rpath_refresh(s); /* the caller will wait: arm, publish "not writable" */
     return done ? (ssize_t)done : err;
 }
 
@@ -290,7 +297,8 @@ ssize_t xw_rpath_recv(struct xw_sock *s, const struct iovec *iov, int iovcnt, si
     }
     if (!peek)
         atomic_fetch_add_explicit(&s->ring_rx, got, memory_order_relaxed);
-    xw_rpath_refresh(s);
+    if (ret == -EAGAIN)
+        xw_rpath_refresh(s); /* the caller will wait: arm, publish "not readable" */
     return ret;
 }
 

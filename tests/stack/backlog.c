@@ -4,6 +4,7 @@
 #include "testlib.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <time.h>
 #include <xway.h>
 
@@ -11,6 +12,11 @@
 #define PORT 7007
 #define BACKLOG 2
 #define NCONN 6
+
+static void *echo_thread(void *arg)
+{
+    return xwt_echo(*(int *)arg) == 0 ? NULL : arg;
+}
 
 static int server(int ctl, void *arg)
 {
@@ -34,9 +40,15 @@ static int server(int ctl, void *arg)
         CHECK(fds[n] >= 0);
         n++;
     }
+    pthread_t t[NCONN]; /* the client's order of connections is not ours */
     for (int i = 0; i < NCONN; i++) {
         CHECK(xway_set_nonblock(fds[i], 0) == 0);
-        CHECK_EQ(xwt_echo(fds[i]), 0);
+        CHECK(pthread_create(&t[i], NULL, echo_thread, &fds[i]) == 0);
+    }
+    for (int i = 0; i < NCONN; i++) {
+        void *rc;
+        CHECK(pthread_join(t[i], &rc) == 0);
+        CHECK(rc == NULL);
     }
     xway_close(lfd);
     return 0;
@@ -74,7 +86,9 @@ int main(void)
         CHECK_EQ(err, 0);
         CHECK(xway_set_nonblock(fds[i], 0) == 0);
     }
+    printf("all %d connected\n", NCONN);
     for (int i = 0; i < NCONN; i++) {
+        printf("exchange on connection %d\n", i);
         xwt_exchange(fds[i], 64 << 10, (uint32_t)i);
         CHECK(xway_close(fds[i]) == 0);
     }

@@ -6,7 +6,7 @@ source "$(dirname "$0")/lib.sh"
 bg "$WORK/srv.log" on_hub 10.77.2.1/24 timeout 200 "$XWPERF" -s
 wait_line "$WORK/srv.log" listening 10
 for mode in "" --bidir; do
-    out=$(on_hub 10.77.2.2/24 timeout 120 "$XWPERF" -c 10.77.2.1 -P 200 -n 20M -l 16K $mode --json) ||
+    out=$(on_hub 10.77.2.2/24 timeout 120 "$XWPERF" -c 10.77.2.1 -P 200 -n 100M -l 16K $mode --json) ||
         { cat "$WORK/srv.log"; fail "client${mode:+ $mode} exit ($out)"; }
     echo "$out"
     [ "$(json_get "$out" verified)" = true ] || fail "not verified"

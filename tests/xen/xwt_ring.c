@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -35,6 +36,8 @@ struct test {
     uint32_t peer;
     uint64_t bytes;      /* per direction */
     uint32_t ring_bytes; /* per direction */
+    int watch_events;    /* store watch events seen */
+    int watch_failures;  /* store_watch calls that failed */
 };
 
 static double now_s(void)
@@ -55,20 +58,52 @@ static int put(struct test *t, const char *key, const char *val)
     return t->x->ops->store_write(t->x, path, val);
 }
 
-/* Poll for a key the peer writes (0 or -errno; -ETIMEDOUT). */
+/* Drain fired watches; count them (the watch API is under test too). */
+static void consume_watches(struct test *t)
+{
+    char fired[256];
+
+    while (t->x->ops->store_read_watch(t->x, fired, sizeof(fired)) > 0)
+        t->watch_events++;
+}
+
+/* Wait for a key the peer writes: watch it, read, sleep on the watch fd.
+ * Waits are sliced so that a lost watch event costs at most a slice.
+ * 0 or -errno (-ETIMEDOUT). */
 static int get_wait(struct test *t, const char *key, char *buf, size_t len, int ms)
 {
+    struct xw_xenif *x = t->x;
+    double end = now_s() + ms / 1000.0;
     char path[256];
-    int r = -ETIMEDOUT;
+    bool watching;
+    int r, left;
 
     snprintf(path, sizeof(path), "%s/%s", t->dir, key);
-    for (int waited = 0; waited <= ms; waited += 20) {
-        r = t->x->ops->store_read(t->x, path, buf, len);
-        if (r > 0)
-            return 0;
-        usleep(20000);
+    watching = x->ops->store_watch(x, path) == 0;
+    t->watch_failures += !watching;
+    for (;;) {
+        r = x->ops->store_read(x, path, buf, len);
+        if (r > 0) {
+            r = 0;
+            break;
+        }
+        left = (int)((end - now_s()) * 1000);
+        if (left <= 0) {
+            r = r < 0 ? r : -ETIMEDOUT;
+            break;
+        }
+        if (watching) {
+            struct pollfd pfd = { .fd = x->ops->store_watch_fd(x), .events = POLLIN };
+
+            poll(&pfd, 1, left < 1000 ? left : 1000);
+            consume_watches(t);
+        } else {
+            usleep(20000);
+        }
     }
-    return r < 0 ? r : -ETIMEDOUT;
+    if (watching)
+        x->ops->store_unwatch(x, path);
+    return r;
 }
 
 static const char *me(struct test *t) { return t->sharer ? "sharer" : "mapper"; }
@@ -593,6 +628,9 @@ int main(int argc, char **argv)
         hostile_acceptor(&t);
         hostile_creator(&t, "evil2", false);
         hostile_creator(&t, "evil3", true);
+        xwt_check(t.watch_failures == 0 && t.watch_events > 0,
+                  "key store watches: %d events, %d failed watch calls", t.watch_events,
+                  t.watch_failures);
     }
     xw_xenif_close(t.x);
     return xwt_end();
