@@ -31,23 +31,28 @@ wait_listen "$WORK/srv.log"
 wait_listen "$WORK/ksrv.log"
 
 stack() { XWAY_LINK=hub:$WORK/hub XWAY_ADDR=10.77.100.2/24 timeout 60 "$XWPERF" -c 10.77.100.1 "$@" --json; }
+# XWAY_BACKEND=off on the client: no "xway capable" option in its SYN, so plain TCP
+tcp() { XWAY_BACKEND=off stack "$@"; }
 kernel() { timeout 60 "$XWPERF" -c 127.0.0.1 -p $KPORT --kernel "$@" --json; }
 echo "-- stack TCP path over the hub: bulk 3 s, 64 KiB messages; then 1-byte ping-pong 2 s"
-s_bulk=$(stack -t 3 -l 64K); echo "   $s_bulk"
-s_rr=$(stack -t 2 --rr); echo "   $s_rr"
+s_bulk=$(tcp -t 3 -l 64K); echo "   $s_bulk"
+s_rr=$(tcp -t 2 --rr); echo "   $s_rr"
+echo "-- stack with the default backend (the shared-memory ring when both ends are co-resident)"
+a_bulk=$(stack -t 3 -l 64K); echo "   $a_bulk"
+a_rr=$(stack -t 2 --rr); echo "   $a_rr"
 echo "-- kernel sockets over 127.0.0.1: the same tests"
 k_bulk=$(kernel -t 3 -l 64K); echo "   $k_bulk"
 k_rr=$(kernel -t 2 --rr); echo "   $k_rr"
 
-python3 - "$s_bulk" "$s_rr" "$k_bulk" "$k_rr" <<'PY'
+python3 - "$s_bulk" "$s_rr" "$a_bulk" "$a_rr" "$k_bulk" "$k_rr" <<'PY'
 import json, sys
-sb, sr, kb, kr = (json.loads(a) for a in sys.argv[1:5])
+sb, sr, ab, ar, kb, kr = (json.loads(a) for a in sys.argv[1:7])
 print()
 print(f"{'path':<14}{'GB/s':>9}{'rtt p50 us':>12}{'rtt p99 us':>12}{'vs kernel':>11}{'verified':>10}")
-for name, b, r in (("stack tcp", sb, sr), ("kernel", kb, kr)):
+for name, b, r in (("stack tcp", sb, sr), ("stack auto", ab, ar), ("kernel", kb, kr)):
     ratio = b["gbytes_per_s"] / kb["gbytes_per_s"]
     ok = b["verified"] and r["verified"]
     print(f"{name:<14}{b['gbytes_per_s']:>9.3f}{r['rtt_us_p50']:>12.1f}{r['rtt_us_p99']:>12.1f}"
           f"{ratio:>10.2f}x{('yes' if ok else 'NO'):>10}")
-sys.exit(0 if all(o["verified"] for o in (sb, sr, kb, kr)) else 1)
+sys.exit(0 if all(o["verified"] for o in (sb, sr, ab, ar, kb, kr)) else 1)
 PY

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "lwip/init.h"
+#include "lwip/priv/tcp_priv.h"
 #include "lwip/ip6_addr.h"
 #include "lwip/netif.h"
 #include "lwip/sys.h"
@@ -322,6 +323,7 @@ int xway_init(const struct xway_config *cfg)
 {
     struct xway_config env;
     static struct xw_config parsed; /* large; only touched under the lock */
+    static bool atexit_done;
     int rc;
 
     xw_stack_lock();
@@ -339,12 +341,25 @@ int xway_init(const struct xway_config *cfg)
     rc = xw_config_parse(cfg, &parsed, last_error, sizeof(last_error));
     if (rc == 0)
         rc = start(&parsed);
+    if (rc == 0 && !atexit_done) {
+        atexit_done = true;
+        atexit(xway_fini); /* deliver what graceful closes still hold */
+    }
     xw_stack_unlock();
     if (rc < 0) {
         errno = -rc;
         return -1;
     }
     return 0;
+}
+
+/* Is lwIP still holding data that a graceful close promised to deliver? */
+static bool output_pending(void)
+{
+    for (struct tcp_pcb *p = tcp_active_pcbs; p; p = p->next)
+        if (p->unsent || p->unacked)
+            return true;
+    return false;
 }
 
 void xway_fini(void) XW_EXPORT;
@@ -357,6 +372,14 @@ void xway_fini(void)
     }
     xw_sock_close_all();
     xw_stack_flush();
+    /* Closes are graceful, as when a process exits with open kernel sockets:
+     * give queued data up to 2 s to be acknowledged before the stack stops. */
+    for (int i = 0; i < 200 && output_pending(); i++) {
+        xw_stack_unlock();
+        usleep(10000);
+        xw_stack_lock();
+        xw_stack_flush();
+    }
     st.running = false;
     wake_loop();
     xw_stack_unlock();

@@ -1,0 +1,174 @@
+/* The handshake state machine: every path ends on the ring or on TCP with the
+ * right reason, and the byte stream stays framed (one response per offer, one
+ * ABORT per DECLINE, resets only on broken framing or silence). */
+#include <errno.h>
+#include <string.h>
+
+#include "handshake.h"
+#include "testlib.h"
+
+static struct xw_ctrl msg(uint8_t type, uint16_t reason)
+{
+    struct xw_ctrl m;
+    memset(&m, 0, sizeof(m));
+    m.type = type;
+    m.reason = reason;
+    return m;
+}
+
+static void connector_paths(void)
+{
+    struct xw_hs hs = { 0 };
+    struct xw_ctrl offer = msg(XW_CTRL_OFFER, 0), m;
+    struct xw_hs_step st;
+
+    st = xw_hs_connector_start(&hs, false, true, 0, &offer);
+    CHECK(st.done && !st.send && hs.state == XW_HS_TCP);
+    CHECK_EQ(hs.reason, XW_REASON_PEER_NO_OPTION);
+
+    st = xw_hs_connector_start(&hs, true, false, 0, &offer);
+    CHECK(st.done && !st.send);
+    CHECK_EQ(hs.reason, XW_REASON_NOT_CORESIDENT);
+
+    st = xw_hs_connector_start(&hs, true, true, -ENOSPC, &offer);
+    CHECK(st.done && st.send && st.msg.type == XW_CTRL_NOOFFER);
+    CHECK_EQ(st.msg.reason, XW_REASON_RESOURCES);
+    st = xw_hs_connector_start(&hs, true, true, -EACCES, &offer);
+    CHECK_EQ(hs.reason, XW_REASON_GRANT_SHARE);
+
+    /* offer -> accept with the right nonce -> confirm, ring */
+    st = xw_hs_connector_start(&hs, true, true, 0, &offer);
+    CHECK(!st.done && st.send && st.msg.type == XW_CTRL_OFFER);
+    CHECK(xw_hs_reading(&hs));
+    m = msg(XW_CTRL_ACCEPT, 0);
+    st = xw_hs_input(&hs, 24, &m, true);
+    CHECK(st.done && st.send && st.msg.type == XW_CTRL_CONFIRM && hs.state == XW_HS_RING);
+    CHECK(!st.close_channel);
+
+    /* wrong nonce -> ABORT(nonce), channel closed, TCP */
+    xw_hs_connector_start(&hs, true, true, 0, &offer);
+    st = xw_hs_input(&hs, 24, &m, false);
+    CHECK(st.done && st.msg.type == XW_CTRL_ABORT && st.close_channel);
+    CHECK_EQ(hs.reason, XW_REASON_NONCE);
+
+    /* DECLINE is answered by exactly one ABORT */
+    xw_hs_connector_start(&hs, true, true, 0, &offer);
+    m = msg(XW_CTRL_DECLINE, XW_REASON_GRANT_MAP);
+    st = xw_hs_input(&hs, 12, &m, false);
+    CHECK(st.done && st.send && st.msg.type == XW_CTRL_ABORT && st.close_channel);
+    CHECK_EQ(hs.reason, XW_REASON_GRANT_MAP);
+
+    /* unknown version / type: ABORT with the reason, TCP */
+    xw_hs_connector_start(&hs, true, true, 0, &offer);
+    st = xw_hs_input(&hs, -EPROTONOSUPPORT, &m, false);
+    CHECK(st.done && st.msg.type == XW_CTRL_ABORT);
+    CHECK_EQ(hs.reason, XW_REASON_VERSION);
+    xw_hs_connector_start(&hs, true, true, 0, &offer);
+    st = xw_hs_input(&hs, -ENOMSG, &m, false);
+    CHECK_EQ(hs.reason, XW_REASON_MALFORMED);
+
+    /* broken framing: reset */
+    xw_hs_connector_start(&hs, true, true, 0, &offer);
+    st = xw_hs_input(&hs, -EBADMSG, &m, false);
+    CHECK(st.reset);
+
+    /* timeout: ABORT(timeout), TCP now, and the late answer is discarded silently */
+    xw_hs_connector_start(&hs, true, true, 0, &offer);
+    st = xw_hs_timeout(&hs);
+    CHECK(st.done && st.send && st.msg.type == XW_CTRL_ABORT && st.close_channel);
+    CHECK_EQ(st.msg.reason, XW_REASON_TIMEOUT);
+    CHECK(xw_hs_reading(&hs));
+    m = msg(XW_CTRL_DECLINE, XW_REASON_TIMEOUT);
+    st = xw_hs_input(&hs, 12, &m, false);
+    CHECK(!st.send && hs.state == XW_HS_TCP && !xw_hs_reading(&hs));
+    CHECK_EQ(hs.reason, XW_REASON_TIMEOUT);
+}
+
+static void acceptor_paths(void)
+{
+    struct xw_hs hs = { 0 };
+    struct xw_ctrl m;
+    struct xw_hs_step st;
+
+    st = xw_hs_acceptor_start(&hs, false, true);
+    CHECK(st.done && hs.state == XW_HS_TCP);
+    st = xw_hs_acceptor_start(&hs, true, false);
+    CHECK_EQ(hs.reason, XW_REASON_NOT_CORESIDENT);
+
+    /* offer -> map ok -> ACCEPT -> CONFIRM: ring */
+    st = xw_hs_acceptor_start(&hs, true, true);
+    CHECK(!st.done && xw_hs_reading(&hs));
+    m = msg(XW_CTRL_OFFER, 0);
+    st = xw_hs_input(&hs, 24, &m, false);
+    CHECK(st.map && !st.send);
+    st = xw_hs_mapped(&hs, 0, 0x1234, 7);
+    CHECK(st.send && st.msg.type == XW_CTRL_ACCEPT && st.msg.nonce == 0x1234);
+    m = msg(XW_CTRL_CONFIRM, 0);
+    st = xw_hs_input(&hs, 12, &m, false);
+    CHECK(st.done && hs.state == XW_HS_RING);
+
+    /* ACCEPT -> ABORT: TCP, channel closed */
+    xw_hs_acceptor_start(&hs, true, true);
+    m = msg(XW_CTRL_OFFER, 0);
+    xw_hs_input(&hs, 24, &m, false);
+    xw_hs_mapped(&hs, 0, 1, 7);
+    m = msg(XW_CTRL_ABORT, XW_REASON_NONCE);
+    st = xw_hs_input(&hs, 12, &m, false);
+    CHECK(st.done && st.close_channel && !st.send);
+    CHECK_EQ(hs.reason, XW_REASON_NONCE);
+
+    /* map failure -> DECLINE, then the connector's ABORT is stripped */
+    xw_hs_acceptor_start(&hs, true, true);
+    m = msg(XW_CTRL_OFFER, 0);
+    xw_hs_input(&hs, 24, &m, false);
+    st = xw_hs_mapped(&hs, -EPERM, 0, 7);
+    CHECK(st.send && st.msg.type == XW_CTRL_DECLINE && !st.done);
+    CHECK_EQ(st.msg.reason, XW_REASON_GRANT_MAP);
+    CHECK(xw_hs_reading(&hs));
+    m = msg(XW_CTRL_ABORT, XW_REASON_PEER_DECLINED);
+    st = xw_hs_input(&hs, 12, &m, false);
+    CHECK(st.done && hs.state == XW_HS_TCP && !st.send);
+    CHECK_EQ(hs.reason, XW_REASON_GRANT_MAP);
+    CHECK_EQ(xw_hs_reason_of(-ESRCH, false), XW_REASON_EVTCHN);
+
+    /* something other than ABORT after DECLINE: reset */
+    xw_hs_acceptor_start(&hs, true, true);
+    m = msg(XW_CTRL_OFFER, 0);
+    xw_hs_input(&hs, 24, &m, false);
+    xw_hs_mapped(&hs, -EPERM, 0, 7);
+    m = msg(XW_CTRL_CONFIRM, 0);
+    CHECK(xw_hs_input(&hs, 12, &m, false).reset);
+
+    /* NOOFFER: TCP with the connector's reason, nothing sent */
+    xw_hs_acceptor_start(&hs, true, true);
+    m = msg(XW_CTRL_NOOFFER, XW_REASON_RESOURCES);
+    st = xw_hs_input(&hs, 12, &m, false);
+    CHECK(st.done && !st.send);
+    CHECK_EQ(hs.reason, XW_REASON_RESOURCES);
+
+    /* ABORT before our answer (the connector timed out): one DECLINE, TCP */
+    xw_hs_acceptor_start(&hs, true, true);
+    m = msg(XW_CTRL_ABORT, XW_REASON_TIMEOUT);
+    st = xw_hs_input(&hs, 12, &m, false);
+    CHECK(st.done && st.send && st.msg.type == XW_CTRL_DECLINE);
+    CHECK_EQ(hs.reason, XW_REASON_TIMEOUT);
+
+    /* silence: reset; garbage: reset */
+    xw_hs_acceptor_start(&hs, true, true);
+    CHECK(xw_hs_timeout(&hs).reset);
+    xw_hs_acceptor_start(&hs, true, true);
+    CHECK(xw_hs_input(&hs, -EBADMSG, &m, false).reset);
+    /* an unusable first message: DECLINE(version) */
+    xw_hs_acceptor_start(&hs, true, true);
+    st = xw_hs_input(&hs, -EPROTONOSUPPORT, &m, false);
+    CHECK(st.send && st.msg.type == XW_CTRL_DECLINE);
+    CHECK_EQ(st.msg.reason, XW_REASON_VERSION);
+}
+
+int main(void)
+{
+    connector_paths();
+    acceptor_paths();
+    printf("handshake_fsm: PASS\n");
+    return 0;
+}
