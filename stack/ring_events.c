@@ -157,3 +157,11 @@ void xw_ring_events_stop(void)
         xw_xenif_close(ev.x);
     ev.x = NULL;
 }
+
+void xw_ring_events_forget(void)
+{
+    ev.x = NULL;
+    ev.ports = NULL;
+    ev.thread = 0;
+    ev.stop_fd = -1;
+}

@@ -13,6 +13,8 @@
 int xw_ring_events_start(const struct xw_config *c, char *err, size_t errlen);
 /* Stop the dispatcher and close the backend.  Stack lock NOT held. */
 void xw_ring_events_stop(void);
+/* In a forked child: drop the parent's state without touching it. */
+void xw_ring_events_forget(void);
 /* The backend handle, or NULL when the fast path is unavailable. */
 struct xw_xenif *xw_ring_xenif(void);
 

@@ -90,6 +90,8 @@ void xw_sock_free(struct xw_sock *s);
 void xw_sock_put(struct xw_sock *s);
 /* Reset and free the connections still negotiating on listener l. */
 void xw_sock_close_children(struct xw_sock *l);
+/* In a forked child: forget the parent's sockets. */
+void xw_sock_forget_all(void);
 /* Close every socket (stack shutdown). */
 void xw_sock_close_all(void);
 

@@ -194,3 +194,9 @@ const struct timespec *xw_deadline(const struct timeval *tv, struct timespec *bu
     }
     return buf;
 }
+
+void xw_sock_forget_all(void)
+{
+    table = NULL; /* the parent's sockets; their memory is simply not used */
+    table_cap = 0;
+}

@@ -318,6 +318,20 @@ out_wake:
     return rc;
 }
 
+/* Fork policy: the stack, its threads and its sockets belong to the process
+ * that started it.  A child starts with no stack (it may call xway_init for
+ * its own); the parent's sockets are not usable in the child, and nothing the
+ * child does (including exiting) touches the parent's stack or its peers. */
+static void forget_in_child(void)
+{
+    pthread_mutex_init(&xw_stack_mutex, NULL);
+    st.running = false;
+    st.link = NULL;
+    st.wake_fd = -1;
+    xw_ring_events_forget();
+    xw_sock_forget_all();
+}
+
 int xway_init(const struct xway_config *cfg) XW_EXPORT;
 int xway_init(const struct xway_config *cfg)
 {
@@ -344,6 +358,7 @@ int xway_init(const struct xway_config *cfg)
     if (rc == 0 && !atexit_done) {
         atexit_done = true;
         atexit(xway_fini); /* deliver what graceful closes still hold */
+        pthread_atfork(NULL, NULL, forget_in_child);
     }
     xw_stack_unlock();
     if (rc < 0) {
