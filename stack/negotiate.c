@@ -284,6 +284,7 @@ static void finish(struct xw_sock *s)
             return;
         }
         s->path = XW_PATH_RING;
+        atomic_store_explicit(&s->path_ring, true, memory_order_release);
         xw_rpath_refresh(s);
     }
     count_outcome(s);

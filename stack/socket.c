@@ -371,6 +371,33 @@ static ssize_t iov_total(const struct iovec *iov, int iovcnt)
         rc_;                                                                       \
     })
 
+/* The ring path without any lock: the socket is held by a lock-free
+ * reference.  Returns false when fd is not (yet) a ring socket. */
+static bool ring_fast(int fd, bool sending, const struct iovec *iov, int iovcnt, size_t total,
+                      int flags, ssize_t *rc)
+{
+    struct xw_sock *s = xw_sock_get_fast(fd);
+    bool ring = s && atomic_load_explicit(&s->path_ring, memory_order_acquire);
+
+    if (ring)
+        *rc = sending ? xw_rpath_send(s, iov, iovcnt, total, flags)
+                      : xw_rpath_recv(s, iov, iovcnt, total, flags);
+    if (s)
+        xw_sock_put_fast(s);
+    return ring;
+}
+
+static ssize_t send_result(ssize_t rc, int flags)
+{
+    if (rc < 0) {
+        errno = (int)-rc;
+        if (errno == EPIPE && !(flags & MSG_NOSIGNAL))
+            raise(SIGPIPE);
+        return -1;
+    }
+    return rc;
+}
+
 static ssize_t do_send(int fd, const struct iovec *iov, int iovcnt, int flags)
 {
     ssize_t total = iov_total(iov, iovcnt), rc;
@@ -384,6 +411,8 @@ static ssize_t do_send(int fd, const struct iovec *iov, int iovcnt, int flags)
         errno = EOPNOTSUPP;
         return -1;
     }
+    if (total && ring_fast(fd, true, iov, iovcnt, (size_t)total, flags, &rc))
+        return send_result(rc, flags);
     s = enter(fd);
     if (!s)
         return -1;
@@ -395,10 +424,8 @@ static ssize_t do_send(int fd, const struct iovec *iov, int iovcnt, int flags)
         rc = RING_CALL(s, xw_rpath_send(s, iov, iovcnt, (size_t)total, flags));
     else if ((rc = xw_tcp_send(s, iov, iovcnt, (size_t)total, flags)) == -EXDEV)
         rc = RING_CALL(s, xw_rpath_send(s, iov, iovcnt, (size_t)total, flags));
-    rc = leave(rc);
-    if (rc < 0 && errno == EPIPE && !(flags & MSG_NOSIGNAL))
-        raise(SIGPIPE);
-    return rc;
+    xw_stack_leave();
+    return send_result(rc, flags);
 }
 
 static ssize_t do_recv(int fd, const struct iovec *iov, int iovcnt, int flags)
@@ -414,6 +441,8 @@ static ssize_t do_recv(int fd, const struct iovec *iov, int iovcnt, int flags)
         errno = EOPNOTSUPP;
         return -1;
     }
+    if (total && ring_fast(fd, false, iov, iovcnt, (size_t)total, flags, &rc))
+        return rc < 0 ? (errno = (int)-rc, -1) : rc;
     s = enter(fd);
     if (!s)
         return -1;

@@ -32,6 +32,10 @@ enum xw_sock_state {
 };
 
 struct xw_sock {
+    /* Lock-free users (the ring path: xw_sock_get_fast).  Kept across reuse. */
+    _Atomic int users;
+    _Atomic bool zombie;     /* last reference dropped while users > 0 */
+    struct xw_sock *next_free;
     int fd;                  /* public number: the readiness fd the app polls */
     struct xw_ready ready;
     int domain;              /* AF_INET / AF_INET6 */
@@ -60,6 +64,7 @@ struct xw_sock {
      * handshake is done, so the application never sees a half-decided socket. */
     struct xw_hs hs;
     enum xw_path path;
+    _Atomic bool path_ring;    /* path == XW_PATH_RING, for lock-free readers */
     struct xw_sock *listener;  /* acceptor, while negotiating */
     struct xw_channel *ch;     /* ring path: owned; closed on the last reference */
     bool hs_done;              /* the outcome has been applied */
@@ -84,6 +89,10 @@ struct xw_sock {
 
 /* Table: fd -> socket, lock held. */
 struct xw_sock *xw_sock_lookup(int fd);
+/* Without the stack lock: the socket with a lock-free reference, or NULL.
+ * Release with xw_sock_put_fast. */
+struct xw_sock *xw_sock_get_fast(int fd);
+void xw_sock_put_fast(struct xw_sock *s);
 int xw_sock_new(int domain, bool nonblock, bool cloexec, struct xw_sock **out);
 void xw_sock_free(struct xw_sock *s);
 /* Drop a reference taken with s->refs++ (lock held); frees on the last. */

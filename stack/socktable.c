@@ -1,6 +1,8 @@
 /* The socket table (fd -> socket), socket lifetime, readiness and sleeping.
  * Stack lock held for everything here (socket.h). */
 #include <errno.h>
+#include <stddef.h>
+#include <sys/resource.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -14,38 +16,98 @@
 #include "stack.h"
 #include "tcp_path.h"
 
-static struct xw_sock **table;
+/* fd -> socket.  Fixed capacity (the fd limit, allocated once and touched
+ * lazily), so that the ring path can read it without the stack lock; entries
+ * are written under the lock. */
+static _Atomic(struct xw_sock *) *table;
 static int table_cap;
 static unsigned long changes; /* every xw_sock_changed: lets a sleeper see its own flush's effects */
+
+/* Sockets are type-stable: their memory is recycled through this list, never
+ * returned to malloc, so a lock-free reader holding a stale pointer touches a
+ * socket (maybe another one), never freed memory. */
+static struct xw_sock *free_list;
 
 struct xw_sock *xw_sock_lookup(int fd)
 {
     if (fd < 0 || fd >= table_cap)
         return NULL;
-    return table[fd];
+    return atomic_load_explicit(&table[fd], memory_order_relaxed);
+}
+
+static int table_init(void)
+{
+    struct rlimit rl;
+    rlim_t cap = 1u << 20;
+
+    if (table)
+        return 0;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_max < cap)
+        cap = rl.rlim_max;
+    table = calloc((size_t)cap, sizeof(*table));
+    if (!table)
+        return -ENOMEM;
+    table_cap = (int)cap;
+    return 0;
 }
 
 static int table_put(int fd, struct xw_sock *s)
 {
-    if (fd >= table_cap) {
-        int cap = table_cap ? table_cap : 256;
-        struct xw_sock **t;
-        while (cap <= fd)
-            cap *= 2;
-        t = realloc(table, (size_t)cap * sizeof(*t));
-        if (!t)
-            return -ENOMEM;
-        memset(t + table_cap, 0, (size_t)(cap - table_cap) * sizeof(*t));
-        table = t;
-        table_cap = cap;
-    }
-    table[fd] = s;
+    int rc = table_init();
+
+    if (rc < 0)
+        return rc;
+    if (fd >= table_cap)
+        return -EMFILE;
+    atomic_store(&table[fd], s);
     return 0;
+}
+
+struct xw_sock *xw_sock_get_fast(int fd)
+{
+    struct xw_sock *s = fd >= 0 && fd < table_cap ? atomic_load(&table[fd]) : NULL;
+
+    if (!s)
+        return NULL;
+    atomic_fetch_add(&s->users, 1);
+    if (atomic_load(&table[fd]) != s || s->closing) {
+        xw_sock_put_fast(s);
+        return NULL;
+    }
+    return s;
+}
+
+static void reclaim(struct xw_sock *s);
+
+void xw_sock_put_fast(struct xw_sock *s)
+{
+    if (atomic_fetch_sub(&s->users, 1) == 1 && atomic_load(&s->zombie)) {
+        xw_stack_lock();
+        if (atomic_load(&s->zombie) && atomic_load(&s->users) == 0) {
+            atomic_store(&s->zombie, false);
+            reclaim(s);
+        }
+        xw_stack_unlock();
+    }
+}
+
+static struct xw_sock *sock_alloc(void)
+{
+    struct xw_sock *s = free_list;
+
+    if (!s)
+        return calloc(1, sizeof(*s));
+    free_list = s->next_free;
+    /* users may be raised for an instant by a reader with a stale pointer:
+     * everything else starts from zero. */
+    memset((char *)s + offsetof(struct xw_sock, fd), 0,
+           sizeof(*s) - offsetof(struct xw_sock, fd));
+    return s;
 }
 
 int xw_sock_new(int domain, bool nonblock, bool cloexec, struct xw_sock **out)
 {
-    struct xw_sock *s = calloc(1, sizeof(*s));
+    struct xw_sock *s = sock_alloc();
     pthread_condattr_t ca;
     int rc;
 
@@ -54,9 +116,6 @@ int xw_sock_new(int domain, bool nonblock, bool cloexec, struct xw_sock **out)
     rc = xw_ready_open(&s->ready, cloexec);
     if (rc < 0)
         goto out_free;
-    rc = table_put(s->ready.a, s);
-    if (rc < 0)
-        goto out_ready;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&s->cond, &ca);
@@ -70,33 +129,49 @@ int xw_sock_new(int domain, bool nonblock, bool cloexec, struct xw_sock **out)
     s->keepidle = 7200;
     s->keepintvl = 75;
     s->keepcnt = 9;
+    rc = table_put(s->fd, s);
+    if (rc < 0)
+        goto out_ready;
     *out = s;
     return 0;
 
 out_ready:
+    pthread_cond_destroy(&s->cond);
     xw_ready_close(&s->ready);
 out_free:
-    free(s);
+    s->next_free = free_list;
+    free_list = s;
     return rc;
+}
+
+/* Last reference and no lock-free user: release everything, recycle. */
+static void reclaim(struct xw_sock *s)
+{
+    xw_rpath_release(s);
+    xw_tcp_rx_flush(s);
+    xw_ready_close(&s->ready);
+    pthread_cond_destroy(&s->cond);
+    free(s->acceptq);
+    s->acceptq = NULL;
+    s->next_free = free_list;
+    free_list = s;
 }
 
 void xw_sock_put(struct xw_sock *s)
 {
     if (--s->refs > 0)
         return;
-    xw_rpath_release(s);
-    xw_tcp_rx_flush(s);
-    xw_ready_close(&s->ready);
-    pthread_cond_destroy(&s->cond);
-    free(s->acceptq);
-    free(s);
+    /* A ring-path caller still inside the channel: the last one reclaims. */
+    atomic_store(&s->zombie, true);
+    if (atomic_load(&s->users) == 0 && atomic_exchange(&s->zombie, false))
+        reclaim(s);
 }
 
 /* Remove from the table and drop the table's reference; sleepers wake with EBADF. */
 void xw_sock_free(struct xw_sock *s)
 {
-    if (s->fd >= 0 && s->fd < table_cap && table[s->fd] == s)
-        table[s->fd] = NULL;
+    if (xw_sock_lookup(s->fd) == s)
+        atomic_store(&table[s->fd], NULL);
     s->closing = true;
     xw_neg_forget(s);
     if (s->path == XW_PATH_RING) {
@@ -110,7 +185,7 @@ void xw_sock_free(struct xw_sock *s)
 void xw_sock_close_all(void)
 {
     for (int fd = 0; fd < table_cap; fd++) {
-        struct xw_sock *s = table[fd];
+        struct xw_sock *s = xw_sock_lookup(fd);
         if (!s)
             continue;
         xw_tcp_release(s, false);
@@ -121,7 +196,7 @@ void xw_sock_close_all(void)
 void xw_sock_close_children(struct xw_sock *l)
 {
     for (int fd = 0; fd < table_cap; fd++) {
-        struct xw_sock *s = table[fd];
+        struct xw_sock *s = xw_sock_lookup(fd);
         if (!s || s->listener != l)
             continue;
         s->listener = NULL;

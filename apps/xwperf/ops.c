@@ -25,6 +25,12 @@ static int xway_start(void)
     return -1;
 }
 
+static int xway_conn_info(int fd, struct xway_conn_info *ci)
+{
+    socklen_t len = sizeof(*ci);
+    return xway_getsockopt(fd, XWAY_SOL, XWAY_INFO, ci, &len);
+}
+
 const struct xwp_ops xwp_kernel_ops = {
     .path = "kernel",
     .init = kernel_init,
@@ -59,6 +65,7 @@ const struct xwp_ops xwp_xway_ops = {
     .close = xway_close,
     .setsockopt = xway_setsockopt,
     .poll = xway_poll,
+    .info = xway_conn_info,
 };
 
 ssize_t xwp_send_all(const struct xwp_ops *o, int fd, const void *buf, size_t len)

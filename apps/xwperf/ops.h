@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 #include <sys/types.h>
+#include <xway.h>
 
 struct xwp_ops {
     const char *path; /* "tcp" (the stack's TCP path) or "kernel" */
@@ -26,6 +27,8 @@ struct xwp_ops {
     int (*close)(int fd);
     int (*setsockopt)(int fd, int level, int name, const void *val, socklen_t len);
     int (*poll)(struct pollfd *fds, nfds_t n, int timeout_ms);
+    /* The connection's path (XWAY_INFO); NULL for the kernel's sockets. */
+    int (*info)(int fd, struct xway_conn_info *ci);
 };
 
 extern const struct xwp_ops xwp_kernel_ops;
