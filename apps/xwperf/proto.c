@@ -49,7 +49,7 @@ int xwp_hello_decode(const unsigned char in[XWP_HELLO_LEN], struct xwp_hello *h)
     h->conn_idx = get32(in + 20);
     h->test_id = get64(in + 24);
     h->down_bytes = get64(in + 32);
-    if (h->mode < XWP_BULK || h->mode > XWP_RR || h->msglen == 0 ||
+    if (h->mode < XWP_BULK || h->mode > XWP_CONNECT || h->msglen == 0 ||
         h->msglen > XWP_MAX_MSG || h->nconn == 0 || h->conn_idx >= h->nconn)
         return -EPROTO;
     return 0;

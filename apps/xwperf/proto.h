@@ -10,7 +10,8 @@
 
 #include <stdint.h>
 
-enum xwp_mode { XWP_BULK = 1, XWP_BIDIR = 2, XWP_RR = 3 };
+/* XWP_CONNECT: no payload, the result follows the hello (connection setup rate). */
+enum xwp_mode { XWP_BULK = 1, XWP_BIDIR = 2, XWP_RR = 3, XWP_CONNECT = 4 };
 enum xwp_status { XWP_OK = 0, XWP_BAD_DATA = 1, XWP_BAD_PROTO = 2 };
 enum xwp_dir { XWP_DIR_UP = 0, XWP_DIR_DOWN = 1 };
 
@@ -33,9 +34,9 @@ struct xwp_hello {
 struct xwp_result {
     uint32_t status;   /* enum xwp_status */
     uint64_t rx_bytes; /* payload the server received */
-    uint64_t rx_csum;
+    uint64_t rx_csum;  /* xwp_stream_digest of what was received */
     uint64_t tx_bytes; /* payload the server sent (--bidir, --rr) */
-    uint64_t tx_csum;
+    uint64_t tx_csum;  /* xwp_stream_digest of what was sent */
     int64_t bad_off;   /* stream offset of the first bad byte received, or -1 */
 };
 

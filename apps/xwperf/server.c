@@ -36,18 +36,16 @@ struct conn {
     char peer[INET6_ADDRSTRLEN + 8];
     struct xwp_hello h;
     struct xwp_result r;
-    struct xwp_csum rx_csum, tx_csum;
     atomic_bool rx_done; /* --bidir: the client's EOF arrived */
     int tx_err;
 };
 
-/* Account payload: verify against the pattern, checksum.  false on bad data. */
+/* Account payload: verify every byte against the pattern.  false on bad data. */
 static bool account_rx(struct conn *c, const void *buf, size_t n, uint64_t start)
 {
     long bad = xwp_pattern_check(buf, n, start + c->r.rx_bytes);
     if (bad >= 0 && c->r.bad_off < 0)
         c->r.bad_off = (int64_t)(c->r.rx_bytes + (uint64_t)bad);
-    xwp_csum_update(&c->rx_csum, buf, n);
     c->r.rx_bytes += n;
     return bad < 0;
 }
@@ -86,7 +84,6 @@ static void *bidir_sender(void *arg)
         c->tx_err = xwp_sendv_all(ops, c->fd, iov, 2);
         if (c->tx_err || len == 0)
             return NULL;
-        xwp_csum_update(&c->tx_csum, p, len);
         c->r.tx_bytes += len;
     }
 }
@@ -122,7 +119,6 @@ static int serve_rr(struct conn *c, unsigned char *buf)
         n = xwp_send_all(ops, c->fd, buf, len);
         if (n < 0)
             return (int)n;
-        xwp_csum_update(&c->tx_csum, buf, len);
         c->r.tx_bytes += len;
     }
 }
@@ -143,6 +139,34 @@ static void test_finished(struct server *s, const struct xwp_hello *h, int rc)
     s->active--;
     pthread_cond_broadcast(&s->cond);
     pthread_mutex_unlock(&s->lock);
+}
+
+/* The result's digests: what was received (all of it matched the pattern, or
+ * not) and what was sent (the pattern; in --rr the echo of what was received). */
+static void set_digests(struct conn *c)
+{
+    uint64_t up = xwp_pattern_start(c->h.seed, c->h.conn_idx, XWP_DIR_UP);
+    uint64_t down = c->h.mode == XWP_RR ? up
+                                        : xwp_pattern_start(c->h.seed, c->h.conn_idx, XWP_DIR_DOWN);
+    bool bad = c->r.bad_off >= 0;
+    c->r.rx_csum = bad ? xwp_stream_digest_bad(up, c->r.rx_bytes)
+                       : xwp_stream_digest(up, c->r.rx_bytes);
+    c->r.tx_csum = bad && c->h.mode == XWP_RR ? xwp_stream_digest_bad(down, c->r.tx_bytes)
+                                              : xwp_stream_digest(down, c->r.tx_bytes);
+}
+
+/* "ring", or "tcp (reason)" for the verbose log; "" for the kernel's sockets. */
+static void path_note(const struct conn *c, char *out, size_t len)
+{
+    const struct xwp_ops *ops = c->srv->o->ops;
+    struct xway_conn_info ci;
+    out[0] = '\0';
+    if (!ops->info || ops->info(c->fd, &ci) < 0)
+        return;
+    if (!strcmp(ci.path, "ring"))
+        snprintf(out, len, ", path ring");
+    else
+        snprintf(out, len, ", path %s (%s)", ci.path, ci.fallback);
 }
 
 /* Runs the connection's test; returns an exit code for -1. */
@@ -167,6 +191,8 @@ static int serve(struct conn *c)
         rc = serve_bulk(c, buf, bufsz);
     else if (c->h.mode == XWP_BIDIR)
         rc = serve_bidir(c, buf, bufsz);
+    else if (c->h.mode == XWP_CONNECT)
+        rc = 0;
     else
         rc = serve_rr(c, buf);
     free(buf);
@@ -176,19 +202,21 @@ static int serve(struct conn *c)
         return 2;
     }
     c->r.status = c->r.bad_off >= 0 ? XWP_BAD_DATA : XWP_OK;
-    c->r.rx_csum = xwp_csum_final(&c->rx_csum);
-    c->r.tx_csum = xwp_csum_final(&c->tx_csum);
+    set_digests(c);
     xwp_result_encode(&c->r, res);
     n = xwp_send_all(ops, c->fd, res, sizeof(res));
     if (n < 0) {
         fprintf(stderr, "xwperf: %s: sending the result: %s\n", c->peer, strerror((int)-n));
         return 2;
     }
-    if (c->srv->o->verbose || c->r.status)
-        fprintf(stderr, "xwperf: %s: conn %u/%u %s: %llu bytes in, %llu out, %s\n", c->peer,
+    if (c->srv->o->verbose || c->r.status) {
+        char note[48];
+        path_note(c, note, sizeof(note));
+        fprintf(stderr, "xwperf: %s: conn %u/%u %s: %llu bytes in, %llu out, %s%s\n", c->peer,
                 c->h.conn_idx + 1, c->h.nconn, xwp_mode_name((int)c->h.mode),
                 (unsigned long long)c->r.rx_bytes, (unsigned long long)c->r.tx_bytes,
-                c->r.status ? "BAD DATA" : "verified");
+                c->r.status ? "BAD DATA" : "verified", note);
+    }
     return c->r.status ? 1 : 0;
 }
 
@@ -285,8 +313,6 @@ static void accept_one(struct server *s, int lfd)
     c->srv = s;
     c->fd = fd;
     c->r.bad_off = -1;
-    xwp_csum_init(&c->rx_csum);
-    xwp_csum_init(&c->tx_csum);
     peer_name(&ss, c->peer, sizeof(c->peer));
     pthread_attr_t at;
     pthread_attr_init(&at);

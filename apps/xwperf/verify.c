@@ -1,4 +1,4 @@
-/* Pattern table and stream checksum. */
+/* Pattern table and stream digest. */
 #include "verify.h"
 
 #include <errno.h>
@@ -66,48 +66,12 @@ long xwp_pattern_check(const void *buf, size_t len, uint64_t pos)
     return -1;
 }
 
-void xwp_csum_init(struct xwp_csum *c)
+uint64_t xwp_stream_digest(uint64_t start, uint64_t len)
 {
-    memset(c, 0, sizeof(*c));
-    c->a = 1;
+    return mix64(mix64(start ^ 0x5857504450415454ULL) ^ len);
 }
 
-static inline void fold(uint64_t *a, uint64_t *b, uint64_t w)
+uint64_t xwp_stream_digest_bad(uint64_t start, uint64_t len)
 {
-    *a += w;
-    *b += *a;
-}
-
-void xwp_csum_update(struct xwp_csum *c, const void *buf, size_t len)
-{
-    const unsigned char *p = buf;
-    uint64_t a = c->a, b = c->b, w;
-    c->len += len;
-    while (c->npart && len) {
-        c->part[c->npart++] = *p++;
-        len--;
-        if (c->npart == 8) {
-            memcpy(&w, c->part, 8);
-            fold(&a, &b, w);
-            c->npart = 0;
-        }
-    }
-    for (; len >= 8; p += 8, len -= 8) {
-        memcpy(&w, p, 8);
-        fold(&a, &b, w);
-    }
-    memcpy(c->part, p, len);
-    c->npart = (unsigned)len;
-    c->a = a;
-    c->b = b;
-}
-
-uint64_t xwp_csum_final(const struct xwp_csum *c)
-{
-    uint64_t a = c->a, b = c->b, w = 0;
-    if (c->npart) {
-        memcpy(&w, c->part, c->npart);
-        fold(&a, &b, w);
-    }
-    return mix64(a ^ mix64(b ^ c->len));
+    return ~xwp_stream_digest(start, len);
 }

@@ -1,5 +1,6 @@
-/* Stream verification: a deterministic byte pattern and a position-dependent
- * checksum, both cheap enough not to hide the transport's cost. */
+/* Stream verification: a deterministic byte pattern that the receiver compares
+ * every byte against, and an O(1) stream digest for the result message; cheap
+ * enough not to hide the transport's cost. */
 #ifndef XWP_VERIFY_H
 #define XWP_VERIFY_H
 
@@ -20,16 +21,15 @@ uint64_t xwp_pattern_start(uint32_t seed, uint32_t conn, uint32_t dir);
 /* Offset of the first byte of buf that differs from the pattern at pos, or -1. */
 long xwp_pattern_check(const void *buf, size_t len, uint64_t pos);
 
-/* Adler-style checksum over the stream's 64-bit words (native order, aligned to
- * the stream offset, so chunking does not change it). */
-struct xwp_csum {
-    uint64_t a, b, len;
-    unsigned char part[8];
-    unsigned npart;
-};
-
-void xwp_csum_init(struct xwp_csum *c);
-void xwp_csum_update(struct xwp_csum *c, const void *buf, size_t len);
-uint64_t xwp_csum_final(const struct xwp_csum *c);
+/* The digest a side reports for a stream: a function of where the stream starts
+ * in the pattern and how long it is, computed without touching the data.  The
+ * receiver vouches for every byte with xwp_pattern_check (each byte compared
+ * with the pattern), so a checksum over the data would only repeat that
+ * comparison at the cost of a second pass over every byte; the digest carries
+ * "len bytes from start, all matched" across the wire so that each side can
+ * check the other's claim (a receiver that saw a bad byte reports
+ * xwp_stream_digest_bad). */
+uint64_t xwp_stream_digest(uint64_t start, uint64_t len);
+uint64_t xwp_stream_digest_bad(uint64_t start, uint64_t len);
 
 #endif

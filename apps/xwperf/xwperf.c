@@ -14,7 +14,7 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: xwperf -s [-B ADDR] [-p PORT] [-1] [-v] [--kernel]\n"
             "       xwperf -c HOST [-p PORT] [-t SECONDS | -n BYTES] [-l MSGLEN] [-P CONNS]\n"
-            "              [--bidir | --rr] [--json] [--kernel] [--timeout SECONDS]\n"
+            "              [--bidir | --rr | --connect-rate N] [--json] [--kernel] [--timeout SECONDS]\n"
             "  -s          serve (until killed; -1: exit after one test)\n"
             "  -c HOST     run a test against the server at HOST (numeric address)\n"
             "  -B ADDR     server: listen on ADDR only (default :: and 0.0.0.0)\n"
@@ -25,6 +25,9 @@ static void usage(FILE *f)
             "  -P CONNS    parallel connections (default 1)\n"
             "  --bidir     send both ways at once (with -n: BYTES each way)\n"
             "  --rr        request/response: MSGLEN bytes each way per round trip\n"
+            "  --connect-rate N\n"
+            "              open N connections one after another (connect, hello, result,\n"
+            "              close; with the xway stack's negotiation): connections per second\n"
             "  --json      print one JSON object\n"
             "  --kernel    use the kernel's sockets instead of the xway stack (baseline)\n"
             "The xway stack is configured from the XWAY_* environment (XWAY_LINK, XWAY_ADDR, ...).\n"
@@ -38,6 +41,7 @@ const char *xwp_mode_name(int mode)
     case XWP_BULK: return "bulk";
     case XWP_BIDIR: return "bidir";
     case XWP_RR: return "rr";
+    case XWP_CONNECT: return "connect";
     default: return "?";
     }
 }
@@ -68,7 +72,7 @@ static bool parse_double(const char *s, double *out)
     return end != s && *end == '\0' && *out > 0;
 }
 
-enum { OPT_RR = 256, OPT_BIDIR, OPT_JSON, OPT_KERNEL, OPT_TIMEOUT };
+enum { OPT_RR = 256, OPT_BIDIR, OPT_JSON, OPT_KERNEL, OPT_TIMEOUT, OPT_CONNECT_RATE };
 
 static const struct option longopts[] = {
     { "rr", no_argument, NULL, OPT_RR },
@@ -76,6 +80,7 @@ static const struct option longopts[] = {
     { "json", no_argument, NULL, OPT_JSON },
     { "kernel", no_argument, NULL, OPT_KERNEL },
     { "timeout", required_argument, NULL, OPT_TIMEOUT },
+    { "connect-rate", required_argument, NULL, OPT_CONNECT_RATE },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
 };
@@ -128,6 +133,12 @@ int main(int argc, char **argv)
         case OPT_BIDIR: o.mode = XWP_BIDIR; break;
         case OPT_JSON: o.json = true; break;
         case OPT_KERNEL: o.ops = &xwp_kernel_ops; break;
+        case OPT_CONNECT_RATE:
+            if (!parse_size(optarg, &v) || v == 0 || v > 1000000)
+                return bad_arg("--connect-rate", optarg);
+            o.mode = XWP_CONNECT;
+            o.nconn = (uint32_t)v;
+            break;
         case OPT_TIMEOUT:
             if (!parse_double(optarg, &o.timeout))
                 return bad_arg("--timeout", optarg);

@@ -16,7 +16,7 @@ struct xwp_opts {
     double seconds;    /* client: test duration when bytes == 0 */
     uint64_t bytes;    /* client: payload per direction, all connections together */
     uint32_t msglen;
-    uint32_t nconn;
+    uint32_t nconn;    /* parallel connections; --connect-rate: connections in sequence */
     int mode;          /* enum xwp_mode */
     bool json;
     bool once;         /* server: exit after one test */
@@ -28,7 +28,7 @@ struct xwp_opts {
 int xwp_server_run(const struct xwp_opts *o);
 int xwp_client_run(const struct xwp_opts *o);
 
-/* "bulk", "bidir", "rr". */
+/* "bulk", "bidir", "rr", "connect". */
 const char *xwp_mode_name(int mode);
 
 #endif
