@@ -5,17 +5,29 @@
 #include <errno.h>
 #include <poll.h>
 
+#include "ring_path.h"
 #include "socket.h"
 #include "stack.h"
 #include "xway.h"
 
-static short sock_revents(const struct xw_sock *s, short events)
+static short sock_revents(struct xw_sock *s, short events)
 {
     short r = 0;
+    bool rd, wr;
 
-    if (xw_sock_readable(s))
+    if (s->path == XW_PATH_RING) {
+        /* Exact state, and a stale "ready" on the fd is lowered (and armed),
+         * so that the next kernel poll sleeps until the peer moves. */
+        xw_rpath_refresh(s);
+        rd = s->ready.rd;
+        wr = s->ready.wr;
+    } else {
+        rd = xw_sock_readable(s);
+        wr = xw_sock_writable(s);
+    }
+    if (rd)
         r |= POLLIN | POLLRDNORM;
-    if (xw_sock_writable(s))
+    if (wr)
         r |= POLLOUT | POLLWRNORM;
     if (s->err)
         r |= POLLERR;
