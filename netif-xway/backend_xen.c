@@ -4,6 +4,7 @@
  * Locking: port_dom (port -> remote domid, for evtchn_peer_alive) is guarded by
  * mu; the library handles are thread-safe for the calls we make. */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -332,6 +333,11 @@ int xw_xenif_open_xen(struct xw_xenif **out)
     errno = 0;
     b->ev = xenevtchn_open(NULL, 0);
     if (!b->ev)
+        goto out_errno;
+    /* libxenevtchn's fd blocks: xenevtchn_pending() must return "none" (-EAGAIN)
+     * once the pending ports are read, as xw_xenif_drain() relies on. */
+    if (fcntl(xenevtchn_fd(b->ev), F_SETFL,
+              fcntl(xenevtchn_fd(b->ev), F_GETFL) | O_NONBLOCK) < 0)
         goto out_errno;
     b->gt = xengnttab_open(NULL, 0);
     if (!b->gt)

@@ -77,7 +77,14 @@ unpack() {
     if [ "$want" != "$have" ] || [ ! -d "$C/x" ]; then
         log "unpacking"
         rm -rf "$C/x" && mkdir "$C/x"
-        for d in "$C"/debs/*.deb; do dpkg-deb -x "$d" "$C/x"; done
+        for d in "$C"/debs/*.deb; do
+            case $(basename "$d") in
+            linux-image-*) # only the kernel and the Xen modules: saves ~400 MB
+                dpkg-deb --fsys-tarfile "$d" | tar -x -C "$C/x" --wildcards \
+                    './boot/vmlinuz-*' './lib/modules/*/kernel/drivers/xen/*';;
+            *) dpkg-deb -x "$d" "$C/x";;
+            esac
+        done
         echo "$want" > "$C/x.stamp"
     fi
     KVER=$(ls "$C/x/lib/modules" | head -1)

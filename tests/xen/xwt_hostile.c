@@ -59,7 +59,7 @@ static void expect_broken(struct xwt *t, const char *name, struct xw_channel *ch
 void xwt_hostile_acceptor(struct xwt *t)
 {
     struct xw_channel *ch = NULL;
-    struct xw_chan_offer o;
+    struct xw_chan_offer o = { 0 };
     struct xw_intf *intf;
     void *addr = NULL;
     int r;
@@ -179,7 +179,7 @@ void xwt_hostile_creator(struct xwt *t, const char *name, bool blocked)
     struct evil_pages e = { .port = -1 };
     struct xw_channel *ch = NULL;
     struct xw_intf *intf;
-    struct xw_chan_offer o;
+    struct xw_chan_offer o = { 0 };
     char key[64], val[32], step[40];
     int r;
 
@@ -188,6 +188,8 @@ void xwt_hostile_creator(struct xwt *t, const char *name, bool blocked)
     snprintf(key, sizeof(key), "%s-nonce", name);
     if (t->sharer) {
         r = evil_offer(t, name, &e, &o);
+        if (r < 0)
+            xwt_put(t, name, "failed");
         if (xwt_check(r == 0, "%s: hand-made interface page offered (%d)", name, r)) {
             r = xwt_get_wait(t, key, val, sizeof(val), WAIT_KEY_MS);
             xwt_check(r == 0 && strtoull(val, NULL, 16) == 0x0123456789abcdefull,

@@ -137,14 +137,16 @@ static int read_offer(struct xwt *t, const char *name, struct xw_chan_offer *o)
 int xwt_setup_create(struct xwt *t, const char *name, struct xw_channel **ch)
 {
     struct xw_chan_params p = { .ring_bytes = t->ring_bytes, .spin_us = -1 };
-    struct xw_chan_offer o;
+    struct xw_chan_offer o = { 0 };
     char key[64], val[32];
     int r;
 
     r = xw_channel_create(t->x, t->peer, &p, ch, &o);
     if (!xwt_check(r == 0, "%s: create for dom%u: intf ref %u port %u shift %u (%d)", name,
-                   t->peer, o.intf_ref, o.port, o.ring_shift, r))
+                   t->peer, o.intf_ref, o.port, o.ring_shift, r)) {
+        xwt_put(t, name, "failed"); /* the acceptor stops waiting */
         return r;
+    }
     xwt_publish_offer(t, name, &o);
     snprintf(key, sizeof(key), "%s-nonce", name);
     r = xwt_get_wait(t, key, val, sizeof(val), WAIT_KEY_MS);

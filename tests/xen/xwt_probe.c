@@ -87,6 +87,21 @@ out:
         xengntshr_close(gs);
 }
 
+/* The gntalloc device caps the pages one domain can share (module parameter
+ * "limit", 1024 by default): every channel's ring pages count against it. */
+static void report_grant_limit(void)
+{
+    FILE *f = fopen("/sys/module/xen_gntalloc/parameters/limit", "r");
+    int limit = -1;
+
+    if (f) {
+        if (fscanf(f, "%d", &limit) != 1)
+            limit = -1;
+        fclose(f);
+    }
+    xwt_log("xen_gntalloc limit = %d pages shareable by this domain", limit);
+}
+
 int main(int argc, char **argv)
 {
     struct xs_handle *xs;
@@ -98,6 +113,7 @@ int main(int argc, char **argv)
         if (probe_xenstore(xs, &domid) == 0) {
             probe_evtchn(domid);
             probe_grant(domid);
+            report_grant_limit();
         }
         xs_close(xs);
     }

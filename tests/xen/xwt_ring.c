@@ -168,7 +168,7 @@ out:
 static void test_transfer(struct xwt *t)
 {
     struct xw_channel *ch = NULL;
-    struct xw_chan_offer o;
+    struct xw_chan_offer o = { 0 };
     int r;
 
     r = t->sharer ? xwt_setup_create(t, "data", &ch) : xwt_setup_accept(t, "data", &ch, &o);
