@@ -17,9 +17,7 @@
 #include "tcp_path.h"
 #include "xway.h"
 
-/* Enter an API call on fd: lock and look it up.  NULL with errno set on failure
- * (the lock is then not held). */
-static struct xw_sock *enter(int fd)
+struct xw_sock *xw_api_enter(int fd)
 {
     struct xw_sock *s;
     int rc = xw_stack_enter();
@@ -36,8 +34,7 @@ static struct xw_sock *enter(int fd)
     return s;
 }
 
-/* Leave with a result: negative values become -1 + errno. */
-static long leave(long rc)
+long xw_api_leave(long rc)
 {
     xw_stack_leave();
     if (rc < 0) {
@@ -141,7 +138,7 @@ int xway_socket(int domain, int type, int protocol)
         return -1;
     }
     rc = xw_sock_new(domain, type & SOCK_NONBLOCK, type & SOCK_CLOEXEC, &s);
-    return (int)leave(rc < 0 ? rc : s->fd);
+    return (int)xw_api_leave(rc < 0 ? rc : s->fd);
 }
 
 /* SO_LINGER with a timeout on a blocking socket: send FIN, then wait up to the
@@ -162,7 +159,7 @@ static void linger_wait(struct xw_sock *s)
 int xway_close(int fd) XW_EXPORT;
 int xway_close(int fd)
 {
-    struct xw_sock *s = enter(fd);
+    struct xw_sock *s = xw_api_enter(fd);
     bool reset;
 
     if (!s)
@@ -188,7 +185,7 @@ int xway_close(int fd)
     }
     xw_tcp_release(s, reset);
     xw_sock_free(s);
-    return (int)leave(0);
+    return (int)xw_api_leave(0);
 }
 
 int xway_shutdown(int fd, int how) XW_EXPORT;
@@ -200,10 +197,10 @@ int xway_shutdown(int fd, int how)
         errno = EINVAL;
         return -1;
     }
-    s = enter(fd);
+    s = xw_api_enter(fd);
     if (!s)
         return -1;
-    return (int)leave(xw_tcp_shutdown(s, how != SHUT_WR, how != SHUT_RD));
+    return (int)xw_api_leave(xw_tcp_shutdown(s, how != SHUT_WR, how != SHUT_RD));
 }
 
 /* ---- connection setup -------------------------------------------------------- */
@@ -211,7 +208,7 @@ int xway_shutdown(int fd, int how)
 int xway_bind(int fd, const struct sockaddr *addr, socklen_t len) XW_EXPORT;
 int xway_bind(int fd, const struct sockaddr *addr, socklen_t len)
 {
-    struct xw_sock *s = enter(fd);
+    struct xw_sock *s = xw_api_enter(fd);
     ip_addr_t ip;
     u16_t port;
     int rc;
@@ -221,17 +218,17 @@ int xway_bind(int fd, const struct sockaddr *addr, socklen_t len)
     rc = from_sockaddr(s, addr, len, &ip, &port);
     if (rc == 0)
         rc = xw_tcp_bind(s, &ip, port);
-    return (int)leave(rc);
+    return (int)xw_api_leave(rc);
 }
 
 int xway_listen(int fd, int backlog) XW_EXPORT;
 int xway_listen(int fd, int backlog)
 {
-    struct xw_sock *s = enter(fd);
+    struct xw_sock *s = xw_api_enter(fd);
 
     if (!s)
         return -1;
-    return (int)leave(xw_tcp_listen(s, backlog));
+    return (int)xw_api_leave(xw_tcp_listen(s, backlog));
 }
 
 int xway_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags) XW_EXPORT;
@@ -246,18 +243,18 @@ int xway_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
         errno = EINVAL;
         return -1;
     }
-    l = enter(fd);
+    l = xw_api_enter(fd);
     if (!l)
         return -1;
     if (l->state != XW_SS_LISTEN)
-        return (int)leave(-EINVAL);
+        return (int)xw_api_leave(-EINVAL);
     deadline = xw_deadline(&l->rcvtimeo, &dbuf);
     while (!(c = xw_tcp_accept_next(l))) {
         if (l->nonblock)
-            return (int)leave(-EAGAIN);
+            return (int)xw_api_leave(-EAGAIN);
         rc = xw_sock_wait(l, deadline);
         if (rc < 0)
-            return (int)leave(rc == -ETIMEDOUT ? -EAGAIN : rc);
+            return (int)xw_api_leave(rc == -ETIMEDOUT ? -EAGAIN : rc);
     }
     c->nonblock = flags & SOCK_NONBLOCK;
     if (!(flags & SOCK_CLOEXEC))
@@ -266,7 +263,7 @@ int xway_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
         rc = to_sockaddr(c, &c->pcb->remote_ip, c->pcb->remote_port, addr, len);
     else if (addr && len)
         rc = to_sockaddr(c, NULL, 0, addr, len);
-    return (int)leave(rc < 0 ? rc : c->fd);
+    return (int)xw_api_leave(rc < 0 ? rc : c->fd);
 }
 
 int xway_accept(int fd, struct sockaddr *addr, socklen_t *len) XW_EXPORT;
@@ -278,7 +275,7 @@ int xway_accept(int fd, struct sockaddr *addr, socklen_t *len)
 int xway_connect(int fd, const struct sockaddr *addr, socklen_t len) XW_EXPORT;
 int xway_connect(int fd, const struct sockaddr *addr, socklen_t len)
 {
-    struct xw_sock *s = enter(fd);
+    struct xw_sock *s = xw_api_enter(fd);
     struct timespec dbuf;
     const struct timespec *deadline;
     ip_addr_t ip;
@@ -293,28 +290,28 @@ int xway_connect(int fd, const struct sockaddr *addr, socklen_t len)
     if (rc == 0)
         rc = xw_tcp_connect(s, &ip, port);
     if (rc < 0)
-        return (int)leave(rc);
+        return (int)xw_api_leave(rc);
     if (s->nonblock)
-        return (int)leave(-EINPROGRESS);
+        return (int)xw_api_leave(-EINPROGRESS);
     deadline = xw_deadline(&s->sndtimeo, &dbuf);
     while (s->state == XW_SS_CONNECTING) {
         rc = xw_sock_wait(s, deadline);
         if (rc == -ETIMEDOUT)
-            return (int)leave(-EINPROGRESS);
+            return (int)xw_api_leave(-EINPROGRESS);
         if (rc < 0)
-            return (int)leave(rc);
+            return (int)xw_api_leave(rc);
     }
     if (s->state != XW_SS_CONNECTED) {
         rc = s->err ? -s->err : -ECONNREFUSED;
         s->err = 0;
         xw_sock_changed(s);
     }
-    return (int)leave(rc);
+    return (int)xw_api_leave(rc);
 }
 
 static int name_of(int fd, struct sockaddr *addr, socklen_t *len, bool peer)
 {
-    struct xw_sock *s = enter(fd);
+    struct xw_sock *s = xw_api_enter(fd);
     int rc;
 
     if (!s)
@@ -327,7 +324,7 @@ static int name_of(int fd, struct sockaddr *addr, socklen_t *len, bool peer)
         rc = to_sockaddr(s, &s->pcb->remote_ip, s->pcb->remote_port, addr, len);
     else
         rc = to_sockaddr(s, &s->pcb->local_ip, s->pcb->local_port, addr, len);
-    return (int)leave(rc);
+    return (int)xw_api_leave(rc);
 }
 
 int xway_getsockname(int fd, struct sockaddr *addr, socklen_t *len) XW_EXPORT;
@@ -413,11 +410,11 @@ static ssize_t do_send(int fd, const struct iovec *iov, int iovcnt, int flags)
     }
     if (total && ring_fast(fd, true, iov, iovcnt, (size_t)total, flags, &rc))
         return send_result(rc, flags);
-    s = enter(fd);
+    s = xw_api_enter(fd);
     if (!s)
         return -1;
     if (s->state == XW_SS_LISTEN)
-        return leave(-ENOTCONN);
+        return xw_api_leave(-ENOTCONN);
     if (!total)
         rc = 0;
     else if (s->path == XW_PATH_RING)
@@ -443,14 +440,14 @@ static ssize_t do_recv(int fd, const struct iovec *iov, int iovcnt, int flags)
     }
     if (total && ring_fast(fd, false, iov, iovcnt, (size_t)total, flags, &rc))
         return rc < 0 ? (errno = (int)-rc, -1) : rc;
-    s = enter(fd);
+    s = xw_api_enter(fd);
     if (!s)
         return -1;
     if (s->path == XW_PATH_RING)
         rc = total ? RING_CALL(s, xw_rpath_recv(s, iov, iovcnt, (size_t)total, flags)) : 0;
     else if ((rc = xw_tcp_recv(s, iov, iovcnt, (size_t)total, flags)) == -EXDEV)
         rc = RING_CALL(s, xw_rpath_recv(s, iov, iovcnt, (size_t)total, flags));
-    return leave(rc);
+    return xw_api_leave(rc);
 }
 
 ssize_t xway_send(int fd, const void *buf, size_t len, int flags) XW_EXPORT;
@@ -526,12 +523,12 @@ ssize_t xway_recvmsg(int fd, struct msghdr *msg, int flags)
 int xway_set_nonblock(int fd, int on) XW_EXPORT;
 int xway_set_nonblock(int fd, int on)
 {
-    struct xw_sock *s = enter(fd);
+    struct xw_sock *s = xw_api_enter(fd);
 
     if (!s)
         return -1;
     s->nonblock = on != 0;
-    return (int)leave(0);
+    return (int)xw_api_leave(0);
 }
 
 int xway_is_socket(int fd) XW_EXPORT;

@@ -87,6 +87,12 @@ struct xw_sock {
     bool bound;
 };
 
+/* Enter a public API call on fd: start the stack if needed, lock, look fd up.
+ * NULL with errno set on failure (the lock is then not held). */
+struct xw_sock *xw_api_enter(int fd);
+/* Leave it (xw_stack_leave) with a result: negative values become -1 + errno. */
+long xw_api_leave(long rc);
+
 /* Table: fd -> socket, lock held. */
 struct xw_sock *xw_sock_lookup(int fd);
 /* Without the stack lock: the socket with a lock-free reference, or NULL.

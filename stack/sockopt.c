@@ -107,28 +107,18 @@ static int set_tcp_level(struct xw_sock *s, int name, const void *val, socklen_t
 int xway_setsockopt(int fd, int level, int name, const void *val, socklen_t len) XW_EXPORT;
 int xway_setsockopt(int fd, int level, int name, const void *val, socklen_t len)
 {
-    struct xw_sock *s;
-    int rc = xw_stack_enter();
+    struct xw_sock *s = xw_api_enter(fd);
+    int rc;
 
-    if (rc < 0) {
-        errno = -rc;
-        return -1;
-    }
-    s = xw_sock_lookup(fd);
     if (!s)
-        rc = -EBADF;
-    else if (level == SOL_SOCKET)
+        return -1;
+    if (level == SOL_SOCKET)
         rc = set_socket_level(s, name, val, len);
     else if (level == IPPROTO_TCP)
         rc = set_tcp_level(s, name, val, len);
     else
         rc = -ENOPROTOOPT;
-    xw_stack_leave();
-    if (rc < 0) {
-        errno = -rc;
-        return -1;
-    }
-    return 0;
+    return (int)xw_api_leave(rc);
 }
 
 static int put(void *val, socklen_t *len, const void *src, socklen_t n)
@@ -191,17 +181,12 @@ static int get_tcp_level(struct xw_sock *s, int name, void *val, socklen_t *len)
 int xway_getsockopt(int fd, int level, int name, void *val, socklen_t *len) XW_EXPORT;
 int xway_getsockopt(int fd, int level, int name, void *val, socklen_t *len)
 {
-    struct xw_sock *s;
-    int rc = xw_stack_enter();
+    struct xw_sock *s = xw_api_enter(fd);
+    int rc;
 
-    if (rc < 0) {
-        errno = -rc;
-        return -1;
-    }
-    s = xw_sock_lookup(fd);
     if (!s)
-        rc = -EBADF;
-    else if (level == SOL_SOCKET)
+        return -1;
+    if (level == SOL_SOCKET)
         rc = get_socket_level(s, name, val, len);
     else if (level == IPPROTO_TCP)
         rc = get_tcp_level(s, name, val, len);
@@ -211,10 +196,5 @@ int xway_getsockopt(int fd, int level, int name, void *val, socklen_t *len)
         rc = put(val, len, &ci, sizeof(ci));
     } else
         rc = -ENOPROTOOPT;
-    xw_stack_leave();
-    if (rc < 0) {
-        errno = -rc;
-        return -1;
-    }
-    return 0;
+    return (int)xw_api_leave(rc);
 }
