@@ -32,7 +32,8 @@ struct conn {
     uint64_t budget;       /* payload to send; 0: until the deadline */
     uint64_t deadline_ns;
     uint64_t tx_bytes, rx_bytes;
-    struct xwp_csum tx_csum, rx_csum;
+    struct xway_conn_info ci; /* at the end of the test, if have_ci */
+    bool have_ci;
     int64_t rx_bad;        /* first bad byte received, -1 */
     struct rtts rtt;
     struct xwp_result r;
@@ -83,7 +84,6 @@ static void send_payload(struct conn *c)
             continue;
         if (n < 0)
             return fail(c, -errno, "send");
-        xwp_csum_update(&c->tx_csum, p, (size_t)n);
         c->tx_bytes += (uint64_t)n;
     }
 }
@@ -93,7 +93,6 @@ static void rx_account(struct conn *c, const void *buf, size_t n, uint64_t start
     long bad = xwp_pattern_check(buf, n, start + c->rx_bytes);
     if (bad >= 0 && c->rx_bad < 0)
         c->rx_bad = (int64_t)(c->rx_bytes + (uint64_t)bad);
-    xwp_csum_update(&c->rx_csum, buf, n);
     c->rx_bytes += n;
 }
 
@@ -174,7 +173,6 @@ static void run_rr(struct conn *c)
             break;
         }
         rtt_add(&c->rtt, now_ns() - t0);
-        xwp_csum_update(&c->tx_csum, p, len);
         c->tx_bytes += len;
         rx_account(c, buf, len, start); /* the echo of what was just sent */
     }
@@ -190,6 +188,13 @@ static void recv_result(struct conn *c)
     n = xwp_recv_all(c->o->ops, c->fd, &extra, 1);
     if (n != 0)
         fail(c, n < 0 ? (int)n : -EPROTO, "expecting EOF after the result");
+}
+
+/* The connection's path, while its fd is open (the xway stack only). */
+static void get_info(struct conn *c)
+{
+    const struct xwp_ops *ops = c->o->ops;
+    c->have_ci = ops->info && ops->info(c->fd, &c->ci) == 0;
 }
 
 static void *conn_thread(void *arg)
@@ -215,6 +220,7 @@ static void *conn_thread(void *arg)
     if (!c->err)
         recv_result(c);
     c->end_ns = now_ns();
+    get_info(c);
     return NULL;
 }
 
@@ -261,14 +267,19 @@ static int open_conn(struct conn *c, const struct sockaddr_storage *ss, socklen_
     return n < 0 ? (int)n : 0;
 }
 
-/* Compare the server's result with what this side sent and received. */
+/* Compare the server's result with what this side sent and received: this side
+ * checked every byte it received against the pattern (rx_bad), the server did
+ * the same and vouches for it with its digests. */
 static bool conn_verified(struct conn *c)
 {
+    uint64_t up = xwp_pattern_start(c->seed, c->idx, XWP_DIR_UP);
+    uint64_t down = c->o->mode == XWP_RR ? up
+                                         : xwp_pattern_start(c->seed, c->idx, XWP_DIR_DOWN);
     bool ok = !c->err && c->r.status == XWP_OK && c->r.rx_bytes == c->tx_bytes &&
-              c->r.rx_csum == xwp_csum_final(&c->tx_csum);
-    if (c->o->mode != XWP_BULK)
+              c->r.rx_csum == xwp_stream_digest(up, c->tx_bytes);
+    if (c->o->mode == XWP_BIDIR || c->o->mode == XWP_RR)
         ok = ok && c->rx_bad < 0 && c->r.tx_bytes == c->rx_bytes &&
-             c->r.tx_csum == xwp_csum_final(&c->rx_csum);
+             c->r.tx_csum == xwp_stream_digest(down, c->rx_bytes);
     if (!ok && !c->err)
         fprintf(stderr,
                 "xwperf: conn %u: VERIFICATION FAILED: server status %u, bad byte at %lld; "
@@ -298,16 +309,64 @@ struct summary {
     double seconds;
     double p50, p99;
     bool have_rtt, verified;
+    /* Paths (XWAY_INFO) of the connections, client side, both directions. */
+    uint32_t n_ring, n_tcp, n_unknown;
+    const char *fallback; /* reason of the first TCP connection */
+    uint32_t ring_bytes;
+    uint64_t ring_payload, tcp_payload;
 };
+
+static void path_add(struct summary *s, const struct conn *c)
+{
+    if (!c->have_ci) {
+        s->n_unknown++;
+        return;
+    }
+    if (!strcmp(c->ci.path, "ring")) {
+        s->n_ring++;
+    } else {
+        s->n_tcp++;
+        if (!s->fallback)
+            s->fallback = c->ci.fallback;
+    }
+    if (c->ci.ring_bytes > s->ring_bytes)
+        s->ring_bytes = c->ci.ring_bytes;
+    s->ring_payload += c->ci.ring_tx + c->ci.ring_rx;
+    s->tcp_payload += c->ci.tcp_tx + c->ci.tcp_rx;
+}
+
+/* "ring" or "tcp" when every connection took it, else "mixed"; "kernel". */
+static const char *path_name(const struct xwp_opts *o, const struct summary *s)
+{
+    if (!o->ops->info)
+        return o->ops->path;
+    if (!s->n_unknown && !s->n_tcp && s->n_ring)
+        return "ring";
+    if (!s->n_unknown && !s->n_ring && s->n_tcp)
+        return "tcp";
+    return "mixed";
+}
 
 static void report(const struct xwp_opts *o, const struct summary *s)
 {
     double gbps = s->seconds > 0 ? (double)s->bytes / s->seconds / 1e9 : 0;
+    double cps = s->seconds > 0 ? o->nconn / s->seconds : 0;
+    const char *path = path_name(o, s), *fallback = s->fallback ? s->fallback : "none";
     if (o->json) {
         printf("{\"path\": \"%s\", \"mode\": \"%s\", \"bytes\": %llu, \"seconds\": %.6f, "
                "\"gbytes_per_s\": %.6f, ",
-               o->ops->path, xwp_mode_name(o->mode), (unsigned long long)s->bytes, s->seconds,
-               gbps);
+               path, xwp_mode_name(o->mode), (unsigned long long)s->bytes, s->seconds, gbps);
+        printf("\"fallback\": \"%s\", ", fallback);
+        if (o->ops->info)
+            printf("\"ring_bytes\": %u, \"tcp_payload_bytes\": %llu, "
+                   "\"ring_payload_bytes\": %llu, ",
+                   s->ring_bytes, (unsigned long long)s->tcp_payload,
+                   (unsigned long long)s->ring_payload);
+        else
+            printf("\"ring_bytes\": 0, \"tcp_payload_bytes\": null, "
+                   "\"ring_payload_bytes\": null, ");
+        if (o->mode == XWP_CONNECT)
+            printf("\"connects_per_s\": %.1f, ", cps);
         if (s->have_rtt)
             printf("\"rtt_us_p50\": %.3f, \"rtt_us_p99\": %.3f, \"transactions\": %llu, "
                    "\"transactions_per_s\": %.1f, ",
@@ -319,8 +378,15 @@ static void report(const struct xwp_opts *o, const struct summary *s)
                s->verified ? "true" : "false");
         return;
     }
-    printf("xwperf: path %s, mode %s, %u connection%s, msglen %u\n", o->ops->path,
+    printf("xwperf: path %s, mode %s, %u connection%s, msglen %u\n", path,
            xwp_mode_name(o->mode), o->nconn, o->nconn == 1 ? "" : "s", o->msglen);
+    if (o->ops->info)
+        printf("  payload: %llu bytes on the ring (%u bytes per direction), %llu on TCP; "
+               "fallback %s\n",
+               (unsigned long long)s->ring_payload, s->ring_bytes,
+               (unsigned long long)s->tcp_payload, fallback);
+    if (o->mode == XWP_CONNECT)
+        printf("  %u connections one after another: %.0f/s\n", o->nconn, cps);
     printf("  %llu bytes in %.3f s: %.3f GB/s (%.2f Gbit/s)\n", (unsigned long long)s->bytes,
            s->seconds, gbps, gbps * 8);
     if (s->have_rtt)
@@ -346,6 +412,7 @@ static void summarize(const struct xwp_opts *o, struct conn *cs, uint64_t t0,
             s->verified = false;
         }
         s->bytes += c->tx_bytes + c->rx_bytes;
+        path_add(s, c);
         nrtt += c->rtt.n;
         if (c->end_ns > end)
             end = c->end_ns;
@@ -380,6 +447,49 @@ static void *watchdog(void *arg)
     _exit(3);
 }
 
+static void conn_init(struct conn *c, const struct xwp_opts *o, uint32_t idx, uint32_t seed)
+{
+    c->o = o;
+    c->fd = -1;
+    c->idx = idx;
+    c->seed = seed;
+    c->rx_bad = -1;
+}
+
+/* --connect-rate: nconn connections one after another, each one complete:
+ * connect (with the stack's negotiation), hello, the server's result, EOF, close. */
+static int run_connect_rate(const struct xwp_opts *o, const struct sockaddr_storage *ss,
+                            socklen_t sl, uint64_t test_id, uint32_t seed)
+{
+    struct summary s = { .verified = true };
+    uint64_t t0 = now_ns();
+    for (uint32_t i = 0; i < o->nconn && s.verified; i++) {
+        struct conn c = { 0 };
+        conn_init(&c, o, i, seed);
+        int e = open_conn(&c, ss, sl, test_id);
+        if (e < 0)
+            fail(&c, e, "connect");
+        else if (o->ops->shutdown(c.fd, SHUT_WR) < 0)
+            fail(&c, -errno, "shutdown");
+        else
+            recv_result(&c);
+        if (c.fd >= 0)
+            get_info(&c);
+        path_add(&s, &c);
+        if (c.err) {
+            fprintf(stderr, "xwperf: conn %u: %s: %s\n", i, c.what, strerror(-c.err));
+            s.verified = false;
+        } else if (!conn_verified(&c)) {
+            s.verified = false;
+        }
+        if (c.fd >= 0)
+            o->ops->close(c.fd);
+    }
+    s.seconds = (double)(now_ns() - t0) / 1e9;
+    report(o, &s);
+    return s.verified ? 0 : 1;
+}
+
 int xwp_client_run(const struct xwp_opts *o)
 {
     struct sockaddr_storage ss;
@@ -390,24 +500,21 @@ int xwp_client_run(const struct xwp_opts *o)
         return 2;
     if (pthread_create(&wd, NULL, watchdog, (void *)o) != 0)
         return 2;
+    uint64_t test_id = now_ns() ^ ((uint64_t)getpid() << 40);
+    uint32_t seed = (uint32_t)(test_id * 0x9e3779b97f4a7c15ULL >> 32);
+    if (o->mode == XWP_CONNECT)
+        return run_connect_rate(o, &ss, sl, test_id, seed);
     struct conn *cs = calloc(o->nconn, sizeof(*cs));
     pthread_t *th = calloc(o->nconn, sizeof(*th));
     if (!cs || !th)
         goto out;
-    uint64_t test_id = now_ns() ^ ((uint64_t)getpid() << 40);
-    uint32_t seed = (uint32_t)(test_id * 0x9e3779b97f4a7c15ULL >> 32);
     uint32_t opened = 0;
     for (; opened < o->nconn; opened++) {
         struct conn *c = &cs[opened];
-        c->o = o;
-        c->idx = opened;
-        c->seed = seed;
-        c->rx_bad = -1;
+        conn_init(c, o, opened, seed);
         c->budget = o->bytes / o->nconn + (opened < o->bytes % o->nconn ? 1 : 0);
         if (o->bytes && !c->budget)
             c->budget = 1;
-        xwp_csum_init(&c->tx_csum);
-        xwp_csum_init(&c->rx_csum);
         int e = open_conn(c, &ss, sl, test_id);
         if (e < 0) {
             fprintf(stderr, "xwperf: connect to %s port %u (connection %u): %s\n", o->host,

@@ -64,6 +64,10 @@ void xwt_start(const char *hub, const char *addrs)
     cfg.addr = addrs;
     /* These tests are about the stack's TCP path: no ring unless asked for. */
     cfg.backend = getenv("XWAY_BACKEND") ? getenv("XWAY_BACKEND") : "off";
+    cfg.host = getenv("XWAY_HOST"); /* NULL: the default sim host */
+    const char *ring = getenv("XWAY_RING");
+    if (ring)
+        cfg.ring = strtol(ring, NULL, 0);
     const char *lv = getenv("XWAY_LOG"); /* for debugging a test */
     if (lv)
         cfg.log_level = !strcmp(lv, "debug") ? XWAY_LOG_DEBUG : !strcmp(lv, "info") ? XWAY_LOG_INFO : -1;
@@ -76,6 +80,12 @@ void xwt_start(const char *hub, const char *addrs)
 struct xwt_peer xwt_spawn(const char *hub, const char *addrs, int (*fn)(int ctl, void *arg),
                           void *arg)
 {
+    return xwt_spawn_env(hub, addrs, NULL, fn, arg);
+}
+
+struct xwt_peer xwt_spawn_env(const char *hub, const char *addrs, const char *const *env,
+                              int (*fn)(int ctl, void *arg), void *arg)
+{
     int sv[2];
     CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
     fflush(NULL);
@@ -84,6 +94,13 @@ struct xwt_peer xwt_spawn(const char *hub, const char *addrs, int (*fn)(int ctl,
     if (pid == 0) {
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         close(sv[0]);
+        for (; env && *env; env++) {
+            const char *eq = strchr(*env, '=');
+            char name[64];
+            CHECK(eq && (size_t)(eq - *env) < sizeof(name));
+            snprintf(name, sizeof(name), "%.*s", (int)(eq - *env), *env);
+            CHECK(setenv(name, eq + 1, 1) == 0);
+        }
         xwt_start(hub, addrs);
         int rc = fn(sv[1], arg);
         fflush(NULL);
@@ -91,23 +108,34 @@ struct xwt_peer xwt_spawn(const char *hub, const char *addrs, int (*fn)(int ctl,
         _exit(rc);
     }
     close(sv[1]);
-    CHECK(npeers < 8);
-    peers[npeers++] = pid;
+    int slot = 0; /* reuse the slot of a joined peer */
+    while (slot < npeers && peers[slot] != 0)
+        slot++;
+    CHECK(slot < 8);
+    peers[slot] = pid;
+    if (slot == npeers)
+        npeers++;
     return (struct xwt_peer){ .pid = pid, .ctl = sv[0] };
 }
 
-void xwt_join(struct xwt_peer *p)
+int xwt_join_status(struct xwt_peer *p)
 {
     int st;
     CHECK(waitpid(p->pid, &st, 0) == p->pid);
     for (int i = 0; i < npeers; i++)
         if (peers[i] == p->pid)
             peers[i] = 0;
+    close(p->ctl);
+    return st;
+}
+
+void xwt_join(struct xwt_peer *p)
+{
+    int st = xwt_join_status(p);
     if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
         fprintf(stderr, "peer %d failed: status 0x%x\n", (int)p->pid, st);
         exit(1);
     }
-    close(p->ctl);
 }
 
 void xwt_ctl_send(int ctl, unsigned char v)

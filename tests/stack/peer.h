@@ -17,15 +17,22 @@ struct xwt_peer {
 /* Make a fresh hub directory (removed at exit) and arm a watchdog of secs. */
 const char *xwt_setup(unsigned secs);
 
-/* Start this process's stack on the hub with addr (CIDRs); CHECKs success. */
+/* Start this process's stack on the hub with addr (CIDRs); CHECKs success.
+ * XWAY_BACKEND (default "off"), XWAY_HOST and XWAY_RING come from the environment. */
 void xwt_start(const char *hub, const char *addrs);
 
 /* Fork a peer that starts its stack (hub, addrs) and runs fn(ctl, arg); its exit
  * code is fn's.  The peer dies with the parent. */
 struct xwt_peer xwt_spawn(const char *hub, const char *addrs, int (*fn)(int ctl, void *arg),
                           void *arg);
+/* The same, with env ("NAME=VALUE" strings, NULL-terminated; may be NULL) set
+ * in the peer before its stack starts (XWAY_BACKEND, XWAY_HOST, XWAY_FAULT, ...). */
+struct xwt_peer xwt_spawn_env(const char *hub, const char *addrs, const char *const *env,
+                              int (*fn)(int ctl, void *arg), void *arg);
 /* Wait for the peer to exit; CHECKs exit code 0. */
 void xwt_join(struct xwt_peer *p);
+/* Wait for the peer to exit; its wait status. */
+int xwt_join_status(struct xwt_peer *p);
 
 /* Control messages: one byte.  recv CHECKs that it arrives within 30 s. */
 void xwt_ctl_send(int ctl, unsigned char v);

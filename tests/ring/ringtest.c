@@ -1,0 +1,160 @@
+/* Helpers of the ring tests (see ringtest.h). */
+#include "ringtest.h"
+#include "peer.h"
+#include "testlib.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static char hosts[4][64];
+static int nhosts;
+static pid_t owner;
+
+static void remove_hosts(void)
+{
+    if (getpid() != owner)
+        return;
+    for (int i = 0; i < nhosts; i++) {
+        char cmd[128];
+        snprintf(cmd, sizeof(cmd), "rm -rf '%.63s'", hosts[i]);
+        if (system(cmd) != 0)
+            fprintf(stderr, "cleanup: %s failed\n", cmd);
+    }
+}
+
+const char *xwt_sim_host(void)
+{
+    CHECK(nhosts < 4);
+    if (!owner) {
+        owner = getpid();
+        atexit(remove_hosts);
+    }
+    char *h = hosts[nhosts];
+    strcpy(h, "/dev/shm/xwt-host-XXXXXX");
+    CHECK(mkdtemp(h) != NULL);
+    nhosts++;
+    return h;
+}
+
+struct xway_conn_info xwt_info(int fd)
+{
+    struct xway_conn_info ci;
+    socklen_t len = sizeof(ci);
+    memset(&ci, 0, sizeof(ci));
+    CHECK(xway_getsockopt(fd, XWAY_SOL, XWAY_INFO, &ci, &len) == 0);
+    CHECK_EQ(len, sizeof(ci));
+    return ci;
+}
+
+int xwt_path_is(const char *who, int fd, const char *path, const char *reason)
+{
+    struct xway_conn_info ci = xwt_info(fd);
+    bool ring = !strcmp(path, "ring");
+    printf("%s: fd %d: path %s, fallback %s (%d), ring %u\n", who, fd, ci.path, ci.fallback,
+           ci.fallback_code, ci.ring_bytes);
+    if (strcmp(ci.path, path) || strcmp(ci.fallback, reason) ||
+        ci.fallback_code != xwt_reason_code(reason)) {
+        fprintf(stderr, "FAIL: %s: expected path %s, reason %s; got %s, %s (%d)\n", who, path,
+                reason, ci.path, ci.fallback, ci.fallback_code);
+        return 1;
+    }
+    if (ring ? ci.ring_bytes == 0 : ci.ring_bytes != 0) {
+        fprintf(stderr, "FAIL: %s: path %s but ring_bytes %u (a TCP connection still holds "
+                "a ring channel?)\n", who, ci.path, ci.ring_bytes);
+        return 1;
+    }
+    return 0;
+}
+
+void xwt_expect_path(const char *who, int fd, const char *path, const char *reason)
+{
+    if (xwt_path_is(who, fd, path, reason))
+        exit(1);
+}
+
+int xwt_reason_code(const char *name)
+{
+    for (int i = 0; i < XWAY_REASONS; i++) {
+        const char *n = xway_reason_name(i);
+        if (n && !strcmp(n, name))
+            return i;
+    }
+    fprintf(stderr, "unknown reason name %s\n", name);
+    exit(1);
+}
+
+int xwt_connect(const char *ip, unsigned port)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = xwt_addr(ip, port, &ss);
+    int fd = xway_socket(ss.ss_family, SOCK_STREAM, 0);
+    CHECK(fd >= 0);
+    if (xway_connect(fd, (void *)&ss, sl) < 0) {
+        fprintf(stderr, "connect %s:%u: %s\n", ip, port, strerror(errno));
+        exit(1);
+    }
+    return fd;
+}
+
+/* Layout of the sim backend's files (netif-xway/backend_sim.c). */
+enum { SIM_GREFS = 65536, SIM_PORTS = 4096, GNT_INUSE = 1 };
+
+static int count_gnt(const char *host, int dom)
+{
+    char p[160];
+    uint32_t e[4];
+    int n = 0;
+    snprintf(p, sizeof(p), "%.100s/dom%d.gnt", host, dom);
+    FILE *f = fopen(p, "rb");
+    if (!f)
+        return 0; /* never shared anything, or cleaned up */
+    for (int i = 0; i < SIM_GREFS && fread(e, sizeof(e), 1, f) == 1; i++)
+        if (e[0] & GNT_INUSE)
+            n++;
+    fclose(f);
+    if (n)
+        printf("leftover: dom%d: %d grant refs in use\n", dom, n);
+    return n;
+}
+
+static int count_ports(const char *host, int dom)
+{
+    char p[160];
+    uint64_t w;
+    int n = 0;
+    snprintf(p, sizeof(p), "%.100s/dom%d.evt", host, dom);
+    FILE *f = fopen(p, "rb");
+    if (!f)
+        return 0;
+    /* magic, upcall, pending[SIM_PORTS / 64], then port[SIM_PORTS] */
+    CHECK(fseek(f, 8 + SIM_PORTS / 8, SEEK_SET) == 0);
+    for (int i = 0; i < SIM_PORTS && fread(&w, sizeof(w), 1, f) == 1; i++)
+        if (w >> 56) {
+            printf("leftover: dom%d event port %d state %u\n", dom, i, (unsigned)(w >> 56));
+            n++;
+        }
+    fclose(f);
+    return n;
+}
+
+int xwt_sim_leftovers(const char *host, int dom)
+{
+    char prefix[32];
+    int n = 0;
+    snprintf(prefix, sizeof(prefix), "g%d-", dom);
+    DIR *d = opendir(host);
+    CHECK(d != NULL);
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL)
+        if (!strncmp(de->d_name, prefix, strlen(prefix))) {
+            printf("leftover: grant object %s\n", de->d_name);
+            n++;
+        }
+    closedir(d);
+    return n + count_gnt(host, dom) + count_ports(host, dom);
+}

@@ -1,0 +1,30 @@
+/* Shared by the ring tests: fresh sim hosts, the path of a connection, the
+ * stack's counters, and the sim host's leftovers of a domain. */
+#ifndef XWT_RINGTEST_H
+#define XWT_RINGTEST_H
+
+#include <stdint.h>
+#include <xway.h>
+
+/* A fresh sim host directory under /dev/shm, removed at exit by this process. */
+const char *xwt_sim_host(void);
+
+/* XWAY_INFO of fd, CHECKed. */
+struct xway_conn_info xwt_info(int fd);
+/* Whether fd's path is path ("ring"/"tcp") with fallback reason (name), and the
+ * info consistent with it (ring_bytes only on the ring): 0, or 1 with a message. */
+int xwt_path_is(const char *who, int fd, const char *path, const char *reason);
+/* The same, CHECKed. */
+void xwt_expect_path(const char *who, int fd, const char *path, const char *reason);
+/* enum xway_reason of a name, CHECKed. */
+int xwt_reason_code(const char *name);
+
+/* Connect a blocking xway socket to ip:port, CHECKed. */
+int xwt_connect(const char *ip, unsigned port);
+
+/* What the sim host still holds for domain dom: grant objects g<dom>-*, grant
+ * entries in use in dom<dom>.gnt, bound event-channel ports in dom<dom>.evt.
+ * Prints each finding; returns their number. */
+int xwt_sim_leftovers(const char *host, int dom);
+
+#endif
