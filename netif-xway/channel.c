@@ -275,7 +275,9 @@ static void kick(struct xw_channel *ch)
 {
     int err = xw_evtchn_notify(ch->x, (uint32_t)ch->port);
 
-    if (err == -ESRCH)
+    /* The peer is gone.  If it ended its stream first (EOF), what it wrote is
+     * still ours to read: only a peer that died mid-stream resets us. */
+    if (err == -ESRCH && !xw_ring_at_eof(&ch->rx))
         set_error(ch, -ECONNRESET);
 }
 

@@ -117,8 +117,12 @@ static struct xw_hs_step connector_input(struct xw_hs *hs, int rc, const struct 
 {
     if (hs->state == XW_HS_DISCARD) /* the late response to an abandoned offer */
         return finish(hs, XW_HS_TCP, hs->reason);
-    if (rc < 0)
-        return send_and_finish(hs, XW_HS_TCP, unusable_reason(rc), XW_CTRL_ABORT);
+    if (rc < 0) {
+        struct xw_hs_step s = send_and_finish(hs, XW_HS_TCP, unusable_reason(rc),
+                                              XW_CTRL_ABORT);
+        s.close_channel = true;
+        return s;
+    }
     if (m->type == XW_CTRL_DECLINE) {
         struct xw_hs_step s = send_and_finish(hs, XW_HS_TCP, peer_reason(m), XW_CTRL_ABORT);
         s.close_channel = true;

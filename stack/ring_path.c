@@ -273,7 +273,7 @@ ssize_t xw_rpath_recv(struct xw_sock *s, const struct iovec *iov, int iovcnt, si
             }
             continue;
         }
-        if (n == 0 || got) { /* EOF, or an error after some bytes: report those */
+        if (n == 0 || (got && n != -EAGAIN)) { /* EOF, or an error after some bytes */
             ret = (ssize_t)got;
             break;
         }

@@ -165,8 +165,10 @@ int xway_close(int fd)
     if (!s)
         return -1;
     s->closing = true;
+    /* On the ring, what we wrote is already in the peer's memory: EOF follows
+     * it at once, and lingering is for lwIP's unacknowledged data only. */
     if (s->linger.l_onoff && s->linger.l_linger > 0 && !s->nonblock && s->pcb &&
-        s->state == XW_SS_CONNECTED)
+        s->state == XW_SS_CONNECTED && s->path == XW_PATH_TCP)
         linger_wait(s);
     /* Connections queued on a listener and never accepted are reset. */
     while (s->state == XW_SS_LISTEN && s->aq_len) {

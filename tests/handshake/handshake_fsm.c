@@ -61,7 +61,7 @@ static void connector_paths(void)
     /* unknown version / type: ABORT with the reason, TCP */
     xw_hs_connector_start(&hs, true, true, 0, &offer);
     st = xw_hs_input(&hs, -EPROTONOSUPPORT, &m, false);
-    CHECK(st.done && st.msg.type == XW_CTRL_ABORT);
+    CHECK(st.done && st.msg.type == XW_CTRL_ABORT && st.close_channel);
     CHECK_EQ(hs.reason, XW_REASON_VERSION);
     xw_hs_connector_start(&hs, true, true, 0, &offer);
     st = xw_hs_input(&hs, -ENOMSG, &m, false);
