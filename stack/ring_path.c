@@ -76,7 +76,10 @@ static int ring_wait(struct xw_sock *s, int events, uint64_t deadline)
         ms = deadline - t > (uint64_t)SLICE_MS * 1000000u ? SLICE_MS
                                                             : (int)((deadline - t) / 1000000u) + 1;
         if (xw_futex_wait(&s->ring_seq, seen, ms) == -ETIMEDOUT &&
-            xw_evtchn_peer_alive(xw_ring_xenif(), (uint32_t)xw_channel_port(s->ch)) == 0) {
+            xw_evtchn_peer_alive(xw_ring_xenif(), (uint32_t)xw_channel_port(s->ch)) == 0 &&
+            !(xw_channel_poll(s->ch, events) & events)) {
+            /* Gone without a word (a closing peer sets EOF or EPIPE first, and
+             * what it wrote before is still ours to read). */
             xw_info("fd %d: ring peer is gone", s->fd);
             xw_channel_reset(s->ch);
         }

@@ -44,7 +44,8 @@ static struct sums pump(struct xw_channel *ch, const struct cfg *c, uint32_t see
         bool progress = false;
 
         if (out < c->bytes) {
-            n = c->msg < c->bytes - out ? c->msg : (size_t)(c->bytes - out);
+            uint64_t start = out - off; /* this message's first byte */
+            n = c->msg < c->bytes - start ? c->msg : (size_t)(c->bytes - start);
             r = xw_channel_send(ch, src + off, n - off, 0);
             CHECK(r > 0 || r == -EAGAIN);
             if (r > 0) {

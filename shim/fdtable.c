@@ -1,0 +1,88 @@
+/* Which fds the shim owns.  xway sockets are kernel fds (the stack's readiness
+ * socketpair ends), so the table only says how to route a number: a two-level
+ * array indexed by fd, read lock-free on every call, changed under xs_lock. */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "shim.h"
+
+#define CHUNK_BITS 10
+#define CHUNK (1 << CHUNK_BITS)
+#define NCHUNKS 4096 /* fds up to 4 Mi */
+
+static _Atomic(struct xs_fd *) chunks[NCHUNKS];
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+
+void xs_lock(void)
+{
+    pthread_mutex_lock(&lock);
+}
+
+void xs_unlock(void)
+{
+    pthread_mutex_unlock(&lock);
+}
+
+static void init_entry(struct xs_fd *e)
+{
+    atomic_init(&e->twin, -1);
+    atomic_init(&e->handoff, -1);
+    atomic_init(&e->key, -1);
+}
+
+struct xs_fd *xs_fd_peek(int fd)
+{
+    struct xs_fd *c;
+
+    if (fd < 0 || (fd >> CHUNK_BITS) >= NCHUNKS)
+        return NULL;
+    c = atomic_load_explicit(&chunks[fd >> CHUNK_BITS], memory_order_acquire);
+    return c ? &c[fd & (CHUNK - 1)] : NULL;
+}
+
+struct xs_fd *xs_fd_get(int fd)
+{
+    struct xs_fd *c, *expect = NULL;
+
+    if (fd < 0 || (fd >> CHUNK_BITS) >= NCHUNKS)
+        return NULL;
+    c = atomic_load_explicit(&chunks[fd >> CHUNK_BITS], memory_order_acquire);
+    if (c)
+        return &c[fd & (CHUNK - 1)];
+    c = calloc(CHUNK, sizeof(*c));
+    if (!c)
+        return NULL;
+    for (int i = 0; i < CHUNK; i++)
+        init_entry(&c[i]);
+    if (!atomic_compare_exchange_strong(&chunks[fd >> CHUNK_BITS], &expect, c)) {
+        free(c);
+        c = expect;
+    }
+    return &c[fd & (CHUNK - 1)];
+}
+
+void xs_fd_clear(struct xs_fd *e)
+{
+    atomic_store(&e->kind, XS_NONE);
+    atomic_store(&e->key, -1);
+    atomic_store(&e->refs, 0);
+    atomic_store(&e->twin, -1);
+    atomic_store(&e->nonblock, false);
+    atomic_store(&e->dual, false);
+    atomic_store(&e->used, false);
+    e->domain = 0;
+    e->bound = false;
+    e->addrlen = 0;
+    e->nopts = 0;
+}
+
+void xs_fd_foreach(void (*fn)(int fd, struct xs_fd *e))
+{
+    for (int i = 0; i < NCHUNKS; i++) {
+        struct xs_fd *c = atomic_load(&chunks[i]);
+        if (c)
+            for (int j = 0; j < CHUNK; j++)
+                fn(i * CHUNK + j, &c[j]);
+    }
+}

@@ -1,0 +1,1391 @@
+/* libxwayshim: the interposed socket calls (LD_PRELOAD, started by xway-run).
+ *
+ * Routing.  socket(AF_INET/AF_INET6, SOCK_STREAM) makes an xway socket when the
+ * stack has a link (XWAY_LINK); everything else (UDP, AF_UNIX, no link, a
+ * forked child) is libc's.  An xway socket that is then bound to an address
+ * that is not the stack's (127.0.0.1, say) or connected to a destination that is
+ * not reachable through the link (outside XWAY_ADDR's prefixes, with no XWAY_GW
+ * for that family, or loopback) becomes a kernel socket on the same number
+ * (dup3 onto it, options, nonblocking and a wildcard bind replayed).  listen()
+ * listens in xway and, on the same port, in the kernel (the wildcard when the
+ * socket was bound to it, else loopback), so that kernel clients still connect;
+ * accept returns whichever side is ready and poll/select/epoll watch both.
+ *
+ * Every xway socket is a kernel fd (the stack's readiness socket), so numbers
+ * never collide and epoll works on them as on any fd; epoll_wait and poll first
+ * let the stack lower a ring socket's stale readiness (xway_poll).
+ *
+ * dup/dup2/dup3/F_DUPFD: the new number is an alias of the same xway socket;
+ * the connection is closed when its last number is.
+ * fork: the stack belongs to the parent (stack/stack.c).  In the child, the
+ * inherited xway sockets are unusable: every call on them fails with EBADF except
+ * close (which succeeds) and accept on a dual listener, which accepts the
+ * kernel side.  Kernel sockets, including connections accepted from the
+ * kernel side, work in both.  The child's new sockets are kernel sockets.
+ * exec: an xway socket without close-on-exec survives only as an AF_UNIX fd.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/sendfile.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "shim.h"
+#include "xway.h"
+
+#define EXPORT __attribute__((visibility("default")))
+
+/* A call into the stack on behalf of the application, under the recursion guard. */
+#define XCALL(expr)                          \
+    ({                                       \
+        xs_in_stack++;                       \
+        __typeof__(expr) r_ = (expr);        \
+        int e_ = errno;                      \
+        xs_in_stack--;                       \
+        errno = e_;                          \
+        r_;                                  \
+    })
+
+/* ---- configuration ---------------------------------------------------------- */
+
+#define MAX_NETS 16
+static struct {
+    bool link;      /* XWAY_LINK set: TCP sockets start as xway sockets */
+    int n;
+    struct { int family; unsigned prefix; unsigned char a[16]; } net[MAX_NETS];
+    bool gw4, gw6;
+} cfg;
+static pthread_once_t cfg_once = PTHREAD_ONCE_INIT;
+static _Atomic bool in_child; /* a forked child: new sockets are the kernel's */
+
+static void parse_cfg(void)
+{
+    const char *link = getenv("XWAY_LINK"), *addr = getenv("XWAY_ADDR"), *gw = getenv("XWAY_GW");
+    char buf[1024], *save = NULL;
+
+    xs_real_init();
+    cfg.link = link && *link;
+    if (addr && strlen(addr) < sizeof(buf)) {
+        strcpy(buf, addr);
+        for (char *t = strtok_r(buf, ",", &save); t && cfg.n < MAX_NETS;
+             t = strtok_r(NULL, ",", &save)) {
+            char *slash = strchr(t, '/');
+            unsigned pfx;
+            int fam = strchr(t, ':') ? AF_INET6 : AF_INET;
+            if (slash)
+                *slash = '\0';
+            pfx = slash ? (unsigned)strtoul(slash + 1, NULL, 10) : (fam == AF_INET ? 32 : 128);
+            if (inet_pton(fam, t, cfg.net[cfg.n].a) == 1) {
+                cfg.net[cfg.n].family = fam;
+                cfg.net[cfg.n].prefix = pfx;
+                cfg.n++;
+            }
+        }
+    }
+    if (gw) {
+        cfg.gw4 = strchr(gw, '.') != NULL;
+        cfg.gw6 = strchr(gw, ':') != NULL;
+    }
+}
+
+static void config(void)
+{
+    pthread_once(&cfg_once, parse_cfg);
+}
+
+static bool prefix_match(const unsigned char *a, const unsigned char *b, unsigned bits)
+{
+    unsigned full = bits / 8, rest = bits % 8;
+    if (memcmp(a, b, full))
+        return false;
+    return !rest || ((a[full] ^ b[full]) & (0xff << (8 - rest))) == 0;
+}
+
+/* Normalise a sockaddr to (family, 16 bytes); v4-mapped IPv6 counts as IPv4. */
+static int addr_of(const struct sockaddr *sa, socklen_t len, unsigned char out[16], int *port)
+{
+    if (!sa)
+        return -1;
+    if (sa->sa_family == AF_INET && len >= sizeof(struct sockaddr_in)) {
+        const struct sockaddr_in *in = (const void *)sa;
+        memcpy(out, &in->sin_addr, 4);
+        *port = ntohs(in->sin_port);
+        return AF_INET;
+    }
+    if (sa->sa_family == AF_INET6 && len >= sizeof(struct sockaddr_in6)) {
+        const struct sockaddr_in6 *in6 = (const void *)sa;
+        *port = ntohs(in6->sin6_port);
+        if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) {
+            memcpy(out, &in6->sin6_addr.s6_addr[12], 4);
+            return AF_INET;
+        }
+        memcpy(out, &in6->sin6_addr, 16);
+        return AF_INET6;
+    }
+    return -1;
+}
+
+static bool is_wild(int fam, const unsigned char *a)
+{
+    static const unsigned char zero[16];
+    return !memcmp(a, zero, fam == AF_INET ? 4 : 16);
+}
+
+static bool is_loop(int fam, const unsigned char *a)
+{
+    static const unsigned char lo6[16] = { [15] = 1 };
+    return fam == AF_INET ? a[0] == 127 : !memcmp(a, lo6, 16);
+}
+
+/* Is destination a reachable through the xway link?  why: the reason if not. */
+static bool reachable(int fam, const unsigned char *a, const char **why)
+{
+    if (is_loop(fam, a) || is_wild(fam, a)) {
+        *why = "loopback destination";
+        return false;
+    }
+    for (int i = 0; i < cfg.n; i++)
+        if (cfg.net[i].family == fam &&
+            prefix_match(a, cfg.net[i].a, cfg.net[i].prefix))
+            return true;
+    if ((fam == AF_INET && cfg.gw4) || (fam == AF_INET6 && cfg.gw6))
+        return true;
+    *why = "outside XWAY_ADDR's prefixes";
+    return false;
+}
+
+static bool is_local(int fam, const unsigned char *a)
+{
+    for (int i = 0; i < cfg.n; i++)
+        if (cfg.net[i].family == fam && !memcmp(a, cfg.net[i].a, fam == AF_INET ? 4 : 16))
+            return true;
+    return false;
+}
+
+/* ---- routing helpers ------------------------------------------------------- */
+
+#define R_KERNEL (-1)
+#define R_BAD (-2)
+
+/* The xway socket behind number fd, R_KERNEL, or R_BAD (unusable: EBADF). */
+static inline int route(int fd)
+{
+    struct xs_fd *e;
+
+    if (xs_in_stack)
+        return R_KERNEL;
+    e = xs_fd_peek(fd);
+    if (!e)
+        return R_KERNEL;
+    switch (atomic_load_explicit(&e->kind, memory_order_acquire)) {
+    case XS_SOCK:
+        return fd;
+    case XS_ALIAS:
+        return atomic_load(&e->key);
+    case XS_HIDDEN:
+    case XS_ORPHAN:
+        return R_BAD;
+    default:
+        return R_KERNEL;
+    }
+}
+
+static int bad(void)
+{
+    errno = EBADF;
+    return -1;
+}
+
+/* An xway call failed with EBADF: if the stack no longer has the socket (it was
+ * closed behind the shim's back, e.g. by xway_fini at exit), forget it and let
+ * libc handle the number.  True when the caller should retry with libc. */
+static bool stale(int fd, int key)
+{
+    struct xs_fd *e;
+
+    if (errno != EBADF || XCALL(xway_is_socket(key)))
+        return false;
+    e = xs_fd_peek(fd);
+    xs_lock();
+    if (e && atomic_load(&e->kind) != XS_NONE)
+        xs_fd_clear(e);
+    xs_unlock();
+    errno = EBADF;
+    return true;
+}
+
+/* Forward a call: libc for kernel fds, the stack for xway sockets. */
+#define FWD(fd, real_call, xway_call)                         \
+    do {                                                      \
+        int key = route(fd);                                  \
+        if (key == R_KERNEL)                                  \
+            return real_call;                                 \
+        if (key == R_BAD)                                     \
+            return bad();                                     \
+        __typeof__(real_call) r = XCALL(xway_call);           \
+        if (r < 0 && stale(fd, key))                          \
+            return real_call;                                 \
+        return r;                                             \
+    } while (0)
+
+static struct xs_fd *key_entry(int key)
+{
+    return xs_fd_peek(key);
+}
+
+static void register_sock(int fd, int domain, bool nonblock, bool used)
+{
+    struct xs_fd *e = xs_fd_get(fd);
+
+    if (!e)
+        return;
+    xs_lock();
+    xs_fd_clear(e);
+    e->domain = domain;
+    atomic_store(&e->refs, 1);
+    atomic_store(&e->nonblock, nonblock);
+    atomic_store(&e->used, used);
+    atomic_store_explicit(&e->kind, XS_SOCK, memory_order_release);
+    xs_unlock();
+}
+
+/* ---- socket ------------------------------------------------------------------ */
+
+EXPORT int socket(int domain, int type, int protocol)
+{
+    static _Atomic bool warned;
+    int fd, base = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+    config();
+    if (xs_in_stack || !cfg.link || in_child || (domain != AF_INET && domain != AF_INET6) ||
+        base != SOCK_STREAM || (protocol != 0 && protocol != IPPROTO_TCP))
+        return xs_real.socket(domain, type, protocol);
+    fd = XCALL(xway_socket(domain, type, protocol));
+    if (fd < 0) {
+        if (!atomic_exchange(&warned, true))
+            xs_warn("xway socket failed (%s): using kernel sockets", strerror(errno));
+        return xs_real.socket(domain, type, protocol);
+    }
+    if (!xs_fd_get(fd)) {
+        XCALL(xway_close(fd));
+        return xs_real.socket(domain, type, protocol);
+    }
+    register_sock(fd, domain, (type & SOCK_NONBLOCK) != 0, false);
+    xs_debug("fd %d: xway socket", fd);
+    return fd;
+}
+
+/* Replace the unconnected xway socket fd by a kernel socket on the same number.
+ * 0, or -1 with errno. */
+static int to_kernel(int fd, const char *why)
+{
+    struct xs_fd *e = xs_fd_peek(fd);
+    int k, rc;
+
+    xs_lock();
+    if (!e || atomic_load(&e->kind) != XS_SOCK || atomic_load(&e->refs) != 1) {
+        xs_unlock();
+        errno = EBUSY; /* dup'ed before its first connect: stays xway */
+        return -1;
+    }
+    k = xs_real.socket(e->domain, SOCK_STREAM | SOCK_CLOEXEC |
+                       (atomic_load(&e->nonblock) ? SOCK_NONBLOCK : 0), 0);
+    if (k < 0) {
+        xs_unlock();
+        return -1;
+    }
+    for (int i = 0; i < e->nopts; i++)
+        xs_real.setsockopt(k, e->opts[i].level, e->opts[i].name, e->opts[i].val, e->opts[i].len);
+    if (e->bound && xs_real.bind(k, (struct sockaddr *)&e->addr, e->addrlen) < 0) {
+        int err = errno;
+        xs_real.close(k);
+        xs_unlock();
+        errno = err;
+        return -1;
+    }
+    atomic_store(&e->handoff, k);
+    xs_fd_clear(e);
+    rc = XCALL(xway_close(fd));
+    if (atomic_exchange(&e->handoff, -1) >= 0) {
+        /* The stack did not close the number: nothing was replaced. */
+        xs_real.close(k);
+        xs_unlock();
+        xs_warn("fd %d: could not hand over to a kernel socket (xway_close: %d)", fd, rc);
+        errno = EBADF;
+        return -1;
+    }
+    xs_unlock();
+    xs_info("fd %d: kernel path (%s)", fd, why);
+    return 0;
+}
+
+EXPORT int bind(int fd, const struct sockaddr *addr, socklen_t len)
+{
+    int key = route(fd), fam, port, rc;
+    unsigned char a[16];
+    struct xs_fd *e;
+
+    if (key == R_KERNEL)
+        return xs_real.bind(fd, addr, len);
+    if (key == R_BAD)
+        return bad();
+    config();
+    e = key_entry(key);
+    fam = addr_of(addr, len, a, &port);
+    if (fam > 0 && key == fd && !atomic_load(&e->used) && !is_wild(fam, a) && !is_local(fam, a)) {
+        if (to_kernel(fd, "bound to an address that is not the stack's") == 0)
+            return xs_real.bind(fd, addr, len);
+    }
+    rc = XCALL(xway_bind(key, addr, len));
+    if (rc == 0 && fam > 0 && len <= sizeof(e->addr)) {
+        xs_lock();
+        memcpy(&e->addr, addr, len);
+        e->addrlen = len;
+        e->bound = is_wild(fam, a); /* only a wildcard bind can be replayed in the kernel */
+        xs_unlock();
+    }
+    return rc;
+}
+
+EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
+{
+    int key = route(fd), fam, port;
+    unsigned char a[16];
+    const char *why = NULL;
+    struct xs_fd *e;
+
+    if (key == R_KERNEL)
+        return xs_real.connect(fd, addr, len);
+    if (key == R_BAD)
+        return bad();
+    config();
+    e = key_entry(key);
+    fam = addr_of(addr, len, a, &port);
+    if (fam > 0 && key == fd && !atomic_load(&e->used) && !reachable(fam, a, &why)) {
+        if (to_kernel(fd, why) == 0)
+            return xs_real.connect(fd, addr, len);
+    }
+    atomic_store(&e->used, true);
+    if (fam > 0 && xs_log_level >= 2) {
+        char s[INET6_ADDRSTRLEN] = "?";
+        inet_ntop(fam, a, s, sizeof(s));
+        xs_info("fd %d: connect to %s port %d through xway", fd, s, port);
+    }
+    return XCALL(xway_connect(key, addr, len));
+}
+
+/* The kernel twin of listener fd (the xway socket key): same port. */
+static void make_twin(int key, struct xs_fd *e, int backlog)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    int k, one = 1, port;
+    unsigned char a[16];
+    int fam;
+    struct xs_fd *te;
+
+    if (XCALL(xway_getsockname(key, (struct sockaddr *)&ss, &sl)) < 0)
+        return;
+    fam = addr_of((struct sockaddr *)&ss, sl, a, &port);
+    if (fam < 0)
+        return;
+    k = xs_real.socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (k < 0)
+        return;
+    xs_real.setsockopt(k, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (ss.ss_family == AF_INET6) {
+        struct sockaddr_in6 *in6 = (void *)&ss;
+        if (!is_wild(fam, a)) {
+            in6->sin6_addr = in6addr_loopback;
+        } else {
+            int v6only = 0;
+            for (int i = 0; i < e->nopts; i++)
+                if (e->opts[i].level == IPPROTO_IPV6 && e->opts[i].name == IPV6_V6ONLY)
+                    memcpy(&v6only, e->opts[i].val, sizeof(int));
+            xs_real.setsockopt(k, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof(v6only));
+        }
+    } else if (!is_wild(fam, a)) {
+        ((struct sockaddr_in *)&ss)->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    }
+    te = xs_fd_get(k);
+    if (!te || xs_real.bind(k, (struct sockaddr *)&ss, sl) < 0 || xs_real.listen(k, backlog) < 0) {
+        xs_info("fd %d: listening in xway only (kernel port %d: %s)", key, port, strerror(errno));
+        xs_real.close(k);
+        return;
+    }
+    xs_lock();
+    xs_fd_clear(te);
+    atomic_store(&te->key, key);
+    atomic_store(&te->kind, XS_TWIN);
+    atomic_store(&e->twin, k);
+    atomic_store(&e->dual, true);
+    xs_unlock();
+    XCALL(xway_set_nonblock(key, 1));
+    xs_info("fd %d: listening on port %d in xway and in the kernel (fd %d, %s)", key, port, k,
+            is_wild(fam, a) ? "wildcard" : "loopback");
+}
+
+EXPORT int listen(int fd, int backlog)
+{
+    int key = route(fd), rc;
+    struct xs_fd *e;
+
+    if (key == R_KERNEL)
+        return xs_real.listen(fd, backlog);
+    if (key == R_BAD)
+        return bad();
+    e = key_entry(key);
+    rc = XCALL(xway_listen(key, backlog));
+    if (rc < 0)
+        return rc;
+    atomic_store(&e->used, true);
+    if (atomic_load(&e->twin) >= 0)
+        xs_real.listen(atomic_load(&e->twin), backlog);
+    else
+        make_twin(key, e, backlog);
+    return 0;
+}
+
+EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
+{
+    int key, r, twin;
+    struct xs_fd *e;
+
+    if (xs_in_stack)
+        return xs_real.accept4(fd, addr, len, flags);
+    e = xs_fd_peek(fd);
+    if (e && atomic_load(&e->kind) == XS_ORPHAN && (twin = atomic_load(&e->twin)) >= 0) {
+        /* Forked child: the kernel side of the parent's dual listener. */
+        for (;;) {
+            struct pollfd p = { .fd = twin, .events = POLLIN };
+            r = xs_real.accept4(twin, addr, len, flags);
+            if (r >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK) || atomic_load(&e->nonblock))
+                return r;
+            if (xs_real.poll(&p, 1, -1) < 0)
+                return -1;
+        }
+    }
+    key = route(fd);
+    if (key == R_KERNEL)
+        return xs_real.accept4(fd, addr, len, flags);
+    if (key == R_BAD)
+        return bad();
+    e = key_entry(key);
+    for (;;) {
+        socklen_t keep = len ? *len : 0;
+        twin = atomic_load(&e->twin);
+        r = XCALL(xway_accept4(key, addr, len, flags));
+        if (r >= 0) {
+            register_sock(r, e->domain, (flags & SOCK_NONBLOCK) != 0, true);
+            xs_debug("fd %d: accepted xway connection fd %d", key, r);
+            return r;
+        }
+        if (twin < 0 || !atomic_load(&e->dual) || (errno != EAGAIN && errno != EWOULDBLOCK))
+            return r;
+        if (len)
+            *len = keep;
+        r = xs_real.accept4(twin, addr, len, flags);
+        if (r >= 0) {
+            xs_info("fd %d: accepted kernel connection fd %d", key, r);
+            return r;
+        }
+        if (errno != EAGAIN && errno != EWOULDBLOCK)
+            return r;
+        if (atomic_load(&e->nonblock)) {
+            errno = EAGAIN;
+            return -1;
+        }
+        struct pollfd p[2] = { { .fd = key, .events = POLLIN }, { .fd = twin, .events = POLLIN } };
+        if (XCALL(xway_poll(p, 2, -1)) < 0)
+            return -1;
+    }
+}
+
+EXPORT int accept(int fd, struct sockaddr *addr, socklen_t *len)
+{
+    return accept4(fd, addr, len, 0);
+}
+
+/* ---- data -------------------------------------------------------------------- */
+
+EXPORT ssize_t read(int fd, void *buf, size_t n)
+{
+    FWD(fd, xs_real.read(fd, buf, n), xway_read(key, buf, n));
+}
+
+EXPORT ssize_t write(int fd, const void *buf, size_t n)
+{
+    FWD(fd, xs_real.write(fd, buf, n), xway_write(key, buf, n));
+}
+
+EXPORT ssize_t readv(int fd, const struct iovec *iov, int cnt)
+{
+    FWD(fd, xs_real.readv(fd, iov, cnt), xway_readv(key, iov, cnt));
+}
+
+EXPORT ssize_t writev(int fd, const struct iovec *iov, int cnt)
+{
+    FWD(fd, xs_real.writev(fd, iov, cnt), xway_writev(key, iov, cnt));
+}
+
+EXPORT ssize_t recv(int fd, void *buf, size_t n, int flags)
+{
+    FWD(fd, xs_real.recv(fd, buf, n, flags), xway_recv(key, buf, n, flags));
+}
+
+EXPORT ssize_t send(int fd, const void *buf, size_t n, int flags)
+{
+    FWD(fd, xs_real.send(fd, buf, n, flags), xway_send(key, buf, n, flags));
+}
+
+EXPORT ssize_t recvmsg(int fd, struct msghdr *m, int flags)
+{
+    FWD(fd, xs_real.recvmsg(fd, m, flags), xway_recvmsg(key, m, flags));
+}
+
+EXPORT ssize_t sendmsg(int fd, const struct msghdr *m, int flags)
+{
+    FWD(fd, xs_real.sendmsg(fd, m, flags), xway_sendmsg(key, m, flags));
+}
+
+/* TCP: the source address is not reported (Linux sets *alen to 0). */
+static ssize_t xrecvfrom(int key, void *buf, size_t n, int flags, socklen_t *alen)
+{
+    ssize_t r = xway_recv(key, buf, n, flags);
+    if (r >= 0 && alen)
+        *alen = 0;
+    return r;
+}
+
+EXPORT ssize_t recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *a, socklen_t *alen)
+{
+    FWD(fd, xs_real.recvfrom(fd, buf, n, flags, a, alen), xrecvfrom(key, buf, n, flags, alen));
+}
+
+/* A connected stream socket ignores the destination, as Linux does. */
+EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int flags, const struct sockaddr *a,
+                      socklen_t alen)
+{
+    FWD(fd, xs_real.sendto(fd, buf, n, flags, a, alen), xway_send(key, buf, n, flags));
+}
+
+EXPORT int shutdown(int fd, int how)
+{
+    FWD(fd, xs_real.shutdown(fd, how), xway_shutdown(key, how));
+}
+
+EXPORT int getsockname(int fd, struct sockaddr *a, socklen_t *l)
+{
+    FWD(fd, xs_real.getsockname(fd, a, l), xway_getsockname(key, a, l));
+}
+
+EXPORT int getpeername(int fd, struct sockaddr *a, socklen_t *l)
+{
+    FWD(fd, xs_real.getpeername(fd, a, l), xway_getpeername(key, a, l));
+}
+
+/* sendfile to an xway socket: read + send, the file offset kept exact. */
+static ssize_t xsendfile(int key, int in, off_t *off, size_t count)
+{
+    static __thread char *buf;
+    enum { BUF = 256 * 1024 };
+    size_t done = 0;
+
+    if (!buf && !(buf = malloc(BUF))) {
+        errno = ENOMEM;
+        return -1;
+    }
+    while (done < count) {
+        size_t want = count - done < BUF ? count - done : BUF;
+        ssize_t n = off ? pread(in, buf, want, *off) : xs_real.read(in, buf, want);
+        ssize_t s;
+        if (n <= 0)
+            return done ? (ssize_t)done : n;
+        s = XCALL(xway_send(key, buf, (size_t)n, 0));
+        if (s < 0) {
+            if (!off)
+                lseek(in, -n, SEEK_CUR);
+            return done ? (ssize_t)done : -1;
+        }
+        if (off)
+            *off += s;
+        else if (s < n)
+            lseek(in, s - n, SEEK_CUR);
+        done += (size_t)s;
+        if (s < n)
+            break;
+    }
+    return (ssize_t)done;
+}
+
+EXPORT ssize_t sendfile(int out, int in, off_t *off, size_t count)
+{
+    int key = route(out);
+
+    if (key == R_KERNEL)
+        return xs_real.sendfile(out, in, off, count);
+    if (key == R_BAD)
+        return bad();
+    return xsendfile(key, in, off, count);
+}
+
+EXPORT ssize_t sendfile64(int out, int in, off_t *off, size_t count)
+{
+    return sendfile(out, in, off, count);
+}
+
+/* ---- the glibc _FORTIFY_SOURCE variants ------------------------------------- */
+
+EXPORT ssize_t __read_chk(int fd, void *buf, size_t n, size_t buflen)
+{
+    if (n > buflen || route(fd) == R_KERNEL)
+        return xs_real.read_chk(fd, buf, n, buflen);
+    return read(fd, buf, n);
+}
+
+EXPORT ssize_t __recv_chk(int fd, void *buf, size_t n, size_t buflen, int flags)
+{
+    if (n > buflen || route(fd) == R_KERNEL)
+        return xs_real.recv_chk(fd, buf, n, buflen, flags);
+    return recv(fd, buf, n, flags);
+}
+
+EXPORT ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, int flags,
+                              struct sockaddr *a, socklen_t *alen)
+{
+    if (n > buflen || route(fd) == R_KERNEL)
+        return xs_real.recvfrom_chk(fd, buf, n, buflen, flags, a, alen);
+    return recvfrom(fd, buf, n, flags, a, alen);
+}
+
+/* ---- options -------------------------------------------------------------------- */
+
+/* One kernel TCP socket per family (never connected) answers "what would libc
+ * say" for options: bad pointers, lengths, unknown names get the kernel's errno. */
+static int scratch(int domain)
+{
+    static _Atomic int s4 = -1, s6 = -1;
+    _Atomic int *p = domain == AF_INET6 ? &s6 : &s4;
+    int s = atomic_load(p);
+
+    if (s >= 0)
+        return s;
+    xs_lock();
+    s = atomic_load(p);
+    if (s < 0) {
+        struct xs_fd *e;
+        s = xs_real.socket(domain, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (s >= 0 && (e = xs_fd_get(s))) {
+            xs_fd_clear(e);
+            atomic_store(&e->kind, XS_INTERNAL);
+        }
+        atomic_store(p, s);
+    }
+    xs_unlock();
+    return s;
+}
+
+static void record_opt(struct xs_fd *e, int level, int name, const void *val, socklen_t len)
+{
+    int i;
+
+    if (len > sizeof(e->opts[0].val))
+        return;
+    xs_lock();
+    for (i = 0; i < e->nopts; i++)
+        if (e->opts[i].level == level && e->opts[i].name == name)
+            break;
+    if (i < XS_MAX_OPTS) {
+        e->opts[i].level = level;
+        e->opts[i].name = name;
+        memcpy(e->opts[i].val, val, len);
+        e->opts[i].len = len;
+        if (i == e->nopts)
+            e->nopts++;
+    }
+    xs_unlock();
+}
+
+EXPORT int setsockopt(int fd, int level, int name, const void *val, socklen_t len)
+{
+    int key = route(fd), rc;
+    struct xs_fd *e;
+
+    if (key == R_KERNEL)
+        return xs_real.setsockopt(fd, level, name, val, len);
+    if (key == R_BAD)
+        return bad();
+    e = key_entry(key);
+    if (level != XWAY_SOL) {
+        if (xs_real.setsockopt(scratch(e->domain), level, name, val, len) < 0)
+            return -1; /* the kernel's errno: EFAULT, EINVAL, ENOPROTOOPT ... */
+        record_opt(e, level, name, val, len);
+    }
+    rc = XCALL(xway_setsockopt(key, level, name, val, len));
+    if (rc < 0 && errno == ENOPROTOOPT && level != XWAY_SOL) {
+        xs_debug("fd %d: option %d/%d accepted, no effect in xway", key, level, name);
+        return 0;
+    }
+    return rc;
+}
+
+EXPORT int getsockopt(int fd, int level, int name, void *val, socklen_t *len)
+{
+    int key = route(fd), rc;
+    socklen_t keep;
+    struct xs_fd *e;
+
+    if (key == R_KERNEL)
+        return xs_real.getsockopt(fd, level, name, val, len);
+    if (key == R_BAD)
+        return bad();
+    e = key_entry(key);
+    if (level == XWAY_SOL)
+        return XCALL(xway_getsockopt(key, level, name, val, len));
+    /* The kernel checks the pointers and lengths (EFAULT/EINVAL, no crash) and
+     * gives the value of an option the stack does not know. */
+    /* Read *len through the kernel: a bad pointer is EFAULT, not a crash. */
+    {
+        struct iovec local = { &keep, sizeof(keep) }, remote = { len, sizeof(keep) };
+        if (!len || process_vm_readv(getpid(), &local, 1, &remote, 1, 0) != sizeof(keep)) {
+            errno = EFAULT;
+            return -1;
+        }
+    }
+    {
+        socklen_t kernel_len = keep;
+        if (xs_real.getsockopt(scratch(e->domain), level, name, val, &kernel_len) < 0)
+            return -1;
+        rc = XCALL(xway_getsockopt(key, level, name, val, len));
+        if (rc < 0 && errno == ENOPROTOOPT) {
+            *len = kernel_len;
+            return 0;
+        }
+    }
+    return rc;
+}
+
+/* ---- fcntl / ioctl ------------------------------------------------------------ */
+
+static int set_nonblock(int key, bool on)
+{
+    struct xs_fd *e = key_entry(key);
+
+    atomic_store(&e->nonblock, on);
+    if (atomic_load(&e->dual))
+        return 0; /* the xway side stays nonblocking; accept4 blocks itself */
+    return XCALL(xway_set_nonblock(key, on));
+}
+
+static void make_alias(int n, int key)
+{
+    struct xs_fd *e = xs_fd_get(n), *ke = key_entry(key);
+
+    if (!e)
+        return;
+    xs_lock();
+    xs_fd_clear(e);
+    atomic_store(&e->key, key);
+    atomic_fetch_add(&ke->refs, 1);
+    atomic_store(&e->kind, XS_ALIAS);
+    xs_unlock();
+}
+
+static int xfcntl(int fd, int cmd, void *arg, int (*realf)(int, int, ...))
+{
+    int key = route(fd), r;
+
+    if (key == R_KERNEL)
+        return realf(fd, cmd, arg);
+    if (key == R_BAD)
+        return bad();
+    switch (cmd) {
+    case F_GETFL:
+        r = realf(fd, F_GETFL);
+        if (r >= 0)
+            r = (r & ~O_NONBLOCK) | (atomic_load(&key_entry(key)->nonblock) ? O_NONBLOCK : 0);
+        return r;
+    case F_SETFL:
+        /* The stack's fd must stay nonblocking: only the socket's flag changes. */
+        return set_nonblock(key, ((long)arg & O_NONBLOCK) != 0);
+    case F_DUPFD:
+    case F_DUPFD_CLOEXEC:
+        r = realf(fd, cmd, arg);
+        if (r >= 0)
+            make_alias(r, key);
+        return r;
+    default:
+        return realf(fd, cmd, arg);
+    }
+}
+
+EXPORT int fcntl(int fd, int cmd, ...)
+{
+    va_list ap;
+    void *arg;
+
+    va_start(ap, cmd);
+    arg = va_arg(ap, void *);
+    va_end(ap);
+    return xfcntl(fd, cmd, arg, xs_real.fcntl);
+}
+
+EXPORT int fcntl64(int fd, int cmd, ...)
+{
+    va_list ap;
+    void *arg;
+
+    va_start(ap, cmd);
+    arg = va_arg(ap, void *);
+    va_end(ap);
+    return xfcntl(fd, cmd, arg, xs_real.fcntl64);
+}
+
+EXPORT int ioctl(int fd, unsigned long req, ...)
+{
+    va_list ap;
+    void *arg;
+    int key = route(fd);
+
+    va_start(ap, req);
+    arg = va_arg(ap, void *);
+    va_end(ap);
+    if (key == R_KERNEL)
+        return xs_real.ioctl(fd, req, arg);
+    if (key == R_BAD)
+        return bad();
+    if (req == FIONBIO) {
+        if (!arg) {
+            errno = EFAULT;
+            return -1;
+        }
+        return set_nonblock(key, *(int *)arg != 0);
+    }
+    if (req == FIONREAD) {
+        /* Bytes readable now, counted up to 64 KiB (a peek). */
+        char tmp[65536];
+        ssize_t n;
+        if (!arg) {
+            errno = EFAULT;
+            return -1;
+        }
+        n = XCALL(xway_recv(key, tmp, sizeof(tmp), MSG_PEEK | MSG_DONTWAIT));
+        *(int *)arg = n > 0 ? (int)n : 0;
+        return 0;
+    }
+    return xs_real.ioctl(fd, req, arg);
+}
+
+/* ---- close / dup ------------------------------------------------------------- */
+
+struct xs_epset {
+    pthread_mutex_t lock;
+    int n, cap;
+    struct pollfd *fds;
+};
+
+static void drop_twin(struct xs_fd *e)
+{
+    int t = atomic_exchange(&e->twin, -1);
+    if (t >= 0) {
+        struct xs_fd *te = xs_fd_peek(t);
+        if (te)
+            xs_fd_clear(te);
+        xs_real.close(t);
+    }
+}
+
+EXPORT int close(int fd)
+{
+    struct xs_fd *e, *ke;
+    struct xs_epset *ep;
+    int key;
+
+    if (xs_in_stack || !(e = xs_fd_peek(fd)))
+        return xs_real.close(fd);
+    xs_lock();
+    switch (atomic_load(&e->kind)) {
+    case XS_SOCK:
+        if (atomic_load(&e->refs) > 1) {
+            atomic_fetch_sub(&e->refs, 1);
+            atomic_store(&e->kind, XS_HIDDEN);
+            xs_unlock();
+            return 0;
+        }
+        drop_twin(e);
+        xs_fd_clear(e);
+        xs_unlock();
+        if (XCALL(xway_close(fd)) < 0 && errno == EBADF)
+            return xs_real.close(fd); /* the stack had let go already */
+        return 0;
+    case XS_ALIAS:
+        key = atomic_load(&e->key);
+        xs_fd_clear(e);
+        xs_real.close(fd);
+        ke = xs_fd_peek(key);
+        if (ke && atomic_fetch_sub(&ke->refs, 1) == 1 && atomic_load(&ke->kind) == XS_HIDDEN) {
+            drop_twin(ke);
+            xs_fd_clear(ke);
+            xs_unlock();
+            XCALL(xway_close(key));
+            return 0;
+        }
+        xs_unlock();
+        return 0;
+    case XS_HIDDEN:
+        xs_unlock();
+        return bad();
+    case XS_ORPHAN:
+        drop_twin(e);
+        xs_fd_clear(e);
+        xs_unlock();
+        return xs_real.close(fd);
+    case XS_TWIN:
+        /* The application closed our kernel twin (closefrom loop, say). */
+        ke = xs_fd_peek(atomic_load(&e->key));
+        if (ke && atomic_load(&ke->twin) == fd) {
+            atomic_store(&ke->twin, -1);
+            atomic_store(&ke->dual, false);
+            XCALL(xway_set_nonblock(atomic_load(&e->key), atomic_load(&ke->nonblock)));
+        }
+        xs_fd_clear(e);
+        xs_unlock();
+        return xs_real.close(fd);
+    default:
+        ep = atomic_exchange(&e->ep, NULL);
+        xs_fd_clear(e);
+        xs_unlock();
+        if (ep) {
+            pthread_mutex_destroy(&ep->lock);
+            free(ep->fds);
+            free(ep);
+        }
+        return xs_real.close(fd);
+    }
+}
+
+/* Make number nw free for a dup onto it.  0, or -1 with errno. */
+static int free_target(int nw)
+{
+    struct xs_fd *e = xs_fd_peek(nw);
+    int k = e ? atomic_load(&e->kind) : XS_NONE;
+
+    if (k == XS_NONE)
+        return 0;
+    if (k == XS_SOCK && atomic_load(&e->refs) > 1) {
+        errno = EBUSY; /* its number is the stack's while aliases live */
+        return -1;
+    }
+    if (k == XS_HIDDEN) {
+        errno = EBUSY;
+        return -1;
+    }
+    if (k == XS_SOCK || k == XS_ALIAS)
+        return close(nw) < 0 ? -1 : 0;
+    xs_lock();
+    if (k == XS_TWIN || k == XS_INTERNAL) {
+        xs_unlock();
+        close(nw);
+        return 0;
+    }
+    xs_fd_clear(e);
+    xs_unlock();
+    return 0;
+}
+
+EXPORT int dup(int fd)
+{
+    int key = route(fd), r;
+
+    if (key == R_KERNEL)
+        return xs_real.dup(fd);
+    if (key == R_BAD)
+        return bad();
+    r = xs_real.dup(fd);
+    if (r >= 0)
+        make_alias(r, key);
+    return r;
+}
+
+static int xdup3(int old, int nw, int flags, bool is_dup2)
+{
+    int key = route(old), r;
+
+    if (xs_in_stack)
+        return is_dup2 ? xs_real.dup2(old, nw) : xs_real.dup3(old, nw, flags);
+    if (key == R_BAD)
+        return bad();
+    if (old == nw) {
+        if (!is_dup2) {
+            errno = EINVAL;
+            return -1;
+        }
+        return xs_real.dup2(old, nw);
+    }
+    if (xs_real.fcntl(old, F_GETFD) < 0)
+        return -1; /* EBADF, before anything happens to nw */
+    if (free_target(nw) < 0)
+        return -1;
+    r = is_dup2 ? xs_real.dup2(old, nw) : xs_real.dup3(old, nw, flags);
+    if (r >= 0 && key >= 0)
+        make_alias(r, key);
+    return r;
+}
+
+EXPORT int dup2(int old, int nw)
+{
+    return xdup3(old, nw, 0, true);
+}
+
+EXPORT int dup3(int old, int nw, int flags)
+{
+    return xdup3(old, nw, flags, false);
+}
+
+/* ---- poll / select ----------------------------------------------------------- */
+
+/* Is any fd of the set the shim's? */
+static bool any_ours(const struct pollfd *fds, nfds_t n)
+{
+    for (nfds_t i = 0; i < n; i++) {
+        int k = xs_kind_of(fds[i].fd);
+        if (k == XS_SOCK || k == XS_ALIAS || k == XS_HIDDEN || k == XS_ORPHAN)
+            return true;
+    }
+    return false;
+}
+
+/* poll over a set with xway sockets: aliases polled as their socket, a dual
+ * listener's kernel twin polled too, unusable numbers reported POLLNVAL. */
+static int xpoll(struct pollfd *fds, nfds_t n, int timeout)
+{
+    struct pollfd small[64], *p = small;
+    nfds_t total = n, extra = 0;
+    int ready = 0, rc;
+
+    for (nfds_t i = 0; i < n; i++) {
+        int key = route(fds[i].fd);
+        if (key >= 0 && atomic_load(&key_entry(key)->twin) >= 0)
+            total++;
+    }
+    if (total > 64 && !(p = malloc(total * sizeof(*p)))) {
+        errno = ENOMEM;
+        return -1;
+    }
+    for (nfds_t i = 0; i < n; i++) {
+        int key = fds[i].fd < 0 ? R_KERNEL : route(fds[i].fd), t;
+        p[i] = fds[i];
+        p[i].revents = 0;
+        if (key == R_BAD)
+            p[i].fd = -1;
+        else if (key >= 0) {
+            p[i].fd = key;
+            if ((t = atomic_load(&key_entry(key)->twin)) >= 0 && n + extra < total)
+                p[n + extra++] = (struct pollfd){ .fd = t, .events = POLLIN };
+        }
+    }
+    rc = XCALL(xway_poll(p, n + extra, timeout));
+    if (rc >= 0) {
+        nfds_t x = 0;
+        for (nfds_t i = 0; i < n; i++) {
+            int key = fds[i].fd < 0 ? R_KERNEL : route(fds[i].fd);
+            fds[i].revents = p[i].revents;
+            if (key == R_BAD)
+                fds[i].revents = POLLNVAL;
+            else if (key >= 0 && atomic_load(&key_entry(key)->twin) >= 0 && x < extra) {
+                if (p[n + x].revents & POLLIN)
+                    fds[i].revents |= (short)(fds[i].events & (POLLIN | POLLRDNORM));
+                x++;
+            }
+            if (fds[i].revents)
+                ready++;
+        }
+        rc = ready;
+    }
+    if (p != small) {
+        int e = errno;
+        free(p);
+        errno = e;
+    }
+    return rc;
+}
+
+EXPORT int poll(struct pollfd *fds, nfds_t n, int timeout)
+{
+    if (xs_in_stack || !any_ours(fds, n))
+        return xs_real.poll(fds, n, timeout);
+    return xpoll(fds, n, timeout);
+}
+
+EXPORT int __poll_chk(struct pollfd *fds, nfds_t n, int timeout, size_t fdslen)
+{
+    if (fdslen / sizeof(*fds) < n)
+        return xs_real.poll_chk(fds, n, timeout, fdslen);
+    return poll(fds, n, timeout);
+}
+
+static int ts_to_ms(const struct timespec *ts)
+{
+    long long ms;
+    if (!ts)
+        return -1;
+    ms = (long long)ts->tv_sec * 1000 + (ts->tv_nsec + 999999) / 1000000;
+    return ms > INT32_MAX ? INT32_MAX : (int)ms;
+}
+
+EXPORT int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts, const sigset_t *mask)
+{
+    sigset_t old;
+    int rc, e;
+
+    if (xs_in_stack || !any_ours(fds, n))
+        return xs_real.ppoll(fds, n, ts, mask);
+    /* Not atomic with the wait, unlike ppoll(2): a signal unblocked by mask that
+     * arrives just before the wait is taken when the wait ends. */
+    if (mask)
+        pthread_sigmask(SIG_SETMASK, mask, &old);
+    rc = xpoll(fds, n, ts_to_ms(ts));
+    e = errno;
+    if (mask)
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+    errno = e;
+    return rc;
+}
+
+static bool sets_have_ours(int nfds, fd_set *r, fd_set *w, fd_set *x)
+{
+    for (int fd = 0; fd < nfds && fd < FD_SETSIZE; fd++)
+        if ((r && FD_ISSET(fd, r)) || (w && FD_ISSET(fd, w)) || (x && FD_ISSET(fd, x))) {
+            int k = xs_kind_of(fd);
+            if (k == XS_SOCK || k == XS_ALIAS || k == XS_HIDDEN || k == XS_ORPHAN)
+                return true;
+        }
+    return false;
+}
+
+/* select as poll (FD_SETSIZE fds at most). */
+static int xselect(int nfds, fd_set *r, fd_set *w, fd_set *x, int timeout)
+{
+    struct pollfd p[FD_SETSIZE];
+    nfds_t n = 0;
+    int rc, count = 0;
+
+    if (nfds > FD_SETSIZE)
+        nfds = FD_SETSIZE;
+    for (int fd = 0; fd < nfds; fd++) {
+        short ev = (short)(((r && FD_ISSET(fd, r)) ? POLLIN : 0) |
+                           ((w && FD_ISSET(fd, w)) ? POLLOUT : 0) |
+                           ((x && FD_ISSET(fd, x)) ? POLLPRI : 0));
+        if (ev)
+            p[n++] = (struct pollfd){ .fd = fd, .events = ev };
+    }
+    rc = xpoll(p, n, timeout);
+    if (rc < 0)
+        return rc;
+    for (nfds_t i = 0; i < n; i++)
+        if (p[i].revents & POLLNVAL) {
+            errno = EBADF;
+            return -1;
+        }
+    if (r) FD_ZERO(r);
+    if (w) FD_ZERO(w);
+    if (x) FD_ZERO(x);
+    for (nfds_t i = 0; i < n; i++) {
+        short re = p[i].revents, ev = p[i].events;
+        if ((ev & POLLIN) && (re & (POLLIN | POLLHUP | POLLERR))) {
+            FD_SET(p[i].fd, r);
+            count++;
+        }
+        if ((ev & POLLOUT) && (re & (POLLOUT | POLLERR))) {
+            FD_SET(p[i].fd, w);
+            count++;
+        }
+        if ((ev & POLLPRI) && (re & POLLPRI)) {
+            FD_SET(p[i].fd, x);
+            count++;
+        }
+    }
+    return count;
+}
+
+EXPORT int select(int nfds, fd_set *r, fd_set *w, fd_set *x, struct timeval *tv)
+{
+    long long ms;
+
+    if (xs_in_stack || !sets_have_ours(nfds, r, w, x))
+        return xs_real.select(nfds, r, w, x, tv);
+    ms = tv ? (long long)tv->tv_sec * 1000 + (tv->tv_usec + 999) / 1000 : -1;
+    return xselect(nfds, r, w, x, ms > INT32_MAX ? INT32_MAX : (int)ms);
+}
+
+EXPORT int pselect(int nfds, fd_set *r, fd_set *w, fd_set *x, const struct timespec *ts,
+                   const sigset_t *mask)
+{
+    sigset_t old;
+    int rc, e;
+
+    if (xs_in_stack || !sets_have_ours(nfds, r, w, x))
+        return xs_real.pselect(nfds, r, w, x, ts, mask);
+    if (mask)
+        pthread_sigmask(SIG_SETMASK, mask, &old);
+    rc = xselect(nfds, r, w, x, ts_to_ms(ts));
+    e = errno;
+    if (mask)
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+    errno = e;
+    return rc;
+}
+
+/* ---- epoll ------------------------------------------------------------------------ */
+
+static void epset_update(int epfd, int op, int fd, uint32_t events)
+{
+    struct xs_fd *e = xs_fd_get(epfd);
+    struct xs_epset *s;
+    int i;
+
+    if (!e)
+        return;
+    s = atomic_load(&e->ep);
+    if (!s) {
+        struct xs_epset *fresh = NULL;
+        if (op == EPOLL_CTL_DEL || !(fresh = calloc(1, sizeof(*fresh))))
+            return;
+        pthread_mutex_init(&fresh->lock, NULL);
+        if (!atomic_compare_exchange_strong(&e->ep, &s, fresh)) {
+            pthread_mutex_destroy(&fresh->lock);
+            free(fresh);
+        } else {
+            s = fresh;
+        }
+    }
+    pthread_mutex_lock(&s->lock);
+    for (i = 0; i < s->n; i++)
+        if (s->fds[i].fd == fd)
+            break;
+    if (op == EPOLL_CTL_DEL) {
+        if (i < s->n)
+            s->fds[i] = s->fds[--s->n];
+    } else {
+        if (i == s->n) {
+            if (s->n == s->cap) {
+                int cap = s->cap ? 2 * s->cap : 16;
+                struct pollfd *nf = realloc(s->fds, (size_t)cap * sizeof(*nf));
+                if (!nf) {
+                    pthread_mutex_unlock(&s->lock);
+                    return;
+                }
+                s->fds = nf;
+                s->cap = cap;
+            }
+            s->n++;
+        }
+        s->fds[i] = (struct pollfd){
+            .fd = fd,
+            .events = (short)(((events & EPOLLIN) ? POLLIN : 0) | ((events & EPOLLOUT) ? POLLOUT : 0)),
+        };
+    }
+    pthread_mutex_unlock(&s->lock);
+}
+
+EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
+{
+    int rc = xs_real.epoll_ctl(epfd, op, fd, ev), key, twin;
+
+    if (rc < 0 || xs_in_stack)
+        return rc;
+    key = route(fd);
+    if (key < 0)
+        return rc;
+    epset_update(epfd, op, fd, ev ? ev->events : 0);
+    /* A dual listener: its kernel twin wakes the same registration. */
+    if ((twin = atomic_load(&key_entry(key)->twin)) >= 0) {
+        struct epoll_event tev = { 0 };
+        if (ev) {
+            tev = *ev;
+            tev.events &= ~(uint32_t)EPOLLOUT;
+        }
+        xs_real.epoll_ctl(epfd, op, twin, op == EPOLL_CTL_DEL ? NULL : &tev);
+    }
+    return rc;
+}
+
+/* Let the stack lower the stale readiness of the set's xway sockets, so that
+ * the kernel's epoll reports (and edge-triggers on) their exact state. */
+static void epset_refresh(int epfd)
+{
+    struct xs_fd *e = xs_fd_peek(epfd);
+    struct xs_epset *s = e ? atomic_load(&e->ep) : NULL;
+    struct pollfd small[64], *p = small;
+    int n;
+
+    if (!s)
+        return;
+    pthread_mutex_lock(&s->lock);
+    n = s->n;
+    if (n > 64 && !(p = malloc((size_t)n * sizeof(*p)))) {
+        pthread_mutex_unlock(&s->lock);
+        return;
+    }
+    for (int i = 0; i < n; i++) {
+        int key = route(s->fds[i].fd);
+        p[i] = s->fds[i];
+        p[i].fd = key >= 0 ? key : -1;
+    }
+    pthread_mutex_unlock(&s->lock);
+    if (n)
+        XCALL(xway_poll(p, (nfds_t)n, 0));
+    if (p != small)
+        free(p);
+}
+
+EXPORT int epoll_wait(int epfd, struct epoll_event *ev, int max, int timeout)
+{
+    if (!xs_in_stack)
+        epset_refresh(epfd);
+    return xs_real.epoll_wait(epfd, ev, max, timeout);
+}
+
+EXPORT int epoll_pwait(int epfd, struct epoll_event *ev, int max, int timeout,
+                       const sigset_t *mask)
+{
+    if (!xs_in_stack)
+        epset_refresh(epfd);
+    return xs_real.epoll_pwait(epfd, ev, max, timeout, mask);
+}
+
+/* ---- fork ---------------------------------------------------------------------- */
+
+static void orphan(int fd, struct xs_fd *e)
+{
+    int k = atomic_load(&e->kind);
+    if (k == XS_SOCK || k == XS_ALIAS || k == XS_HIDDEN) {
+        if (k != XS_SOCK)
+            atomic_store(&e->twin, -1);
+        atomic_store(&e->kind, XS_ORPHAN);
+    }
+}
+
+EXPORT pid_t fork(void)
+{
+    pid_t pid;
+
+    xs_lock();
+    pid = xs_real.fork();
+    if (pid == 0) {
+        /* The stack's own atfork handler has already forgotten its sockets. */
+        atomic_store(&in_child, true);
+        xs_fd_foreach(orphan);
+    }
+    xs_unlock();
+    return pid;
+}

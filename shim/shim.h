@@ -1,0 +1,141 @@
+/* libxwayshim internals: the table of real libc functions (real.c), the shim's
+ * view of file descriptors (fdtable.c), and the logging used by preload.c.
+ *
+ * The shim is linked with the stack's objects.  Every libc call those objects
+ * make is redirected at link time (-Wl,--wrap=NAME, see CMakeLists.txt) to
+ * __wrap_NAME in real.c, which calls libc directly: the stack's own
+ * poll/read/write/close on its readiness fds never come back into preload.c. */
+#ifndef XS_SHIM_H
+#define XS_SHIM_H
+
+#include <poll.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <sys/epoll.h>
+#include <sys/select.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+struct xs_real {
+    int (*socket)(int, int, int);
+    int (*bind)(int, const struct sockaddr *, socklen_t);
+    int (*listen)(int, int);
+    int (*accept)(int, struct sockaddr *, socklen_t *);
+    int (*accept4)(int, struct sockaddr *, socklen_t *, int);
+    int (*connect)(int, const struct sockaddr *, socklen_t);
+    ssize_t (*read)(int, void *, size_t);
+    ssize_t (*write)(int, const void *, size_t);
+    ssize_t (*readv)(int, const struct iovec *, int);
+    ssize_t (*writev)(int, const struct iovec *, int);
+    ssize_t (*recv)(int, void *, size_t, int);
+    ssize_t (*recvfrom)(int, void *, size_t, int, struct sockaddr *, socklen_t *);
+    ssize_t (*recvmsg)(int, struct msghdr *, int);
+    ssize_t (*send)(int, const void *, size_t, int);
+    ssize_t (*sendto)(int, const void *, size_t, int, const struct sockaddr *, socklen_t);
+    ssize_t (*sendmsg)(int, const struct msghdr *, int);
+    ssize_t (*sendfile)(int, int, off_t *, size_t);
+    int (*close)(int);
+    int (*shutdown)(int, int);
+    int (*getsockopt)(int, int, int, void *, socklen_t *);
+    int (*setsockopt)(int, int, int, const void *, socklen_t);
+    int (*getsockname)(int, struct sockaddr *, socklen_t *);
+    int (*getpeername)(int, struct sockaddr *, socklen_t *);
+    int (*fcntl)(int, int, ...);
+    int (*fcntl64)(int, int, ...);
+    int (*ioctl)(int, unsigned long, ...);
+    int (*poll)(struct pollfd *, nfds_t, int);
+    int (*ppoll)(struct pollfd *, nfds_t, const struct timespec *, const sigset_t *);
+    int (*select)(int, fd_set *, fd_set *, fd_set *, struct timeval *);
+    int (*pselect)(int, fd_set *, fd_set *, fd_set *, const struct timespec *,
+                   const sigset_t *);
+    int (*epoll_ctl)(int, int, int, struct epoll_event *);
+    int (*epoll_wait)(int, struct epoll_event *, int, int);
+    int (*epoll_pwait)(int, struct epoll_event *, int, int, const sigset_t *);
+    int (*dup)(int);
+    int (*dup2)(int, int);
+    int (*dup3)(int, int, int);
+    pid_t (*fork)(void);
+    ssize_t (*read_chk)(int, void *, size_t, size_t);
+    ssize_t (*recv_chk)(int, void *, size_t, size_t, int);
+    ssize_t (*recvfrom_chk)(int, void *, size_t, size_t, int, struct sockaddr *, socklen_t *);
+    int (*poll_chk)(struct pollfd *, nfds_t, int, size_t);
+};
+
+/* Resolved once (thread-safe); every pointer is valid afterwards (aborts with a
+ * message if libc lacks a mandatory one). */
+extern struct xs_real xs_real;
+void xs_real_init(void);
+
+/* Recursion guard: nonzero while this thread is inside the stack on behalf of
+ * the shim; interposed calls then go straight to libc. */
+extern __thread int xs_in_stack __attribute__((tls_model("initial-exec")));
+
+/* ---- logging (XWAY_LOG) ----------------------------------------------------- */
+extern int xs_log_level; /* 0 error .. 3 debug */
+void xs_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+#define xs_warn(...) xs_log(1, __VA_ARGS__)
+#define xs_info(...) xs_log(2, __VA_ARGS__)
+#define xs_debug(...) xs_log(3, __VA_ARGS__)
+
+/* ---- file descriptors the shim knows ------------------------------------------ */
+enum xs_kind {
+    XS_NONE = 0, /* a kernel fd: libc untouched */
+    XS_SOCK,     /* an xway socket; the number is the stack's key */
+    XS_ALIAS,    /* dup of an xway socket: forwards to key */
+    XS_HIDDEN,   /* key closed by the app while aliases live: EBADF for the app */
+    XS_ORPHAN,   /* inherited over fork: the stack is the parent's; EBADF */
+    XS_TWIN,     /* the shim's kernel listener paired with xway listener key */
+    XS_INTERNAL, /* a kernel fd of the shim's own (scratch socket) */
+};
+
+#define XS_MAX_OPTS 12
+struct xs_opt {
+    int level, name;
+    unsigned char val[16];
+    socklen_t len;
+};
+
+struct xs_epset; /* xway fds registered in an epoll set (preload.c) */
+
+struct xs_fd {
+    _Atomic int kind;
+    _Atomic int key;      /* XS_ALIAS / XS_TWIN: the xway socket's number */
+    _Atomic int refs;     /* XS_SOCK/XS_HIDDEN: numbers open on it (itself + aliases) */
+    _Atomic int twin;     /* XS_SOCK listener: its kernel twin, -1 */
+    _Atomic int handoff;  /* the stack's close of this number becomes dup3(handoff, n) */
+    _Atomic bool nonblock; /* O_NONBLOCK as the application set it */
+    _Atomic bool dual;    /* listener whose xway side is kept nonblocking internally */
+    _Atomic bool used;    /* connect/listen attempted: no longer replaceable */
+    _Atomic(struct xs_epset *) ep; /* on an epoll fd: its xway members */
+    /* Slow-path state, under xs_lock. */
+    int domain;
+    bool bound;
+    struct sockaddr_storage addr;
+    socklen_t addrlen;
+    int nopts;
+    struct xs_opt opts[XS_MAX_OPTS];
+};
+
+/* The entry of fd, NULL when none was ever created (kind XS_NONE). */
+struct xs_fd *xs_fd_peek(int fd);
+/* The entry of fd, created on demand; NULL if fd is out of range. */
+struct xs_fd *xs_fd_get(int fd);
+/* Reset an entry to XS_NONE (slow path, xs_lock held). */
+void xs_fd_clear(struct xs_fd *e);
+/* Call fn on every existing entry (fork child). */
+void xs_fd_foreach(void (*fn)(int fd, struct xs_fd *e));
+
+/* The global lock of the shim's slow paths (socket, close, dup, listen ...). */
+void xs_lock(void);
+void xs_unlock(void);
+
+/* Kind of fd without creating an entry. */
+static inline int xs_kind_of(int fd)
+{
+    struct xs_fd *e = xs_fd_peek(fd);
+    return e ? atomic_load_explicit(&e->kind, memory_order_acquire) : XS_NONE;
+}
+
+#endif
