@@ -277,7 +277,7 @@ static void kick(struct xw_channel *ch)
 
     /* The peer is gone.  If it ended its stream first (EOF), what it wrote is
      * still ours to read: only a peer that died mid-stream resets us. */
-    if (err == -ESRCH && !xw_ring_at_eof(&ch->rx))
+    if (err == -ESRCH && !xw_load_acquire(&ch->rx.ctl->eof))
         set_error(ch, -ECONNRESET);
 }
 

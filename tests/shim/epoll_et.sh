@@ -2,11 +2,11 @@
 . "$(dirname "$0")/lib.sh"
 N=300
 export XWAY_RING=64K
-bg timeout 100 env XWAY_ADDR=10.77.5.1/24 "$RUN" "$B/tests/shim/xs_epoll_et" server 10.77.5.1 6000 $N \
+bg timeout 100 env XWAY_ADDR=10.77.5.1/24 "$RUN" "$B/tests/shim/xs_epoll_et" server 10.77.5.1 41560 $N \
     >"$T/srv.out" 2>"$T/srv.err"
 SRV=$!
 wait_log "$T/srv.out" listening
-timeout 100 env XWAY_ADDR=10.77.5.2/24 "$RUN" "$B/tests/shim/xs_epoll_et" client 10.77.5.1 6000 $N 200000 \
+timeout 100 env XWAY_ADDR=10.77.5.2/24 "$RUN" "$B/tests/shim/xs_epoll_et" client 10.77.5.1 41560 $N 200000 \
     >"$T/cli.out" 2>"$T/cli.err" || fail "client: $(cat "$T/cli.out")"
 wait "$SRV" || fail "server exit status"
 grep -q "verified $N connections" "$T/cli.out" || fail "client did not verify"
