@@ -6,12 +6,14 @@
  * are private copies; every offset is masked.  A violation makes the ring
  * broken (-EPROTO, sticky) — callers reset the connection. */
 #include <errno.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "barrier.h"
 #include "ring.h"
 
-_Static_assert(sizeof(struct xw_ring_ctl) == 64, "ctl is one cache line");
+_Static_assert(sizeof(struct xw_ring_ctl) == 128, "ctl is two cache lines");
+_Static_assert(offsetof(struct xw_ring_ctl, cons) == 64, "cons starts the second line");
 _Static_assert(sizeof(struct xw_intf) == XW_INTF_REF_OFFSET, "ref[] offset");
 
 int xw_ring_init(struct xw_ring *r, struct xw_ring_ctl *ctl, void *data, uint32_t size)

@@ -24,30 +24,34 @@
 #include "xenif.h"
 
 #define XW_INTF_MAGIC 0x31525758u /* "XWR1" little-endian */
-#define XW_INTF_VERSION 1u
+#define XW_INTF_VERSION 2u /* 2: producer and consumer indices on separate lines */
 
 #define XW_RING_MIN_SHIFT 12 /* 4 KiB per direction (tests); XWAY_RING >= 64K */
 #define XW_RING_MAX_SHIFT 22 /* 4 MiB per direction */
 
-/* Per-direction control block, one cache line, shared.  Written by:
- * prod, eof, prod_wake: the producer; cons, cons_wake: the consumer.
+/* Per-direction control block, shared: two cache lines, one written by each
+ * side, so that the producer's prod and the consumer's cons do not bounce one
+ * line between the two CPUs on every update.  Written by:
+ * prod, eof: the producer; cons, cons_wake: the consumer; prod_wake: the
+ * producer sets it, the consumer clears it (and cons_wake the other way round);
  * error: either side (a reset).  The other side treats every value as hostile. */
 struct xw_ring_ctl {
-    uint32_t cons;      /* bytes consumed (free-running) */
     uint32_t prod;      /* bytes produced (free-running) */
-    uint32_t error;     /* 0, or an errno: the connection was reset / closed */
-    uint32_t cons_wake; /* consumer: "notify me when prod moves" */
-    uint32_t prod_wake; /* producer: "notify me when cons moves" */
     uint32_t eof;       /* producer: no bytes after prod will ever come */
-    uint8_t pad[40];
+    uint32_t prod_wake; /* producer: "notify me when cons moves" */
+    uint8_t pad0[52];
+    uint32_t cons;      /* bytes consumed (free-running) */
+    uint32_t cons_wake; /* consumer: "notify me when prod moves" */
+    uint32_t error;     /* 0, or an errno: the connection was reset / closed */
+    uint8_t pad1[52];
 };
 
 /* The interface page (exactly one page).  ref[] holds the grant refs of the
  * data pages when they fit (XW_INTF_F_INDIRECT clear) or else the refs of
  * pages that hold the refs of the data pages, XW_REFS_PER_PAGE per page. */
 struct xw_intf {
-    struct xw_ring_ctl in;  /* bytes 0..63 */
-    struct xw_ring_ctl out; /* bytes 64..127 */
+    struct xw_ring_ctl in;  /* bytes 0..127 */
+    struct xw_ring_ctl out; /* bytes 128..255 */
     uint32_t magic;         /* XW_INTF_MAGIC */
     uint32_t version;       /* XW_INTF_VERSION */
     uint32_t ring_shift;    /* log2(bytes per direction) */
@@ -55,11 +59,11 @@ struct xw_intf {
     uint32_t flags;         /* XW_INTF_F_* */
     uint32_t pad0;
     uint64_t nonce;         /* random; the acceptor proves it mapped the page */
-    uint32_t ref[];         /* bytes 160..4095 */
+    uint32_t ref[];         /* bytes 288..4095 */
 };
 
 enum { XW_INTF_F_INDIRECT = 1u };
-#define XW_INTF_REF_OFFSET 160u
+#define XW_INTF_REF_OFFSET 288u
 #define XW_INTF_MAX_REFS ((XW_PAGE_SIZE - XW_INTF_REF_OFFSET) / 4u)
 #define XW_REFS_PER_PAGE (XW_PAGE_SIZE / 4u)
 
