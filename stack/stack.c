@@ -76,6 +76,35 @@ void xway_config_init(struct xway_config *cfg)
     cfg->spin_us = -1;
 }
 
+/* lwIP sends to its default netif when nothing matches, and a SYN that cannot
+ * leave is only retried until it times out.  Linux refuses such a connect at
+ * once (ENETUNREACH): do the same for destinations that are neither on a link
+ * nor behind a configured gateway. */
+int xw_stack_route_check(const ip_addr_t *dst)
+{
+    struct netif *nif;
+
+    if (ip_addr_isloopback(dst))
+        return 0;
+    if (IP_IS_V4(dst)) {
+        if (st.cfg.has_gw4)
+            return 0;
+        NETIF_FOREACH(nif)
+            if (netif_is_up(nif) && !ip4_addr_isany_val(*netif_ip4_addr(nif)) &&
+                ip4_addr_netcmp(ip_2_ip4(dst), netif_ip4_addr(nif), netif_ip4_netmask(nif)))
+                return 0;
+        return -ENETUNREACH;
+    }
+    if (st.cfg.has_gw6 || ip6_addr_islinklocal(ip_2_ip6(dst)))
+        return 0;
+    NETIF_FOREACH(nif)
+        for (int i = 0; i < LWIP_IPV6_NUM_ADDRESSES; i++)
+            if (ip6_addr_isvalid(netif_ip6_addr_state(nif, i)) &&
+                ip6_addr_netcmp(ip_2_ip6(dst), netif_ip6_addr(nif, i)))
+                return 0;
+    return -ENETUNREACH;
+}
+
 const ip6_addr_t *xw_hook_nd6_gw(struct netif *netif, const ip6_addr_t *dest)
 {
     return st.cfg.has_gw6 ? &st.gw6 : NULL;

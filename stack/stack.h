@@ -35,6 +35,10 @@ void xw_stack_flush(void);
 void xw_stack_lock(void);
 void xw_stack_unlock(void);
 
+/* 0 if dst is on a link or behind a configured gateway, else -ENETUNREACH. */
+struct ip_addr;
+int xw_stack_route_check(const struct ip_addr *dst);
+
 /* Is the stack running (lock held)? */
 bool xw_stack_running(void);
 

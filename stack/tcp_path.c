@@ -11,6 +11,7 @@
 #include "log.h"
 #include "negotiate.h"
 #include "ring_path.h"
+#include "stack.h"
 
 /* ---- lwIP callbacks ---------------------------------------------------------- */
 
@@ -329,7 +330,9 @@ int xw_tcp_connect(struct xw_sock *s, const ip_addr_t *ip, u16_t port)
         return -EISCONN;
     if (s->state != XW_SS_NEW)
         return s->state == XW_SS_LISTEN ? -EINVAL : -EISCONN;
-    rc = ensure_pcb(s);
+    rc = xw_stack_route_check(ip);
+    if (rc == 0)
+        rc = ensure_pcb(s);
     if (rc < 0)
         return rc;
     attach(s, s->pcb);

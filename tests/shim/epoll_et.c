@@ -61,8 +61,16 @@ static int server(struct sockaddr_in *sa, int n)
     fflush(stdout);
     while (closed < n) {
         int k = epoll_wait(ep, evs, 64, 20000);
-        if (k <= 0)
+        if (k <= 0) {
+            int shown = 0;
+            fprintf(stderr, "server: %d accepted, %d closed\n", accepted, closed);
+            for (int i = 0; i < accepted && shown < 5; i++)
+                if (!cs[i].done) {
+                    fprintf(stderr, "  conn %d: backlog %zu eof %d\n", i, cs[i].blen - cs[i].boff, cs[i].eof);
+                    shown++;
+                }
             die("epoll_wait (timeout?)");
+        }
         for (int i = 0; i < k; i++) {
             struct conn *c = evs[i].data.ptr;
             if (!c) {
@@ -140,8 +148,16 @@ static int client(struct sockaddr_in *sa, int n, size_t bytes)
     }
     while (done < n) {
         int k = epoll_wait(ep, evs, 64, 20000);
-        if (k <= 0)
+        if (k <= 0) {
+            int shown = 0;
+            fprintf(stderr, "client: %d of %d done\n", done, n);
+            for (int i = 0; i < n && shown < 5; i++)
+                if (!cs[i].done) {
+                    fprintf(stderr, "  conn %d: sent %zu got %zu\n", i, cs[i].sent, cs[i].got);
+                    shown++;
+                }
             die("epoll_wait (timeout?)");
+        }
         for (int j = 0; j < k; j++) {
             size_t id = evs[j].data.u32;
             struct conn *c = &cs[id];
