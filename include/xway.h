@@ -114,6 +114,14 @@ int xway_poll(struct pollfd *fds, nfds_t nfds, int timeout_ms);
 /* getsockopt(fd, XWAY_SOL, XWAY_INFO, &info, &len) on a connected socket. */
 #define XWAY_SOL 0x5857
 #define XWAY_INFO 1
+/* setsockopt(fd, XWAY_SOL, XWAY_POLLED, &one, sizeof(int)): the application
+ * waits on this socket's fd with its own epoll (not xway_poll).  On the ring,
+ * the fd then follows the socket exactly, as a kernel socket's would: it stops
+ * being readable as soon as a recv empties the ring, and every arrival of data
+ * is a new edge for EPOLLET.  Without it the fd may stay readable after a recv
+ * emptied the ring until a call returns EAGAIN (cheaper: the peer need not
+ * signal every write).  xway_poll is exact either way. */
+#define XWAY_POLLED 2
 
 /* Fallback reasons (why a connection is TCP), as counted in xway_stats. */
 enum xway_reason {

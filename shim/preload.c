@@ -1306,6 +1306,10 @@ EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
     key = route(fd);
     if (key < 0)
         return rc;
+    if (op != EPOLL_CTL_DEL) { /* the kernel's epoll watches it: keep it exact */
+        int one = 1;
+        xway_setsockopt(key, XWAY_SOL, XWAY_POLLED, &one, sizeof(one));
+    }
     epset_update(epfd, op, fd, ev ? ev->events : 0);
     /* A dual listener: its kernel twin wakes the same registration. */
     if ((twin = atomic_load(&key_entry(key)->twin)) >= 0) {

@@ -56,6 +56,12 @@ void xw_ready_set(struct xw_ready *r, bool readable, bool writable)
     pthread_mutex_unlock(&r->lock);
 }
 
+void xw_ready_pulse_locked(struct xw_ready *r)
+{
+    if (r->rd)
+        (void)!write(r->b, "r", 1); /* more queued on A: a new EPOLLIN edge */
+}
+
 void xw_ready_set_locked(struct xw_ready *r, bool readable, bool writable)
 {
     if (readable != r->rd) {

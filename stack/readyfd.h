@@ -28,5 +28,8 @@ void xw_ready_set(struct xw_ready *r, bool readable, bool writable);
 /* The same with r->lock held by the caller, who computed the state under it
  * (so that a stale computation can never overwrite a newer one). */
 void xw_ready_set_locked(struct xw_ready *r, bool readable, bool writable);
+/* Already readable, and new data came: wake edge-triggered pollers again, as
+ * a kernel socket does on every arrival (r->lock held). */
+void xw_ready_pulse_locked(struct xw_ready *r);
 
 #endif

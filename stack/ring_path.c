@@ -109,31 +109,42 @@ static int sock_error(struct xw_sock *s, long err, bool sending)
  * EAGAIN or the dispatcher reports an event, and whatever is lowered is armed
  * first so that the peer's next move raises it again.  While data flows and
  * nobody waits, the ring path makes no syscall for it at all. */
-void xw_rpath_refresh(struct xw_sock *s)
+static void refresh(struct xw_sock *s, bool arrival)
 {
     const int both = XW_CHAN_READABLE | XW_CHAN_WRITABLE;
-    int r;
+    int r, arm;
     bool rd, wr, gone;
 
     pthread_mutex_lock(&s->ready.lock);
     /* Whatever is not ready now is armed, so that the peer's next move wakes
      * the dispatcher and this fd follows the ring without anyone sleeping in
-     * our calls. */
+     * our calls.  A polled socket also keeps "readable" armed: every arrival
+     * is an edge, as on a kernel socket. */
     r = xw_channel_poll(s->ch, both);
-    if ((r & both) != both)
-        r |= xw_channel_arm(s->ch, both & ~r);
+    arm = both & ~r;
+    if (s->polled)
+        arm |= XW_CHAN_READABLE;
+    if (arm)
+        r |= xw_channel_arm(s->ch, arm);
     gone = s->closing || __atomic_load_n(&s->err, __ATOMIC_RELAXED);
     rd = (r & (XW_CHAN_READABLE | XW_CHAN_ERROR)) || gone || s->shut_rd;
     wr = (r & (XW_CHAN_WRITABLE | XW_CHAN_ERROR)) || gone || s->shut_wr;
+    if (arrival && rd && s->polled)
+        xw_ready_pulse_locked(&s->ready);
     xw_ready_set_locked(&s->ready, rd, wr);
     pthread_mutex_unlock(&s->ready.lock);
+}
+
+void xw_rpath_refresh(struct xw_sock *s)
+{
+    refresh(s, false);
 }
 
 void xw_rpath_kick_local(struct xw_sock *s)
 {
     atomic_fetch_add(&s->ring_seq, 1);
     xw_futex_wake(&s->ring_seq);
-    xw_rpath_refresh(s);
+    refresh(s, true);
 }
 
 ssize_t xw_rpath_send(struct xw_sock *s, const struct iovec *iov, int iovcnt, size_t total,
@@ -300,7 +311,7 @@ ssize_t xw_rpath_recv(struct xw_sock *s, const struct iovec *iov, int iovcnt, si
     }
     if (!peek)
         atomic_fetch_add_explicit(&s->ring_rx, got, memory_order_relaxed);
-    if (ret == -EAGAIN)
+    if (ret == -EAGAIN || s->polled)
         xw_rpath_refresh(s); /* the caller will wait: arm, publish "not readable" */
     return ret;
 }

@@ -76,6 +76,7 @@ struct xw_sock {
     /* Payload moved by each path (ring counters updated without the lock). */
     _Atomic uint64_t ring_tx, ring_rx;
     _Atomic bool ring_err_seen; /* the ring's error was reported once */
+    _Atomic bool polled;       /* XWAY_POLLED: keep the fd exact on the ring */
     uint64_t tcp_tx, tcp_rx;
 
     /* options */

@@ -114,6 +114,12 @@ int xway_setsockopt(int fd, int level, int name, const void *val, socklen_t len)
         return -1;
     if (level == SOL_SOCKET)
         rc = set_socket_level(s, name, val, len);
+    else if (level == XWAY_SOL && name == XWAY_POLLED) {
+        int v;
+        rc = get_int(val, len, &v);
+        if (rc == 0)
+            s->polled = v != 0;
+    }
     else if (level == IPPROTO_TCP)
         rc = set_tcp_level(s, name, val, len);
     else
