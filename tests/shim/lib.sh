@@ -7,9 +7,16 @@ T=$(mktemp -d)
 export XWAY_LINK="hub:$T/hub" XWAY_HOST=$(mktemp -d /dev/shm/xw-shimtest-XXXXXX) XWAY_LOG=info
 mkdir -p "$T/hub"
 PIDS=()
+# kill_tree PID: PID and every descendant (xway-run, timeout and env wrap the
+# real program).
+kill_tree() {
+    local c
+    for c in $(pgrep -P "$1" 2>/dev/null); do kill_tree "$c"; done
+    kill "$1" 2>/dev/null || true
+}
 cleanup() {
     local p
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    for p in "${PIDS[@]}"; do kill_tree "$p"; done
     for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
     rm -rf "$T" "$XWAY_HOST"
 }

@@ -14,10 +14,18 @@ BG_PIDS=()
 # These tests are about the stack's TCP path: no ring unless asked for.
 export XWAY_BACKEND=${XWAY_BACKEND:-off}
 
+# kill_tree PID: PID and every descendant (wrappers such as timeout or env
+# would otherwise leave the real program running).
+kill_tree() {
+    local c
+    for c in $(pgrep -P "$1" 2>/dev/null); do kill_tree "$c"; done
+    kill -9 "$1" 2>/dev/null || true
+}
+
 cleanup() {
     local p
     for p in "${BG_PIDS[@]:-}"; do
-        [ -n "$p" ] && kill -9 "$p" 2>/dev/null || true
+        [ -n "$p" ] && kill_tree "$p"
     done
     [ -n "${EXTRA_CLEANUP:-}" ] && eval "$EXTRA_CLEANUP"
     rm -rf "$WORK"
