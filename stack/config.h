@@ -7,6 +7,7 @@
 #include <netinet/in.h>
 #include <limits.h>
 
+#include "channel.h"
 #include "xway.h"
 
 enum xw_link_kind { XW_LINK_NONE, XW_LINK_HUB, XW_LINK_TAP };
@@ -28,7 +29,7 @@ enum xw_backend_kind { XW_BACKEND_AUTO, XW_BACKEND_XEN, XW_BACKEND_SIM, XW_BACKE
  * netif-xway measurements pick a better one. */
 #define XW_RING_MIN (64UL * 1024)
 #define XW_RING_MAX (4UL * 1024 * 1024)
-#define XW_RING_DEFAULT (1024UL * 1024) /* best measured throughput (ringbench) */
+#define XW_RING_DEFAULT XW_CHAN_DEFAULT_RING /* netif-xway/channel.h */
 #define XW_SPIN_US_DEFAULT 50
 #define XW_SPIN_US_MAX 1000000
 #define XW_DOMID_MAX 0x7FEF /* DOMID_FIRST_RESERVED - 1 */
