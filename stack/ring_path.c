@@ -16,7 +16,6 @@
 #include "ring_events.h"
 #include "stack.h"
 
-#define SLICE_MS 100 /* how long a dead peer can go unnoticed by a sleeper */
 
 static uint64_t now_ns(void)
 {
@@ -73,7 +72,7 @@ static int ring_wait(struct xw_sock *s, int events, uint64_t deadline)
         t = now_ns();
         if (t >= deadline)
             return -ETIMEDOUT;
-        ms = deadline - t > (uint64_t)SLICE_MS * 1000000u ? SLICE_MS
+        ms = deadline - t > (uint64_t)XW_CHAN_SLICE_MS * 1000000u ? XW_CHAN_SLICE_MS
                                                             : (int)((deadline - t) / 1000000u) + 1;
         if (xw_futex_wait(&s->ring_seq, seen, ms) == -ETIMEDOUT &&
             xw_evtchn_peer_alive(xw_ring_xenif(), (uint32_t)xw_channel_port(s->ch)) == 0 &&

@@ -5,16 +5,10 @@
 # "peer-no-option", bytes verified both ways, and the kernel side receives
 # exactly the bytes the application sent (never a control byte).
 BUILD=${1:?usage: $0 BUILD_DIR SOURCE_DIR}
-if [ -z "${XWT_IN_NETNS:-}" ]; then
-    [ "$(id -u)" = 0 ] || { echo "FAIL: needs root (CI runs as root)"; exit 1; }
-    exec env XWT_IN_NETNS=1 unshare --net bash "$0" "$@"
-fi
+source "$(dirname "$0")/../stack/netns.sh" "$0" "$@"
 source "$(dirname "$0")/lib.sh"
 
-ip link set lo up
-ip tuntap add dev xwtap1 mode tap
-ip addr add 10.77.65.1/24 dev xwtap1
-ip link set xwtap1 up
+tap_up xwtap1 10.77.65.1/24
 TAPENV=(env XWAY_LINK=tap:xwtap1 XWAY_ADDR=10.77.65.2/24 XWAY_LOG=info)
 
 head -c $((2 * 1024 * 1024 + 13)) /dev/urandom >"$WORK/in.bin"

@@ -3,17 +3,10 @@
 # test creates: kernel nc and xwperf --kernel against xway servers, and xway
 # clients against kernel servers (python3, xwperf --kernel); bytes verified both ways.
 BUILD=${1:?usage: $0 BUILD_DIR SOURCE_DIR}
-if [ -z "${XWT_IN_NETNS:-}" ]; then
-    [ "$(id -u)" = 0 ] || { echo "FAIL: needs root (CI runs as root)"; exit 1; }
-    # everything below runs in a fresh network namespace; it dies with this process
-    exec env XWT_IN_NETNS=1 unshare --net bash "$0" "$@"
-fi
+source "$(dirname "$0")/netns.sh" "$0" "$@"
 source "$(dirname "$0")/lib.sh"
 
-ip link set lo up
-ip tuntap add dev xwtap0 mode tap
-ip addr add 10.77.0.1/24 dev xwtap0
-ip link set xwtap0 up
+tap_up xwtap0 10.77.0.1/24
 ip link show xwtap0 >/dev/null
 TAPENV=(env XWAY_LINK=tap:xwtap0 XWAY_ADDR=10.77.0.2/24)
 
