@@ -106,6 +106,23 @@ int xway_set_nonblock(int fd, int on);
 /* 1 if fd is an open xway socket of this process, else 0. */
 int xway_is_socket(int fd);
 
+/* Hand a connection over to its kernel fd: from now on the number is an
+ * ordinary AF_UNIX stream socket carrying the connection's bytes both ways
+ * (read/write/poll/shutdown/close with the kernel's calls, in this process, a
+ * forked child or a program exec'd with it), pumped by this process's stack
+ * until every holder has closed the number (then the connection is closed, or
+ * reset if unread data is left) or the connection is over both ways.  xway_*
+ * data calls, xway_shutdown, xway_set_nonblock and xway_close on the number
+ * act on the kernel fd.  The pump is this process's: when it exits
+ * (xway_fini) the connection ends.  0, or -1 with ENOTCONN (not a connected
+ * socket), EBADF, ENOMEM.
+ *
+ * fork: every connected socket is handed off automatically just before fork()
+ * (pthread_atfork), so that a child can serve a connection accepted by its
+ * parent and the parent can go on using it.  Listening and unconnected sockets
+ * stay the parent's; in the child the stack starts empty. */
+int xway_handoff(int fd);
+
 /* poll(2) over any mix of xway sockets and ordinary fds. */
 int xway_poll(struct pollfd *fds, nfds_t nfds, int timeout_ms);
 

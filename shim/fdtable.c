@@ -74,6 +74,8 @@ void xs_fd_clear(struct xs_fd *e)
     e->domain = 0;
     e->bound = false;
     e->addrlen = 0;
+    e->peerlen = 0;
+    e->handed = false;
     e->nopts = 0;
 }
 

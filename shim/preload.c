@@ -17,12 +17,20 @@
  *
  * dup/dup2/dup3/F_DUPFD: the new number is an alias of the same xway socket;
  * the connection is closed when its last number is.
- * fork: the stack belongs to the parent (stack/stack.c).  In the child, the
- * inherited xway sockets are unusable: every call on them fails with EBADF except
- * close (which succeeds) and accept on a dual listener, which accepts the
- * kernel side.  Kernel sockets, including connections accepted from the
- * kernel side, work in both.  The child's new sockets are kernel sockets.
- * exec: an xway socket without close-on-exec survives only as an AF_UNIX fd.
+ * fork: the stack belongs to the parent (stack/stack.c).  Just before fork,
+ * every xway connection is handed to its kernel fd (xway_handoff in xway.h):
+ * its number becomes an AF_UNIX stream carrying the connection's bytes, pumped
+ * by the parent's stack, so the parent and the child both read, write, poll,
+ * shutdown and close it through libc (getsockname/getpeername still give the
+ * connection's addresses, TCP options are accepted).  The connection is closed
+ * when the last process holding the number closes it; it ends if the parent
+ * exits first.  In the child, inherited xway listeners and unconnected xway
+ * sockets are unusable (EBADF) except close and accept on a dual listener,
+ * which accepts the kernel side; the child's new sockets are kernel sockets.
+ * exec: close-on-exec is the kernel's; a connection handed off at fork
+ * survives exec (e.g. a forked child exec'ing a program on its socket).  An
+ * xway connection of a process that execs without forking dies with its
+ * stack.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -583,13 +591,41 @@ EXPORT int shutdown(int fd, int how)
     FWD(fd, xs_real.shutdown(fd, how), xway_shutdown(key, how));
 }
 
+/* getsockname/getpeername of a handed-off connection: the names it had. */
+static bool handed_name(int fd, struct sockaddr *a, socklen_t *l, bool peer, int *rc)
+{
+    struct xs_fd *e = xs_fd_peek(fd);
+    socklen_t have;
+
+    if (xs_in_stack || !e || atomic_load(&e->kind) != XS_HANDED)
+        return false;
+    have = peer ? e->peerlen : e->addrlen;
+    if (!l || !a) {
+        errno = EFAULT;
+        *rc = -1;
+        return true;
+    }
+    memcpy(a, peer ? (void *)&e->peer : (void *)&e->addr, *l < have ? *l : have);
+    *l = have;
+    *rc = 0;
+    return true;
+}
+
 EXPORT int getsockname(int fd, struct sockaddr *a, socklen_t *l)
 {
+    int rc;
+
+    if (handed_name(fd, a, l, false, &rc))
+        return rc;
     FWD(fd, xs_real.getsockname(fd, a, l), xway_getsockname(key, a, l));
 }
 
 EXPORT int getpeername(int fd, struct sockaddr *a, socklen_t *l)
 {
+    int rc;
+
+    if (handed_name(fd, a, l, true, &rc))
+        return rc;
     FWD(fd, xs_real.getpeername(fd, a, l), xway_getpeername(key, a, l));
 }
 
@@ -720,6 +756,11 @@ EXPORT int setsockopt(int fd, int level, int name, const void *val, socklen_t le
     int key = route(fd), rc;
     struct xs_fd *e;
 
+    if (key == R_KERNEL && level == IPPROTO_TCP && xs_kind_of(fd) == XS_HANDED) {
+        /* The TCP connection is the pump's: check the value, accept it. */
+        e = xs_fd_peek(fd);
+        return xs_real.setsockopt(scratch(e->domain), level, name, val, len);
+    }
     if (key == R_KERNEL)
         return xs_real.setsockopt(fd, level, name, val, len);
     if (key == R_BAD)
@@ -744,6 +785,10 @@ EXPORT int getsockopt(int fd, int level, int name, void *val, socklen_t *len)
     socklen_t keep;
     struct xs_fd *e;
 
+    if (key == R_KERNEL && level == IPPROTO_TCP && xs_kind_of(fd) == XS_HANDED) {
+        e = xs_fd_peek(fd);
+        return xs_real.getsockopt(scratch(e->domain), level, name, val, len);
+    }
     if (key == R_KERNEL)
         return xs_real.getsockopt(fd, level, name, val, len);
     if (key == R_BAD)
@@ -850,6 +895,26 @@ EXPORT int fcntl64(int fd, int cmd, ...)
     return xfcntl(fd, cmd, arg, xs_real.fcntl64);
 }
 
+/* FIONREAD: the bytes readable now.  The stack keeps no count: peek into a
+ * buffer grown until the peek leaves part of it empty. */
+static int readable_bytes(int key)
+{
+    char small[65536], *buf = small, *big = NULL;
+    size_t size = sizeof(small);
+    ssize_t n;
+
+    for (;;) {
+        char *nb;
+        n = XCALL(xway_recv(key, buf, size, MSG_PEEK | MSG_DONTWAIT));
+        if (n < (ssize_t)size || size >= (256u << 20) || !(nb = realloc(big, size * 4)))
+            break;
+        buf = big = nb;
+        size *= 4;
+    }
+    free(big);
+    return n > 0 ? (int)n : 0;
+}
+
 EXPORT int ioctl(int fd, unsigned long req, ...)
 {
     va_list ap;
@@ -871,15 +936,11 @@ EXPORT int ioctl(int fd, unsigned long req, ...)
         return set_nonblock(key, *(int *)arg != 0);
     }
     if (req == FIONREAD) {
-        /* Bytes readable now, counted up to 64 KiB (a peek). */
-        char tmp[65536];
-        ssize_t n;
         if (!arg) {
             errno = EFAULT;
             return -1;
         }
-        n = XCALL(xway_recv(key, tmp, sizeof(tmp), MSG_PEEK | MSG_DONTWAIT));
-        *(int *)arg = n > 0 ? (int)n : 0;
+        *(int *)arg = readable_bytes(key);
         return 0;
     }
     return xs_real.ioctl(fd, req, arg);
@@ -1142,19 +1203,39 @@ static int ts_to_ms(const struct timespec *ts)
     return ms > INT32_MAX ? INT32_MAX : (int)ms;
 }
 
+/* ppoll and pselect set the mask and wait atomically; the shim sets it, then
+ * waits.  A signal with a handler that the mask unblocks and that is already
+ * pending (what the mask is for) runs when the mask is set: the call then fails
+ * with EINTR at once, as the kernel's does.  One arriving between the mask and
+ * the wait still runs without ending the wait. */
+static bool caught_pending(const sigset_t *mask)
+{
+    sigset_t pend;
+    struct sigaction sa;
+
+    if (!mask || sigpending(&pend) < 0)
+        return false;
+    for (int s = 1; s < NSIG; s++)
+        if (sigismember(&pend, s) == 1 && sigismember(mask, s) == 0 &&
+            sigaction(s, NULL, &sa) == 0 &&
+            ((sa.sa_flags & SA_SIGINFO) || (sa.sa_handler != SIG_IGN && sa.sa_handler != SIG_DFL)))
+            return true;
+    return false;
+}
+
 EXPORT int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts, const sigset_t *mask)
 {
     sigset_t old;
     int rc, e;
+    bool intr;
 
     if (xs_in_stack || !any_ours(fds, n))
         return xs_real.ppoll(fds, n, ts, mask);
-    /* Not atomic with the wait, unlike ppoll(2): a signal unblocked by mask that
-     * arrives just before the wait is taken when the wait ends. */
+    intr = caught_pending(mask); /* not atomic with the wait: see caught_pending */
     if (mask)
         pthread_sigmask(SIG_SETMASK, mask, &old);
-    rc = xpoll(fds, n, ts_to_ms(ts));
-    e = errno;
+    rc = intr ? -1 : xpoll(fds, n, ts_to_ms(ts));
+    e = intr ? EINTR : errno;
     if (mask)
         pthread_sigmask(SIG_SETMASK, &old, NULL);
     errno = e;
@@ -1219,12 +1300,26 @@ static int xselect(int nfds, fd_set *r, fd_set *w, fd_set *x, int timeout)
 
 EXPORT int select(int nfds, fd_set *r, fd_set *w, fd_set *x, struct timeval *tv)
 {
-    long long ms;
+    long long ms, left;
+    struct timespec t0, t1;
+    int rc;
 
     if (xs_in_stack || !sets_have_ours(nfds, r, w, x))
         return xs_real.select(nfds, r, w, x, tv);
     ms = tv ? (long long)tv->tv_sec * 1000 + (tv->tv_usec + 999) / 1000 : -1;
-    return xselect(nfds, r, w, x, ms > INT32_MAX ? INT32_MAX : (int)ms);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    rc = xselect(nfds, r, w, x, ms > INT32_MAX ? INT32_MAX : (int)ms);
+    if (tv) {
+        /* Linux writes back the time not slept (0 after a timeout). */
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        left = (long long)tv->tv_sec * 1000000 + tv->tv_usec -
+               ((long long)(t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000);
+        if (left < 0 || rc == 0)
+            left = 0;
+        tv->tv_sec = (time_t)(left / 1000000);
+        tv->tv_usec = (suseconds_t)(left % 1000000);
+    }
+    return rc;
 }
 
 EXPORT int pselect(int nfds, fd_set *r, fd_set *w, fd_set *x, const struct timespec *ts,
@@ -1232,13 +1327,15 @@ EXPORT int pselect(int nfds, fd_set *r, fd_set *w, fd_set *x, const struct times
 {
     sigset_t old;
     int rc, e;
+    bool intr;
 
     if (xs_in_stack || !sets_have_ours(nfds, r, w, x))
         return xs_real.pselect(nfds, r, w, x, ts, mask);
+    intr = caught_pending(mask);
     if (mask)
         pthread_sigmask(SIG_SETMASK, mask, &old);
-    rc = xselect(nfds, r, w, x, ts_to_ms(ts));
-    e = errno;
+    rc = intr ? -1 : xselect(nfds, r, w, x, ts_to_ms(ts));
+    e = intr ? EINTR : errno;
     if (mask)
         pthread_sigmask(SIG_SETMASK, &old, NULL);
     errno = e;
@@ -1379,11 +1476,66 @@ static void orphan(int fd, struct xs_fd *e)
     }
 }
 
+/* Before fork: hand every connection to its kernel fd (xway_handoff), keeping
+ * its names, so that parent and child both use it through libc. */
+static void handoff_key(int fd, struct xs_fd *e)
+{
+    struct sockaddr_storage self, peer;
+    socklen_t sl = sizeof(self), pl = sizeof(peer);
+    int k = atomic_load(&e->kind);
+
+    if ((k != XS_SOCK && k != XS_HIDDEN) || XCALL(xway_getpeername(fd, (void *)&peer, &pl)) < 0 ||
+        XCALL(xway_getsockname(fd, (void *)&self, &sl)) < 0 || XCALL(xway_handoff(fd)) < 0)
+        return;
+    e->addr = self;
+    e->addrlen = sl;
+    e->peer = peer;
+    e->peerlen = pl;
+    e->handed = true;
+    xs_debug("fd %d: handed to its kernel fd for fork", fd);
+}
+
+static void handoff_alias(int fd, struct xs_fd *e)
+{
+    struct xs_fd *ke;
+
+    if (atomic_load(&e->kind) != XS_ALIAS || !(ke = xs_fd_peek(atomic_load(&e->key))) ||
+        !ke->handed)
+        return;
+    atomic_store(&e->key, -1);
+    e->domain = ke->domain;
+    e->addr = ke->addr;
+    e->addrlen = ke->addrlen;
+    e->peer = ke->peer;
+    e->peerlen = ke->peerlen;
+    atomic_store(&e->kind, XS_HANDED);
+}
+
+static void handoff_done(int fd, struct xs_fd *e)
+{
+    if (!e->handed)
+        return;
+    e->handed = false;
+    atomic_store(&e->refs, 0);
+    if (atomic_load(&e->kind) == XS_HIDDEN) {
+        /* The application had closed this number: only its aliases hold on. */
+        XCALL(xway_close(fd));
+        xs_fd_clear(e);
+        return;
+    }
+    atomic_store(&e->kind, XS_HANDED);
+}
+
 EXPORT pid_t fork(void)
 {
     pid_t pid;
 
     xs_lock();
+    if (!in_child) {
+        xs_fd_foreach(handoff_key);
+        xs_fd_foreach(handoff_alias);
+        xs_fd_foreach(handoff_done);
+    }
     pid = xs_real.fork();
     if (pid == 0) {
         /* The stack's own atfork handler has already forgotten its sockets. */

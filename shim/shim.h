@@ -88,6 +88,9 @@ enum xs_kind {
     XS_ORPHAN,   /* inherited over fork: the stack is the parent's; EBADF */
     XS_TWIN,     /* the shim's kernel listener paired with xway listener key */
     XS_INTERNAL, /* a kernel fd of the shim's own (scratch socket) */
+    XS_HANDED,   /* a connection handed to its kernel fd at fork (xway_handoff):
+                    libc's, but getsockname/getpeername/TCP options are the
+                    connection's */
 };
 
 #define XS_MAX_OPTS 12
@@ -112,8 +115,11 @@ struct xs_fd {
     /* Slow-path state, under xs_lock. */
     int domain;
     bool bound;
-    struct sockaddr_storage addr;
+    struct sockaddr_storage addr; /* bound address; XS_HANDED: local name */
     socklen_t addrlen;
+    struct sockaddr_storage peer; /* XS_HANDED: peer name */
+    socklen_t peerlen;
+    bool handed; /* fork: handed off just now (before its aliases follow) */
     int nopts;
     struct xs_opt opts[XS_MAX_OPTS];
 };

@@ -20,6 +20,7 @@ int xw_ready_open(struct xw_ready *r, bool cloexec)
     r->b = sv[1];
     r->rd = false;
     r->wr = true;
+    r->off = false;
     pthread_mutex_init(&r->lock, NULL);
     xw_ready_set(r, false, false);
     return 0;
@@ -56,14 +57,23 @@ void xw_ready_set(struct xw_ready *r, bool readable, bool writable)
     pthread_mutex_unlock(&r->lock);
 }
 
+void xw_ready_stop_locked(struct xw_ready *r)
+{
+    r->off = true;
+    drain(r->a);
+    drain(r->b);
+}
+
 void xw_ready_pulse_locked(struct xw_ready *r)
 {
-    if (r->rd)
+    if (r->rd && !r->off)
         (void)!write(r->b, "r", 1); /* more queued on A: a new EPOLLIN edge */
 }
 
 void xw_ready_set_locked(struct xw_ready *r, bool readable, bool writable)
 {
+    if (r->off)
+        return;
     if (readable != r->rd) {
         if (readable)
             (void)!write(r->b, "r", 1);

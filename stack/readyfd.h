@@ -18,6 +18,7 @@
 struct xw_ready {
     int a, b;
     bool rd, wr; /* state as last published */
+    bool off;    /* the pair carries the connection's bytes now (handoff.c) */
     pthread_mutex_t lock;
 };
 
@@ -28,6 +29,8 @@ void xw_ready_set(struct xw_ready *r, bool readable, bool writable);
 /* The same with r->lock held by the caller, who computed the state under it
  * (so that a stale computation can never overwrite a newer one). */
 void xw_ready_set_locked(struct xw_ready *r, bool readable, bool writable);
+/* Stop signalling and empty both directions: the pair may carry data (lock held). */
+void xw_ready_stop_locked(struct xw_ready *r);
 /* Already readable, and new data came: wake edge-triggered pollers again, as
  * a kernel socket does on every arrival (r->lock held). */
 void xw_ready_pulse_locked(struct xw_ready *r);

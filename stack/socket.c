@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "lwip/tcp.h"
+#include "handoff.h"
 #include "negotiate.h"
 #include "ring_path.h"
 #include "socket.h"
@@ -156,14 +157,10 @@ static void linger_wait(struct xw_sock *s)
             break;
 }
 
-int xway_close(int fd) XW_EXPORT;
-int xway_close(int fd)
+void xw_sock_close_locked(struct xw_sock *s)
 {
-    struct xw_sock *s = xw_api_enter(fd);
     bool reset;
 
-    if (!s)
-        return -1;
     s->closing = true;
     /* On the ring, what we wrote is already in the peer's memory: EOF follows
      * it at once, and lingering is for lwIP's unacknowledged data only. */
@@ -187,6 +184,16 @@ int xway_close(int fd)
     }
     xw_tcp_release(s, reset);
     xw_sock_free(s);
+}
+
+int xway_close(int fd) XW_EXPORT;
+int xway_close(int fd)
+{
+    struct xw_sock *s = xw_api_enter(fd);
+
+    if (!s)
+        return xw_handed_close(fd);
+    xw_sock_close_locked(s);
     return (int)xw_api_leave(0);
 }
 
@@ -201,7 +208,7 @@ int xway_shutdown(int fd, int how)
     }
     s = xw_api_enter(fd);
     if (!s)
-        return -1;
+        return xw_handed(fd) ? shutdown(fd, how) : -1;
     return (int)xw_api_leave(xw_tcp_shutdown(s, how != SHUT_WR, how != SHUT_RD));
 }
 
@@ -397,6 +404,22 @@ static ssize_t send_result(ssize_t rc, int flags)
     return rc;
 }
 
+ssize_t xw_sock_send_locked(struct xw_sock *s, const struct iovec *iov, int iovcnt,
+                            size_t total, int flags)
+{
+    ssize_t rc;
+
+    if (s->state == XW_SS_LISTEN)
+        return -ENOTCONN;
+    if (!total)
+        return 0;
+    if (s->path == XW_PATH_RING)
+        return RING_CALL(s, xw_rpath_send(s, iov, iovcnt, total, flags));
+    if ((rc = xw_tcp_send(s, iov, iovcnt, total, flags)) == -EXDEV)
+        rc = RING_CALL(s, xw_rpath_send(s, iov, iovcnt, total, flags));
+    return rc;
+}
+
 static ssize_t do_send(int fd, const struct iovec *iov, int iovcnt, int flags)
 {
     ssize_t total = iov_total(iov, iovcnt), rc;
@@ -413,18 +436,25 @@ static ssize_t do_send(int fd, const struct iovec *iov, int iovcnt, int flags)
     if (total && ring_fast(fd, true, iov, iovcnt, (size_t)total, flags, &rc))
         return send_result(rc, flags);
     s = xw_api_enter(fd);
-    if (!s)
-        return -1;
-    if (s->state == XW_SS_LISTEN)
-        return xw_api_leave(-ENOTCONN);
-    if (!total)
-        rc = 0;
-    else if (s->path == XW_PATH_RING)
-        rc = RING_CALL(s, xw_rpath_send(s, iov, iovcnt, (size_t)total, flags));
-    else if ((rc = xw_tcp_send(s, iov, iovcnt, (size_t)total, flags)) == -EXDEV)
-        rc = RING_CALL(s, xw_rpath_send(s, iov, iovcnt, (size_t)total, flags));
+    if (!s) {
+        struct msghdr m = { .msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)iovcnt };
+        return xw_handed(fd) ? sendmsg(fd, &m, flags) : -1;
+    }
+    rc = xw_sock_send_locked(s, iov, iovcnt, (size_t)total, flags);
     xw_stack_leave();
     return send_result(rc, flags);
+}
+
+ssize_t xw_sock_recv_locked(struct xw_sock *s, const struct iovec *iov, int iovcnt,
+                            size_t total, int flags)
+{
+    ssize_t rc;
+
+    if (s->path == XW_PATH_RING)
+        return total ? RING_CALL(s, xw_rpath_recv(s, iov, iovcnt, total, flags)) : 0;
+    if ((rc = xw_tcp_recv(s, iov, iovcnt, total, flags)) == -EXDEV)
+        rc = RING_CALL(s, xw_rpath_recv(s, iov, iovcnt, total, flags));
+    return rc;
 }
 
 static ssize_t do_recv(int fd, const struct iovec *iov, int iovcnt, int flags)
@@ -443,13 +473,11 @@ static ssize_t do_recv(int fd, const struct iovec *iov, int iovcnt, int flags)
     if (total && ring_fast(fd, false, iov, iovcnt, (size_t)total, flags, &rc))
         return rc < 0 ? (errno = (int)-rc, -1) : rc;
     s = xw_api_enter(fd);
-    if (!s)
-        return -1;
-    if (s->path == XW_PATH_RING)
-        rc = total ? RING_CALL(s, xw_rpath_recv(s, iov, iovcnt, (size_t)total, flags)) : 0;
-    else if ((rc = xw_tcp_recv(s, iov, iovcnt, (size_t)total, flags)) == -EXDEV)
-        rc = RING_CALL(s, xw_rpath_recv(s, iov, iovcnt, (size_t)total, flags));
-    return xw_api_leave(rc);
+    if (!s) {
+        struct msghdr m = { .msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)iovcnt };
+        return xw_handed(fd) ? recvmsg(fd, &m, flags) : -1;
+    }
+    return xw_api_leave(xw_sock_recv_locked(s, iov, iovcnt, (size_t)total, flags));
 }
 
 ssize_t xway_send(int fd, const void *buf, size_t len, int flags) XW_EXPORT;
@@ -526,9 +554,13 @@ int xway_set_nonblock(int fd, int on) XW_EXPORT;
 int xway_set_nonblock(int fd, int on)
 {
     struct xw_sock *s = xw_api_enter(fd);
+    int fl;
 
-    if (!s)
-        return -1;
+    if (!s) {
+        if (!xw_handed(fd) || (fl = fcntl(fd, F_GETFL)) < 0)
+            return -1;
+        return fcntl(fd, F_SETFL, on ? fl | O_NONBLOCK : fl & ~O_NONBLOCK);
+    }
     s->nonblock = on != 0;
     return (int)xw_api_leave(0);
 }

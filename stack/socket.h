@@ -15,6 +15,8 @@
 #include <stdint.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <sys/types.h>
+#include <sys/uio.h>
 
 #include "channel.h"
 #include "handshake.h"
@@ -69,6 +71,7 @@ struct xw_sock {
     struct xw_channel *ch;     /* ring path: owned; closed on the last reference */
     bool hs_done;              /* the outcome has been applied */
     bool doomed;               /* never shown to the application; free when reset */
+    bool queued;               /* in its listener's accept queue */
     struct xw_chan_offer hs_offer; /* fault injection: an offer answered late */
     /* Futex word of the ring path: bumped by every event for this socket and by
      * anything that must wake its ring sleepers (close, TCP reset). */
@@ -94,6 +97,15 @@ struct xw_sock *xw_api_enter(int fd);
 /* Leave it (xw_stack_leave) with a result: negative values become -1 + errno. */
 long xw_api_leave(long rc);
 
+/* The body of xway_close (lock held): close or reset, then xw_sock_free. */
+void xw_sock_close_locked(struct xw_sock *s);
+/* send/recv on a socket already looked up (lock held; the ring path drops it
+ * while it works).  Bytes or -errno; no SIGPIPE. */
+ssize_t xw_sock_send_locked(struct xw_sock *s, const struct iovec *iov, int iovcnt,
+                            size_t total, int flags);
+ssize_t xw_sock_recv_locked(struct xw_sock *s, const struct iovec *iov, int iovcnt,
+                            size_t total, int flags);
+
 /* Table: fd -> socket, lock held. */
 struct xw_sock *xw_sock_lookup(int fd);
 /* Without the stack lock: the socket with a lock-free reference, or NULL.
@@ -108,6 +120,13 @@ void xw_sock_put(struct xw_sock *s);
 void xw_sock_close_children(struct xw_sock *l);
 /* In a forked child: forget the parent's sockets. */
 void xw_sock_forget_all(void);
+/* Handed-off numbers (handoff.c): fd's entry now marks a kernel fd carrying a
+ * connection that a pump owns; lookups no longer find the socket. */
+void xw_sock_mark_handed(struct xw_sock *s);
+bool xw_sock_is_handed(int fd);
+void xw_sock_unmark(int fd);
+/* Call fn on every socket in the table (lock held). */
+void xw_sock_foreach(void (*fn)(struct xw_sock *s));
 /* Close every socket (stack shutdown). */
 void xw_sock_close_all(void);
 

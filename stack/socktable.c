@@ -28,11 +28,43 @@ static unsigned long changes; /* every xw_sock_changed: lets a sleeper see its o
  * socket (maybe another one), never freed memory. */
 static struct xw_sock *free_list;
 
+/* The table entry of a number handed to the kernel (handoff.c). */
+static struct xw_sock handed_mark;
+
 struct xw_sock *xw_sock_lookup(int fd)
 {
+    struct xw_sock *s;
+
     if (fd < 0 || fd >= table_cap)
         return NULL;
-    return atomic_load_explicit(&table[fd], memory_order_relaxed);
+    s = atomic_load_explicit(&table[fd], memory_order_relaxed);
+    return s == &handed_mark ? NULL : s;
+}
+
+void xw_sock_mark_handed(struct xw_sock *s)
+{
+    if (xw_sock_lookup(s->fd) == s)
+        atomic_store(&table[s->fd], &handed_mark);
+}
+
+bool xw_sock_is_handed(int fd)
+{
+    return fd >= 0 && fd < table_cap && atomic_load(&table[fd]) == &handed_mark;
+}
+
+void xw_sock_unmark(int fd)
+{
+    if (xw_sock_is_handed(fd))
+        atomic_store(&table[fd], NULL);
+}
+
+void xw_sock_foreach(void (*fn)(struct xw_sock *s))
+{
+    for (int fd = 0; fd < table_cap; fd++) {
+        struct xw_sock *s = xw_sock_lookup(fd);
+        if (s)
+            fn(s);
+    }
 }
 
 static int table_init(void)
@@ -67,7 +99,7 @@ struct xw_sock *xw_sock_get_fast(int fd)
 {
     struct xw_sock *s = fd >= 0 && fd < table_cap ? atomic_load(&table[fd]) : NULL;
 
-    if (!s)
+    if (!s || s == &handed_mark)
         return NULL;
     atomic_fetch_add(&s->users, 1);
     if (atomic_load(&table[fd]) != s || s->closing) {

@@ -17,6 +17,7 @@
 #include "lwip/netif.h"
 #include "lwip/sys.h"
 #include "lwip/timeouts.h"
+#include "handoff.h"
 #include "link.h"
 #include "log.h"
 #include "negotiate.h"
@@ -353,6 +354,7 @@ out_wake:
  * child does (including exiting) touches the parent's stack or its peers. */
 static void forget_in_child(void)
 {
+    xw_handoff_child();
     pthread_mutex_init(&xw_stack_mutex, NULL);
     st.running = false;
     st.link = NULL;
@@ -387,7 +389,7 @@ int xway_init(const struct xway_config *cfg)
     if (rc == 0 && !atexit_done) {
         atexit_done = true;
         atexit(xway_fini); /* deliver what graceful closes still hold */
-        pthread_atfork(NULL, NULL, forget_in_child);
+        pthread_atfork(xw_handoff_prepare, xw_handoff_parent, forget_in_child);
     }
     xw_stack_unlock();
     if (rc < 0) {
@@ -409,6 +411,7 @@ static bool output_pending(void)
 void xway_fini(void) XW_EXPORT;
 void xway_fini(void)
 {
+    xw_handoff_stop_all();
     xw_stack_lock();
     if (!st.running) {
         xw_stack_unlock();

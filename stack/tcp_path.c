@@ -189,6 +189,7 @@ void xw_tcp_queue_accepted(struct xw_sock *l, struct xw_sock *s)
     s->state = XW_SS_CONNECTED;
     s->was_connected = true;
     l->acceptq[(l->aq_head + l->aq_len++) % l->aq_cap] = s;
+    s->queued = true;
     xw_sock_changed(s);
     xw_sock_changed(l);
 }
@@ -313,6 +314,7 @@ struct xw_sock *xw_tcp_accept_next(struct xw_sock *l)
     s = l->acceptq[l->aq_head];
     l->aq_head = (l->aq_head + 1) % l->aq_cap;
     l->aq_len--;
+    s->queued = false;
     if (s->pcb)
         tcp_backlog_accepted(s->pcb);
     xw_sock_changed(l);

@@ -1,0 +1,44 @@
+/* Handing a connection to its kernel fd, for fork and exec (xway_handoff in
+ * xway.h).
+ *
+ * The socket's number is end A of its readiness socketpair (readyfd.h).  Handing
+ * it off stops the readiness signalling, empties the pair and turns it into the
+ * connection's byte stream: a pump owned by this process's stack moves bytes
+ * between end B and the connection (two threads, blocking calls), so that any
+ * process holding A — the parent, a forked child, a program it exec'd — reads
+ * and writes the connection with the kernel's calls.  The table keeps a mark on
+ * the number so that xway_* calls on it go to the kernel.
+ *
+ * The pump ends when every holder of A has closed it (B hangs up: the
+ * connection is closed, or reset if unread data is left), or when the connection
+ * is over both ways, or at xway_fini.  Lock: the stack lock (stack.h).
+ */
+#ifndef XW_HANDOFF_H
+#define XW_HANDOFF_H
+
+#include <stdbool.h>
+
+struct xw_sock;
+
+/* Hand s off (lock held).  start: run its pump now; otherwise it is pending
+ * until xw_handoff_after_fork_parent.  0 or -ENOTCONN / -ENOMEM / -errno. */
+int xw_handoff_locked(struct xw_sock *s, bool start);
+
+/* Is fd a handed-off number (its xway calls go to the kernel)? */
+bool xw_handed(int fd);
+/* xway_close on a number that is not an xway socket: close a handed-off
+ * number, else EBADF.  0 or -1 with errno. */
+int xw_handed_close(int fd);
+
+/* pthread_atfork handlers (stack.c registers them): before fork every
+ * connection is handed off with the stack lock held across the fork; the
+ * parent starts the pumps; the child drops the pumps' fds. */
+void xw_handoff_prepare(void);
+void xw_handoff_parent(void);
+void xw_handoff_child(void);
+
+/* xway_fini: give the pumps up to 2 s to deliver what they hold and finish,
+ * then end the rest (their connections closed).  Lock not held. */
+void xw_handoff_stop_all(void);
+
+#endif
