@@ -1,63 +1,269 @@
 #!/bin/bash
-# The simplest end-to-end demo: on a fresh hub, an xwperf server and a verified
-# transfer and request/response through the stack, then the same over the
-# kernel's loopback; prints a table.  Usage: scripts/demo.sh BUILD_DIR
+# xway's first contact (`make demo`).  On this one machine: kernel TCP over
+# 127.0.0.1 as the yardstick; on a private hub, two co-resident domains (one sim
+# host: the shared-memory ring), a domain on a second sim host (TCP, not
+# co-resident), a client with the backend off (TCP); as root, the stack over a TAP
+# device in a network namespace of its own against a Linux-kernel peer (TCP, the
+# kernel does not answer the option).  Each pair runs a verified bulk transfer
+# and a 1-byte request/response; one table at the end.  Everything it starts or
+# creates (processes, namespace, TAP, hub, sim hosts) is removed on exit, also
+# when interrupted.  Traffic stays on the hub, 127.0.0.1 and that namespace.
+# Usage: scripts/demo.sh [BUILD_DIR]
+# Exit status: 0 all verified and every pair took its expected path; 1 otherwise;
+# 2 setup error; 130/143 interrupted.
 set -euo pipefail
 BUILD=${1:-build}
 XWPERF=$BUILD/apps/xwperf/xwperf
-[ -x "$XWPERF" ] || { echo "demo: $XWPERF not built" >&2; exit 2; }
-WORK=$(mktemp -d /tmp/xwdemo-XXXXXX)
-# The demo's own sim host (tmpfs): its two processes are co-resident domains.
-export XWAY_HOST=$(mktemp -d /dev/shm/xwdemo-host-XXXXXX)
-PIDS=()
+BULK_S=2 # seconds of bulk transfer per pair
+RR_S=1   # seconds of request/response per pair
+[ -x "$XWPERF" ] || { echo "demo: $XWPERF not built (make demo builds it)" >&2; exit 2; }
+command -v python3 >/dev/null || { echo "demo: needs python3 (scripts/install-deps.sh)" >&2; exit 2; }
+
+WORK="" HOST_A="" HOST_B="" NS="" TAP=xwdemo0
+PIDS=()   # servers, until the end
+CLIENT="" # the client running now
+
+# kill_tree PID: PID and its descendants (timeout and ip-netns-exec wrappers
+# would otherwise leave the real program running).
+kill_tree() {
+    local c
+    for c in $(pgrep -P "$1" 2>/dev/null); do kill_tree "$c"; done
+    kill -9 "$1" 2>/dev/null || true
+}
+
+# Ends the processes in PIDS (and CLIENT): TERM to each (the timeout wrapper
+# passes it on), then KILL to whatever is left; quietly (no job-status lines).
+stop_all() {
+    local p i alive all=("${PIDS[@]:-}" "$CLIENT")
+    {
+        for p in "${all[@]}"; do [ -n "$p" ] && kill -TERM "$p"; done
+        for ((i = 0; i < 20; i++)); do
+            alive=""
+            for p in "${all[@]}"; do [ -n "$p" ] && kill -0 "$p" && alive=1; done
+            [ -z "$alive" ] && break
+            sleep 0.1
+        done
+        for p in "${all[@]}"; do [ -n "$p" ] && kill -0 "$p" && kill_tree "$p"; done
+        for p in "${all[@]}"; do [ -n "$p" ] && wait "$p"; done
+    } 2>/dev/null || true
+    PIDS=() CLIENT=""
+}
+
 cleanup() {
-    for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
-    for p in "${PIDS[@]:-}"; do [ -n "$p" ] && wait "$p" 2>/dev/null || true; done
-    rm -rf "$WORK" "$XWAY_HOST"
+    trap '' INT TERM HUP
+    stop_all
+    if [ -n "$NS" ]; then
+        ip netns exec "$NS" ip link del "$TAP" 2>/dev/null || true
+        ip netns delete "$NS" 2>/dev/null || true
+    fi
+    rm -rf "$WORK" "$HOST_A" "$HOST_B"
 }
 trap cleanup EXIT
-trap 'exit 130' INT TERM
+trap 'echo; echo "demo: interrupted, cleaning up" >&2; exit 130' INT HUP
+trap 'exit 143' TERM
 
-wait_listen() {
-    for _ in $(seq 100); do grep -q listening "$1" && return 0; sleep 0.1; done
-    cat "$1" >&2; echo "demo: server did not start" >&2; exit 2
+WORK=$(mktemp -d /tmp/xwdemo-XXXXXX)
+# Two sim hosts (tmpfs directories): processes that share one are co-resident
+# domains, as if on one Xen host; the two hosts are different physical machines.
+HOST_A=$(mktemp -d /dev/shm/xwdemo-hostA-XXXXXX)
+HOST_B=$(mktemp -d /dev/shm/xwdemo-hostB-XXXXXX)
+HUB=$WORK/hub
+mkdir "$HUB"
+export XWAY_HOST=$HOST_A # every xway process names its sim host; none uses the default
+
+# start LOG CMD...: CMD in the background, output to LOG, remembered for cleanup.
+start() {
+    local log=$1; shift
+    "$@" >"$log" 2>&1 &
+    PIDS+=($!)
+    LAST_PID=$!
 }
 
-echo "== xway demo: a userspace TCP/IP stack (lwIP) between two processes on a hub"
-mkdir "$WORK/hub"
-XWAY_LINK=hub:$WORK/hub XWAY_ADDR=10.77.100.1/24 "$XWPERF" -s >"$WORK/srv.log" 2>&1 &
-PIDS+=($!)
-KPORT=$((20000 + RANDOM % 20000))
-"$XWPERF" -s --kernel -B 127.0.0.1 -p $KPORT >"$WORK/ksrv.log" 2>&1 &
-PIDS+=($!)
-wait_listen "$WORK/srv.log"
-wait_listen "$WORK/ksrv.log"
+# wait_listen LOG PID: until the server logs "listening"; 1 if it died or is slow.
+wait_listen() {
+    local i
+    for ((i = 0; i < 100; i++)); do
+        grep -qs listening "$1" && return 0
+        kill -0 "$2" 2>/dev/null || return 1
+        sleep 0.1
+    done
+    return 1
+}
 
-stack() { XWAY_LINK=hub:$WORK/hub XWAY_ADDR=10.77.100.2/24 timeout 60 "$XWPERF" -c 10.77.100.1 "$@" --json; }
-# XWAY_BACKEND=off on the client: no "xway capable" option in its SYN, so plain TCP
-tcp() { XWAY_BACKEND=off stack "$@"; }
-kernel() { timeout 60 "$XWPERF" -c 127.0.0.1 -p $KPORT --kernel "$@" --json; }
-echo "-- stack TCP path over the hub: bulk 3 s, 64 KiB messages; then 1-byte ping-pong 2 s"
-s_bulk=$(tcp -t 3 -l 64K); echo "   $s_bulk"
-s_rr=$(tcp -t 2 --rr); echo "   $s_rr"
-echo "-- stack with the default backend (the shared-memory ring when both ends are co-resident)"
-a_bulk=$(stack -t 3 -l 64K); echo "   $a_bulk"
-a_rr=$(stack -t 2 --rr); echo "   $a_rr"
-echo "-- kernel sockets over 127.0.0.1: the same tests"
-k_bulk=$(kernel -t 3 -l 64K); echo "   $k_bulk"
-k_rr=$(kernel -t 2 --rr); echo "   $k_rr"
-
-python3 - "$s_bulk" "$s_rr" "$a_bulk" "$a_rr" "$k_bulk" "$k_rr" <<'PY'
+# summary KIND JSONFILE: one line about a finished xwperf run.
+summary() {
+    python3 - "$@" "$BULK_S" "$RR_S" <<'PY'
 import json, sys
-sb, sr, ab, ar, kb, kr = (json.loads(a) for a in sys.argv[1:7])
+kind, path, bulk_s, rr_s = sys.argv[1:5]
+try:
+    d = json.loads(open(path).read().strip().splitlines()[-1])
+except Exception:
+    d = {}
+f = lambda k, fmt: "-" if d.get(k) is None else format(d[k], fmt)
+ok = "verified" if d.get("verified") else "NOT VERIFIED"
+if kind == "bulk":
+    print(f"     bulk {bulk_s} s, 64 KiB sends: {f('gbytes_per_s', '.3f')} GB/s; "
+          f"path {d.get('path')}, fallback {d.get('fallback')}; {ok}")
+else:
+    print(f"     request/response {rr_s} s, 1 byte each way: rtt p50 {f('rtt_us_p50', '.1f')} us, "
+          f"p99 {f('rtt_us_p99', '.1f')} us; {ok}")
+PY
+}
+
+# client ROW KIND CMD...: one xwperf client run (in the background, so that an
+# interrupt is handled at once); its JSON in $WORK/ROW.KIND.json.  Prints a line.
+client() {
+    local row=$1 kind=$2 rc=0; shift 2
+    local out=$WORK/$row.$kind.json
+    "$@" --json --timeout 20 >"$out" 2>"$WORK/$row.$kind.err" &
+    CLIENT=$!
+    wait "$CLIENT" || rc=$?
+    CLIENT=""
+    if [ "$rc" != 0 ] && ! grep -q '"verified"' "$out"; then
+        echo "     $kind: FAILED (xwperf exit $rc): $(tr '\n' ' ' <"$WORK/$row.$kind.err")"
+        return 0
+    fi
+    summary "$kind" "$out"
+}
+
+# pair ROW CMD...: the bulk and request/response runs of one row.
+pair() {
+    local row=$1; shift
+    client "$row" bulk "$@" -t "$BULK_S" -l 64K
+    client "$row" rr "$@" -t "$RR_S" --rr
+}
+
+ROWS=() # name|expected path|expected fallback|file stem, for the table
+
+echo "== xway demo: a userspace TCP/IP stack (lwIP) whose connections switch to a"
+echo "   shared-memory ring when both ends are co-resident (same Xen host; here a"
+echo "   'sim host' directory).  Every byte of every transfer is verified."
+echo "   hub $HUB, sim hosts $(basename "$HOST_A") and $(basename "$HOST_B")"
+echo
+
+# The yardstick: the kernel's own TCP over loopback.  A free port: retry a few.
+echo "-- kernel TCP over 127.0.0.1: two kernel sockets, the baseline for 'vs kernel'"
+for try in 1 2 3 4 5; do
+    KPORT=$((20000 + RANDOM % 30000))
+    start "$WORK/kserver.log" timeout 120 "$XWPERF" -s --kernel -B 127.0.0.1 -p "$KPORT"
+    wait_listen "$WORK/kserver.log" "$LAST_PID" && break
+    [ "$try" = 5 ] && { cat "$WORK/kserver.log" >&2; echo "demo: kernel server did not start" >&2; exit 2; }
+    stop_all # most likely the port was taken: another one
+done
+pair kernel timeout 60 "$XWPERF" --kernel -c 127.0.0.1 -p "$KPORT"
+ROWS+=("kernel 127.0.0.1|kernel|none|kernel")
+
+# The xway server, domain A1: on sim host A, on the hub at 10.77.100.1.
+start "$WORK/server.log" env XWAY_LINK="hub:$HUB" XWAY_ADDR=10.77.100.1/24 \
+    timeout 120 "$XWPERF" -s
+wait_listen "$WORK/server.log" "$LAST_PID" ||
+    { cat "$WORK/server.log" >&2; echo "demo: xway server did not start" >&2; exit 2; }
+# hubclient ADDR ENV...: in HC, the command of an xway client on the hub at ADDR.
+hubclient() {
+    local addr=$1; shift
+    HC=(env XWAY_LINK="hub:$HUB" XWAY_ADDR="$addr/24" "$@" timeout 60 "$XWPERF" -c 10.77.100.1)
+}
+
+echo "-- an xwperf server runs in domain A1 (sim host A) on the hub, 10.77.100.1"
+echo "-- co-resident: client domain A2 is on sim host A too; its SYN says 'xway"
+echo "   capable', A1 answers, they map a ring: the payload skips TCP"
+hubclient 10.77.100.2 XWAY_HOST="$HOST_A"
+pair ring "${HC[@]}"
+ROWS+=("A1 <-> A2 co-resident|ring|none|ring")
+
+echo "-- second sim host: client domain B1 is on sim host B (another Xen host)."
+echo "   Same hub, both offer the ring, but they are not co-resident: lwIP TCP"
+hubclient 10.77.100.3 XWAY_HOST="$HOST_B"
+pair otherhost "${HC[@]}"
+ROWS+=("A1 <-> B1 2nd sim host|tcp|not-co-resident|otherhost")
+
+echo "-- backend off: client domain A3 (sim host A) runs with XWAY_BACKEND=off and"
+echo "   sends no option in its SYN: lwIP TCP although co-resident"
+hubclient 10.77.100.4 XWAY_HOST="$HOST_A" XWAY_BACKEND=off
+pair off "${HC[@]}"
+ROWS+=("A1 <-> A3 backend off|tcp|backend-off|off")
+
+# A Linux-kernel peer: a TAP device in a network namespace created here.
+KPEER_NOTE="" KPEER_INFO="" # why the kernel-peer row is missing: an error; a fact
+if [ "$(id -u)" = 0 ]; then
+    echo "-- kernel peer: in network namespace xwdemo-$$, an xway client on TAP device"
+    echo "   $TAP (10.77.101.2) and a kernel-socket server (10.77.101.1); the kernel"
+    echo "   does not answer the xway option: TCP"
+    NS=xwdemo-$$
+    if ip netns add "$NS" && ip -n "$NS" link set lo up &&
+        ip netns exec "$NS" ip tuntap add dev "$TAP" mode tap &&
+        ip -n "$NS" addr add 10.77.101.1/24 dev "$TAP" && ip -n "$NS" link set "$TAP" up; then
+        start "$WORK/tserver.log" ip netns exec "$NS" timeout 120 "$XWPERF" -s --kernel -B 10.77.101.1
+        if wait_listen "$WORK/tserver.log" "$LAST_PID"; then
+            pair kpeer ip netns exec "$NS" env XWAY_LINK="tap:$TAP" XWAY_ADDR=10.77.101.2/24 \
+                timeout 60 "$XWPERF" -c 10.77.101.1
+            ROWS+=("xway <-> kernel, TAP|tcp|peer-no-option|kpeer")
+        else
+            cat "$WORK/tserver.log" >&2
+            KPEER_NOTE="kernel-peer row: its kernel server did not start (see above)"
+        fi
+    else
+        KPEER_NOTE="kernel-peer row: cannot create network namespace $NS with a TAP device"
+    fi
+else
+    KPEER_INFO="the kernel-peer row needs root (a TAP device in a network namespace); left out"
+    echo "-- kernel peer: $KPEER_INFO"
+fi
+
+echo
+python3 - "$WORK" "$KPEER_NOTE" "$KPEER_INFO" "${ROWS[@]}" <<'PY'
+import json, sys
+work, kpeer_note, kpeer_info = sys.argv[1:4]
+rows = [r.split("|") for r in sys.argv[4:]]
+
+def load(stem, kind):
+    try:
+        with open(f"{work}/{stem}.{kind}.json") as f:
+            return json.loads(f.read().strip().splitlines()[-1])
+    except Exception:
+        return None
+
+def num(d, k, fmt):
+    return "-" if d.get(k) is None else format(d[k], fmt)
+
+kb = load("kernel", "bulk")
+base = kb["gbytes_per_s"] if kb and kb.get("gbytes_per_s") else None
+ok_all = True
+hdr = (f"{'pair':<26}{'path':<8}{'fallback':<17}{'GB/s':>8}{'rtt p50 us':>12}"
+       f"{'rtt p99 us':>12}{'vs kernel':>11}{'verified':>10}")
+print(hdr)
+print("-" * len(hdr))
+notes = []
+for name, want_path, want_fb, stem in rows:
+    b, r = load(stem, "bulk"), load(stem, "rr")
+    if b is None or r is None:
+        ok_all = False
+        print(f"{name:<26}{'-':<8}{'-':<17}{'-':>8}{'-':>12}{'-':>12}{'-':>11}{'FAILED':>10}")
+        continue
+    path, fb = b["path"], b.get("fallback", "none")
+    verified = b["verified"] and r["verified"]
+    as_expected = (path, fb) == (want_path, want_fb) and (r["path"], r.get("fallback", "none")) == (path, fb)
+    if not as_expected:
+        notes.append(f"{name}: expected path {want_path} ({want_fb}), got {path} ({fb}) / "
+                     f"{r['path']} ({r.get('fallback', 'none')})")
+    ok_all = ok_all and verified and as_expected
+    ratio = f"{b['gbytes_per_s'] / base:.2f}x" if base else "-"
+    mark = "" if as_expected else " !"
+    print(f"{name:<26}{path + mark:<8}{fb:<17}{num(b, 'gbytes_per_s', '.3f'):>8}"
+          f"{num(r, 'rtt_us_p50', '.1f'):>12}{num(r, 'rtt_us_p99', '.1f'):>12}{ratio:>11}"
+          f"{('yes' if verified else 'NO'):>10}")
 print()
-print(f"{'pair':<22}{'path':<7}{'fallback':<15}{'GB/s':>8}{'rtt p50 us':>12}{'rtt p99 us':>12}{'vs kernel':>11}{'verified':>10}")
-for name, b, r in (("stack, backend off", sb, sr), ("stack, co-resident", ab, ar),
-                   ("kernel 127.0.0.1", kb, kr)):
-    ratio = b["gbytes_per_s"] / kb["gbytes_per_s"]
-    ok = b["verified"] and r["verified"]
-    print(f"{name:<22}{b['path']:<7}{b.get('fallback', 'none'):<15}{b['gbytes_per_s']:>8.3f}"
-          f"{r['rtt_us_p50']:>12.1f}{r['rtt_us_p99']:>12.1f}"
-          f"{ratio:>10.2f}x{('yes' if ok else 'NO'):>10}")
-sys.exit(0 if all(o["verified"] for o in (sb, sr, ab, ar, kb, kr)) else 1)
+print("GB/s: bulk, one connection, 64 KiB sends; rtt: 1-byte request/response round trips;")
+print("vs kernel: bulk throughput over the kernel's 127.0.0.1 row of this run; A1, A2, A3:")
+print("domains on sim host A, B1 on sim host B, all on one hub.")
+for n in notes:
+    print(f"demo: {n}")
+if kpeer_info:
+    print(f"demo: {kpeer_info}")
+if kpeer_note:
+    print(f"demo: {kpeer_note}")
+    ok_all = False
+print("demo: all transfers verified, every pair on its expected path" if ok_all
+      else "demo: FAILED (see above)")
+sys.exit(0 if ok_all else 1)
 PY

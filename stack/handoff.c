@@ -194,20 +194,22 @@ static void pump_start(struct pump *p)
 {
     pthread_attr_t at;
     pthread_t t;
+    int rc;
 
     p->started = true;
     pthread_attr_init(&at);
     pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
-    pthread_attr_setstacksize(&at, 64 * 1024);
     atomic_store(&p->threads, 2);
-    if (pthread_create(&t, &at, pump_in, p) != 0) {
-        xw_warn("fd %d: no thread for a handed-off connection: closing it", p->fd);
+    if ((rc = pthread_create(&t, &at, pump_in, p)) != 0) {
+        xw_warn("fd %d: no thread for a handed-off connection (%s): closing it", p->fd,
+                strerror(rc));
         atomic_store(&p->threads, 1);
         shutdown(p->b, SHUT_RDWR);
         (void)!write(p->done_fd, &(uint64_t){ 1 }, sizeof(uint64_t));
     }
-    if (pthread_create(&t, &at, pump_out, p) != 0) {
-        xw_warn("fd %d: no thread for a handed-off connection: closing it", p->fd);
+    if ((rc = pthread_create(&t, &at, pump_out, p)) != 0) {
+        xw_warn("fd %d: no thread for a handed-off connection (%s): closing it", p->fd,
+                strerror(rc));
         xw_stack_lock();
         pump_close(p);
         xw_stack_unlock();
