@@ -34,6 +34,8 @@
 #define LWIP_RAW                        0
 #define LWIP_UDP                        0
 #define LWIP_TCP                        1
+/* SO_REUSEADDR as on Linux: bind a port that connections in TIME-WAIT still use. */
+#define SO_REUSE                        1
 #define LWIP_DHCP                       0
 #define LWIP_AUTOIP                     0
 #define LWIP_IGMP                       0

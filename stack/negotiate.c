@@ -3,6 +3,7 @@
  * the switch of a connection to its path.  Decisions are handshake.c's.
  * Everything here runs with the stack lock held (lwIP callbacks and hooks). */
 #include "negotiate.h"
+#include "timewait.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -192,6 +193,8 @@ err_t xw_hook_tcp_inpacket(struct tcp_pcb *pcb, struct tcp_hdr *hdr, u16_t optle
     struct pcb_hs *h;
     u8_t flags = TCPH_FLAGS(hdr);
 
+    if (pcb->state == TIME_WAIT)
+        return xw_timewait_syn(pcb, hdr, p) ? ERR_ABRT : ERR_OK;
     if (!ng.ext_ready || !(flags & TCP_SYN))
         return ERR_OK;
     if (pcb->state == LISTEN) {

@@ -1,0 +1,84 @@
+/* A SYN for a 4-tuple in TIME-WAIT opens a new connection when the port has a
+ * listener (as Linux does), instead of lwIP's answer — an ACK, which the
+ * connecting side rejects until its connect times out.  The TIME-WAIT pcb is
+ * dropped and the SYN is fed to IP input again, after the current input is
+ * done (lwIP's input is not reentrant), through a zero-delay timeout.
+ *
+ * TIME-WAIT keeps a delayed duplicate of the old connection out of a new one;
+ * a new SYN that arrives while the old 4-tuple waits means the peer has forgotten
+ * the old connection, and its segments are already acknowledged (ours to the
+ * peer's FIN was the last word).  This is Linux's behaviour for a SYN in
+ * TIME-WAIT with timestamps off (tcp_timewait_state_process). */
+#include "timewait.h"
+
+#include <string.h>
+
+#include "log.h"
+#include "lwip/ip.h"
+#include "lwip/pbuf.h"
+#include "lwip/priv/tcp_priv.h"
+#include "lwip/tcp.h"
+#include "lwip/timeouts.h"
+
+struct reinject {
+    struct pbuf *p;
+    struct netif *inp;
+};
+
+static void reinject(void *arg)
+{
+    struct reinject *r = arg;
+
+    if (ip_input(r->p, r->inp) != ERR_OK)
+        pbuf_free(r->p);
+    mem_free(r);
+}
+
+static bool has_listener(u16_t port)
+{
+    for (struct tcp_pcb_listen *l = tcp_listen_pcbs.listen_pcbs; l; l = l->next)
+        if (l->local_port == port)
+            return true;
+    return false;
+}
+
+bool xw_timewait_syn(struct tcp_pcb *pcb, const struct tcp_hdr *hdr, struct pbuf *p)
+{
+    u8_t flags = TCPH_FLAGS(hdr);
+    const u8_t *ip = (const u8_t *)(ip_current_is_v6() ? (const void *)ip6_current_header()
+                                                        : (const void *)ip4_current_header());
+    struct reinject *r;
+    size_t len;
+
+    if (pcb->state != TIME_WAIT || (flags & (TCP_SYN | TCP_ACK | TCP_RST)) != TCP_SYN ||
+        !has_listener(pcb->local_port) || p->next || !ip)
+        return false;
+    /* The whole datagram, from the IP header to the end of this pbuf. */
+    len = (size_t)((const u8_t *)p->payload + p->len - ip);
+    if (len > 0xffff)
+        return false;
+    r = mem_malloc(sizeof(*r));
+    if (!r)
+        return false;
+    r->p = pbuf_alloc(PBUF_RAW, (u16_t)len, PBUF_RAM);
+    if (!r->p) {
+        mem_free(r);
+        return false;
+    }
+    memcpy(r->p->payload, ip, len);
+    {
+        /* tcp_input turned these fields to host order in place: undo it. */
+        struct tcp_hdr *h = (struct tcp_hdr *)((u8_t *)r->p->payload + ip_current_header_tot_len());
+        h->src = lwip_htons(h->src);
+        h->dest = lwip_htons(h->dest);
+        h->seqno = lwip_htonl(h->seqno);
+        h->ackno = lwip_htonl(h->ackno);
+        h->wnd = lwip_htons(h->wnd);
+    }
+    r->inp = ip_current_input_netif();
+    sys_timeout(0, reinject, r);
+    xw_debug("port %u: SYN for a TIME-WAIT 4-tuple: a new connection", pcb->local_port);
+    tcp_pcb_remove(&tcp_tw_pcbs, pcb);
+    tcp_free(pcb);
+    return true;
+}
