@@ -1242,6 +1242,14 @@ EXPORT int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts, const 
     return rc;
 }
 
+EXPORT int __ppoll_chk(struct pollfd *fds, nfds_t n, const struct timespec *ts,
+                       const sigset_t *mask, size_t fdslen)
+{
+    if (fdslen / sizeof(*fds) < n)
+        return xs_real.ppoll_chk(fds, n, ts, mask, fdslen);
+    return ppoll(fds, n, ts, mask);
+}
+
 static bool sets_have_ours(int nfds, fd_set *r, fd_set *w, fd_set *x)
 {
     for (int fd = 0; fd < nfds && fd < FD_SETSIZE; fd++)
@@ -1449,19 +1457,56 @@ static void epset_refresh(int epfd)
         free(p);
 }
 
+/* Nothing ready and the caller would sleep: busy-poll the set's ring sockets
+ * first, as xway_poll does for poll/select.  True if one became ready. */
+static bool epset_spin(int epfd)
+{
+    struct xs_fd *e = xs_fd_peek(epfd);
+    struct xs_epset *s = e ? atomic_load(&e->ep) : NULL;
+    struct pollfd p[16];
+    int n = 0;
+
+    if (!s)
+        return false;
+    pthread_mutex_lock(&s->lock);
+    for (int i = 0; i < s->n && n < 16; i++) {
+        int key = route(s->fds[i].fd);
+        if (key >= 0)
+            p[n++] = (struct pollfd){ .fd = key, .events = s->fds[i].events };
+    }
+    pthread_mutex_unlock(&s->lock);
+    return n && XCALL(xw_poll_spin(p, (nfds_t)n));
+}
+
+static int xepoll_wait(int epfd, struct epoll_event *ev, int max, int timeout,
+                       const sigset_t *mask)
+{
+    int r;
+
+    if (xs_in_stack)
+        return xs_real.epoll_pwait(epfd, ev, max, timeout, mask);
+    epset_refresh(epfd);
+    if (timeout != 0) {
+        if ((r = xs_real.epoll_pwait(epfd, ev, max, 0, mask)) != 0)
+            return r;
+        if (epset_spin(epfd)) {
+            epset_refresh(epfd);
+            if ((r = xs_real.epoll_pwait(epfd, ev, max, 0, mask)) != 0)
+                return r;
+        }
+    }
+    return xs_real.epoll_pwait(epfd, ev, max, timeout, mask);
+}
+
 EXPORT int epoll_wait(int epfd, struct epoll_event *ev, int max, int timeout)
 {
-    if (!xs_in_stack)
-        epset_refresh(epfd);
-    return xs_real.epoll_wait(epfd, ev, max, timeout);
+    return xepoll_wait(epfd, ev, max, timeout, NULL);
 }
 
 EXPORT int epoll_pwait(int epfd, struct epoll_event *ev, int max, int timeout,
                        const sigset_t *mask)
 {
-    if (!xs_in_stack)
-        epset_refresh(epfd);
-    return xs_real.epoll_pwait(epfd, ev, max, timeout, mask);
+    return xepoll_wait(epfd, ev, max, timeout, mask);
 }
 
 /* ---- fork ---------------------------------------------------------------------- */

@@ -61,12 +61,17 @@ struct xs_real {
     ssize_t (*recv_chk)(int, void *, size_t, size_t, int);
     ssize_t (*recvfrom_chk)(int, void *, size_t, size_t, int, struct sockaddr *, socklen_t *);
     int (*poll_chk)(struct pollfd *, nfds_t, int, size_t);
+    int (*ppoll_chk)(struct pollfd *, nfds_t, const struct timespec *, const sigset_t *, size_t);
 };
 
 /* Resolved once (thread-safe); every pointer is valid afterwards (aborts with a
  * message if libc lacks a mandatory one). */
 extern struct xs_real xs_real;
 void xs_real_init(void);
+
+/* From the stack's objects (stack/poll.c): busy-poll the ring sockets among fds
+ * for up to XWAY_SPIN_US; true as soon as one is ready. */
+bool xw_poll_spin(const struct pollfd *fds, nfds_t nfds);
 
 /* Recursion guard: nonzero while this thread is inside the stack on behalf of
  * the shim; interposed calls then go straight to libc. */

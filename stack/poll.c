@@ -4,6 +4,10 @@
  * readiness fd cannot say (POLLHUP, POLLERR, POLLRDHUP). */
 #include <errno.h>
 #include <poll.h>
+#include <time.h>
+
+#include "barrier.h"
+#include "channel.h"
 
 #include "ring_path.h"
 #include "socket.h"
@@ -55,6 +59,52 @@ static int refine(struct pollfd *fds, nfds_t nfds)
     return ready;
 }
 
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+#define SPIN_MAX 16 /* ring sockets watched while spinning */
+
+bool xw_poll_spin(const struct pollfd *fds, nfds_t nfds)
+{
+    struct { struct xw_sock *s; int ev; } w[SPIN_MAX];
+    int n = 0;
+    bool hit = false;
+    uint64_t end;
+
+    for (nfds_t i = 0; i < nfds && n < SPIN_MAX; i++) {
+        int ev = (fds[i].events & (POLLIN | POLLRDNORM) ? XW_CHAN_READABLE : 0) |
+                 (fds[i].events & (POLLOUT | POLLWRNORM) ? XW_CHAN_WRITABLE : 0);
+        struct xw_sock *s = ev ? xw_sock_get_fast(fds[i].fd) : NULL;
+        if (!s)
+            continue;
+        if (!atomic_load_explicit(&s->path_ring, memory_order_acquire) || !s->ch) {
+            xw_sock_put_fast(s);
+            continue;
+        }
+        w[n].s = s;
+        w[n++].ev = ev;
+    }
+    if (!n)
+        return false;
+    xw_stack_lock();
+    end = now_ns() + (xw_stack_running() ? (uint64_t)xw_stack_config()->spin_us * 1000u : 0);
+    xw_stack_unlock();
+    for (unsigned k = 0; !hit; k++) {
+        for (int j = 0; j < n && !hit; j++)
+            hit = xw_channel_poll(w[j].s->ch, w[j].ev) != 0;
+        if ((k & 15) == 15 && now_ns() >= end)
+            break;
+        xw_cpu_relax();
+    }
+    for (int j = 0; j < n; j++)
+        xw_sock_put_fast(w[j].s);
+    return hit;
+}
+
 int xway_poll(struct pollfd *fds, nfds_t nfds, int timeout_ms) XW_EXPORT;
 int xway_poll(struct pollfd *fds, nfds_t nfds, int timeout_ms)
 {
@@ -62,6 +112,21 @@ int xway_poll(struct pollfd *fds, nfds_t nfds, int timeout_ms)
     int rc, ready, left = timeout_ms;
 
     clock_gettime(CLOCK_MONOTONIC, &t0);
+    /* Before the kernel sleeps: what is ready now, then a short busy-poll of
+     * the ring sockets (their peer's next move is usually microseconds away,
+     * and a wake-up through the event channel costs context switches). */
+    if (timeout_ms != 0) {
+        if (poll(fds, nfds, 0) < 0)
+            return -1;
+        if ((ready = refine(fds, nfds)) != 0)
+            return ready;
+        if (xw_poll_spin(fds, nfds)) {
+            if (poll(fds, nfds, 0) < 0)
+                return -1;
+            if ((ready = refine(fds, nfds)) != 0)
+                return ready;
+        }
+    }
     for (;;) {
         rc = poll(fds, nfds, left);
         if (rc < 0)

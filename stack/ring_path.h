@@ -4,6 +4,8 @@
 #ifndef XW_RING_PATH_H
 #define XW_RING_PATH_H
 
+#include <poll.h>
+#include <stdbool.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 
@@ -24,5 +26,9 @@ void xw_rpath_shutdown_wr(struct xw_sock *s);
 void xw_rpath_reset(struct xw_sock *s);
 /* Lock held, last reference gone: unmap and unbind. */
 void xw_rpath_release(struct xw_sock *s);
+
+/* Busy-poll the ring sockets among fds (their events) for up to XWAY_SPIN_US;
+ * true as soon as one is ready (poll.c).  No lock held. */
+bool xw_poll_spin(const struct pollfd *fds, nfds_t nfds);
 
 #endif
