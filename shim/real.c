@@ -51,7 +51,7 @@ static void resolve(void)
     R(pselect, "pselect"); R(epoll_ctl, "epoll_ctl"); R(epoll_wait, "epoll_wait");
     R(epoll_pwait, "epoll_pwait"); R(dup, "dup"); R(dup2, "dup2"); R(dup3, "dup3");
     R(fork, "fork"); R(read_chk, "__read_chk"); R(recv_chk, "__recv_chk");
-    R(recvfrom_chk, "__recvfrom_chk"); R(poll_chk, "__poll_chk");
+    R(recvfrom_chk, "__recvfrom_chk"); R(poll_chk, "__poll_chk"); R(ppoll_chk, "__ppoll_chk");
 
     if (lv) {
         if (!strcmp(lv, "error")) xs_log_level = 0;

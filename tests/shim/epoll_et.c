@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -220,12 +221,19 @@ static int client(struct sockaddr_in *sa, int n, size_t bytes)
 int main(int argc, char **argv)
 {
     struct sockaddr_in sa = { .sin_family = AF_INET };
+    struct rlimit rl;
 
     if (argc < 5 || inet_pton(AF_INET, argv[2], &sa.sin_addr) != 1) {
         fprintf(stderr, "usage: epoll_et server|client ADDR PORT N [BYTES]\n");
         return 2;
     }
     alarm(120);
+    /* Each connection holds several fds (its number, the stack's end of it, the
+     * ring's): lift the soft limit to the hard one. */
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
     sa.sin_port = htons((unsigned short)atoi(argv[3]));
     if (!strcmp(argv[1], "server"))
         return server(&sa, atoi(argv[4]));

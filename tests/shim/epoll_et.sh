@@ -1,6 +1,6 @@
-# Edge-triggered epoll over 300 connections through the shim (tests/shim/epoll_et.c).
+# Edge-triggered epoll over 500 connections through the shim (tests/shim/epoll_et.c).
 . "$(dirname "$0")/lib.sh"
-N=300
+N=500
 export XWAY_RING=64K
 bg timeout 100 env XWAY_ADDR=10.77.5.1/24 "$RUN" "$B/tests/shim/xs_epoll_et" server 10.77.5.1 41560 $N \
     >"$T/srv.out" 2>"$T/srv.err"
