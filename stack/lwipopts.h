@@ -36,6 +36,9 @@
 #define LWIP_TCP                        1
 /* SO_REUSEADDR as on Linux: bind a port that connections in TIME-WAIT still use. */
 #define SO_REUSE                        1
+/* Concurrent connects to a peer not yet in the ARP cache: queue their SYNs
+ * (lwIP keeps 3 by default and drops the rest until they are retransmitted). */
+#define ARP_QUEUE_LEN                   64
 #define LWIP_DHCP                       0
 #define LWIP_AUTOIP                     0
 #define LWIP_IGMP                       0
