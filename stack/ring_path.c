@@ -152,8 +152,9 @@ ssize_t xw_rpath_send(struct xw_sock *s, const struct iovec *iov, int iovcnt, si
     bool nonblock = s->nonblock || (flags & MSG_DONTWAIT);
     uint64_t deadline = deadline_ns(&s->sndtimeo);
     size_t done = 0, off = 0;
-    int i = 0, err = 0;
+    int i = 0, err = 0, retries = 0;
 
+again:
     while (done < total && !err) {
         ssize_t n;
         if (s->shut_wr) {
@@ -185,9 +186,18 @@ ssize_t xw_rpath_send(struct xw_sock *s, const struct iovec *iov, int iovcnt, si
                                                             : -ECONNRESET, true);
         }
     }
-    atomic_fetch_add_explicit(&s->ring_tx, done, memory_order_relaxed);
-    if (err == -EAGAIN || done < total)
+    if (err == -EAGAIN || done < total) {
         xw_rpath_refresh(s); /* the caller will wait: arm, publish "not writable" */
+        /* The consumer made room meanwhile: then the fd stayed writable, and an
+         * edge-triggered poller told EAGAIN would wait for an edge that never
+         * comes.  Use the room instead. */
+        if (err == -EAGAIN && !done && retries++ < 8 &&
+            (xw_channel_poll(s->ch, XW_CHAN_WRITABLE) & XW_CHAN_WRITABLE)) {
+            err = 0;
+            goto again;
+        }
+    }
+    atomic_fetch_add_explicit(&s->ring_tx, done, memory_order_relaxed);
     return done ? (ssize_t)done : err;
 }
 
