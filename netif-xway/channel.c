@@ -313,6 +313,11 @@ static int ready(struct xw_channel *ch, int events)
     return r;
 }
 
+bool xw_channel_at_eof(struct xw_channel *ch)
+{
+    return xw_ring_at_eof(&ch->rx);
+}
+
 int xw_channel_poll(struct xw_channel *ch, int events)
 {
     return ready(ch, events);

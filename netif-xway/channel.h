@@ -16,6 +16,7 @@
 #ifndef XW_CHANNEL_H
 #define XW_CHANNEL_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 #include <sys/uio.h>
@@ -92,6 +93,8 @@ int xw_channel_wait(struct xw_channel *ch, int events, int timeout_ms);
  * ready now (non-zero: do not sleep).  When 0, poll xw_channel_fd() for POLLIN,
  * then call xw_xenif_drain() on the handle and xw_channel_arm() again. */
 int xw_channel_arm(struct xw_channel *ch, int events);
+/* The peer's EOF has been read: nothing more will arrive. */
+bool xw_channel_at_eof(struct xw_channel *ch);
 /* What is ready now (XW_CHAN_* mask), without arming anything: for spinning. */
 int xw_channel_poll(struct xw_channel *ch, int events);
 /* Our local event-channel port: events of the handle's fd name it. */

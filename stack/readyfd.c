@@ -20,7 +20,7 @@ int xw_ready_open(struct xw_ready *r, bool cloexec)
     r->b = sv[1];
     r->rd = false;
     r->wr = true;
-    r->off = false;
+    r->off = r->rdhup = r->hup = false;
     pthread_mutex_init(&r->lock, NULL);
     xw_ready_set(r, false, false);
     return 0;
@@ -66,17 +66,36 @@ void xw_ready_stop_locked(struct xw_ready *r)
 
 void xw_ready_pulse_locked(struct xw_ready *r)
 {
-    if (r->rd && !r->off)
-        (void)!write(r->b, "r", 1); /* more queued on A: a new EPOLLIN edge */
+    if (r->rd && !r->off && !r->rdhup)
+        (void)!send(r->b, "r", 1, MSG_NOSIGNAL); /* more queued on A: a new EPOLLIN edge */
+}
+
+void xw_ready_ends_locked(struct xw_ready *r, bool rdhup, bool hup)
+{
+    if (r->off)
+        return;
+    if (hup && !r->hup) {
+        xw_ready_set_locked(r, true, true);
+        shutdown(r->b, SHUT_RDWR);
+        r->hup = r->rdhup = true;
+    } else if (rdhup && !r->rdhup) {
+        xw_ready_set_locked(r, true, r->wr);
+        shutdown(r->b, SHUT_WR);
+        r->rdhup = true;
+    }
 }
 
 void xw_ready_set_locked(struct xw_ready *r, bool readable, bool writable)
 {
     if (r->off)
         return;
+    if (r->rdhup) /* A reads EOF for good */
+        readable = true;
+    if (r->hup)
+        writable = true;
     if (readable != r->rd) {
         if (readable)
-            (void)!write(r->b, "r", 1);
+            (void)!send(r->b, "r", 1, MSG_NOSIGNAL);
         else
             drain(r->a);
         r->rd = readable;

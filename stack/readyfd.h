@@ -19,6 +19,8 @@ struct xw_ready {
     int a, b;
     bool rd, wr; /* state as last published */
     bool off;    /* the pair carries the connection's bytes now (handoff.c) */
+    bool rdhup;  /* B shut for writing: A reads EOF (POLLRDHUP), stays readable */
+    bool hup;    /* B shut both ways: A shows POLLHUP too */
     pthread_mutex_t lock;
 };
 
@@ -29,6 +31,10 @@ void xw_ready_set(struct xw_ready *r, bool readable, bool writable);
 /* The same with r->lock held by the caller, who computed the state under it
  * (so that a stale computation can never overwrite a newer one). */
 void xw_ready_set_locked(struct xw_ready *r, bool readable, bool writable);
+/* The connection's end as the kernel shows it on A, one way only (lock held):
+ * EOF read with nothing left (POLLRDHUP; readable for good), and both
+ * directions over (POLLHUP; writable for good). */
+void xw_ready_ends_locked(struct xw_ready *r, bool rdhup, bool hup);
 /* Stop signalling and empty both directions: the pair may carry data (lock held). */
 void xw_ready_stop_locked(struct xw_ready *r);
 /* Already readable, and new data came: wake edge-triggered pollers again, as

@@ -131,6 +131,8 @@ static void refresh(struct xw_sock *s, bool arrival)
     if (arrival && rd && s->polled)
         xw_ready_pulse_locked(&s->ready);
     xw_ready_set_locked(&s->ready, rd, wr);
+    if (xw_channel_at_eof(s->ch))
+        xw_ready_ends_locked(&s->ready, true, s->shut_wr);
     pthread_mutex_unlock(&s->ready.lock);
 }
 

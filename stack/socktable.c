@@ -263,7 +263,12 @@ void xw_sock_changed(struct xw_sock *s)
         pthread_cond_broadcast(&s->cond);
         return;
     }
-    xw_ready_set(&s->ready, xw_sock_readable(s), xw_sock_writable(s));
+    pthread_mutex_lock(&s->ready.lock);
+    xw_ready_set_locked(&s->ready, xw_sock_readable(s), xw_sock_writable(s));
+    if (s->state != XW_SS_LISTEN && s->was_connected && s->rx_len == 0)
+        xw_ready_ends_locked(&s->ready, s->rd_eof || s->state == XW_SS_DEAD,
+                             s->state == XW_SS_DEAD || (s->rd_eof && s->shut_wr));
+    pthread_mutex_unlock(&s->ready.lock);
     pthread_cond_broadcast(&s->cond);
 }
 

@@ -223,6 +223,16 @@ int main(int argc, char **argv)
     READY(BIT(T_C0), 5000);
     CHECK(ev_of[T_C0] & EPOLLIN, "c0 at EOF: events %#x", ev_of[T_C0]);
     CHECK(read(c0, &x, 1) == 0, "read at EOF");
+    /* Both directions over (our SHUT_WR, the peer's EOF): EPOLLHUP, and
+     * EPOLLRDHUP when asked for, as the kernel shows them. */
+    add(EPOLL_CTL_MOD, c0, EPOLLIN | EPOLLRDHUP, T_C0);
+    {
+        unsigned want = EPOLLIN | EPOLLRDHUP | EPOLLHUP;
+        for (int i = 0; i < 50 && (ev_of[T_C0] & want) != want; i++)
+            collect(BIT(T_C0), 100, ev_of);
+        CHECK((ev_of[T_C0] & want) == want, "c0 at EOF after SHUT_WR: events %#x, want %#x",
+              ev_of[T_C0], want);
+    }
 
     st_ring(c1, "c1");
     st_ring(c2, "c2");
