@@ -895,6 +895,21 @@ EXPORT int fcntl64(int fd, int cmd, ...)
     return xfcntl(fd, cmd, arg, xs_real.fcntl64);
 }
 
+/* Read or write the application's int at p through the kernel, so that a bad
+ * pointer is EFAULT (as the kernel's ioctl gives), not a crash.  0 or -1. */
+static int user_int(void *p, int *v, bool write)
+{
+    struct iovec local = { v, sizeof(*v) }, remote = { p, sizeof(*v) };
+    ssize_t n = write ? process_vm_writev(getpid(), &local, 1, &remote, 1, 0)
+                      : process_vm_readv(getpid(), &local, 1, &remote, 1, 0);
+
+    if (!p || n != (ssize_t)sizeof(*v)) {
+        errno = EFAULT;
+        return -1;
+    }
+    return 0;
+}
+
 /* FIONREAD: the bytes readable now.  The stack keeps no count: peek into a
  * buffer grown until the peek leaves part of it empty. */
 static int readable_bytes(int key)
@@ -929,19 +944,14 @@ EXPORT int ioctl(int fd, unsigned long req, ...)
     if (key == R_BAD)
         return bad();
     if (req == FIONBIO) {
-        if (!arg) {
-            errno = EFAULT;
+        int on;
+        if (user_int(arg, &on, false) < 0)
             return -1;
-        }
-        return set_nonblock(key, *(int *)arg != 0);
+        return set_nonblock(key, on != 0);
     }
     if (req == FIONREAD) {
-        if (!arg) {
-            errno = EFAULT;
-            return -1;
-        }
-        *(int *)arg = readable_bytes(key);
-        return 0;
+        int n = readable_bytes(key);
+        return user_int(arg, &n, true);
     }
     return xs_real.ioctl(fd, req, arg);
 }

@@ -66,6 +66,8 @@ static void fionread(int c)
     int avail = -1;
 
     CHECK(ioctl(c, FIONREAD, &avail) == 0 && avail == 0, "FIONREAD with nothing: %d", avail);
+    CHECK(ioctl(c, FIONREAD, (int *)8) == -1 && errno == EFAULT, "FIONREAD to a bad pointer");
+    CHECK(ioctl(c, FIONBIO, (int *)8) == -1 && errno == EFAULT, "FIONBIO from a bad pointer");
     st_fill(ID, off, buf, 1000);
     st_write_all(c, buf, 1000);
     avail = wait_fionread(c, 1000);
