@@ -1,5 +1,6 @@
 # The two commands of the README: `make demo` and `make test`.  Each installs what
-# it needs (scripts/install-deps.sh), fetches lwIP, configures, builds and runs.
+# it needs (scripts/install-deps.sh), fetches lwIP, configures, builds and runs;
+# so does `make bench`.
 BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
@@ -23,6 +24,17 @@ demo: build
 
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j2 $(CTEST_FLAGS)
+
+# The benchmark suite (not one of the two commands): the xway ring, xway's own TCP
+# path, kernel TCP over loopback and AF_UNIX, plus iperf3 and sockperf natively and
+# under xway-run; results.{json,csv,md} and PNG plots in BENCH_OUT.
+# QUICK=1: the quick subset (a few minutes); BENCH_FLAGS: more options
+# (python3 scripts/bench/bench.py --help).
+BENCH_OUT ?= $(BUILD)/bench
+BENCH_FLAGS ?=
+bench: build
+	python3 scripts/bench/bench.py --build $(BUILD) --out $(BENCH_OUT) \
+	    $(if $(filter-out 0,$(QUICK)),--quick) $(BENCH_FLAGS)
 
 # AddressSanitizer + UndefinedBehaviorSanitizer build of everything, tests run.
 # Not the shim's tests nor the install test: a sanitized library cannot be

@@ -1,10 +1,12 @@
 #!/bin/sh
-# Install the Debian (bookworm) packages the build, the demo and the tests need,
-# only those missing.  Uses sudo when not root.
+# Install the Debian (bookworm) packages the build, the demo, the tests and the
+# benchmark (make bench: sockperf; gnuplot for its plots) need, only those
+# missing.  Uses sudo when not root.
 set -eu
 PKGS="build-essential cmake pkg-config xz-utils ca-certificates libxen-dev libcmocka-dev
       iproute2 iperf3 netcat-openbsd curl python3 clang libclang-rt-14-dev valgrind
-      qemu-system-x86 cpio busybox-static procps psmisc"
+      qemu-system-x86 cpio busybox-static procps psmisc
+      sockperf gnuplot-nox fonts-dejavu-core"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"

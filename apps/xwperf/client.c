@@ -230,6 +230,12 @@ static int resolve(const struct xwp_opts *o, struct sockaddr_storage *ss, sockle
     struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV };
     struct addrinfo *ai;
     char port[8];
+    if (o->ops == &xwp_unix_ops) {
+        if (xwp_unix_addr(o->host, ss, sl) == 0)
+            return 0;
+        fprintf(stderr, "xwperf: --unix %s: path too long\n", o->host);
+        return -1;
+    }
     snprintf(port, sizeof(port), "%u", o->port);
     if (o->ops != &xwp_kernel_ops)
         hints.ai_flags |= AI_NUMERICHOST;

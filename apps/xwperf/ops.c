@@ -2,7 +2,10 @@
 #include "ops.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
+#include <string.h>
+#include <sys/un.h>
 #include <unistd.h>
 #include <xway.h>
 
@@ -33,6 +36,24 @@ static int xway_conn_info(int fd, struct xway_conn_info *ci)
 
 const struct xwp_ops xwp_kernel_ops = {
     .path = "kernel",
+    .init = kernel_init,
+    .fini = kernel_fini,
+    .socket = socket,
+    .bind = bind,
+    .listen = listen,
+    .accept = accept,
+    .connect = connect,
+    .send = send,
+    .sendmsg = sendmsg,
+    .recv = recv,
+    .shutdown = shutdown,
+    .close = close,
+    .setsockopt = setsockopt,
+    .poll = poll,
+};
+
+const struct xwp_ops xwp_unix_ops = {
+    .path = "unix",
     .init = kernel_init,
     .fini = kernel_fini,
     .socket = socket,
@@ -122,6 +143,19 @@ int xwp_sendv_all(const struct xwp_ops *o, int fd, struct iovec *iov, int cnt)
             iov->iov_len -= (size_t)n;
         }
     }
+    return 0;
+}
+
+int xwp_unix_addr(const char *path, struct sockaddr_storage *ss, socklen_t *len)
+{
+    struct sockaddr_un *su = (struct sockaddr_un *)ss;
+    size_t n = strlen(path);
+    if (n >= sizeof(su->sun_path))
+        return -ENAMETOOLONG;
+    memset(su, 0, sizeof(*su));
+    su->sun_family = AF_UNIX;
+    memcpy(su->sun_path, path, n + 1);
+    *len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + 1);
     return 0;
 }
 

@@ -12,7 +12,7 @@
 #include <xway.h>
 
 struct xwp_ops {
-    const char *path; /* "tcp" (the stack's TCP path) or "kernel" */
+    const char *path; /* "tcp" (the stack's TCP path), "kernel" or "unix" */
     int (*init)(void); /* 0, or -1 with a message printed */
     void (*fini)(void);
     int (*socket)(int domain, int type, int protocol);
@@ -32,6 +32,8 @@ struct xwp_ops {
 };
 
 extern const struct xwp_ops xwp_kernel_ops;
+/* The kernel's AF_UNIX stream sockets: the kernel ops under another name. */
+extern const struct xwp_ops xwp_unix_ops;
 extern const struct xwp_ops xwp_xway_ops;
 
 /* Send/receive exactly len bytes.  len, or for recv a short count at EOF, or -errno. */
@@ -39,6 +41,8 @@ ssize_t xwp_send_all(const struct xwp_ops *o, int fd, const void *buf, size_t le
 ssize_t xwp_recv_all(const struct xwp_ops *o, int fd, void *buf, size_t len);
 /* Send all of iov[0..cnt) (modified).  0 or -errno. */
 int xwp_sendv_all(const struct xwp_ops *o, int fd, struct iovec *iov, int cnt);
+/* The AF_UNIX address of path in *ss.  0, or -ENAMETOOLONG. */
+int xwp_unix_addr(const char *path, struct sockaddr_storage *ss, socklen_t *len);
 /* Set an int socket option, 0 or -errno. */
 int xwp_setopt(const struct xwp_ops *o, int fd, int level, int name, int val);
 

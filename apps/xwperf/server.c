@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define BULK_RECV (256u << 10)
@@ -246,8 +247,25 @@ static void peer_name(const struct sockaddr_storage *ss, char *out, size_t len)
         const struct sockaddr_in6 *s6 = (const void *)ss;
         inet_ntop(AF_INET6, &s6->sin6_addr, a, sizeof(a));
         port = ntohs(s6->sin6_port);
+    } else if (ss->ss_family == AF_UNIX) {
+        snprintf(out, len, "unix");
+        return;
     }
     snprintf(out, len, "%s:%u", a, port);
+}
+
+/* The AF_UNIX listening address; a socket file left at path by an earlier
+ * server is removed first (anything else there makes bind fail). */
+static int unix_listen_addr(const char *path, struct sockaddr_storage *ss, socklen_t *sl)
+{
+    struct stat st;
+    if (xwp_unix_addr(path, ss, sl) < 0) {
+        fprintf(stderr, "xwperf: --unix %s: path too long\n", path);
+        return -1;
+    }
+    if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
+        unlink(path);
+    return 0;
 }
 
 static int listen_on(const struct xwp_opts *o, const char *addr, bool quiet)
@@ -257,7 +275,10 @@ static int listen_on(const struct xwp_opts *o, const char *addr, bool quiet)
     socklen_t sl;
     struct sockaddr_in *s4 = (void *)&ss;
     struct sockaddr_in6 *s6 = (void *)&ss;
-    if (inet_pton(AF_INET, addr, &s4->sin_addr) == 1) {
+    if (ops == &xwp_unix_ops) {
+        if (unix_listen_addr(addr, &ss, &sl) < 0)
+            return -1;
+    } else if (inet_pton(AF_INET, addr, &s4->sin_addr) == 1) {
         s4->sin_family = AF_INET;
         s4->sin_port = htons(o->port);
         sl = sizeof(*s4);
@@ -358,7 +379,10 @@ int xwp_server_run(const struct xwp_opts *o)
             return 2;
         }
     }
-    printf("xwperf: server (%s) listening on port %u\n", o->ops->path, o->port);
+    if (o->ops == &xwp_unix_ops)
+        printf("xwperf: server (%s) listening on %s\n", o->ops->path, o->host);
+    else
+        printf("xwperf: server (%s) listening on port %u\n", o->ops->path, o->port);
     fflush(stdout);
     while (!(o->once && once_done(&s))) {
         int r = o->ops->poll(pfd, n, 200);
@@ -372,6 +396,8 @@ int xwp_server_run(const struct xwp_opts *o)
     }
     for (nfds_t i = 0; i < n; i++)
         o->ops->close(pfd[i].fd);
+    if (o->ops == &xwp_unix_ops)
+        unlink(o->host);
     pthread_mutex_lock(&s.lock);
     while (s.active > 0)
         pthread_cond_wait(&s.cond, &s.lock);

@@ -12,9 +12,10 @@
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: xwperf -s [-B ADDR] [-p PORT] [-1] [-v] [--kernel]\n"
-            "       xwperf -c HOST [-p PORT] [-t SECONDS | -n BYTES] [-l MSGLEN] [-P CONNS]\n"
-            "              [--bidir | --rr | --connect-rate N] [--json] [--kernel] [--timeout SECONDS]\n"
+            "usage: xwperf -s [-B ADDR] [-p PORT] [-1] [-v] [--kernel | --unix PATH]\n"
+            "       xwperf {-c HOST [-p PORT] | --unix PATH} [-t SECONDS | -n BYTES] [-l MSGLEN]\n"
+            "              [-P CONNS] [--bidir | --rr | --connect-rate N] [--json] [--kernel]\n"
+            "              [--timeout SECONDS]\n"
             "  -s          serve (until killed; -1: exit after one test)\n"
             "  -c HOST     run a test against the server at HOST (numeric address)\n"
             "  -B ADDR     server: listen on ADDR only (default :: and 0.0.0.0)\n"
@@ -30,6 +31,8 @@ static void usage(FILE *f)
             "              close; with the xway stack's negotiation): connections per second\n"
             "  --json      print one JSON object\n"
             "  --kernel    use the kernel's sockets instead of the xway stack (baseline)\n"
+            "  --unix PATH the kernel's AF_UNIX stream sockets at PATH (baseline; \"path\":\n"
+            "              \"unix\"); the server replaces a stale socket file at PATH\n"
             "The xway stack is configured from the XWAY_* environment (XWAY_LINK, XWAY_ADDR, ...).\n"
             "Exit status: 0 ok, 1 verification failed, 2 error, 3 timeout.\n",
             XWP_DEFAULT_PORT, XWP_MAX_MSG);
@@ -72,7 +75,7 @@ static bool parse_double(const char *s, double *out)
     return end != s && *end == '\0' && *out > 0;
 }
 
-enum { OPT_RR = 256, OPT_BIDIR, OPT_JSON, OPT_KERNEL, OPT_TIMEOUT, OPT_CONNECT_RATE };
+enum { OPT_RR = 256, OPT_BIDIR, OPT_JSON, OPT_KERNEL, OPT_TIMEOUT, OPT_CONNECT_RATE, OPT_UNIX };
 
 static const struct option longopts[] = {
     { "rr", no_argument, NULL, OPT_RR },
@@ -81,6 +84,7 @@ static const struct option longopts[] = {
     { "kernel", no_argument, NULL, OPT_KERNEL },
     { "timeout", required_argument, NULL, OPT_TIMEOUT },
     { "connect-rate", required_argument, NULL, OPT_CONNECT_RATE },
+    { "unix", required_argument, NULL, OPT_UNIX },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
 };
@@ -96,7 +100,8 @@ int main(int argc, char **argv)
     struct xwp_opts o = { .ops = &xwp_xway_ops, .port = XWP_DEFAULT_PORT, .seconds = 3,
                           .nconn = 1, .mode = XWP_BULK };
     bool server = false, have_t = false;
-    const char *connect_to = NULL, *bind_to = NULL;
+    const char *connect_to = NULL, *bind_to = NULL, *unix_path = NULL;
+    bool kernel = false;
     uint64_t v, msglen = 0;
     int c;
     while ((c = getopt_long(argc, argv, "sc:B:p:t:n:l:P:1vh", longopts, NULL)) != -1) {
@@ -132,7 +137,8 @@ int main(int argc, char **argv)
         case OPT_RR: o.mode = XWP_RR; break;
         case OPT_BIDIR: o.mode = XWP_BIDIR; break;
         case OPT_JSON: o.json = true; break;
-        case OPT_KERNEL: o.ops = &xwp_kernel_ops; break;
+        case OPT_KERNEL: kernel = true; break;
+        case OPT_UNIX: unix_path = optarg; break;
         case OPT_CONNECT_RATE:
             if (!parse_size(optarg, &v) || v == 0 || v > 1000000)
                 return bad_arg("--connect-rate", optarg);
@@ -146,6 +152,20 @@ int main(int argc, char **argv)
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
+    }
+    if (unix_path) {
+        /* The path is both the listening and the connecting address. */
+        if (kernel || connect_to || bind_to || !*unix_path) {
+            usage(stderr);
+            return 2;
+        }
+        o.ops = &xwp_unix_ops;
+        if (server)
+            bind_to = unix_path;
+        else
+            connect_to = unix_path;
+    } else if (kernel) {
+        o.ops = &xwp_kernel_ops;
     }
     if (optind != argc || server == (connect_to != NULL) || (!server && bind_to) ||
         (have_t && o.bytes)) {
