@@ -300,11 +300,14 @@ static int ready(struct xw_channel *ch, int events)
 
     if (atomic_load_explicit(&ch->error, memory_order_relaxed))
         return XW_CHAN_ERROR | events;
+    /* Any thread may ask (the dispatcher, pollers): the published indices
+     * only; the owner's own calls validate the peer. */
     if ((events & XW_CHAN_READABLE) &&
-        (xw_ring_readable(&ch->rx) || xw_ring_at_eof(&ch->rx) || xw_ring_peer_error(&ch->rx)))
+        (xw_ring_poll_readable(&ch->rx) || xw_ring_at_eof(&ch->rx) ||
+         xw_ring_peer_error(&ch->rx)))
         r |= XW_CHAN_READABLE;
     if ((events & XW_CHAN_WRITABLE) &&
-        (xw_ring_writable(&ch->tx) || xw_ring_peer_error(&ch->tx)))
+        (xw_ring_poll_writable(&ch->tx) || xw_ring_peer_error(&ch->tx)))
         r |= XW_CHAN_WRITABLE;
     if (ch->rx.broken || ch->tx.broken) {
         broken(ch, ch->rx.broken ? ch->rx.broken : ch->tx.broken);

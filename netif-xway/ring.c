@@ -187,7 +187,24 @@ bool xw_ring_at_eof(struct xw_ring *r)
     if (!xw_load_acquire(&r->ctl->eof))
         return false;
     /* eof was set after the final prod: one read of prod now decides. */
-    return xw_ring_readable(r) == 0;
+    return !xw_ring_poll_readable(r);
+}
+
+/* The published indices only (the owner's private one may be moving on
+ * another thread): a consistent pair is not guaranteed, so an odd one means
+ * "ready" — a hint, checked by the owner's next call. */
+bool xw_ring_poll_readable(struct xw_ring *r)
+{
+    uint32_t cons = xw_load_acquire(&r->ctl->cons);
+
+    return r->broken || xw_load_acquire(&r->ctl->prod) != cons;
+}
+
+bool xw_ring_poll_writable(struct xw_ring *r)
+{
+    uint32_t cons = xw_load_acquire(&r->ctl->cons);
+
+    return r->broken || xw_load_acquire(&r->ctl->prod) - cons != r->size;
 }
 
 void xw_ring_set_error(struct xw_ring *r, int err)
@@ -211,14 +228,14 @@ long xw_ring_arm_consumer(struct xw_ring *r)
 {
     xw_store_release(&r->ctl->cons_wake, 1);
     xw_fence_full(); /* our flag is visible before we re-read prod */
-    return xw_ring_readable(r);
+    return xw_ring_poll_readable(r);
 }
 
 long xw_ring_arm_producer(struct xw_ring *r)
 {
     xw_store_release(&r->ctl->prod_wake, 1);
     xw_fence_full(); /* our flag is visible before we re-read cons */
-    return xw_ring_writable(r);
+    return xw_ring_poll_writable(r);
 }
 
 bool xw_ring_producer_should_kick(struct xw_ring *r)

@@ -115,16 +115,22 @@ void xw_ring_set_error(struct xw_ring *r, int err);
 int xw_ring_peer_error(struct xw_ring *r);
 
 /* Notification suppression.  The waiting side arms its flag and must then
- * re-check (arm returns what it sees after a full fence: readable bytes for
- * a consumer, free bytes for a producer, or -errno).  The other side, after
+ * re-check (arm returns what it sees after a full fence, as the poll_*
+ * functions below: nonzero when ready).  The other side, after
  * publishing, calls *_should_kick: true once per arm ("kick the peer"). */
 long xw_ring_arm_consumer(struct xw_ring *r);
 long xw_ring_arm_producer(struct xw_ring *r);
 bool xw_ring_producer_should_kick(struct xw_ring *r); /* after commit */
 bool xw_ring_consumer_should_kick(struct xw_ring *r); /* after release */
 
-/* Readable bytes (consumer view) / free bytes (producer view), or -errno. */
+/* Readable bytes (consumer view) / free bytes (producer view), or -errno.
+ * The owner's thread only: they validate the peer's index against ours and
+ * mark the ring broken (-EPROTO) when it is impossible. */
 long xw_ring_readable(struct xw_ring *r);
 long xw_ring_writable(struct xw_ring *r);
+/* Any thread (pollers): anything to read / room to write, from the published
+ * indices; never marks the ring broken, and says "ready" when unsure. */
+bool xw_ring_poll_readable(struct xw_ring *r);
+bool xw_ring_poll_writable(struct xw_ring *r);
 
 #endif
