@@ -1462,7 +1462,7 @@ static void epset_refresh(int epfd)
     }
     pthread_mutex_unlock(&s->lock);
     if (n)
-        XCALL(xway_poll(p, (nfds_t)n, 0));
+        XCALL(xw_poll_settle(p, (nfds_t)n));
     if (p != small)
         free(p);
 }

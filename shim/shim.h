@@ -72,6 +72,8 @@ void xs_real_init(void);
 /* From the stack's objects (stack/poll.c): busy-poll the ring sockets among fds
  * for up to XWAY_SPIN_US; true as soon as one is ready. */
 bool xw_poll_spin(const struct pollfd *fds, nfds_t nfds);
+/* The same objects: lower the ring sockets' stale "ready" before epoll sleeps. */
+int xw_poll_settle(struct pollfd *fds, nfds_t nfds);
 
 /* Recursion guard: nonzero while this thread is inside the stack on behalf of
  * the shim; interposed calls then go straight to libc. */

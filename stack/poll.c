@@ -14,17 +14,23 @@
 #include "stack.h"
 #include "xway.h"
 
-static short sock_revents(struct xw_sock *s, short events)
+/* The socket's revents.  settle: for a caller about to sleep in the kernel — a
+ * ring socket's stale "ready" on its fd is lowered (and armed), so that the
+ * kernel poll sleeps until the peer moves.  Otherwise a pure look (no
+ * syscall). */
+static short sock_revents(struct xw_sock *s, short events, bool settle)
 {
     short r = 0;
     bool rd, wr;
 
     if (s->path == XW_PATH_RING) {
-        /* Exact state, and a stale "ready" on the fd is lowered (and armed),
-         * so that the next kernel poll sleeps until the peer moves. */
-        xw_rpath_refresh(s);
-        rd = s->ready.rd;
-        wr = s->ready.wr;
+        if (settle) {
+            xw_rpath_refresh(s);
+            rd = s->ready.rd;
+            wr = s->ready.wr;
+        } else {
+            xw_rpath_state(s, &rd, &wr);
+        }
     } else {
         rd = xw_sock_readable(s);
         wr = xw_sock_writable(s);
@@ -42,21 +48,46 @@ static short sock_revents(struct xw_sock *s, short events)
     return r & (events | POLLERR | POLLHUP | POLLNVAL);
 }
 
-/* Replace the kernel's view of xway sockets with theirs.  Returns ready count. */
-static int refine(struct pollfd *fds, nfds_t nfds)
+/* Replace the kernel's view of xway sockets with theirs.  Returns the ready
+ * count; *nkernel (if not NULL): how many fds are not xway sockets. */
+static int refine(struct pollfd *fds, nfds_t nfds, bool settle, nfds_t *nkernel)
 {
     int ready = 0;
+    nfds_t k = 0;
 
     xw_stack_lock();
     for (nfds_t i = 0; i < nfds; i++) {
         struct xw_sock *s = xw_sock_lookup(fds[i].fd);
         if (s)
-            fds[i].revents = sock_revents(s, fds[i].events);
+            fds[i].revents = sock_revents(s, fds[i].events, settle);
+        else if (fds[i].fd >= 0)
+            k++;
         if (fds[i].revents)
             ready++;
     }
     xw_stack_unlock();
+    if (nkernel)
+        *nkernel = k;
     return ready;
+}
+
+/* What is ready now, without sleeping: the kernel is asked only when some fds
+ * are not xway sockets (a busy ring socket then costs no syscall at all). */
+static int ready_now(struct pollfd *fds, nfds_t nfds)
+{
+    nfds_t k;
+
+    for (nfds_t i = 0; i < nfds; i++)
+        fds[i].revents = 0;
+    refine(fds, nfds, false, &k);
+    if (k && poll(fds, nfds, 0) < 0)
+        return -1;
+    return refine(fds, nfds, false, NULL);
+}
+
+int xw_poll_settle(struct pollfd *fds, nfds_t nfds)
+{
+    return refine(fds, nfds, true, NULL);
 }
 
 static uint64_t now_ns(void)
@@ -115,23 +146,17 @@ int xway_poll(struct pollfd *fds, nfds_t nfds, int timeout_ms)
     /* Before the kernel sleeps: what is ready now, then a short busy-poll of
      * the ring sockets (their peer's next move is usually microseconds away,
      * and a wake-up through the event channel costs context switches). */
-    if (timeout_ms != 0) {
-        if (poll(fds, nfds, 0) < 0)
-            return -1;
-        if ((ready = refine(fds, nfds)) != 0)
-            return ready;
-        if (xw_poll_spin(fds, nfds)) {
-            if (poll(fds, nfds, 0) < 0)
-                return -1;
-            if ((ready = refine(fds, nfds)) != 0)
-                return ready;
-        }
-    }
+    if ((ready = ready_now(fds, nfds)) != 0)
+        return ready;
+    if (timeout_ms == 0) /* nothing: leave no stale "ready" on the fds */
+        return refine(fds, nfds, true, NULL);
+    if (xw_poll_spin(fds, nfds) && (ready = ready_now(fds, nfds)) != 0)
+        return ready;
     for (;;) {
         rc = poll(fds, nfds, left);
         if (rc < 0)
             return rc;
-        ready = refine(fds, nfds);
+        ready = refine(fds, nfds, true, NULL);
         if (ready || left == 0)
             return ready;
         /* The kernel saw a transition our state has already moved past: wait
@@ -141,7 +166,7 @@ int xway_poll(struct pollfd *fds, nfds_t nfds, int timeout_ms)
             left = timeout_ms - (int)((now.tv_sec - t0.tv_sec) * 1000 +
                                       (now.tv_nsec - t0.tv_nsec) / 1000000);
             if (left <= 0)
-                return refine(fds, nfds);
+                return refine(fds, nfds, true, NULL);
         }
     }
 }

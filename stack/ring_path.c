@@ -136,6 +136,15 @@ static void refresh(struct xw_sock *s, bool arrival)
     pthread_mutex_unlock(&s->ready.lock);
 }
 
+void xw_rpath_state(struct xw_sock *s, bool *rd, bool *wr)
+{
+    int r = xw_channel_poll(s->ch, XW_CHAN_READABLE | XW_CHAN_WRITABLE);
+    bool gone = s->closing || __atomic_load_n(&s->err, __ATOMIC_RELAXED);
+
+    *rd = (r & (XW_CHAN_READABLE | XW_CHAN_ERROR)) || gone || s->shut_rd;
+    *wr = (r & (XW_CHAN_WRITABLE | XW_CHAN_ERROR)) || gone || s->shut_wr;
+}
+
 void xw_rpath_refresh(struct xw_sock *s)
 {
     refresh(s, false);

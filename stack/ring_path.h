@@ -27,6 +27,12 @@ void xw_rpath_reset(struct xw_sock *s);
 /* Lock held, last reference gone: unmap and unbind. */
 void xw_rpath_release(struct xw_sock *s);
 
+/* The socket's readable/writable state now, without arming or touching its fd. */
+void xw_rpath_state(struct xw_sock *s, bool *rd, bool *wr);
+/* Set the xway sockets' revents among fds from their state, lowering (and
+ * arming) a ring socket's stale "ready" on its fd: before a kernel sleep on the
+ * raw fds (epoll).  Ready count (poll.c).  No lock held. */
+int xw_poll_settle(struct pollfd *fds, nfds_t nfds);
 /* Busy-poll the ring sockets among fds (their events) for up to XWAY_SPIN_US;
  * true as soon as one is ready (poll.c).  No lock held. */
 bool xw_poll_spin(const struct pollfd *fds, nfds_t nfds);
