@@ -34,41 +34,17 @@ static int xway_conn_info(int fd, struct xway_conn_info *ci)
     return xway_getsockopt(fd, XWAY_SOL, XWAY_INFO, ci, &len);
 }
 
-const struct xwp_ops xwp_kernel_ops = {
-    .path = "kernel",
-    .init = kernel_init,
-    .fini = kernel_fini,
-    .socket = socket,
-    .bind = bind,
-    .listen = listen,
-    .accept = accept,
-    .connect = connect,
-    .send = send,
-    .sendmsg = sendmsg,
-    .recv = recv,
-    .shutdown = shutdown,
-    .close = close,
-    .setsockopt = setsockopt,
-    .poll = poll,
-};
+/* TCP over loopback and AF_UNIX: the same kernel calls. */
+#define KERNEL_OPS(name)                                                           \
+    {                                                                              \
+        .path = name, .init = kernel_init, .fini = kernel_fini, .socket = socket,  \
+        .bind = bind, .listen = listen, .accept = accept, .connect = connect,      \
+        .send = send, .sendmsg = sendmsg, .recv = recv, .shutdown = shutdown,      \
+        .close = close, .setsockopt = setsockopt, .poll = poll,                    \
+    }
 
-const struct xwp_ops xwp_unix_ops = {
-    .path = "unix",
-    .init = kernel_init,
-    .fini = kernel_fini,
-    .socket = socket,
-    .bind = bind,
-    .listen = listen,
-    .accept = accept,
-    .connect = connect,
-    .send = send,
-    .sendmsg = sendmsg,
-    .recv = recv,
-    .shutdown = shutdown,
-    .close = close,
-    .setsockopt = setsockopt,
-    .poll = poll,
-};
+const struct xwp_ops xwp_kernel_ops = KERNEL_OPS("kernel");
+const struct xwp_ops xwp_unix_ops = KERNEL_OPS("unix");
 
 const struct xwp_ops xwp_xway_ops = {
     .path = "tcp",
