@@ -119,8 +119,11 @@ bool xw_poll_spin(const struct pollfd *fds, nfds_t nfds)
         w[n].s = s;
         w[n++].ev = ev;
     }
-    if (!n)
+    if (!n || !xw_spin_enter()) {
+        for (int j = 0; j < n; j++)
+            xw_sock_put_fast(w[j].s);
         return false;
+    }
     xw_stack_lock();
     end = now_ns() + (xw_stack_running() ? (uint64_t)xw_stack_config()->spin_us * 1000u : 0);
     xw_stack_unlock();
@@ -131,6 +134,7 @@ bool xw_poll_spin(const struct pollfd *fds, nfds_t nfds)
             break;
         xw_cpu_relax();
     }
+    xw_spin_leave();
     for (int j = 0; j < n; j++)
         xw_sock_put_fast(w[j].s);
     return hit;

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "barrier.h"
 #include "channel.h"
@@ -41,25 +42,62 @@ static int interrupted(const struct xw_sock *s)
     return 0;
 }
 
+/* Spinning pays only while a core is free for the peer: at most half the CPUs'
+ * worth of this process's threads spin at once (at least one); the others
+ * sleep at once instead of taking the cores from the threads they wait for. */
+static _Atomic int spinners;
+
+bool xw_spin_enter(void)
+{
+    static int max;
+
+    if (!max) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        max = n > 1 ? (int)(n / 2) : 1;
+    }
+    if (atomic_fetch_add(&spinners, 1) < max)
+        return true;
+    atomic_fetch_sub(&spinners, 1);
+    return false;
+}
+
+void xw_spin_leave(void)
+{
+    atomic_fetch_sub(&spinners, 1);
+}
+
 /* Wait until the channel is ready for events (XW_CHAN_* mask, returned), or
  * -ETIMEDOUT at the deadline, or -EBADF when the socket is being closed. */
-static int ring_wait(struct xw_sock *s, int events, uint64_t deadline)
+/* The spinning part: ready mask, an interruption, or 0 when the spin is over. */
+static int spin_wait(struct xw_sock *s, int events, uint64_t deadline)
 {
-    uint64_t t = now_ns(), spin_end = t + (uint64_t)xw_stack_config()->spin_us * 1000u;
-    int r;
+    uint64_t t, spin_end = now_ns() + (uint64_t)xw_stack_config()->spin_us * 1000u;
+    int r = 0;
 
+    if (!xw_spin_enter())
+        return 0;
     for (unsigned i = 0;; i++) {
-        r = xw_channel_poll(s->ch, events);
-        if (r)
-            return r;
+        if ((r = xw_channel_poll(s->ch, events)) != 0)
+            break;
         if ((i & 63) == 63) {
             if ((r = interrupted(s)) != 0)
-                return r;
+                break;
             if ((t = now_ns()) >= spin_end || t >= deadline)
                 break;
         }
         xw_cpu_relax();
     }
+    xw_spin_leave();
+    return r;
+}
+
+static int ring_wait(struct xw_sock *s, int events, uint64_t deadline)
+{
+    uint64_t t;
+    int r = spin_wait(s, events, deadline);
+
+    if (r)
+        return r;
     for (;;) {
         unsigned seen = atomic_load(&s->ring_seq);
         int ms;

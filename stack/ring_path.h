@@ -33,6 +33,10 @@ void xw_rpath_state(struct xw_sock *s, bool *rd, bool *wr);
  * arming) a ring socket's stale "ready" on its fd: before a kernel sleep on the
  * raw fds (epoll).  Ready count (poll.c).  No lock held. */
 int xw_poll_settle(struct pollfd *fds, nfds_t nfds);
+/* A thread may spin now (xw_spin_leave after) or should sleep at once: the
+ * process spins on at most half the CPUs. */
+bool xw_spin_enter(void);
+void xw_spin_leave(void);
 /* Busy-poll the ring sockets among fds (their events) for up to XWAY_SPIN_US;
  * true as soon as one is ready (poll.c).  No lock held. */
 bool xw_poll_spin(const struct pollfd *fds, nfds_t nfds);
