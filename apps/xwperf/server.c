@@ -381,10 +381,12 @@ int xwp_server_run(const struct xwp_opts *o)
             return 2;
         }
     }
+    /* Each xway connection's path (ring or tcp) is decided when it is made. */
+    const char *what = o->ops == &xwp_xway_ops ? "xway stack" : o->ops->path;
     if (o->ops == &xwp_unix_ops)
-        printf("xwperf: server (%s) listening on %s\n", o->ops->path, o->host);
+        printf("xwperf: server (%s) listening on %s\n", what, o->host);
     else
-        printf("xwperf: server (%s) listening on port %u\n", o->ops->path, o->port);
+        printf("xwperf: server (%s) listening on port %u\n", what, o->port);
     fflush(stdout);
     while (!(o->once && once_done(&s))) {
         int r = o->ops->poll(pfd, n, 200);
