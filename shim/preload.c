@@ -81,6 +81,7 @@ static void parse_cfg(void)
     char buf[1024], *save = NULL;
 
     xs_real_init();
+    xw_rpath_lazy_ready();
     cfg.link = link && *link;
     if (addr && strlen(addr) < sizeof(buf)) {
         strcpy(buf, addr);

@@ -72,6 +72,9 @@ void xs_real_init(void);
 /* From the stack's objects (stack/poll.c): busy-poll the ring sockets among fds
  * for up to XWAY_SPIN_US; true as soon as one is ready. */
 bool xw_poll_spin(const struct pollfd *fds, nfds_t nfds);
+/* The same objects: every raw-fd wait of the shim's goes through
+ * xw_poll_settle/xway_poll or is on an XWAY_POLLED socket (see ring_path.h). */
+void xw_rpath_lazy_ready(void);
 /* The same objects: lower the ring sockets' stale "ready" before epoll sleeps. */
 int xw_poll_settle(struct pollfd *fds, nfds_t nfds);
 

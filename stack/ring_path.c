@@ -42,6 +42,16 @@ static int interrupted(const struct xw_sock *s)
     return 0;
 }
 
+/* Lazy readiness (the shim): every wait on a raw fd goes through xway_poll,
+ * which settles the fds before it sleeps, or is on an XWAY_POLLED socket; so an
+ * EAGAIN need not arm and lower the fd at once (two to four syscalls a time). */
+static bool lazy_ready;
+
+void xw_rpath_lazy_ready(void)
+{
+    lazy_ready = true;
+}
+
 /* Spinning pays only while a core is free for the peer: at most half the CPUs'
  * worth of this process's threads spin at once (at least one); the others
  * sleep at once instead of taking the cores from the threads they wait for. */
@@ -235,7 +245,7 @@ again:
                                                             : -ECONNRESET, true);
         }
     }
-    if (err == -EAGAIN || done < total) {
+    if ((err == -EAGAIN || done < total) && (s->polled || !lazy_ready)) {
         xw_rpath_refresh(s); /* the caller will wait: arm, publish "not writable" */
         /* The consumer made room meanwhile: then the fd stayed writable, and an
          * edge-triggered poller told EAGAIN would wait for an edge that never
@@ -369,7 +379,7 @@ ssize_t xw_rpath_recv(struct xw_sock *s, const struct iovec *iov, int iovcnt, si
     }
     if (!peek)
         atomic_fetch_add_explicit(&s->ring_rx, got, memory_order_relaxed);
-    if (ret == -EAGAIN || s->polled)
+    if (s->polled || (ret == -EAGAIN && !lazy_ready))
         xw_rpath_refresh(s); /* the caller will wait: arm, publish "not readable" */
     return ret;
 }

@@ -33,6 +33,9 @@ void xw_rpath_state(struct xw_sock *s, bool *rd, bool *wr);
  * arming) a ring socket's stale "ready" on its fd: before a kernel sleep on the
  * raw fds (epoll).  Ready count (poll.c).  No lock held. */
 int xw_poll_settle(struct pollfd *fds, nfds_t nfds);
+/* For the shim: raw fds are waited on only through xway_poll (which settles
+ * them first) or with XWAY_POLLED, so EAGAIN leaves a socket's fd alone. */
+void xw_rpath_lazy_ready(void);
 /* A thread may spin now (xw_spin_leave after) or should sleep at once: the
  * process spins on at most half the CPUs. */
 bool xw_spin_enter(void);
