@@ -53,10 +53,11 @@ bool xw_timewait_syn(struct tcp_pcb *pcb, const struct tcp_hdr *hdr, struct pbuf
     if (pcb->state != TIME_WAIT || (flags & (TCP_SYN | TCP_ACK | TCP_RST)) != TCP_SYN ||
         !has_listener(pcb->local_port) || p->next || !ip)
         return false;
-    /* The whole datagram, from the IP header to the end of this pbuf. */
-    len = (size_t)((const u8_t *)p->payload + p->len - ip);
-    if (len > 0xffff)
+    /* The whole datagram, from the IP header to the end of this pbuf: the
+     * headers lie just before the payload (not so for a reassembled one). */
+    if (ip > (const u8_t *)p->payload || (const u8_t *)p->payload - ip > 256)
         return false;
+    len = (size_t)((const u8_t *)p->payload + p->len - ip);
     r = mem_malloc(sizeof(*r));
     if (!r)
         return false;
