@@ -1,4 +1,4 @@
-/* Ring logic in-process: wraparound at every size, full/empty, zero-copy reserve/commit across the wrap point, EOF, reset, kick suppression. */
+/* Ring logic in-process: wraparound at every size, full/empty, zero-copy reserve/commit across the wrap point, EOF, reset, kick suppression, pollers on other threads. */
 #include <errno.h>
 #include <stdint.h>
 #include <string.h>
@@ -148,6 +148,35 @@ static void kicks(struct pair *t)
     CHECK(!xw_ring_consumer_should_kick(&t->c));
 }
 
+/* Pollers on other threads see only the published indices: they answer
+ * "ready" when unsure and never mark the ring broken — the owner's own calls
+ * judge the peer.  (A poller once validated the peer's index against the
+ * owner's private one read mid-move, and reset healthy connections.) */
+static void pollers(struct pair *t)
+{
+    uint32_t size = t->p.size;
+    uint8_t b;
+
+    CHECK(!xw_ring_poll_readable(&t->c));
+    CHECK(xw_ring_poll_writable(&t->p));
+    CHECK_EQ(xw_ring_write(&t->p, "x", 1), 1);
+    CHECK(xw_ring_poll_readable(&t->c));
+    /* The owner's private index lags its published one (as a poller on another
+     * thread may see it): no judgement from the pollers. */
+    t->c.idx -= size;
+    CHECK(xw_ring_poll_readable(&t->c));
+    CHECK(xw_ring_poll_writable(&t->p));
+    CHECK_EQ(t->c.broken, 0);
+    t->c.idx += size;
+    /* An impossible producer index: pollers say "ready", the owner's read
+     * finds it out. */
+    t->ctl.prod = t->ctl.cons + 3 * size;
+    CHECK(xw_ring_poll_readable(&t->c));
+    CHECK_EQ(t->c.broken, 0);
+    CHECK_EQ(xw_ring_read(&t->c, &b, 1), -EPROTO);
+    CHECK_EQ(t->c.broken, -EPROTO);
+}
+
 int main(void)
 {
     struct pair t;
@@ -165,6 +194,9 @@ int main(void)
         free(t.data);
         setup(&t, size, 0);
         kicks(&t);
+        free(t.data);
+        setup(&t, size, 0u - 1);
+        pollers(&t);
         free(t.data);
     }
     CHECK_EQ(xw_ring_init(&t.p, &t.ctl, &t, 3), -EINVAL); /* not a power of two */
