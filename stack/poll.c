@@ -76,11 +76,14 @@ static int refine(struct pollfd *fds, nfds_t nfds, bool settle, nfds_t *nkernel)
 static int ready_now(struct pollfd *fds, nfds_t nfds)
 {
     nfds_t k;
+    int ready;
 
     for (nfds_t i = 0; i < nfds; i++)
         fds[i].revents = 0;
-    refine(fds, nfds, false, &k);
-    if (k && poll(fds, nfds, 0) < 0)
+    ready = refine(fds, nfds, false, &k);
+    if (!k)
+        return ready;
+    if (poll(fds, nfds, 0) < 0)
         return -1;
     return refine(fds, nfds, false, NULL);
 }
