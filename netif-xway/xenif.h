@@ -24,7 +24,7 @@
 #define XW_PAGE_SHIFT 12
 #define XW_PAGE_SIZE (1u << XW_PAGE_SHIFT)
 
-/* Same order and values as enum xw_backend_kind in stack/config.h. */
+/* Same order and values as enum xw_backend_kind in stack/core/config.h. */
 enum xw_xenif_kind {
     XW_XENIF_AUTO = 0, /* xen when /dev/xen is usable, else sim */
     XW_XENIF_XEN = 1,

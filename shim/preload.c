@@ -17,7 +17,7 @@
  *
  * dup/dup2/dup3/F_DUPFD: the new number is an alias of the same xway socket;
  * the connection is closed when its last number is.
- * fork: the stack belongs to the parent (stack/stack.c).  Just before fork,
+ * fork: the stack belongs to the parent (stack/core/stack.c).  Just before fork,
  * every xway connection is handed to its kernel fd (xway_handoff in xway.h):
  * its number becomes an AF_UNIX stream carrying the connection's bytes, pumped
  * by the parent's stack, so the parent and the child both read, write, poll,

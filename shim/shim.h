@@ -69,7 +69,7 @@ struct xs_real {
 extern struct xs_real xs_real;
 void xs_real_init(void);
 
-/* From the stack's objects (stack/poll.c): busy-poll the ring sockets among fds
+/* From the stack's objects (stack/sock/poll.c): busy-poll the ring sockets among fds
  * for up to XWAY_SPIN_US; true as soon as one is ready. */
 bool xw_poll_spin(const struct pollfd *fds, nfds_t nfds);
 /* The same objects: every raw-fd wait of the shim's goes through

@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "link.h"
-#include "link_eth.h"
+#include "eth.h"
 #include "testlib.h"
 
 #include "lwip/init.h"

@@ -1,5 +1,5 @@
 /* Ethernet plumbing shared by the hub and TAP links. */
-#include "link_eth.h"
+#include "eth.h"
 
 #include <errno.h>
 #include <string.h>

@@ -18,7 +18,7 @@
 #include <linux/if_tun.h>
 
 #include "link.h"
-#include "link_eth.h"
+#include "eth.h"
 #include "log.h"
 
 #include "lwip/pbuf.h"

@@ -115,7 +115,7 @@
 #define LWIP_ERRNO_STDINCLUDE           1
 #define LWIP_DONT_PROVIDE_BYTEORDER_FUNCTIONS 1
 
-/* The TCP option hooks used by the in-stack handshake (stack/tcpopt.c). */
+/* The TCP option hooks used by the in-stack handshake (stack/path/negotiate.c). */
 #define LWIP_HOOK_FILENAME              "xw_lwip_hooks.h"
 
 #endif

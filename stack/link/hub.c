@@ -39,7 +39,7 @@
 
 #include "config.h"
 #include "link.h"
-#include "link_eth.h"
+#include "eth.h"
 #include "log.h"
 
 #include "lwip/pbuf.h"
