@@ -1,5 +1,6 @@
 /* lwIP hook declarations (LWIP_HOOK_FILENAME): the TCP option hooks through which
- * the in-stack handshake reads and writes the xway SYN option (stack/path/negotiate.c, which parses and writes it with stack/proto/tcpopt.c). */
+ * the in-stack handshake reads and writes the xway SYN option
+ * (stack/path/negotiate.c; the option's wire format is stack/proto/tcpopt.c). */
 #ifndef XW_LWIP_HOOKS_H
 #define XW_LWIP_HOOKS_H
 
