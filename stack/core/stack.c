@@ -317,7 +317,7 @@ static int start(const struct xw_config *c)
     rc = open_link(c);
     if (rc < 0)
         goto out_wake;
-    rc = xw_ring_events_start(&st.cfg, last_error, sizeof(last_error));
+    rc = xw_rev_start(&st.cfg, last_error, sizeof(last_error));
     if (rc < 0)
         goto out_link;
     xw_neg_start(fault);
@@ -336,7 +336,7 @@ static int start(const struct xw_config *c)
 
 out_ring:
     xw_stack_unlock(); /* the dispatcher takes the lock to stop */
-    xw_ring_events_stop();
+    xw_rev_stop();
     xw_stack_lock();
 out_link:
     if (st.link)
@@ -359,7 +359,7 @@ static void forget_in_child(void)
     st.running = false;
     st.link = NULL;
     st.wake_fd = -1;
-    xw_ring_events_forget();
+    xw_rev_forget();
     xw_sock_forget_all();
 }
 
@@ -431,7 +431,7 @@ void xway_fini(void)
     wake_loop();
     xw_stack_unlock();
     pthread_join(st.thread, NULL);
-    xw_ring_events_stop();
+    xw_rev_stop();
 
     xw_stack_lock();
     if (st.link)

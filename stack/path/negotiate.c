@@ -97,7 +97,7 @@ static struct pcb_hs *pcb_hs_new(struct tcp_pcb *pcb)
 
 static bool ring_available(void)
 {
-    return ng.ext_ready && xw_ring_xenif() != NULL;
+    return ng.ext_ready && xw_rev_xenif() != NULL;
 }
 
 static bool coresident(const struct xw_synopt *peer)
@@ -106,9 +106,26 @@ static bool coresident(const struct xw_synopt *peer)
     return !ng.host || !peer->host || peer->host == ng.host;
 }
 
+static void neg_connect_prepare(struct xw_sock *s);
+static void neg_listen_prepare(struct xw_sock *s);
+static bool neg_on_connected(struct xw_sock *s);
+static bool neg_on_accepted(struct xw_sock *l, struct xw_sock *s);
+static void neg_input(struct xw_sock *s);
+static void neg_forget(struct xw_sock *s);
+
+/* How the TCP connection reaches the handshake (tcp_path.h). */
+static const struct xw_tcp_handshake hooks = {
+    .connect_prepare = neg_connect_prepare,
+    .listen_prepare = neg_listen_prepare,
+    .connected = neg_on_connected,
+    .accepted = neg_on_accepted,
+    .input = neg_input,
+    .forget = neg_forget,
+};
+
 void xw_neg_start(enum xw_fault fault)
 {
-    struct xw_xenif *x = xw_ring_xenif();
+    struct xw_xenif *x = xw_rev_xenif();
 
     if (!ng.ext_ready) {
         ng.ext_id = tcp_ext_arg_alloc_id();
@@ -117,9 +134,10 @@ void xw_neg_start(enum xw_fault fault)
     ng.host = x ? xw_host_hash(x->host_token) : 0;
     ng.fault = fault;
     ng.syn_valid = false;
+    xw_tcp_set_handshake(&hooks);
 }
 
-void xw_neg_connect_prepare(struct xw_sock *s)
+static void neg_connect_prepare(struct xw_sock *s)
 {
     struct pcb_hs *h;
 
@@ -127,17 +145,17 @@ void xw_neg_connect_prepare(struct xw_sock *s)
     s->hs.reason = XW_REASON_BACKEND_OFF;
     if (!ring_available())
         return;
-    h = pcb_hs_new(s->pcb);
+    h = pcb_hs_new(s->tcp.pcb);
     if (h)
         h->offer_opt = true;
     else
         s->hs.reason = XW_REASON_RESOURCES;
 }
 
-void xw_neg_listen_prepare(struct xw_sock *s)
+static void neg_listen_prepare(struct xw_sock *s)
 {
     if (ring_available())
-        tcp_ext_arg_set_callbacks(s->pcb, ng.ext_id, &listen_cbs);
+        tcp_ext_arg_set_callbacks(s->tcp.pcb, ng.ext_id, &listen_cbs);
 }
 
 /* ---- lwIP hooks (xw_lwip_hooks.h) --------------------------------------------- */
@@ -169,7 +187,7 @@ u32_t *xw_hook_tcpopt_add(struct pbuf *p, struct tcp_hdr *hdr, const struct tcp_
 
     if (!h || !carries_option(pcb, h) || internal + XW_OPT_LEN > 40)
         return opts;
-    o.domid = xw_ring_xenif() ? xw_ring_xenif()->domid : 0;
+    o.domid = xw_rev_xenif() ? xw_rev_xenif()->domid : 0;
     o.flags = h->replied ? XW_OPT_F_REPLY : 0;
     xw_tcpopt_write((uint8_t *)opts, &o);
     return opts + XW_OPT_LEN / 4;
@@ -250,16 +268,16 @@ static int send_ctrl(struct xw_sock *s, const struct xw_ctrl *m)
     uint8_t buf[XW_CTRL_MAX];
     int n = xw_ctrl_write(buf, sizeof(buf), m);
 
-    if (n < 0 || !s->pcb)
+    if (n < 0 || !s->tcp.pcb)
         return n < 0 ? n : -ENOTCONN;
     /* Test faults: a well-framed message the peer cannot use. */
     if (m->type == XW_CTRL_ACCEPT && ng.fault == XW_FAULT_MALFORMED)
         buf[3] = 0x7f;
     if (m->type == XW_CTRL_ACCEPT && ng.fault == XW_FAULT_VERSION)
         buf[2] = 2;
-    if (tcp_write(s->pcb, buf, (u16_t)n, TCP_WRITE_FLAG_COPY) != ERR_OK)
+    if (tcp_write(s->tcp.pcb, buf, (u16_t)n, TCP_WRITE_FLAG_COPY) != ERR_OK)
         return -ENOBUFS;
-    tcp_output(s->pcb);
+    tcp_output(s->tcp.pcb);
     return 0;
 }
 
@@ -280,15 +298,12 @@ static void finish(struct xw_sock *s)
         return;
     s->hs_done = true;
     if (s->hs.state == XW_HS_RING) {
-        if (xw_ring_port_attach(xw_channel_port(s->ch), s) < 0) {
+        if (xw_rpath_start(s) < 0) {
             xw_warn("fd %d: event-channel port %d already routed: resetting", s->fd,
-                    xw_channel_port(s->ch));
+                    xw_channel_port(s->ring.ch));
             xw_tcp_abort_conn(s, ECONNRESET);
             return;
         }
-        s->path = XW_PATH_RING;
-        atomic_store_explicit(&s->path_ring, true, memory_order_release);
-        xw_rpath_refresh(s);
     }
     count_outcome(s);
     if (s->listener) {
@@ -318,12 +333,12 @@ static void map_offer(struct xw_sock *s, const struct xw_ctrl *m)
     else if (ng.fault == XW_FAULT_EVTCHN)
         rc = -ESRCH;
     else
-        rc = xw_channel_accept(xw_ring_xenif(), &off, &prm, &s->ch, &nonce);
+        rc = xw_channel_accept(xw_rev_xenif(), &off, &prm, &s->ring.ch, &nonce);
     if (rc < 0)
-        s->ch = NULL;
+        s->ring.ch = NULL;
     if (ng.fault == XW_FAULT_NONCE)
         nonce ^= 1;
-    st = xw_hs_mapped(&s->hs, rc, nonce, xw_ring_xenif()->domid);
+    st = xw_hs_mapped(&s->hs, rc, nonce, xw_rev_xenif()->domid);
     apply(s, &st);
 }
 
@@ -332,7 +347,7 @@ static void delayed_map(void *arg)
     struct xw_sock *s = arg;
     struct xw_ctrl m = { 0 };
 
-    if (s->hs.state != XW_HS_WAIT_OFFER || !s->pcb)
+    if (s->hs.state != XW_HS_WAIT_OFFER || !s->tcp.pcb)
         return;
     m.domid = s->hs_offer.domid;
     m.intf_ref = s->hs_offer.intf_ref;
@@ -347,9 +362,9 @@ static void apply(struct xw_sock *s, const struct xw_hs_step *st)
         xw_tcp_abort_conn(s, ECONNRESET);
         return;
     }
-    if (st->close_channel && s->ch) {
-        xw_channel_close(s->ch);
-        s->ch = NULL;
+    if (st->close_channel && s->ring.ch) {
+        xw_channel_close(s->ring.ch);
+        s->ring.ch = NULL;
     }
     if (st->reset) {
         xw_warn("fd %d: handshake failed (%s): connection reset", s->fd,
@@ -373,9 +388,9 @@ static void hs_timeout(void *arg)
     apply(s, &st);
 }
 
-bool xw_neg_on_connected(struct xw_sock *s)
+static bool neg_on_connected(struct xw_sock *s)
 {
-    struct pcb_hs *h = pcb_hs_of(s->pcb);
+    struct pcb_hs *h = pcb_hs_of(s->tcp.pcb);
     struct xw_ctrl offer = { 0 };
     struct xw_chan_offer off;
     struct xw_chan_params prm = { (uint32_t)xw_stack_config()->ring, -1 };
@@ -394,9 +409,9 @@ bool xw_neg_on_connected(struct xw_sock *s)
         else if (ng.fault == XW_FAULT_RESOURCES)
             rc = -ENOSPC;
         else
-            rc = xw_channel_create(xw_ring_xenif(), h->peer.domid, &prm, &s->ch, &off);
+            rc = xw_channel_create(xw_rev_xenif(), h->peer.domid, &prm, &s->ring.ch, &off);
         if (rc < 0) {
-            s->ch = NULL;
+            s->ring.ch = NULL;
             xw_info("fd %d: cannot offer a ring: %s", s->fd, strerror(-rc));
         } else {
             offer.domid = off.domid;
@@ -410,9 +425,9 @@ bool xw_neg_on_connected(struct xw_sock *s)
     return true;
 }
 
-bool xw_neg_on_accepted(struct xw_sock *l, struct xw_sock *s)
+static bool neg_on_accepted(struct xw_sock *l, struct xw_sock *s)
 {
-    struct pcb_hs *h = pcb_hs_of(s->pcb);
+    struct pcb_hs *h = pcb_hs_of(s->tcp.pcb);
     struct xw_hs_step st;
 
     if (!h || !h->replied) {
@@ -431,12 +446,12 @@ bool xw_neg_on_accepted(struct xw_sock *l, struct xw_sock *s)
     return true;
 }
 
-void xw_neg_input(struct xw_sock *s)
+static void neg_input(struct xw_sock *s)
 {
-    while (xw_hs_reading(&s->hs) && s->rx_len && s->pcb) {
+    while (xw_hs_reading(&s->hs) && s->tcp.rx_len && s->tcp.pcb) {
         uint8_t buf[XW_CTRL_MAX + 40];
         struct xw_ctrl m;
-        size_t have = xw_tcp_rx_take(s, buf, s->rx_len < sizeof(buf) ? s->rx_len : sizeof(buf),
+        size_t have = xw_tcp_rx_take(s, buf, s->tcp.rx_len < sizeof(buf) ? s->tcp.rx_len : sizeof(buf),
                                      true);
         int rc = xw_ctrl_parse(buf, have, &m);
         size_t used = rc > 0 ? (size_t)rc : 0;
@@ -463,30 +478,16 @@ void xw_neg_input(struct xw_sock *s)
             continue;
         }
         st = xw_hs_input(&s->hs, rc, &m,
-                         rc > 0 && m.type == XW_CTRL_ACCEPT && s->ch &&
-                             xw_channel_check_nonce(s->ch, m.nonce) == 0);
+                         rc > 0 && m.type == XW_CTRL_ACCEPT && s->ring.ch &&
+                             xw_channel_check_nonce(s->ring.ch, m.nonce) == 0);
         apply(s, &st);
     }
 }
 
-void xw_neg_forget(struct xw_sock *s)
+static void neg_forget(struct xw_sock *s)
 {
     sys_untimeout(hs_timeout, s);
     sys_untimeout(delayed_map, s);
-}
-
-void xw_neg_info(const struct xw_sock *s, struct xway_conn_info *ci)
-{
-    memset(ci, 0, sizeof(*ci));
-    strcpy(ci->path, s->path == XW_PATH_RING ? "ring" : "tcp");
-    snprintf(ci->fallback, sizeof(ci->fallback), "%s",
-             s->path == XW_PATH_RING ? "none" : xw_reason_name(s->hs.reason));
-    ci->fallback_code = s->path == XW_PATH_RING ? 0 : s->hs.reason;
-    ci->ring_bytes = s->ch ? xw_channel_ring_bytes(s->ch) : 0;
-    ci->ring_tx = s->ring_tx;
-    ci->ring_rx = s->ring_rx;
-    ci->tcp_tx = s->tcp_tx;
-    ci->tcp_rx = s->tcp_rx;
 }
 
 void xw_neg_stats(struct xway_stats *st)
@@ -496,6 +497,6 @@ void xw_neg_stats(struct xway_stats *st)
     st->tcp_conns = ng.tcp_conns;
     for (int i = 0; i < XW_REASON_MAX && i < XWAY_REASONS; i++)
         st->fallback[i] = ng.count[i];
-    st->backend = xw_ring_xenif() ? xw_ring_xenif()->ops->name : "off";
-    st->domid = xw_ring_xenif() ? (int)xw_ring_xenif()->domid : -1;
+    st->backend = xw_rev_xenif() ? xw_rev_xenif()->ops->name : "off";
+    st->domid = xw_rev_xenif() ? (int)xw_rev_xenif()->domid : -1;
 }

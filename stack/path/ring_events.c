@@ -2,76 +2,63 @@
  *
  * All ring connections of the process share one netif-xway handle (one domain),
  * whose event channels arrive on a single fd.  A dedicated thread waits on it,
- * takes each pending port and wakes the socket that owns it: bumps the
- * socket's futex word (ring_path.c sleeps on it) and refreshes its pollable fd.
+ * takes each pending port and calls what the port's owner attached (the ring
+ * path: wake the socket's sleepers and refresh its pollable fd).
  * The data path itself never comes here while both sides are busy: it spins,
  * and only a side that goes to sleep asks to be woken.
  *
- * Locking: the port table and the sockets it points to are protected by the
+ * Locking: the port table and what its entries point to are protected by the
  * stack lock, which the dispatcher takes once per batch of events.
  */
 #include "ring_events.h"
 
 #include <errno.h>
-#include <limits.h>
-#include <linux/futex.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "log.h"
-#include "ring_path.h"
 #include "stack.h"
 
 #define MAX_PORTS (1u << 17) /* Xen's FIFO event-channel ABI limit */
 
+struct route {
+    void (*fn)(void *arg);
+    void *arg;
+};
+
 static struct {
     struct xw_xenif *x;
-    struct xw_sock **ports; /* local port -> socket */
+    struct route *ports; /* local port -> what to call */
     pthread_t thread;
     int stop_fd;
     _Atomic bool stop;
 } ev = { .stop_fd = -1 };
 
-struct xw_xenif *xw_ring_xenif(void)
+struct xw_xenif *xw_rev_xenif(void)
 {
     return ev.x;
 }
 
-void xw_futex_wake(_Atomic unsigned *word)
+int xw_rev_attach(int port, void (*fn)(void *arg), void *arg)
 {
-    syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
-}
-
-int xw_futex_wait(_Atomic unsigned *word, unsigned seen, int timeout_ms)
-{
-    struct timespec ts = { timeout_ms / 1000, (long)(timeout_ms % 1000) * 1000000L };
-
-    if (syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, seen, timeout_ms < 0 ? NULL : &ts,
-                NULL, 0) < 0)
-        return errno == ETIMEDOUT ? -ETIMEDOUT : 0;
-    return 0;
-}
-
-int xw_ring_port_attach(int port, struct xw_sock *s)
-{
-    if (port < 0 || (unsigned)port >= MAX_PORTS || ev.ports[port])
+    if (port < 0 || (unsigned)port >= MAX_PORTS || ev.ports[port].fn)
         return -EINVAL;
-    ev.ports[port] = s;
+    ev.ports[port] = (struct route){ fn, arg };
     return 0;
 }
 
-void xw_ring_port_detach(int port, struct xw_sock *s)
+void xw_rev_detach(int port, void *arg)
 {
-    if (ev.ports && port >= 0 && (unsigned)port < MAX_PORTS && ev.ports[port] == s)
-        ev.ports[port] = NULL;
+    if (ev.ports && port >= 0 && (unsigned)port < MAX_PORTS && ev.ports[port].arg == arg)
+        ev.ports[port] = (struct route){ NULL, NULL };
 }
 
 /* Take every pending port (bounded per round, so an event storm cannot starve
- * the others) and wake its socket. */
+ * the others) and call its route. */
 static void dispatch(void)
 {
     int port, n = 0;
@@ -79,8 +66,8 @@ static void dispatch(void)
     xw_stack_lock();
     while (n++ < 4096 && (port = xw_evtchn_pending(ev.x)) >= 0) {
         xw_evtchn_unmask(ev.x, (uint32_t)port);
-        if ((unsigned)port < MAX_PORTS && ev.ports[port])
-            xw_rpath_kick_local(ev.ports[port]);
+        if ((unsigned)port < MAX_PORTS && ev.ports[port].fn)
+            ev.ports[port].fn(ev.ports[port].arg);
     }
     xw_stack_unlock();
 }
@@ -101,7 +88,7 @@ static void *loop(void *arg)
     return NULL;
 }
 
-int xw_ring_events_start(const struct xw_config *c, char *err, size_t errlen)
+int xw_rev_start(const struct xw_config *c, char *err, size_t errlen)
 {
     static const char *const names[] = { "auto", "xen", "sim", "off" };
     int rc;
@@ -134,11 +121,11 @@ int xw_ring_events_start(const struct xw_config *c, char *err, size_t errlen)
     return 0;
 out:
     snprintf(err, errlen, "ring event thread: %s", strerror(-rc));
-    xw_ring_events_stop();
+    xw_rev_stop();
     return rc;
 }
 
-void xw_ring_events_stop(void)
+void xw_rev_stop(void)
 {
     uint64_t one = 1;
 
@@ -158,7 +145,7 @@ void xw_ring_events_stop(void)
     ev.x = NULL;
 }
 
-void xw_ring_events_forget(void)
+void xw_rev_forget(void)
 {
     ev.x = NULL;
     ev.ports = NULL;

@@ -2,7 +2,7 @@
  * recv copies them straight out.  No stack lock, no lwIP, no syscall while both
  * sides are busy: a waiting side spins for XWAY_SPIN_US, then arms its
  * notification, re-checks, and sleeps on the socket's futex word, which the
- * event dispatcher (ring_events.c) bumps.  Sleeps are cut into slices so that a
+ * event dispatcher (ring_events.c) bumps through the route this path attached.  Sleeps are cut into slices so that a
  * dead peer is noticed within one slice. */
 #include "ring_path.h"
 
@@ -13,10 +13,12 @@
 
 #include "barrier.h"
 #include "channel.h"
+#include "futex.h"
 #include "log.h"
 #include "ring_events.h"
+#include "socket.h"
 #include "stack.h"
-
+#include "xway.h"
 
 static uint64_t now_ns(void)
 {
@@ -37,7 +39,7 @@ static int interrupted(const struct xw_sock *s)
 {
     if (s->closing)
         return -EBADF;
-    if (__atomic_load_n(&s->err, __ATOMIC_RELAXED))
+    if (atomic_load_explicit(&s->err, memory_order_relaxed))
         return XW_CHAN_ERROR;
     return 0;
 }
@@ -76,9 +78,8 @@ void xw_spin_leave(void)
     atomic_fetch_sub(&spinners, 1);
 }
 
-/* Wait until the channel is ready for events (XW_CHAN_* mask, returned), or
- * -ETIMEDOUT at the deadline, or -EBADF when the socket is being closed. */
-/* The spinning part: ready mask, an interruption, or 0 when the spin is over. */
+/* The spinning part of a wait: ready mask, an interruption, or 0 when the
+ * spin is over. */
 static int spin_wait(struct xw_sock *s, int events, uint64_t deadline)
 {
     uint64_t t, spin_end = now_ns() + (uint64_t)xw_stack_config()->spin_us * 1000u;
@@ -87,7 +88,7 @@ static int spin_wait(struct xw_sock *s, int events, uint64_t deadline)
     if (!xw_spin_enter())
         return 0;
     for (unsigned i = 0;; i++) {
-        if ((r = xw_channel_poll(s->ch, events)) != 0)
+        if ((r = xw_channel_poll(s->ring.ch, events)) != 0)
             break;
         if ((i & 63) == 63) {
             if ((r = interrupted(s)) != 0)
@@ -101,18 +102,17 @@ static int spin_wait(struct xw_sock *s, int events, uint64_t deadline)
     return r;
 }
 
-static int ring_wait(struct xw_sock *s, int events, uint64_t deadline)
+/* The sleeping part: arm, re-check, sleep on the socket's futex word. */
+static int sleep_wait(struct xw_sock *s, int events, uint64_t deadline)
 {
     uint64_t t;
-    int r = spin_wait(s, events, deadline);
+    int r;
 
-    if (r)
-        return r;
     for (;;) {
-        unsigned seen = atomic_load(&s->ring_seq);
+        unsigned seen = atomic_load(&s->ring.seq);
         int ms;
 
-        r = xw_channel_arm(s->ch, events);
+        r = xw_channel_arm(s->ring.ch, events);
         if (r)
             return r;
         if ((r = interrupted(s)) != 0)
@@ -122,24 +122,40 @@ static int ring_wait(struct xw_sock *s, int events, uint64_t deadline)
             return -ETIMEDOUT;
         ms = deadline - t > (uint64_t)XW_CHAN_SLICE_MS * 1000000u ? XW_CHAN_SLICE_MS
                                                             : (int)((deadline - t) / 1000000u) + 1;
-        if (xw_futex_wait(&s->ring_seq, seen, ms) == -ETIMEDOUT &&
-            xw_evtchn_peer_alive(xw_ring_xenif(), (uint32_t)xw_channel_port(s->ch)) == 0 &&
-            !(xw_channel_poll(s->ch, events) & events)) {
+        if (xw_futex_wait(&s->ring.seq, seen, ms) == -ETIMEDOUT &&
+            xw_evtchn_peer_alive(xw_rev_xenif(), (uint32_t)xw_channel_port(s->ring.ch)) == 0 &&
+            !(xw_channel_poll(s->ring.ch, events) & events)) {
             /* Gone without a word (a closing peer sets EOF or EPIPE first, and
              * what it wrote before is still ours to read). */
             xw_info("fd %d: ring peer is gone", s->fd);
-            xw_channel_reset(s->ch);
+            xw_channel_reset(s->ring.ch);
         }
     }
+}
+
+/* Wait until the channel is ready for events (XW_CHAN_* mask, returned), or
+ * -ETIMEDOUT at the deadline, or -EBADF when the socket is being closed. */
+static int ring_wait(struct xw_sock *s, int events, uint64_t deadline)
+{
+    int r = spin_wait(s, events, deadline);
+
+    if (r)
+        return r;
+    /* Counted before the first look at seq: a waker that sees no sleeper
+     * bumped seq before that look, so the sleep below returns at once. */
+    atomic_fetch_add(&s->ring.sleepers, 1);
+    r = sleep_wait(s, events, deadline);
+    atomic_fetch_sub(&s->ring.sleepers, 1);
+    return r;
 }
 
 /* The channel's -errno as the socket's.  As with TCP on Linux, a reset is
  * reported once; after that the connection is just gone (EPIPE / EOF). */
 static int sock_error(struct xw_sock *s, long err, bool sending)
 {
-    int e = __atomic_load_n(&s->err, __ATOMIC_RELAXED);
+    int e = atomic_load_explicit(&s->err, memory_order_relaxed);
 
-    if (atomic_exchange(&s->ring_err_seen, true))
+    if (atomic_exchange(&s->ring.err_seen, true))
         return sending ? -EPIPE : 0;
     if (e)
         return -e;
@@ -167,45 +183,72 @@ static void refresh(struct xw_sock *s, bool arrival)
      * the dispatcher and this fd follows the ring without anyone sleeping in
      * our calls.  A polled socket also keeps "readable" armed: every arrival
      * is an edge, as on a kernel socket. */
-    r = xw_channel_poll(s->ch, both);
+    r = xw_channel_poll(s->ring.ch, both);
     arm = both & ~r;
     if (s->polled)
         arm |= XW_CHAN_READABLE;
     if (arm)
-        r |= xw_channel_arm(s->ch, arm);
-    gone = s->closing || __atomic_load_n(&s->err, __ATOMIC_RELAXED);
+        r |= xw_channel_arm(s->ring.ch, arm);
+    gone = s->closing || atomic_load_explicit(&s->err, memory_order_relaxed);
     rd = (r & (XW_CHAN_READABLE | XW_CHAN_ERROR)) || gone || s->shut_rd;
     wr = (r & (XW_CHAN_WRITABLE | XW_CHAN_ERROR)) || gone || s->shut_wr;
     if (arrival && rd && s->polled)
         xw_ready_pulse_locked(&s->ready);
     xw_ready_set_locked(&s->ready, rd, wr);
-    if (xw_channel_at_eof(s->ch))
+    if (xw_channel_at_eof(s->ring.ch))
         xw_ready_ends_locked(&s->ready, true, s->shut_wr);
     pthread_mutex_unlock(&s->ready.lock);
 }
 
-void xw_rpath_state(struct xw_sock *s, bool *rd, bool *wr)
+static void ring_readiness(struct xw_sock *s, bool settle, bool *rd, bool *wr)
 {
-    int r = xw_channel_poll(s->ch, XW_CHAN_READABLE | XW_CHAN_WRITABLE);
-    bool gone = s->closing || __atomic_load_n(&s->err, __ATOMIC_RELAXED);
+    int r;
+    bool gone;
 
+    if (settle) { /* lower (and arm) a stale "ready" on the fd */
+        refresh(s, false);
+        *rd = s->ready.rd;
+        *wr = s->ready.wr;
+        return;
+    }
+    r = xw_channel_poll(s->ring.ch, XW_CHAN_READABLE | XW_CHAN_WRITABLE);
+    gone = s->closing || atomic_load_explicit(&s->err, memory_order_relaxed);
     *rd = (r & (XW_CHAN_READABLE | XW_CHAN_ERROR)) || gone || s->shut_rd;
     *wr = (r & (XW_CHAN_WRITABLE | XW_CHAN_ERROR)) || gone || s->shut_wr;
 }
 
-void xw_rpath_refresh(struct xw_sock *s)
+/* Wake the threads sleeping in this socket's ring calls (they re-check). */
+static void ring_wake(struct xw_sock *s)
 {
-    refresh(s, false);
+    atomic_fetch_add(&s->ring.seq, 1);
+    if (atomic_load(&s->ring.sleepers))
+        xw_futex_wake(&s->ring.seq);
 }
 
-void xw_rpath_kick_local(struct xw_sock *s)
+/* An event for the socket: the peer moved (the dispatcher), or the connection
+ * changed (TCP EOF or reset, close, shutdown): every arrival is an edge. */
+static void ring_changed(struct xw_sock *s)
 {
-    atomic_fetch_add(&s->ring_seq, 1);
-    xw_futex_wake(&s->ring_seq);
+    ring_wake(s);
     refresh(s, true);
 }
 
-ssize_t xw_rpath_send(struct xw_sock *s, const struct iovec *iov, int iovcnt, size_t total,
+static void on_event(void *arg)
+{
+    ring_changed(arg);
+}
+
+int xw_rpath_start(struct xw_sock *s)
+{
+    int rc = xw_rev_attach(xw_channel_port(s->ring.ch), on_event, s);
+
+    if (rc < 0)
+        return rc;
+    xw_path_set(s, &xw_ring_ops);
+    return 0;
+}
+
+static ssize_t ring_send(struct xw_sock *s, const struct iovec *iov, int iovcnt, size_t total,
                      int flags)
 {
     bool nonblock = s->nonblock || (flags & MSG_DONTWAIT);
@@ -225,7 +268,7 @@ again:
             off = 0;
             continue;
         }
-        n = xw_channel_send(s->ch, (const char *)iov[i].iov_base + off, iov[i].iov_len - off,
+        n = xw_channel_send(s->ring.ch, (const char *)iov[i].iov_base + off, iov[i].iov_len - off,
                             0);
         if (n > 0) {
             done += (size_t)n;
@@ -241,22 +284,22 @@ again:
             if (r < 0)
                 err = r == -ETIMEDOUT ? -EAGAIN : r;
             else if (r & XW_CHAN_ERROR)
-                err = sock_error(s, xw_channel_error(s->ch) ? xw_channel_error(s->ch)
+                err = sock_error(s, xw_channel_error(s->ring.ch) ? xw_channel_error(s->ring.ch)
                                                             : -ECONNRESET, true);
         }
     }
     if ((err == -EAGAIN || done < total) && (s->polled || !lazy_ready)) {
-        xw_rpath_refresh(s); /* the caller will wait: arm, publish "not writable" */
+        refresh(s, false); /* the caller will wait: arm, publish "not writable" */
         /* The consumer made room meanwhile: then the fd stayed writable, and an
          * edge-triggered poller told EAGAIN would wait for an edge that never
          * comes.  Use the room instead. */
         if (err == -EAGAIN && !done && retries++ < 8 &&
-            (xw_channel_poll(s->ch, XW_CHAN_WRITABLE) & XW_CHAN_WRITABLE)) {
+            (xw_channel_poll(s->ring.ch, XW_CHAN_WRITABLE) & XW_CHAN_WRITABLE)) {
             err = 0;
             goto again;
         }
     }
-    atomic_fetch_add_explicit(&s->ring_tx, done, memory_order_relaxed);
+    atomic_fetch_add_explicit(&s->ring.tx_bytes, done, memory_order_relaxed);
     return done ? (ssize_t)done : err;
 }
 
@@ -267,7 +310,7 @@ static size_t peek_copy(struct xw_sock *s, const struct iovec *iov, int iovcnt, 
     struct iovec seg[2];
     size_t got = 0, io = 0;
     int i = 0, k = 0;
-    int n = xw_channel_peek(s->ch, seg);
+    int n = xw_channel_peek(s->ring.ch, seg);
 
     if (n <= 0)
         return 0;
@@ -305,12 +348,12 @@ static ssize_t recv_once(struct xw_sock *s, const struct iovec *iov, int iovcnt,
         got = peek_copy(s, iov, iovcnt, want);
         if (got)
             return (ssize_t)got;
-        if (!(xw_channel_poll(s->ch, XW_CHAN_READABLE) & (XW_CHAN_READABLE | XW_CHAN_ERROR)))
+        if (!(xw_channel_poll(s->ring.ch, XW_CHAN_READABLE) & (XW_CHAN_READABLE | XW_CHAN_ERROR)))
             return -EAGAIN;
         got = peek_copy(s, iov, iovcnt, want);
         if (got)
             return (ssize_t)got;
-        return xw_channel_error(s->ch) ? xw_channel_error(s->ch) : 0;
+        return xw_channel_error(s->ring.ch) ? xw_channel_error(s->ring.ch) : 0;
     }
     while (i < iovcnt && io >= iov[i].iov_len)
         io -= iov[i++].iov_len;
@@ -319,7 +362,7 @@ static ssize_t recv_once(struct xw_sock *s, const struct iovec *iov, int iovcnt,
         ssize_t n;
         if (len > want - got)
             len = want - got;
-        n = xw_channel_recv(s->ch, (char *)iov[i].iov_base + io, len, 0);
+        n = xw_channel_recv(s->ring.ch, (char *)iov[i].iov_base + io, len, 0);
         if (n <= 0)
             return got ? (ssize_t)got : n;
         got += (size_t)n;
@@ -332,7 +375,7 @@ static ssize_t recv_once(struct xw_sock *s, const struct iovec *iov, int iovcnt,
     return (ssize_t)got;
 }
 
-ssize_t xw_rpath_recv(struct xw_sock *s, const struct iovec *iov, int iovcnt, size_t want,
+static ssize_t ring_recv(struct xw_sock *s, const struct iovec *iov, int iovcnt, size_t want,
                      int flags)
 {
     bool peek = flags & MSG_PEEK, nonblock = s->nonblock || (flags & MSG_DONTWAIT);
@@ -341,6 +384,8 @@ ssize_t xw_rpath_recv(struct xw_sock *s, const struct iovec *iov, int iovcnt, si
     size_t got = 0;
     ssize_t n, ret;
 
+    if (!want)
+        return 0;
     for (;;) {
         if (s->shut_rd) {
             ret = (ssize_t)got;
@@ -372,33 +417,64 @@ ssize_t xw_rpath_recv(struct xw_sock *s, const struct iovec *iov, int iovcnt, si
             ret = r == -ETIMEDOUT ? -EAGAIN : r;
             break;
         }
-        if ((r & XW_CHAN_ERROR) && !(r & XW_CHAN_READABLE) && __atomic_load_n(&s->err, __ATOMIC_RELAXED)) {
+        if ((r & XW_CHAN_ERROR) && !(r & XW_CHAN_READABLE) && atomic_load_explicit(&s->err, memory_order_relaxed)) {
             ret = sock_error(s, -ECONNRESET, false);
             break;
         }
     }
     if (!peek)
-        atomic_fetch_add_explicit(&s->ring_rx, got, memory_order_relaxed);
+        atomic_fetch_add_explicit(&s->ring.rx_bytes, got, memory_order_relaxed);
     if (s->polled || (ret == -EAGAIN && !lazy_ready))
-        xw_rpath_refresh(s); /* the caller will wait: arm, publish "not readable" */
+        refresh(s, false); /* the caller will wait: arm, publish "not readable" */
     return ret;
 }
 
-void xw_rpath_shutdown_wr(struct xw_sock *s)
+static void ring_shutdown_wr(struct xw_sock *s)
 {
-    xw_channel_shutdown_write(s->ch);
+    if (s->ring.ch)
+        xw_channel_shutdown_write(s->ring.ch);
 }
 
-void xw_rpath_reset(struct xw_sock *s)
+static void ring_reset(struct xw_sock *s)
 {
-    xw_channel_reset(s->ch);
+    if (s->ring.ch)
+        xw_channel_reset(s->ring.ch);
 }
 
-void xw_rpath_release(struct xw_sock *s)
+static int ring_poll_fast(struct xw_sock *s, int events)
 {
-    if (!s->ch)
+    return xw_channel_poll(s->ring.ch, events);
+}
+
+static void ring_release(struct xw_sock *s)
+{
+    if (!s->ring.ch)
         return;
-    xw_ring_port_detach(xw_channel_port(s->ch), s);
-    xw_channel_close(s->ch);
-    s->ch = NULL;
+    xw_rev_detach(xw_channel_port(s->ring.ch), s);
+    xw_channel_close(s->ring.ch);
+    s->ring.ch = NULL;
 }
+
+static void ring_info(const struct xw_sock *s, struct xway_conn_info *ci)
+{
+    strcpy(ci->path, "ring");
+    strcpy(ci->fallback, "none");
+    ci->fallback_code = 0;
+    ci->ring_bytes = xw_channel_ring_bytes(s->ring.ch);
+}
+
+const struct xw_path_ops xw_ring_ops = {
+    .name = "ring",
+    .unlocked_io = true,
+    .linger = false, /* what we wrote is in the peer's memory already */
+    .send = ring_send,
+    .recv = ring_recv,
+    .shutdown_wr = ring_shutdown_wr,
+    .reset = ring_reset,
+    .readiness = ring_readiness,
+    .changed = ring_changed,
+    .wake = ring_wake,
+    .poll_fast = ring_poll_fast,
+    .release = ring_release,
+    .info = ring_info,
+};

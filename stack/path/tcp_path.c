@@ -1,6 +1,9 @@
-/* The TCP path: a connection's bytes through lwIP.  lwIP's callbacks update the
- * socket (socket.h) and wake its sleepers; send and receive copy between the
- * caller's buffers and lwIP segments.  Every function runs with the stack lock. */
+/* The TCP connection every socket has, and the TCP path (xw_tcp_ops): a
+ * connection's bytes through lwIP.  lwIP's callbacks update the socket
+ * (socket.h) and wake its sleepers; send and receive copy between the caller's
+ * buffers and lwIP segments.  The handshake sees the connection through the
+ * hooks it registered (xw_tcp_set_handshake).  Every function runs with the
+ * stack lock. */
 #include "tcp_path.h"
 
 #include <errno.h>
@@ -9,9 +12,29 @@
 #include "lwip/priv/tcp_priv.h"
 #include "lwip/tcp.h"
 #include "log.h"
-#include "negotiate.h"
-#include "ring_path.h"
 #include "stack.h"
+#include "xway.h"
+
+/* No handshake registered: every connection is plain TCP. */
+static bool plain_connected(struct xw_sock *s) { return false; }
+static bool plain_accepted(struct xw_sock *l, struct xw_sock *s) { return false; }
+static void plain_none(struct xw_sock *s) {}
+static const struct xw_tcp_handshake plain = {
+    .connect_prepare = plain_none, .listen_prepare = plain_none,
+    .connected = plain_connected, .accepted = plain_accepted,
+    .input = plain_none, .forget = plain_none,
+};
+static const struct xw_tcp_handshake *hs = &plain;
+
+void xw_tcp_set_handshake(const struct xw_tcp_handshake *h)
+{
+    hs = h ? h : &plain;
+}
+
+void xw_tcp_forget(struct xw_sock *s)
+{
+    hs->forget(s);
+}
 
 /* ---- lwIP callbacks ---------------------------------------------------------- */
 
@@ -21,12 +44,12 @@ static void rx_append(struct xw_sock *s, struct pbuf *p)
      * not maintained across segments, rx_len counts. */
     struct pbuf *tail;
 
-    s->rx_len += p->tot_len;
-    if (!s->rx) {
-        s->rx = p;
+    s->tcp.rx_len += p->tot_len;
+    if (!s->tcp.rx) {
+        s->tcp.rx = p;
         return;
     }
-    for (tail = s->rx; tail->next; tail = tail->next)
+    for (tail = s->tcp.rx; tail->next; tail = tail->next)
         ;
     tail->next = p;
 }
@@ -43,8 +66,8 @@ static err_t on_recv(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err)
 {
     struct xw_sock *s = arg;
 
-    if (s->path == XW_PATH_RING && p) {
-        /* After the switch TCP carries no payload: a peer sending some is broken. */
+    if (p && xw_path_of(s) != &xw_tcp_ops) {
+        /* Under another path TCP carries no payload: a peer sending some is broken. */
         pbuf_free(p);
         xw_warn("fd %d: payload on TCP for a ring connection: reset", s->fd);
         xw_tcp_abort_conn(s, ECONNRESET);
@@ -57,8 +80,6 @@ static err_t on_recv(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err)
     }
     if (!p) {
         s->rd_eof = true;
-        if (s->path == XW_PATH_RING)
-            xw_rpath_kick_local(s);
     } else if (s->shut_rd) {
         /* Data after SHUT_RD is accepted and dropped, as Linux does. */
         tcp_recved(pcb, p->tot_len);
@@ -67,8 +88,8 @@ static err_t on_recv(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err)
     } else {
         rx_append(s, p);
         if (xw_hs_reading(&s->hs)) {
-            xw_neg_input(s);
-            if (s->pcb != pcb) {
+            hs->input(s);
+            if (s->tcp.pcb != pcb) {
                 reap(s);
                 return ERR_ABRT;
             }
@@ -91,7 +112,7 @@ static void on_err(void *arg, err_t err)
     struct xw_sock *s = arg;
     bool connecting = s->state == XW_SS_CONNECTING;
 
-    s->pcb = NULL;
+    s->tcp.pcb = NULL;
     if (err == ERR_RST)
         s->err = connecting ? ECONNREFUSED : ECONNRESET;
     else if (err == ERR_ABRT || err == ERR_TIMEOUT)
@@ -106,8 +127,6 @@ static void on_err(void *arg, err_t err)
         reap(s);
         return;
     }
-    if (s->path == XW_PATH_RING)
-        xw_rpath_kick_local(s);
     xw_sock_changed(s);
 }
 
@@ -115,8 +134,8 @@ static err_t on_connected(void *arg, struct tcp_pcb *pcb, err_t err)
 {
     struct xw_sock *s = arg;
 
-    if (xw_neg_on_connected(s))
-        return s->pcb == pcb ? ERR_OK : ERR_ABRT;
+    if (hs->connected(s))
+        return s->tcp.pcb == pcb ? ERR_OK : ERR_ABRT;
     s->state = XW_SS_CONNECTED;
     s->was_connected = true;
     xw_sock_changed(s);
@@ -125,7 +144,7 @@ static err_t on_connected(void *arg, struct tcp_pcb *pcb, err_t err)
 
 static void attach(struct xw_sock *s, struct tcp_pcb *pcb)
 {
-    s->pcb = pcb;
+    s->tcp.pcb = pcb;
     tcp_arg(pcb, s);
     tcp_recv(pcb, on_recv);
     tcp_sent(pcb, on_sent);
@@ -134,7 +153,7 @@ static void attach(struct xw_sock *s, struct tcp_pcb *pcb)
 
 void xw_tcp_apply_opts(struct xw_sock *s)
 {
-    struct tcp_pcb *pcb = s->pcb;
+    struct tcp_pcb *pcb = s->tcp.pcb;
 
     if (!pcb || pcb->state == LISTEN)
         return;
@@ -178,7 +197,7 @@ static err_t on_accept(void *arg, struct tcp_pcb *newpcb, err_t err)
     /* Counted against the listen backlog until the application accepts it, so
      * that excess SYNs wait (and are retried by the peer) as on Linux. */
     tcp_backlog_delayed(newpcb);
-    if (!xw_neg_on_accepted(l, s))
+    if (!hs->accepted(l, s))
         xw_tcp_queue_accepted(l, s);
     return ERR_OK;
 }
@@ -196,9 +215,10 @@ void xw_tcp_queue_accepted(struct xw_sock *l, struct xw_sock *s)
 
 void xw_tcp_abort_conn(struct xw_sock *s, int err)
 {
-    xw_neg_forget(s);
-    if (s->ch && s->path == XW_PATH_RING)
-        xw_rpath_reset(s);
+    const struct xw_path_ops *ops = xw_path_of(s);
+
+    if (ops->reset)
+        ops->reset(s);
     xw_tcp_release(s, true);
     s->err = err;
     s->state = XW_SS_DEAD;
@@ -207,8 +227,6 @@ void xw_tcp_abort_conn(struct xw_sock *s, int err)
         s->doomed = true;
         return;
     }
-    if (s->path == XW_PATH_RING)
-        xw_rpath_kick_local(s);
     xw_sock_changed(s);
 }
 
@@ -234,14 +252,14 @@ static int err_to_errno(err_t e)
 
 static int ensure_pcb(struct xw_sock *s)
 {
-    if (s->pcb)
+    if (s->tcp.pcb)
         return 0;
     if (s->state != XW_SS_NEW)
         return -EINVAL;
-    s->pcb = tcp_new_ip_type(s->domain == AF_INET6 ? IPADDR_TYPE_V6 : IPADDR_TYPE_V4);
-    if (!s->pcb)
+    s->tcp.pcb = tcp_new_ip_type(s->domain == AF_INET6 ? IPADDR_TYPE_V6 : IPADDR_TYPE_V4);
+    if (!s->tcp.pcb)
         return -ENOMEM;
-    tcp_arg(s->pcb, s);
+    tcp_arg(s->tcp.pcb, s);
     return 0;
 }
 
@@ -255,8 +273,8 @@ int xw_tcp_bind(struct xw_sock *s, const ip_addr_t *ip, u16_t port)
     if (s->bound)
         return -EINVAL;
     if (s->reuseaddr)
-        ip_set_option(s->pcb, SOF_REUSEADDR);
-    e = tcp_bind(s->pcb, ip, port);
+        ip_set_option(s->tcp.pcb, SOF_REUSEADDR);
+    e = tcp_bind(s->tcp.pcb, ip, port);
     if (e != ERR_OK)
         return e == ERR_USE ? -EADDRINUSE : -err_to_errno(e);
     s->bound = true;
@@ -271,7 +289,7 @@ int xw_tcp_listen(struct xw_sock *s, int backlog)
 
     if (s->state == XW_SS_LISTEN) {
         u8_t b = (u8_t)(backlog > 255 ? 255 : backlog < 1 ? 1 : backlog);
-        tcp_backlog_set(s->pcb, b); /* Linux allows re-listen to change the backlog */
+        tcp_backlog_set(s->tcp.pcb, b); /* Linux allows re-listen to change the backlog */
         return 0;
     }
     if (s->state != XW_SS_NEW)
@@ -288,19 +306,19 @@ int xw_tcp_listen(struct xw_sock *s, int backlog)
     s->acceptq = calloc((size_t)backlog + 1, sizeof(*s->acceptq));
     if (!s->acceptq)
         return -ENOMEM;
-    lpcb = tcp_listen_with_backlog_and_err(s->pcb, (u8_t)backlog, &e);
+    lpcb = tcp_listen_with_backlog_and_err(s->tcp.pcb, (u8_t)backlog, &e);
     if (!lpcb) {
         free(s->acceptq);
         s->acceptq = NULL;
         return -err_to_errno(e);
     }
-    s->pcb = lpcb;
+    s->tcp.pcb = lpcb;
     s->aq_cap = backlog + 1;
     s->backlog = backlog;
     s->state = XW_SS_LISTEN;
     tcp_arg(lpcb, s);
     tcp_accept(lpcb, on_accept);
-    xw_neg_listen_prepare(s);
+    hs->listen_prepare(s);
     xw_sock_changed(s);
     return 0;
 }
@@ -315,8 +333,8 @@ struct xw_sock *xw_tcp_accept_next(struct xw_sock *l)
     l->aq_head = (l->aq_head + 1) % l->aq_cap;
     l->aq_len--;
     s->queued = false;
-    if (s->pcb)
-        tcp_backlog_accepted(s->pcb);
+    if (s->tcp.pcb)
+        tcp_backlog_accepted(s->tcp.pcb);
     xw_sock_changed(l);
     return s;
 }
@@ -337,10 +355,10 @@ int xw_tcp_connect(struct xw_sock *s, const ip_addr_t *ip, u16_t port)
         rc = ensure_pcb(s);
     if (rc < 0)
         return rc;
-    attach(s, s->pcb);
+    attach(s, s->tcp.pcb);
     xw_tcp_apply_opts(s);
-    xw_neg_connect_prepare(s);
-    e = tcp_connect(s->pcb, ip, port, on_connected);
+    hs->connect_prepare(s);
+    e = tcp_connect(s->tcp.pcb, ip, port, on_connected);
     if (e != ERR_OK)
         return -err_to_errno(e);
     s->state = XW_SS_CONNECTING;
@@ -355,8 +373,8 @@ int xw_tcp_connect(struct xw_sock *s, const ip_addr_t *ip, u16_t port)
 static size_t rx_copy(struct xw_sock *s, const struct iovec *iov, int iovcnt, size_t skip,
                       size_t len, bool peek)
 {
-    struct pbuf *q = s->rx;
-    size_t off = s->rx_off, done = 0;
+    struct pbuf *q = s->tcp.rx;
+    size_t off = s->tcp.rx_off, done = 0;
     int i = 0;
     size_t io = skip;
 
@@ -385,19 +403,19 @@ static size_t rx_copy(struct xw_sock *s, const struct iovec *iov, int iovcnt, si
     if (peek)
         return done;
     /* Free the fully consumed pbufs one by one (detached, so the rest survives). */
-    while (s->rx != q) {
-        struct pbuf *head = s->rx;
-        s->rx = head->next;
+    while (s->tcp.rx != q) {
+        struct pbuf *head = s->tcp.rx;
+        s->tcp.rx = head->next;
         head->next = NULL;
         head->tot_len = head->len;
         pbuf_free(head);
     }
-    s->rx_off = (uint32_t)off;
-    s->rx_len -= (uint32_t)done;
-    if (s->pcb) {
+    s->tcp.rx_off = (uint32_t)off;
+    s->tcp.rx_len -= (uint32_t)done;
+    if (s->tcp.pcb) {
         for (size_t left = done; left;) {
             u16_t n = left > 0xffff ? 0xffff : (u16_t)left;
-            tcp_recved(s->pcb, n);
+            tcp_recved(s->tcp.pcb, n);
             left -= n;
         }
     }
@@ -412,18 +430,18 @@ size_t xw_tcp_rx_take(struct xw_sock *s, void *buf, size_t len, bool peek)
 
 void xw_tcp_rx_flush(struct xw_sock *s)
 {
-    while (s->rx) {
-        struct pbuf *head = s->rx;
-        s->rx = head->next;
+    while (s->tcp.rx) {
+        struct pbuf *head = s->tcp.rx;
+        s->tcp.rx = head->next;
         head->next = NULL;
         head->tot_len = head->len;
         pbuf_free(head);
     }
-    s->rx_len = s->rx_off = 0;
+    s->tcp.rx_len = s->tcp.rx_off = 0;
 }
 
-ssize_t xw_tcp_recv(struct xw_sock *s, const struct iovec *iov, int iovcnt, size_t want,
-                    int flags)
+static ssize_t path_recv(struct xw_sock *s, const struct iovec *iov, int iovcnt,
+                           size_t want, int flags)
 {
     struct timespec dbuf;
     const struct timespec *deadline = xw_deadline(&s->rcvtimeo, &dbuf);
@@ -437,13 +455,13 @@ ssize_t xw_tcp_recv(struct xw_sock *s, const struct iovec *iov, int iovcnt, size
     if (want == 0)
         return 0;
     for (;;) {
-        if (s->path == XW_PATH_RING)
-            return got ? (ssize_t)got : -EXDEV; /* switched while we waited */
-        if (s->rx_len && !xw_hs_reading(&s->hs)) {
+        if (xw_path_of(s) != &xw_tcp_ops) /* switched while we waited (path.h) */
+            return got ? (ssize_t)got : -EAGAIN;
+        if (s->tcp.rx_len && !xw_hs_reading(&s->hs)) {
             size_t n = rx_copy(s, iov, iovcnt, got, want - got, peek);
             got += n;
             if (!peek)
-                s->tcp_rx += n;
+                s->tcp.rx_bytes += n;
             xw_sock_changed(s);
             if (got == want || !waitall)
                 return (ssize_t)got;
@@ -488,7 +506,7 @@ static size_t tx_queue(struct xw_sock *s, const struct iovec *iov, int iovcnt, s
     while (i < iovcnt && io >= iov[i].iov_len)
         io -= iov[i++].iov_len;
     while (done < len && i < iovcnt) {
-        size_t room = send_space(s->pcb), n = iov[i].iov_len - io;
+        size_t room = send_space(s->tcp.pcb), n = iov[i].iov_len - io;
         u8_t fl = TCP_WRITE_FLAG_COPY;
         if (n > room)
             n = room;
@@ -500,7 +518,7 @@ static size_t tx_queue(struct xw_sock *s, const struct iovec *iov, int iovcnt, s
             break;
         if (done + n < len)
             fl |= TCP_WRITE_FLAG_MORE;
-        if (tcp_write(s->pcb, (char *)iov[i].iov_base + io, (u16_t)n, fl) != ERR_OK)
+        if (tcp_write(s->tcp.pcb, (char *)iov[i].iov_base + io, (u16_t)n, fl) != ERR_OK)
             break;
         done += n;
         io += n;
@@ -512,8 +530,8 @@ static size_t tx_queue(struct xw_sock *s, const struct iovec *iov, int iovcnt, s
     return done;
 }
 
-ssize_t xw_tcp_send(struct xw_sock *s, const struct iovec *iov, int iovcnt, size_t total,
-                    int flags)
+static ssize_t path_send(struct xw_sock *s, const struct iovec *iov, int iovcnt,
+                           size_t total, int flags)
 {
     struct timespec dbuf;
     const struct timespec *deadline = xw_deadline(&s->sndtimeo, &dbuf);
@@ -540,18 +558,18 @@ ssize_t xw_tcp_send(struct xw_sock *s, const struct iovec *iov, int iovcnt, size
         }
         if (s->state == XW_SS_CONNECTING)
             return -EAGAIN;
-        if (s->state != XW_SS_CONNECTED || !s->pcb)
+        if (s->state != XW_SS_CONNECTED || !s->tcp.pcb)
             return sent ? (ssize_t)sent : -ENOTCONN;
-        if (s->path == XW_PATH_RING)
-            return sent ? (ssize_t)sent : -EXDEV; /* caller switches paths */
+        if (xw_path_of(s) != &xw_tcp_ops) /* switched while we waited (path.h) */
+            return sent ? (ssize_t)sent : -EAGAIN;
         {
             size_t n = tx_queue(s, iov, iovcnt, sent, total - sent);
             sent += n;
-            s->tcp_tx += n;
+            s->tcp.tx_bytes += n;
         }
         if (sent == total || (sent && nonblock))
             break;
-        tcp_output(s->pcb);
+        tcp_output(s->tcp.pcb);
         xw_sock_changed(s);
         if (nonblock)
             return sent ? (ssize_t)sent : -EAGAIN;
@@ -561,8 +579,8 @@ ssize_t xw_tcp_send(struct xw_sock *s, const struct iovec *iov, int iovcnt, size
         if (rc < 0)
             return sent ? (ssize_t)sent : rc;
     }
-    if (s->pcb)
-        tcp_output(s->pcb);
+    if (s->tcp.pcb)
+        tcp_output(s->tcp.pcb);
     xw_sock_changed(s);
     return (ssize_t)sent;
 }
@@ -579,14 +597,15 @@ int xw_tcp_shutdown(struct xw_sock *s, bool rd, bool wr)
         xw_tcp_rx_flush(s);
     }
     if (wr && !s->shut_wr) {
+        const struct xw_path_ops *ops = xw_path_of(s);
         s->shut_wr = true;
-        if (s->path == XW_PATH_RING && s->ch)
-            xw_rpath_shutdown_wr(s);
-        if (s->pcb && s->state == XW_SS_CONNECTED) {
-            e = tcp_shutdown(s->pcb, 0, 1);
+        if (ops->shutdown_wr)
+            ops->shutdown_wr(s);
+        if (s->tcp.pcb && s->state == XW_SS_CONNECTED) {
+            e = tcp_shutdown(s->tcp.pcb, 0, 1);
             if (e != ERR_OK)
                 return -err_to_errno(e);
-            tcp_output(s->pcb);
+            tcp_output(s->tcp.pcb);
         }
     }
     xw_sock_changed(s);
@@ -598,9 +617,10 @@ int xw_tcp_shutdown(struct xw_sock *s, bool rd, bool wr)
  * into a freed socket. */
 void xw_tcp_release(struct xw_sock *s, bool reset)
 {
-    struct tcp_pcb *pcb = s->pcb;
+    struct tcp_pcb *pcb = s->tcp.pcb;
 
-    s->pcb = NULL;
+    hs->forget(s);
+    s->tcp.pcb = NULL;
     if (!pcb)
         return;
     tcp_arg(pcb, NULL);
@@ -622,10 +642,72 @@ void xw_tcp_release(struct xw_sock *s, bool reset)
 
 bool xw_tcp_unsent(const struct xw_sock *s)
 {
-    return s->pcb && (s->pcb->unsent || s->pcb->unacked);
+    return s->tcp.pcb && (s->tcp.pcb->unsent || s->tcp.pcb->unacked);
 }
 
-size_t xw_tcp_space(const struct xw_sock *s)
+static size_t tcp_space(const struct xw_sock *s)
 {
-    return s->pcb && s->state == XW_SS_CONNECTED ? send_space(s->pcb) : 0;
+    return s->tcp.pcb && s->state == XW_SS_CONNECTED ? send_space(s->tcp.pcb) : 0;
 }
+
+/* ---- the path's ops ---------------------------------------------------------- */
+
+static bool readable(const struct xw_sock *s)
+{
+    if (s->state == XW_SS_LISTEN)
+        return s->aq_len > 0;
+    if (s->state == XW_SS_CONNECTING || xw_hs_reading(&s->hs))
+        return s->err != 0;
+    return s->tcp.rx_len > 0 || s->rd_eof || s->shut_rd || s->err || s->state == XW_SS_DEAD;
+}
+
+static bool writable(const struct xw_sock *s)
+{
+    if (s->err || s->state == XW_SS_DEAD || s->shut_wr)
+        return s->was_connected || s->err;
+    if (s->state != XW_SS_CONNECTED)
+        return false;
+    return tcp_space(s) >= TCP_SND_BUF / 4;
+}
+
+/* The readiness fd follows the socket's state exactly, so settling is free. */
+static void tcp_readiness(struct xw_sock *s, bool settle, bool *rd, bool *wr)
+{
+    *rd = readable(s);
+    *wr = writable(s);
+}
+
+static void tcp_changed(struct xw_sock *s)
+{
+    pthread_mutex_lock(&s->ready.lock);
+    xw_ready_set_locked(&s->ready, readable(s), writable(s));
+    if (s->state != XW_SS_LISTEN && s->was_connected && s->tcp.rx_len == 0)
+        xw_ready_ends_locked(&s->ready, s->rd_eof || s->state == XW_SS_DEAD,
+                             s->state == XW_SS_DEAD || (s->rd_eof && s->shut_wr));
+    pthread_mutex_unlock(&s->ready.lock);
+}
+
+/* Its sleepers wait on the socket's condition variable (the socket layer's). */
+static void tcp_wake(struct xw_sock *s)
+{
+}
+
+static void tcp_info(const struct xw_sock *s, struct xway_conn_info *ci)
+{
+    strcpy(ci->path, "tcp");
+    snprintf(ci->fallback, sizeof(ci->fallback), "%s", xw_reason_name(s->hs.reason));
+    ci->fallback_code = s->hs.reason;
+}
+
+const struct xw_path_ops xw_tcp_ops = {
+    .name = "tcp",
+    .unlocked_io = false,
+    .linger = true,
+    .send = path_send,
+    .recv = path_recv,
+    .readiness = tcp_readiness,
+    .changed = tcp_changed,
+    .wake = tcp_wake,
+    .release = xw_tcp_rx_flush,
+    .info = tcp_info,
+};

@@ -1,5 +1,6 @@
-/* The TCP path of a connection (lwIP raw API).  Stack lock held for all calls.
- * Functions return 0/a count or -errno. */
+/* The TCP connection every socket has (lwIP raw API), and the TCP path
+ * (xw_tcp_ops, path.h).  Stack lock held for all calls.  Functions return
+ * 0/a count or -errno. */
 #ifndef XW_TCP_PATH_H
 #define XW_TCP_PATH_H
 
@@ -10,18 +11,36 @@
 #include "lwip/ip_addr.h"
 #include "socket.h"
 
+/* What the connection tells the in-stack handshake (negotiate.c registers it
+ * when the stack starts; without it every connection is plain TCP). */
+struct xw_tcp_handshake {
+    /* Before tcp_connect / after tcp_listen: offer / answer the SYN option. */
+    void (*connect_prepare)(struct xw_sock *s);
+    void (*listen_prepare)(struct xw_sock *s);
+    /* Connector established.  true: the handshake owns the socket's state (it
+     * marks it connected when done); false: plain TCP, connected now. */
+    bool (*connected)(struct xw_sock *s);
+    /* Acceptor established.  true: negotiating (queued on l when done);
+     * false: plain TCP, queue it now. */
+    bool (*accepted)(struct xw_sock *l, struct xw_sock *s);
+    /* Bytes arrived while the handshake reads the stream. */
+    void (*input)(struct xw_sock *s);
+    /* The connection goes away: cancel the handshake's timers. */
+    void (*forget)(struct xw_sock *s);
+};
+void xw_tcp_set_handshake(const struct xw_tcp_handshake *h);
+/* The socket leaves the table: the handshake lets go of it. */
+void xw_tcp_forget(struct xw_sock *s);
+
 int xw_tcp_bind(struct xw_sock *s, const ip_addr_t *ip, u16_t port);
 int xw_tcp_listen(struct xw_sock *s, int backlog);
 /* Next established connection of listener l, or NULL. */
 struct xw_sock *xw_tcp_accept_next(struct xw_sock *l);
 /* Starts the handshake; completion arrives through the socket's state. */
 int xw_tcp_connect(struct xw_sock *s, const ip_addr_t *ip, u16_t port);
-/* want = total length of iov.  Blocking per the socket's mode, flags and timeouts. */
-ssize_t xw_tcp_recv(struct xw_sock *s, const struct iovec *iov, int iovcnt, size_t want,
-                    int flags);
-ssize_t xw_tcp_send(struct xw_sock *s, const struct iovec *iov, int iovcnt, size_t total,
-                    int flags);
+/* shutdown(2): the path's stream and the TCP connection. */
 int xw_tcp_shutdown(struct xw_sock *s, bool rd, bool wr);
+/* Let go of the pcb (the handshake forgets the socket first). */
 void xw_tcp_release(struct xw_sock *s, bool reset);
 void xw_tcp_rx_flush(struct xw_sock *s);
 /* Push option fields of s (nodelay, keepalive) into its pcb. */
@@ -33,6 +52,5 @@ size_t xw_tcp_rx_take(struct xw_sock *s, void *buf, size_t len, bool peek);
 void xw_tcp_queue_accepted(struct xw_sock *l, struct xw_sock *s);
 /* Reset the connection (RST) and record err for the application. */
 void xw_tcp_abort_conn(struct xw_sock *s, int err);
-size_t xw_tcp_space(const struct xw_sock *s);
 
 #endif

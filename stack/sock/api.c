@@ -12,7 +12,6 @@
 #include "lwip/tcp.h"
 #include "handoff.h"
 #include "negotiate.h"
-#include "ring_path.h"
 #include "socket.h"
 #include "stack.h"
 #include "tcp_path.h"
@@ -150,22 +149,21 @@ static void linger_wait(struct xw_sock *s)
     struct timespec dbuf;
     const struct timespec *dl = xw_deadline(&tv, &dbuf);
 
-    if (s->rx_len == 0 && tcp_shutdown(s->pcb, 0, 1) == ERR_OK)
-        tcp_output(s->pcb);
-    while (s->pcb && xw_tcp_unsent(s))
+    if (s->tcp.rx_len == 0 && tcp_shutdown(s->tcp.pcb, 0, 1) == ERR_OK)
+        tcp_output(s->tcp.pcb);
+    while (s->tcp.pcb && xw_tcp_unsent(s))
         if (pthread_cond_timedwait(&s->cond, &xw_stack_mutex, dl) != 0)
             break;
 }
 
 void xw_sock_close_locked(struct xw_sock *s)
 {
+    const struct xw_path_ops *ops = xw_path_of(s);
     bool reset;
 
     s->closing = true;
-    /* On the ring, what we wrote is already in the peer's memory: EOF follows
-     * it at once, and lingering is for lwIP's unacknowledged data only. */
-    if (s->linger.l_onoff && s->linger.l_linger > 0 && !s->nonblock && s->pcb &&
-        s->state == XW_SS_CONNECTED && s->path == XW_PATH_TCP)
+    if (s->linger.l_onoff && s->linger.l_linger > 0 && !s->nonblock && s->tcp.pcb &&
+        s->state == XW_SS_CONNECTED && ops->linger)
         linger_wait(s);
     /* Connections queued on a listener and never accepted are reset. */
     while (s->state == XW_SS_LISTEN && s->aq_len) {
@@ -175,13 +173,11 @@ void xw_sock_close_locked(struct xw_sock *s)
     }
     if (s->state == XW_SS_LISTEN)
         xw_sock_close_children(s);
-    reset = (s->linger.l_onoff && s->linger.l_linger == 0) || s->rx_len > 0;
-    if (s->path == XW_PATH_RING && s->ch) {
-        if (reset)
-            xw_rpath_reset(s);
-        else
-            xw_rpath_shutdown_wr(s); /* the peer reads EOF after our last byte */
-    }
+    reset = (s->linger.l_onoff && s->linger.l_linger == 0) || s->tcp.rx_len > 0;
+    if (reset && ops->reset)
+        ops->reset(s);
+    else if (!reset && ops->shutdown_wr)
+        ops->shutdown_wr(s); /* the peer reads EOF after our last byte */
     xw_tcp_release(s, reset);
     xw_sock_free(s);
 }
@@ -268,8 +264,8 @@ int xway_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
     c->nonblock = flags & SOCK_NONBLOCK;
     if (!(flags & SOCK_CLOEXEC))
         fcntl(c->fd, F_SETFD, 0);
-    if (addr && len && c->pcb)
-        rc = to_sockaddr(c, &c->pcb->remote_ip, c->pcb->remote_port, addr, len);
+    if (addr && len && c->tcp.pcb)
+        rc = to_sockaddr(c, &c->tcp.pcb->remote_ip, c->tcp.pcb->remote_port, addr, len);
     else if (addr && len)
         rc = to_sockaddr(c, NULL, 0, addr, len);
     return (int)xw_api_leave(rc < 0 ? rc : c->fd);
@@ -325,14 +321,14 @@ static int name_of(int fd, struct sockaddr *addr, socklen_t *len, bool peer)
 
     if (!s)
         return -1;
-    if (peer && (s->state != XW_SS_CONNECTED || !s->pcb))
+    if (peer && (s->state != XW_SS_CONNECTED || !s->tcp.pcb))
         rc = -ENOTCONN;
-    else if (!s->pcb)
+    else if (!s->tcp.pcb)
         rc = to_sockaddr(s, NULL, 0, addr, len);
     else if (peer)
-        rc = to_sockaddr(s, &s->pcb->remote_ip, s->pcb->remote_port, addr, len);
+        rc = to_sockaddr(s, &s->tcp.pcb->remote_ip, s->tcp.pcb->remote_port, addr, len);
     else
-        rc = to_sockaddr(s, &s->pcb->local_ip, s->pcb->local_port, addr, len);
+        rc = to_sockaddr(s, &s->tcp.pcb->local_ip, s->tcp.pcb->local_port, addr, len);
     return (int)xw_api_leave(rc);
 }
 
@@ -364,33 +360,61 @@ static ssize_t iov_total(const struct iovec *iov, int iovcnt)
     return (ssize_t)t;
 }
 
-/* Run a ring-path operation without the stack lock, holding a reference so the
- * socket outlives a concurrent close.  Lock held on entry and on return. */
-#define RING_CALL(s, call)                                                         \
-    ({                                                                             \
-        ssize_t rc_;                                                               \
-        (s)->refs++;                                                               \
-        xw_stack_unlock();                                                         \
-        rc_ = (call);                                                              \
-        xw_stack_lock();                                                           \
-        xw_sock_put(s);                                                            \
-        rc_;                                                                       \
-    })
+static ssize_t path_call(const struct xw_path_ops *ops, struct xw_sock *s, bool sending,
+                         const struct iovec *iov, int iovcnt, size_t total, int flags)
+{
+    return sending ? ops->send(s, iov, iovcnt, total, flags)
+                   : ops->recv(s, iov, iovcnt, total, flags);
+}
 
-/* The ring path without any lock: the socket is held by a lock-free
- * reference.  Returns false when fd is not (yet) a ring socket. */
-static bool ring_fast(int fd, bool sending, const struct iovec *iov, int iovcnt, size_t total,
+/* A data call on a socket already looked up, through its path: without the
+ * stack lock if the path runs so (holding a reference, so the socket outlives
+ * a concurrent close), and again on the new path if the connection switched
+ * while the call waited (path.h).  Lock held on entry and on return. */
+static ssize_t path_io(struct xw_sock *s, bool sending, const struct iovec *iov, int iovcnt,
+                       size_t total, int flags)
+{
+    for (;;) {
+        const struct xw_path_ops *ops = xw_path_of(s);
+        ssize_t rc;
+
+        if (ops->unlocked_io) {
+            s->refs++;
+            xw_stack_unlock();
+            rc = path_call(ops, s, sending, iov, iovcnt, total, flags);
+            xw_stack_lock();
+            if (rc != -EAGAIN || s->closing || xw_path_of(s) == ops) {
+                xw_sock_put(s);
+                return rc;
+            }
+            xw_sock_put(s);
+            continue;
+        }
+        rc = path_call(ops, s, sending, iov, iovcnt, total, flags);
+        if (rc != -EAGAIN || s->closing || xw_path_of(s) == ops)
+            return rc;
+    }
+}
+
+/* The data path without any lock: the socket is held by a lock-free
+ * reference.  false when fd's path needs the stack lock (or fd is not a
+ * socket, or its path switched during the call): take the locked way. */
+static bool path_fast(int fd, bool sending, const struct iovec *iov, int iovcnt, size_t total,
                       int flags, ssize_t *rc)
 {
     struct xw_sock *s = xw_sock_get_fast(fd);
-    bool ring = s && atomic_load_explicit(&s->path_ring, memory_order_acquire);
+    const struct xw_path_ops *ops;
+    bool done = false;
 
-    if (ring)
-        *rc = sending ? xw_rpath_send(s, iov, iovcnt, total, flags)
-                      : xw_rpath_recv(s, iov, iovcnt, total, flags);
-    if (s)
-        xw_sock_put_fast(s);
-    return ring;
+    if (!s)
+        return false;
+    ops = xw_path_of(s);
+    if (ops->unlocked_io) {
+        *rc = path_call(ops, s, sending, iov, iovcnt, total, flags);
+        done = *rc != -EAGAIN || xw_path_of(s) == ops;
+    }
+    xw_sock_put_fast(s);
+    return done;
 }
 
 static ssize_t send_result(ssize_t rc, int flags)
@@ -407,17 +431,11 @@ static ssize_t send_result(ssize_t rc, int flags)
 ssize_t xw_sock_send_locked(struct xw_sock *s, const struct iovec *iov, int iovcnt,
                             size_t total, int flags)
 {
-    ssize_t rc;
-
     if (s->state == XW_SS_LISTEN)
         return -ENOTCONN;
     if (!total)
         return 0;
-    if (s->path == XW_PATH_RING)
-        return RING_CALL(s, xw_rpath_send(s, iov, iovcnt, total, flags));
-    if ((rc = xw_tcp_send(s, iov, iovcnt, total, flags)) == -EXDEV)
-        rc = RING_CALL(s, xw_rpath_send(s, iov, iovcnt, total, flags));
-    return rc;
+    return path_io(s, true, iov, iovcnt, total, flags);
 }
 
 static ssize_t do_send(int fd, const struct iovec *iov, int iovcnt, int flags)
@@ -433,7 +451,7 @@ static ssize_t do_send(int fd, const struct iovec *iov, int iovcnt, int flags)
         errno = EOPNOTSUPP;
         return -1;
     }
-    if (total && ring_fast(fd, true, iov, iovcnt, (size_t)total, flags, &rc))
+    if (total && path_fast(fd, true, iov, iovcnt, (size_t)total, flags, &rc))
         return send_result(rc, flags);
     s = xw_api_enter(fd);
     if (!s) {
@@ -448,13 +466,7 @@ static ssize_t do_send(int fd, const struct iovec *iov, int iovcnt, int flags)
 ssize_t xw_sock_recv_locked(struct xw_sock *s, const struct iovec *iov, int iovcnt,
                             size_t total, int flags)
 {
-    ssize_t rc;
-
-    if (s->path == XW_PATH_RING)
-        return total ? RING_CALL(s, xw_rpath_recv(s, iov, iovcnt, total, flags)) : 0;
-    if ((rc = xw_tcp_recv(s, iov, iovcnt, total, flags)) == -EXDEV)
-        rc = RING_CALL(s, xw_rpath_recv(s, iov, iovcnt, total, flags));
-    return rc;
+    return path_io(s, false, iov, iovcnt, total, flags);
 }
 
 static ssize_t do_recv(int fd, const struct iovec *iov, int iovcnt, int flags)
@@ -470,7 +482,7 @@ static ssize_t do_recv(int fd, const struct iovec *iov, int iovcnt, int flags)
         errno = EOPNOTSUPP;
         return -1;
     }
-    if (total && ring_fast(fd, false, iov, iovcnt, (size_t)total, flags, &rc))
+    if (total && path_fast(fd, false, iov, iovcnt, (size_t)total, flags, &rc))
         return rc < 0 ? (errno = (int)-rc, -1) : rc;
     s = xw_api_enter(fd);
     if (!s) {

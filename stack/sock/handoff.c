@@ -256,7 +256,7 @@ int xw_handoff_locked(struct xw_sock *s, bool start)
     p->next = pumps;
     pumps = p;
     xw_info("fd %d: handed to its kernel fd (%s path): pumped by this process",
-            s->fd, s->path == XW_PATH_RING ? "ring" : "tcp");
+            s->fd, xw_path_of(s)->name);
     if (start)
         pump_start(p);
     return 0;

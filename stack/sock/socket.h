@@ -1,10 +1,16 @@
 /* The socket table and the per-socket state shared by the API entry points
- * (socket.c, sockopt.c, poll.c) and the TCP path (tcp_path.c).
+ * (api.c, sockopt.c, poll.c, handoff.c) and the paths (path/).
  *
- * Locking: every member of struct xw_sock is protected by the stack lock
- * (stack.h).  A socket is reachable through the table from xway_socket/accept
- * until xway_close; a thread sleeping on sock->cond holds a reference (refs) so
- * that a concurrent close frees the socket only after the sleeper has left.
+ * Locking.  A socket's members are written with the stack lock held (stack.h),
+ * except the path state that its comment says otherwise.  The lock-free ring
+ * path (path/ring_path.c) also *reads*, without the lock: ops, closing, err,
+ * nonblock, shut_rd, shut_wr and polled (atomics: a stale value only delays
+ * what the next call or wake-up sees), rcvtimeo/sndtimeo (a setsockopt racing
+ * a call takes effect on the next call), fd and ready (which has its own lock).
+ * Lifetime: a socket is reachable through the table from xway_socket/accept
+ * until xway_close; a thread sleeping on sock->cond holds a reference (refs)
+ * and a lock-free caller holds a user count (users), so that a concurrent
+ * close reclaims the socket only after both have left (table.c).
  */
 #ifndef XW_SOCKET_H
 #define XW_SOCKET_H
@@ -21,9 +27,8 @@
 #include "channel.h"
 #include "handshake.h"
 #include "lwip/tcp.h"
+#include "path.h"
 #include "readyfd.h"
-
-enum xw_path { XW_PATH_TCP, XW_PATH_RING };
 
 enum xw_sock_state {
     XW_SS_NEW,        /* created, maybe bound */
@@ -33,8 +38,20 @@ enum xw_sock_state {
     XW_SS_DEAD,       /* the connection is gone: error, reset or fully closed */
 };
 
+/* The lwIP connection every socket has (tcp_path.c).  It carries the TCP
+ * path's payload and the handshake's control messages, and under any other
+ * path stays open as the connection's control and liveness channel.  Stack
+ * lock held for every member. */
+struct xw_tcp_conn {
+    struct tcp_pcb *pcb;     /* NULL once lwIP freed it or we let go */
+    struct pbuf *rx;         /* received, not yet read; rx_off bytes of it consumed */
+    uint32_t rx_off;
+    uint32_t rx_len;         /* bytes readable = rx->tot_len - rx_off */
+    uint64_t tx_bytes, rx_bytes; /* payload the TCP path moved */
+};
+
 struct xw_sock {
-    /* Lock-free users (the ring path: xw_sock_get_fast).  Kept across reuse. */
+    /* Lock-free users (xw_sock_get_fast).  Kept across reuse. */
     _Atomic int users;
     _Atomic bool zombie;     /* last reference dropped while users > 0 */
     struct xw_sock *next_free;
@@ -42,47 +59,38 @@ struct xw_sock {
     struct xw_ready ready;
     int domain;              /* AF_INET / AF_INET6 */
     enum xw_sock_state state;
-    bool nonblock;
+    _Atomic bool nonblock;
     _Atomic bool closing;    /* xway_close in progress: sleepers must leave */
     int refs;                /* table reference + one per sleeping thread */
     pthread_cond_t cond;     /* state changed: data, space, connection, error */
 
-    struct tcp_pcb *pcb;     /* NULL once lwIP freed it or we let go */
-    int err;                 /* pending error for SO_ERROR / the next call, errno */
+    _Atomic int err;         /* pending error for SO_ERROR / the next call, errno */
     bool rd_eof;             /* peer sent FIN */
-    bool shut_rd, shut_wr;   /* local shutdown */
+    _Atomic bool shut_rd, shut_wr; /* local shutdown */
     bool was_connected;
-
-    struct pbuf *rx;         /* received, not yet read; rx_off bytes of it consumed */
-    uint32_t rx_off;
-    uint32_t rx_len;         /* bytes readable = rx->tot_len - rx_off */
+    struct xw_tcp_conn tcp;
 
     struct xw_sock **acceptq; /* listen: established, not yet accepted */
     int aq_head, aq_len, aq_cap;
     int backlog;
 
-    /* The handshake and the path it chose (negotiate.c).  A connector stays
-     * CONNECTING and an acceptor stays out of the accept queue until the
-     * handshake is done, so the application never sees a half-decided socket. */
+    /* The handshake (negotiate.c).  A connector stays CONNECTING and an
+     * acceptor stays out of the accept queue until the handshake is done, so
+     * the application never sees a half-decided socket. */
     struct xw_hs hs;
-    enum xw_path path;
-    _Atomic bool path_ring;    /* path == XW_PATH_RING, for lock-free readers */
     struct xw_sock *listener;  /* acceptor, while negotiating */
-    struct xw_channel *ch;     /* ring path: owned; closed on the last reference */
     bool hs_done;              /* the outcome has been applied */
     bool doomed;               /* never shown to the application; free when reset */
     bool queued;               /* in its listener's accept queue */
     struct xw_chan_offer hs_offer; /* fault injection: an offer answered late */
-    /* Futex word of the ring path: bumped by every event for this socket and by
-     * anything that must wake its ring sleepers (close, TCP reset). */
-    _Atomic unsigned ring_seq;
-    /* Payload moved by each path (ring counters updated without the lock). */
-    _Atomic uint64_t ring_tx, ring_rx;
-    _Atomic bool ring_err_seen; /* the ring's error was reported once */
-    _Atomic bool polled;       /* XWAY_POLLED: keep the fd exact on the ring */
-    uint64_t tcp_tx, tcp_rx;
+
+    /* The path that carries the payload (path.h: read it with xw_path_of,
+     * change it with xw_path_set), and the ring path's state. */
+    _Atomic(const struct xw_path_ops *) ops;
+    struct xw_ring_state ring;
 
     /* options */
+    _Atomic bool polled;       /* XWAY_POLLED: keep the fd exact on the ring */
     bool reuseaddr, keepalive, nodelay;
     struct linger linger;
     int rcvbuf, sndbuf;
@@ -90,6 +98,12 @@ struct xw_sock {
     int keepidle, keepintvl, keepcnt;
     bool bound;
 };
+
+/* The connection's current path (any context). */
+static inline const struct xw_path_ops *xw_path_of(const struct xw_sock *s)
+{
+    return atomic_load_explicit(&s->ops, memory_order_acquire);
+}
 
 /* Enter a public API call on fd: start the stack if needed, lock, look fd up.
  * NULL with errno set on failure (the lock is then not held). */
@@ -130,10 +144,9 @@ void xw_sock_foreach(void (*fn)(struct xw_sock *s));
 /* Close every socket (stack shutdown). */
 void xw_sock_close_all(void);
 
-/* Recompute the readiness fd and wake sleepers after a state change. */
+/* After a state change: the path publishes the readiness fd and wakes its
+ * sleepers, and every thread sleeping on s->cond wakes. */
 void xw_sock_changed(struct xw_sock *s);
-bool xw_sock_readable(const struct xw_sock *s);
-bool xw_sock_writable(const struct xw_sock *s);
 
 /* Sleep on s->cond until woken or the deadline (NULL: none).  0, -ETIMEDOUT,
  * or -EBADF when the socket is being closed meanwhile. */

@@ -54,11 +54,11 @@ static int set_socket_level(struct xw_sock *s, int name, const void *val, sockle
     switch (name) {
     case SO_REUSEADDR:
         s->reuseaddr = v != 0;
-        if (s->pcb) {
+        if (s->tcp.pcb) {
             if (v)
-                ip_set_option(s->pcb, SOF_REUSEADDR);
+                ip_set_option(s->tcp.pcb, SOF_REUSEADDR);
             else
-                ip_reset_option(s->pcb, SOF_REUSEADDR);
+                ip_reset_option(s->tcp.pcb, SOF_REUSEADDR);
         }
         return 0;
     case SO_KEEPALIVE:
@@ -177,7 +177,7 @@ static int get_tcp_level(struct xw_sock *s, int name, void *val, socklen_t *len)
     case TCP_KEEPIDLE: v = s->keepidle; break;
     case TCP_KEEPINTVL: v = s->keepintvl; break;
     case TCP_KEEPCNT: v = s->keepcnt; break;
-    case TCP_MAXSEG: v = s->pcb && s->state == XW_SS_CONNECTED ? s->pcb->mss : TCP_MSS; break;
+    case TCP_MAXSEG: v = s->tcp.pcb && s->state == XW_SS_CONNECTED ? s->tcp.pcb->mss : TCP_MSS; break;
     default:
         return -ENOPROTOOPT;
     }
@@ -198,7 +198,7 @@ int xway_getsockopt(int fd, int level, int name, void *val, socklen_t *len)
         rc = get_tcp_level(s, name, val, len);
     else if (level == XWAY_SOL && name == XWAY_INFO) {
         struct xway_conn_info ci;
-        xw_neg_info(s, &ci);
+        xw_path_info(s, &ci);
         rc = put(val, len, &ci, sizeof(ci));
     } else
         rc = -ENOPROTOOPT;

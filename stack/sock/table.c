@@ -7,11 +7,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "ring_events.h"
-
 #include "lwip/tcp.h"
-#include "negotiate.h"
-#include "ring_path.h"
 #include "socket.h"
 #include "stack.h"
 #include "tcp_path.h"
@@ -161,6 +157,7 @@ int xw_sock_new(int domain, bool nonblock, bool cloexec, struct xw_sock **out)
     s->keepidle = 7200;
     s->keepintvl = 75;
     s->keepcnt = 9;
+    atomic_store(&s->ops, &xw_tcp_ops); /* every connection starts as TCP */
     rc = table_put(s->fd, s);
     if (rc < 0)
         goto out_ready;
@@ -179,8 +176,7 @@ out_free:
 /* Last reference and no lock-free user: release everything, recycle. */
 static void reclaim(struct xw_sock *s)
 {
-    xw_rpath_release(s);
-    xw_tcp_rx_flush(s);
+    xw_path_release(s);
     xw_ready_close(&s->ready);
     pthread_cond_destroy(&s->cond);
     free(s->acceptq);
@@ -205,11 +201,8 @@ void xw_sock_free(struct xw_sock *s)
     if (xw_sock_lookup(s->fd) == s)
         atomic_store(&table[s->fd], NULL);
     s->closing = true;
-    xw_neg_forget(s);
-    if (s->path == XW_PATH_RING) {
-        atomic_fetch_add(&s->ring_seq, 1);
-        xw_futex_wake(&s->ring_seq);
-    }
+    xw_tcp_forget(s);
+    xw_path_of(s)->wake(s);
     pthread_cond_broadcast(&s->cond);
     xw_sock_put(s);
 }
@@ -237,38 +230,10 @@ void xw_sock_close_children(struct xw_sock *l)
     }
 }
 
-bool xw_sock_readable(const struct xw_sock *s)
-{
-    if (s->state == XW_SS_LISTEN)
-        return s->aq_len > 0;
-    if (s->state == XW_SS_CONNECTING || xw_hs_reading(&s->hs))
-        return s->err != 0;
-    return s->rx_len > 0 || s->rd_eof || s->shut_rd || s->err || s->state == XW_SS_DEAD;
-}
-
-bool xw_sock_writable(const struct xw_sock *s)
-{
-    if (s->err || s->state == XW_SS_DEAD || s->shut_wr)
-        return s->was_connected || s->err;
-    if (s->state != XW_SS_CONNECTED)
-        return false;
-    return xw_tcp_space(s) >= TCP_SND_BUF / 4;
-}
-
 void xw_sock_changed(struct xw_sock *s)
 {
     changes++;
-    if (s->path == XW_PATH_RING) {
-        xw_rpath_refresh(s);
-        pthread_cond_broadcast(&s->cond);
-        return;
-    }
-    pthread_mutex_lock(&s->ready.lock);
-    xw_ready_set_locked(&s->ready, xw_sock_readable(s), xw_sock_writable(s));
-    if (s->state != XW_SS_LISTEN && s->was_connected && s->rx_len == 0)
-        xw_ready_ends_locked(&s->ready, s->rd_eof || s->state == XW_SS_DEAD,
-                             s->state == XW_SS_DEAD || (s->rd_eof && s->shut_wr));
-    pthread_mutex_unlock(&s->ready.lock);
+    xw_path_of(s)->changed(s);
     pthread_cond_broadcast(&s->cond);
 }
 

@@ -8,33 +8,21 @@
 
 #include "barrier.h"
 #include "channel.h"
-
+#include "polling.h"
 #include "ring_path.h"
 #include "socket.h"
 #include "stack.h"
 #include "xway.h"
 
 /* The socket's revents.  settle: for a caller about to sleep in the kernel — a
- * ring socket's stale "ready" on its fd is lowered (and armed), so that the
- * kernel poll sleeps until the peer moves.  Otherwise a pure look (no
- * syscall). */
+ * stale "ready" on the socket's fd is lowered (and armed), so that the kernel
+ * poll sleeps until the peer moves.  Otherwise a pure look (no syscall). */
 static short sock_revents(struct xw_sock *s, short events, bool settle)
 {
     short r = 0;
     bool rd, wr;
 
-    if (s->path == XW_PATH_RING) {
-        if (settle) {
-            xw_rpath_refresh(s);
-            rd = s->ready.rd;
-            wr = s->ready.wr;
-        } else {
-            xw_rpath_state(s, &rd, &wr);
-        }
-    } else {
-        rd = xw_sock_readable(s);
-        wr = xw_sock_writable(s);
-    }
+    xw_path_of(s)->readiness(s, settle, &rd, &wr);
     if (rd)
         r |= POLLIN | POLLRDNORM;
     if (wr)
@@ -100,11 +88,11 @@ static uint64_t now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-#define SPIN_MAX 16 /* ring sockets watched while spinning */
+#define SPIN_MAX 16 /* sockets watched while spinning */
 
 bool xw_poll_spin(const struct pollfd *fds, nfds_t nfds)
 {
-    struct { struct xw_sock *s; int ev; } w[SPIN_MAX];
+    struct { struct xw_sock *s; const struct xw_path_ops *ops; int ev; } w[SPIN_MAX];
     int n = 0;
     bool hit = false;
     uint64_t end;
@@ -115,7 +103,8 @@ bool xw_poll_spin(const struct pollfd *fds, nfds_t nfds)
         struct xw_sock *s = ev ? xw_sock_get_fast(fds[i].fd) : NULL;
         if (!s)
             continue;
-        if (!atomic_load_explicit(&s->path_ring, memory_order_acquire) || !s->ch) {
+        w[n].ops = xw_path_of(s);
+        if (!w[n].ops->poll_fast) {
             xw_sock_put_fast(s);
             continue;
         }
@@ -132,7 +121,7 @@ bool xw_poll_spin(const struct pollfd *fds, nfds_t nfds)
     xw_stack_unlock();
     for (unsigned k = 0; !hit; k++) {
         for (int j = 0; j < n && !hit; j++)
-            hit = xw_channel_poll(w[j].s->ch, w[j].ev) != 0;
+            hit = w[j].ops->poll_fast(w[j].s, w[j].ev) != 0;
         if ((k & 15) == 15 && now_ns() >= end)
             break;
         xw_cpu_relax();

@@ -1,0 +1,17 @@
+/* Waiting on xway sockets and ordinary fds together (xway_poll, and the
+ * shim's poll/select/epoll).  No lock held for any of these. */
+#ifndef XW_POLLING_H
+#define XW_POLLING_H
+
+#include <poll.h>
+#include <stdbool.h>
+
+/* Set the xway sockets' revents among fds from their state, lowering (and
+ * arming) a socket's stale "ready" on its fd: before a kernel sleep on the
+ * raw fds (epoll).  Ready count. */
+int xw_poll_settle(struct pollfd *fds, nfds_t nfds);
+/* Busy-poll the sockets among fds (their events) whose path can be polled
+ * without the lock, for up to XWAY_SPIN_US; true as soon as one is ready. */
+bool xw_poll_spin(const struct pollfd *fds, nfds_t nfds);
+
+#endif
