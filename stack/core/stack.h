@@ -42,7 +42,9 @@ int xw_stack_route_check(const struct ip_addr *dst);
 /* Is the stack running (lock held)? */
 bool xw_stack_running(void);
 
-/* The running configuration (valid while the stack runs; lock held). */
+/* The running configuration: set when the stack starts and not changed while it
+ * runs, so the lock-free ring path reads it too (holding a socket, which keeps
+ * the stack from being torn down under it). */
 const struct xw_config *xw_stack_config(void);
 
 #endif
