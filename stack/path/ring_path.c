@@ -15,6 +15,7 @@
 #include "channel.h"
 #include "futex.h"
 #include "log.h"
+#include "spin.h"
 #include "ring_events.h"
 #include "socket.h"
 #include "stack.h"
@@ -52,30 +53,6 @@ static bool lazy_ready;
 void xw_rpath_lazy_ready(void)
 {
     lazy_ready = true;
-}
-
-/* Spinning pays only while a core is free for the peer: at most half the CPUs'
- * worth of this process's threads spin at once (at least one); the others
- * sleep at once instead of taking the cores from the threads they wait for. */
-static _Atomic int spinners;
-
-bool xw_spin_enter(void)
-{
-    static int max;
-
-    if (!max) {
-        long n = sysconf(_SC_NPROCESSORS_ONLN);
-        max = n > 1 ? (int)(n / 2) : 1;
-    }
-    if (atomic_fetch_add(&spinners, 1) < max)
-        return true;
-    atomic_fetch_sub(&spinners, 1);
-    return false;
-}
-
-void xw_spin_leave(void)
-{
-    atomic_fetch_sub(&spinners, 1);
 }
 
 /* The spinning part of a wait: ready mask, an interruption, or 0 when the

@@ -15,9 +15,5 @@ int xw_rpath_start(struct xw_sock *s);
 /* For the shim: raw fds are waited on only through xway_poll (which settles
  * them first) or with XWAY_POLLED, so EAGAIN leaves a socket's fd alone. */
 void xw_rpath_lazy_ready(void);
-/* A thread may spin now (xw_spin_leave after) or should sleep at once: the
- * process spins on at most half the CPUs. */
-bool xw_spin_enter(void);
-void xw_spin_leave(void);
 
 #endif

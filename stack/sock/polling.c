@@ -9,7 +9,7 @@
 #include "barrier.h"
 #include "channel.h"
 #include "polling.h"
-#include "ring_path.h"
+#include "spin.h"
 #include "socket.h"
 #include "stack.h"
 #include "xway.h"

@@ -1,0 +1,29 @@
+/* The process's spin budget (spin.h). */
+#include "spin.h"
+
+#include <stdatomic.h>
+#include <unistd.h>
+
+/* Spinning pays only while a core is free for the peer: at most half the CPUs'
+ * worth of this process's threads spin at once (at least one); the others
+ * sleep at once instead of taking the cores from the threads they wait for. */
+static _Atomic int spinners;
+
+bool xw_spin_enter(void)
+{
+    static int max;
+
+    if (!max) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        max = n > 1 ? (int)(n / 2) : 1;
+    }
+    if (atomic_fetch_add(&spinners, 1) < max)
+        return true;
+    atomic_fetch_sub(&spinners, 1);
+    return false;
+}
+
+void xw_spin_leave(void)
+{
+    atomic_fetch_sub(&spinners, 1);
+}
