@@ -1,5 +1,5 @@
-/* The ring channel: setup (share/map/bind), copy and zero-copy transfer with
- * notification suppression, adaptive spin-then-block waits, teardown.
+/* The ring channel: setup (share/map/bind), copy transfer and in-place peek
+ * with notification suppression, adaptive spin-then-block waits, teardown.
  *
  * Hostile peer: the interface header is read once into locals and validated
  * at accept; geometry lives in our private struct xw_ring copies; the ref list
@@ -478,27 +478,6 @@ ssize_t xw_channel_recv(struct xw_channel *ch, void *buf, size_t len, int timeou
     }
 }
 
-int xw_channel_reserve(struct xw_channel *ch, struct iovec iov[2])
-{
-    int err = tx_state(ch);
-
-    if (err)
-        return err;
-    err = xw_ring_reserve(&ch->tx, iov);
-    return err < 0 ? broken(ch, err) : err;
-}
-
-int xw_channel_commit(struct xw_channel *ch, uint32_t n)
-{
-    int err = xw_ring_commit(&ch->tx, n);
-
-    if (err)
-        return err;
-    if (xw_ring_producer_should_kick(&ch->tx))
-        kick(ch);
-    return 0;
-}
-
 int xw_channel_peek(struct xw_channel *ch, struct iovec iov[2])
 {
     int err = atomic_load_explicit(&ch->error, memory_order_relaxed);
@@ -507,17 +486,6 @@ int xw_channel_peek(struct xw_channel *ch, struct iovec iov[2])
         return err;
     err = xw_ring_peek(&ch->rx, iov);
     return err < 0 ? broken(ch, err) : err;
-}
-
-int xw_channel_release(struct xw_channel *ch, uint32_t n)
-{
-    int err = xw_ring_release(&ch->rx, n);
-
-    if (err)
-        return err;
-    if (xw_ring_consumer_should_kick(&ch->rx))
-        kick(ch);
-    return 0;
 }
 
 int xw_channel_shutdown_write(struct xw_channel *ch)

@@ -76,13 +76,10 @@ int xw_channel_check_nonce(const struct xw_channel *ch, uint64_t nonce);
 ssize_t xw_channel_send(struct xw_channel *ch, const void *buf, size_t len, int timeout_ms);
 ssize_t xw_channel_recv(struct xw_channel *ch, void *buf, size_t len, int timeout_ms);
 
-/* Zero-copy.  reserve/peek: segments in the ring (iov[1] is non-empty only
- * across the wrap point), count or -errno, 0 = none now.  commit/release
- * publish and notify the peer if it asked. */
-int xw_channel_reserve(struct xw_channel *ch, struct iovec iov[2]);
-int xw_channel_commit(struct xw_channel *ch, uint32_t n);
+/* The readable bytes in place, without consuming them (MSG_PEEK): segments in
+ * the ring (iov[1] is non-empty only across the wrap point), count or -errno,
+ * 0 = none now. */
 int xw_channel_peek(struct xw_channel *ch, struct iovec iov[2]);
-int xw_channel_release(struct xw_channel *ch, uint32_t n);
 
 /* Wait until readable (events & 1) and/or writable (events & 2), or EOF/error.
  * Returns the ready mask (1 readable-or-EOF, 2 writable, 4 error), -ETIMEDOUT, -errno. */

@@ -1,0 +1,373 @@
+/* The sim backend's domains: the sim host directory, claiming a domain id,
+ * liveness, the host token, reclaiming dead domains, open/close and the ops
+ * table (the backend's one entry point, xw_xenif_open_sim).
+ *
+ * A domain is alive exactly while some process holds the write lock on its
+ * dom<ID>.lock; the id is released last on close, after everything the
+ * domain offered has been withdrawn.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "sim.h"
+
+int xw_sim_path(const struct xw_sim *s, char *buf, const char *fmt, ...)
+{
+    char name[64];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(name, sizeof(name), fmt, ap);
+    va_end(ap);
+    if (snprintf(buf, PATH_MAX, "%s/%s", s->dir, name) >= PATH_MAX)
+        return -ENAMETOOLONG;
+    return 0;
+}
+
+/* Create (or open) the fixed-size state file dom<id>.<kind> and map it. */
+void *xw_sim_map_state(struct xw_sim *s, const char *kind, uint32_t id, size_t len,
+                       bool create, bool writable)
+{
+    char p[PATH_MAX];
+    struct stat st;
+    void *m = MAP_FAILED;
+    int fd;
+
+    if (xw_sim_path(s, p, "dom%u.%s", id, kind))
+        return NULL;
+    fd = open(p, (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC | (create ? O_CREAT : 0), 0600);
+    if (fd < 0)
+        return NULL;
+    if (create && ftruncate(fd, (off_t)len) < 0)
+        goto out;
+    if (fstat(fd, &st) < 0 || (size_t)st.st_size < len)
+        goto out;
+    m = mmap(NULL, len, PROT_READ | (writable ? PROT_WRITE : 0), MAP_SHARED, fd, 0);
+out:
+    close(fd);
+    return m == MAP_FAILED ? NULL : m;
+}
+
+/* Another domain's state file, mapped once into *slot (a field of
+ * s->peers[id]) and kept until close. */
+void *xw_sim_peer_state(struct xw_sim *s, void **slot, const char *kind, uint32_t id,
+                        size_t len, bool writable)
+{
+    void *m;
+
+    pthread_mutex_lock(&s->mu);
+    m = *slot;
+    if (!m) {
+        m = xw_sim_map_state(s, kind, id, len, false, writable);
+        *slot = m;
+    }
+    pthread_mutex_unlock(&s->mu);
+    return m;
+}
+
+/* Zero a dead domain's state file in place: it is never truncated, since
+ * others may still have it mapped. */
+void xw_sim_zero_state(struct xw_sim *s, const char *kind, uint32_t id, size_t len)
+{
+    char p[PATH_MAX];
+    int fd;
+
+    if (xw_sim_path(s, p, "dom%u.%s", id, kind))
+        return;
+    fd = open(p, O_RDWR | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, (off_t)len);
+    close(fd);
+}
+
+/* ---- ids and liveness ---- */
+
+static int lock_op(int fd, int cmd, short type)
+{
+    struct flock fl = { .l_type = type, .l_whence = SEEK_SET };
+
+    if (fcntl(fd, cmd, &fl) < 0)
+        return -errno;
+    return cmd == F_OFD_GETLK ? fl.l_type != F_UNLCK : 0;
+}
+
+static int open_lock(struct xw_sim *s, uint32_t id, int flags)
+{
+    char p[PATH_MAX];
+    int fd;
+
+    if (xw_sim_path(s, p, "dom%u.lock", id))
+        return -ENAMETOOLONG;
+    fd = open(p, O_RDWR | O_CLOEXEC | flags, 0600);
+    return fd < 0 ? -errno : fd;
+}
+
+/* Caller holds the dead domain's lock, so nobody else can be (re)claiming the
+ * id meanwhile. */
+static void reclaim(struct xw_sim *s, uint32_t id)
+{
+    xw_sim_gnttab_reclaim(s, id);
+    xw_sim_evtchn_reclaim(s, id);
+}
+
+/* Reclaim every domain whose lock nobody holds. */
+static void scan_dead(struct xw_sim *s)
+{
+    struct dirent *de;
+    unsigned id;
+    DIR *d = opendir(s->dir);
+    int fd;
+
+    if (!d)
+        return;
+    while ((de = readdir(d))) {
+        if (sscanf(de->d_name, "dom%u.lock", &id) != 1 || id == s->pub.domid ||
+            id > XW_SIM_MAX_DOMID)
+            continue;
+        fd = open_lock(s, id, 0);
+        if (fd < 0)
+            continue;
+        if (lock_op(fd, F_OFD_SETLK, F_WRLCK) == 0)
+            reclaim(s, id);
+        close(fd); /* drops the probe lock */
+    }
+    closedir(d);
+}
+
+static int claim_domid(struct xw_sim *s, int requested)
+{
+    uint32_t id, lo = 1, hi = XW_SIM_MAX_DOMID;
+    int fd;
+
+    if (requested >= 0) {
+        if (requested < 1 || requested > XW_SIM_MAX_DOMID)
+            return -EINVAL;
+        lo = hi = (uint32_t)requested;
+    }
+    for (id = lo; id <= hi; id++) {
+        fd = open_lock(s, id, O_CREAT);
+        if (fd < 0)
+            return fd;
+        if (lock_op(fd, F_OFD_SETLK, F_WRLCK) == 0) {
+            s->lock_fd = fd;
+            s->pub.domid = id;
+            reclaim(s, id);
+            return 0;
+        }
+        close(fd);
+    }
+    return requested >= 0 ? -EADDRINUSE : -ENOSPC;
+}
+
+/* 1 if domain id lives, 0 if not, -errno.  The probe's fd is kept per peer:
+ * dom<ID>.lock is never unlinked, so it also probes the id's next owner. */
+int xw_sim_alive(struct xw_sim *s, uint32_t id)
+{
+    int fd;
+
+    if (id == s->pub.domid)
+        return 1;
+    if (id < 1 || id > XW_SIM_MAX_DOMID)
+        return 0;
+    pthread_mutex_lock(&s->mu);
+    fd = s->peers[id].lock_fd;
+    if (fd < 0) {
+        fd = open_lock(s, id, 0);
+        if (fd >= 0)
+            s->peers[id].lock_fd = fd;
+    }
+    pthread_mutex_unlock(&s->mu);
+    if (fd == -ENOENT)
+        return 0;
+    if (fd < 0)
+        return fd;
+    return lock_op(fd, F_OFD_GETLK, F_WRLCK);
+}
+
+int xw_sim_domain_alive(struct xw_xenif *x, uint32_t domid)
+{
+    return xw_sim_alive(xw_sim_of(x), domid);
+}
+
+/* ---- host token ---- */
+
+/* The first domain of the host creates host-token: written to a private file,
+ * then link()ed, which is atomic and fails if another domain won the race. */
+static int create_token(struct xw_sim *s, const char *p)
+{
+    char tmp[PATH_MAX], tok[XW_HOST_TOKEN_LEN + 1];
+    unsigned char rnd[XW_HOST_TOKEN_LEN / 2];
+    ssize_t n;
+    int fd, i;
+
+    if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+        return -EIO;
+    for (i = 0; i < (int)sizeof(rnd); i++)
+        sprintf(tok + 2 * i, "%02x", rnd[i]);
+    if (xw_sim_path(s, tmp, "host-token.%d", (int)getpid()))
+        return -ENAMETOOLONG;
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return -errno;
+    n = write(fd, tok, XW_HOST_TOKEN_LEN);
+    close(fd);
+    if (n == XW_HOST_TOKEN_LEN && link(tmp, p) < 0 && errno != EEXIST)
+        n = -1;
+    unlink(tmp);
+    return n == XW_HOST_TOKEN_LEN ? 0 : -EIO;
+}
+
+static int host_token(struct xw_sim *s)
+{
+    char p[PATH_MAX];
+    ssize_t n;
+    int fd, err;
+
+    if (xw_sim_path(s, p, "host-token"))
+        return -ENAMETOOLONG;
+    fd = open(p, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        err = create_token(s, p);
+        if (err)
+            return err;
+        fd = open(p, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            return -errno;
+    }
+    n = read(fd, s->pub.host_token, XW_HOST_TOKEN_LEN);
+    close(fd);
+    if (n != XW_HOST_TOKEN_LEN)
+        return -EIO;
+    s->pub.host_token[XW_HOST_TOKEN_LEN] = 0;
+    return 0;
+}
+
+/* ---- open / close ---- */
+
+/* Safe on a partly opened handle: each part skips what it never opened. */
+static void sim_close(struct xw_xenif *x)
+{
+    struct xw_sim *s = xw_sim_of(x);
+    uint32_t i;
+
+    xw_sim_gnttab_close(s);
+    xw_sim_evtchn_close(s);
+    xw_sim_store_close(s);
+    for (i = 0; s->peers && i <= XW_SIM_MAX_DOMID; i++)
+        if (s->peers[i].lock_fd >= 0)
+            close(s->peers[i].lock_fd);
+    if (s->lock_fd >= 0)
+        close(s->lock_fd); /* last: the id is free again */
+    free(s->peers);
+    pthread_mutex_destroy(&s->mu);
+    free(s);
+}
+
+static const struct xw_xenif_ops sim_ops = {
+    .name = "sim",
+    .close = sim_close,
+    .share = xw_sim_share,
+    .share_notify = xw_sim_share_notify,
+    .unshare = xw_sim_unshare,
+    .map = xw_sim_map,
+    .map_notify = xw_sim_map_notify,
+    .unmap = xw_sim_unmap,
+    .evtchn_fd = xw_sim_evtchn_fd,
+    .evtchn_alloc_unbound = xw_sim_evtchn_alloc_unbound,
+    .evtchn_bind = xw_sim_evtchn_bind,
+    .evtchn_notify = xw_sim_evtchn_notify,
+    .evtchn_pending = xw_sim_evtchn_pending,
+    .evtchn_unmask = xw_sim_evtchn_unmask,
+    .evtchn_unbind = xw_sim_evtchn_unbind,
+    .evtchn_peer_alive = xw_sim_evtchn_peer_alive,
+    .store_read = xw_sim_store_read,
+    .store_write = xw_sim_store_write,
+    .store_watch = xw_sim_store_watch,
+    .store_unwatch = xw_sim_store_unwatch,
+    .store_watch_fd = xw_sim_store_watch_fd,
+    .store_read_watch = xw_sim_store_read_watch,
+    .domain_alive = xw_sim_domain_alive,
+};
+
+static int alloc_sim(const char *dir, struct xw_sim **out)
+{
+    struct xw_sim *s = calloc(1, sizeof(*s));
+    uint32_t i;
+
+    if (!s)
+        return -ENOMEM;
+    s->lock_fd = s->sock = s->ino_fd = -1;
+    pthread_mutex_init(&s->mu, NULL);
+    s->peers = calloc(XW_SIM_MAX_DOMID + 1, sizeof(*s->peers));
+    *out = s;
+    if (!s->peers)
+        return -ENOMEM;
+    for (i = 0; i <= XW_SIM_MAX_DOMID; i++)
+        s->peers[i].lock_fd = -1;
+    s->pub.ops = &sim_ops;
+    s->pub.kind = XW_XENIF_SIM;
+    s->port_hint = s->gnt_hint = 1;
+    snprintf(s->dir, sizeof(s->dir), "%s", dir);
+    return 0;
+}
+
+/* Grant objects are closed after mmap and events share one fd, but liveness
+ * probes keep one fd per peer, so a process with many peers benefits from the
+ * hard limit. */
+static void raise_nofile(void)
+{
+    struct rlimit rl;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
+int xw_xenif_open_sim(const char *dir, int requested_domid, struct xw_xenif **out)
+{
+    struct xw_sim *s = NULL;
+    int err;
+
+    if (!dir || !dir[0] || strlen(dir) > PATH_MAX - 64)
+        return -EINVAL;
+    if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+        return -errno;
+    err = alloc_sim(dir, &s);
+    if (err)
+        goto out_close;
+    err = xw_sim_store_open(s);
+    if (err)
+        goto out_close;
+    err = host_token(s);
+    if (err)
+        goto out_close;
+    err = claim_domid(s, requested_domid);
+    if (err)
+        goto out_close;
+    err = xw_sim_gnttab_open(s);
+    if (err)
+        goto out_close;
+    err = xw_sim_evtchn_open(s);
+    if (err)
+        goto out_close;
+    scan_dead(s);
+    raise_nofile();
+    *out = &s->pub;
+    return 0;
+out_close:
+    if (s)
+        sim_close(&s->pub);
+    return err;
+}

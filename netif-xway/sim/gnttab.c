@@ -1,0 +1,393 @@
+/* The sim backend's grant tables (xengntshr_* / xengnttab_*).
+ *
+ * A share call creates one shared-memory object g<ID>-<OBJ> of count pages
+ * and fills count consecutive entries of our dom<ID>.gnt, each naming the
+ * grantee, the object and a page.  A mapper reads the granter's table
+ * (read-only), checks each entry against Xen's rules (in use, granted to the
+ * mapper, writable only if granted so) and mmaps the object's pages; the fd
+ * is closed right after.  Unshare revokes the entries and unlinks the object:
+ * later maps fail, existing mappings keep their pages until unmapped.
+ *
+ * An entry is published by writing state last (release); a reader that loads
+ * state (acquire), reads the rest and finds state unchanged has a consistent
+ * entry.  The generation in state makes a revoked-then-reused entry differ.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "sim.h"
+
+/* What we shared, by the address share returned. */
+struct gnt_share {
+    struct gnt_share *next;
+    void *addr;
+    uint32_t count, first_ref, obj;
+};
+
+/* What we mapped, with what to do on unmap (-1: nothing). */
+struct gnt_mapping {
+    struct gnt_mapping *next;
+    void *addr;
+    uint32_t count;
+    int notify_offset, notify_port;
+};
+
+int xw_sim_gnttab_open(struct xw_sim *s)
+{
+    s->gnt = xw_sim_map_state(s, "gnt", s->pub.domid, GNT_BYTES, true, true);
+    return s->gnt ? 0 : -ENOMEM;
+}
+
+/* Revoke what we shared, drop what we mapped (without the unmap
+ * notifications: channels unmap explicitly before closing). */
+void xw_sim_gnttab_close(struct xw_sim *s)
+{
+    struct gnt_mapping *mp;
+    uint32_t i;
+
+    while (s->shares)
+        xw_sim_unshare(&s->pub, s->shares->addr, s->shares->count);
+    while ((mp = s->maps)) {
+        s->maps = mp->next;
+        munmap(mp->addr, (size_t)mp->count << XW_PAGE_SHIFT);
+        free(mp);
+    }
+    for (i = 0; s->peers && i <= XW_SIM_MAX_DOMID; i++)
+        if (s->peers[i].gnt)
+            munmap(s->peers[i].gnt, GNT_BYTES);
+    if (s->gnt)
+        munmap(s->gnt, GNT_BYTES);
+}
+
+/* A dead domain's grants: its table zeroed, its objects deleted (mappers keep
+ * the pages through their own mappings). */
+void xw_sim_gnttab_reclaim(struct xw_sim *s, uint32_t id)
+{
+    char prefix[32];
+    struct dirent *de;
+    DIR *d;
+
+    xw_sim_zero_state(s, "gnt", id, GNT_BYTES);
+    snprintf(prefix, sizeof(prefix), "g%u-", id);
+    d = opendir(s->dir);
+    if (!d)
+        return;
+    while ((de = readdir(d)))
+        if (!strncmp(de->d_name, prefix, strlen(prefix)))
+            unlinkat(dirfd(d), de->d_name, 0);
+    closedir(d);
+}
+
+/* ---- sharing ---- */
+
+/* A run of count consecutive free entries (so a mapper can mmap them in one
+ * go), searched from the hint, then from the start.  Caller holds mu. */
+static int alloc_grefs(struct xw_sim *s, uint32_t count)
+{
+    uint32_t i, run, pass, from, to;
+
+    for (pass = 0; pass < 2; pass++) {
+        from = pass ? 1 : s->gnt_hint;
+        to = pass ? s->gnt_hint + count : XW_SIM_MAX_GREFS;
+        run = 0;
+        for (i = from; i < to && i < XW_SIM_MAX_GREFS; i++) {
+            if (atomic_load(&s->gnt[i].state) & GNT_INUSE) {
+                run = 0;
+                continue;
+            }
+            if (++run == count) {
+                s->gnt_hint = i + 1;
+                return (int)(i + 1 - count);
+            }
+        }
+    }
+    return -ENOSPC;
+}
+
+static void *new_object(struct xw_sim *s, uint32_t obj, uint32_t count)
+{
+    char p[PATH_MAX];
+    void *m = MAP_FAILED;
+    int fd;
+
+    if (xw_sim_path(s, p, "g%u-%u", s->pub.domid, obj))
+        return NULL;
+    fd = open(p, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return NULL;
+    if (ftruncate(fd, (off_t)count << XW_PAGE_SHIFT) == 0)
+        m = mmap(NULL, (size_t)count << XW_PAGE_SHIFT, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    close(fd); /* the fd budget: one mapping, no fd */
+    if (m == MAP_FAILED)
+        unlink(p);
+    return m == MAP_FAILED ? NULL : m;
+}
+
+/* Publish entries first..first+count-1 for sh.  Caller holds mu. */
+static void grant(struct xw_sim *s, const struct gnt_share *sh, uint32_t domid, int writable,
+                  uint32_t *refs)
+{
+    uint32_t i, gen;
+
+    for (i = 0; i < sh->count; i++) {
+        struct gnt_entry *e = &s->gnt[sh->first_ref + i];
+
+        gen = (atomic_load(&e->state) >> 8) + 1;
+        e->grantee = domid;
+        e->obj = sh->obj;
+        e->page = i;
+        atomic_store_explicit(&e->state, gen << 8 | GNT_INUSE | (writable ? 0 : GNT_RO),
+                              memory_order_release);
+        refs[i] = sh->first_ref + i;
+    }
+}
+
+int xw_sim_share(struct xw_xenif *x, uint32_t domid, uint32_t count, int writable,
+                 uint32_t *refs, void **addr)
+{
+    struct xw_sim *s = xw_sim_of(x);
+    struct gnt_share *sh;
+    int first, err = -ENOMEM;
+
+    if (!count || count > XW_SIM_MAX_GREFS / 2 || domid > XW_SIM_MAX_DOMID)
+        return -EINVAL;
+    sh = calloc(1, sizeof(*sh));
+    if (!sh)
+        return -ENOMEM;
+    pthread_mutex_lock(&s->mu);
+    first = alloc_grefs(s, count);
+    if (first < 0) {
+        err = first;
+        goto out_unlock;
+    }
+    sh->obj = ++s->next_obj;
+    sh->addr = new_object(s, sh->obj, count);
+    if (!sh->addr)
+        goto out_unlock;
+    sh->count = count;
+    sh->first_ref = (uint32_t)first;
+    grant(s, sh, domid, writable, refs);
+    sh->next = s->shares;
+    s->shares = sh;
+    *addr = sh->addr;
+    pthread_mutex_unlock(&s->mu);
+    return 0;
+out_unlock:
+    pthread_mutex_unlock(&s->mu);
+    free(sh);
+    return err;
+}
+
+int xw_sim_share_notify(struct xw_xenif *x, uint32_t domid, int writable, uint32_t *ref,
+                        int notify_offset, int notify_port, void **addr)
+{
+    return -EOPNOTSUPP; /* the sim cannot act after the granter's death */
+}
+
+int xw_sim_unshare(struct xw_xenif *x, void *addr, uint32_t count)
+{
+    struct xw_sim *s = xw_sim_of(x);
+    struct gnt_share **pp, *sh = NULL;
+    char p[PATH_MAX];
+    uint32_t i;
+
+    pthread_mutex_lock(&s->mu);
+    for (pp = &s->shares; *pp; pp = &(*pp)->next)
+        if ((*pp)->addr == addr && (*pp)->count == count) {
+            sh = *pp;
+            *pp = sh->next;
+            break;
+        }
+    if (sh) {
+        for (i = 0; i < count; i++) { /* revoke (keeping the generation): future maps fail */
+            struct gnt_entry *e = &s->gnt[sh->first_ref + i];
+            atomic_store_explicit(&e->state, atomic_load(&e->state) & ~0xffu,
+                                  memory_order_release);
+        }
+        if (!xw_sim_path(s, p, "g%u-%u", s->pub.domid, sh->obj))
+            unlink(p);
+    }
+    pthread_mutex_unlock(&s->mu);
+    if (!sh)
+        return -EINVAL;
+    munmap(addr, (size_t)count << XW_PAGE_SHIFT);
+    free(sh);
+    return 0;
+}
+
+/* ---- mapping ---- */
+
+/* Read and check one grant entry: 0 (filling obj and page), or -errno. */
+static int check_gref(struct xw_sim *s, const struct gnt_entry *tab, uint32_t ref,
+                      int writable, uint32_t *obj, uint32_t *page)
+{
+    const struct gnt_entry *e;
+    uint32_t st;
+
+    if (ref == 0 || ref >= XW_SIM_MAX_GREFS)
+        return -EINVAL;
+    e = &tab[ref];
+    st = atomic_load_explicit(&e->state, memory_order_acquire);
+    if (!(st & GNT_INUSE))
+        return -ENOENT;
+    if (e->grantee != s->pub.domid || (writable && (st & GNT_RO)))
+        return -EPERM;
+    *obj = e->obj;
+    *page = e->page;
+    /* Entry reused while we read it: treat as revoked. */
+    atomic_thread_fence(memory_order_acquire);
+    if (atomic_load_explicit(&e->state, memory_order_relaxed) != st)
+        return -ENOENT;
+    return 0;
+}
+
+/* mmap pages page..page+n-1 of domid's object obj at at (MAP_FIXED over our
+ * reservation). */
+static int map_run(struct xw_sim *s, uint32_t domid, uint8_t *at, uint32_t obj, uint32_t page,
+                   uint32_t n, int writable)
+{
+    char p[PATH_MAX];
+    struct stat st;
+    void *m;
+    int fd, err = 0;
+
+    if (xw_sim_path(s, p, "g%u-%u", domid, obj))
+        return -ENAMETOOLONG;
+    fd = open(p, (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT ? -ENOENT : -errno;
+    if (fstat(fd, &st) < 0 || (uint64_t)st.st_size < ((uint64_t)page + n) << XW_PAGE_SHIFT) {
+        err = -ENOENT;
+        goto out;
+    }
+    m = mmap(at, (size_t)n << XW_PAGE_SHIFT, PROT_READ | (writable ? PROT_WRITE : 0),
+             MAP_SHARED | MAP_FIXED, fd, (off_t)page << XW_PAGE_SHIFT);
+    if (m == MAP_FAILED)
+        err = -errno;
+out:
+    close(fd);
+    return err;
+}
+
+/* Map every ref into base, one mmap per run of refs that continue the same
+ * object. */
+static int map_refs(struct xw_sim *s, uint32_t domid, const struct gnt_entry *tab,
+                    uint32_t count, const uint32_t *refs, int writable, uint8_t *base)
+{
+    uint32_t i, j, obj, page, o2, p2;
+    int err;
+
+    for (i = 0; i < count; i = j) {
+        err = check_gref(s, tab, refs[i], writable, &obj, &page);
+        if (err)
+            return err;
+        for (j = i + 1; j < count; j++) {
+            err = check_gref(s, tab, refs[j], writable, &o2, &p2);
+            if (err)
+                return err;
+            if (o2 != obj || p2 != page + (j - i))
+                break;
+        }
+        err = map_run(s, domid, base + ((size_t)i << XW_PAGE_SHIFT), obj, page, j - i, writable);
+        if (err)
+            return err;
+    }
+    return 0;
+}
+
+int xw_sim_map(struct xw_xenif *x, uint32_t domid, uint32_t count, const uint32_t *refs,
+               int writable, void **addr)
+{
+    struct xw_sim *s = xw_sim_of(x);
+    struct gnt_entry *tab;
+    struct gnt_mapping *mp;
+    uint8_t *base;
+    int err;
+
+    if (!count || count > XW_SIM_MAX_GREFS || domid < 1 || domid > XW_SIM_MAX_DOMID)
+        return -EINVAL;
+    if (xw_sim_alive(s, domid) != 1)
+        return -ESRCH;
+    tab = xw_sim_peer_state(s, &s->peers[domid].gnt, "gnt", domid, GNT_BYTES, false);
+    if (!tab)
+        return -ESRCH;
+    mp = calloc(1, sizeof(*mp));
+    if (!mp)
+        return -ENOMEM;
+    base = mmap(NULL, (size_t)count << XW_PAGE_SHIFT, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS,
+                -1, 0);
+    if (base == MAP_FAILED) {
+        err = -ENOMEM;
+        goto out_free;
+    }
+    err = map_refs(s, domid, tab, count, refs, writable, base);
+    if (err)
+        goto out_unmap;
+    mp->addr = base;
+    mp->count = count;
+    mp->notify_offset = mp->notify_port = -1;
+    pthread_mutex_lock(&s->mu);
+    mp->next = s->maps;
+    s->maps = mp;
+    pthread_mutex_unlock(&s->mu);
+    *addr = base;
+    return 0;
+out_unmap:
+    munmap(base, (size_t)count << XW_PAGE_SHIFT);
+out_free:
+    free(mp);
+    return err;
+}
+
+int xw_sim_map_notify(struct xw_xenif *x, uint32_t domid, uint32_t ref, int writable,
+                      int notify_offset, int notify_port, void **addr)
+{
+    struct xw_sim *s = xw_sim_of(x);
+    struct gnt_mapping *mp;
+    int err;
+
+    if (notify_offset >= (int)XW_PAGE_SIZE || (notify_offset >= 0 && !writable))
+        return -EINVAL;
+    err = xw_sim_map(x, domid, 1, &ref, writable, addr);
+    if (err)
+        return err;
+    pthread_mutex_lock(&s->mu);
+    for (mp = s->maps; mp; mp = mp->next)
+        if (mp->addr == *addr) {
+            mp->notify_offset = notify_offset;
+            mp->notify_port = notify_port;
+        }
+    pthread_mutex_unlock(&s->mu);
+    return 0;
+}
+
+int xw_sim_unmap(struct xw_xenif *x, void *addr, uint32_t count)
+{
+    struct xw_sim *s = xw_sim_of(x);
+    struct gnt_mapping **pp, *mp = NULL;
+
+    pthread_mutex_lock(&s->mu);
+    for (pp = &s->maps; *pp; pp = &(*pp)->next)
+        if ((*pp)->addr == addr && (*pp)->count == count) {
+            mp = *pp;
+            *pp = mp->next;
+            break;
+        }
+    pthread_mutex_unlock(&s->mu);
+    if (!mp)
+        return -EINVAL;
+    if (mp->notify_offset >= 0)
+        ((volatile uint8_t *)addr)[mp->notify_offset] = 0;
+    if (mp->notify_port >= 0)
+        xw_sim_evtchn_notify(x, (uint32_t)mp->notify_port);
+    munmap(addr, (size_t)count << XW_PAGE_SHIFT);
+    free(mp);
+    return 0;
+}
