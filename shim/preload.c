@@ -50,7 +50,6 @@
 #include "shim.h"
 #include "xway.h"
 
-#define EXPORT __attribute__((visibility("default")))
 
 /* A call into the stack on behalf of the application, under the recursion guard. */
 #define XCALL(expr)                          \
@@ -269,7 +268,7 @@ static void register_sock(int fd, int domain, bool nonblock, bool used)
 
 /* ---- socket ------------------------------------------------------------------ */
 
-EXPORT int socket(int domain, int type, int protocol)
+int socket(int domain, int type, int protocol)
 {
     static _Atomic bool warned;
     int fd, base = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -337,7 +336,7 @@ static int to_kernel(int fd, const char *why)
     return 0;
 }
 
-EXPORT int bind(int fd, const struct sockaddr *addr, socklen_t len)
+int bind(int fd, const struct sockaddr *addr, socklen_t len)
 {
     int key = route(fd), fam, port, rc;
     unsigned char a[16];
@@ -365,7 +364,7 @@ EXPORT int bind(int fd, const struct sockaddr *addr, socklen_t len)
     return rc;
 }
 
-EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
+int connect(int fd, const struct sockaddr *addr, socklen_t len)
 {
     int key = route(fd), fam, port;
     unsigned char a[16];
@@ -443,7 +442,7 @@ static void make_twin(int key, struct xs_fd *e, int backlog)
             is_wild(fam, a) ? "wildcard" : "loopback");
 }
 
-EXPORT int listen(int fd, int backlog)
+int listen(int fd, int backlog)
 {
     int key = route(fd), rc;
     struct xs_fd *e;
@@ -464,7 +463,7 @@ EXPORT int listen(int fd, int backlog)
     return 0;
 }
 
-EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
+int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 {
     int key, r, twin;
     struct xs_fd *e;
@@ -519,49 +518,49 @@ EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
     }
 }
 
-EXPORT int accept(int fd, struct sockaddr *addr, socklen_t *len)
+int accept(int fd, struct sockaddr *addr, socklen_t *len)
 {
     return accept4(fd, addr, len, 0);
 }
 
 /* ---- data -------------------------------------------------------------------- */
 
-EXPORT ssize_t read(int fd, void *buf, size_t n)
+ssize_t read(int fd, void *buf, size_t n)
 {
     FWD(fd, xs_real.read(fd, buf, n), xway_read(key, buf, n));
 }
 
-EXPORT ssize_t write(int fd, const void *buf, size_t n)
+ssize_t write(int fd, const void *buf, size_t n)
 {
     FWD(fd, xs_real.write(fd, buf, n), xway_write(key, buf, n));
 }
 
-EXPORT ssize_t readv(int fd, const struct iovec *iov, int cnt)
+ssize_t readv(int fd, const struct iovec *iov, int cnt)
 {
     FWD(fd, xs_real.readv(fd, iov, cnt), xway_readv(key, iov, cnt));
 }
 
-EXPORT ssize_t writev(int fd, const struct iovec *iov, int cnt)
+ssize_t writev(int fd, const struct iovec *iov, int cnt)
 {
     FWD(fd, xs_real.writev(fd, iov, cnt), xway_writev(key, iov, cnt));
 }
 
-EXPORT ssize_t recv(int fd, void *buf, size_t n, int flags)
+ssize_t recv(int fd, void *buf, size_t n, int flags)
 {
     FWD(fd, xs_real.recv(fd, buf, n, flags), xway_recv(key, buf, n, flags));
 }
 
-EXPORT ssize_t send(int fd, const void *buf, size_t n, int flags)
+ssize_t send(int fd, const void *buf, size_t n, int flags)
 {
     FWD(fd, xs_real.send(fd, buf, n, flags), xway_send(key, buf, n, flags));
 }
 
-EXPORT ssize_t recvmsg(int fd, struct msghdr *m, int flags)
+ssize_t recvmsg(int fd, struct msghdr *m, int flags)
 {
     FWD(fd, xs_real.recvmsg(fd, m, flags), xway_recvmsg(key, m, flags));
 }
 
-EXPORT ssize_t sendmsg(int fd, const struct msghdr *m, int flags)
+ssize_t sendmsg(int fd, const struct msghdr *m, int flags)
 {
     FWD(fd, xs_real.sendmsg(fd, m, flags), xway_sendmsg(key, m, flags));
 }
@@ -575,19 +574,19 @@ static ssize_t xrecvfrom(int key, void *buf, size_t n, int flags, socklen_t *ale
     return r;
 }
 
-EXPORT ssize_t recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *a, socklen_t *alen)
+ssize_t recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *a, socklen_t *alen)
 {
     FWD(fd, xs_real.recvfrom(fd, buf, n, flags, a, alen), xrecvfrom(key, buf, n, flags, alen));
 }
 
 /* A connected stream socket ignores the destination, as Linux does. */
-EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int flags, const struct sockaddr *a,
+ssize_t sendto(int fd, const void *buf, size_t n, int flags, const struct sockaddr *a,
                       socklen_t alen)
 {
     FWD(fd, xs_real.sendto(fd, buf, n, flags, a, alen), xway_send(key, buf, n, flags));
 }
 
-EXPORT int shutdown(int fd, int how)
+int shutdown(int fd, int how)
 {
     FWD(fd, xs_real.shutdown(fd, how), xway_shutdown(key, how));
 }
@@ -612,7 +611,7 @@ static bool handed_name(int fd, struct sockaddr *a, socklen_t *l, bool peer, int
     return true;
 }
 
-EXPORT int getsockname(int fd, struct sockaddr *a, socklen_t *l)
+int getsockname(int fd, struct sockaddr *a, socklen_t *l)
 {
     int rc;
 
@@ -621,7 +620,7 @@ EXPORT int getsockname(int fd, struct sockaddr *a, socklen_t *l)
     FWD(fd, xs_real.getsockname(fd, a, l), xway_getsockname(key, a, l));
 }
 
-EXPORT int getpeername(int fd, struct sockaddr *a, socklen_t *l)
+int getpeername(int fd, struct sockaddr *a, socklen_t *l)
 {
     int rc;
 
@@ -664,7 +663,7 @@ static ssize_t xsendfile(int key, int in, off_t *off, size_t count)
     return (ssize_t)done;
 }
 
-EXPORT ssize_t sendfile(int out, int in, off_t *off, size_t count)
+ssize_t sendfile(int out, int in, off_t *off, size_t count)
 {
     int key = route(out);
 
@@ -675,32 +674,32 @@ EXPORT ssize_t sendfile(int out, int in, off_t *off, size_t count)
     return xsendfile(key, in, off, count);
 }
 
-EXPORT ssize_t sendfile64(int out, int in, off_t *off, size_t count)
+ssize_t sendfile64(int out, int in, off_t *off, size_t count)
 {
     return sendfile(out, in, off, count);
 }
 
 /* ---- the glibc _FORTIFY_SOURCE variants ------------------------------------- */
 
-EXPORT ssize_t __read_chk(int fd, void *buf, size_t n, size_t buflen)
+ssize_t __read_chk(int fd, void *buf, size_t n, size_t buflen)
 {
     if (n > buflen || route(fd) == R_KERNEL)
-        return xs_real.read_chk(fd, buf, n, buflen);
+        return xs_real.__read_chk(fd, buf, n, buflen);
     return read(fd, buf, n);
 }
 
-EXPORT ssize_t __recv_chk(int fd, void *buf, size_t n, size_t buflen, int flags)
+ssize_t __recv_chk(int fd, void *buf, size_t n, size_t buflen, int flags)
 {
     if (n > buflen || route(fd) == R_KERNEL)
-        return xs_real.recv_chk(fd, buf, n, buflen, flags);
+        return xs_real.__recv_chk(fd, buf, n, buflen, flags);
     return recv(fd, buf, n, flags);
 }
 
-EXPORT ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, int flags,
+ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, int flags,
                               struct sockaddr *a, socklen_t *alen)
 {
     if (n > buflen || route(fd) == R_KERNEL)
-        return xs_real.recvfrom_chk(fd, buf, n, buflen, flags, a, alen);
+        return xs_real.__recvfrom_chk(fd, buf, n, buflen, flags, a, alen);
     return recvfrom(fd, buf, n, flags, a, alen);
 }
 
@@ -752,7 +751,7 @@ static void record_opt(struct xs_fd *e, int level, int name, const void *val, so
     xs_unlock();
 }
 
-EXPORT int setsockopt(int fd, int level, int name, const void *val, socklen_t len)
+int setsockopt(int fd, int level, int name, const void *val, socklen_t len)
 {
     int key = route(fd), rc;
     struct xs_fd *e;
@@ -780,7 +779,7 @@ EXPORT int setsockopt(int fd, int level, int name, const void *val, socklen_t le
     return rc;
 }
 
-EXPORT int getsockopt(int fd, int level, int name, void *val, socklen_t *len)
+int getsockopt(int fd, int level, int name, void *val, socklen_t *len)
 {
     int key = route(fd), rc;
     socklen_t keep;
@@ -874,7 +873,7 @@ static int xfcntl(int fd, int cmd, void *arg, int (*realf)(int, int, ...))
     }
 }
 
-EXPORT int fcntl(int fd, int cmd, ...)
+int fcntl(int fd, int cmd, ...)
 {
     va_list ap;
     void *arg;
@@ -885,7 +884,7 @@ EXPORT int fcntl(int fd, int cmd, ...)
     return xfcntl(fd, cmd, arg, xs_real.fcntl);
 }
 
-EXPORT int fcntl64(int fd, int cmd, ...)
+int fcntl64(int fd, int cmd, ...)
 {
     va_list ap;
     void *arg;
@@ -893,7 +892,8 @@ EXPORT int fcntl64(int fd, int cmd, ...)
     va_start(ap, cmd);
     arg = va_arg(ap, void *);
     va_end(ap);
-    return xfcntl(fd, cmd, arg, xs_real.fcntl64);
+    /* Before glibc 2.28 there is no fcntl64, and fcntl takes the same arguments. */
+    return xfcntl(fd, cmd, arg, xs_real.fcntl64 ? xs_real.fcntl64 : xs_real.fcntl);
 }
 
 /* Read or write the application's int at p through the kernel, so that a bad
@@ -931,7 +931,7 @@ static int readable_bytes(int key)
     return n > 0 ? (int)n : 0;
 }
 
-EXPORT int ioctl(int fd, unsigned long req, ...)
+int ioctl(int fd, unsigned long req, ...)
 {
     va_list ap;
     void *arg;
@@ -976,7 +976,7 @@ static void drop_twin(struct xs_fd *e)
     }
 }
 
-EXPORT int close(int fd)
+int close(int fd)
 {
     struct xs_fd *e, *ke;
     struct xs_epset *ep;
@@ -1074,7 +1074,7 @@ static int free_target(int nw)
     return 0;
 }
 
-EXPORT int dup(int fd)
+int dup(int fd)
 {
     int key = route(fd), r;
 
@@ -1113,12 +1113,12 @@ static int xdup3(int old, int nw, int flags, bool is_dup2)
     return r;
 }
 
-EXPORT int dup2(int old, int nw)
+int dup2(int old, int nw)
 {
     return xdup3(old, nw, 0, true);
 }
 
-EXPORT int dup3(int old, int nw, int flags)
+int dup3(int old, int nw, int flags)
 {
     return xdup3(old, nw, flags, false);
 }
@@ -1191,17 +1191,17 @@ static int xpoll(struct pollfd *fds, nfds_t n, int timeout)
     return rc;
 }
 
-EXPORT int poll(struct pollfd *fds, nfds_t n, int timeout)
+int poll(struct pollfd *fds, nfds_t n, int timeout)
 {
     if (xs_in_stack || !any_ours(fds, n))
         return xs_real.poll(fds, n, timeout);
     return xpoll(fds, n, timeout);
 }
 
-EXPORT int __poll_chk(struct pollfd *fds, nfds_t n, int timeout, size_t fdslen)
+int __poll_chk(struct pollfd *fds, nfds_t n, int timeout, size_t fdslen)
 {
     if (fdslen / sizeof(*fds) < n)
-        return xs_real.poll_chk(fds, n, timeout, fdslen);
+        return xs_real.__poll_chk(fds, n, timeout, fdslen);
     return poll(fds, n, timeout);
 }
 
@@ -1234,7 +1234,7 @@ static bool caught_pending(const sigset_t *mask)
     return false;
 }
 
-EXPORT int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts, const sigset_t *mask)
+int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts, const sigset_t *mask)
 {
     sigset_t old;
     int rc, e;
@@ -1253,11 +1253,11 @@ EXPORT int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts, const 
     return rc;
 }
 
-EXPORT int __ppoll_chk(struct pollfd *fds, nfds_t n, const struct timespec *ts,
+int __ppoll_chk(struct pollfd *fds, nfds_t n, const struct timespec *ts,
                        const sigset_t *mask, size_t fdslen)
 {
     if (fdslen / sizeof(*fds) < n)
-        return xs_real.ppoll_chk(fds, n, ts, mask, fdslen);
+        return xs_real.__ppoll_chk(fds, n, ts, mask, fdslen);
     return ppoll(fds, n, ts, mask);
 }
 
@@ -1317,7 +1317,7 @@ static int xselect(int nfds, fd_set *r, fd_set *w, fd_set *x, int timeout)
     return count;
 }
 
-EXPORT int select(int nfds, fd_set *r, fd_set *w, fd_set *x, struct timeval *tv)
+int select(int nfds, fd_set *r, fd_set *w, fd_set *x, struct timeval *tv)
 {
     long long ms, left;
     struct timespec t0, t1;
@@ -1341,7 +1341,7 @@ EXPORT int select(int nfds, fd_set *r, fd_set *w, fd_set *x, struct timeval *tv)
     return rc;
 }
 
-EXPORT int pselect(int nfds, fd_set *r, fd_set *w, fd_set *x, const struct timespec *ts,
+int pselect(int nfds, fd_set *r, fd_set *w, fd_set *x, const struct timespec *ts,
                    const sigset_t *mask)
 {
     sigset_t old;
@@ -1413,7 +1413,7 @@ static void epset_update(int epfd, int op, int fd, uint32_t events)
     pthread_mutex_unlock(&s->lock);
 }
 
-EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
+int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 {
     int rc = xs_real.epoll_ctl(epfd, op, fd, ev), key, twin;
 
@@ -1509,12 +1509,12 @@ static int xepoll_wait(int epfd, struct epoll_event *ev, int max, int timeout,
     return xs_real.epoll_pwait(epfd, ev, max, timeout, mask);
 }
 
-EXPORT int epoll_wait(int epfd, struct epoll_event *ev, int max, int timeout)
+int epoll_wait(int epfd, struct epoll_event *ev, int max, int timeout)
 {
     return xepoll_wait(epfd, ev, max, timeout, NULL);
 }
 
-EXPORT int epoll_pwait(int epfd, struct epoll_event *ev, int max, int timeout,
+int epoll_pwait(int epfd, struct epoll_event *ev, int max, int timeout,
                        const sigset_t *mask)
 {
     return xepoll_wait(epfd, ev, max, timeout, mask);
@@ -1582,7 +1582,7 @@ static void handoff_done(int fd, struct xs_fd *e)
     atomic_store(&e->kind, XS_HANDED);
 }
 
-EXPORT pid_t fork(void)
+pid_t fork(void)
 {
     pid_t pid;
 

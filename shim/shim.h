@@ -18,54 +18,27 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 
+/* The real (libc) functions, one member per calls.def entry resolved MUST or
+ * OPTIONAL, named as the call. */
+#define XS_REAL_MUST(ret, name, params) ret(*name) params;
+#define XS_REAL_OPTIONAL(ret, name, params) ret(*name) params;
+#define XS_REAL_NONE(ret, name, params)
+#define XS_INTERPOSE(ret, name, params, args, real, stack) XS_REAL_##real(ret, name, params)
 struct xs_real {
-    int (*socket)(int, int, int);
-    int (*bind)(int, const struct sockaddr *, socklen_t);
-    int (*listen)(int, int);
-    int (*accept)(int, struct sockaddr *, socklen_t *);
-    int (*accept4)(int, struct sockaddr *, socklen_t *, int);
-    int (*connect)(int, const struct sockaddr *, socklen_t);
-    ssize_t (*read)(int, void *, size_t);
-    ssize_t (*write)(int, const void *, size_t);
-    ssize_t (*readv)(int, const struct iovec *, int);
-    ssize_t (*writev)(int, const struct iovec *, int);
-    ssize_t (*recv)(int, void *, size_t, int);
-    ssize_t (*recvfrom)(int, void *, size_t, int, struct sockaddr *, socklen_t *);
-    ssize_t (*recvmsg)(int, struct msghdr *, int);
-    ssize_t (*send)(int, const void *, size_t, int);
-    ssize_t (*sendto)(int, const void *, size_t, int, const struct sockaddr *, socklen_t);
-    ssize_t (*sendmsg)(int, const struct msghdr *, int);
-    ssize_t (*sendfile)(int, int, off_t *, size_t);
-    int (*close)(int);
-    int (*shutdown)(int, int);
-    int (*getsockopt)(int, int, int, void *, socklen_t *);
-    int (*setsockopt)(int, int, int, const void *, socklen_t);
-    int (*getsockname)(int, struct sockaddr *, socklen_t *);
-    int (*getpeername)(int, struct sockaddr *, socklen_t *);
-    int (*fcntl)(int, int, ...);
-    int (*fcntl64)(int, int, ...);
-    int (*ioctl)(int, unsigned long, ...);
-    int (*poll)(struct pollfd *, nfds_t, int);
-    int (*ppoll)(struct pollfd *, nfds_t, const struct timespec *, const sigset_t *);
-    int (*select)(int, fd_set *, fd_set *, fd_set *, struct timeval *);
-    int (*pselect)(int, fd_set *, fd_set *, fd_set *, const struct timespec *,
-                   const sigset_t *);
-    int (*epoll_ctl)(int, int, int, struct epoll_event *);
-    int (*epoll_wait)(int, struct epoll_event *, int, int);
-    int (*epoll_pwait)(int, struct epoll_event *, int, int, const sigset_t *);
-    int (*dup)(int);
-    int (*dup2)(int, int);
-    int (*dup3)(int, int, int);
-    pid_t (*fork)(void);
-    ssize_t (*read_chk)(int, void *, size_t, size_t);
-    ssize_t (*recv_chk)(int, void *, size_t, size_t, int);
-    ssize_t (*recvfrom_chk)(int, void *, size_t, size_t, int, struct sockaddr *, socklen_t *);
-    int (*poll_chk)(struct pollfd *, nfds_t, int, size_t);
-    int (*ppoll_chk)(struct pollfd *, nfds_t, const struct timespec *, const sigset_t *, size_t);
+#include "calls.def"
 };
+#undef XS_INTERPOSE
 
-/* Resolved once (thread-safe); every pointer is valid afterwards (aborts with a
- * message if libc lacks a mandatory one). */
+/* The interposed calls themselves, exported (the version script, generated
+ * from calls.def too, exports these names and nothing else). */
+#define XS_INTERPOSE(ret, name, params, args, real, stack) \
+    __attribute__((visibility("default"))) ret name params;
+#include "calls.def"
+#undef XS_INTERPOSE
+
+/* Resolved once (thread-safe); every pointer is valid afterwards except an
+ * OPTIONAL one that libc lacks (NULL); aborts with a message if libc lacks a
+ * MUST one. */
 extern struct xs_real xs_real;
 void xs_real_init(void);
 
