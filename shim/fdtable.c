@@ -79,6 +79,22 @@ void xs_fd_clear(struct xs_fd *e)
     e->nopts = 0;
 }
 
+void xs_fd_set_sock(int fd, int domain, bool nonblock, bool used)
+{
+    struct xs_fd *e = xs_fd_get(fd);
+
+    if (!e)
+        return;
+    xs_lock();
+    xs_fd_clear(e);
+    e->domain = domain;
+    atomic_store(&e->refs, 1);
+    atomic_store(&e->nonblock, nonblock);
+    atomic_store(&e->used, used);
+    atomic_store_explicit(&e->kind, XS_SOCK, memory_order_release);
+    xs_unlock();
+}
+
 void xs_fd_foreach(void (*fn)(int fd, struct xs_fd *e))
 {
     for (int i = 0; i < NCHUNKS; i++) {

@@ -1,13 +1,36 @@
-/* libxwayshim internals: the table of real libc functions (real.c), the shim's
- * view of file descriptors (fdtable.c), and the logging used by preload.c.
+/* libxwayshim: the interposed socket calls (LD_PRELOAD, started by xway-run),
+ * and the declarations its files share.
+ *
+ * Every xway socket is a kernel fd (the stack's readiness socket), so numbers
+ * never collide and poll/epoll/select/dup/close work on them as on any fd.  The
+ * fd table (fdtable.c) says how to route each number; a number the shim does
+ * not know goes straight to libc.  The files, one concept each:
+ *   calls.def      the list of interposed calls (X-macro): it generates the
+ *                  table of real functions and the exported prototypes (here),
+ *                  the __wrap_* entry points (real.c), the version script and
+ *                  the --wrap options (CMakeLists.txt)
+ *   real.c         libc's functions, the stack's own libc calls, logging
+ *   fdtable.c      the shim's view of file descriptors
+ *   route.c        which sockets go to the xway stack (socket/bind/connect)
+ *   dual_listen.c  listen/accept: xway listeners with a kernel twin
+ *   data.c         read/write/send/recv ..., sendfile, the _chk variants
+ *   sockopt.c      options and names
+ *   fdcalls.c      fcntl, ioctl, close, dup
+ *   poll.c         poll/ppoll/select/pselect
+ *   epoll.c        epoll_ctl/epoll_wait/epoll_pwait
+ *   fork.c         fork (and the exec policy)
  *
  * The shim is linked with the stack's objects.  Every libc call those objects
- * make is redirected at link time (-Wl,--wrap=NAME, see CMakeLists.txt) to
- * __wrap_NAME in real.c, which calls libc directly: the stack's own
- * poll/read/write/close on its readiness fds never come back into preload.c. */
+ * make of a calls.def entry marked WRAP or WRAP_OWN is redirected at link time
+ * (-Wl,--wrap=NAME) to __wrap_NAME in real.c, which calls libc directly: the
+ * stack's own poll/read/write/close on its readiness fds never come back into
+ * the shim.  The shim's own files call libc through xs_real, never by name: a
+ * call by name to an interposed function defined in another of its files would
+ * be wrapped too. */
 #ifndef XS_SHIM_H
 #define XS_SHIM_H
 
+#include <errno.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -18,62 +41,36 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 
+/* The real (libc) functions, one member per calls.def entry resolved MUST or
+ * OPTIONAL, named as the call. */
+#define XS_REAL_MUST(ret, name, params) ret(*name) params;
+#define XS_REAL_OPTIONAL(ret, name, params) ret(*name) params;
+#define XS_REAL_NONE(ret, name, params)
+#define XS_INTERPOSE(ret, name, params, args, real, stack) XS_REAL_##real(ret, name, params)
 struct xs_real {
-    int (*socket)(int, int, int);
-    int (*bind)(int, const struct sockaddr *, socklen_t);
-    int (*listen)(int, int);
-    int (*accept)(int, struct sockaddr *, socklen_t *);
-    int (*accept4)(int, struct sockaddr *, socklen_t *, int);
-    int (*connect)(int, const struct sockaddr *, socklen_t);
-    ssize_t (*read)(int, void *, size_t);
-    ssize_t (*write)(int, const void *, size_t);
-    ssize_t (*readv)(int, const struct iovec *, int);
-    ssize_t (*writev)(int, const struct iovec *, int);
-    ssize_t (*recv)(int, void *, size_t, int);
-    ssize_t (*recvfrom)(int, void *, size_t, int, struct sockaddr *, socklen_t *);
-    ssize_t (*recvmsg)(int, struct msghdr *, int);
-    ssize_t (*send)(int, const void *, size_t, int);
-    ssize_t (*sendto)(int, const void *, size_t, int, const struct sockaddr *, socklen_t);
-    ssize_t (*sendmsg)(int, const struct msghdr *, int);
-    ssize_t (*sendfile)(int, int, off_t *, size_t);
-    int (*close)(int);
-    int (*shutdown)(int, int);
-    int (*getsockopt)(int, int, int, void *, socklen_t *);
-    int (*setsockopt)(int, int, int, const void *, socklen_t);
-    int (*getsockname)(int, struct sockaddr *, socklen_t *);
-    int (*getpeername)(int, struct sockaddr *, socklen_t *);
-    int (*fcntl)(int, int, ...);
-    int (*fcntl64)(int, int, ...);
-    int (*ioctl)(int, unsigned long, ...);
-    int (*poll)(struct pollfd *, nfds_t, int);
-    int (*ppoll)(struct pollfd *, nfds_t, const struct timespec *, const sigset_t *);
-    int (*select)(int, fd_set *, fd_set *, fd_set *, struct timeval *);
-    int (*pselect)(int, fd_set *, fd_set *, fd_set *, const struct timespec *,
-                   const sigset_t *);
-    int (*epoll_ctl)(int, int, int, struct epoll_event *);
-    int (*epoll_wait)(int, struct epoll_event *, int, int);
-    int (*epoll_pwait)(int, struct epoll_event *, int, int, const sigset_t *);
-    int (*dup)(int);
-    int (*dup2)(int, int);
-    int (*dup3)(int, int, int);
-    pid_t (*fork)(void);
-    ssize_t (*read_chk)(int, void *, size_t, size_t);
-    ssize_t (*recv_chk)(int, void *, size_t, size_t, int);
-    ssize_t (*recvfrom_chk)(int, void *, size_t, size_t, int, struct sockaddr *, socklen_t *);
-    int (*poll_chk)(struct pollfd *, nfds_t, int, size_t);
-    int (*ppoll_chk)(struct pollfd *, nfds_t, const struct timespec *, const sigset_t *, size_t);
+#include "calls.def"
 };
+#undef XS_INTERPOSE
 
-/* Resolved once (thread-safe); every pointer is valid afterwards (aborts with a
- * message if libc lacks a mandatory one). */
+/* The interposed calls themselves, exported (the version script, generated
+ * from calls.def too, exports these names and nothing else). */
+#define XS_INTERPOSE(ret, name, params, args, real, stack) \
+    __attribute__((visibility("default"))) ret name params;
+#include "calls.def"
+#undef XS_INTERPOSE
+
+/* Resolved once (thread-safe); every pointer is valid afterwards except an
+ * OPTIONAL one that libc lacks (NULL); aborts with a message if libc lacks a
+ * MUST one. */
 extern struct xs_real xs_real;
 void xs_real_init(void);
 
 /* From the stack's objects (stack/sock/poll.c): busy-poll the ring sockets among fds
  * for up to XWAY_SPIN_US; true as soon as one is ready. */
 bool xw_poll_spin(const struct pollfd *fds, nfds_t nfds);
-/* The same objects: every raw-fd wait of the shim's goes through
- * xw_poll_settle/xway_poll or is on an XWAY_POLLED socket (see ring_path.h). */
+/* The same objects (stack/path/ring_path.c): every raw-fd wait of the shim's
+ * goes through xw_poll_settle/xway_poll or is on an XWAY_POLLED socket (see
+ * ring_path.h), so the stack may leave a ring socket's fd stale on EAGAIN. */
 void xw_rpath_lazy_ready(void);
 /* The same objects: lower the ring sockets' stale "ready" before epoll sleeps. */
 int xw_poll_settle(struct pollfd *fds, nfds_t nfds);
@@ -81,6 +78,20 @@ int xw_poll_settle(struct pollfd *fds, nfds_t nfds);
 /* Recursion guard: nonzero while this thread is inside the stack on behalf of
  * the shim; interposed calls then go straight to libc. */
 extern __thread int xs_in_stack __attribute__((tls_model("initial-exec")));
+
+/* A call into the stack on behalf of the application, under the recursion guard. */
+#define XS_STACK_CALL(expr)                  \
+    ({                                       \
+        xs_in_stack++;                       \
+        __typeof__(expr) r_ = (expr);        \
+        int e_ = errno;                      \
+        xs_in_stack--;                       \
+        errno = e_;                          \
+        r_;                                  \
+    })
+
+/* A forked child (fork.c): new sockets are the kernel's. */
+extern _Atomic bool xs_in_child;
 
 /* ---- logging (XWAY_LOG) ----------------------------------------------------- */
 extern int xs_log_level; /* 0 error .. 3 debug */
@@ -110,7 +121,7 @@ struct xs_opt {
     socklen_t len;
 };
 
-struct xs_epset; /* xway fds registered in an epoll set (preload.c) */
+struct xs_epset; /* xway fds registered in an epoll set (epoll.c) */
 
 struct xs_fd {
     _Atomic int kind;
@@ -140,7 +151,9 @@ struct xs_fd *xs_fd_peek(int fd);
 struct xs_fd *xs_fd_get(int fd);
 /* Reset an entry to XS_NONE (slow path, xs_lock held). */
 void xs_fd_clear(struct xs_fd *e);
-/* Call fn on every existing entry (fork child). */
+/* Make fd an xway socket of the stack's (slow path; takes xs_lock). */
+void xs_fd_set_sock(int fd, int domain, bool nonblock, bool used);
+/* Call fn on every existing entry (fork). */
 void xs_fd_foreach(void (*fn)(int fd, struct xs_fd *e));
 
 /* The global lock of the shim's slow paths (socket, close, dup, listen ...). */
@@ -153,5 +166,78 @@ static inline int xs_kind_of(int fd)
     struct xs_fd *e = xs_fd_peek(fd);
     return e ? atomic_load_explicit(&e->kind, memory_order_acquire) : XS_NONE;
 }
+
+/* ---- routing a number (route.c) ---------------------------------------------- */
+
+#define XS_R_KERNEL (-1)
+#define XS_R_BAD (-2)
+
+/* The xway socket behind number fd, XS_R_KERNEL, or XS_R_BAD (unusable: EBADF). */
+static inline int xs_route(int fd)
+{
+    struct xs_fd *e;
+
+    if (xs_in_stack)
+        return XS_R_KERNEL;
+    e = xs_fd_peek(fd);
+    if (!e)
+        return XS_R_KERNEL;
+    switch (atomic_load_explicit(&e->kind, memory_order_acquire)) {
+    case XS_SOCK:
+        return fd;
+    case XS_ALIAS:
+        return atomic_load(&e->key);
+    case XS_HIDDEN:
+    case XS_ORPHAN:
+        return XS_R_BAD;
+    default:
+        return XS_R_KERNEL;
+    }
+}
+
+/* The entry of the xway socket key (xs_route's answer). */
+static inline struct xs_fd *xs_key_entry(int key)
+{
+    return xs_fd_peek(key);
+}
+
+/* -1 with EBADF. */
+static inline int xs_bad(void)
+{
+    errno = EBADF;
+    return -1;
+}
+
+/* An xway call failed with EBADF: if the stack no longer has the socket (it was
+ * closed behind the shim's back, e.g. by xway_fini at exit), forget it and let
+ * libc handle the number.  True when the caller should retry with libc. */
+bool xs_stale(int fd, int key);
+
+/* Forward a call: libc for kernel fds, the stack for xway sockets. */
+#define XS_FWD(fd, real_call, xway_call)                      \
+    do {                                                      \
+        int key = xs_route(fd);                               \
+        if (key == XS_R_KERNEL)                               \
+            return real_call;                                 \
+        if (key == XS_R_BAD)                                  \
+            return xs_bad();                                  \
+        __typeof__(real_call) r = XS_STACK_CALL(xway_call);   \
+        if (r < 0 && xs_stale(fd, key))                       \
+            return real_call;                                 \
+        return r;                                             \
+    } while (0)
+
+/* Normalise a sockaddr to (family, 16 bytes) and its port; v4-mapped IPv6
+ * counts as IPv4.  The family, or -1. */
+int xs_addr_of(const struct sockaddr *sa, socklen_t len, unsigned char out[16], int *port);
+/* Is a (family fam, as xs_addr_of gives it) the wildcard address? */
+bool xs_is_wild(int fam, const unsigned char *a);
+
+/* ---- the other files' cross-file pieces ------------------------------------- */
+
+/* dual_listen.c: close listener entry e's kernel twin, if any (xs_lock held). */
+void xs_twin_drop(struct xs_fd *e);
+/* epoll.c: free an epoll fd's set of xway members (NULL: nothing). */
+void xs_epset_free(struct xs_epset *s);
 
 #endif

@@ -1,0 +1,150 @@
+/* The data calls on xway sockets: read/write and their vectored, flagged and
+ * addressed forms, shutdown, sendfile, and glibc's _FORTIFY_SOURCE variants.
+ * Each forwards to the stack for an xway socket and to libc otherwise (XS_FWD). */
+#include <errno.h>
+#include <stdlib.h>
+#include <sys/sendfile.h>
+#include <unistd.h>
+
+#include "shim.h"
+#include "xway.h"
+
+ssize_t read(int fd, void *buf, size_t n)
+{
+    XS_FWD(fd, xs_real.read(fd, buf, n), xway_read(key, buf, n));
+}
+
+ssize_t write(int fd, const void *buf, size_t n)
+{
+    XS_FWD(fd, xs_real.write(fd, buf, n), xway_write(key, buf, n));
+}
+
+ssize_t readv(int fd, const struct iovec *iov, int cnt)
+{
+    XS_FWD(fd, xs_real.readv(fd, iov, cnt), xway_readv(key, iov, cnt));
+}
+
+ssize_t writev(int fd, const struct iovec *iov, int cnt)
+{
+    XS_FWD(fd, xs_real.writev(fd, iov, cnt), xway_writev(key, iov, cnt));
+}
+
+ssize_t recv(int fd, void *buf, size_t n, int flags)
+{
+    XS_FWD(fd, xs_real.recv(fd, buf, n, flags), xway_recv(key, buf, n, flags));
+}
+
+ssize_t send(int fd, const void *buf, size_t n, int flags)
+{
+    XS_FWD(fd, xs_real.send(fd, buf, n, flags), xway_send(key, buf, n, flags));
+}
+
+ssize_t recvmsg(int fd, struct msghdr *m, int flags)
+{
+    XS_FWD(fd, xs_real.recvmsg(fd, m, flags), xway_recvmsg(key, m, flags));
+}
+
+ssize_t sendmsg(int fd, const struct msghdr *m, int flags)
+{
+    XS_FWD(fd, xs_real.sendmsg(fd, m, flags), xway_sendmsg(key, m, flags));
+}
+
+/* TCP: the source address is not reported (Linux sets *alen to 0). */
+static ssize_t xrecvfrom(int key, void *buf, size_t n, int flags, socklen_t *alen)
+{
+    ssize_t r = xway_recv(key, buf, n, flags);
+    if (r >= 0 && alen)
+        *alen = 0;
+    return r;
+}
+
+ssize_t recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *a, socklen_t *alen)
+{
+    XS_FWD(fd, xs_real.recvfrom(fd, buf, n, flags, a, alen), xrecvfrom(key, buf, n, flags, alen));
+}
+
+/* A connected stream socket ignores the destination, as Linux does. */
+ssize_t sendto(int fd, const void *buf, size_t n, int flags, const struct sockaddr *a,
+               socklen_t alen)
+{
+    XS_FWD(fd, xs_real.sendto(fd, buf, n, flags, a, alen), xway_send(key, buf, n, flags));
+}
+
+int shutdown(int fd, int how)
+{
+    XS_FWD(fd, xs_real.shutdown(fd, how), xway_shutdown(key, how));
+}
+
+/* sendfile to an xway socket: read + send, the file offset kept exact. */
+static ssize_t xsendfile(int key, int in, off_t *off, size_t count)
+{
+    static __thread char *buf;
+    enum { BUF = 256 * 1024 };
+    size_t done = 0;
+
+    if (!buf && !(buf = malloc(BUF))) {
+        errno = ENOMEM;
+        return -1;
+    }
+    while (done < count) {
+        size_t want = count - done < BUF ? count - done : BUF;
+        ssize_t n = off ? pread(in, buf, want, *off) : xs_real.read(in, buf, want);
+        ssize_t s;
+        if (n <= 0)
+            return done ? (ssize_t)done : n;
+        s = XS_STACK_CALL(xway_send(key, buf, (size_t)n, 0));
+        if (s < 0) {
+            if (!off)
+                lseek(in, -n, SEEK_CUR);
+            return done ? (ssize_t)done : -1;
+        }
+        if (off)
+            *off += s;
+        else if (s < n)
+            lseek(in, s - n, SEEK_CUR);
+        done += (size_t)s;
+        if (s < n)
+            break;
+    }
+    return (ssize_t)done;
+}
+
+ssize_t sendfile(int out, int in, off_t *off, size_t count)
+{
+    int key = xs_route(out);
+
+    if (key == XS_R_KERNEL)
+        return xs_real.sendfile(out, in, off, count);
+    if (key == XS_R_BAD)
+        return xs_bad();
+    return xsendfile(key, in, off, count);
+}
+
+ssize_t sendfile64(int out, int in, off_t *off, size_t count)
+{
+    return sendfile(out, in, off, count);
+}
+
+/* ---- the glibc _FORTIFY_SOURCE variants ------------------------------------- */
+
+ssize_t __read_chk(int fd, void *buf, size_t n, size_t buflen)
+{
+    if (n > buflen || xs_route(fd) == XS_R_KERNEL)
+        return xs_real.__read_chk(fd, buf, n, buflen);
+    return read(fd, buf, n);
+}
+
+ssize_t __recv_chk(int fd, void *buf, size_t n, size_t buflen, int flags)
+{
+    if (n > buflen || xs_route(fd) == XS_R_KERNEL)
+        return xs_real.__recv_chk(fd, buf, n, buflen, flags);
+    return recv(fd, buf, n, flags);
+}
+
+ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, int flags,
+                       struct sockaddr *a, socklen_t *alen)
+{
+    if (n > buflen || xs_route(fd) == XS_R_KERNEL)
+        return xs_real.__recvfrom_chk(fd, buf, n, buflen, flags, a, alen);
+    return recvfrom(fd, buf, n, flags, a, alen);
+}

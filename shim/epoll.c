@@ -1,0 +1,185 @@
+/* epoll: xway sockets are kernel fds (the stack's readiness sockets), so the
+ * kernel's epoll watches them as any fd.  The shim keeps, per epoll fd, the
+ * xway sockets registered in it (struct xs_epset), so that epoll_wait first lets
+ * the stack lower their stale readiness and busy-polls their rings. */
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "shim.h"
+#include "xway.h"
+
+/* The xway members of an epoll set; fds[].fd are the application's numbers.
+ * Protected by lock; the set itself lives as long as its epoll fd (created on
+ * the first xway member, freed by close). */
+struct xs_epset {
+    pthread_mutex_t lock;
+    int n, cap;
+    struct pollfd *fds;
+};
+
+void xs_epset_free(struct xs_epset *s)
+{
+    if (!s)
+        return;
+    pthread_mutex_destroy(&s->lock);
+    free(s->fds);
+    free(s);
+}
+
+static void epset_update(int epfd, int op, int fd, uint32_t events)
+{
+    struct xs_fd *e = xs_fd_get(epfd);
+    struct xs_epset *s;
+    int i;
+
+    if (!e)
+        return;
+    s = atomic_load(&e->ep);
+    if (!s) {
+        struct xs_epset *fresh = NULL;
+        if (op == EPOLL_CTL_DEL || !(fresh = calloc(1, sizeof(*fresh))))
+            return;
+        pthread_mutex_init(&fresh->lock, NULL);
+        if (!atomic_compare_exchange_strong(&e->ep, &s, fresh)) {
+            pthread_mutex_destroy(&fresh->lock);
+            free(fresh);
+        } else {
+            s = fresh;
+        }
+    }
+    pthread_mutex_lock(&s->lock);
+    for (i = 0; i < s->n; i++)
+        if (s->fds[i].fd == fd)
+            break;
+    if (op == EPOLL_CTL_DEL) {
+        if (i < s->n)
+            s->fds[i] = s->fds[--s->n];
+    } else {
+        if (i == s->n) {
+            if (s->n == s->cap) {
+                int cap = s->cap ? 2 * s->cap : 16;
+                struct pollfd *nf = realloc(s->fds, (size_t)cap * sizeof(*nf));
+                if (!nf) {
+                    pthread_mutex_unlock(&s->lock);
+                    return;
+                }
+                s->fds = nf;
+                s->cap = cap;
+            }
+            s->n++;
+        }
+        s->fds[i] = (struct pollfd){
+            .fd = fd,
+            .events = (short)(((events & EPOLLIN) ? POLLIN : 0) | ((events & EPOLLOUT) ? POLLOUT : 0)),
+        };
+    }
+    pthread_mutex_unlock(&s->lock);
+}
+
+int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
+{
+    int rc = xs_real.epoll_ctl(epfd, op, fd, ev), key, twin;
+
+    if (rc < 0 || xs_in_stack)
+        return rc;
+    key = xs_route(fd);
+    if (key < 0)
+        return rc;
+    if (op != EPOLL_CTL_DEL) { /* the kernel's epoll watches it: keep it exact */
+        int one = 1;
+        xway_setsockopt(key, XWAY_SOL, XWAY_POLLED, &one, sizeof(one));
+    }
+    epset_update(epfd, op, fd, ev ? ev->events : 0);
+    /* A dual listener: its kernel twin wakes the same registration. */
+    if ((twin = atomic_load(&xs_key_entry(key)->twin)) >= 0) {
+        struct epoll_event tev = { 0 };
+        if (ev) {
+            tev = *ev;
+            tev.events &= ~(uint32_t)EPOLLOUT;
+        }
+        xs_real.epoll_ctl(epfd, op, twin, op == EPOLL_CTL_DEL ? NULL : &tev);
+    }
+    return rc;
+}
+
+/* Let the stack lower the stale readiness of the set's xway sockets, so that
+ * the kernel's epoll reports (and edge-triggers on) their exact state. */
+static void epset_refresh(int epfd)
+{
+    struct xs_fd *e = xs_fd_peek(epfd);
+    struct xs_epset *s = e ? atomic_load(&e->ep) : NULL;
+    struct pollfd small[64], *p = small;
+    int n;
+
+    if (!s)
+        return;
+    pthread_mutex_lock(&s->lock);
+    n = s->n;
+    if (n > 64 && !(p = malloc((size_t)n * sizeof(*p)))) {
+        pthread_mutex_unlock(&s->lock);
+        return;
+    }
+    for (int i = 0; i < n; i++) {
+        int key = xs_route(s->fds[i].fd);
+        p[i] = s->fds[i];
+        p[i].fd = key >= 0 ? key : -1;
+    }
+    pthread_mutex_unlock(&s->lock);
+    if (n)
+        XS_STACK_CALL(xw_poll_settle(p, (nfds_t)n));
+    if (p != small)
+        free(p);
+}
+
+/* Nothing ready and the caller would sleep: busy-poll the set's ring sockets
+ * first, as xway_poll does for poll/select.  True if one became ready. */
+static bool epset_spin(int epfd)
+{
+    struct xs_fd *e = xs_fd_peek(epfd);
+    struct xs_epset *s = e ? atomic_load(&e->ep) : NULL;
+    struct pollfd p[16];
+    int n = 0;
+
+    if (!s)
+        return false;
+    pthread_mutex_lock(&s->lock);
+    for (int i = 0; i < s->n && n < 16; i++) {
+        int key = xs_route(s->fds[i].fd);
+        if (key >= 0)
+            p[n++] = (struct pollfd){ .fd = key, .events = s->fds[i].events };
+    }
+    pthread_mutex_unlock(&s->lock);
+    return n && XS_STACK_CALL(xw_poll_spin(p, (nfds_t)n));
+}
+
+static int xepoll_wait(int epfd, struct epoll_event *ev, int max, int timeout,
+                       const sigset_t *mask)
+{
+    int r;
+
+    if (xs_in_stack)
+        return xs_real.epoll_pwait(epfd, ev, max, timeout, mask);
+    epset_refresh(epfd);
+    if (timeout != 0) {
+        if ((r = xs_real.epoll_pwait(epfd, ev, max, 0, mask)) != 0)
+            return r;
+        if (epset_spin(epfd)) {
+            epset_refresh(epfd);
+            if ((r = xs_real.epoll_pwait(epfd, ev, max, 0, mask)) != 0)
+                return r;
+        }
+    }
+    return xs_real.epoll_pwait(epfd, ev, max, timeout, mask);
+}
+
+int epoll_wait(int epfd, struct epoll_event *ev, int max, int timeout)
+{
+    return xepoll_wait(epfd, ev, max, timeout, NULL);
+}
+
+int epoll_pwait(int epfd, struct epoll_event *ev, int max, int timeout,
+                const sigset_t *mask)
+{
+    return xepoll_wait(epfd, ev, max, timeout, mask);
+}

@@ -1,0 +1,274 @@
+/* Routing: which sockets go to the xway stack, and which numbers the stack's.
+ *
+ * socket(AF_INET/AF_INET6, SOCK_STREAM) makes an xway socket when the stack has
+ * a link (XWAY_LINK); everything else (UDP, AF_UNIX, no link, a forked child)
+ * is libc's.  An xway socket that is then bound to an address that is not the
+ * stack's (127.0.0.1, say) or connected to a destination that is not reachable
+ * through the link (outside XWAY_ADDR's prefixes, with no XWAY_GW for that
+ * family, or loopback) becomes a kernel socket on the same number (dup3 onto
+ * it, options, nonblocking and a wildcard bind replayed).  Later calls on a
+ * number are routed by its entry in the fd table (xs_route, shim.h). */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "shim.h"
+#include "xway.h"
+
+/* ---- configuration ---------------------------------------------------------- */
+
+#define MAX_NETS 16
+static struct {
+    bool link;      /* XWAY_LINK set: TCP sockets start as xway sockets */
+    int n;
+    struct { int family; unsigned prefix; unsigned char a[16]; } net[MAX_NETS];
+    bool gw4, gw6;
+} cfg;
+static pthread_once_t cfg_once = PTHREAD_ONCE_INIT;
+
+static void parse_cfg(void)
+{
+    const char *link = getenv("XWAY_LINK"), *addr = getenv("XWAY_ADDR"), *gw = getenv("XWAY_GW");
+    char buf[1024], *save = NULL;
+
+    xs_real_init();
+    xw_rpath_lazy_ready();
+    cfg.link = link && *link;
+    if (addr && strlen(addr) < sizeof(buf)) {
+        strcpy(buf, addr);
+        for (char *t = strtok_r(buf, ",", &save); t && cfg.n < MAX_NETS;
+             t = strtok_r(NULL, ",", &save)) {
+            char *slash = strchr(t, '/');
+            unsigned pfx;
+            int fam = strchr(t, ':') ? AF_INET6 : AF_INET;
+            if (slash)
+                *slash = '\0';
+            pfx = slash ? (unsigned)strtoul(slash + 1, NULL, 10) : (fam == AF_INET ? 32 : 128);
+            if (inet_pton(fam, t, cfg.net[cfg.n].a) == 1) {
+                cfg.net[cfg.n].family = fam;
+                cfg.net[cfg.n].prefix = pfx;
+                cfg.n++;
+            }
+        }
+    }
+    if (gw) {
+        cfg.gw4 = strchr(gw, '.') != NULL;
+        cfg.gw6 = strchr(gw, ':') != NULL;
+    }
+}
+
+static void config(void)
+{
+    pthread_once(&cfg_once, parse_cfg);
+}
+
+static bool prefix_match(const unsigned char *a, const unsigned char *b, unsigned bits)
+{
+    unsigned full = bits / 8, rest = bits % 8;
+    if (memcmp(a, b, full))
+        return false;
+    return !rest || ((a[full] ^ b[full]) & (0xff << (8 - rest))) == 0;
+}
+
+int xs_addr_of(const struct sockaddr *sa, socklen_t len, unsigned char out[16], int *port)
+{
+    if (!sa)
+        return -1;
+    if (sa->sa_family == AF_INET && len >= sizeof(struct sockaddr_in)) {
+        const struct sockaddr_in *in = (const void *)sa;
+        memcpy(out, &in->sin_addr, 4);
+        *port = ntohs(in->sin_port);
+        return AF_INET;
+    }
+    if (sa->sa_family == AF_INET6 && len >= sizeof(struct sockaddr_in6)) {
+        const struct sockaddr_in6 *in6 = (const void *)sa;
+        *port = ntohs(in6->sin6_port);
+        if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) {
+            memcpy(out, &in6->sin6_addr.s6_addr[12], 4);
+            return AF_INET;
+        }
+        memcpy(out, &in6->sin6_addr, 16);
+        return AF_INET6;
+    }
+    return -1;
+}
+
+bool xs_is_wild(int fam, const unsigned char *a)
+{
+    static const unsigned char zero[16];
+    return !memcmp(a, zero, fam == AF_INET ? 4 : 16);
+}
+
+static bool is_loop(int fam, const unsigned char *a)
+{
+    static const unsigned char lo6[16] = { [15] = 1 };
+    return fam == AF_INET ? a[0] == 127 : !memcmp(a, lo6, 16);
+}
+
+/* Is destination a reachable through the xway link?  why: the reason if not. */
+static bool reachable(int fam, const unsigned char *a, const char **why)
+{
+    if (is_loop(fam, a) || xs_is_wild(fam, a)) {
+        *why = "loopback destination";
+        return false;
+    }
+    for (int i = 0; i < cfg.n; i++)
+        if (cfg.net[i].family == fam &&
+            prefix_match(a, cfg.net[i].a, cfg.net[i].prefix))
+            return true;
+    if ((fam == AF_INET && cfg.gw4) || (fam == AF_INET6 && cfg.gw6))
+        return true;
+    *why = "outside XWAY_ADDR's prefixes";
+    return false;
+}
+
+static bool is_local(int fam, const unsigned char *a)
+{
+    for (int i = 0; i < cfg.n; i++)
+        if (cfg.net[i].family == fam && !memcmp(a, cfg.net[i].a, fam == AF_INET ? 4 : 16))
+            return true;
+    return false;
+}
+/* ---- numbers ---------------------------------------------------------------- */
+
+bool xs_stale(int fd, int key)
+{
+    struct xs_fd *e;
+
+    if (errno != EBADF || XS_STACK_CALL(xway_is_socket(key)))
+        return false;
+    e = xs_fd_peek(fd);
+    xs_lock();
+    if (e && atomic_load(&e->kind) != XS_NONE)
+        xs_fd_clear(e);
+    xs_unlock();
+    errno = EBADF;
+    return true;
+}
+
+int socket(int domain, int type, int protocol)
+{
+    static _Atomic bool warned;
+    int fd, base = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+    config();
+    if (xs_in_stack || !cfg.link || xs_in_child || (domain != AF_INET && domain != AF_INET6) ||
+        base != SOCK_STREAM || (protocol != 0 && protocol != IPPROTO_TCP))
+        return xs_real.socket(domain, type, protocol);
+    fd = XS_STACK_CALL(xway_socket(domain, type, protocol));
+    if (fd < 0) {
+        if (!atomic_exchange(&warned, true))
+            xs_warn("xway socket failed (%s): using kernel sockets", strerror(errno));
+        return xs_real.socket(domain, type, protocol);
+    }
+    if (!xs_fd_get(fd)) {
+        XS_STACK_CALL(xway_close(fd));
+        return xs_real.socket(domain, type, protocol);
+    }
+    xs_fd_set_sock(fd, domain, (type & SOCK_NONBLOCK) != 0, false);
+    xs_debug("fd %d: xway socket", fd);
+    return fd;
+}
+
+/* Replace the unconnected xway socket fd by a kernel socket on the same number.
+ * 0, or -1 with errno. */
+static int to_kernel(int fd, const char *why)
+{
+    struct xs_fd *e = xs_fd_peek(fd);
+    int k, rc;
+
+    xs_lock();
+    if (!e || atomic_load(&e->kind) != XS_SOCK || atomic_load(&e->refs) != 1) {
+        xs_unlock();
+        errno = EBUSY; /* dup'ed before its first connect: stays xway */
+        return -1;
+    }
+    k = xs_real.socket(e->domain, SOCK_STREAM | SOCK_CLOEXEC |
+                       (atomic_load(&e->nonblock) ? SOCK_NONBLOCK : 0), 0);
+    if (k < 0) {
+        xs_unlock();
+        return -1;
+    }
+    for (int i = 0; i < e->nopts; i++)
+        xs_real.setsockopt(k, e->opts[i].level, e->opts[i].name, e->opts[i].val, e->opts[i].len);
+    if (e->bound && xs_real.bind(k, (struct sockaddr *)&e->addr, e->addrlen) < 0) {
+        int err = errno;
+        xs_real.close(k);
+        xs_unlock();
+        errno = err;
+        return -1;
+    }
+    atomic_store(&e->handoff, k);
+    xs_fd_clear(e);
+    rc = XS_STACK_CALL(xway_close(fd));
+    if (atomic_exchange(&e->handoff, -1) >= 0) {
+        /* The stack did not close the number: nothing was replaced. */
+        xs_real.close(k);
+        xs_unlock();
+        xs_warn("fd %d: could not hand over to a kernel socket (xway_close: %d)", fd, rc);
+        errno = EBADF;
+        return -1;
+    }
+    xs_unlock();
+    xs_info("fd %d: kernel path (%s)", fd, why);
+    return 0;
+}
+
+int bind(int fd, const struct sockaddr *addr, socklen_t len)
+{
+    int key = xs_route(fd), fam, port, rc;
+    unsigned char a[16];
+    struct xs_fd *e;
+
+    if (key == XS_R_KERNEL)
+        return xs_real.bind(fd, addr, len);
+    if (key == XS_R_BAD)
+        return xs_bad();
+    config();
+    e = xs_key_entry(key);
+    fam = xs_addr_of(addr, len, a, &port);
+    if (fam > 0 && key == fd && !atomic_load(&e->used) && !xs_is_wild(fam, a) &&
+        !is_local(fam, a)) {
+        if (to_kernel(fd, "bound to an address that is not the stack's") == 0)
+            return xs_real.bind(fd, addr, len);
+    }
+    rc = XS_STACK_CALL(xway_bind(key, addr, len));
+    if (rc == 0 && fam > 0 && len <= sizeof(e->addr)) {
+        xs_lock();
+        memcpy(&e->addr, addr, len);
+        e->addrlen = len;
+        e->bound = xs_is_wild(fam, a); /* only a wildcard bind can be replayed in the kernel */
+        xs_unlock();
+    }
+    return rc;
+}
+
+int connect(int fd, const struct sockaddr *addr, socklen_t len)
+{
+    int key = xs_route(fd), fam, port;
+    unsigned char a[16];
+    const char *why = NULL;
+    struct xs_fd *e;
+
+    if (key == XS_R_KERNEL)
+        return xs_real.connect(fd, addr, len);
+    if (key == XS_R_BAD)
+        return xs_bad();
+    config();
+    e = xs_key_entry(key);
+    fam = xs_addr_of(addr, len, a, &port);
+    if (fam > 0 && key == fd && !atomic_load(&e->used) && !reachable(fam, a, &why)) {
+        if (to_kernel(fd, why) == 0)
+            return xs_real.connect(fd, addr, len);
+    }
+    atomic_store(&e->used, true);
+    if (fam > 0 && xs_log_level >= 2) {
+        char s[INET6_ADDRSTRLEN] = "?";
+        inet_ntop(fam, a, s, sizeof(s));
+        xs_info("fd %d: connect to %s port %d through xway", fd, s, port);
+    }
+    return XS_STACK_CALL(xway_connect(key, addr, len));
+}
