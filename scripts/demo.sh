@@ -11,7 +11,7 @@
 # Usage: scripts/demo.sh [BUILD_DIR]
 # Exit status: 0 all verified and every pair took its expected path; 1 otherwise;
 # 2 setup error; 130/143 interrupted.
-set -euo pipefail
+source "$(dirname "$0")/../tests/lib.sh"
 BUILD=${1:-build}
 XWPERF=$BUILD/apps/xwperf/xwperf
 BULK_S=2 # seconds of bulk transfer per pair
@@ -19,76 +19,19 @@ RR_S=1   # seconds of request/response per pair
 [ -x "$XWPERF" ] || { echo "demo: $XWPERF not built (make demo builds it)" >&2; exit 2; }
 command -v python3 >/dev/null || { echo "demo: needs python3 (scripts/install-deps.sh)" >&2; exit 2; }
 
-WORK="" HOST_A="" HOST_B="" NS="" TAP=xwdemo0
-PIDS=()   # servers, until the end
-CLIENT="" # the client running now
-
-# kill_tree PID: PID and its descendants (timeout and ip-netns-exec wrappers
-# would otherwise leave the real program running).
-kill_tree() {
-    local c
-    for c in $(pgrep -P "$1" 2>/dev/null); do kill_tree "$c"; done
-    kill -9 "$1" 2>/dev/null || true
-}
-
-# Ends the processes in PIDS (and CLIENT): TERM to each (the timeout wrapper
-# passes it on), then KILL to whatever is left; quietly (no job-status lines).
-stop_all() {
-    local p i alive all=("${PIDS[@]:-}" "$CLIENT")
-    {
-        for p in "${all[@]}"; do [ -n "$p" ] && kill -TERM "$p"; done
-        for ((i = 0; i < 20; i++)); do
-            alive=""
-            for p in "${all[@]}"; do [ -n "$p" ] && kill -0 "$p" && alive=1; done
-            [ -z "$alive" ] && break
-            sleep 0.1
-        done
-        for p in "${all[@]}"; do [ -n "$p" ] && kill -0 "$p" && kill_tree "$p"; done
-        for p in "${all[@]}"; do [ -n "$p" ] && wait "$p"; done
-    } 2>/dev/null || true
-    PIDS=() CLIENT=""
-}
-
-cleanup() {
-    trap '' INT TERM HUP
-    stop_all
-    if [ -n "$NS" ]; then
-        ip netns exec "$NS" ip link del "$TAP" 2>/dev/null || true
-        ip netns delete "$NS" 2>/dev/null || true
-    fi
-    rm -rf "$WORK" "$HOST_A" "$HOST_B"
-}
-trap cleanup EXIT
+# tests/lib.sh stops every process started with bg (servers and clients, each
+# with its whole tree) and removes the namespace, TAP, hub and sim hosts at exit.
 trap 'echo; echo "demo: interrupted, cleaning up" >&2; exit 130' INT HUP
-trap 'exit 143' TERM
+TAP=xwdemo0
 
-WORK=$(mktemp -d /tmp/xwdemo-XXXXXX)
+xw_tmpdir WORK /tmp/xwdemo-XXXXXX
 # Two sim hosts (tmpfs directories): processes that share one are co-resident
 # domains, as if on one Xen host; the two hosts are different physical machines.
-HOST_A=$(mktemp -d /dev/shm/xwdemo-hostA-XXXXXX)
-HOST_B=$(mktemp -d /dev/shm/xwdemo-hostB-XXXXXX)
+xw_simhost HOST_A xwdemo-hostA-
+xw_simhost HOST_B xwdemo-hostB-
 HUB=$WORK/hub
 mkdir "$HUB"
 export XWAY_HOST=$HOST_A # every xway process names its sim host; none uses the default
-
-# start LOG CMD...: CMD in the background, output to LOG, remembered for cleanup.
-start() {
-    local log=$1; shift
-    "$@" >"$log" 2>&1 &
-    PIDS+=($!)
-    LAST_PID=$!
-}
-
-# wait_listen LOG PID: until the server logs "listening"; 1 if it died or is slow.
-wait_listen() {
-    local i
-    for ((i = 0; i < 100; i++)); do
-        grep -qs listening "$1" && return 0
-        kill -0 "$2" 2>/dev/null || return 1
-        sleep 0.1
-    done
-    return 1
-}
 
 # summary KIND JSONFILE: one line about a finished xwperf run.
 summary() {
@@ -115,10 +58,8 @@ PY
 client() {
     local row=$1 kind=$2 rc=0; shift 2
     local out=$WORK/$row.$kind.json
-    "$@" --json --timeout 20 >"$out" 2>"$WORK/$row.$kind.err" &
-    CLIENT=$!
-    wait "$CLIENT" || rc=$?
-    CLIENT=""
+    bg -e "$WORK/$row.$kind.err" "$out" "$@" --json --timeout 20
+    wait "$LAST_PID" || rc=$?
     if [ "$rc" != 0 ] && ! grep -q '"verified"' "$out"; then
         echo "     $kind: FAILED (xwperf exit $rc): $(tr '\n' ' ' <"$WORK/$row.$kind.err")"
         return 0
@@ -145,8 +86,8 @@ echo
 echo "-- kernel TCP over 127.0.0.1: two kernel sockets, the baseline for 'vs kernel'"
 for try in 1 2 3 4 5; do
     KPORT=$((20000 + RANDOM % 30000))
-    start "$WORK/kserver.log" timeout 120 "$XWPERF" -s --kernel -B 127.0.0.1 -p "$KPORT"
-    wait_listen "$WORK/kserver.log" "$LAST_PID" && break
+    bg "$WORK/kserver.log" timeout 120 "$XWPERF" -s --kernel -B 127.0.0.1 -p "$KPORT"
+    wait_for "$WORK/kserver.log" listening 10 "$LAST_PID" && break
     [ "$try" = 5 ] && { cat "$WORK/kserver.log" >&2; echo "demo: kernel server did not start" >&2; exit 2; }
     stop_all # most likely the port was taken: another one
 done
@@ -154,9 +95,9 @@ pair kernel timeout 60 "$XWPERF" --kernel -c 127.0.0.1 -p "$KPORT"
 ROWS+=("kernel 127.0.0.1|kernel|none|kernel")
 
 # The xway server, domain A1: on sim host A, on the hub at 10.77.100.1.
-start "$WORK/server.log" env XWAY_LINK="hub:$HUB" XWAY_ADDR=10.77.100.1/24 \
+bg "$WORK/server.log" env XWAY_LINK="hub:$HUB" XWAY_ADDR=10.77.100.1/24 \
     timeout 120 "$XWPERF" -s
-wait_listen "$WORK/server.log" "$LAST_PID" ||
+wait_for "$WORK/server.log" listening 10 "$LAST_PID" ||
     { cat "$WORK/server.log" >&2; echo "demo: xway server did not start" >&2; exit 2; }
 # hubclient ADDR ENV...: in HC, the command of an xway client on the hub at ADDR.
 hubclient() {
@@ -190,11 +131,11 @@ if [ "$(id -u)" = 0 ]; then
     echo "   $TAP (10.77.101.2) and a kernel-socket server (10.77.101.1); the kernel"
     echo "   does not answer the xway option: TCP"
     NS=xwdemo-$$
-    if ip netns add "$NS" && ip -n "$NS" link set lo up &&
+    if netns_add "$NS" && at_exit ip netns exec "$NS" ip link del "$TAP" &&
         ip netns exec "$NS" ip tuntap add dev "$TAP" mode tap &&
         ip -n "$NS" addr add 10.77.101.1/24 dev "$TAP" && ip -n "$NS" link set "$TAP" up; then
-        start "$WORK/tserver.log" ip netns exec "$NS" timeout 120 "$XWPERF" -s --kernel -B 10.77.101.1
-        if wait_listen "$WORK/tserver.log" "$LAST_PID"; then
+        bg "$WORK/tserver.log" ip netns exec "$NS" timeout 120 "$XWPERF" -s --kernel -B 10.77.101.1
+        if wait_for "$WORK/tserver.log" listening 10 "$LAST_PID"; then
             pair kpeer ip netns exec "$NS" env XWAY_LINK="tap:$TAP" XWAY_ADDR=10.77.101.2/24 \
                 timeout 60 "$XWPERF" -c 10.77.101.1
             ROWS+=("xway <-> kernel, TAP|tcp|peer-no-option|kpeer")

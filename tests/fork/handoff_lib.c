@@ -38,7 +38,7 @@ static int child_exchange(int fd)
     size_t sent = 0, got = 0;
     pid_t w;
 
-    if ((w = fork()) == 0) { /* writer: pattern, then FIN */
+    if ((w = xw_fork()) == 0) { /* writer: pattern, then FIN */
         while (sent < N) {
             size_t n = N - sent < sizeof(buf) ? N - sent : sizeof(buf);
             xw_pattern(buf, n, sent, 7);
@@ -59,8 +59,8 @@ static int child_exchange(int fd)
             return 1;
         got += (size_t)m;
     }
-    int st;
-    if (waitpid(w, &st, 0) != w || !WIFEXITED(st) || WEXITSTATUS(st))
+    int st = xw_wait(w);
+    if (!WIFEXITED(st) || WEXITSTATUS(st))
         return 1;
     return got == N ? 0 : 1;
 }
@@ -68,35 +68,31 @@ static int child_exchange(int fd)
 int main(void)
 {
     const char *hub = xwt_setup(100);
-    const char *host = xwt_sim_host();
+    const char *host = xw_sim_host();
     CHECK(setenv("XWAY_BACKEND", "sim", 1) == 0 && setenv("XWAY_HOST", host, 1) == 0);
     struct xwt_peer s = xwt_spawn(hub, IP "/24", server, NULL);
     CHECK_EQ(xwt_ctl_recv(s.ctl), 'R');
     xwt_start(hub, "10.77.64.2/24");
-    int st;
     pid_t pid;
 
     /* 1. A forked child serves the connection; the parent closes its copy. */
     int a = xwt_connect(IP, PORT);
     xwt_expect_path("a", a, "ring", "none");
-    pid = fork();
-    CHECK(pid >= 0);
+    pid = xw_fork();
     if (pid == 0)
         _exit(child_exchange(a));
     CHECK_EQ(xway_is_socket(a), 0); /* handed to the kernel fd */
     CHECK_EQ(xway_close(a), 0);
-    CHECK_EQ(waitpid(pid, &st, 0), pid);
-    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    xw_wait_ok(pid, "child 1");
 
     /* 2. The parent forks a child that exits, and keeps using its connection
      * through the xway calls. */
     int b = xwt_connect(IP, PORT);
     xwt_expect_path("b", b, "ring", "none");
-    pid = fork();
-    CHECK(pid >= 0);
+    pid = xw_fork();
     if (pid == 0)
         _exit(0);
-    CHECK_EQ(waitpid(pid, &st, 0), pid);
+    xw_wait(pid);
     xwt_exchange(b, N, 11);
     CHECK_EQ(xway_close(b), 0);
     CHECK_EQ(xway_close(b), -1);

@@ -523,23 +523,6 @@ static void test_lwip(const char *dir)
     p->ops->close(p);
 }
 
-static void remove_dir(const char *dir)
-{
-    char path[512];
-    struct dirent *de;
-    DIR *d = opendir(dir);
-
-    while (d && (de = readdir(d))) {
-        if (de->d_name[0] == '.')
-            continue;
-        snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-        unlink(path);
-    }
-    if (d)
-        closedir(d);
-    rmdir(dir);
-}
-
 static int count_files(const char *dir)
 {
     struct dirent *de;
@@ -555,10 +538,9 @@ static int count_files(const char *dir)
 
 int main(void)
 {
-    char tmpl[] = "/tmp/xw-hub-test.XXXXXX";
-    char *base = mkdtemp(tmpl), dir[128];
+    const char *base = xw_tmpdir("/tmp", "xw-hub-test.");
+    char dir[128];
 
-    CHECK(base);
     lwip_init();
     snprintf(dir, sizeof(dir), "%s/hub1", base); /* created by the first endpoint */
     test_frames(dir);
@@ -569,8 +551,6 @@ int main(void)
     CHECK_EQ(count_files(dir), 0);
     test_lwip(dir);
     CHECK_EQ(count_files(dir), 0);
-    remove_dir(dir);
-    rmdir(base);
     printf("hub_frames: ok\n");
     return 0;
 }

@@ -2,14 +2,13 @@
 #include <errno.h>
 #include <string.h>
 
-#include "simhost.h"
 #include "testlib.h"
 #include "xenif.h"
 
 int main(void)
 {
     struct xw_xenif *a, *b, *c, *dup;
-    const char *host = simhost_new();
+    const char *host = xw_sim_host();
     uint32_t refs[4], bad = 0;
     uint8_t *pa, *pb;
     void *m;

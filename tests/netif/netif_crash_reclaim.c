@@ -3,11 +3,9 @@
 #include <errno.h>
 #include <signal.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "channel.h"
-#include "simhost.h"
 #include "testlib.h"
 #include "xenif.h"
 
@@ -28,7 +26,7 @@ static int count_grants(const char *host, uint32_t domid)
 
 int main(void)
 {
-    const char *host = simhost_new();
+    const char *host = xw_sim_host();
     struct xw_chan_params par = { .ring_bytes = 64 * 1024, .spin_us = 0 };
     struct xw_chan_offer off;
     struct xw_xenif *me, *later;
@@ -43,8 +41,7 @@ int main(void)
     CHECK_EQ(xw_xenif_open_sim(host, -1, &me), 0);
     CHECK_EQ(pipe(to_child), 0);
     CHECK_EQ(pipe(to_parent), 0);
-    pid = fork();
-    CHECK(pid >= 0);
+    pid = xw_fork();
     if (pid == 0) { /* the domain that will die: it creates (owns the grants) */
         struct xw_xenif *x;
         uint32_t peer = me->domid;
@@ -70,7 +67,7 @@ int main(void)
     CHECK(dt <= 1000);
     printf("peer death noticed after %llu ms\n", (unsigned long long)dt);
     CHECK_EQ(xw_channel_send(ch, "x", 1, 0), -ECONNRESET);
-    waitpid(pid, NULL, 0);
+    xw_wait(pid);
     xw_channel_close(ch);
 
     /* The next attach reclaims the dead domain's grants; its id is free. */

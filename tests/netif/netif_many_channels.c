@@ -2,11 +2,9 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "channel.h"
-#include "simhost.h"
 #include "testlib.h"
 #include "xenif.h"
 
@@ -30,21 +28,20 @@ static void exchange(struct xw_channel **ch, uint32_t tag)
 
 int main(void)
 {
-    const char *host = simhost_new();
+    const char *host = xw_sim_host();
     struct rlimit rl = { 1024, 1024 };
     static struct xw_channel *ch[N];
     static struct xw_chan_offer off[N];
     static uint64_t nonce[N];
     struct xw_xenif *x;
-    int p1[2], p2[2], st, i;
+    int p1[2], p2[2], i;
     uint32_t peer;
     pid_t pid;
 
     CHECK_EQ(setrlimit(RLIMIT_NOFILE, &rl), 0); /* soft and hard: no escape */
     CHECK_EQ(pipe(p1), 0);
     CHECK_EQ(pipe(p2), 0);
-    pid = fork();
-    CHECK(pid >= 0);
+    pid = xw_fork();
     if (pid == 0) {
         CHECK_EQ(xw_xenif_open_sim(host, -1, &x), 0);
         CHECK_EQ(write(p2[1], &x->domid, 4), 4);
@@ -73,8 +70,7 @@ int main(void)
     for (i = 0; i < N; i++)
         CHECK_EQ(xw_channel_check_nonce(ch[i], nonce[i]), 0);
     exchange(ch, 0);
-    CHECK_EQ(waitpid(pid, &st, 0), pid);
-    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    xw_wait_ok(pid, "child");
     for (i = 0; i < N; i++)
         xw_channel_close(ch[i]);
     xw_xenif_close(x);

@@ -4,7 +4,6 @@
 
 #include "channel.h"
 #include "ring.h"
-#include "simhost.h"
 #include "testlib.h"
 #include "xenif.h"
 
@@ -104,7 +103,7 @@ static void bad_header(void)
 
 int main(void)
 {
-    const char *host = simhost_new();
+    const char *host = xw_sim_host();
 
     CHECK_EQ(xw_xenif_open_sim(host, -1, &a), 0);
     CHECK_EQ(xw_xenif_open_sim(host, -1, &b), 0);

@@ -2,11 +2,9 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "channel.h"
-#include "simhost.h"
 #include "testlib.h"
 #include "xenif.h"
 
@@ -84,12 +82,12 @@ static struct sums pump(struct xw_channel *ch, const struct cfg *c, uint32_t see
 
 int main(void)
 {
-    const char *host = simhost_new();
+    const char *host = xw_sim_host();
     struct xw_xenif *x;
     struct xw_channel *ch;
     struct xw_chan_offer off;
     struct sums mine, theirs;
-    int p1[2], p2[2], st;
+    int p1[2], p2[2];
     uint64_t nonce, t0;
     uint32_t peer;
     unsigned k;
@@ -97,8 +95,7 @@ int main(void)
 
     CHECK_EQ(pipe(p1), 0);
     CHECK_EQ(pipe(p2), 0);
-    pid = fork();
-    CHECK(pid >= 0);
+    pid = xw_fork();
     if (pid == 0) {
         CHECK_EQ(xw_xenif_open_sim(host, -1, &x), 0);
         CHECK_EQ(write(p2[1], &x->domid, 4), 4);
@@ -133,8 +130,7 @@ int main(void)
         printf("ring %7u msg %7u: 2 x %4llu MiB in %.2f s\n", cfgs[k].ring, cfgs[k].msg,
                (unsigned long long)(cfgs[k].bytes >> 20), (xw_now_ns() - t0) / 1e9);
     }
-    CHECK_EQ(waitpid(pid, &st, 0), pid);
-    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    xw_wait_ok(pid, "child");
     xw_xenif_close(x);
     printf("1 GiB transfer: ok\n");
     return 0;

@@ -3,14 +3,13 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "simhost.h"
 #include "testlib.h"
 #include "xenif.h"
 
 int main(void)
 {
     struct xw_xenif *x = NULL;
-    const char *host = simhost_new();
+    const char *host = xw_sim_host();
     int err;
 
     if (access("/dev/xen/evtchn", R_OK | W_OK) == 0) {

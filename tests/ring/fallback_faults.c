@@ -94,7 +94,7 @@ int main(void)
 {
     const char *hub = xwt_setup(200);
     char host[96];
-    snprintf(host, sizeof(host), "XWAY_HOST=%s", xwt_sim_host());
+    snprintf(host, sizeof(host), "XWAY_HOST=%s", xw_sim_host());
     /* the side that performs the failing step records the fault's own reason;
      * the other side learns that the peer declined */
     /* the side that fails a step declines with the step's reason, so both sides

@@ -72,8 +72,8 @@ int main(void)
 {
     const char *hub = xwt_setup(100);
     char a[96], b[96];
-    snprintf(a, sizeof(a), "XWAY_HOST=%s", xwt_sim_host());
-    snprintf(b, sizeof(b), "XWAY_HOST=%s", xwt_sim_host());
+    snprintf(a, sizeof(a), "XWAY_HOST=%s", xw_sim_host());
+    snprintf(b, sizeof(b), "XWAY_HOST=%s", xw_sim_host());
     const char *env_a[] = { "XWAY_BACKEND=sim", a, NULL };
     const char *env_b[] = { "XWAY_BACKEND=sim", b, NULL };
     struct xwt_peer s = xwt_spawn_env(hub, "10.77.62.1/24", env_a, server, NULL);

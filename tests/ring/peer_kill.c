@@ -118,7 +118,7 @@ static void run(const char *hub, const char *mode)
 int main(void)
 {
     const char *hub = xwt_setup(60);
-    host = xwt_sim_host();
+    host = xw_sim_host();
     CHECK(setenv("XWAY_BACKEND", "sim", 1) == 0 && setenv("XWAY_HOST", host, 1) == 0);
     run(hub, "recv");
     run(hub, "send");

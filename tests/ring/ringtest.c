@@ -11,36 +11,6 @@
 #include <string.h>
 #include <unistd.h>
 
-static char hosts[4][64];
-static int nhosts;
-static pid_t owner;
-
-static void remove_hosts(void)
-{
-    if (getpid() != owner)
-        return;
-    for (int i = 0; i < nhosts; i++) {
-        char cmd[128];
-        snprintf(cmd, sizeof(cmd), "rm -rf '%.63s'", hosts[i]);
-        if (system(cmd) != 0)
-            fprintf(stderr, "cleanup: %s failed\n", cmd);
-    }
-}
-
-const char *xwt_sim_host(void)
-{
-    CHECK(nhosts < 4);
-    if (!owner) {
-        owner = getpid();
-        atexit(remove_hosts);
-    }
-    char *h = hosts[nhosts];
-    strcpy(h, "/dev/shm/xwt-host-XXXXXX");
-    CHECK(mkdtemp(h) != NULL);
-    nhosts++;
-    return h;
-}
-
 struct xway_conn_info xwt_info(int fd)
 {
     struct xway_conn_info ci;

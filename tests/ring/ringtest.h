@@ -1,13 +1,10 @@
-/* Shared by the ring tests: fresh sim hosts, the path of a connection, the
- * stack's counters, and the sim host's leftovers of a domain. */
+/* Shared by the ring tests: the path of a connection, the stack's counters,
+ * and the sim host's leftovers of a domain (fresh sim hosts: xw_sim_host). */
 #ifndef XWT_RINGTEST_H
 #define XWT_RINGTEST_H
 
 #include <stdint.h>
 #include <xway.h>
-
-/* A fresh sim host directory under /dev/shm, removed at exit by this process. */
-const char *xwt_sim_host(void);
 
 /* XWAY_INFO of fd, CHECKed. */
 struct xway_conn_info xwt_info(int fd);

@@ -347,7 +347,7 @@ static void linger_case(void)
 int main(void)
 {
     const char *hub = xwt_setup(150);
-    const char *host = xwt_sim_host();
+    const char *host = xw_sim_host();
     CHECK(setenv("XWAY_BACKEND", "sim", 1) == 0 && setenv("XWAY_HOST", host, 1) == 0);
     struct xwt_peer s = xwt_spawn(hub, IP "/24", server, NULL);
     ctl = s.ctl;

@@ -1,8 +1,9 @@
 # Bad input gets libc's errno, without the shim and through it (tests/shim/badinput.c).
-. "$(dirname "$0")/lib.sh"
-timeout 30 "$B/tests/shim/xs_badinput" >"$T/k.out" || fail "kernel run: $(cat "$T/k.out")"
-grep -q "passed kernel" "$T/k.out" || fail "kernel run: $(cat "$T/k.out")"
-timeout 30 env XWAY_ADDR=10.77.6.1/24 "$RUN" "$B/tests/shim/xs_badinput" >"$T/x.out" 2>"$T/x.err" ||
-    fail "shim run: $(cat "$T/x.out")"
-grep -q "passed xway" "$T/x.out" || fail "shim run: $(cat "$T/x.out")"
+. "$(dirname "$0")/../lib.sh"
+shim_env "$1"
+timeout 30 "$BUILD/tests/shim/xs_badinput" >"$WORK/k.out" || die "kernel run: $(cat "$WORK/k.out")"
+grep -q "passed kernel" "$WORK/k.out" || die "kernel run: $(cat "$WORK/k.out")"
+timeout 30 env XWAY_ADDR=10.77.6.1/24 "$RUN" "$BUILD/tests/shim/xs_badinput" >"$WORK/x.out" 2>"$WORK/x.err" ||
+    die "shim run: $(cat "$WORK/x.out")"
+grep -q "passed xway" "$WORK/x.out" || die "shim run: $(cat "$WORK/x.out")"
 echo "ok: same errno values with and without the shim"

@@ -1,9 +1,10 @@
 # sendfile, sendmsg/recvmsg, writev/readv, MSG_PEEK, MSG_WAITALL, SHUT_WR and
 # the socket names on xway connections, as on kernel sockets (tests/shim/data_calls.c).
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../lib.sh"
+shim_env "$1"
 . "$(dirname "$0")/pair.sh"
 pair xs_data_calls 16 41660
-grep -q "data_calls passed kernel" "$T/k.out" || fail "kernel run: $(cat "$T/k.out")"
-grep -q "data_calls passed xway" "$T/x.out" || fail "xway run: $(cat "$T/x.out")"
-grep -q "names: 10.77.16.2:[0-9]* -> 10.77.16.1:41660" "$T/x.out" || fail "names: $(cat "$T/x.out")"
+grep -q "data_calls passed kernel" "$WORK/k.out" || die "kernel run: $(cat "$WORK/k.out")"
+grep -q "data_calls passed xway" "$WORK/x.out" || die "xway run: $(cat "$WORK/x.out")"
+grep -q "names: 10.77.16.2:[0-9]* -> 10.77.16.1:41660" "$WORK/x.out" || die "names: $(cat "$WORK/x.out")"
 echo "ok: data calls as on kernel sockets, bytes verified, on the ring"

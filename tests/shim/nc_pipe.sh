@@ -1,18 +1,19 @@
 # nc (netcat-openbsd) pipes 512 MiB between two co-resident processes under
 # xway-run: checksum equal, and the payload went through the ring.
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../lib.sh"
+shim_env "$1"
 MB=${XS_NC_MB:-512}
-mkfifo "$T/fifo"
-bg timeout 120 sha256sum "$T/fifo" >"$T/out.sum"
-bg timeout 120 env XWAY_ADDR=10.77.1.1/24 "$RUN" nc -l -N 10.77.1.1 41500 >"$T/fifo" 2>"$T/srv.err"
-wait_log "$T/srv.err" ": listening.*port 41500"
-head -c ${MB}M /dev/urandom | tee >(sha256sum >"$T/in.sum") |
-    timeout 120 env XWAY_ADDR=10.77.1.2/24 "$RUN" nc -N 10.77.1.1 41500 2>"$T/cli.err" ||
-    fail "client nc failed"
-for _ in $(seq 300); do [ -s "$T/out.sum" ] && [ -s "$T/in.sum" ] && break; sleep 0.1; done
-[ -s "$T/out.sum" ] || fail "server produced no checksum"
-[ "$(cut -d' ' -f1 "$T/in.sum")" = "$(cut -d' ' -f1 "$T/out.sum")" ] ||
-    fail "checksums differ: $(cat "$T/in.sum" "$T/out.sum")"
-ring_used "$T/srv.err"
-ring_used "$T/cli.err"
-echo "ok: $MB MiB through nc, $(cut -c1-16 "$T/in.sum"), ring on both ends"
+mkfifo "$WORK/fifo"
+bg -e "$WORK/sum.err" "$WORK/out.sum" timeout 120 sha256sum "$WORK/fifo"
+bg -e "$WORK/srv.err" "$WORK/fifo" timeout 120 env XWAY_ADDR=10.77.1.1/24 "$RUN" nc -l -N 10.77.1.1 41500
+wait_line "$WORK/srv.err" ": listening.*port 41500" 10 $LAST_PID
+head -c ${MB}M /dev/urandom | tee >(sha256sum >"$WORK/in.sum") |
+    timeout 120 env XWAY_ADDR=10.77.1.2/24 "$RUN" nc -N 10.77.1.1 41500 2>"$WORK/cli.err" ||
+    die "client nc failed"
+for _ in $(seq 300); do [ -s "$WORK/out.sum" ] && [ -s "$WORK/in.sum" ] && break; sleep 0.1; done
+[ -s "$WORK/out.sum" ] || die "server produced no checksum"
+[ "$(cut -d' ' -f1 "$WORK/in.sum")" = "$(cut -d' ' -f1 "$WORK/out.sum")" ] ||
+    die "checksums differ: $(cat "$WORK/in.sum" "$WORK/out.sum")"
+ring_used "$WORK/srv.err"
+ring_used "$WORK/cli.err"
+echo "ok: $MB MiB through nc, $(cut -c1-16 "$WORK/in.sum"), ring on both ends"

@@ -1,14 +1,13 @@
 #!/bin/bash
 # cmake --install gives a usable library: a program built with pkg-config
 # against the installed tree links, starts the stack and moves verified bytes.
-set -euo pipefail
-BUILD=$1 SRC=$2
-P=$(mktemp -d)
-trap 'rm -rf "$P"' EXIT
+source "$(dirname "$0")/../lib.sh"
+BUILD=$1
+xw_tmpdir P
 cmake --install "$BUILD" --prefix "$P" >/dev/null
 for f in lib/libxwaystack.so lib/libxwaystack.a include/xway.h lib/pkgconfig/xwaystack.pc \
          bin/xwperf; do
-    [ -e "$P/$f" ] || { echo "missing $f"; exit 1; }
+    [ -e "$P/$f" ] || die "missing $f"
 done
 cat > "$P/t.c" <<'C'
 #include <xway.h>
@@ -34,9 +33,9 @@ C
 export PKG_CONFIG_PATH=$P/lib/pkgconfig
 cc -o "$P/t" "$P/t.c" $(pkg-config --cflags --libs xwaystack) -Wl,-rpath,"$P/lib"
 out=$(XWAY_BACKEND=off "$P/t")
-[ "$out" = hello ] || { echo "got '$out'"; exit 1; }
+[ "$out" = hello ] || die "got '$out'"
 # only the API is exported
 if nm -D --defined-only "$P/lib/libxwaystack.so" | awk '$2 ~ /[TDB]/ {print $3}' | grep -v '^xway_'; then
-    echo "symbols other than xway_* are exported"; exit 1
+    die "symbols other than xway_* are exported"
 fi
 echo "install: PASS"

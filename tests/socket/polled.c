@@ -26,7 +26,7 @@ int main(void)
     char buf[256];
     int one = 1, l, c, s, lt, et;
 
-    alarm(60);
+    xw_watchdog(60);
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     l = xway_socket(AF_INET, SOCK_STREAM, 0);
     CHECK(l >= 0);

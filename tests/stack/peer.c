@@ -7,51 +7,16 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
-#include <signal.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
 #include <unistd.h>
 #include <xway.h>
 
-static char hub_dir[64];
-static pid_t owner; /* the process that made hub_dir removes it */
-static pid_t peers[8];
-static int npeers;
-
-static void cleanup(void)
-{
-    if (getpid() != owner)
-        return;
-    for (int i = 0; i < npeers; i++)
-        if (peers[i] > 0)
-            kill(peers[i], SIGKILL);
-    char cmd[96];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", hub_dir);
-    if (hub_dir[0] && system(cmd) != 0)
-        fprintf(stderr, "cleanup: %s failed\n", cmd);
-}
-
-static void on_alarm(int sig)
-{
-    static const char msg[] = "test: TIMEOUT (watchdog)\n";
-    (void)sig;
-    if (write(2, msg, sizeof(msg) - 1) < 0) {
-    }
-    cleanup();
-    _exit(3);
-}
-
 const char *xwt_setup(unsigned secs)
 {
-    strcpy(hub_dir, "/tmp/xwt-hub-XXXXXX");
-    CHECK(mkdtemp(hub_dir) != NULL);
+    const char *hub = xw_tmpdir("/tmp", "xwt-hub-");
     setvbuf(stdout, NULL, _IOLBF, 0);
-    owner = getpid();
-    atexit(cleanup);
-    signal(SIGALRM, on_alarm);
-    alarm(secs);
-    return hub_dir;
+    xw_watchdog(secs);
+    return hub;
 }
 
 void xwt_start(const char *hub, const char *addrs)
@@ -88,11 +53,8 @@ struct xwt_peer xwt_spawn_env(const char *hub, const char *addrs, const char *co
 {
     int sv[2];
     CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
-    fflush(NULL);
-    pid_t pid = fork();
-    CHECK(pid >= 0);
+    pid_t pid = xw_fork();
     if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
         close(sv[0]);
         for (; env && *env; env++) {
             const char *eq = strchr(*env, '=');
@@ -108,34 +70,20 @@ struct xwt_peer xwt_spawn_env(const char *hub, const char *addrs, const char *co
         _exit(rc);
     }
     close(sv[1]);
-    int slot = 0; /* reuse the slot of a joined peer */
-    while (slot < npeers && peers[slot] != 0)
-        slot++;
-    CHECK(slot < 8);
-    peers[slot] = pid;
-    if (slot == npeers)
-        npeers++;
     return (struct xwt_peer){ .pid = pid, .ctl = sv[0] };
 }
 
 int xwt_join_status(struct xwt_peer *p)
 {
-    int st;
-    CHECK(waitpid(p->pid, &st, 0) == p->pid);
-    for (int i = 0; i < npeers; i++)
-        if (peers[i] == p->pid)
-            peers[i] = 0;
+    int st = xw_wait(p->pid);
     close(p->ctl);
     return st;
 }
 
 void xwt_join(struct xwt_peer *p)
 {
-    int st = xwt_join_status(p);
-    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-        fprintf(stderr, "peer %d failed: status 0x%x\n", (int)p->pid, st);
-        exit(1);
-    }
+    xw_wait_ok(p->pid, "peer");
+    close(p->ctl);
 }
 
 void xwt_ctl_send(int ctl, unsigned char v)

@@ -45,7 +45,7 @@ int main(int argc, char **argv)
 {
     const char *hub = xwt_setup(100);
     if (argc > 1 && !strcmp(argv[1], "ring")) /* co-resident: the ring path */
-        CHECK(setenv("XWAY_BACKEND", "sim", 1) == 0 && setenv("XWAY_HOST", xwt_sim_host(), 1) == 0);
+        CHECK(setenv("XWAY_BACKEND", "sim", 1) == 0 && setenv("XWAY_HOST", xw_sim_host(), 1) == 0);
     struct xwt_peer p = xwt_spawn(hub, SRV "/24", server, NULL);
     xwt_start(hub, "10.77.11.2/24");
     CHECK_EQ(xwt_ctl_recv(p.ctl), 'R');

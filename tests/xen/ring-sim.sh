@@ -2,13 +2,13 @@
 # The sim twin of the real-Xen ring test: the same xwt_ring program, two
 # processes on one sim host, judged by the same ALL PASS / FAIL lines.
 # Usage: ring-sim.sh XWT_RING [mib=N]
-set -u
+source "$(dirname "$0")/../lib.sh"
+set +e # judged from both programs' logs and exit codes, below
 BIN=$1; shift
-HOST=$(mktemp -d /tmp/xwt-sim.XXXXXX)
-trap 'rm -rf "$HOST"' EXIT
+xw_tmpdir HOST /tmp/xwt-sim.XXXXXX
 export XWT_SIM_HOST=$HOST
-timeout 100 "$BIN" sharer /xt/ring "$@" > "$HOST/sharer.log" 2>&1 & p1=$!
-timeout 100 "$BIN" mapper /xt/ring "$@" > "$HOST/mapper.log" 2>&1 & p2=$!
+bg "$HOST/sharer.log" timeout 100 "$BIN" sharer /xt/ring "$@"; p1=$LAST_PID
+bg "$HOST/mapper.log" timeout 100 "$BIN" mapper /xt/ring "$@"; p2=$LAST_PID
 wait $p1; r1=$?; wait $p2; r2=$?
 cat "$HOST/sharer.log" "$HOST/mapper.log" | grep -vE 'XWT: PASS'
 ok=1

@@ -6,8 +6,9 @@
 # Usage: run-qemu.sh IMAGE_DIR INITRD LOG EXPECT...
 # Env: TMO (s, default 360), MEM (MB of the machine, 1024), DOM0_MEM (384M),
 #      XWARGS (extra test-program args, comma-separated), CPU (qemu64).
-set -u
-[ $# -ge 4 ] || { echo "usage: $0 IMAGE_DIR INITRD LOG EXPECT..." >&2; exit 2; }
+source "$(dirname "$0")/../lib.sh"
+set +e +o pipefail # judged from the serial log, below
+[ $# -ge 4 ] || die "usage: $0 IMAGE_DIR INITRD LOG EXPECT..."
 IMG=$1 INITRD=$2 LOG=$3; shift 3
 TMO=${TMO:-360}
 MEM=${MEM:-1024}
@@ -18,8 +19,8 @@ XWARGS=${XWARGS:-}
 # "noreboot": a crashed dom0 then reboots and -no-reboot ends QEMU at once.
 XEN_CMDLINE="console=com1 com1=115200,8n1 dom0_mem=$DOM0_MEM,max:$DOM0_MEM loglvl=all guest_loglvl=all console_timestamps=boot smap=0"
 DOM0_CMDLINE="console=hvc0 earlyprintk=xen xwtmo=$((TMO - 60)) xwargs=$XWARGS"
-for f in xen-4.17 vmlinuz; do [ -s "$IMG/$f" ] || { echo "missing $IMG/$f" >&2; exit 2; }; done
-[ -s "$INITRD" ] || { echo "missing $INITRD" >&2; exit 2; }
+for f in xen-4.17 vmlinuz; do [ -s "$IMG/$f" ] || die "missing $IMG/$f"; done
+[ -s "$INITRD" ] || die "missing $INITRD"
 mkdir -p "$(dirname "$LOG")"
 T0=${EPOCHREALTIME/./}
 stamp() {

@@ -2,8 +2,8 @@
 # CTest driver of the real-Xen tests: build (or reuse) the images with our
 # test programs inside, boot them, judge the serial log.
 # Usage: xen-test.sh dom0_two_procs|two_domus IMAGE_DIR LOG_DIR TEST_PROGRAM...
-set -euo pipefail
 SRC=$(cd "$(dirname "$0")" && pwd)
+source "$SRC/../lib.sh"
 MODE=$1 IMG=$2 LOGS=$3; shift 3
 bash "$SRC/build-images.sh" "$IMG" "$@"
 LOG=$LOGS/$MODE-$(date +%Y%m%d-%H%M%S).log
@@ -16,5 +16,5 @@ case $MODE in
     EXPECT=("prog=xwt_probe role=sharer" "prog=xwt_probe role=mapper"
             "prog=xwt_ring role=sharer" "prog=xwt_ring role=mapper")
     MEM=${MEM:-1024} DOM0_MEM=${DOM0_MEM:-384M} exec bash "$SRC/run-qemu.sh" "$IMG" "$IMG/initrd-domus.img" "$LOG" "${EXPECT[@]}";;
-  *) echo "unknown mode $MODE" >&2; exit 2;;
+  *) die "unknown mode $MODE";;
 esac
