@@ -71,7 +71,7 @@ int xwt_connect(const char *ip, unsigned port)
     return fd;
 }
 
-/* Layout of the sim backend's files (netif-xway/backend_sim.c). */
+/* Layout of the sim backend's files (netif-xway/sim/sim.h). */
 enum { SIM_GREFS = 65536, SIM_PORTS = 4096, GNT_INUSE = 1 };
 
 static int count_gnt(const char *host, int dom)
