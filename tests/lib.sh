@@ -33,8 +33,11 @@
 #                    XWAY_BACKEND=off unless set
 #   ring_env BUILD   stack_env with the sim backend on a fresh sim host $SIMHOST
 #                    (exported as XWAY_HOST)
-#   shim_env BUILD   XWPERF, RUN (xway-run), $WORK, XWAY_LINK on the hub $HUB, a
-#                    fresh XWAY_HOST, XWAY_LOG=info, ring_used
+#   shim_env "$@"    (the script's own arguments: BUILD first) re-executes the
+#                    script in a network namespace of its own (in_netns: the
+#                    kernel ports the programs and the twin listeners take are
+#                    the test's alone), then RUN (xway-run), $WORK, XWAY_LINK on
+#                    the hub $HUB, a fresh XWAY_HOST, XWAY_LOG=info, ring_used
 set -euo pipefail
 
 XW_PIDS=()    # processes to stop at exit
@@ -213,6 +216,7 @@ ring_env() {
 }
 
 shim_env() {
+    in_netns "$0" "$@"
     BUILD=$(cd "${1:?usage: $0 BUILD_DIR SOURCE_DIR}" && pwd)
     RUN=$BUILD/shim/xway-run
     xw_tmpdir WORK

@@ -2,7 +2,7 @@
 # connections the parent accepted on the ring, one execs cat on its socket, the
 # parent serves one after forking; every byte checked by the client.
 . "$2/tests/lib.sh"
-shim_env "$1"
+shim_env "$@"
 N=9
 bg -e "$WORK/srv.err" "$WORK/srv.out" \
     timeout 100 env XWAY_ADDR=10.77.9.1/24 "$RUN" "$BUILD/tests/fork/fork_echo" server 10.77.9.1 41590 $N

@@ -1,7 +1,7 @@
 # sendfile, sendmsg/recvmsg, writev/readv, MSG_PEEK, MSG_WAITALL, SHUT_WR and
 # the socket names on xway connections, as on kernel sockets (tests/shim/data_calls.c).
 . "$(dirname "$0")/../lib.sh"
-shim_env "$1"
+shim_env "$@"
 . "$(dirname "$0")/pair.sh"
 pair xs_data_calls 16 41660
 grep -q "data_calls passed kernel" "$WORK/k.out" || die "kernel run: $(cat "$WORK/k.out")"

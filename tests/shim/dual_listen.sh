@@ -1,7 +1,7 @@
 # A kernel client (no shim) reaches a shimmed server through its kernel twin
 # listener, and a shimmed client reaches it through xway, on the same port.
 . "$(dirname "$0")/../lib.sh"
-shim_env "$1"
+shim_env "$@"
 head -c 4M /dev/urandom >"$WORK/in.bin"
 # Wildcard listener: the kernel twin listens on 0.0.0.0.
 bg -e "$WORK/srv1.err" "$WORK/out1.bin" timeout 60 env XWAY_ADDR=10.77.2.1/24 "$RUN" nc -4 -l -N 41501

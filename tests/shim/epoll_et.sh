@@ -1,6 +1,6 @@
 # Edge-triggered epoll over 500 connections through the shim (tests/shim/epoll_et.c).
 . "$(dirname "$0")/../lib.sh"
-shim_env "$1"
+shim_env "$@"
 N=500
 export XWAY_RING=64K
 bg -e "$WORK/srv.err" "$WORK/srv.out" \

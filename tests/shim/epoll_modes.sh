@@ -1,7 +1,7 @@
 # epoll: level-triggered, EPOLLONESHOT, EPOLL_CTL_MOD/DEL on kernel fds and xway
 # connections in one set (tests/shim/epoll_modes.c).
 . "$(dirname "$0")/../lib.sh"
-shim_env "$1"
+shim_env "$@"
 . "$(dirname "$0")/pair.sh"
 pair xs_epoll_modes 12 41620
 grep -q "epoll_modes passed kernel" "$WORK/k.out" || die "kernel run: $(cat "$WORK/k.out")"

@@ -1,7 +1,7 @@
 # The glibc _FORTIFY_SOURCE entry points on xway connections
 # (tests/shim/fortify.c, built with -O2 -D_FORTIFY_SOURCE=2).
 . "$(dirname "$0")/../lib.sh"
-shim_env "$1"
+shim_env "$@"
 . "$(dirname "$0")/pair.sh"
 BIN="$BUILD/tests/shim/xs_fortify"
 imports=$(nm -D --undefined-only "$BIN") || die "nm -D $BIN"

@@ -1,6 +1,6 @@
 # curl under xway-run fetches 64 MiB from python3 -m http.server under xway-run.
 . "$(dirname "$0")/../lib.sh"
-shim_env "$1"
+shim_env "$@"
 command -v python3 >/dev/null && command -v curl >/dev/null || die "python3/curl missing"
 mkdir "$WORK/www"
 head -c 64M /dev/urandom >"$WORK/www/big.bin"

@@ -1,7 +1,7 @@
 # Thread-safe start of the shim and the stack: 16 threads make the process's
 # first socket()+connect() at once (tests/shim/init_race.c), five times.
 . "$(dirname "$0")/../lib.sh"
-shim_env "$1"
+shim_env "$@"
 . "$(dirname "$0")/pair.sh"
 N=16
 check_run() {

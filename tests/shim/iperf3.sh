@@ -1,6 +1,6 @@
 # Unmodified iperf3 server and client under xway-run: exit 0, ring used.
 . "$(dirname "$0")/../lib.sh"
-shim_env "$1"
+shim_env "$@"
 bg -e "$WORK/srv.err" "$WORK/srv.out" \
     timeout 60 env XWAY_ADDR=10.77.4.1/24 "$RUN" iperf3 -s -1 -B 10.77.4.1 -p 41521
 SRV=$LAST_PID

@@ -1,7 +1,7 @@
 # nc (netcat-openbsd) pipes 512 MiB between two co-resident processes under
 # xway-run: checksum equal, and the payload went through the ring.
 . "$(dirname "$0")/../lib.sh"
-shim_env "$1"
+shim_env "$@"
 MB=${XS_NC_MB:-512}
 mkfifo "$WORK/fifo"
 bg -e "$WORK/sum.err" "$WORK/out.sum" timeout 120 sha256sum "$WORK/fifo"

@@ -1,6 +1,6 @@
 # select and pselect on a pipe and xway connections (tests/shim/select.c).
 . "$(dirname "$0")/../lib.sh"
-shim_env "$1"
+shim_env "$@"
 . "$(dirname "$0")/pair.sh"
 pair xs_select 11 41610
 grep -q "select passed kernel" "$WORK/k.out" || die "kernel run: $(cat "$WORK/k.out")"
