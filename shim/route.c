@@ -15,62 +15,36 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config.h"
 #include "shim.h"
 #include "xway.h"
 
 /* ---- configuration ---------------------------------------------------------- */
 
-#define MAX_NETS 16
+/* The stack's own reading of XWAY_* (stack/core/config.c): the same parser, the
+ * same prefixes and gateways decide what the stack can reach. */
 static struct {
     bool link;      /* XWAY_LINK set: TCP sockets start as xway sockets */
-    int n;
-    struct { int family; unsigned prefix; unsigned char a[16]; } net[MAX_NETS];
-    bool gw4, gw6;
+    bool valid;     /* the configuration parses (else the stack will not start) */
+    struct xw_config c;
 } cfg;
 static pthread_once_t cfg_once = PTHREAD_ONCE_INIT;
 
 static void parse_cfg(void)
 {
-    const char *link = getenv("XWAY_LINK"), *addr = getenv("XWAY_ADDR"), *gw = getenv("XWAY_GW");
-    char buf[1024], *save = NULL;
+    struct xway_config pub;
+    const char *link = getenv("XWAY_LINK");
 
     xs_real_init();
     xw_rpath_lazy_ready();
     cfg.link = link && *link;
-    if (addr && strlen(addr) < sizeof(buf)) {
-        strcpy(buf, addr);
-        for (char *t = strtok_r(buf, ",", &save); t && cfg.n < MAX_NETS;
-             t = strtok_r(NULL, ",", &save)) {
-            char *slash = strchr(t, '/');
-            unsigned pfx;
-            int fam = strchr(t, ':') ? AF_INET6 : AF_INET;
-            if (slash)
-                *slash = '\0';
-            pfx = slash ? (unsigned)strtoul(slash + 1, NULL, 10) : (fam == AF_INET ? 32 : 128);
-            if (inet_pton(fam, t, cfg.net[cfg.n].a) == 1) {
-                cfg.net[cfg.n].family = fam;
-                cfg.net[cfg.n].prefix = pfx;
-                cfg.n++;
-            }
-        }
-    }
-    if (gw) {
-        cfg.gw4 = strchr(gw, '.') != NULL;
-        cfg.gw6 = strchr(gw, ':') != NULL;
-    }
+    xw_config_from_env(&pub);
+    cfg.valid = xw_config_parse(&pub, &cfg.c, NULL, 0) == 0;
 }
 
 static void config(void)
 {
     pthread_once(&cfg_once, parse_cfg);
-}
-
-static bool prefix_match(const unsigned char *a, const unsigned char *b, unsigned bits)
-{
-    unsigned full = bits / 8, rest = bits % 8;
-    if (memcmp(a, b, full))
-        return false;
-    return !rest || ((a[full] ^ b[full]) & (0xff << (8 - rest))) == 0;
 }
 
 int xs_addr_of(const struct sockaddr *sa, socklen_t len, unsigned char out[16], int *port)
@@ -102,35 +76,16 @@ bool xs_is_wild(int fam, const unsigned char *a)
     return !memcmp(a, zero, fam == AF_INET ? 4 : 16);
 }
 
-static bool is_loop(int fam, const unsigned char *a)
-{
-    static const unsigned char lo6[16] = { [15] = 1 };
-    return fam == AF_INET ? a[0] == 127 : !memcmp(a, lo6, 16);
-}
-
 /* Is destination a reachable through the xway link?  why: the reason if not. */
 static bool reachable(int fam, const unsigned char *a, const char **why)
 {
-    if (is_loop(fam, a) || xs_is_wild(fam, a)) {
-        *why = "loopback destination";
-        return false;
-    }
-    for (int i = 0; i < cfg.n; i++)
-        if (cfg.net[i].family == fam &&
-            prefix_match(a, cfg.net[i].a, cfg.net[i].prefix))
-            return true;
-    if ((fam == AF_INET && cfg.gw4) || (fam == AF_INET6 && cfg.gw6))
-        return true;
-    *why = "outside XWAY_ADDR's prefixes";
-    return false;
+    *why = cfg.valid ? xw_config_unreachable(&cfg.c, fam, a) : "XWAY_* configuration invalid";
+    return *why == NULL;
 }
 
 static bool is_local(int fam, const unsigned char *a)
 {
-    for (int i = 0; i < cfg.n; i++)
-        if (cfg.net[i].family == fam && !memcmp(a, cfg.net[i].a, fam == AF_INET ? 4 : 16))
-            return true;
-    return false;
+    return cfg.valid && xw_config_is_local(&cfg.c, fam, a);
 }
 /* ---- numbers ---------------------------------------------------------------- */
 

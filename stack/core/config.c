@@ -444,22 +444,53 @@ static bool in_prefix6(const struct in6_addr *x, const struct xw_cidr *net)
     return true;
 }
 
+bool xw_config_onlink(const struct xw_config *c, int family, const void *addr)
+{
+    for (int i = 0; i < c->n_addrs; i++) {
+        const struct xw_cidr *a = &c->addrs[i];
+        uint32_t x;
+        if (a->family != family)
+            continue;
+        if (family == AF_INET) {
+            memcpy(&x, addr, 4);
+            if (!((ntohl(a->addr.v4.s_addr) ^ ntohl(x)) & mask4(a->prefix)))
+                return true;
+        } else if (in_prefix6(addr, a)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+bool xw_config_is_local(const struct xw_config *c, int family, const void *addr)
+{
+    for (int i = 0; i < c->n_addrs; i++)
+        if (c->addrs[i].family == family &&
+            !memcmp(&c->addrs[i].addr, addr, family == AF_INET ? 4 : 16))
+            return true;
+    return false;
+}
+
+const char *xw_config_unreachable(const struct xw_config *c, int family, const void *addr)
+{
+    static const unsigned char zero[16];
+    const unsigned char *a = addr;
+
+    if (family == AF_INET ? a[0] == 127 : IN6_IS_ADDR_LOOPBACK((const struct in6_addr *)addr))
+        return "loopback destination";
+    if (!memcmp(a, zero, family == AF_INET ? 4 : 16))
+        return "unspecified destination";
+    if (xw_config_onlink(c, family, addr) || (family == AF_INET ? c->has_gw4 : c->has_gw6))
+        return NULL;
+    return "outside XWAY_ADDR's prefixes";
+}
+
 /* Is gw on-link: within the prefix of one of our addresses (or IPv6 link-local)? */
 static bool gw_onlink(const struct xw_config *out, const struct xw_cidr *gw)
 {
     if (gw->family == AF_INET6 && IN6_IS_ADDR_LINKLOCAL(&gw->addr.v6))
         return true;
-    for (int i = 0; i < out->n_addrs; i++) {
-        const struct xw_cidr *a = &out->addrs[i];
-        if (a->family != gw->family)
-            continue;
-        if (a->family == AF_INET &&
-            !((ntohl(a->addr.v4.s_addr) ^ ntohl(gw->addr.v4.s_addr)) & mask4(a->prefix)))
-            return true;
-        if (a->family == AF_INET6 && in_prefix6(&gw->addr.v6, a))
-            return true;
-    }
-    return false;
+    return xw_config_onlink(out, gw->family, &gw->addr);
 }
 
 static int gw_item(const char *item, void *arg)

@@ -1,5 +1,6 @@
 /* XWAY_* parsing: every variable's good values, defaults and refusals, with the
  * variable and the value named in each message. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -392,6 +393,38 @@ static void test_env(void)
     clear_env();
 }
 
+/* The routing the shim asks of the configuration (xw_config_unreachable). */
+static void test_route(void)
+{
+    struct xway_config p;
+    struct in_addr a4;
+    struct in6_addr a6;
+#define V4(t) (inet_pton(AF_INET, t, &a4) == 1 ? (const void *)&a4 : NULL)
+#define V6(t) (inet_pton(AF_INET6, t, &a6) == 1 ? (const void *)&a6 : NULL)
+
+    defaults(&p);
+    p.addr = "10.0.0.2/24,fd00::2/64,fd09::5/16";
+    CHECK_EQ(parse(&p), 0);
+    CHECK(!xw_config_unreachable(&cfg, AF_INET, V4("10.0.0.77")));
+    CHECK(!xw_config_unreachable(&cfg, AF_INET, V4("10.0.0.200")));
+    CHECK(!xw_config_unreachable(&cfg, AF_INET6, V6("fd00::1234")));
+    CHECK(!xw_config_unreachable(&cfg, AF_INET6, V6("fd09:ff::1")));
+    CHECK(strstr(xw_config_unreachable(&cfg, AF_INET, V4("10.0.1.1")), "outside"));
+    CHECK(strstr(xw_config_unreachable(&cfg, AF_INET6, V6("fd01::1")), "outside"));
+    CHECK(strstr(xw_config_unreachable(&cfg, AF_INET, V4("127.0.0.1")), "loopback"));
+    CHECK(strstr(xw_config_unreachable(&cfg, AF_INET6, V6("::1")), "loopback"));
+    CHECK(strstr(xw_config_unreachable(&cfg, AF_INET, V4("0.0.0.0")), "unspecified"));
+    CHECK(xw_config_is_local(&cfg, AF_INET6, V6("fd09::5")));
+    CHECK(xw_config_is_local(&cfg, AF_INET6, V6("fd00::2")));
+    CHECK(!xw_config_is_local(&cfg, AF_INET, V4("10.0.0.3")));
+    p.gw = "10.0.0.1";
+    CHECK_EQ(parse(&p), 0);
+    CHECK(!xw_config_unreachable(&cfg, AF_INET, V4("192.0.2.1")));
+    CHECK(strstr(xw_config_unreachable(&cfg, AF_INET6, V6("2001:db8::1")), "outside"));
+#undef V4
+#undef V6
+}
+
 static void test_small_errbuf(void)
 {
     struct xway_config p;
@@ -413,6 +446,7 @@ int main(void)
     test_mtu();
     test_scalars();
     test_env();
+    test_route();
     test_small_errbuf();
     printf("config_parse: ok\n");
     return 0;
