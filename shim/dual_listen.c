@@ -98,6 +98,7 @@ int listen(int fd, int backlog)
 int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 {
     int key, r, twin;
+    unsigned gen;
     struct xs_fd *e;
 
     if (xs_in_stack)
@@ -114,6 +115,7 @@ int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
                 return -1;
         }
     }
+    gen = xs_gen(fd);
     key = xs_route(fd);
     if (key == XS_R_KERNEL)
         return xs_real.accept4(fd, addr, len, flags);
@@ -122,6 +124,8 @@ int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
     e = xs_key_entry(key);
     for (;;) {
         socklen_t keep = len ? *len : 0;
+        if (xs_gen(fd) != gen)
+            return xs_bad(); /* closed meanwhile: key may be another socket's now */
         twin = atomic_load(&e->twin);
         r = XS_STACK_CALL(xway_accept4(key, addr, len, flags));
         if (r >= 0) {
