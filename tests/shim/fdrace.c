@@ -1,0 +1,196 @@
+/* Numbers reused while other threads use them: a call blocked on a number that
+ * another thread closes never acts on the file that reuses it; dup2 onto an
+ * xway number is atomic against a concurrent socket(); dup2 onto a number
+ * whose connection has other numbers replaces that number only
+ * (xs_fdrace xway|kernel PEER_ADDR PORT, against xs_peer). */
+#include <fcntl.h>
+#include <pthread.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "peer.h"
+
+enum { ROUNDS = 5, CHUNK = 1000, DELAY_MS = 700, DUP_ROUNDS = 10000, RACERS = 2 };
+
+static const char decoy[] = "decoy bytes of the file that took the number";
+
+/* ---- a recv blocked across close() and the number's reuse ------------------------ */
+
+struct blocked {
+    int fd;
+    uint32_t id;
+    ssize_t n;
+    int err;
+    char buf[CHUNK];
+    _Atomic bool entered;
+};
+
+static void *blocked_recv(void *arg)
+{
+    struct blocked *b = arg;
+
+    b->entered = true;
+    b->n = recv(b->fd, b->buf, sizeof(b->buf), 0);
+    b->err = errno;
+    return NULL;
+}
+
+/* The peer echoes CHUNK bytes DELAY_MS after they were sent.  Linux keeps the
+ * file alive until the blocked recv returns (with the echo); the shim may end
+ * it with EBADF instead.  Either way the call never touches the socket now on
+ * its number, whose bytes stay where they were, the number is free as soon as
+ * close() returns, and the connection ends. */
+static void close_while_blocked(uint32_t id)
+{
+    struct blocked b = { .id = id };
+    struct timespec nap = { 0, 150 * 1000000 };
+    char out[CHUNK], got[sizeof(decoy)];
+    struct peer_state st;
+    pthread_t t;
+    int sp[2], reuse;
+
+    b.fd = st_conn(PEER_ECHO, id, 0, 0, DELAY_MS);
+    st_fill(id, 0, out, CHUNK);
+    st_write_all(b.fd, out, CHUNK);
+    OK(socketpair(AF_UNIX, SOCK_STREAM, 0, sp));
+    st_write_all(sp[1], decoy, sizeof(decoy));
+    pthread_create(&t, NULL, blocked_recv, &b);
+    while (!b.entered)
+        nanosleep(&nap, NULL);
+    nanosleep(&nap, NULL); /* well inside recv now */
+    OK(close(b.fd));
+    reuse = fcntl(sp[0], F_DUPFD, b.fd);
+    CHECK(reuse == b.fd, "connection %u: closed number %d not free (got %d)", id, b.fd, reuse);
+    pthread_join(t, NULL);
+    CHECK((b.n > 0 && st_verify(id, 0, b.buf, (size_t)b.n) == 0) || (b.n == -1 && b.err == EBADF),
+          "connection %u: the blocked recv returned %zd (%s)%s", id, b.n,
+          b.n < 0 ? strerror(b.err) : "bytes",
+          b.n > 0 && !memcmp(b.buf, decoy, 5) ? ": the bytes of the file that took its number" : "");
+    CHECK(recv(reuse, got, sizeof(got), MSG_DONTWAIT) == (ssize_t)sizeof(got) &&
+              !memcmp(got, decoy, sizeof(decoy)),
+          "connection %u: the new file's bytes were taken", id);
+    close(reuse);
+    close(sp[0]);
+    close(sp[1]);
+    st = st_query(id, 5000);
+    CHECK((st.eof == 1 || st.eof == 3) && st.bytes == CHUNK, "connection %u: eof %llu bytes %llu",
+          id, (unsigned long long)st.eof, (unsigned long long)st.bytes);
+    printf("connection %u: the recv blocked across close() and reuse returned %zd (%s)\n", id,
+           b.n, b.n < 0 ? strerror(b.err) : "the echo");
+}
+
+/* ---- dup2 onto an xway number against concurrent socket() ------------------------ */
+
+static _Atomic bool racing;
+static _Atomic long raced;
+
+/* Numbers from socket() must stay this thread's sockets until it closes them. */
+static void *racer(void *arg)
+{
+    (void)arg;
+    while (racing) {
+        int s = socket(AF_INET, SOCK_STREAM, 0), type = 0;
+        socklen_t tl = sizeof(type);
+        struct stat sb;
+
+        CHECK(s >= 0, "socket: %s", strerror(errno));
+        if (s < 0)
+            return NULL;
+        CHECK(fstat(s, &sb) == 0 && S_ISSOCK(sb.st_mode), "socket() number %d: not a socket", s);
+        CHECK(getsockopt(s, SOL_SOCKET, SO_TYPE, &type, &tl) == 0 && type == SOCK_STREAM,
+              "socket() number %d: SO_TYPE %d (%s)", s, type, strerror(errno));
+        CHECK(close(s) == 0, "close of socket() number %d: %s", s, strerror(errno));
+        raced++;
+    }
+    return NULL;
+}
+
+static void dup2_vs_socket(void)
+{
+    pthread_t t[RACERS];
+    struct stat want, sb;
+    int p[2], bad = 0;
+
+    OK(pipe(p));
+    OK(fstat(p[0], &want));
+    racing = true;
+    for (int i = 0; i < RACERS; i++)
+        pthread_create(&t[i], NULL, racer, NULL);
+    for (int i = 0; i < DUP_ROUNDS && !bad; i++) {
+        int x = socket(AF_INET, SOCK_STREAM, 0);
+        if (x < 0 || dup2(p[0], x) != x || fstat(x, &sb) < 0 || sb.st_ino != want.st_ino ||
+            close(x) < 0)
+            bad = 1;
+        CHECK(!bad, "round %d: dup2 of the pipe onto socket %d: %s", i, x, strerror(errno));
+    }
+    racing = false;
+    for (int i = 0; i < RACERS; i++)
+        pthread_join(t[i], NULL);
+    printf("dup2 onto a socket's number %d times against %ld concurrent socket()s\n",
+           DUP_ROUNDS, (long)raced);
+    close(p[0]);
+    close(p[1]);
+}
+
+/* ---- dup2 onto a number whose connection has other numbers ----------------------- */
+
+static void echo_on(int fd, uint32_t id, uint64_t *off, const char *what)
+{
+    char buf[CHUNK];
+
+    st_fill(id, *off, buf, CHUNK);
+    st_write_all(fd, buf, CHUNK);
+    CHECK(st_read_n(fd, buf, CHUNK) == CHUNK && st_verify(id, *off, buf, CHUNK) == 0,
+          "%s: echo", what);
+    *off += CHUNK;
+}
+
+/* dup2 onto c (still open, or already closed) replaces that number only: the
+ * connection goes on through its other number d and ends with it. */
+static void dup2_onto_duplicated(uint32_t id, bool close_first)
+{
+    const char *what = close_first ? "dup2 onto a closed number" : "dup2 onto a duplicated number";
+    uint64_t off = 0;
+    struct peer_state st;
+    char got[sizeof(decoy)];
+    int c = st_conn(PEER_ECHO, id, 0, 0, 0), d = OK(dup(c)), p[2];
+
+    echo_on(c, id, &off, what);
+    OK(pipe(p));
+    st_write_all(p[1], decoy, sizeof(decoy));
+    if (close_first)
+        OK(close(c));
+    CHECK(dup2(p[0], c) == c, "%s: dup2 -> %s", what, strerror(errno));
+    CHECK(read(c, got, sizeof(got)) == (ssize_t)sizeof(got) && !memcmp(got, decoy, sizeof(decoy)),
+          "%s: the number does not read the pipe", what);
+    CHECK(st_query(id, 200).eof == 0, "%s: the connection ended", what);
+    echo_on(d, id, &off, what);
+    st_ring(d, what);
+    OK(close(d));
+    st = st_query(id, 5000);
+    CHECK(st.eof == 1 && st.bytes == off, "%s: after the last close: eof %llu, %llu of %llu bytes",
+          what, (unsigned long long)st.eof, (unsigned long long)st.bytes, (unsigned long long)off);
+    OK(close(c));
+    close(p[0]);
+    close(p[1]);
+}
+
+/* [PART]: blocked, dups or race; all three by default. */
+int main(int argc, char **argv)
+{
+    const char *part = argc > 4 ? argv[4] : "";
+
+    st_init(argc, argv, 50);
+    if (!*part || !strcmp(part, "blocked"))
+        for (uint32_t i = 0; i < ROUNDS; i++)
+            close_while_blocked(700 + i);
+    if (!*part || !strcmp(part, "dups")) {
+        dup2_onto_duplicated(710, false);
+        dup2_onto_duplicated(711, true);
+    }
+    if (!*part || !strcmp(part, "race"))
+        dup2_vs_socket();
+    return st_done("fdrace");
+}
