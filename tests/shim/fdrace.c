@@ -1,10 +1,13 @@
 /* Numbers reused while other threads use them: a call blocked on a number that
- * another thread closes never acts on the file that reuses it; dup2 onto an
- * xway number is atomic against a concurrent socket(); dup2 onto a number
- * whose connection has other numbers replaces that number only
+ * another thread closes (recv, accept) never acts on the file that reuses it;
+ * dup2 onto an xway number is atomic against a concurrent socket(); dup2 onto
+ * a number whose connection has other numbers replaces that number only
  * (xs_fdrace xway|kernel PEER_ADDR PORT, against xs_peer). */
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -79,6 +82,99 @@ static void close_while_blocked(uint32_t id)
           id, (unsigned long long)st.eof, (unsigned long long)st.bytes);
     printf("connection %u: the recv blocked across close() and reuse returned %zd (%s)\n", id,
            b.n, b.n < 0 ? strerror(b.err) : "the echo");
+}
+
+/* ---- an accept blocked across close() and the number's reuse --------------------- */
+
+struct acceptor {
+    int fd, r, err, port;
+    _Atomic bool entered;
+};
+
+static int port_of(int fd, bool peer)
+{
+    struct sockaddr_in sa;
+    socklen_t sl = sizeof(sa);
+
+    if ((peer ? getpeername(fd, (void *)&sa, &sl) : getsockname(fd, (void *)&sa, &sl)) < 0)
+        return -1;
+    return ntohs(sa.sin_port);
+}
+
+static void *blocked_accept(void *arg)
+{
+    struct acceptor *a = arg;
+
+    a->entered = true;
+    a->r = accept(a->fd, NULL, NULL);
+    a->err = errno;
+    a->port = a->r >= 0 ? port_of(a->r, false) : -1;
+    return NULL;
+}
+
+static int listener(int port)
+{
+    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+    int l = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+
+    CHECK(l >= 0 && setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == 0 &&
+              bind(l, (void *)&sa, sizeof(sa)) == 0 && listen(l, 8) == 0,
+          "listener on port %d: %s", port, strerror(errno));
+    return l;
+}
+
+static int connect_local(int port)
+{
+    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    int c = socket(AF_INET, SOCK_STREAM, 0);
+
+    if (connect(c, (void *)&sa, sizeof(sa)) < 0) {
+        close(c);
+        return -1;
+    }
+    return c;
+}
+
+/* Linux keeps a listener alive while an accept is blocked on it (a connection
+ * to its port is then accepted); the shim may end the accept with EBADF.
+ * Either way it never takes a connection of the listener on its number now. */
+static void accept_while_closed(int base)
+{
+    struct acceptor a = { .r = -1 };
+    struct timespec nap = { 0, 150 * 1000000 };
+    pthread_t t;
+    int l2, c1, c2, r2;
+
+    a.fd = listener(base);
+    pthread_create(&t, NULL, blocked_accept, &a);
+    while (!a.entered)
+        nanosleep(&nap, NULL);
+    nanosleep(&nap, NULL);
+    OK(close(a.fd));
+    l2 = listener(base + 1);
+    CHECK(l2 == a.fd, "the listener's number %d not reused (got %d)", a.fd, l2);
+    c2 = connect_local(base + 1);
+    CHECK(c2 >= 0, "connect to the new listener: %s", strerror(errno));
+    c1 = connect_local(base); /* Linux: the blocked accept takes it */
+    pthread_join(t, NULL);
+    CHECK((a.r >= 0 && a.port == base) || (a.r == -1 && a.err == EBADF),
+          "the blocked accept returned %d (%s), local port %d%s", a.r,
+          a.r < 0 ? strerror(a.err) : "a connection", a.port,
+          a.port == base + 1 ? ": the new listener's" : "");
+    CHECK(st_readable(l2, 2000) == 1, "the new listener has no connection");
+    r2 = accept(l2, NULL, NULL);
+    CHECK(r2 >= 0 && port_of(r2, false) == base + 1 && port_of(r2, true) == port_of(c2, false),
+          "the new listener's connection: %d (%s)", r2, strerror(errno));
+    printf("an accept blocked across close() and reuse returned %d (%s)\n", a.r,
+           a.r < 0 ? strerror(a.err) : "a connection to its port");
+    close(r2);
+    close(c2);
+    if (c1 >= 0)
+        close(c1);
+    if (a.r >= 0)
+        close(a.r);
+    close(l2);
 }
 
 /* ---- dup2 onto an xway number against concurrent socket() ------------------------ */
@@ -177,7 +273,7 @@ static void dup2_onto_duplicated(uint32_t id, bool close_first)
     close(p[1]);
 }
 
-/* [PART]: blocked, dups or race; all three by default. */
+/* [PART]: blocked, accept, dups or race; all by default. */
 int main(int argc, char **argv)
 {
     const char *part = argc > 4 ? argv[4] : "";
@@ -186,6 +282,8 @@ int main(int argc, char **argv)
     if (!*part || !strcmp(part, "blocked"))
         for (uint32_t i = 0; i < ROUNDS; i++)
             close_while_blocked(700 + i);
+    if (!*part || !strcmp(part, "accept"))
+        accept_while_closed(atoi(argv[3]) + 10);
     if (!*part || !strcmp(part, "dups")) {
         dup2_onto_duplicated(710, false);
         dup2_onto_duplicated(711, true);

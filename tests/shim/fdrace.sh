@@ -7,5 +7,5 @@ shim_env "$@"
 pair xs_fdrace 18 41680 ${FDRACE_PART:-}
 grep -q "fdrace passed kernel" "$WORK/k.out" || die "kernel run: $(cat "$WORK/k.out")"
 grep -q "fdrace passed xway" "$WORK/x.out" || die "xway run: $(cat "$WORK/x.out")"
-grep "blocked across\|concurrent" "$WORK/x.out"
+grep "blocked across\|concurrent" "$WORK/k.out" "$WORK/x.out"
 echo "ok: no call acts on a reused number; dup2 is atomic and replaces one number only"
