@@ -243,15 +243,16 @@ static void echo_on(int fd, uint32_t id, uint64_t *off, const char *what)
     *off += CHUNK;
 }
 
-/* dup2 onto c (still open, or already closed) replaces that number only: the
- * connection goes on through its other number d and ends with it. */
+/* dup2 onto c (still open, or already closed), then onto another duplicate a,
+ * replaces those numbers only: the connection goes on through its other
+ * number d and ends with it (closed, or replaced too). */
 static void dup2_onto_duplicated(uint32_t id, bool close_first)
 {
     const char *what = close_first ? "dup2 onto a closed number" : "dup2 onto a duplicated number";
     uint64_t off = 0;
     struct peer_state st;
     char got[sizeof(decoy)];
-    int c = st_conn(PEER_ECHO, id, 0, 0, 0), d = OK(dup(c)), p[2];
+    int c = st_conn(PEER_ECHO, id, 0, 0, 0), d = OK(dup(c)), a = OK(dup(d)), p[2];
 
     echo_on(c, id, &off, what);
     OK(pipe(p));
@@ -261,14 +262,24 @@ static void dup2_onto_duplicated(uint32_t id, bool close_first)
     CHECK(dup2(p[0], c) == c, "%s: dup2 -> %s", what, strerror(errno));
     CHECK(read(c, got, sizeof(got)) == (ssize_t)sizeof(got) && !memcmp(got, decoy, sizeof(decoy)),
           "%s: the number does not read the pipe", what);
+    CHECK(dup2(c, a) == a, "%s: dup2 onto a duplicate -> %s", what, strerror(errno));
+    st_write_all(p[1], decoy, sizeof(decoy));
+    CHECK(read(a, got, sizeof(got)) == (ssize_t)sizeof(got) && !memcmp(got, decoy, sizeof(decoy)),
+          "%s: the duplicate does not read the pipe", what);
     CHECK(st_query(id, 200).eof == 0, "%s: the connection ended", what);
     echo_on(d, id, &off, what);
     st_ring(d, what);
-    OK(close(d));
+    if (close_first) /* replacing its last number ends the connection too */
+        CHECK(dup2(c, d) == d, "%s: dup2 onto the last number -> %s", what, strerror(errno));
+    else
+        OK(close(d));
     st = st_query(id, 5000);
     CHECK(st.eof == 1 && st.bytes == off, "%s: after the last close: eof %llu, %llu of %llu bytes",
           what, (unsigned long long)st.eof, (unsigned long long)st.bytes, (unsigned long long)off);
     OK(close(c));
+    OK(close(a));
+    if (close_first)
+        OK(close(d));
     close(p[0]);
     close(p[1]);
 }
