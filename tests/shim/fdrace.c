@@ -1,8 +1,9 @@
 /* Numbers reused while other threads use them: a call blocked on a number that
  * another thread closes (recv, accept) never acts on the file that reuses it;
  * dup2 onto an xway number is atomic against a concurrent socket(); dup2 onto
- * a number whose connection has other numbers replaces that number only
- * (xs_fdrace xway|kernel PEER_ADDR PORT, against xs_peer). */
+ * a number whose connection has other numbers replaces that number only; a
+ * number the stack frees at exit is libc's again
+ * (xs_fdrace xway|kernel PEER_ADDR PORT [PART], against xs_peer). */
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -284,11 +285,36 @@ static void dup2_onto_duplicated(uint32_t id, bool close_first)
     close(p[1]);
 }
 
-/* [PART]: blocked, accept, dups or race; all by default. */
+/* ---- a number the stack frees at exit -------------------------------------------- */
+
+static int exit_sock = -1;
+
+/* Registered before the first socket, so it runs after the stack's own exit
+ * handler (xway_fini) closed exit_sock: the number is libc's again. */
+static void at_exit(void)
+{
+    int p[2], q = -1;
+    char b[4];
+
+    if (exit_sock < 0)
+        return;
+    if (pipe(p) < 0 || (q = fcntl(p[0], F_DUPFD, exit_sock)) < 0 || write(p[1], "exit", 4) != 4 ||
+        read(q, b, 4) != 4 || memcmp(b, "exit", 4) || (st_xway && q != exit_sock)) {
+        printf("FAIL: at exit: a pipe on number %d (socket %d): %s\n", q, exit_sock,
+               strerror(errno));
+        fflush(stdout);
+        _exit(1);
+    }
+    printf("at exit: a pipe read back through number %d (socket %d)\n", q, exit_sock);
+    fflush(stdout);
+}
+
+/* [PART]: blocked, accept, dups, race or exit; all by default. */
 int main(int argc, char **argv)
 {
     const char *part = argc > 4 ? argv[4] : "";
 
+    atexit(at_exit);
     st_init(argc, argv, 50);
     if (!*part || !strcmp(part, "blocked"))
         for (uint32_t i = 0; i < ROUNDS; i++)
@@ -301,5 +327,7 @@ int main(int argc, char **argv)
     }
     if (!*part || !strcmp(part, "race"))
         dup2_vs_socket();
+    if (!*part || !strcmp(part, "exit"))
+        exit_sock = socket(AF_INET, SOCK_STREAM, 0); /* left open */
     return st_done("fdrace");
 }
