@@ -1,5 +1,5 @@
 # Numbers reused while other threads use them (tests/shim/fdrace.c): a recv
-# and an accept blocked across close() and the number's reuse, dup2 onto an
+# a send and an accept blocked across close() and the number's reuse, dup2 onto an
 # xway number against concurrent socket()s, dup2 onto a number whose
 # connection has dups, a number the stack freed at exit.
 . "$(dirname "$0")/../lib.sh"
