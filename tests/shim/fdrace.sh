@@ -1,6 +1,6 @@
-# Numbers reused while other threads use them (tests/shim/fdrace.c): a recv
-# a send and an accept blocked across close() and the number's reuse, dup2 onto an
-# xway number against concurrent socket()s, dup2 onto a number whose
+# Numbers reused while other threads use them (tests/shim/fdrace.c): a recv,
+# a send and an accept blocked across close() and the number's reuse, dup2
+# onto an xway number against concurrent socket()s, dup2 onto a number whose
 # connection has dups, a number the stack freed at exit.
 . "$(dirname "$0")/../lib.sh"
 shim_env "$@"
