@@ -23,20 +23,47 @@ static const char decoy[] = "decoy bytes of the file that took the number";
 
 /* ---- a recv blocked across close() and the number's reuse ------------------------ */
 
+/* Wait until thread *tid (0 until it sets it) sleeps in the kernel, i.e. is
+ * blocked in its call (up to 5 s), and a little more. */
+static void asleep(_Atomic pid_t *tid)
+{
+    struct timespec t0, nap = { 0, 10 * 1000000 };
+    char path[64], buf[256], *st;
+    int fd;
+    ssize_t n;
+
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (; st_ms_since(&t0) < 5000; nanosleep(&nap, NULL)) {
+        if (!*tid)
+            continue;
+        snprintf(path, sizeof(path), "/proc/self/task/%d/stat", (int)*tid);
+        if ((fd = open(path, O_RDONLY)) < 0)
+            continue;
+        n = read(fd, buf, sizeof(buf) - 1);
+        close(fd);
+        buf[n > 0 ? n : 0] = '\0';
+        if ((st = strrchr(buf, ')')) && st[1] == ' ' && st[2] == 'S')
+            break;
+    }
+    CHECK(*tid && st_ms_since(&t0) < 5000, "the thread did not block");
+    nap.tv_nsec = 100 * 1000000;
+    nanosleep(&nap, NULL);
+}
+
 struct blocked {
     int fd;
     uint32_t id;
     ssize_t n;
     int err;
     char buf[CHUNK];
-    _Atomic bool entered;
+    _Atomic pid_t tid;
 };
 
 static void *blocked_recv(void *arg)
 {
     struct blocked *b = arg;
 
-    b->entered = true;
+    b->tid = gettid();
     b->n = recv(b->fd, b->buf, sizeof(b->buf), 0);
     b->err = errno;
     return NULL;
@@ -50,7 +77,6 @@ static void *blocked_recv(void *arg)
 static void close_while_blocked(uint32_t id)
 {
     struct blocked b = { .id = id };
-    struct timespec nap = { 0, 150 * 1000000 };
     char out[CHUNK], got[sizeof(decoy)];
     struct peer_state st;
     pthread_t t;
@@ -62,9 +88,7 @@ static void close_while_blocked(uint32_t id)
     OK(socketpair(AF_UNIX, SOCK_STREAM, 0, sp));
     st_write_all(sp[1], decoy, sizeof(decoy));
     pthread_create(&t, NULL, blocked_recv, &b);
-    while (!b.entered)
-        nanosleep(&nap, NULL);
-    nanosleep(&nap, NULL); /* well inside recv now */
+    asleep(&b.tid);
     OK(close(b.fd));
     reuse = fcntl(sp[0], F_DUPFD, b.fd);
     CHECK(reuse == b.fd, "connection %u: closed number %d not free (got %d)", id, b.fd, reuse);
@@ -95,7 +119,7 @@ static void *blocked_send(void *arg)
     char *big = malloc(BIG);
 
     st_fill(b->id, 0, big, BIG);
-    b->entered = true;
+    b->tid = gettid();
     b->n = send(b->fd, big, BIG, MSG_NOSIGNAL);
     b->err = errno;
     free(big);
@@ -105,7 +129,6 @@ static void *blocked_send(void *arg)
 static void send_while_closed(uint32_t id)
 {
     struct blocked b = { .id = id };
-    struct timespec nap = { 0, 150 * 1000000 };
     struct peer_state st;
     char got[16];
     pthread_t t;
@@ -114,9 +137,7 @@ static void send_while_closed(uint32_t id)
     b.fd = st_conn(PEER_SINK, id, 0, 0, DELAY_MS);
     OK(socketpair(AF_UNIX, SOCK_STREAM, 0, sp));
     pthread_create(&t, NULL, blocked_send, &b);
-    while (!b.entered)
-        nanosleep(&nap, NULL);
-    nanosleep(&nap, NULL);
+    asleep(&b.tid);
     OK(close(b.fd));
     reuse = fcntl(sp[0], F_DUPFD, b.fd);
     CHECK(reuse == b.fd, "connection %u: closed number %d not free (got %d)", id, b.fd, reuse);
@@ -143,7 +164,7 @@ static void send_while_closed(uint32_t id)
 
 struct acceptor {
     int fd, r, err, port;
-    _Atomic bool entered;
+    _Atomic pid_t tid;
 };
 
 static int port_of(int fd, bool peer)
@@ -160,7 +181,7 @@ static void *blocked_accept(void *arg)
 {
     struct acceptor *a = arg;
 
-    a->entered = true;
+    a->tid = gettid();
     a->r = accept(a->fd, NULL, NULL);
     a->err = errno;
     a->port = a->r >= 0 ? port_of(a->r, false) : -1;
@@ -197,15 +218,12 @@ static int connect_local(int port)
 static void accept_while_closed(int base)
 {
     struct acceptor a = { .r = -1 };
-    struct timespec nap = { 0, 150 * 1000000 };
     pthread_t t;
     int l2, c1, c2, r2;
 
     a.fd = listener(base);
     pthread_create(&t, NULL, blocked_accept, &a);
-    while (!a.entered)
-        nanosleep(&nap, NULL);
-    nanosleep(&nap, NULL);
+    asleep(&a.tid);
     OK(close(a.fd));
     l2 = listener(base + 1);
     CHECK(l2 == a.fd, "the listener's number %d not reused (got %d)", a.fd, l2);
