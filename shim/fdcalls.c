@@ -1,8 +1,11 @@
 /* The calls on numbers: fcntl, ioctl, close and dup/dup2/dup3.
  *
  * dup/dup2/dup3/F_DUPFD: the new number is an alias (XS_ALIAS) of the same xway
- * socket; the connection is closed when its last number is.  The stack's fd
- * must stay nonblocking: O_NONBLOCK/FIONBIO change the socket's flag only. */
+ * socket; the connection is closed when its last number is.  dup2/dup3 replace
+ * their target in one step, as the kernel does, whatever it is (an xway
+ * socket's own number included: the socket then moves to a hidden number of
+ * its own).  The stack's fd must stay nonblocking: O_NONBLOCK/FIONBIO change
+ * the socket's flag only. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>

@@ -110,7 +110,8 @@ enum xs_kind {
     XS_NONE = 0, /* a kernel fd: libc untouched */
     XS_SOCK,     /* an xway socket; the number is the stack's key */
     XS_ALIAS,    /* dup of an xway socket: forwards to key */
-    XS_HIDDEN,   /* key closed by the app while aliases live: EBADF for the app */
+    XS_HIDDEN,   /* key closed by the app while aliases live, or moved off a
+                    number that dup2 replaced (fdcalls.c): EBADF for the app */
     XS_ORPHAN,   /* inherited over fork: the stack is the parent's; EBADF */
     XS_TWIN,     /* the shim's kernel listener paired with xway listener key */
     XS_INTERNAL, /* a kernel fd of the shim's own (scratch socket) */
