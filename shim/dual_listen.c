@@ -121,11 +121,13 @@ int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
         return xs_real.accept4(fd, addr, len, flags);
     if (key == XS_R_BAD)
         return xs_bad();
-    e = xs_key_entry(key);
     for (;;) {
         socklen_t keep = len ? *len : 0;
-        if (xs_gen(fd) != gen)
-            return xs_bad(); /* closed meanwhile: key may be another socket's now */
+        /* Closed meanwhile: EBADF, whatever took the number.  Its socket
+         * may have moved to another number (dup2 onto it, fdcalls.c). */
+        if (xs_gen(fd) != gen || (key = xs_route(fd)) < 0)
+            return xs_bad();
+        e = xs_key_entry(key);
         twin = atomic_load(&e->twin);
         r = XS_STACK_CALL(xway_accept4(key, addr, len, flags));
         if (r >= 0) {
