@@ -250,6 +250,46 @@ static void accept_while_closed(int base)
     close(l2);
 }
 
+/* An accept blocked on a duplicate of a listener while another thread
+ * replaces the listener's own number (dup2) and a new listener takes that
+ * number: the listener lives on in its duplicate, which accepts its port's
+ * connection and not the new listener's, as on Linux. */
+static void accept_on_dup(int base)
+{
+    struct acceptor a = { .r = -1 };
+    pthread_t t;
+    int l = listener(base), p[2], l2, c1, c2, r2;
+
+    a.fd = OK(dup(l));
+    pthread_create(&t, NULL, blocked_accept, &a);
+    asleep(&a.tid);
+    OK(pipe(p));
+    CHECK(dup2(p[0], l) == l, "dup2 onto the listener's number: %s", strerror(errno));
+    OK(close(l));
+    l2 = listener(base + 1);
+    CHECK(l2 == l, "the listener's number %d not reused (got %d)", l, l2);
+    c2 = connect_local(base + 1);
+    c1 = connect_local(base);
+    CHECK(c1 >= 0 && c2 >= 0, "connect to the listeners: %s", strerror(errno));
+    pthread_join(t, NULL);
+    CHECK(a.r >= 0 && a.port == base, "the accept on the duplicate returned %d (%s), local port %d",
+          a.r, a.r < 0 ? strerror(a.err) : "a connection", a.port);
+    CHECK(st_readable(l2, 2000) == 1, "the new listener has no connection");
+    r2 = accept(l2, NULL, NULL);
+    CHECK(r2 >= 0 && port_of(r2, false) == base + 1 && port_of(r2, true) == port_of(c2, false),
+          "the new listener's connection: %d (%s)", r2, strerror(errno));
+    printf("an accept on a duplicate, its listener's number replaced and reused: "
+           "a connection to port %d\n", a.port);
+    close(r2);
+    close(c2);
+    close(c1);
+    close(a.r);
+    close(l2);
+    close(a.fd);
+    close(p[0]);
+    close(p[1]);
+}
+
 /* ---- dup2 onto an xway number against concurrent socket() ------------------------ */
 
 static _Atomic bool racing;
@@ -393,8 +433,10 @@ int main(int argc, char **argv)
             close_while_blocked(700 + i);
         send_while_closed(705);
     }
-    if (!*part || !strcmp(part, "accept"))
+    if (!*part || !strcmp(part, "accept")) {
         accept_while_closed(atoi(argv[3]) + 10);
+        accept_on_dup(atoi(argv[3]) + 12);
+    }
     if (!*part || !strcmp(part, "dups")) {
         dup2_onto_duplicated(710, false);
         dup2_onto_duplicated(711, true);
