@@ -208,8 +208,10 @@ int close(int fd)
     case XS_SOCK:
         if (atomic_load(&e->refs) > 1) {
             atomic_fetch_sub(&e->refs, 1);
+            /* The socket lives on (gen unchanged: a call of another thread
+             * goes on with it, as on Linux); the number cannot be reused
+             * before the socket is gone or moved (dup2), which changes gen. */
             atomic_store(&e->kind, XS_HIDDEN);
-            atomic_fetch_add(&e->gen, 1);
             xs_unlock();
             return 0;
         }

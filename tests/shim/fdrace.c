@@ -110,6 +110,38 @@ static void close_while_blocked(uint32_t id)
            b.n, b.n < 0 ? strerror(b.err) : "the echo");
 }
 
+/* With another number open, closing the one a recv is blocked on leaves the
+ * connection alone: the recv gets the echo, on Linux and under the shim. */
+static void close_dup_while_blocked(uint32_t id)
+{
+    struct blocked b = { .id = id };
+    struct peer_state st;
+    char out[CHUNK];
+    pthread_t t;
+    int d;
+
+    b.fd = st_conn(PEER_ECHO, id, 0, 0, DELAY_MS);
+    d = OK(dup(b.fd));
+    st_fill(id, 0, out, CHUNK);
+    st_write_all(b.fd, out, CHUNK);
+    pthread_create(&t, NULL, blocked_recv, &b);
+    asleep(&b.tid);
+    OK(close(b.fd));
+    pthread_join(t, NULL);
+    CHECK(b.n > 0 && st_verify(id, 0, b.buf, (size_t)b.n) == 0,
+          "connection %u: the recv blocked on a closed duplicate returned %zd (%s)", id, b.n,
+          b.n < 0 ? strerror(b.err) : "bytes");
+    if (b.n > 0 && b.n < CHUNK)
+        CHECK(st_read_n(d, b.buf, CHUNK - (size_t)b.n) == CHUNK - (size_t)b.n, "the rest");
+    st_ring(d, "a connection read after closing one of its numbers");
+    OK(close(d));
+    st = st_query(id, 5000);
+    CHECK(st.eof == 1 && st.bytes == CHUNK, "connection %u: eof %llu bytes %llu", id,
+          (unsigned long long)st.eof, (unsigned long long)st.bytes);
+    printf("connection %u: the recv blocked on a number closed while a duplicate lives "
+           "returned %zd (the echo)\n", id, b.n);
+}
+
 /* A send of BIG bytes blocked (the peer reads nothing for DELAY_MS) across
  * close() and the number's reuse: Linux finishes it; the shim may end it
  * (EBADF, or the count sent so far).  It never writes into the new file. */
@@ -432,6 +464,7 @@ int main(int argc, char **argv)
         for (uint32_t i = 0; i < ROUNDS; i++)
             close_while_blocked(700 + i);
         send_while_closed(705);
+        close_dup_while_blocked(706);
     }
     if (!*part || !strcmp(part, "accept")) {
         accept_while_closed(atoi(argv[3]) + 10);
