@@ -123,10 +123,13 @@ int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
         return xs_bad();
     for (;;) {
         socklen_t keep = len ? *len : 0;
-        /* Closed meanwhile: EBADF, whatever took the number.  Its socket
-         * may have moved to another number (dup2 onto it, fdcalls.c). */
-        if (xs_gen(fd) != gen || (key = xs_route(fd)) < 0)
+        /* Closed meanwhile: EBADF, whatever took the number.  Still fd
+         * (hidden, if the application closed it while it has duplicates, as
+         * Linux goes on with it), or its duplicate's socket, which may have
+         * moved to another number (dup2 onto that number, fdcalls.c). */
+        if (xs_gen(fd) != gen)
             return xs_bad();
+        key = xs_follow(fd, key);
         e = xs_key_entry(key);
         twin = atomic_load(&e->twin);
         r = XS_STACK_CALL(xway_accept4(key, addr, len, flags));

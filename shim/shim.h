@@ -214,6 +214,15 @@ static inline unsigned xs_gen(int fd)
     return e ? atomic_load(&e->gen) : 0;
 }
 
+/* The xway socket behind fd, whose generation has not changed since key was
+ * its answer: key again, or the number its socket moved to (fdcalls.c); fd
+ * closed by the application while duplicates live is still key, hidden. */
+static inline int xs_follow(int fd, int key)
+{
+    int k = xs_route(fd);
+    return k >= 0 ? k : key;
+}
+
 /* The entry of the xway socket key (xs_route's answer). */
 static inline struct xs_fd *xs_key_entry(int key)
 {

@@ -322,6 +322,31 @@ static void accept_on_dup(int base)
     close(p[1]);
 }
 
+/* An accept blocked on a listener's number that is closed while a duplicate
+ * lives goes on and takes the next connection, on Linux and under the shim. */
+static void accept_closed_dup(int base)
+{
+    struct acceptor a = { .r = -1 };
+    pthread_t t;
+    int d, c;
+
+    a.fd = listener(base);
+    d = OK(dup(a.fd));
+    pthread_create(&t, NULL, blocked_accept, &a);
+    asleep(&a.tid);
+    OK(close(a.fd));
+    c = connect_local(base);
+    CHECK(c >= 0, "connect to the listener: %s", strerror(errno));
+    pthread_join(t, NULL);
+    CHECK(a.r >= 0 && a.port == base, "the accept on a closed duplicate returned %d (%s), port %d",
+          a.r, a.r < 0 ? strerror(a.err) : "a connection", a.port);
+    printf("an accept on a number closed while a duplicate lives: a connection to port %d\n",
+           a.port);
+    close(c);
+    close(a.r);
+    close(d);
+}
+
 /* ---- dup2 onto an xway number against concurrent socket() ------------------------ */
 
 static _Atomic bool racing;
@@ -469,6 +494,7 @@ int main(int argc, char **argv)
     if (!*part || !strcmp(part, "accept")) {
         accept_while_closed(atoi(argv[3]) + 10);
         accept_on_dup(atoi(argv[3]) + 12);
+        accept_closed_dup(atoi(argv[3]) + 14);
     }
     if (!*part || !strcmp(part, "dups")) {
         dup2_onto_duplicated(710, false);
