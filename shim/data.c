@@ -75,8 +75,10 @@ int shutdown(int fd, int how)
     XS_FWD(fd, xs_real.shutdown(fd, how), xway_shutdown(key, how));
 }
 
-/* sendfile to an xway socket: read + send, the file offset kept exact. */
-static ssize_t xsendfile(int key, int in, off_t *off, size_t count)
+/* sendfile to an xway socket: read + send, the file offset kept exact; it
+ * stops (EBADF) when number out is closed or replaced meanwhile (gen), and
+ * follows its socket to another number (dup2 onto that number, fdcalls.c). */
+static ssize_t xsendfile(int out, unsigned gen, int key, int in, off_t *off, size_t count)
 {
     static __thread char *buf;
     enum { BUF = 256 * 1024 };
@@ -89,10 +91,15 @@ static ssize_t xsendfile(int key, int in, off_t *off, size_t count)
     while (done < count) {
         size_t want = count - done < BUF ? count - done : BUF;
         ssize_t n = off ? pread(in, buf, want, *off) : xs_real.read(in, buf, want);
-        ssize_t s;
+        ssize_t s = -1;
         if (n <= 0)
             return done ? (ssize_t)done : n;
-        s = XS_STACK_CALL(xway_send(key, buf, (size_t)n, 0));
+        if (xs_gen(out) != gen) {
+            errno = EBADF;
+        } else {
+            key = xs_follow(out, key);
+            s = XS_STACK_CALL(xway_send(key, buf, (size_t)n, 0));
+        }
         if (s < 0) {
             if (!off)
                 lseek(in, -n, SEEK_CUR);
@@ -111,13 +118,14 @@ static ssize_t xsendfile(int key, int in, off_t *off, size_t count)
 
 ssize_t sendfile(int out, int in, off_t *off, size_t count)
 {
+    unsigned gen = xs_gen(out);
     int key = xs_route(out);
 
     if (key == XS_R_KERNEL)
         return xs_real.sendfile(out, in, off, count);
     if (key == XS_R_BAD)
         return xs_bad();
-    return xsendfile(key, in, off, count);
+    return xsendfile(out, gen, key, in, off, count);
 }
 
 ssize_t sendfile64(int out, int in, off_t *off, size_t count)

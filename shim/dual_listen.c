@@ -98,6 +98,7 @@ int listen(int fd, int backlog)
 int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 {
     int key, r, twin;
+    unsigned gen;
     struct xs_fd *e;
 
     if (xs_in_stack)
@@ -114,14 +115,22 @@ int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
                 return -1;
         }
     }
+    gen = xs_gen(fd);
     key = xs_route(fd);
     if (key == XS_R_KERNEL)
         return xs_real.accept4(fd, addr, len, flags);
     if (key == XS_R_BAD)
         return xs_bad();
-    e = xs_key_entry(key);
     for (;;) {
         socklen_t keep = len ? *len : 0;
+        /* Closed meanwhile: EBADF, whatever took the number.  Still fd
+         * (hidden, if the application closed it while it has duplicates, as
+         * Linux goes on with it), or its duplicate's socket, which may have
+         * moved to another number (dup2 onto that number, fdcalls.c). */
+        if (xs_gen(fd) != gen)
+            return xs_bad();
+        key = xs_follow(fd, key);
+        e = xs_key_entry(key);
         twin = atomic_load(&e->twin);
         r = XS_STACK_CALL(xway_accept4(key, addr, len, flags));
         if (r >= 0) {

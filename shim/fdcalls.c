@@ -1,12 +1,16 @@
 /* The calls on numbers: fcntl, ioctl, close and dup/dup2/dup3.
  *
  * dup/dup2/dup3/F_DUPFD: the new number is an alias (XS_ALIAS) of the same xway
- * socket; the connection is closed when its last number is.  The stack's fd
- * must stay nonblocking: O_NONBLOCK/FIONBIO change the socket's flag only. */
+ * socket; the connection is closed when its last number is.  dup2/dup3 replace
+ * their target in one step, as the kernel does, whatever it is (an xway
+ * socket's own number included: the socket then moves to a hidden number of
+ * its own).  The stack's fd must stay nonblocking: O_NONBLOCK/FIONBIO change
+ * the socket's flag only. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/ioctl.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -26,17 +30,23 @@ static int set_nonblock(int key, bool on)
     return XS_STACK_CALL(xway_set_nonblock(key, on));
 }
 
-static void make_alias(int n, int key)
+/* Number n (a kernel dup) becomes an alias of xway socket key (xs_lock held). */
+static void alias_locked(int n, int key)
 {
     struct xs_fd *e = xs_fd_get(n), *ke = xs_key_entry(key);
 
     if (!e)
         return;
-    xs_lock();
     xs_fd_clear(e);
     atomic_store(&e->key, key);
     atomic_fetch_add(&ke->refs, 1);
     atomic_store(&e->kind, XS_ALIAS);
+}
+
+static void make_alias(int n, int key)
+{
+    xs_lock();
+    alias_locked(n, key);
     xs_unlock();
 }
 
@@ -154,9 +164,40 @@ int ioctl(int fd, unsigned long req, ...)
 
 /* ---- close / dup ------------------------------------------------------------- */
 
+/* The application closed or replaced the kernel twin fd of a dual listener
+ * (a closefrom loop, say): the listener goes on in xway only (xs_lock held). */
+static void twin_lost(int fd, struct xs_fd *e)
+{
+    int key = atomic_load(&e->key);
+    struct xs_fd *ke = xs_fd_peek(key);
+
+    if (ke && atomic_load(&ke->twin) == fd) {
+        atomic_store(&ke->twin, -1);
+        atomic_store(&ke->dual, false);
+        XS_STACK_CALL(xway_set_nonblock(key, atomic_load(&ke->nonblock)));
+    }
+}
+
+/* Alias entry e no longer holds its socket: the socket's number, when the
+ * application had closed it and this was its last alias, to be closed in the
+ * stack by the caller (after xs_unlock), else -1.  xs_lock held. */
+static int alias_dropped(struct xs_fd *e)
+{
+    int key = atomic_load(&e->key);
+    struct xs_fd *ke = xs_fd_peek(key);
+
+    xs_fd_clear(e);
+    if (ke && atomic_fetch_sub(&ke->refs, 1) == 1 && atomic_load(&ke->kind) == XS_HIDDEN) {
+        xs_twin_drop(ke);
+        xs_fd_clear(ke);
+        return key;
+    }
+    return -1;
+}
+
 int close(int fd)
 {
-    struct xs_fd *e, *ke;
+    struct xs_fd *e;
     struct xs_epset *ep;
     int key;
 
@@ -167,6 +208,9 @@ int close(int fd)
     case XS_SOCK:
         if (atomic_load(&e->refs) > 1) {
             atomic_fetch_sub(&e->refs, 1);
+            /* The socket lives on (gen unchanged: a call of another thread
+             * goes on with it, as on Linux); the number cannot be reused
+             * before the socket is gone or moved (dup2), which changes gen. */
             atomic_store(&e->kind, XS_HIDDEN);
             xs_unlock();
             return 0;
@@ -174,22 +218,15 @@ int close(int fd)
         xs_twin_drop(e);
         xs_fd_clear(e);
         xs_unlock();
-        if (XS_STACK_CALL(xway_close(fd)) < 0 && errno == EBADF)
-            return xs_real.close(fd); /* the stack had let go already */
-        return 0;
+        /* The stack frees the number before it returns (a call of another
+         * thread still inside ends with EBADF). */
+        return XS_STACK_CALL(xway_close(fd));
     case XS_ALIAS:
-        key = atomic_load(&e->key);
-        xs_fd_clear(e);
         xs_real.close(fd);
-        ke = xs_fd_peek(key);
-        if (ke && atomic_fetch_sub(&ke->refs, 1) == 1 && atomic_load(&ke->kind) == XS_HIDDEN) {
-            xs_twin_drop(ke);
-            xs_fd_clear(ke);
-            xs_unlock();
-            XS_STACK_CALL(xway_close(key));
-            return 0;
-        }
+        key = alias_dropped(e);
         xs_unlock();
+        if (key >= 0)
+            XS_STACK_CALL(xway_close(key));
         return 0;
     case XS_HIDDEN:
         xs_unlock();
@@ -200,13 +237,7 @@ int close(int fd)
         xs_unlock();
         return xs_real.close(fd);
     case XS_TWIN:
-        /* The application closed our kernel twin (closefrom loop, say). */
-        ke = xs_fd_peek(atomic_load(&e->key));
-        if (ke && atomic_load(&ke->twin) == fd) {
-            atomic_store(&ke->twin, -1);
-            atomic_store(&ke->dual, false);
-            XS_STACK_CALL(xway_set_nonblock(atomic_load(&e->key), atomic_load(&ke->nonblock)));
-        }
+        twin_lost(fd, e);
         xs_fd_clear(e);
         xs_unlock();
         return xs_real.close(fd);
@@ -217,35 +248,6 @@ int close(int fd)
         xs_epset_free(ep);
         return xs_real.close(fd);
     }
-}
-
-/* Make number nw free for a dup onto it.  0, or -1 with errno. */
-static int free_target(int nw)
-{
-    struct xs_fd *e = xs_fd_peek(nw);
-    int k = e ? atomic_load(&e->kind) : XS_NONE;
-
-    if (k == XS_NONE)
-        return 0;
-    if (k == XS_SOCK && atomic_load(&e->refs) > 1) {
-        errno = EBUSY; /* its number is the stack's while aliases live */
-        return -1;
-    }
-    if (k == XS_HIDDEN) {
-        errno = EBUSY;
-        return -1;
-    }
-    if (k == XS_SOCK || k == XS_ALIAS)
-        return close(nw) < 0 ? -1 : 0;
-    xs_lock();
-    if (k == XS_TWIN || k == XS_INTERNAL) {
-        xs_unlock();
-        close(nw);
-        return 0;
-    }
-    xs_fd_clear(e);
-    xs_unlock();
-    return 0;
 }
 
 int dup(int fd)
@@ -262,11 +264,103 @@ int dup(int fd)
     return r;
 }
 
+/* dup3 onto xway socket nw that has no other number: the stack's close of nw
+ * becomes dup3(old, nw, flags) (real.c), so that nw is never free for a
+ * concurrent socket() to take.  xs_lock held. */
+static int onto_socket(int old, int nw, int flags, struct xs_fd *e)
+{
+    int t = xs_real.fcntl(old, F_DUPFD_CLOEXEC, 0), r = nw;
+
+    if (t < 0)
+        return -1;
+    xs_twin_drop(e);
+    atomic_store(&e->handoff_flags, flags);
+    atomic_store(&e->handoff, t);
+    XS_STACK_CALL(xway_close(nw));
+    if (atomic_exchange(&e->handoff, -1) >= 0) {
+        /* The stack did not close nw: it is no longer its number. */
+        r = xs_real.dup3(old, nw, flags);
+        xs_real.close(t);
+    }
+    xs_fd_clear(e);
+    return r;
+}
+
+/* dup3 onto nw, the number of an xway socket that has other numbers (aliases,
+ * or nw is hidden: closed by the application while they live): the socket
+ * moves to a number of its own, hidden, so that nw can be replaced while the
+ * connection lives on in its aliases.  xs_lock held. */
+static int onto_shared(int old, int nw, int flags, struct xs_fd *e)
+{
+    int t = xs_real.fcntl(nw, F_DUPFD_CLOEXEC, 0), refs = atomic_load(&e->refs), r;
+    struct xs_fd *te = t >= 0 ? xs_fd_get(t) : NULL;
+
+    if (!te || XS_STACK_CALL(xw_sock_renumber(nw, t)) < 0) {
+        int err = t < 0 ? errno : te ? errno : EMFILE;
+        if (t >= 0)
+            xs_real.close(t);
+        errno = err;
+        return -1;
+    }
+    xs_fd_clear(te);
+    te->domain = e->domain;
+    te->bound = e->bound;
+    te->addr = e->addr;
+    te->addrlen = e->addrlen;
+    te->nopts = e->nopts;
+    memcpy(te->opts, e->opts, sizeof(te->opts));
+    atomic_store(&te->nonblock, atomic_load(&e->nonblock));
+    atomic_store(&te->dual, atomic_load(&e->dual));
+    atomic_store(&te->used, atomic_load(&e->used));
+    atomic_store(&te->twin, atomic_exchange(&e->twin, -1));
+    atomic_store(&te->refs, atomic_load(&e->kind) == XS_SOCK ? refs - 1 : refs);
+    atomic_store(&te->kind, XS_HIDDEN);
+    xs_fd_rekey(nw, t);
+    xs_fd_clear(e);
+    r = xs_real.dup3(old, nw, flags);
+    if (r < 0)
+        xs_real.close(nw); /* the connection is t's; nw was to be replaced anyway */
+    xs_debug("fd %d: replaced; its connection goes on as hidden fd %d", nw, t);
+    return r;
+}
+
+/* Replace number nw by a duplicate of old, in one step as dup3(2) does: no
+ * concurrent socket()/open() can take nw in between, and what nw was is let
+ * go of (an xway socket closed with its last number).  xs_lock held; key: an
+ * xway socket whose number the caller must close in the stack, or -1. */
+static int replace_locked(int old, int nw, int flags, int *key)
+{
+    struct xs_fd *e = xs_fd_peek(nw);
+    struct xs_epset *ep = NULL;
+    int k = e ? atomic_load(&e->kind) : XS_NONE, r;
+
+    *key = -1;
+    if (k == XS_SOCK && atomic_load(&e->refs) == 1)
+        return onto_socket(old, nw, flags, e);
+    if (k == XS_SOCK || k == XS_HIDDEN)
+        return onto_shared(old, nw, flags, e);
+    r = xs_real.dup3(old, nw, flags);
+    if (r < 0 || k == XS_NONE)
+        return r;
+    if (k == XS_ALIAS) {
+        *key = alias_dropped(e);
+        return r;
+    }
+    if (k == XS_TWIN)
+        twin_lost(nw, e);
+    if (k == XS_ORPHAN)
+        xs_twin_drop(e);
+    ep = atomic_exchange(&e->ep, NULL);
+    xs_fd_clear(e);
+    xs_epset_free(ep);
+    return r;
+}
+
 static int xdup3(int old, int nw, int flags, bool is_dup2)
 {
-    int key = xs_route(old), r;
+    int key = xs_route(old), r, gone;
 
-    if (xs_in_stack)
+    if (xs_in_stack || (key == XS_R_KERNEL && xs_kind_of(nw) == XS_NONE))
         return is_dup2 ? xs_real.dup2(old, nw) : xs_real.dup3(old, nw, flags);
     if (key == XS_R_BAD)
         return xs_bad();
@@ -277,13 +371,24 @@ static int xdup3(int old, int nw, int flags, bool is_dup2)
         }
         return xs_real.dup2(old, nw);
     }
+    if (flags & ~O_CLOEXEC) {
+        errno = EINVAL;
+        return -1;
+    }
     if (xs_real.fcntl(old, F_GETFD) < 0)
         return -1; /* EBADF, before anything happens to nw */
-    if (free_target(nw) < 0)
+    if (nw < 0 || !xs_fd_get(nw)) {
+        errno = EBADF;
         return -1;
-    r = is_dup2 ? xs_real.dup2(old, nw) : xs_real.dup3(old, nw, flags);
+    }
+    xs_lock();
+    r = replace_locked(old, nw, flags, &gone);
+    key = xs_route(old); /* again: nw may have been old's socket's number */
     if (r >= 0 && key >= 0)
-        make_alias(r, key);
+        alias_locked(r, key);
+    xs_unlock();
+    if (gone >= 0)
+        XS_STACK_CALL(xway_close(gone));
     return r;
 }
 

@@ -28,6 +28,7 @@ static void init_entry(struct xs_fd *e)
 {
     atomic_init(&e->twin, -1);
     atomic_init(&e->handoff, -1);
+    atomic_init(&e->handoff_flags, 0);
     atomic_init(&e->key, -1);
 }
 
@@ -64,6 +65,7 @@ struct xs_fd *xs_fd_get(int fd)
 
 void xs_fd_clear(struct xs_fd *e)
 {
+    atomic_fetch_add(&e->gen, 1);
     atomic_store(&e->kind, XS_NONE);
     atomic_store(&e->key, -1);
     atomic_store(&e->refs, 0);
@@ -103,4 +105,37 @@ void xs_fd_foreach(void (*fn)(int fd, struct xs_fd *e))
             for (int j = 0; j < CHUNK; j++)
                 fn(i * CHUNK + j, &c[j]);
     }
+}
+
+void xs_fd_rekey(int from, int to)
+{
+    for (int i = 0; i < NCHUNKS; i++) {
+        struct xs_fd *c = atomic_load(&chunks[i]);
+        for (int j = 0; c && j < CHUNK; j++) {
+            int k = atomic_load(&c[j].kind);
+            if ((k == XS_ALIAS || k == XS_TWIN) && atomic_load(&c[j].key) == from)
+                atomic_store(&c[j].key, to);
+        }
+    }
+}
+
+/* The stack is about to close number fd (stack lock held: no xs_lock here).
+ * Closes the shim asked for have cleared the entry already; one it did not
+ * (xway_fini at exit) leaves an entry that says xway: from now on the number
+ * is libc's, whatever reuses it. */
+static void released(int fd)
+{
+    struct xs_fd *e = xs_fd_peek(fd);
+    int k = XS_SOCK;
+
+    if (!e)
+        return;
+    if (atomic_compare_exchange_strong(&e->kind, &k, XS_NONE) ||
+        (k = XS_HIDDEN, atomic_compare_exchange_strong(&e->kind, &k, XS_NONE)))
+        atomic_fetch_add(&e->gen, 1);
+}
+
+__attribute__((constructor)) static void fdtable_init(void)
+{
+    xw_sock_on_release(released);
 }

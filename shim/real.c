@@ -84,9 +84,9 @@ void xs_log(int level, const char *fmt, ...)
  * The stack is linked with --wrap for the calls.def entries marked WRAP or
  * WRAP_OWN, so its calls land here.  WRAP: straight to libc, generated below.
  * WRAP_OWN, by hand after it: fcntl and ioctl (variadic), and close: closing a
- * number that the shim is handing over to a kernel socket (an xway socket
- * replaced by a kernel one, route.c) becomes dup3(kernel socket, number): the
- * number is never free in between. */
+ * number that the shim is handing over to another file (an xway socket
+ * replaced by a kernel one, route.c; dup2 onto an xway socket, fdcalls.c)
+ * becomes dup3(that file, number): the number is never free in between. */
 
 #define WRAP_DECL(ret, name, params) ret __wrap_##name params;
 #define WRAP_WRAP(ret, name, params, args) \
@@ -104,8 +104,7 @@ int __wrap_close(int fd)
     int k = e ? atomic_exchange(&e->handoff, -1) : -1;
 
     if (k >= 0) {
-        int flags = xs_real.fcntl(fd, F_GETFD);
-        int rc = xs_real.dup3(k, fd, (flags >= 0 && (flags & FD_CLOEXEC)) ? O_CLOEXEC : 0);
+        int rc = xs_real.dup3(k, fd, atomic_load(&e->handoff_flags));
         xs_real.close(k);
         return rc < 0 ? -1 : 0;
     }

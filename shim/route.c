@@ -10,6 +10,7 @@
  * number are routed by its entry in the fd table (xs_route, shim.h). */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -87,22 +88,7 @@ static bool is_local(int fam, const unsigned char *a)
 {
     return cfg.valid && xw_config_is_local(&cfg.c, fam, a);
 }
-/* ---- numbers ---------------------------------------------------------------- */
-
-bool xs_stale(int fd, int key)
-{
-    struct xs_fd *e;
-
-    if (errno != EBADF || XS_STACK_CALL(xway_is_socket(key)))
-        return false;
-    e = xs_fd_peek(fd);
-    xs_lock();
-    if (e && atomic_load(&e->kind) != XS_NONE)
-        xs_fd_clear(e);
-    xs_unlock();
-    errno = EBADF;
-    return true;
-}
+/* ---- sockets ---------------------------------------------------------------- */
 
 int socket(int domain, int type, int protocol)
 {
@@ -156,6 +142,8 @@ static int to_kernel(int fd, const char *why)
         errno = err;
         return -1;
     }
+    rc = xs_real.fcntl(fd, F_GETFD);
+    atomic_store(&e->handoff_flags, rc >= 0 && (rc & FD_CLOEXEC) ? O_CLOEXEC : 0);
     atomic_store(&e->handoff, k);
     xs_fd_clear(e);
     rc = XS_STACK_CALL(xway_close(fd));

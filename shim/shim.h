@@ -74,6 +74,11 @@ bool xw_poll_spin(const struct pollfd *fds, nfds_t nfds);
 void xw_rpath_lazy_ready(void);
 /* The same objects: lower the ring sockets' stale "ready" before epoll sleeps. */
 int xw_poll_settle(struct pollfd *fds, nfds_t nfds);
+/* The same objects (stack/sock/socket.h): the socket on number fd moves to
+ * nfd, a dup of fd (0, or -1 with errno); fn learns of every number the stack
+ * closes, just before it does. */
+int xw_sock_renumber(int fd, int nfd);
+void xw_sock_on_release(void (*fn)(int fd));
 
 /* Recursion guard: nonzero while this thread is inside the stack on behalf of
  * the shim; interposed calls then go straight to libc. */
@@ -105,7 +110,8 @@ enum xs_kind {
     XS_NONE = 0, /* a kernel fd: libc untouched */
     XS_SOCK,     /* an xway socket; the number is the stack's key */
     XS_ALIAS,    /* dup of an xway socket: forwards to key */
-    XS_HIDDEN,   /* key closed by the app while aliases live: EBADF for the app */
+    XS_HIDDEN,   /* key closed by the app while aliases live, or moved off a
+                    number that dup2 replaced (fdcalls.c): EBADF for the app */
     XS_ORPHAN,   /* inherited over fork: the stack is the parent's; EBADF */
     XS_TWIN,     /* the shim's kernel listener paired with xway listener key */
     XS_INTERNAL, /* a kernel fd of the shim's own (scratch socket) */
@@ -128,7 +134,9 @@ struct xs_fd {
     _Atomic int key;      /* XS_ALIAS / XS_TWIN: the xway socket's number */
     _Atomic int refs;     /* XS_SOCK/XS_HIDDEN: numbers open on it (itself + aliases) */
     _Atomic int twin;     /* XS_SOCK listener: its kernel twin, -1 */
-    _Atomic int handoff;  /* the stack's close of this number becomes dup3(handoff, n) */
+    _Atomic int handoff;  /* the stack's close of this number becomes dup3(handoff, n, */
+    _Atomic int handoff_flags; /* handoff_flags), so the number is never free */
+    _Atomic unsigned gen; /* bumped whenever the number stops being what it was */
     _Atomic bool nonblock; /* O_NONBLOCK as the application set it */
     _Atomic bool dual;    /* listener whose xway side is kept nonblocking internally */
     _Atomic bool used;    /* connect/listen attempted: no longer replaceable */
@@ -151,6 +159,8 @@ struct xs_fd *xs_fd_peek(int fd);
 struct xs_fd *xs_fd_get(int fd);
 /* Reset an entry to XS_NONE (slow path, xs_lock held). */
 void xs_fd_clear(struct xs_fd *e);
+/* Entries routed to xway socket from (aliases, twin) now route to to (xs_lock held). */
+void xs_fd_rekey(int from, int to);
 /* Make fd an xway socket of the stack's (slow path; takes xs_lock). */
 void xs_fd_set_sock(int fd, int domain, bool nonblock, bool used);
 /* Call fn on every existing entry (fork). */
@@ -195,6 +205,24 @@ static inline int xs_route(int fd)
     }
 }
 
+/* fd's generation: a loop that calls the stack more than once for one call
+ * of the application stops (EBADF) when it changes, i.e. when another thread
+ * closed or replaced the number meanwhile. */
+static inline unsigned xs_gen(int fd)
+{
+    struct xs_fd *e = xs_fd_peek(fd);
+    return e ? atomic_load(&e->gen) : 0;
+}
+
+/* The xway socket behind fd, whose generation has not changed since key was
+ * its answer: key again, or the number its socket moved to (fdcalls.c); fd
+ * closed by the application while duplicates live is still key, hidden. */
+static inline int xs_follow(int fd, int key)
+{
+    int k = xs_route(fd);
+    return k >= 0 ? k : key;
+}
+
 /* The entry of the xway socket key (xs_route's answer). */
 static inline struct xs_fd *xs_key_entry(int key)
 {
@@ -208,12 +236,10 @@ static inline int xs_bad(void)
     return -1;
 }
 
-/* An xway call failed with EBADF: if the stack no longer has the socket (it was
- * closed behind the shim's back, e.g. by xway_fini at exit), forget it and let
- * libc handle the number.  True when the caller should retry with libc. */
-bool xs_stale(int fd, int key);
-
-/* Forward a call: libc for kernel fds, the stack for xway sockets. */
+/* Forward a call: libc for kernel fds, the stack for xway sockets.  An xway
+ * socket closed meanwhile (by another thread, or by the stack at exit) is
+ * EBADF, never a retry with libc: the number may belong to another file by
+ * then (the stack tells the table of closes it makes itself, fdtable.c). */
 #define XS_FWD(fd, real_call, xway_call)                      \
     do {                                                      \
         int key = xs_route(fd);                               \
@@ -221,10 +247,7 @@ bool xs_stale(int fd, int key);
             return real_call;                                 \
         if (key == XS_R_BAD)                                  \
             return xs_bad();                                  \
-        __typeof__(real_call) r = XS_STACK_CALL(xway_call);   \
-        if (r < 0 && xs_stale(fd, key))                       \
-            return real_call;                                 \
-        return r;                                             \
+        return XS_STACK_CALL(xway_call);                      \
     } while (0)
 
 /* Normalise a sockaddr to (family, 16 bytes) and its port; v4-mapped IPv6

@@ -588,6 +588,15 @@ int xway_is_socket(int fd)
     return yes;
 }
 
+int xw_sock_renumber(int fd, int nfd)
+{
+    struct xw_sock *s = xw_api_enter(fd);
+
+    if (!s)
+        return -1;
+    return (int)xw_api_leave(xw_sock_move(s, nfd));
+}
+
 int xway_stats(struct xway_stats *st) XW_EXPORT;
 int xway_stats(struct xway_stats *st)
 {

@@ -128,6 +128,17 @@ struct xw_sock *xw_sock_get_fast(int fd);
 void xw_sock_put_fast(struct xw_sock *s);
 int xw_sock_new(int domain, bool nonblock, bool cloexec, struct xw_sock **out);
 void xw_sock_free(struct xw_sock *s);
+/* Give socket s the number nfd, a duplicate of its readiness fd that nobody
+ * else holds in the table; its old number is no longer its (the caller
+ * replaces or closes it).  0, -EBUSY (nfd is a socket's), -EBADF, -EINVAL. */
+int xw_sock_move(struct xw_sock *s, int nfd);
+/* The same as an API call (api.c, takes the lock), for the shim's dup2 onto a
+ * number whose connection has other numbers: 0, or -1 with errno. */
+int xw_sock_renumber(int fd, int nfd);
+/* fn(fd) is called (stack lock held) just before the stack closes a socket's
+ * public number fd, whoever asked (xway_close, xway_fini): the shim's fd table
+ * learns of closes it did not make.  fn must not take locks. */
+void xw_sock_on_release(void (*fn)(int fd));
 /* Drop a reference taken with s->refs++ (lock held); frees on the last. */
 void xw_sock_put(struct xw_sock *s);
 /* Reset and free the connections still negotiating on listener l. */

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "lwip/tcp.h"
 #include "socket.h"
@@ -195,12 +196,51 @@ void xw_sock_put(struct xw_sock *s)
         reclaim(s);
 }
 
+static void (*release_hook)(int fd);
+
+void xw_sock_on_release(void (*fn)(int fd))
+{
+    release_hook = fn;
+}
+
+/* The public number goes now, as close(2) frees a number at once even while
+ * another thread's call is still inside: whatever reuses it is never touched
+ * by this socket again (its readiness stops; sleepers leave with EBADF). */
+static void release_number(struct xw_sock *s)
+{
+    pthread_mutex_lock(&s->ready.lock);
+    if (s->ready.a >= 0) {
+        s->ready.off = true;
+        if (release_hook)
+            release_hook(s->ready.a);
+        close(s->ready.a);
+        s->ready.a = -1;
+    }
+    pthread_mutex_unlock(&s->ready.lock);
+}
+
+int xw_sock_move(struct xw_sock *s, int nfd)
+{
+    if (nfd < 0 || nfd >= table_cap || s->ready.a != s->fd)
+        return nfd < 0 ? -EBADF : -EINVAL;
+    if (atomic_load(&table[nfd]))
+        return -EBUSY;
+    pthread_mutex_lock(&s->ready.lock);
+    s->ready.a = nfd;
+    pthread_mutex_unlock(&s->ready.lock);
+    atomic_store(&table[nfd], s);
+    atomic_store(&table[s->fd], NULL);
+    s->fd = nfd;
+    return 0;
+}
+
 /* Remove from the table and drop the table's reference; sleepers wake with EBADF. */
 void xw_sock_free(struct xw_sock *s)
 {
     if (xw_sock_lookup(s->fd) == s)
         atomic_store(&table[s->fd], NULL);
     s->closing = true;
+    release_number(s);
     xw_tcp_forget(s);
     xw_path_of(s)->wake(s);
     pthread_cond_broadcast(&s->cond);
