@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,11 +16,12 @@
 
 #include "shim.h"
 
-struct xs_real xs_real;
 __thread int xs_in_stack __attribute__((tls_model("initial-exec")));
 int xs_log_level = 1;
 
 static pthread_once_t real_once = PTHREAD_ONCE_INIT;
+/* This thread is inside resolve() (a signal handler may interrupt it). */
+static __thread bool resolving __attribute__((tls_model("initial-exec")));
 
 static void *must(const char *name)
 {
@@ -33,6 +35,7 @@ static void *must(const char *name)
 }
 
 #define RESOLVE_MUST(name) xs_real.name = must(#name);
+#define RESOLVE_MUST_VA(name) RESOLVE_MUST(name)
 #define RESOLVE_OPTIONAL(name) xs_real.name = dlsym(RTLD_NEXT, #name);
 #define RESOLVE_NONE(name)
 
@@ -40,6 +43,7 @@ static void resolve(void)
 {
     const char *lv = getenv("XWAY_LOG");
 
+    resolving = true;
 #define XS_INTERPOSE(ret, name, params, args, real, stack) RESOLVE_##real(name)
 #include "calls.def"
 #undef XS_INTERPOSE
@@ -50,6 +54,7 @@ static void resolve(void)
         else if (!strcmp(lv, "info")) xs_log_level = 2;
         else if (!strcmp(lv, "debug")) xs_log_level = 3;
     }
+    resolving = false;
 }
 
 void xs_real_init(void)
@@ -61,6 +66,71 @@ __attribute__((constructor)) static void real_ctor(void)
 {
     xs_real_init();
 }
+
+/* ---- calls before the table is resolved ----------------------------------------
+ * Until resolve() has run, each MUST member of xs_real points to a trampoline
+ * lazy_NAME: it resolves the table (once, every thread waits for the first) and
+ * calls the real function.  So an interposed call works from a library
+ * constructor that runs before the shim's (libcap-ng's, for one), from a
+ * destructor, and after exit began.  A signal handler that interrupts the
+ * resolution on its own thread cannot wait for it: it looks its one function
+ * up alone (dlsym takes the loader's recursive lock, so it does not deadlock). */
+static void *lazy(const char *name, void *const *slot, void *self)
+{
+    void *f;
+
+    if (!resolving) {
+        xs_real_init();
+        f = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
+        if (f != self)
+            return f;
+    }
+    return must(name);
+}
+
+#define LAZY_FN(name) ((__typeof__(xs_real.name))lazy(#name, (void *const *)&xs_real.name, \
+                                                     (void *)lazy_##name))
+#define LAZY_MUST(ret, name, params, args) \
+    static ret lazy_##name params { return LAZY_FN(name) args; }
+#define LAZY_MUST_VA(ret, name, params, args)
+#define LAZY_OPTIONAL(ret, name, params, args)
+#define LAZY_NONE(ret, name, params, args)
+#define XS_INTERPOSE(ret, name, params, args, real, stack) LAZY_##real(ret, name, params, args)
+#include "calls.def"
+#undef XS_INTERPOSE
+
+/* The variadic ones: their one optional argument, if any, fits a pointer. */
+static int lazy_fcntl(int fd, int cmd, ...)
+{
+    va_list ap;
+    void *arg;
+
+    va_start(ap, cmd);
+    arg = va_arg(ap, void *);
+    va_end(ap);
+    return LAZY_FN(fcntl)(fd, cmd, arg);
+}
+
+static int lazy_ioctl(int fd, unsigned long req, ...)
+{
+    va_list ap;
+    void *arg;
+
+    va_start(ap, req);
+    arg = va_arg(ap, void *);
+    va_end(ap);
+    return LAZY_FN(ioctl)(fd, req, arg);
+}
+
+#define INIT_MUST(name) .name = lazy_##name,
+#define INIT_MUST_VA(name) INIT_MUST(name)
+#define INIT_OPTIONAL(name)
+#define INIT_NONE(name)
+#define XS_INTERPOSE(ret, name, params, args, real, stack) INIT_##real(name)
+struct xs_real xs_real = {
+#include "calls.def"
+};
+#undef XS_INTERPOSE
 
 void xs_log(int level, const char *fmt, ...)
 {

@@ -44,6 +44,7 @@
 /* The real (libc) functions, one member per calls.def entry resolved MUST or
  * OPTIONAL, named as the call. */
 #define XS_REAL_MUST(ret, name, params) ret(*name) params;
+#define XS_REAL_MUST_VA(ret, name, params) ret(*name) params;
 #define XS_REAL_OPTIONAL(ret, name, params) ret(*name) params;
 #define XS_REAL_NONE(ret, name, params)
 #define XS_INTERPOSE(ret, name, params, args, real, stack) XS_REAL_##real(ret, name, params)
@@ -61,7 +62,10 @@ struct xs_real {
 
 /* Resolved once (thread-safe); every pointer is valid afterwards except an
  * OPTIONAL one that libc lacks (NULL); aborts with a message if libc lacks a
- * MUST one. */
+ * MUST one.  Before that (a library constructor that runs before the shim's,
+ * say) every MUST pointer is a trampoline that resolves first (real.c), so the
+ * shim's entry points work at any moment of the process's life; an OPTIONAL
+ * one is NULL until then. */
 extern struct xs_real xs_real;
 void xs_real_init(void);
 
