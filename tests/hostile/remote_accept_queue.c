@@ -10,7 +10,6 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/time.h>
-#include <unistd.h>
 #include <xway.h>
 
 #define SRV "10.77.11.1"
@@ -63,19 +62,6 @@ static void accept_all(int lfd, int n, unsigned lo)
         CHECK(xway_close(fds[i]) == 0);
 }
 
-/* The stack's table and fds back to their baseline (freeing may be deferred
- * to the stack thread: give it up to 3 s). */
-static void settled(int socks, int fds)
-{
-    uint64_t end = xw_now_ns() + 3000000000ull;
-    while ((rconn_sockets() != socks || rconn_fds() != fds) && xw_now_ns() < end)
-        usleep(10000);
-    printf("sockets %d (baseline %d), fds %d (baseline %d)\n", rconn_sockets(), socks,
-           rconn_fds(), fds);
-    CHECK_EQ(rconn_sockets(), socks);
-    CHECK_EQ(rconn_fds(), fds);
-}
-
 static int server(int ctl, void *arg)
 {
     xwt_ctl_send(ctl, 'R');
@@ -88,7 +74,7 @@ static int server(int ctl, void *arg)
     CHECK_EQ(xwt_ctl_recv(ctl), 'A');
     accept_all(lfd, B, 41000);
     CHECK(xway_close(lfd) == 0);
-    settled(socks, fds);
+    rconn_settled(socks, fds);
 
     lfd = xwt_listen(SRV, PORT2, 2);
     CHECK(xway_listen(lfd, BIG) == 0); /* grows the queue */
@@ -97,7 +83,7 @@ static int server(int ctl, void *arg)
     CHECK_EQ(xwt_ctl_recv(ctl), 'C');
     accept_all(lfd, BIG, 42000);
     CHECK(xway_close(lfd) == 0);
-    settled(socks, fds);
+    rconn_settled(socks, fds);
     return 0;
 }
 

@@ -3,6 +3,7 @@
 #include "testlib.h"
 
 #include <dirent.h>
+#include <unistd.h>
 
 #include "ctrlmsg.h"
 #include "socket.h"
@@ -91,11 +92,12 @@ int rconn_fds(void)
     return n - 1;
 }
 
-int rconn_wait_acked(struct rawp *r, struct rconn *c, int n, uint16_t dport, int ms)
+/* Wait for each of c[0..n) to be acknowledged (ack true) or reset. */
+static int wait_for(struct rawp *r, struct rconn *c, int n, uint16_t dport, int ms, bool ack)
 {
     uint64_t end = xw_now_ns() + (uint64_t)ms * 1000000u;
     bool done[256] = { false };
-    int acked = 0, settled = 0;
+    int acked = 0, resets = 0, settled = 0;
 
     CHECK(n <= 256);
     while (settled < n && xw_now_ns() < end) {
@@ -108,12 +110,35 @@ int rconn_wait_acked(struct rawp *r, struct rconn *c, int n, uint16_t dport, int
             if (s.flags & RAW_RST) {
                 done[i] = true;
                 settled++;
-            } else if ((s.flags & RAW_ACK) && s.ack == c[i].snd) {
+                resets++;
+            } else if (ack && (s.flags & RAW_ACK) && s.ack == c[i].snd) {
                 done[i] = true;
                 settled++;
                 acked++;
             }
         }
     }
-    return acked;
+    return ack ? acked : resets;
+}
+
+int rconn_wait_acked(struct rawp *r, struct rconn *c, int n, uint16_t dport, int ms)
+{
+    return wait_for(r, c, n, dport, ms, true);
+}
+
+int rconn_wait_reset(struct rawp *r, struct rconn *c, int n, uint16_t dport, int ms)
+{
+    return wait_for(r, c, n, dport, ms, false);
+}
+
+void rconn_settled(int socks, int fds)
+{
+    uint64_t end = xw_now_ns() + 3000000000ull;
+
+    while ((rconn_sockets() != socks || rconn_fds() != fds) && xw_now_ns() < end)
+        usleep(10000);
+    printf("sockets %d (baseline %d), fds %d (baseline %d)\n", rconn_sockets(), socks,
+           rconn_fds(), fds);
+    CHECK_EQ(rconn_sockets(), socks);
+    CHECK_EQ(rconn_fds(), fds);
 }

@@ -24,9 +24,14 @@ void rconn_nooffer(struct rawp *r, struct rconn *c, uint16_t dport);
 /* Wait up to ms for the stack to acknowledge everything sent on c[0..n) (or
  * reset it).  Returns how many connections were acknowledged. */
 int rconn_wait_acked(struct rawp *r, struct rconn *c, int n, uint16_t dport, int ms);
+/* Wait up to ms for the stack to reset each of c[0..n).  Returns how many it reset. */
+int rconn_wait_reset(struct rawp *r, struct rconn *c, int n, uint16_t dport, int ms);
 
 /* In the stack's process: sockets in its table, and open fds. */
 int rconn_sockets(void);
 int rconn_fds(void);
+/* CHECK that both come back to these baselines within 3 s (a socket lost
+ * before accept is freed by the stack thread). */
+void rconn_settled(int socks, int fds);
 
 #endif
