@@ -10,3 +10,8 @@ foreach(t accept_queue hs_timeout bad_options)
   xw_test(remote_${t} SOURCES ${CMAKE_CURRENT_LIST_DIR}/remote_${t}.c TIMEOUT 120
     LIBS xwt_remote LABELS hostile)
 endforeach()
+
+# Not a raw host: two stacks claiming one address.
+xw_test(remote_addr_conflict SOURCES ${CMAKE_CURRENT_LIST_DIR}/remote_addr_conflict.c
+  ${PROJECT_SOURCE_DIR}/tests/stack/peer.c TIMEOUT 120 LABELS hostile)
+target_include_directories(remote_addr_conflict PRIVATE ${PROJECT_SOURCE_DIR}/tests/stack)
