@@ -6,7 +6,7 @@ target_include_directories(xwt_remote PUBLIC ${CMAKE_CURRENT_LIST_DIR}
   ${PROJECT_SOURCE_DIR}/tests/stack)
 target_link_libraries(xwt_remote PUBLIC xwaystack_static xw_testlib Threads::Threads)
 
-foreach(t accept_queue hs_timeout bad_options)
+foreach(t accept_queue hs_timeout bad_options hub_flood)
   xw_test(remote_${t} SOURCES ${CMAKE_CURRENT_LIST_DIR}/remote_${t}.c TIMEOUT 120
     LIBS xwt_remote LABELS hostile)
 endforeach()
