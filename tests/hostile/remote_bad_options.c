@@ -3,7 +3,7 @@
  * reassembled from IP fragments.  Such segments are dropped before lwIP parses
  * them, whatever the state: a SYN to a listener (whole, in two fragments, in
  * three with data), an ACK and a data segment on an established connection, a
- * SYN-ACK to a connecting socket.  The listener and the connections go on
+ * SYN-ACK to a connecting socket, a SYN in two IPv6 fragments.  The listener and the connections go on
  * working.  Run under ASan, where the link makes the bytes after a received
  * frame unreadable. */
 #include "peer.h"
@@ -19,6 +19,9 @@
 #define RAW "10.77.14.2"
 #define PORT 7140
 #define RAW_PORT 9000
+#define SRV6 "fd00:14::1"
+#define RAW6 "fd00:14::2"
+#define PORT6 7141
 
 static const char good[] = "GOOD data", hello[] = "hello from the raw host";
 
@@ -44,7 +47,7 @@ static int server(int ctl, void *arg)
 
     xwt_ctl_send(ctl, 'R');
     CHECK_EQ(xwt_ctl_recv(ctl), 'S');
-    int lfd = xwt_listen(SRV, PORT, 8);
+    int lfd = xwt_listen(SRV, PORT, 8), lfd6 = xwt_listen(SRV6, PORT6, 8);
     timeouts(lfd);
     xwt_ctl_send(ctl, 'L');
     int fd = xway_accept(lfd, NULL, NULL); /* the one good SYN */
@@ -58,6 +61,8 @@ static int server(int ctl, void *arg)
     timeouts(c);
     CHECK(xway_connect(c, (struct sockaddr *)&ss, sl) == 0);
     recv_exactly(c, hello); /* on the connection the good SYN-ACK opened */
+    CHECK_EQ(xwt_ctl_recv(ctl), 'D');
+    CHECK(xway_close(lfd6) == 0);
     CHECK(xway_close(c) == 0);
     CHECK(xway_close(fd) == 0);
     CHECK(xway_close(lfd) == 0);
@@ -88,7 +93,7 @@ int main(void)
     char host[300];
     snprintf(host, sizeof(host), "XWAY_HOST=%s", xw_sim_host());
     const char *env[] = { "XWAY_BACKEND=sim", host, NULL };
-    struct xwt_peer p = xwt_spawn_env(hub, SRV "/24", env, server, NULL);
+    struct xwt_peer p = xwt_spawn_env(hub, SRV "/24," SRV6 "/64", env, server, NULL);
     struct rawp r;
     struct rconn c;
     struct rawseg s;
@@ -102,22 +107,22 @@ int main(void)
 
     /* SYNs to the listener. */
     n = rawp_tcp(&r, seg, 30001, PORT, 1, 0, RAW_SYN, end_kind, 12, NULL, 0);
-    rawp_send_ip4(&r, 6, seg, n, NULL);
+    rawp_send_ip(&r, 6, seg, n, NULL);
     no_answer(&r, 30001, "SYN, options end in a kind byte");
     n = rawp_tcp(&r, seg, 30002, PORT, 1, 0, RAW_SYN, end_mss, 12, NULL, 0);
-    rawp_send_ip4(&r, 6, seg, n, (const size_t[]){ 24, 0 });
+    rawp_send_ip(&r, 6, seg, n, (const size_t[]){ 24, 0 });
     no_answer(&r, 30002, "SYN in 2 fragments, options end in MSS's kind");
     n = rawp_tcp(&r, seg, 30003, PORT, 1, 0, RAW_SYN, end_kind, 12, "SYN data", 8);
-    rawp_send_ip4(&r, 6, seg, n, (const size_t[]){ 24, 32, 0 });
+    rawp_send_ip(&r, 6, seg, n, (const size_t[]){ 24, 32, 0 });
     no_answer(&r, 30003, "SYN in 3 fragments (options alone in the 2nd)");
 
     /* An established connection: a bare ACK and data with such options, then
      * good data at the same sequence number. */
     rconn_open(&r, &c, 1, 30004, PORT, false);
     n = rawp_tcp(&r, seg, c.sport, PORT, c.snd, c.rcv, RAW_ACK, short4, 4, NULL, 0);
-    rawp_send_ip4(&r, 6, seg, n, NULL);
+    rawp_send_ip(&r, 6, seg, n, NULL);
     n = rawp_tcp(&r, seg, c.sport, PORT, c.snd, c.rcv, RAW_PSH | RAW_ACK, short4, 4, "BAD data", 9);
-    rawp_send_ip4(&r, 6, seg, n, NULL);
+    rawp_send_ip(&r, 6, seg, n, NULL);
     rconn_send(&r, &c, PORT, good, strlen(good));
     CHECK_EQ(rconn_wait_acked(&r, &c, 1, PORT, 5000), 1);
 
@@ -129,10 +134,18 @@ int main(void)
     while (s.dport != RAW_PORT || s.flags != RAW_SYN);
     n = rawp_tcp(&r, seg, RAW_PORT, s.sport, 5000, s.seq + 1, RAW_SYN | RAW_ACK, short4, 4,
                  NULL, 0);
-    rawp_send_ip4(&r, 6, seg, n, NULL);
+    rawp_send_ip(&r, 6, seg, n, NULL);
     rawp_send_tcp(&r, RAW_PORT, s.sport, 90000, s.seq + 1, RAW_SYN | RAW_ACK, NULL, 0, NULL, 0);
     rawp_send_tcp(&r, RAW_PORT, s.sport, 90001, s.seq + 1, RAW_PSH | RAW_ACK, NULL, 0, hello,
                   strlen(hello));
+
+    /* IPv6: the SYN in two fragments; then a good SYN is answered. */
+    rawp_ip6(&r, RAW6, SRV6);
+    n = rawp_tcp(&r, seg, 30005, PORT6, 1, 0, RAW_SYN, end_kind, 12, NULL, 0);
+    rawp_send_ip(&r, 6, seg, n, (const size_t[]){ 24, 0 });
+    no_answer(&r, 30005, "IPv6 SYN in 2 fragments, options end in a kind byte");
+    rconn_open(&r, &c, 1, 30006, PORT6, false);
+    xwt_ctl_send(p.ctl, 'D');
 
     xwt_join(&p);
     rawp_close(&r);

@@ -163,6 +163,18 @@ static uint32_t get32(const uint8_t *p)
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
+/* The IPv6 pseudo-header's sum (RFC 8200 8.1). */
+static uint32_t pseudo6(const struct rawp *r, uint8_t proto, size_t len)
+{
+    uint8_t ph[40] = { 0 };
+
+    memcpy(ph, r->ip6, 16);
+    memcpy(ph + 16, r->st_ip6, 16);
+    put32(ph + 32, (uint32_t)len);
+    ph[39] = proto;
+    return sum16(0, ph, 40);
+}
+
 size_t rawp_tcp(const struct rawp *r, uint8_t *b, uint16_t sport, uint16_t dport, uint32_t seq,
                 uint32_t ack, uint8_t flags, const uint8_t *opt, size_t optlen, const void *data,
                 size_t len)
@@ -184,13 +196,16 @@ size_t rawp_tcp(const struct rawp *r, uint8_t *b, uint16_t sport, uint16_t dport
         memcpy(b + 20, opt, optlen);
     if (len)
         memcpy(b + hl, data, len);
-    memcpy(pseudo, r->ip, 4);
-    memcpy(pseudo + 4, r->st_ip, 4);
-    pseudo[8] = 0;
-    pseudo[9] = 6;
-    put16(pseudo + 10, (uint16_t)n);
-    s = sum16(sum16(0, pseudo, 12), b, n);
-    put16(b + 16, fold(s));
+    s = r->v6 ? pseudo6(r, 6, n) : 0;
+    if (!r->v6) {
+        memcpy(pseudo, r->ip, 4);
+        memcpy(pseudo + 4, r->st_ip, 4);
+        pseudo[8] = 0;
+        pseudo[9] = 6;
+        put16(pseudo + 10, (uint16_t)n);
+        s = sum16(0, pseudo, 12);
+    }
+    put16(b + 16, fold(sum16(s, b, n)));
     return n;
 }
 
@@ -216,18 +231,93 @@ static void send_ip4_piece(struct rawp *r, uint8_t proto, const uint8_t *p, size
     send_frame(r, f, n + 20 + len);
 }
 
-void rawp_send_ip4(struct rawp *r, uint8_t proto, const uint8_t *payload, size_t len,
-                   const size_t *frag)
+/* An IPv6 packet to dst (NULL: the stack), whole (off == -1) or one fragment. */
+static void send_ip6_piece(struct rawp *r, uint8_t proto, const uint8_t *p, size_t len,
+                           const uint8_t *dst_mac, const uint8_t *dst, long off, bool more)
+{
+    uint8_t f[14 + 48 + 2048];
+    size_t n = eth(r, f, dst_mac ? dst_mac : r->st_mac, 0x86dd);
+    uint8_t *ip = f + n, *fh = ip + 40;
+    size_t ext = off >= 0 ? 8 : 0;
+
+    CHECK(len <= 2048);
+    memset(ip, 0, 48);
+    ip[0] = 0x60;
+    put16(ip + 4, (uint16_t)(ext + len));
+    ip[6] = off >= 0 ? 44 : proto;
+    ip[7] = 255;
+    memcpy(ip + 8, r->ip6, 16);
+    memcpy(ip + 24, dst ? dst : r->st_ip6, 16);
+    if (off >= 0) {
+        fh[0] = proto;
+        put16(fh + 2, (uint16_t)((size_t)off | (more ? 1 : 0)));
+        put32(fh + 4, r->ip_id);
+    }
+    memcpy(ip + 40 + ext, p, len);
+    send_frame(r, f, n + 40 + ext + len);
+}
+
+void rawp_send_ip(struct rawp *r, uint8_t proto, const uint8_t *payload, size_t len,
+                  const size_t *frag)
 {
     size_t off = 0;
 
     r->ip_id++;
+    if (r->v6 && !frag) {
+        send_ip6_piece(r, proto, payload, len, NULL, NULL, -1, false);
+        return;
+    }
     for (; frag && *frag; frag++) {
         CHECK(*frag % 8 == 0 && *frag > off && *frag < len);
-        send_ip4_piece(r, proto, payload + off, *frag - off, off, true);
+        if (r->v6)
+            send_ip6_piece(r, proto, payload + off, *frag - off, NULL, NULL, (long)off, true);
+        else
+            send_ip4_piece(r, proto, payload + off, *frag - off, off, true);
         off = *frag;
     }
-    send_ip4_piece(r, proto, payload + off, len - off, off, false);
+    if (r->v6)
+        send_ip6_piece(r, proto, payload + off, len - off, NULL, NULL, (long)off, false);
+    else
+        send_ip4_piece(r, proto, payload + off, len - off, off, false);
+}
+
+/* A neighbour solicitation (type 135) or advertisement (136, solicited and
+ * override) about target, with our link-layer address, from ip6. */
+static void send_nd(struct rawp *r, uint8_t type, const uint8_t *target, const uint8_t *dst_mac,
+                    const uint8_t *dst)
+{
+    uint8_t m[32] = { type };
+    uint8_t ph[40] = { 0 };
+
+    if (type == 136)
+        m[4] = 0x60;
+    memcpy(m + 8, target, 16);
+    m[24] = type == 135 ? 1 : 2; /* source / target link-layer address option */
+    m[25] = 1;
+    memcpy(m + 26, r->mac, 6);
+    memcpy(ph, r->ip6, 16);
+    memcpy(ph + 16, dst, 16);
+    put32(ph + 32, sizeof(m));
+    ph[39] = 58;
+    put16(m + 2, fold(sum16(sum16(0, ph, 40), m, sizeof(m))));
+    send_ip6_piece(r, 58, m, sizeof(m), dst_mac, dst, -1, false);
+}
+
+void rawp_ip6(struct rawp *r, const char *ip6, const char *st_ip6)
+{
+    uint8_t f[2048];
+
+    CHECK(inet_pton(AF_INET6, ip6, r->ip6) == 1);
+    CHECK(inet_pton(AF_INET6, st_ip6, r->st_ip6) == 1);
+    r->v6 = true;
+    send_nd(r, 135, r->st_ip6, r->st_mac, r->st_ip6); /* the stack learns our MAC from it */
+    for (;;) {
+        size_t n = recv_frame(r, f, sizeof(f), 10000);
+        CHECK(n > 0);
+        if (n >= 78 && f[12] == 0x86 && f[13] == 0xdd && f[20] == 58 && f[54] == 136 &&
+            !memcmp(f + 62, r->st_ip6, 16))
+            return;
+    }
 }
 
 void rawp_send_tcp(struct rawp *r, uint16_t sport, uint16_t dport, uint32_t seq, uint32_t ack,
@@ -236,8 +326,8 @@ void rawp_send_tcp(struct rawp *r, uint16_t sport, uint16_t dport, uint32_t seq,
     uint8_t b[2048];
 
     CHECK(len <= sizeof(b) - 60);
-    rawp_send_ip4(r, 6, b, rawp_tcp(r, b, sport, dport, seq, ack, flags, opt, optlen, data, len),
-                  NULL);
+    rawp_send_ip(r, 6, b, rawp_tcp(r, b, sport, dport, seq, ack, flags, opt, optlen, data, len),
+                 NULL);
 }
 
 /* One frame from the stack within ms: its length, or 0. */
@@ -292,6 +382,19 @@ bool rawp_recv_tcp(struct rawp *r, struct rawseg *s, int ms)
             send_arp(r, 2, f + 22, f + 28);
             continue;
         }
+        if (type == 0x86dd && n >= 78 && f[20] == 58 && f[54] == 135 &&
+            !memcmp(f + 62, r->ip6, 16)) {
+            send_nd(r, 136, r->ip6, f + 6, f + 22); /* to the solicitor */
+            continue;
+        }
+        if (type == 0x86dd && n >= 74 && f[20] == 6 && !memcmp(f + 38, r->ip6, 16)) {
+            t = f + 54;
+            tot = (size_t)(f[18] << 8 | f[19]);
+            if (tot > n - 54 || tot < 20)
+                continue;
+            ihl = 0;
+            goto tcp;
+        }
         if (type != 0x0800 || n < 34)
             continue;
         ip = f + 14;
@@ -300,6 +403,7 @@ bool rawp_recv_tcp(struct rawp *r, struct rawseg *s, int ms)
         if (ip[9] != 6 || memcmp(ip + 16, r->ip, 4) || tot > n - 14 || tot < ihl + 20)
             continue;
         t = ip + ihl;
+    tcp:
         s->sport = (uint16_t)(t[0] << 8 | t[1]);
         s->dport = (uint16_t)(t[2] << 8 | t[3]);
         s->seq = get32(t + 4);

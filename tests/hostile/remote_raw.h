@@ -2,7 +2,7 @@
  * an endpoint of its own (stack/link/hub.c's frame format: one Ethernet frame
  * per SOCK_SEQPACKET record), talks to the one stack on the hub with frames it
  * builds itself (IPv4, TCP, IP fragments, any TCP options) and answers the
- * stack's ARP requests.  No lwIP: what it sends is exactly what the test wrote. */
+ * stack's ARP requests (and, over IPv6, its neighbour solicitations).  No lwIP: what it sends is exactly what the test wrote. */
 #ifndef XWT_REMOTE_RAW_H
 #define XWT_REMOTE_RAW_H
 
@@ -20,6 +20,8 @@ struct rawp {
     int rx[16], nrx;             /* its connections to us */
     int tx;                      /* our connection to the stack's endpoint */
     uint16_t ip_id;
+    bool v6;                     /* TCP over IPv6 (rawp_ip6) */
+    uint8_t ip6[16], st_ip6[16];
 };
 
 /* A TCP segment the stack sent us. */
@@ -37,12 +39,18 @@ struct rawseg {
 void rawp_open(struct rawp *r, const char *hub, const char *ip, const char *st_ip);
 void rawp_close(struct rawp *r);
 
-/* An IPv4 datagram of protocol proto to the stack.  frag: 0 sends it whole;
- * otherwise the payload is cut at the byte offsets frag[0] < frag[1] < ...
- * (multiples of 8, terminated by 0) into fragments sent in order. */
-void rawp_send_ip4(struct rawp *r, uint8_t proto, const uint8_t *payload, size_t len,
-                   const size_t *frag);
-/* Build a TCP segment (checksummed) into buf; returns its length. */
+/* From now on TCP goes over IPv6, ip6 to st_ip6: tell the stack our MAC (a
+ * neighbour solicitation) and wait for its answer. */
+void rawp_ip6(struct rawp *r, const char *ip6, const char *st_ip6);
+
+/* An IP datagram (IPv4, or IPv6 after rawp_ip6) of protocol proto to the
+ * stack.  frag: NULL sends it whole; otherwise the payload is cut at the byte
+ * offsets frag[0] < frag[1] < ... (multiples of 8, terminated by 0) into
+ * fragments sent in order. */
+void rawp_send_ip(struct rawp *r, uint8_t proto, const uint8_t *payload, size_t len,
+                  const size_t *frag);
+/* Build a TCP segment (checksummed for the current family) into buf; returns
+ * its length. */
 size_t rawp_tcp(const struct rawp *r, uint8_t *buf, uint16_t sport, uint16_t dport,
                 uint32_t seq, uint32_t ack, uint8_t flags, const uint8_t *opt, size_t optlen,
                 const void *data, size_t len);
