@@ -10,6 +10,7 @@ foreach(t accept_queue hs_timeout bad_options hub_flood)
   xw_test(remote_${t} SOURCES ${CMAKE_CURRENT_LIST_DIR}/remote_${t}.c TIMEOUT 120
     LIBS xwt_remote LABELS hostile)
 endforeach()
+xw_test(remote_hub_flood_lowfd COMMAND remote_hub_flood 512 TIMEOUT 120 LABELS hostile)
 
 # Not a raw host: two stacks claiming one address.
 xw_test(remote_addr_conflict SOURCES ${CMAKE_CURRENT_LIST_DIR}/remote_addr_conflict.c

@@ -1,7 +1,8 @@
 /* Another process on the hub floods a stack's endpoint with 2,000 connections
  * that it keeps open and silent: the stack holds at most its bound of them
- * (1,024; the least active closed first; its fds measured), and a real peer
- * arriving after the flood still connects and exchanges verified bytes. */
+ * (1,024, or a quarter of its fd limit; the least active closed first; its
+ * fds measured), and a real peer arriving after the flood still connects and
+ * exchanges verified bytes.  With an argument N, the stack's fd limit is N. */
 #include "peer.h"
 #include "remote_conns.h"
 #include "testlib.h"
@@ -10,7 +11,9 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <stdint.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 #include <xway.h>
@@ -23,6 +26,11 @@
 
 static int server(int ctl, void *arg)
 {
+    long limit = (long)(intptr_t)arg;
+    if (limit) { /* below what a flood of BOUND connections would need */
+        struct rlimit rl = { (rlim_t)limit, (rlim_t)limit };
+        CHECK(setrlimit(RLIMIT_NOFILE, &rl) == 0);
+    }
     int lfd = xwt_listen(SRV, PORT, 4);
     int base = rconn_fds(), now = base, last = -1;
     xwt_ctl_send(ctl, 'R');
@@ -63,8 +71,9 @@ static void endpoint(const char *hub, struct sockaddr_un *sa)
     CHECK(found);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    long limit = argc > 1 ? atol(argv[1]) : 0;
     static int flood[FLOOD];
     struct rlimit rl = { FLOOD + 1000, FLOOD + 1000 };
     struct sockaddr_un sa;
@@ -74,7 +83,7 @@ int main(void)
         rl.rlim_cur = rl.rlim_max = cur.rlim_max;
     CHECK(setrlimit(RLIMIT_NOFILE, &rl) == 0);
     const char *hub = xwt_setup(60);
-    struct xwt_peer p = xwt_spawn(hub, SRV "/24", server, NULL);
+    struct xwt_peer p = xwt_spawn(hub, SRV "/24", server, (void *)(intptr_t)limit);
     CHECK_EQ(xwt_ctl_recv(p.ctl), 'R');
 
     endpoint(hub, &sa);
@@ -97,7 +106,10 @@ int main(void)
     struct sockaddr_storage ss;
     socklen_t sl = xwt_addr(SRV, PORT, &ss);
     int fd = xway_socket(AF_INET, SOCK_STREAM, 0);
+    struct timeval tv = { 10, 0 };
     CHECK(fd >= 0);
+    CHECK(xway_setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) == 0);
+    CHECK(xway_setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == 0);
     CHECK(xway_connect(fd, (struct sockaddr *)&ss, sl) == 0);
     xwt_exchange(fd, 1 << 20, 17);
     CHECK(xway_close(fd) == 0);
