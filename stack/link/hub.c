@@ -31,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -52,8 +53,9 @@
 #define TX_IOV 16   /* pbuf chain segments sent without a copy */
 #define EVENTS 64
 /* What another process on the hub can make us hold: connections to us (the
- * least recently active one is closed for a new one beyond this), endpoints we
- * send to, and connections accepted per input() call. */
+ * least recently active one is closed for a new one beyond this, or beyond a
+ * quarter of the fd limit, or when we are out of fds), endpoints we send to,
+ * and connections accepted per input() call. */
 #define MAX_RX_CONNS 1024
 #define MAX_PEERS 1024
 #define ACCEPT_BATCH 16
@@ -61,7 +63,7 @@
 _Static_assert(XW_HUB_NAME_LEN == 12, "an endpoint is named by 6 bytes of MAC in hex");
 
 struct hub_stats {
-    unsigned long rx, rx_malformed, rx_evicted, tx, tx_queued, tx_full, tx_dead, tx_error;
+    unsigned long rx, rx_malformed, rx_evicted, accept_errors, tx, tx_queued, tx_full, tx_dead, tx_error;
 };
 
 enum conn_kind { CONN_LISTENER, CONN_RX, CONN_PEER };
@@ -604,10 +606,22 @@ static void evict_rx(struct hub *h)
     }
 }
 
+/* Connections to us we hold at most: MAX_RX_CONNS, or a quarter of the fds. */
+static unsigned rx_bound(void)
+{
+    struct rlimit rl;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) || rl.rlim_cur == RLIM_INFINITY ||
+        rl.rlim_cur / 4 >= MAX_RX_CONNS)
+        return MAX_RX_CONNS;
+    return rl.rlim_cur / 4 < 16 ? 16 : (unsigned)(rl.rlim_cur / 4);
+}
+
 /* Accept up to ACCEPT_BATCH new connections (the listener stays readable for
  * the rest) and read what they already carry. */
 static int accept_all(struct hub *h, int budget)
 {
+    unsigned bound = rx_bound();
     int got = 0;
 
     for (int i = 0; i < ACCEPT_BATCH; i++) {
@@ -617,7 +631,11 @@ static int accept_all(struct hub *h, int budget)
         if (fd < 0) {
             if (errno == EINTR || errno == ECONNABORTED)
                 continue;
-            if (errno != EAGAIN)
+            if ((errno == EMFILE || errno == ENFILE) && h->n_rx) {
+                evict_rx(h); /* out of fds: take one back from other endpoints */
+                continue;
+            }
+            if (errno != EAGAIN && h->st.accept_errors++ % 1024 == 0)
                 xw_warn("hub: accept: %s", strerror(errno));
             return got;
         }
@@ -626,7 +644,7 @@ static int accept_all(struct hub *h, int budget)
             close(fd);
             return got;
         }
-        if (h->n_rx >= MAX_RX_CONNS)
+        if (h->n_rx >= bound)
             evict_rx(h);
         rc->c = (struct conn){.kind = CONN_RX, .fd = fd};
         rc->active_ms = now_ms();
