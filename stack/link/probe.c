@@ -1,6 +1,8 @@
 /* Duplicate address detection at start (probe.h).  While probing, the link's
  * frames go to probe_input instead of lwIP: an ARP packet whose sender is one
- * of our addresses, or a neighbour advertisement for one, names its owner. */
+ * of our addresses, or a neighbour advertisement for one, names its owner; so
+ * does another host's probe for one (ARP from 0.0.0.0, a solicitation from ::):
+ * two stacks starting at once with one address do not both start. */
 #include "probe.h"
 
 #include <arpa/inet.h>
@@ -48,6 +50,7 @@ static void claimed(int i, const uint8_t *mac)
 
 static void check_frame(const uint8_t *f, size_t n, const uint8_t *self)
 {
+    static const uint8_t any[16];
     uint16_t type;
 
     if (n < 14 || !memcmp(f + 6, self, 6))
@@ -56,12 +59,13 @@ static void check_frame(const uint8_t *f, size_t n, const uint8_t *self)
     for (int i = 0; i < pr.n && pr.hit < 0; i++) {
         const struct xw_cidr *a = &pr.addrs[i];
         if (type == ETH_ARP && n >= 42 && a->family == AF_INET &&
-            !memcmp(f + 28, &a->addr.v4, 4)) /* sender protocol address */
+            (!memcmp(f + 28, &a->addr.v4, 4) || /* sender protocol address */
+             (!memcmp(f + 28, any, 4) && !memcmp(f + 38, &a->addr.v4, 4))))
             claimed(i, f + 22);
         else if (type == ETH_IP6 && n >= NA_LEN && f[20] == IP6_NEXTH_ICMP6 &&
-                 f[54] == ICMP6_TYPE_NA && a->family == AF_INET6 &&
-                 !memcmp(f + 62, a->addr.v6.s6_addr, 16)) /* the NA's target */
-            claimed(i, f + 6);
+                 (f[54] == ICMP6_TYPE_NA || (f[54] == ICMP6_TYPE_NS && !memcmp(f + 22, any, 16))) &&
+                 a->family == AF_INET6 && !memcmp(f + 62, a->addr.v6.s6_addr, 16))
+            claimed(i, f + 6); /* the target of an NA, or of a solicitation from :: */
     }
 }
 
