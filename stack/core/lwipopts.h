@@ -53,7 +53,9 @@
 #define LWIP_IPV6_DHCP6                 0
 #define LWIP_IPV6_MLD                   1
 #define LWIP_IPV6_NUM_ADDRESSES         4
-/* Addresses given in XWAY_ADDR are usable at once; the hub has no duplicates to detect. */
+/* Addresses given in XWAY_ADDR are usable at once: the stack probes the link for
+ * them (IPv4 and IPv6) before taking them (link/probe.c), and refuses to start
+ * when another host has one. */
 #define LWIP_IPV6_DUP_DETECT_ATTEMPTS   0
 #define LWIP_ND6_QUEUEING               1
 #define ARP_QUEUEING                    1

@@ -21,6 +21,7 @@
 #include "link.h"
 #include "log.h"
 #include "negotiate.h"
+#include "probe.h"
 #include "ring_events.h"
 #include "socket.h"
 
@@ -267,13 +268,18 @@ static int open_link(const struct xw_config *c)
                  c->link_kind == XW_LINK_HUB ? "hub" : "tap", c->link_arg, strerror(-rc));
         return rc;
     }
-    if (st.link) {
+    if (!st.link)
+        return 0;
+    /* Another host on the link with one of our addresses: refuse, naming it. */
+    rc = xw_link_probe(st.link, c->addrs, c->n_addrs, last_error, sizeof(last_error));
+    if (rc == 0) {
         rc = configure_netif(&st.link->netif, c);
-        if (rc < 0) {
+        if (rc < 0)
             snprintf(last_error, sizeof(last_error), "XWAY_ADDR: too many IPv6 addresses");
-            st.link->ops->close(st.link);
-            st.link = NULL;
-        }
+    }
+    if (rc < 0) {
+        st.link->ops->close(st.link);
+        st.link = NULL;
     }
     return rc;
 }

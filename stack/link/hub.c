@@ -31,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -51,11 +52,18 @@
 #define TX_BATCH 64 /* FIFO frames per sendmmsg */
 #define TX_IOV 16   /* pbuf chain segments sent without a copy */
 #define EVENTS 64
+/* What another process on the hub can make us hold: connections to us (the
+ * least recently active one is closed for a new one beyond this, or beyond a
+ * quarter of the fd limit, or when we are out of fds), endpoints we send to,
+ * and connections accepted per input() call. */
+#define MAX_RX_CONNS 1024
+#define MAX_PEERS 1024
+#define ACCEPT_BATCH 16
 
 _Static_assert(XW_HUB_NAME_LEN == 12, "an endpoint is named by 6 bytes of MAC in hex");
 
 struct hub_stats {
-    unsigned long rx, rx_malformed, tx, tx_queued, tx_full, tx_dead, tx_error;
+    unsigned long rx, rx_malformed, rx_evicted, accept_errors, tx, tx_queued, tx_full, tx_dead, tx_error;
 };
 
 enum conn_kind { CONN_LISTENER, CONN_RX, CONN_PEER };
@@ -72,6 +80,7 @@ struct conn {
 struct rx_conn {
     struct conn c;
     struct rx_conn *next;
+    uint64_t active_ms; /* accepted or last read from */
 };
 
 struct frame {
@@ -105,6 +114,7 @@ struct hub {
 
     struct rx_conn *rx_conns;
     struct peer *peers;
+    unsigned n_rx, n_peers; /* live ones (not dead) */
     uint64_t listed_ms;
     bool peers_stale;
     int in_input; /* inside input(): dead conns must stay allocated */
@@ -187,6 +197,10 @@ static int ep_ctl(struct hub *h, int op, struct conn *c, uint32_t events)
 /* Close c's fd; its memory waits for reap(). */
 static void conn_kill(struct hub *h, struct conn *c)
 {
+    if (!c->dead && c->kind == CONN_RX)
+        h->n_rx--;
+    else if (!c->dead && c->kind == CONN_PEER)
+        h->n_peers--;
     if (c->fd >= 0) {
         (void)epoll_ctl(h->link.fd, EPOLL_CTL_DEL, c->fd, NULL);
         close(c->fd);
@@ -211,6 +225,8 @@ static struct peer *get_peer(struct hub *h, const uint8_t mac[6])
 
     if (pe)
         return pe;
+    if (h->n_peers >= MAX_PEERS)
+        return NULL;
     pe = calloc(1, sizeof(*pe));
     if (!pe)
         return NULL;
@@ -218,6 +234,7 @@ static struct peer *get_peer(struct hub *h, const uint8_t mac[6])
     memcpy(pe->mac, mac, 6);
     pe->next = h->peers;
     h->peers = pe;
+    h->n_peers++;
     return pe;
 }
 
@@ -433,8 +450,10 @@ static void list_peers(struct hub *h)
     closedir(d);
     /* Forget unlisted endpoints we hold nothing for. */
     for (struct peer *pe = h->peers; pe; pe = pe->next)
-        if (!pe->listed && pe->c.fd < 0 && !pe->head)
+        if (!pe->listed && pe->c.fd < 0 && !pe->head && !pe->c.dead) {
             pe->c.dead = true;
+            h->n_peers--;
+        }
     h->listed_ms = now_ms();
     h->peers_stale = false;
 }
@@ -553,6 +572,7 @@ static int rx_read(struct hub *h, struct rx_conn *rc, int max)
             conn_kill(h, &rc->c);
         return 0;
     }
+    rc->active_ms = now_ms();
     for (int i = 0; i < got; i++) {
         size_t len = h->rxm[i].msg_len;
 
@@ -571,19 +591,51 @@ static int rx_read(struct hub *h, struct rx_conn *rc, int max)
     return got;
 }
 
-/* Accept new connections and read what they already carry. */
+/* Make room for one more connection to us: close the least recently active. */
+static void evict_rx(struct hub *h)
+{
+    struct rx_conn *old = NULL;
+
+    for (struct rx_conn *rc = h->rx_conns; rc; rc = rc->next)
+        if (!rc->c.dead && (!old || rc->active_ms < old->active_ms))
+            old = rc;
+    if (old) {
+        if (h->st.rx_evicted++ % 1024 == 0)
+            xw_warn("hub: %u connections to us: closing the least active ones", h->n_rx);
+        conn_kill(h, &old->c);
+    }
+}
+
+/* Connections to us we hold at most: MAX_RX_CONNS, or a quarter of the fds. */
+static unsigned rx_bound(void)
+{
+    struct rlimit rl;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) || rl.rlim_cur == RLIM_INFINITY ||
+        rl.rlim_cur / 4 >= MAX_RX_CONNS)
+        return MAX_RX_CONNS;
+    return rl.rlim_cur / 4 < 16 ? 16 : (unsigned)(rl.rlim_cur / 4);
+}
+
+/* Accept up to ACCEPT_BATCH new connections (the listener stays readable for
+ * the rest) and read what they already carry. */
 static int accept_all(struct hub *h, int budget)
 {
+    unsigned bound = rx_bound();
     int got = 0;
 
-    for (;;) {
+    for (int i = 0; i < ACCEPT_BATCH; i++) {
         struct rx_conn *rc;
         int fd = accept4(h->listener.fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
         if (fd < 0) {
             if (errno == EINTR || errno == ECONNABORTED)
                 continue;
-            if (errno != EAGAIN)
+            if ((errno == EMFILE || errno == ENFILE) && h->n_rx) {
+                evict_rx(h); /* out of fds: take one back from other endpoints */
+                continue;
+            }
+            if (errno != EAGAIN && h->st.accept_errors++ % 1024 == 0)
                 xw_warn("hub: accept: %s", strerror(errno));
             return got;
         }
@@ -592,9 +644,13 @@ static int accept_all(struct hub *h, int budget)
             close(fd);
             return got;
         }
+        if (h->n_rx >= bound)
+            evict_rx(h);
         rc->c = (struct conn){.kind = CONN_RX, .fd = fd};
+        rc->active_ms = now_ms();
         rc->next = h->rx_conns;
         h->rx_conns = rc;
+        h->n_rx++;
         if (ep_ctl(h, EPOLL_CTL_ADD, &rc->c, EPOLLIN | EPOLLRDHUP)) {
             conn_kill(h, &rc->c);
             continue;
@@ -602,6 +658,7 @@ static int accept_all(struct hub *h, int budget)
         h->peers_stale = true; /* perhaps an endpoint new to the listing */
         got += rx_read(h, rc, budget - got);
     }
+    return got;
 }
 
 static void peer_event(struct hub *h, struct peer *pe, uint32_t events)
@@ -672,9 +729,10 @@ static void hub_close(struct xw_link *l)
     unlink(h->self.sun_path);
     close(h->listener.fd);
     close(l->fd);
-    xw_info("hub: %s closed: rx %lu (malformed %lu), tx %lu (waited %lu), dropped: "
-            "full %lu, dead %lu, error %lu, unsent %lu",
-            h->self.sun_path, h->st.rx, h->st.rx_malformed, h->st.tx, h->st.tx_queued,
+    xw_info("hub: %s closed: rx %lu (malformed %lu, connections evicted %lu), tx %lu "
+            "(waited %lu), dropped: full %lu, dead %lu, error %lu, unsent %lu",
+            h->self.sun_path, h->st.rx, h->st.rx_malformed, h->st.rx_evicted, h->st.tx,
+            h->st.tx_queued,
             h->st.tx_full, h->st.tx_dead, h->st.tx_error, queued);
     hub_free(h);
 }

@@ -211,6 +211,9 @@ err_t xw_hook_tcp_inpacket(struct tcp_pcb *pcb, struct tcp_hdr *hdr, u16_t optle
     struct pcb_hs *h;
     u8_t flags = TCPH_FLAGS(hdr);
 
+    /* Every segment, before lwIP's own option walker (which trusts the length bytes). */
+    if (!xw_tcpopt_valid((const uint8_t *)(hdr + 1), opt1len, opt2, opt2 ? (size_t)(optlen - opt1len) : 0))
+        return ERR_VAL; /* dropped */
     if (pcb->state == TIME_WAIT)
         return xw_timewait_syn(pcb, hdr, p) ? ERR_ABRT : ERR_OK;
     if (!ng.ext_ready || !(flags & TCP_SYN))

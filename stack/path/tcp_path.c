@@ -11,6 +11,7 @@
 
 #include "lwip/priv/tcp_priv.h"
 #include "lwip/tcp.h"
+#include "lwip/timeouts.h"
 #include "log.h"
 #include "stack.h"
 #include "xway.h"
@@ -26,6 +27,8 @@ static const struct xw_tcp_handshake plain = {
 };
 static const struct xw_tcp_handshake *hs = &plain;
 
+static void reap_later(void *arg);
+
 void xw_tcp_set_handshake(const struct xw_tcp_handshake *h)
 {
     hs = h ? h : &plain;
@@ -34,6 +37,7 @@ void xw_tcp_set_handshake(const struct xw_tcp_handshake *h)
 void xw_tcp_forget(struct xw_sock *s)
 {
     hs->forget(s);
+    sys_untimeout(reap_later, s);
 }
 
 /* ---- lwIP callbacks ---------------------------------------------------------- */
@@ -54,12 +58,43 @@ static void rx_append(struct xw_sock *s, struct pbuf *p)
     tail->next = p;
 }
 
-/* A socket that was never shown to the application and lost its connection
- * during the handshake: nobody else will free it. */
-static void reap(struct xw_sock *s)
+/* Take s out of its listener's accept queue, keeping the order of the rest. */
+static void unqueue(struct xw_sock *s)
 {
-    if (s->doomed)
-        xw_sock_free(s);
+    struct xw_sock *l = s->queued;
+    int i = 0;
+
+    if (!l)
+        return;
+    s->queued = NULL;
+    while (i < l->aq_len && l->acceptq[(l->aq_head + i) % l->aq_cap] != s)
+        i++;
+    if (i == l->aq_len)
+        return;
+    for (; i + 1 < l->aq_len; i++)
+        l->acceptq[(l->aq_head + i) % l->aq_cap] = l->acceptq[(l->aq_head + i + 1) % l->aq_cap];
+    l->aq_len--;
+    xw_sock_changed(l);
+}
+
+static void reap_later(void *arg)
+{
+    xw_sock_free(arg);
+}
+
+/* s lost its connection before the application accepted it (negotiating, or
+ * in the accept queue): nobody else will free it.  It leaves the queue now
+ * (lwIP no longer counts it in the backlog) and is freed from the stack
+ * thread's timers, not here: the callback or handshake step that got here may
+ * still use it. */
+static void drop_unseen(struct xw_sock *s)
+{
+    unqueue(s);
+    s->listener = NULL;
+    s->doomed = true;
+    hs->forget(s);
+    sys_untimeout(reap_later, s);
+    sys_timeout(0, reap_later, s);
 }
 
 static err_t on_recv(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err)
@@ -75,7 +110,6 @@ static err_t on_recv(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err)
     }
     if (!p && xw_hs_reading(&s->hs)) {
         xw_tcp_abort_conn(s, ECONNRESET); /* closed in the middle of the handshake */
-        reap(s);
         return ERR_ABRT;
     }
     if (!p) {
@@ -89,10 +123,8 @@ static err_t on_recv(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err)
         rx_append(s, p);
         if (xw_hs_reading(&s->hs)) {
             hs->input(s);
-            if (s->tcp.pcb != pcb) {
-                reap(s);
-                return ERR_ABRT;
-            }
+            if (s->tcp.pcb != pcb)
+                return ERR_ABRT; /* reset by the handshake */
         }
     }
     xw_sock_changed(s);
@@ -122,9 +154,8 @@ static void on_err(void *arg, err_t err)
     s->state = XW_SS_DEAD;
     xw_debug("fd %d: connection %s (%s)", s->fd, connecting ? "failed" : "lost",
              s->err ? strerror(s->err) : "closed");
-    if (s->listener) { /* reset while negotiating, before the application saw it */
-        s->doomed = true;
-        reap(s);
+    if (s->listener || s->queued) {
+        drop_unseen(s);
         return;
     }
     xw_sock_changed(s);
@@ -197,20 +228,28 @@ static err_t on_accept(void *arg, struct tcp_pcb *newpcb, err_t err)
     /* Counted against the listen backlog until the application accepts it, so
      * that excess SYNs wait (and are retried by the peer) as on Linux. */
     tcp_backlog_delayed(newpcb);
-    if (!hs->accepted(l, s))
-        xw_tcp_queue_accepted(l, s);
+    if (!hs->accepted(l, s) && !xw_tcp_queue_accepted(l, s))
+        return ERR_ABRT;
     return ERR_OK;
 }
 
-void xw_tcp_queue_accepted(struct xw_sock *l, struct xw_sock *s)
+bool xw_tcp_queue_accepted(struct xw_sock *l, struct xw_sock *s)
 {
+    if (l->closing || l->state != XW_SS_LISTEN || l->aq_len >= l->aq_cap) {
+        xw_warn("listener fd %d: accept queue full: new connection reset", l->fd);
+        xw_tcp_release(s, true);
+        s->state = XW_SS_DEAD;
+        drop_unseen(s);
+        return false;
+    }
     s->doomed = false;
     s->state = XW_SS_CONNECTED;
     s->was_connected = true;
     l->acceptq[(l->aq_head + l->aq_len++) % l->aq_cap] = s;
-    s->queued = true;
+    s->queued = l;
     xw_sock_changed(s);
     xw_sock_changed(l);
+    return true;
 }
 
 void xw_tcp_abort_conn(struct xw_sock *s, int err)
@@ -222,9 +261,8 @@ void xw_tcp_abort_conn(struct xw_sock *s, int err)
     xw_tcp_release(s, true);
     s->err = err;
     s->state = XW_SS_DEAD;
-    if (s->listener) {
-        s->listener = NULL;
-        s->doomed = true;
+    if (s->listener || s->queued) {
+        drop_unseen(s);
         return;
     }
     xw_sock_changed(s);
@@ -281,15 +319,43 @@ int xw_tcp_bind(struct xw_sock *s, const ip_addr_t *ip, u16_t port)
     return 0;
 }
 
+/* Room in the accept queue for every connection a backlog admits.  It never
+ * shrinks: connections admitted under a larger backlog still need their place. */
+static int aq_reserve(struct xw_sock *l, int backlog)
+{
+    int cap = backlog + 1;
+    struct xw_sock **q;
+
+    if (cap <= l->aq_cap)
+        return 0;
+    q = calloc((size_t)cap, sizeof(*q));
+    if (!q)
+        return -ENOMEM;
+    for (int i = 0; i < l->aq_len; i++)
+        q[i] = l->acceptq[(l->aq_head + i) % l->aq_cap];
+    free(l->acceptq);
+    l->acceptq = q;
+    l->aq_head = 0;
+    l->aq_cap = cap;
+    return 0;
+}
+
 int xw_tcp_listen(struct xw_sock *s, int backlog)
 {
     struct tcp_pcb *lpcb;
     err_t e = ERR_OK;
     int rc;
 
-    if (s->state == XW_SS_LISTEN) {
-        u8_t b = (u8_t)(backlog > 255 ? 255 : backlog < 1 ? 1 : backlog);
-        tcp_backlog_set(s->tcp.pcb, b); /* Linux allows re-listen to change the backlog */
+    if (backlog > 255)
+        backlog = 255;
+    if (backlog < 1)
+        backlog = 1;
+    if (s->state == XW_SS_LISTEN) { /* Linux allows re-listen to change the backlog */
+        rc = aq_reserve(s, backlog);
+        if (rc < 0)
+            return rc;
+        tcp_backlog_set(s->tcp.pcb, (u8_t)backlog);
+        s->backlog = backlog;
         return 0;
     }
     if (s->state != XW_SS_NEW)
@@ -299,21 +365,13 @@ int xw_tcp_listen(struct xw_sock *s, int backlog)
         if (rc < 0)
             return rc;
     }
-    if (backlog > 255)
-        backlog = 255;
-    if (backlog < 1)
-        backlog = 1;
-    s->acceptq = calloc((size_t)backlog + 1, sizeof(*s->acceptq));
-    if (!s->acceptq)
-        return -ENOMEM;
+    rc = aq_reserve(s, backlog);
+    if (rc < 0)
+        return rc;
     lpcb = tcp_listen_with_backlog_and_err(s->tcp.pcb, (u8_t)backlog, &e);
-    if (!lpcb) {
-        free(s->acceptq);
-        s->acceptq = NULL;
-        return -err_to_errno(e);
-    }
+    if (!lpcb)
+        return -err_to_errno(e); /* the queue goes with the socket */
     s->tcp.pcb = lpcb;
-    s->aq_cap = backlog + 1;
     s->backlog = backlog;
     s->state = XW_SS_LISTEN;
     tcp_arg(lpcb, s);
@@ -332,7 +390,7 @@ struct xw_sock *xw_tcp_accept_next(struct xw_sock *l)
     s = l->acceptq[l->aq_head];
     l->aq_head = (l->aq_head + 1) % l->aq_cap;
     l->aq_len--;
-    s->queued = false;
+    s->queued = NULL;
     if (s->tcp.pcb)
         tcp_backlog_accepted(s->tcp.pcb);
     xw_sock_changed(l);

@@ -48,9 +48,12 @@ void xw_tcp_apply_opts(struct xw_sock *s);
 bool xw_tcp_unsent(const struct xw_sock *s);
 /* Copy (peek) or take up to len received bytes into buf.  Returns bytes. */
 size_t xw_tcp_rx_take(struct xw_sock *s, void *buf, size_t len, bool peek);
-/* Put an established connection on l's accept queue. */
-void xw_tcp_queue_accepted(struct xw_sock *l, struct xw_sock *s);
-/* Reset the connection (RST) and record err for the application. */
+/* Put an established connection on l's accept queue: true; false when the
+ * queue is full or l no longer listens: the connection is then reset and s
+ * freed later (the caller may still look at it until it returns to lwIP). */
+bool xw_tcp_queue_accepted(struct xw_sock *l, struct xw_sock *s);
+/* Reset the connection (RST) and record err for the application.  A socket
+ * the application has not accepted yet is freed later (as above). */
 void xw_tcp_abort_conn(struct xw_sock *s, int err);
 
 #endif

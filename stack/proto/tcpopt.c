@@ -2,6 +2,7 @@
 #include "tcpopt.h"
 
 #include <errno.h>
+#include <stdbool.h>
 
 enum { OPT_EOL = 0, OPT_NOP = 1 };
 
@@ -58,6 +59,37 @@ static int read_ours(const struct area *a, size_t i, size_t len, struct xw_synop
     return 1;
 }
 
+/* The option at offset i of a: 1 (*kind, *len set; NOP has length 1), 0 at
+ * the end of the list (EOL or the area's end), -EBADMSG when its length byte
+ * is missing, below 2 or reaches past the area. */
+static int next_option(const struct area *a, size_t i, uint8_t *kind, size_t *len)
+{
+    if (i >= a->len || (*kind = at(a, i)) == OPT_EOL)
+        return 0;
+    if (*kind == OPT_NOP) {
+        *len = 1;
+        return 1;
+    }
+    if (a->len - i < 2)
+        return -EBADMSG;
+    *len = at(a, i + 1);
+    return *len < 2 || *len > a->len - i ? -EBADMSG : 1;
+}
+
+bool xw_tcpopt_valid(const uint8_t *p1, size_t n1, const uint8_t *p2, size_t n2)
+{
+    struct area a = { p1, p2, n1, n1 + n2 };
+    uint8_t kind;
+    size_t i = 0, len;
+    int rc;
+
+    if ((!p1 && n1) || (!p2 && n2) || n2 > SIZE_MAX - n1)
+        return false;
+    while ((rc = next_option(&a, i, &kind, &len)) == 1)
+        i += len;
+    return rc == 0;
+}
+
 int xw_tcpopt_parse(const uint8_t *p1, size_t n1, const uint8_t *p2, size_t n2,
                     struct xw_synopt *out)
 {
@@ -65,23 +97,12 @@ int xw_tcpopt_parse(const uint8_t *p1, size_t n1, const uint8_t *p2, size_t n2,
         return -EINVAL;
     struct area a = { p1, p2, n1, n1 + n2 };
     struct xw_synopt found = { 0 };
-    int ret = 0;
-    size_t i = 0;
+    int ret = 0, rc;
+    uint8_t kind;
+    size_t i = 0, len;
 
     /* Walk the whole list even after ours: a malformed list is rejected as a whole. */
-    while (i < a.len) {
-        uint8_t kind = at(&a, i);
-        if (kind == OPT_EOL)
-            break;
-        if (kind == OPT_NOP) {
-            i++;
-            continue;
-        }
-        if (a.len - i < 2)
-            return -EBADMSG;
-        size_t len = at(&a, i + 1);
-        if (len < 2 || len > a.len - i)
-            return -EBADMSG;
+    while ((rc = next_option(&a, i, &kind, &len)) == 1) {
         if (ret == 0 && kind == XW_OPT_KIND && len >= 4 && get_be(&a, i + 2, 2) == XW_OPT_EXID) {
             ret = read_ours(&a, i, len, &found);
             if (ret == -EBADMSG)
@@ -89,6 +110,8 @@ int xw_tcpopt_parse(const uint8_t *p1, size_t n1, const uint8_t *p2, size_t n2,
         }
         i += len;
     }
+    if (rc < 0)
+        return rc;
     if (ret == 1)
         *out = found;
     else if (ret == -EPROTONOSUPPORT)

@@ -7,6 +7,7 @@
 #ifndef XW_TCPOPT_H
 #define XW_TCPOPT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -40,6 +41,13 @@ void xw_tcpopt_write(uint8_t out[XW_OPT_LEN], const struct xw_synopt *o);
  * out->version is filled). */
 int xw_tcpopt_parse(const uint8_t *p1, size_t n1, const uint8_t *p2, size_t n2,
                     struct xw_synopt *out);
+
+/* Is the option area p1[0..n1) + p2[0..n2) a well-formed list (the walk of
+ * xw_tcpopt_parse: every option up to EOL or the end has its length byte, a
+ * length >= 2, and lies inside the area)?  lwIP 2.1.3's own walker trusts the
+ * length bytes and reads past an area that ends in a kind byte: segments that
+ * fail this are dropped before lwIP parses them (negotiate.c). */
+bool xw_tcpopt_valid(const uint8_t *p1, size_t n1, const uint8_t *p2, size_t n2);
 
 /* 64-bit FNV-1a of the host token string; NULL or "" -> 0 (unknown).  A
  * non-empty token that happens to hash to 0 is mapped to 1, so 0 always means

@@ -70,7 +70,10 @@ struct xw_sock {
     bool was_connected;
     struct xw_tcp_conn tcp;
 
-    struct xw_sock **acceptq; /* listen: established, not yet accepted */
+    /* listen: established, not yet accepted.  Every connection in it or still
+     * negotiating counts in lwIP's backlog, so aq_cap (never below backlog + 1)
+     * has room for all of them; one lost before accept leaves it (tcp_path.c). */
+    struct xw_sock **acceptq;
     int aq_head, aq_len, aq_cap;
     int backlog;
 
@@ -80,8 +83,8 @@ struct xw_sock {
     struct xw_hs hs;
     struct xw_sock *listener;  /* acceptor, while negotiating */
     bool hs_done;              /* the outcome has been applied */
-    bool doomed;               /* never shown to the application; free when reset */
-    bool queued;               /* in its listener's accept queue */
+    bool doomed;               /* never shown to the application; freed when lost */
+    struct xw_sock *queued;    /* the listener whose accept queue holds it */
     struct xw_chan_offer hs_offer; /* fault injection: an offer answered late */
 
     /* The path that carries the payload (path.h: read it with xw_path_of,

@@ -278,8 +278,36 @@ static void test_host_hash(void)
     CHECK(xw_host_hash("host-a") != xw_host_hash("host-b"));
 }
 
+/* The list check run on every segment before lwIP's walker: each split too. */
+static void test_valid(void)
+{
+    static const struct {
+        uint8_t b[12];
+        size_t n;
+        bool ok;
+    } cases[] = {
+        { { 0 }, 0, true },
+        { { 2, 4, 5, 0xb4 }, 4, true },
+        { { 1, 1, 1, 0 }, 4, true },
+        { { 0, 253 }, 2, true },                 /* after EOL nothing counts */
+        { { 1, 1, 1, 253 }, 4, false },          /* a kind byte last */
+        { { 2, 4, 5, 0xb4, 1, 1, 1, 2 }, 8, false },
+        { { 1, 1, 8, 3 }, 4, false },            /* length 3 at offset 2: outside */
+        { { 3, 1 }, 2, false },                  /* length below 2 */
+        { { 3, 3, 7, 1 }, 4, true },
+    };
+
+    for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++)
+        for (size_t split = 0; split <= cases[k].n; split++)
+            CHECK_EQ(xw_tcpopt_valid(cases[k].b, split, cases[k].n > split ? cases[k].b + split : NULL,
+                                     cases[k].n - split),
+                     cases[k].ok);
+    CHECK(!xw_tcpopt_valid(NULL, 1, NULL, 0));
+}
+
 int main(void)
 {
+    test_valid();
     test_wire_bytes();
     test_round_trips();
     test_absent();
