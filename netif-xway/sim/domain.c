@@ -34,9 +34,10 @@ int xw_sim_path(const struct xw_sim *s, char *buf, const char *fmt, ...)
     return 0;
 }
 
-/* Create (or open) the fixed-size state file dom<id>.<kind> and map it. */
+/* Create (or open) the fixed-size state file dom<id>.<kind> and map it.
+ * fdp: where to keep the fd (for xw_sim_reserve later); NULL closes it. */
 void *xw_sim_map_state(struct xw_sim *s, const char *kind, uint32_t id, size_t len,
-                       bool create, bool writable)
+                       bool create, bool writable, int *fdp)
 {
     char p[PATH_MAX];
     struct stat st;
@@ -54,8 +55,22 @@ void *xw_sim_map_state(struct xw_sim *s, const char *kind, uint32_t id, size_t l
         goto out;
     m = mmap(NULL, len, PROT_READ | (writable ? PROT_WRITE : 0), MAP_SHARED, fd, 0);
 out:
-    close(fd);
+    if (fdp && m != MAP_FAILED)
+        *fdp = fd;
+    else
+        close(fd);
     return m == MAP_FAILED ? NULL : m;
+}
+
+/* Allocate len bytes at off of a file we map, before anything touches them.
+ * The sim host is usually a tmpfs: it allocates a page on its first touch
+ * (read or write) and answers a touch it has no room for with SIGBUS, which
+ * kills the process; an allocation up front fails with -ENOSPC instead. */
+int xw_sim_reserve(int fd, off_t off, off_t len)
+{
+    int err = posix_fallocate(fd, off, len);
+
+    return err == EOPNOTSUPP || err == EINVAL ? 0 : -err; /* no fallocate: sparse as before */
 }
 
 /* Another domain's state file, mapped once into *slot (a field of
@@ -68,7 +83,7 @@ void *xw_sim_peer_state(struct xw_sim *s, void **slot, const char *kind, uint32_
     pthread_mutex_lock(&s->mu);
     m = *slot;
     if (!m) {
-        m = xw_sim_map_state(s, kind, id, len, false, writable);
+        m = xw_sim_map_state(s, kind, id, len, false, writable, NULL);
         *slot = m;
     }
     pthread_mutex_unlock(&s->mu);
@@ -76,8 +91,11 @@ void *xw_sim_peer_state(struct xw_sim *s, void **slot, const char *kind, uint32_
 }
 
 /* Zero a dead domain's state file in place: it is never truncated, since
- * others may still have it mapped. */
-void xw_sim_zero_state(struct xw_sim *s, const char *kind, uint32_t id, size_t len)
+ * others may still have it mapped.  reserve: allocate it again at once, for a
+ * file that others touch after the domain's death (its event page: a touch of
+ * a hole allocates, see xw_sim_reserve). */
+void xw_sim_zero_state(struct xw_sim *s, const char *kind, uint32_t id, size_t len,
+                       bool reserve)
 {
     char p[PATH_MAX];
     int fd;
@@ -88,6 +106,8 @@ void xw_sim_zero_state(struct xw_sim *s, const char *kind, uint32_t id, size_t l
     if (fd < 0)
         return;
     fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, (off_t)len);
+    if (reserve)
+        xw_sim_reserve(fd, 0, (off_t)len);
     close(fd);
 }
 
@@ -307,7 +327,7 @@ static int alloc_sim(const char *dir, struct xw_sim **out)
 
     if (!s)
         return -ENOMEM;
-    s->lock_fd = s->sock = s->ino_fd = -1;
+    s->lock_fd = s->sock = s->ino_fd = s->gnt_fd = -1;
     pthread_mutex_init(&s->mu, NULL);
     s->peers = calloc(XW_SIM_MAX_DOMID + 1, sizeof(*s->peers));
     *out = s;

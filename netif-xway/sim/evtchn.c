@@ -56,9 +56,16 @@ static int open_sock(struct xw_sim *s)
 
 int xw_sim_evtchn_open(struct xw_sim *s)
 {
-    s->evt = xw_sim_map_state(s, "evt", s->pub.domid, EVT_BYTES, true, true);
+    int fd = -1, err;
+
+    s->evt = xw_sim_map_state(s, "evt", s->pub.domid, EVT_BYTES, true, true, &fd);
     if (!s->evt)
         return -ENOMEM;
+    /* Peers touch it too, also after our death (see xw_sim_evtchn_reclaim). */
+    err = xw_sim_reserve(fd, 0, EVT_BYTES);
+    close(fd);
+    if (err)
+        return err;
     s->evt->magic = EVT_MAGIC;
     return open_sock(s);
 }
@@ -80,9 +87,11 @@ void xw_sim_evtchn_close(struct xw_sim *s)
         close(s->sock);
 }
 
+/* Zeroed and allocated again: peers that still have the dead domain's page
+ * mapped read it when they notify or probe (its ports are free now). */
 void xw_sim_evtchn_reclaim(struct xw_sim *s, uint32_t id)
 {
-    xw_sim_zero_state(s, "evt", id, EVT_BYTES);
+    xw_sim_zero_state(s, "evt", id, EVT_BYTES, true);
 }
 
 /* Our own page, or a peer's mapped on first use; NULL if it has none. */

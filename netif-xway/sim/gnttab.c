@@ -41,7 +41,7 @@ struct gnt_mapping {
 
 int xw_sim_gnttab_open(struct xw_sim *s)
 {
-    s->gnt = xw_sim_map_state(s, "gnt", s->pub.domid, GNT_BYTES, true, true);
+    s->gnt = xw_sim_map_state(s, "gnt", s->pub.domid, GNT_BYTES, true, true, &s->gnt_fd);
     return s->gnt ? 0 : -ENOMEM;
 }
 
@@ -64,6 +64,8 @@ void xw_sim_gnttab_close(struct xw_sim *s)
             munmap(s->peers[i].gnt, GNT_BYTES);
     if (s->gnt)
         munmap(s->gnt, GNT_BYTES);
+    if (s->gnt_fd >= 0)
+        close(s->gnt_fd);
 }
 
 /* A dead domain's grants: its table zeroed, its objects deleted (mappers keep
@@ -74,7 +76,7 @@ void xw_sim_gnttab_reclaim(struct xw_sim *s, uint32_t id)
     struct dirent *de;
     DIR *d;
 
-    xw_sim_zero_state(s, "gnt", id, GNT_BYTES);
+    xw_sim_zero_state(s, "gnt", id, GNT_BYTES, false);
     snprintf(prefix, sizeof(prefix), "g%u-", id);
     d = opendir(s->dir);
     if (!d)
@@ -111,23 +113,49 @@ static int alloc_grefs(struct xw_sim *s, uint32_t count)
     return -ENOSPC;
 }
 
-static void *new_object(struct xw_sim *s, uint32_t obj, uint32_t count)
+/* The grant-table pages that entries first..first+count-1 live in, allocated
+ * before the entries are written (xw_sim_reserve).  Caller holds mu. */
+static int reserve_grefs(struct xw_sim *s, uint32_t first, uint32_t count)
 {
+    size_t pg, last = ((size_t)(first + count) * sizeof(struct gnt_entry) - 1) >> XW_PAGE_SHIFT;
+    int err;
+
+    for (pg = ((size_t)first * sizeof(struct gnt_entry)) >> XW_PAGE_SHIFT; pg <= last; pg++) {
+        if (s->gnt_reserved[pg / 64] & (1ull << (pg % 64)))
+            continue;
+        err = xw_sim_reserve(s->gnt_fd, (off_t)pg << XW_PAGE_SHIFT, XW_PAGE_SIZE);
+        if (err)
+            return err;
+        s->gnt_reserved[pg / 64] |= 1ull << (pg % 64);
+    }
+    return 0;
+}
+
+/* The object's pages are allocated before they are mapped: on a full sim host
+ * sharing fails (-ENOSPC) instead of the first touch raising SIGBUS. */
+static int new_object(struct xw_sim *s, uint32_t obj, uint32_t count, void **addr)
+{
+    size_t len = (size_t)count << XW_PAGE_SHIFT;
     char p[PATH_MAX];
     void *m = MAP_FAILED;
-    int fd;
+    int fd, err;
 
     if (xw_sim_path(s, p, "g%u-%u", s->pub.domid, obj))
-        return NULL;
+        return -ENAMETOOLONG;
     fd = open(p, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0)
-        return NULL;
-    if (ftruncate(fd, (off_t)count << XW_PAGE_SHIFT) == 0)
-        m = mmap(NULL, (size_t)count << XW_PAGE_SHIFT, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        return errno == ENOSPC || errno == EMFILE || errno == ENFILE ? -ENOSPC : -errno;
+    err = xw_sim_reserve(fd, 0, (off_t)len);
+    if (!err) {
+        m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        err = m == MAP_FAILED ? -ENOMEM : 0;
+    }
     close(fd); /* the fd budget: one mapping, no fd */
-    if (m == MAP_FAILED)
+    if (err)
         unlink(p);
-    return m == MAP_FAILED ? NULL : m;
+    else
+        *addr = m;
+    return err;
 }
 
 /* Publish entries first..first+count-1 for sh.  Caller holds mu. */
@@ -154,7 +182,7 @@ int xw_sim_share(struct xw_xenif *x, uint32_t domid, uint32_t count, int writabl
 {
     struct xw_sim *s = xw_sim_of(x);
     struct gnt_share *sh;
-    int first, err = -ENOMEM;
+    int first, err;
 
     if (!count || count > XW_SIM_MAX_GREFS / 2 || domid > XW_SIM_MAX_DOMID)
         return -EINVAL;
@@ -167,9 +195,12 @@ int xw_sim_share(struct xw_xenif *x, uint32_t domid, uint32_t count, int writabl
         err = first;
         goto out_unlock;
     }
+    err = reserve_grefs(s, (uint32_t)first, count);
+    if (err)
+        goto out_unlock;
     sh->obj = ++s->next_obj;
-    sh->addr = new_object(s, sh->obj, count);
-    if (!sh->addr)
+    err = new_object(s, sh->obj, count, &sh->addr);
+    if (err)
         goto out_unlock;
     sh->count = count;
     sh->first_ref = (uint32_t)first;

@@ -18,7 +18,10 @@
  * dom<ID>.gnt and dom<ID>.evt), so it is fixed.  Files are never truncated or
  * unlinked while others may map them (except grant objects, which mappers keep
  * through their own mapping); a dead domain's state is zeroed/unlinked by
- * whoever next claims or scans its id.
+ * whoever next claims or scans its id.  Every page a domain writes (its event
+ * page, the grant-table pages it uses, its grant objects) is allocated before
+ * it is mapped or written (xw_sim_reserve): a full tmpfs is an error of that
+ * call (-ENOSPC), never a SIGBUS.
  *
  * Locking: mu protects the allocation hints and counters, the share/map lists
  * and the peer caches.  The shared pages are accessed with atomics only.  The
@@ -34,6 +37,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "xenif.h"
 
@@ -88,6 +92,8 @@ struct xw_sim {
 
     /* gnttab.c */
     struct gnt_entry *gnt;
+    int gnt_fd; /* our dom<ID>.gnt, to reserve its pages as entries are used */
+    uint64_t gnt_reserved[GNT_BYTES / XW_PAGE_SIZE / 64]; /* pages reserved */
     uint32_t next_obj, gnt_hint;
     struct gnt_share *shares;
     struct gnt_mapping *maps;
@@ -112,10 +118,12 @@ static inline struct xw_sim *xw_sim_of(struct xw_xenif *x) { return (struct xw_s
 __attribute__((format(printf, 3, 4)))
 int xw_sim_path(const struct xw_sim *s, char *buf, const char *fmt, ...);
 void *xw_sim_map_state(struct xw_sim *s, const char *kind, uint32_t id, size_t len,
-                       bool create, bool writable);
+                       bool create, bool writable, int *fdp);
+int xw_sim_reserve(int fd, off_t off, off_t len);
 void *xw_sim_peer_state(struct xw_sim *s, void **slot, const char *kind, uint32_t id,
                         size_t len, bool writable);
-void xw_sim_zero_state(struct xw_sim *s, const char *kind, uint32_t id, size_t len);
+void xw_sim_zero_state(struct xw_sim *s, const char *kind, uint32_t id, size_t len,
+                       bool reserve);
 int xw_sim_alive(struct xw_sim *s, uint32_t domid);
 int xw_sim_domain_alive(struct xw_xenif *x, uint32_t domid);
 
