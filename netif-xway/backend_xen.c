@@ -48,16 +48,22 @@ static int xen_share(struct xw_xenif *x, uint32_t domid, uint32_t count, int wri
     return 0;
 }
 
+/* gntalloc runs the notification (clear the byte, signal the port, which it
+ * holds bound until then) when the page's last user goes: our unshare, or our
+ * process's exit however it ends.  notify_offset / notify_port -1: none
+ * (libxengnttab's "offset >= page size" / "port -1"). */
 static int xen_share_notify(struct xw_xenif *x, uint32_t domid, int writable, uint32_t *ref,
                             int notify_offset, int notify_port, void **addr)
 {
     void *a;
 
+    if (notify_offset >= (int)XW_PAGE_SIZE)
+        return -EINVAL;
     errno = 0;
     a = xengntshr_share_page_notify(X(x)->gs, domid, ref, writable, (uint32_t)notify_offset,
                                     (evtchn_port_t)notify_port);
     if (!a)
-        return neg_errno();
+        return errno == ENOMEM || errno == ENOSPC ? -ENOSPC : neg_errno();
     memset(a, 0, XW_PAGE_SIZE);
     *addr = a;
     return 0;
@@ -82,17 +88,20 @@ static int xen_map(struct xw_xenif *x, uint32_t domid, uint32_t count, const uin
     return 0;
 }
 
+/* gntdev runs it when the mapping goes: our unmap, or our process's exit. */
 static int xen_map_notify(struct xw_xenif *x, uint32_t domid, uint32_t ref, int writable,
                           int notify_offset, int notify_port, void **addr)
 {
     void *a;
 
+    if (notify_offset >= (int)XW_PAGE_SIZE || (notify_offset >= 0 && !writable))
+        return -EINVAL;
     errno = 0;
     a = xengnttab_map_grant_ref_notify(X(x)->gt, domid, ref,
                                        PROT_READ | (writable ? PROT_WRITE : 0),
                                        (uint32_t)notify_offset, (evtchn_port_t)notify_port);
     if (!a)
-        return neg_errno();
+        return errno == EINVAL ? -ENOENT : neg_errno();
     *addr = a;
     return 0;
 }
@@ -188,6 +197,9 @@ static int xen_domain_alive(struct xw_xenif *x, uint32_t domid)
     return errno == ENOENT ? 0 : neg_errno();
 }
 
+/* Domain-level only: no hypercall tells a guest whether the remote end of its
+ * port is still bound, and a dead process's domain lives on.  A peer
+ * process's death is told by the unmap notifications (channel.c). */
 static int xen_peer_alive(struct xw_xenif *x, uint32_t port)
 {
     struct xenb *b = X(x);

@@ -137,6 +137,7 @@ static int open_lock(struct xw_sim *s, uint32_t id, int flags)
  * id meanwhile. */
 static void reclaim(struct xw_sim *s, uint32_t id)
 {
+    xw_sim_ntf_reclaim(s, id); /* first: it clears bytes in the grant objects */
     xw_sim_gnttab_reclaim(s, id);
     xw_sim_evtchn_reclaim(s, id);
 }
@@ -282,6 +283,7 @@ static void sim_close(struct xw_xenif *x)
     uint32_t i;
 
     xw_sim_gnttab_close(s);
+    xw_sim_ntf_close(s);
     xw_sim_evtchn_close(s);
     xw_sim_store_close(s);
     for (i = 0; s->peers && i <= XW_SIM_MAX_DOMID; i++)
@@ -355,18 +357,29 @@ static void raise_nofile(void)
     }
 }
 
+/* XWAY_SIM_LIVENESS: process (default) or domain; -EINVAL otherwise. */
+int xw_sim_liveness_domain(void)
+{
+    const char *v = getenv("XWAY_SIM_LIVENESS");
+
+    if (!v || !*v || !strcmp(v, "process"))
+        return 0;
+    return strcmp(v, "domain") ? -EINVAL : 1;
+}
+
 int xw_xenif_open_sim(const char *dir, int requested_domid, struct xw_xenif **out)
 {
     struct xw_sim *s = NULL;
-    int err;
+    int err, dl = xw_sim_liveness_domain();
 
-    if (!dir || !dir[0] || strlen(dir) > PATH_MAX - 64)
+    if (!dir || !dir[0] || strlen(dir) > PATH_MAX - 64 || dl < 0)
         return -EINVAL;
     if (mkdir(dir, 0700) < 0 && errno != EEXIST)
         return -errno;
     err = alloc_sim(dir, &s);
     if (err)
         goto out_close;
+    s->domain_liveness = dl;
     err = xw_sim_store_open(s);
     if (err)
         goto out_close;
@@ -380,6 +393,9 @@ int xw_xenif_open_sim(const char *dir, int requested_domid, struct xw_xenif **ou
     if (err)
         goto out_close;
     err = xw_sim_evtchn_open(s);
+    if (err)
+        goto out_close;
+    err = xw_sim_ntf_open(s);
     if (err)
         goto out_close;
     scan_dead(s);

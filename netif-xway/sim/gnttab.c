@@ -24,18 +24,21 @@
 
 #include "sim.h"
 
-/* What we shared, by the address share returned. */
+/* What we shared, by the address share returned, with what to do on unshare
+ * (-1: nothing). */
 struct gnt_share {
     struct gnt_share *next;
     void *addr;
     uint32_t count, first_ref, obj;
+    int notify_offset, notify_port;
 };
 
-/* What we mapped, with what to do on unmap (-1: nothing). */
+/* What we mapped, with what to do on unmap (-1: nothing); dom and obj name
+ * the page of a notification's record (notify.c). */
 struct gnt_mapping {
     struct gnt_mapping *next;
     void *addr;
-    uint32_t count;
+    uint32_t count, dom, obj;
     int notify_offset, notify_port;
 };
 
@@ -204,6 +207,7 @@ int xw_sim_share(struct xw_xenif *x, uint32_t domid, uint32_t count, int writabl
         goto out_unlock;
     sh->count = count;
     sh->first_ref = (uint32_t)first;
+    sh->notify_offset = sh->notify_port = -1;
     grant(s, sh, domid, writable, refs);
     sh->next = s->shares;
     s->shares = sh;
@@ -216,10 +220,41 @@ out_unlock:
     return err;
 }
 
+/* The notification runs on unshare, or for our dead process (notify.c). */
 int xw_sim_share_notify(struct xw_xenif *x, uint32_t domid, int writable, uint32_t *ref,
                         int notify_offset, int notify_port, void **addr)
 {
-    return -EOPNOTSUPP; /* the sim cannot act after the granter's death */
+    struct xw_sim *s = xw_sim_of(x);
+    struct gnt_share *sh;
+    int err;
+
+    if (notify_offset >= (int)XW_PAGE_SIZE || notify_port >= XW_SIM_MAX_PORTS)
+        return -EINVAL;
+    err = xw_sim_share(x, domid, 1, writable, ref, addr);
+    if (err)
+        return err;
+    pthread_mutex_lock(&s->mu);
+    for (sh = s->shares; sh && sh->addr != *addr; sh = sh->next)
+        ;
+    sh->notify_offset = notify_offset;
+    sh->notify_port = notify_port;
+    pthread_mutex_unlock(&s->mu);
+    if (notify_port > 0)
+        xw_sim_ntf_arm(s, (uint32_t)notify_port, s->pub.domid, sh->obj,
+                       notify_offset >= 0 ? (uint32_t)notify_offset : UINT32_MAX);
+    return 0;
+}
+
+/* Run a notification of a page we still have at addr, and drop its record. */
+static void notify_now(struct xw_sim *s, uint8_t *addr, int offset, int port, uint32_t dom,
+                       uint32_t obj)
+{
+    if (offset >= 0)
+        ((volatile uint8_t *)addr)[offset] = 0;
+    if (port > 0) {
+        xw_sim_ntf_disarm(s, (uint32_t)port, dom, obj);
+        xw_sim_evtchn_notify(&s->pub, (uint32_t)port);
+    }
 }
 
 int xw_sim_unshare(struct xw_xenif *x, void *addr, uint32_t count)
@@ -248,6 +283,7 @@ int xw_sim_unshare(struct xw_xenif *x, void *addr, uint32_t count)
     pthread_mutex_unlock(&s->mu);
     if (!sh)
         return -EINVAL;
+    notify_now(s, addr, sh->notify_offset, sh->notify_port, s->pub.domid, sh->obj);
     munmap(addr, (size_t)count << XW_PAGE_SHIFT);
     free(sh);
     return 0;
@@ -382,20 +418,33 @@ int xw_sim_map_notify(struct xw_xenif *x, uint32_t domid, uint32_t ref, int writ
 {
     struct xw_sim *s = xw_sim_of(x);
     struct gnt_mapping *mp;
+    uint32_t obj, page;
     int err;
 
-    if (notify_offset >= (int)XW_PAGE_SIZE || (notify_offset >= 0 && !writable))
+    if (notify_offset >= (int)XW_PAGE_SIZE || (notify_offset >= 0 && !writable) ||
+        notify_port >= XW_SIM_MAX_PORTS)
         return -EINVAL;
     err = xw_sim_map(x, domid, 1, &ref, writable, addr);
     if (err)
         return err;
+    /* The page's object, for the record (revoked meanwhile: as a failed map). */
+    if (check_gref(s, s->peers[domid].gnt, ref, writable, &obj, &page)) {
+        xw_sim_unmap(x, *addr, 1);
+        return -ENOENT;
+    }
     pthread_mutex_lock(&s->mu);
     for (mp = s->maps; mp; mp = mp->next)
         if (mp->addr == *addr) {
             mp->notify_offset = notify_offset;
             mp->notify_port = notify_port;
+            mp->dom = domid;
+            mp->obj = obj;
         }
     pthread_mutex_unlock(&s->mu);
+    if (notify_port > 0)
+        xw_sim_ntf_arm(s, (uint32_t)notify_port, domid, obj,
+                       notify_offset >= 0 ? page << XW_PAGE_SHIFT | (uint32_t)notify_offset
+                                          : UINT32_MAX);
     return 0;
 }
 
@@ -414,10 +463,7 @@ int xw_sim_unmap(struct xw_xenif *x, void *addr, uint32_t count)
     pthread_mutex_unlock(&s->mu);
     if (!mp)
         return -EINVAL;
-    if (mp->notify_offset >= 0)
-        ((volatile uint8_t *)addr)[mp->notify_offset] = 0;
-    if (mp->notify_port >= 0)
-        xw_sim_evtchn_notify(x, (uint32_t)mp->notify_port);
+    notify_now(s, addr, mp->notify_offset, mp->notify_port, mp->dom, mp->obj);
     munmap(addr, (size_t)count << XW_PAGE_SHIFT);
     free(mp);
     return 0;

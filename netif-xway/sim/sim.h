@@ -4,6 +4,7 @@
  *   gnttab.c   grant tables: share/map/unmap, access control, reclaim
  *   evtchn.c   event channels: alloc/bind/notify/unbind, the pollable fd
  *   store.c    the key store: read/write/watch
+ *   notify.c   unmap notifications run for a dead process
  *
  * A sim host is a directory; each attached handle is a domain:
  *   dom<ID>.lock   liveness: an OFD write lock held for the domain's life (the
@@ -11,6 +12,7 @@
  *   dom<ID>.gnt    the domain's grant table (struct gnt_entry[XW_SIM_MAX_GREFS]),
  *                  written only by the domain, read by grantees
  *   dom<ID>.evt    the domain's event page (struct evt_page)
+ *   dom<ID>.ntf    its unmap notifications, one record per port (notify.c)
  *   g<ID>-<OBJ>    one shared-memory object per share call (count pages)
  *   xs/            the key store, one file per key ('/' escaped as '%')
  *   host-token     random id: equal tokens = co-resident
@@ -77,6 +79,7 @@ struct evt_page {
 struct sim_peer {
     void *gnt; /* its struct gnt_entry table, read-only */
     void *evt; /* its struct evt_page */
+    void *ntf; /* its notification records (notify.c) */
     int lock_fd; /* its dom<ID>.lock, for liveness probes; -1 when not open */
 };
 
@@ -89,6 +92,9 @@ struct xw_sim {
     pthread_mutex_t mu;
     struct sim_peer *peers; /* [XW_SIM_MAX_DOMID + 1] */
     int lock_fd;            /* our dom<ID>.lock, write-locked */
+    /* XWAY_SIM_LIVENESS=domain: Xen's view of a peer (a domain outlives the
+     * process in it), see xw_xenif_open_sim. */
+    bool domain_liveness;
 
     /* gnttab.c */
     struct gnt_entry *gnt;
@@ -97,6 +103,9 @@ struct xw_sim {
     uint32_t next_obj, gnt_hint;
     struct gnt_share *shares;
     struct gnt_mapping *maps;
+
+    /* notify.c */
+    void *ntf;
 
     /* evtchn.c */
     struct evt_page *evt;
@@ -154,6 +163,18 @@ int xw_sim_evtchn_pending(struct xw_xenif *x);
 int xw_sim_evtchn_unmask(struct xw_xenif *x, uint32_t port);
 int xw_sim_evtchn_unbind(struct xw_xenif *x, uint32_t port);
 int xw_sim_evtchn_peer_alive(struct xw_xenif *x, uint32_t port);
+
+/* evtchn.c: signal dom's port on its behalf (dom is dead: notify.c). */
+void xw_sim_evtchn_send_for(struct xw_sim *s, uint32_t dom, uint32_t port);
+
+/* notify.c */
+int xw_sim_ntf_open(struct xw_sim *s);
+void xw_sim_ntf_close(struct xw_sim *s);
+void xw_sim_ntf_arm(struct xw_sim *s, uint32_t port, uint32_t dom, uint32_t obj,
+                    uint32_t where);
+void xw_sim_ntf_disarm(struct xw_sim *s, uint32_t port, uint32_t dom, uint32_t obj);
+void xw_sim_ntf_run(struct xw_sim *s, uint32_t dom, uint32_t port);
+void xw_sim_ntf_reclaim(struct xw_sim *s, uint32_t id);
 
 /* store.c */
 int xw_sim_store_open(struct xw_sim *s);
