@@ -315,6 +315,39 @@ static int check_gref(struct xw_sim *s, const struct gnt_entry *tab, uint32_t re
     return 0;
 }
 
+/* The granter's table pages that hold refs must be allocated before we read
+ * them: reading a hole of a tmpfs file allocates a page, and on a full one
+ * that is a SIGBUS.  A hole holds no entry (its refs were never shared, or a
+ * hostile peer offered them): -ENOENT.  One lseek per page of refs.  (A dead
+ * granter's table, punched by a reclaim between this check and the read, is
+ * the one window left.) */
+static int refs_backed(struct xw_sim *s, uint32_t domid, uint32_t count, const uint32_t *refs)
+{
+    char p[PATH_MAX];
+    off_t pg, last = -1, d;
+    uint32_t i;
+    int fd, err = 0;
+
+    if (xw_sim_path(s, p, "dom%u.gnt", domid))
+        return -ENAMETOOLONG;
+    fd = open(p, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -ESRCH;
+    for (i = 0; i < count && !err; i++) {
+        if (refs[i] == 0 || refs[i] >= XW_SIM_MAX_GREFS)
+            continue; /* check_gref refuses it */
+        pg = (off_t)((size_t)refs[i] * sizeof(struct gnt_entry)) & ~(off_t)(XW_PAGE_SIZE - 1);
+        if (pg == last)
+            continue;
+        d = lseek(fd, pg, SEEK_DATA);
+        if (d != pg)
+            err = d < 0 && errno != ENXIO ? -errno : -ENOENT;
+        last = pg;
+    }
+    close(fd);
+    return err;
+}
+
 /* mmap pages page..page+n-1 of domid's object obj at at (MAP_FIXED over our
  * reservation). */
 static int map_run(struct xw_sim *s, uint32_t domid, uint8_t *at, uint32_t obj, uint32_t page,
@@ -385,6 +418,9 @@ int xw_sim_map(struct xw_xenif *x, uint32_t domid, uint32_t count, const uint32_
     tab = xw_sim_peer_state(s, &s->peers[domid].gnt, "gnt", domid, GNT_BYTES, false);
     if (!tab)
         return -ESRCH;
+    err = refs_backed(s, domid, count, refs);
+    if (err)
+        return err;
     mp = calloc(1, sizeof(*mp));
     if (!mp)
         return -ENOMEM;

@@ -9,3 +9,6 @@ xw_test(faults_peer_death SOURCES faults_peer_death.c LINK NETIF LIBS Threads::T
 #                      mid-transfer) with the same Xen liveness: <= 5 s
 xw_test(faults_peer_kill_domain COMMAND $<TARGET_FILE:ring_peer_kill>
   ENV XWAY_SIM_LIVENESS=domain TIMEOUT 120 LABELS hostile)
+#   faults_shm_holes   the same full tmpfs and a forged grant ref into a hole of
+#                      the granter's table: -ENOENT, no SIGBUS
+xw_test(faults_shm_holes SOURCES faults_shm_holes.c LINK NETIF TIMEOUT 60 LABELS hostile)
