@@ -34,6 +34,16 @@ static inline struct xenb *X(struct xw_xenif *x) { return (struct xenb *)x; }
 
 static int neg_errno(void) { return errno ? -errno : -EIO; }
 
+/* Mappings are not inherited by a forked child: a child's copy of a gntalloc
+ * mapping would keep the pages' users and delay their unmap notifications
+ * (the sign of our death) until the child exits too.  (gntdev's are already
+ * VM_DONTCOPY in a PV guest.)  The fork policy: children do not use the
+ * parent's rings. */
+static void no_fork_copy(void *addr, uint32_t count)
+{
+    madvise(addr, (size_t)count << XW_PAGE_SHIFT, MADV_DONTFORK);
+}
+
 static int xen_share(struct xw_xenif *x, uint32_t domid, uint32_t count, int writable,
                      uint32_t *refs, void **addr)
 {
@@ -44,6 +54,7 @@ static int xen_share(struct xw_xenif *x, uint32_t domid, uint32_t count, int wri
     if (!a)
         return errno == ENOMEM || errno == ENOSPC ? -ENOSPC : neg_errno();
     memset(a, 0, (size_t)count << XW_PAGE_SHIFT);
+    no_fork_copy(a, count);
     *addr = a;
     return 0;
 }
@@ -65,6 +76,7 @@ static int xen_share_notify(struct xw_xenif *x, uint32_t domid, int writable, ui
     if (!a)
         return errno == ENOMEM || errno == ENOSPC ? -ENOSPC : neg_errno();
     memset(a, 0, XW_PAGE_SIZE);
+    no_fork_copy(a, 1);
     *addr = a;
     return 0;
 }
@@ -84,6 +96,7 @@ static int xen_map(struct xw_xenif *x, uint32_t domid, uint32_t count, const uin
                                         PROT_READ | (writable ? PROT_WRITE : 0));
     if (!a)
         return errno == EINVAL ? -ENOENT : neg_errno();
+    no_fork_copy(a, count);
     *addr = a;
     return 0;
 }
@@ -102,6 +115,7 @@ static int xen_map_notify(struct xw_xenif *x, uint32_t domid, uint32_t ref, int 
                                        (uint32_t)notify_offset, (evtchn_port_t)notify_port);
     if (!a)
         return errno == EINVAL ? -ENOENT : neg_errno();
+    no_fork_copy(a, 1);
     *addr = a;
     return 0;
 }

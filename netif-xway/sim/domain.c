@@ -221,6 +221,60 @@ int xw_sim_domain_alive(struct xw_xenif *x, uint32_t domid)
     return xw_sim_alive(xw_sim_of(x), domid);
 }
 
+/* ---- fork ---- */
+
+/* The process's open handles, for the fork handler. */
+static pthread_mutex_t open_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct xw_sim *open_list;
+static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
+
+static void fork_prepare(void) { pthread_mutex_lock(&open_mu); }
+static void fork_parent(void) { pthread_mutex_unlock(&open_mu); }
+
+/* A forked child is not the domain: it drops its copies of each domain's
+ * lock (an OFD lock belongs to the open file, which the child shares) and
+ * event socket (its name is the domain's), so that the domain still dies with
+ * the process that opened it, as a process's death is its own under Xen (the
+ * peer's notifications run at once, not when the last child exits), and its
+ * id is free again.  The child's copies of the handles are not to be used. */
+static void fork_child(void)
+{
+    struct xw_sim *s;
+
+    for (s = open_list; s; s = s->next_open) {
+        if (s->lock_fd >= 0)
+            close(s->lock_fd);
+        if (s->sock >= 0)
+            close(s->sock);
+        s->lock_fd = s->sock = -1;
+    }
+    pthread_mutex_init(&open_mu, NULL);
+}
+
+static void register_fork(void) { pthread_atfork(fork_prepare, fork_parent, fork_child); }
+
+static void add_open(struct xw_sim *s)
+{
+    pthread_once(&fork_once, register_fork);
+    pthread_mutex_lock(&open_mu);
+    s->next_open = open_list;
+    open_list = s;
+    pthread_mutex_unlock(&open_mu);
+}
+
+static void remove_open(struct xw_sim *s)
+{
+    struct xw_sim **pp;
+
+    pthread_mutex_lock(&open_mu);
+    for (pp = &open_list; *pp; pp = &(*pp)->next_open)
+        if (*pp == s) {
+            *pp = s->next_open;
+            break;
+        }
+    pthread_mutex_unlock(&open_mu);
+}
+
 /* ---- host token ---- */
 
 /* The first domain of the host creates host-token: written to a private file,
@@ -282,6 +336,7 @@ static void sim_close(struct xw_xenif *x)
     struct xw_sim *s = xw_sim_of(x);
     uint32_t i;
 
+    remove_open(s);
     xw_sim_gnttab_close(s);
     xw_sim_ntf_close(s);
     xw_sim_evtchn_close(s);
@@ -400,6 +455,7 @@ int xw_xenif_open_sim(const char *dir, int requested_domid, struct xw_xenif **ou
         goto out_close;
     scan_dead(s);
     raise_nofile();
+    add_open(s);
     *out = &s->pub;
     return 0;
 out_close:

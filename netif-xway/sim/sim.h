@@ -88,6 +88,7 @@ struct gnt_mapping;
 
 struct xw_sim {
     struct xw_xenif pub; /* first: the handle callers hold */
+    struct xw_sim *next_open; /* the process's open handles (domain.c) */
     char dir[PATH_MAX];  /* the sim host */
     pthread_mutex_t mu;
     struct sim_peer *peers; /* [XW_SIM_MAX_DOMID + 1] */

@@ -1,4 +1,4 @@
-/* A peer process killed with -9 inside a live domain (the sim with Xen's liveness, XWAY_SIM_LIVENESS=domain): the survivor's blocked recv and send end with an error within 5 s, whichever side (creator or acceptor) died; a peer that closes and exits ends the stream cleanly instead. */
+/* A peer process killed with -9 inside a live domain (the sim with Xen's liveness, XWAY_SIM_LIVENESS=domain): the survivor's blocked recv and send end with an error within 5 s, whichever side (creator or acceptor) died, also when the dead process had forked a child that lives on; a peer that closes and exits ends the stream cleanly instead. */
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -13,14 +13,16 @@
 
 #define LIMIT_MS 5000
 
-enum end { KILLED, CLOSED };
+enum end { KILLED, KILLED_FORKED, CLOSED };
 
 static struct xw_chan_params par = { .ring_bytes = 64 * 1024, .spin_us = 0 };
 static const char *host;
 static struct xw_xenif *me;
 
-/* The peer's side, in a child: tell its domain id, set the channel up (creating it, or accepting
- * the parent's offer), send "hello", then wait to be killed or close. */
+/* The peer's side, in a child: tell its domain id, set the channel up
+ * (creating it, or accepting the parent's offer), send "hello", then wait to
+ * be killed (KILLED_FORKED: after forking a child of its own that outlives it,
+ * its pid sent first) or close. */
 static void peer_main(bool creator, enum end how, int rd, int wr)
 {
     struct xw_chan_offer off;
@@ -39,9 +41,22 @@ static void peer_main(bool creator, enum end how, int rd, int wr)
                xw_channel_accept(x, &off, &par, &ch, &nonce)) {
         _exit(4);
     }
-    if (xw_channel_send(ch, "hello", 5, 1000) != 5 || write(wr, "r", 1) != 1)
+    if (xw_channel_send(ch, "hello", 5, 1000) != 5)
         _exit(5);
-    if (how == KILLED)
+    if (how == KILLED_FORKED) {
+        pid_t g = fork(); /* not xw_fork: it must outlive us */
+
+        if (g == 0) {
+            alarm(30);
+            for (;;)
+                pause();
+        }
+        if (g < 0 || write(wr, &g, sizeof(g)) != sizeof(g))
+            _exit(7);
+    }
+    if (write(wr, "r", 1) != 1)
+        _exit(5);
+    if (how != CLOSED)
         for (;;)
             pause();
     if (read(rd, &c, 1) != 1 || xw_channel_send(ch, "bye", 3, 1000) != 3)
@@ -97,11 +112,12 @@ static void fill(struct xw_channel *ch)
     CHECK_EQ(n, -EAGAIN);
 }
 
-static void kill_case(bool peer_creates, bool survivor_sends)
+static void kill_case(bool peer_creates, bool survivor_sends, bool forked)
 {
     struct xw_channel *ch;
     struct killer k = { 0 };
     int to_peer[2], to_me[2];
+    pid_t grandchild = 0;
     pthread_t th;
     uint64_t dt;
     char buf[16];
@@ -111,8 +127,10 @@ static void kill_case(bool peer_creates, bool survivor_sends)
     CHECK_EQ(pipe(to_me), 0);
     k.pid = xw_fork();
     if (k.pid == 0)
-        peer_main(peer_creates, KILLED, to_peer[0], to_me[1]);
+        peer_main(peer_creates, forked ? KILLED_FORKED : KILLED, to_peer[0], to_me[1]);
     ch = setup(peer_creates, to_me[0], to_peer[1]);
+    if (forked)
+        CHECK_EQ(read(to_me[0], &grandchild, sizeof(grandchild)), sizeof(grandchild));
     CHECK_EQ(read(to_me[0], buf, 1), 1);
     CHECK_EQ(xw_channel_recv(ch, buf, sizeof(buf), 1000), 5);
     CHECK(!memcmp(buf, "hello", 5));
@@ -126,9 +144,11 @@ static void kill_case(bool peer_creates, bool survivor_sends)
         r = xw_channel_recv(ch, buf, sizeof(buf), 2 * LIMIT_MS);
     dt = (xw_now_ns() - atomic_load(&k.at_ns)) / 1000000u;
     CHECK_EQ(pthread_join(th, NULL), 0);
-    printf("%s died, survivor blocked in %s: %zd after %llu ms\n",
-           peer_creates ? "creator" : "acceptor", survivor_sends ? "send" : "recv", r,
-           (unsigned long long)dt);
+    printf("%s died%s, survivor blocked in %s: %zd after %llu ms\n",
+           peer_creates ? "creator" : "acceptor", forked ? " (its child lives on)" : "",
+           survivor_sends ? "send" : "recv", r, (unsigned long long)dt);
+    if (grandchild > 0)
+        kill(grandchild, SIGKILL); /* reaped by init: it is not ours */
     CHECK(r == -ECONNRESET || r == -EPIPE);
     CHECK(dt <= LIMIT_MS);
     CHECK(xw_channel_send(ch, "x", 1, 0) < 0);
@@ -172,7 +192,8 @@ int main(void)
     CHECK_EQ(xw_evtchn_peer_alive(me, 1), -EINVAL);
     for (int pc = 0; pc < 2; pc++) {
         for (int ss = 0; ss < 2; ss++)
-            kill_case(pc, ss);
+            kill_case(pc, ss, false);
+        kill_case(pc, false, true);
         close_case(pc);
     }
     xw_xenif_close(me);

@@ -7,7 +7,9 @@
  * channel (creating it when the sharer is the victim, accepting it when the
  * mapper is), sends "hello" and waits.  The survivor reads the hello, says
  * "blocked" through the store and blocks in recv; the victim's parent kills
- * the child 0.5 s later and stays alive until the survivor has its verdict. */
+ * the child 0.5 s later and stays alive until the survivor has its verdict.
+ * In case 3 the child first forks a grandchild that outlives it: the dead
+ * process's notifications must not wait for its children. */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -24,7 +26,7 @@
 
 /* The child: its own backend handles (a process of the same domain under
  * Xen; a domain of its own in the sim, hence its id in the store). */
-static void child_main(struct xwt *parent, const char *name)
+static void child_main(struct xwt *parent, const char *name, bool fork_first)
 {
     struct xwt t = *parent;
     struct xw_chan_offer o;
@@ -40,13 +42,18 @@ static void child_main(struct xwt *parent, const char *name)
     r = t.sharer ? xwt_setup_create(&t, name, &ch) : xwt_setup_accept(&t, name, &ch, &o);
     if (r < 0)
         _exit(3);
+    if (fork_first && fork() == 0) {
+        alarm(30); /* the grandchild: just outlive the child */
+        for (;;)
+            pause();
+    }
     xwt_check(xw_channel_send(ch, "hello", 5, 10000) == 5, "%s: the doomed child sent hello",
               name);
     for (;;)
         pause();
 }
 
-static void victim(struct xwt *t, const char *name)
+static void victim(struct xwt *t, const char *name, bool fork_first)
 {
     char key[64], val[16];
     int st = 0, r;
@@ -55,7 +62,7 @@ static void victim(struct xwt *t, const char *name)
     fflush(stdout);
     pid = fork();
     if (pid == 0)
-        child_main(t, name);
+        child_main(t, name, fork_first);
     if (!xwt_check(pid > 0, "%s: fork the doomed child", name))
         return;
     snprintf(key, sizeof(key), "%s-blocked", name);
@@ -107,14 +114,16 @@ static void survivor(struct xwt *parent, const char *name)
 }
 
 /* Case 1: the creator's process dies (gntalloc's notification); case 2: the
- * acceptor's (gntdev's). */
+ * acceptor's (gntdev's); case 3: the creator's, with a child of its own alive. */
 void xwt_death(struct xwt *t)
 {
     if (t->sharer) {
-        victim(t, "death1");
+        victim(t, "death1", false);
         survivor(t, "death2");
+        victim(t, "death3", true);
     } else {
         survivor(t, "death1");
-        victim(t, "death2");
+        victim(t, "death2", false);
+        survivor(t, "death3");
     }
 }
