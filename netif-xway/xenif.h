@@ -52,8 +52,9 @@ struct xw_xenif_ops {
      * refs[count] receive the grant references, *addr the local mapping. */
     int (*share)(struct xw_xenif *x, uint32_t domid, uint32_t count, int writable,
                  uint32_t *refs, void **addr);
-    /* Share one page; on unshare (or, with xen, our death) the byte at
-     * notify_offset is cleared and notify_port (if >= 0) signalled. */
+    /* Share one page; on unshare, or when our process ends however it ends,
+     * the byte at notify_offset is cleared and notify_port (if >= 0)
+     * signalled (xen: gntalloc does it; sim: see sim/notify.c). */
     int (*share_notify)(struct xw_xenif *x, uint32_t domid, int writable, uint32_t *ref,
                         int notify_offset, int notify_port, void **addr);
     /* Stop sharing what share returned: future maps of these refs fail.
@@ -65,8 +66,8 @@ struct xw_xenif_ops {
      * was asked; -ENOENT: never shared / revoked; -ESRCH: no such domain. */
     int (*map)(struct xw_xenif *x, uint32_t domid, uint32_t count, const uint32_t *refs,
                int writable, void **addr);
-    /* Map one ref; on unmap, clear the byte at notify_offset and signal
-     * notify_port (either may be -1). */
+    /* Map one ref; on unmap, or when our process ends, clear the byte at
+     * notify_offset and signal notify_port (either may be -1; xen: gntdev). */
     int (*map_notify)(struct xw_xenif *x, uint32_t domid, uint32_t ref, int writable,
                       int notify_offset, int notify_port, void **addr);
     int (*unmap)(struct xw_xenif *x, void *addr, uint32_t count);
