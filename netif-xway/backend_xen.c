@@ -34,6 +34,16 @@ static inline struct xenb *X(struct xw_xenif *x) { return (struct xenb *)x; }
 
 static int neg_errno(void) { return errno ? -errno : -EIO; }
 
+/* Mappings are not inherited by a forked child: a child's copy of a gntalloc
+ * mapping would keep the pages' users and delay their unmap notifications
+ * (the sign of our death) until the child exits too.  (gntdev's are already
+ * VM_DONTCOPY in a PV guest.)  The fork policy: children do not use the
+ * parent's rings. */
+static void no_fork_copy(void *addr, uint32_t count)
+{
+    madvise(addr, (size_t)count << XW_PAGE_SHIFT, MADV_DONTFORK);
+}
+
 static int xen_share(struct xw_xenif *x, uint32_t domid, uint32_t count, int writable,
                      uint32_t *refs, void **addr)
 {
@@ -44,21 +54,29 @@ static int xen_share(struct xw_xenif *x, uint32_t domid, uint32_t count, int wri
     if (!a)
         return errno == ENOMEM || errno == ENOSPC ? -ENOSPC : neg_errno();
     memset(a, 0, (size_t)count << XW_PAGE_SHIFT);
+    no_fork_copy(a, count);
     *addr = a;
     return 0;
 }
 
+/* gntalloc runs the notification (clear the byte, signal the port, which it
+ * holds bound until then) when the page's last user goes: our unshare, or our
+ * process's exit however it ends.  notify_offset / notify_port -1: none
+ * (libxengnttab's "offset >= page size" / "port -1"). */
 static int xen_share_notify(struct xw_xenif *x, uint32_t domid, int writable, uint32_t *ref,
                             int notify_offset, int notify_port, void **addr)
 {
     void *a;
 
+    if (notify_offset >= (int)XW_PAGE_SIZE)
+        return -EINVAL;
     errno = 0;
     a = xengntshr_share_page_notify(X(x)->gs, domid, ref, writable, (uint32_t)notify_offset,
                                     (evtchn_port_t)notify_port);
     if (!a)
-        return neg_errno();
+        return errno == ENOMEM || errno == ENOSPC ? -ENOSPC : neg_errno();
     memset(a, 0, XW_PAGE_SIZE);
+    no_fork_copy(a, 1);
     *addr = a;
     return 0;
 }
@@ -78,21 +96,26 @@ static int xen_map(struct xw_xenif *x, uint32_t domid, uint32_t count, const uin
                                         PROT_READ | (writable ? PROT_WRITE : 0));
     if (!a)
         return errno == EINVAL ? -ENOENT : neg_errno();
+    no_fork_copy(a, count);
     *addr = a;
     return 0;
 }
 
+/* gntdev runs it when the mapping goes: our unmap, or our process's exit. */
 static int xen_map_notify(struct xw_xenif *x, uint32_t domid, uint32_t ref, int writable,
                           int notify_offset, int notify_port, void **addr)
 {
     void *a;
 
+    if (notify_offset >= (int)XW_PAGE_SIZE || (notify_offset >= 0 && !writable))
+        return -EINVAL;
     errno = 0;
     a = xengnttab_map_grant_ref_notify(X(x)->gt, domid, ref,
                                        PROT_READ | (writable ? PROT_WRITE : 0),
                                        (uint32_t)notify_offset, (evtchn_port_t)notify_port);
     if (!a)
-        return neg_errno();
+        return errno == EINVAL ? -ENOENT : neg_errno();
+    no_fork_copy(a, 1);
     *addr = a;
     return 0;
 }
@@ -188,6 +211,9 @@ static int xen_domain_alive(struct xw_xenif *x, uint32_t domid)
     return errno == ENOENT ? 0 : neg_errno();
 }
 
+/* Domain-level only: no hypercall tells a guest whether the remote end of its
+ * port is still bound, and a dead process's domain lives on.  A peer
+ * process's death is told by the unmap notifications (channel.c). */
 static int xen_peer_alive(struct xw_xenif *x, uint32_t port)
 {
     struct xenb *b = X(x);

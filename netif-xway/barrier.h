@@ -27,6 +27,18 @@ static inline uint32_t xw_load_relaxed(const uint32_t *p)
     return atomic_load_explicit((_Atomic uint32_t *)p, memory_order_relaxed);
 }
 
+/* A liveness byte (struct xw_intf): the peer's kernel may clear it at any time
+ * (an unmap notification), so it is read once, like a peer-written word. */
+static inline uint8_t xw_load_acquire8(const uint8_t *p)
+{
+    return atomic_load_explicit((_Atomic uint8_t *)p, memory_order_acquire);
+}
+
+static inline void xw_store_release8(uint8_t *p, uint8_t v)
+{
+    atomic_store_explicit((_Atomic uint8_t *)p, v, memory_order_release);
+}
+
 /* Take a flag and clear it in one step: returns the old value.  Acq_rel: the
  * peer's writes before it set the flag are visible; ours before are published. */
 static inline uint32_t xw_exchange(uint32_t *p, uint32_t v)

@@ -6,11 +6,20 @@
  * is copied before use; shared indices go through ring.c's validation.  Any
  * violation resets the channel (-EPROTO for us, ECONNRESET for the peer).
  *
+ * Peer liveness: each side's live byte in the interface page is registered
+ * for an unmap notification on the channel's port, so the peer's kernel (or
+ * the sim) clears it and signals us when the peer's process ends, however it
+ * ends; every readiness check reads it (check_peer).  This is what tells a
+ * dead peer process on Xen, where its domain lives on and notifies to it are
+ * dropped.  Slower backstops: evtchn_peer_alive at each blocking slice, and
+ * -ESRCH from a notify.
+ *
  * Threads: one sender and one receiver at a time (tx and rx state are
  * separate); error is written with a relaxed atomic so either may set it.
  */
 #include <errno.h>
 #include <poll.h>
+#include <stddef.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -38,6 +47,9 @@ struct xw_channel {
     struct xw_ring tx, rx;
     _Atomic int error; /* sticky -errno */
     bool wr_shut;
+    /* The peer's live byte has been 1 (or the nonce proved it mapped): a 0
+     * from now on means its process is gone. */
+    _Atomic bool peer_seen_live;
 };
 
 static uint64_t now_us(void)
@@ -128,23 +140,26 @@ int xw_channel_create(struct xw_xenif *x, uint32_t peer_domid, const struct xw_c
         err = -ENOMEM;
         goto out_free;
     }
-    err = xw_share(x, peer_domid, 1, 1, &intf_ref, (void **)&ch->intf);
-    if (err)
+    /* The port first: the interface page's unmap notification signals it. */
+    err = xw_evtchn_alloc_unbound(x, peer_domid);
+    if (err < 0)
         goto out_free;
+    ch->port = err;
+    err = xw_share_notify(x, peer_domid, 1, &intf_ref, offsetof(struct xw_intf, creator_live),
+                          ch->port, (void **)&ch->intf);
+    if (err)
+        goto out_unbind;
     err = xw_share(x, peer_domid, ch->npages, 1, refs, (void **)&ch->data);
     if (err)
         goto out_unshare_intf;
     err = publish_refs(ch, refs);
     if (err)
         goto out_unshare_data;
-    err = xw_evtchn_alloc_unbound(x, peer_domid);
-    if (err < 0)
-        goto out_unshare_ind;
-    ch->port = err;
     if (getrandom(&ch->nonce, sizeof(ch->nonce), 0) != sizeof(ch->nonce)) {
         err = -EIO;
-        goto out_unbind;
+        goto out_unshare_ind;
     }
+    xw_store_release8(&ch->intf->creator_live, 1);
     ch->intf->magic = XW_INTF_MAGIC;
     ch->intf->version = XW_INTF_VERSION;
     ch->intf->ring_shift = ch->shift;
@@ -155,8 +170,6 @@ int xw_channel_create(struct xw_xenif *x, uint32_t peer_domid, const struct xw_c
     free(refs);
     *out = ch;
     return 0;
-out_unbind:
-    xw_evtchn_unbind(x, (uint32_t)ch->port);
 out_unshare_ind:
     if (ch->ind)
         xw_unshare(x, ch->ind, ch->nind);
@@ -164,6 +177,8 @@ out_unshare_data:
     xw_unshare(x, ch->data, ch->npages);
 out_unshare_intf:
     xw_unshare(x, ch->intf, 1);
+out_unbind:
+    xw_evtchn_unbind(x, (uint32_t)ch->port);
 out_free:
     free(refs);
     free(ch);
@@ -214,6 +229,25 @@ static int copy_refs(struct xw_channel *ch, uint32_t domid, uint32_t nrefs, uint
     return 0;
 }
 
+/* Acceptor: our live byte, registered for the unmap notification.  The port
+ * exists only after the bind, so the interface page is mapped again with the
+ * notification and the first mapping dropped (geometry and nonce are already
+ * private copies). */
+static int arm_live(struct xw_channel *ch, const struct xw_chan_offer *offer)
+{
+    void *m;
+    int err = xw_map_notify(ch->x, offer->domid, offer->intf_ref, 1,
+                            offsetof(struct xw_intf, acceptor_live), ch->port, &m);
+
+    if (err)
+        return err;
+    xw_unmap(ch->x, ch->intf, 1);
+    ch->intf = m;
+    xw_store_release8(&ch->intf->acceptor_live, 1);
+    atomic_store(&ch->peer_seen_live, true); /* the creator set its byte first */
+    return 0;
+}
+
 int xw_channel_accept(struct xw_xenif *x, const struct xw_chan_offer *offer,
                       const struct xw_chan_params *p, struct xw_channel **out, uint64_t *nonce)
 {
@@ -247,11 +281,16 @@ int xw_channel_accept(struct xw_xenif *x, const struct xw_chan_offer *offer,
     if (err < 0)
         goto out_unmap_data;
     ch->port = err;
+    err = arm_live(ch, offer);
+    if (err)
+        goto out_unbind;
     setup_rings(ch);
     free(refs);
     *nonce = ch->nonce;
     *out = ch;
     return 0;
+out_unbind:
+    xw_evtchn_unbind(x, (uint32_t)ch->port);
 out_unmap_data:
     xw_unmap(x, ch->data, ch->npages);
 out_unmap_intf:
@@ -262,9 +301,12 @@ out_free:
     return err;
 }
 
-int xw_channel_check_nonce(const struct xw_channel *ch, uint64_t nonce)
+int xw_channel_check_nonce(struct xw_channel *ch, uint64_t nonce)
 {
-    return ch->creator && nonce == ch->nonce ? 0 : -EACCES;
+    if (!ch->creator || nonce != ch->nonce)
+        return -EACCES;
+    atomic_store(&ch->peer_seen_live, true); /* it set its byte before it answered */
+    return 0;
 }
 
 uint32_t xw_channel_ring_bytes(const struct xw_channel *ch) { return 1u << ch->shift; }
@@ -293,11 +335,33 @@ static int broken(struct xw_channel *ch, int err)
     return err;
 }
 
+/* The peer's live byte (read once).  Cleared: its process is gone.  If it had
+ * ended its stream (EOF) what it wrote is still ours to read, and only our
+ * sending side fails, as its close would have made it (EPIPE); a peer that
+ * died mid-stream resets the channel. */
+static void check_peer(struct xw_channel *ch)
+{
+    const uint8_t *live = ch->creator ? &ch->intf->acceptor_live : &ch->intf->creator_live;
+
+    if (xw_load_acquire8(live)) {
+        if (!atomic_load_explicit(&ch->peer_seen_live, memory_order_relaxed))
+            atomic_store(&ch->peer_seen_live, true);
+        return;
+    }
+    if (!atomic_load_explicit(&ch->peer_seen_live, memory_order_relaxed))
+        return; /* the acceptor has not mapped yet */
+    if (!xw_load_acquire(&ch->rx.ctl->eof))
+        set_error(ch, -ECONNRESET);
+    else if (!xw_ring_peer_error(&ch->tx))
+        xw_ring_set_error(&ch->tx, EPIPE);
+}
+
 /* What is ready now, without waiting: XW_CHAN_* mask. */
 static int ready(struct xw_channel *ch, int events)
 {
     int r = 0;
 
+    check_peer(ch);
     if (atomic_load_explicit(&ch->error, memory_order_relaxed))
         return XW_CHAN_ERROR | events;
     /* Any thread may ask (the dispatcher, pollers): the published indices

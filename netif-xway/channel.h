@@ -67,7 +67,7 @@ int xw_channel_accept(struct xw_xenif *x, const struct xw_chan_offer *offer,
                       const struct xw_chan_params *p, struct xw_channel **out,
                       uint64_t *nonce);
 /* Creator: 0 if nonce is the one in our page, else -EACCES. */
-int xw_channel_check_nonce(const struct xw_channel *ch, uint64_t nonce);
+int xw_channel_check_nonce(struct xw_channel *ch, uint64_t nonce);
 
 /* timeout_ms: -1 forever, 0 nonblocking (-EAGAIN when nothing can be done).
  * send: blocks until all len bytes are in the ring; returns len, or the bytes

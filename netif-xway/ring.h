@@ -24,7 +24,8 @@
 #include "xenif.h"
 
 #define XW_INTF_MAGIC 0x31525758u /* "XWR1" little-endian */
-#define XW_INTF_VERSION 2u /* 2: producer and consumer indices on separate lines */
+#define XW_INTF_VERSION 3u /* 2: producer and consumer indices on separate lines;
+                             3: the live bytes */
 
 #define XW_RING_MIN_SHIFT 12 /* 4 KiB per direction (tests); XWAY_RING >= 64K */
 #define XW_RING_MAX_SHIFT 22 /* 4 MiB per direction */
@@ -57,7 +58,15 @@ struct xw_intf {
     uint32_t ring_shift;    /* log2(bytes per direction) */
     uint32_t nrefs;         /* entries used in ref[] */
     uint32_t flags;         /* XW_INTF_F_* */
-    uint32_t pad0;
+    /* 1 while each side's process lives.  Each side registers its own byte
+     * for an unmap notification (xengntshr_share_page_notify /
+     * xengnttab_map_grant_ref_notify): when its mapping goes, also at its
+     * process's death however it dies, its kernel clears the byte and
+     * signals the event channel.  Xen cannot tell a process's death
+     * otherwise: its domain lives on and notifies to it are dropped. */
+    uint8_t creator_live;
+    uint8_t acceptor_live;
+    uint8_t pad0[2];
     uint64_t nonce;         /* random; the acceptor proves it mapped the page */
     uint32_t ref[];         /* bytes 288..4095 */
 };

@@ -52,8 +52,9 @@ struct xw_xenif_ops {
      * refs[count] receive the grant references, *addr the local mapping. */
     int (*share)(struct xw_xenif *x, uint32_t domid, uint32_t count, int writable,
                  uint32_t *refs, void **addr);
-    /* Share one page; on unshare (or, with xen, our death) the byte at
-     * notify_offset is cleared and notify_port (if >= 0) signalled. */
+    /* Share one page; on unshare, or when our process ends however it ends,
+     * the byte at notify_offset is cleared and notify_port (if >= 0)
+     * signalled (xen: gntalloc does it; sim: see sim/notify.c). */
     int (*share_notify)(struct xw_xenif *x, uint32_t domid, int writable, uint32_t *ref,
                         int notify_offset, int notify_port, void **addr);
     /* Stop sharing what share returned: future maps of these refs fail.
@@ -65,8 +66,8 @@ struct xw_xenif_ops {
      * was asked; -ENOENT: never shared / revoked; -ESRCH: no such domain. */
     int (*map)(struct xw_xenif *x, uint32_t domid, uint32_t count, const uint32_t *refs,
                int writable, void **addr);
-    /* Map one ref; on unmap, clear the byte at notify_offset and signal
-     * notify_port (either may be -1). */
+    /* Map one ref; on unmap, or when our process ends, clear the byte at
+     * notify_offset and signal notify_port (either may be -1; xen: gntdev). */
     int (*map_notify)(struct xw_xenif *x, uint32_t domid, uint32_t ref, int writable,
                       int notify_offset, int notify_port, void **addr);
     int (*unmap)(struct xw_xenif *x, void *addr, uint32_t count);
@@ -119,15 +120,37 @@ int xw_xenif_open(enum xw_xenif_kind kind, const char *sim_host, int requested_d
                   struct xw_xenif **out);
 void xw_xenif_close(struct xw_xenif *x);
 
-/* Backend constructors (used by xw_xenif_open; tests call them directly). */
+/* Backend constructors (used by xw_xenif_open; tests call them directly).
+ * The sim reads XWAY_SIM_LIVENESS (a test knob, xw_sim_liveness_domain):
+ *   process (default): a sim domain is its process, so a peer's death shows
+ *     at once in evtchn_peer_alive (0) and evtchn_notify (-ESRCH);
+ *   domain: Xen's semantics, where a domain outlives a process in it:
+ *     evtchn_peer_alive says only that the peer's domain exists (1, as the
+ *     xen backend) and a notify to a dead peer is dropped (0).  A peer
+ *     process's death then shows only through its unmap notifications
+ *     (share_notify / map_notify), which the sim runs on its behalf, as its
+ *     kernel does under Xen. */
 int xw_xenif_open_xen(struct xw_xenif **out);
 int xw_xenif_open_sim(const char *host_dir, int requested_domid, struct xw_xenif **out);
+/* XWAY_SIM_LIVENESS: 0 process (or unset), 1 domain, -EINVAL otherwise. */
+int xw_sim_liveness_domain(void);
 
 /* Wrappers, so callers read like the Xen libraries. */
 static inline int xw_share(struct xw_xenif *x, uint32_t domid, uint32_t count, int writable,
                            uint32_t *refs, void **addr)
 {
     return x->ops->share(x, domid, count, writable, refs, addr);
+}
+static inline int xw_share_notify(struct xw_xenif *x, uint32_t domid, int writable,
+                                  uint32_t *ref, int notify_offset, int notify_port,
+                                  void **addr)
+{
+    return x->ops->share_notify(x, domid, writable, ref, notify_offset, notify_port, addr);
+}
+static inline int xw_map_notify(struct xw_xenif *x, uint32_t domid, uint32_t ref, int writable,
+                                int notify_offset, int notify_port, void **addr)
+{
+    return x->ops->map_notify(x, domid, ref, writable, notify_offset, notify_port, addr);
 }
 static inline int xw_unshare(struct xw_xenif *x, void *addr, uint32_t count)
 {

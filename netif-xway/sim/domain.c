@@ -34,9 +34,10 @@ int xw_sim_path(const struct xw_sim *s, char *buf, const char *fmt, ...)
     return 0;
 }
 
-/* Create (or open) the fixed-size state file dom<id>.<kind> and map it. */
+/* Create (or open) the fixed-size state file dom<id>.<kind> and map it.
+ * fdp: where to keep the fd (for xw_sim_reserve later); NULL closes it. */
 void *xw_sim_map_state(struct xw_sim *s, const char *kind, uint32_t id, size_t len,
-                       bool create, bool writable)
+                       bool create, bool writable, int *fdp)
 {
     char p[PATH_MAX];
     struct stat st;
@@ -54,8 +55,22 @@ void *xw_sim_map_state(struct xw_sim *s, const char *kind, uint32_t id, size_t l
         goto out;
     m = mmap(NULL, len, PROT_READ | (writable ? PROT_WRITE : 0), MAP_SHARED, fd, 0);
 out:
-    close(fd);
+    if (fdp && m != MAP_FAILED)
+        *fdp = fd;
+    else
+        close(fd);
     return m == MAP_FAILED ? NULL : m;
+}
+
+/* Allocate len bytes at off of a file we map, before anything touches them.
+ * The sim host is usually a tmpfs: it allocates a page on its first touch
+ * (read or write) and answers a touch it has no room for with SIGBUS, which
+ * kills the process; an allocation up front fails with -ENOSPC instead. */
+int xw_sim_reserve(int fd, off_t off, off_t len)
+{
+    int err = posix_fallocate(fd, off, len);
+
+    return err == EOPNOTSUPP || err == EINVAL ? 0 : -err; /* no fallocate: sparse as before */
 }
 
 /* Another domain's state file, mapped once into *slot (a field of
@@ -68,7 +83,7 @@ void *xw_sim_peer_state(struct xw_sim *s, void **slot, const char *kind, uint32_
     pthread_mutex_lock(&s->mu);
     m = *slot;
     if (!m) {
-        m = xw_sim_map_state(s, kind, id, len, false, writable);
+        m = xw_sim_map_state(s, kind, id, len, false, writable, NULL);
         *slot = m;
     }
     pthread_mutex_unlock(&s->mu);
@@ -76,8 +91,11 @@ void *xw_sim_peer_state(struct xw_sim *s, void **slot, const char *kind, uint32_
 }
 
 /* Zero a dead domain's state file in place: it is never truncated, since
- * others may still have it mapped. */
-void xw_sim_zero_state(struct xw_sim *s, const char *kind, uint32_t id, size_t len)
+ * others may still have it mapped.  reserve: allocate it again at once, for a
+ * file that others touch after the domain's death (its event page: a touch of
+ * a hole allocates, see xw_sim_reserve). */
+void xw_sim_zero_state(struct xw_sim *s, const char *kind, uint32_t id, size_t len,
+                       bool reserve)
 {
     char p[PATH_MAX];
     int fd;
@@ -88,6 +106,8 @@ void xw_sim_zero_state(struct xw_sim *s, const char *kind, uint32_t id, size_t l
     if (fd < 0)
         return;
     fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, (off_t)len);
+    if (reserve)
+        xw_sim_reserve(fd, 0, (off_t)len);
     close(fd);
 }
 
@@ -117,6 +137,7 @@ static int open_lock(struct xw_sim *s, uint32_t id, int flags)
  * id meanwhile. */
 static void reclaim(struct xw_sim *s, uint32_t id)
 {
+    xw_sim_ntf_reclaim(s, id); /* first: it clears bytes in the grant objects */
     xw_sim_gnttab_reclaim(s, id);
     xw_sim_evtchn_reclaim(s, id);
 }
@@ -200,6 +221,60 @@ int xw_sim_domain_alive(struct xw_xenif *x, uint32_t domid)
     return xw_sim_alive(xw_sim_of(x), domid);
 }
 
+/* ---- fork ---- */
+
+/* The process's open handles, for the fork handler. */
+static pthread_mutex_t open_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct xw_sim *open_list;
+static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
+
+static void fork_prepare(void) { pthread_mutex_lock(&open_mu); }
+static void fork_parent(void) { pthread_mutex_unlock(&open_mu); }
+
+/* A forked child is not the domain: it drops its copies of each domain's
+ * lock (an OFD lock belongs to the open file, which the child shares) and
+ * event socket (its name is the domain's), so that the domain still dies with
+ * the process that opened it, as a process's death is its own under Xen (the
+ * peer's notifications run at once, not when the last child exits), and its
+ * id is free again.  The child's copies of the handles are not to be used. */
+static void fork_child(void)
+{
+    struct xw_sim *s;
+
+    for (s = open_list; s; s = s->next_open) {
+        if (s->lock_fd >= 0)
+            close(s->lock_fd);
+        if (s->sock >= 0)
+            close(s->sock);
+        s->lock_fd = s->sock = -1;
+    }
+    pthread_mutex_init(&open_mu, NULL);
+}
+
+static void register_fork(void) { pthread_atfork(fork_prepare, fork_parent, fork_child); }
+
+static void add_open(struct xw_sim *s)
+{
+    pthread_once(&fork_once, register_fork);
+    pthread_mutex_lock(&open_mu);
+    s->next_open = open_list;
+    open_list = s;
+    pthread_mutex_unlock(&open_mu);
+}
+
+static void remove_open(struct xw_sim *s)
+{
+    struct xw_sim **pp;
+
+    pthread_mutex_lock(&open_mu);
+    for (pp = &open_list; *pp; pp = &(*pp)->next_open)
+        if (*pp == s) {
+            *pp = s->next_open;
+            break;
+        }
+    pthread_mutex_unlock(&open_mu);
+}
+
 /* ---- host token ---- */
 
 /* The first domain of the host creates host-token: written to a private file,
@@ -261,7 +336,9 @@ static void sim_close(struct xw_xenif *x)
     struct xw_sim *s = xw_sim_of(x);
     uint32_t i;
 
+    remove_open(s);
     xw_sim_gnttab_close(s);
+    xw_sim_ntf_close(s);
     xw_sim_evtchn_close(s);
     xw_sim_store_close(s);
     for (i = 0; s->peers && i <= XW_SIM_MAX_DOMID; i++)
@@ -307,7 +384,7 @@ static int alloc_sim(const char *dir, struct xw_sim **out)
 
     if (!s)
         return -ENOMEM;
-    s->lock_fd = s->sock = s->ino_fd = -1;
+    s->lock_fd = s->sock = s->ino_fd = s->gnt_fd = -1;
     pthread_mutex_init(&s->mu, NULL);
     s->peers = calloc(XW_SIM_MAX_DOMID + 1, sizeof(*s->peers));
     *out = s;
@@ -335,18 +412,29 @@ static void raise_nofile(void)
     }
 }
 
+/* XWAY_SIM_LIVENESS: process (default) or domain; -EINVAL otherwise. */
+int xw_sim_liveness_domain(void)
+{
+    const char *v = getenv("XWAY_SIM_LIVENESS");
+
+    if (!v || !*v || !strcmp(v, "process"))
+        return 0;
+    return strcmp(v, "domain") ? -EINVAL : 1;
+}
+
 int xw_xenif_open_sim(const char *dir, int requested_domid, struct xw_xenif **out)
 {
     struct xw_sim *s = NULL;
-    int err;
+    int err, dl = xw_sim_liveness_domain();
 
-    if (!dir || !dir[0] || strlen(dir) > PATH_MAX - 64)
+    if (!dir || !dir[0] || strlen(dir) > PATH_MAX - 64 || dl < 0)
         return -EINVAL;
     if (mkdir(dir, 0700) < 0 && errno != EEXIST)
         return -errno;
     err = alloc_sim(dir, &s);
     if (err)
         goto out_close;
+    s->domain_liveness = dl;
     err = xw_sim_store_open(s);
     if (err)
         goto out_close;
@@ -362,8 +450,12 @@ int xw_xenif_open_sim(const char *dir, int requested_domid, struct xw_xenif **ou
     err = xw_sim_evtchn_open(s);
     if (err)
         goto out_close;
+    err = xw_sim_ntf_open(s);
+    if (err)
+        goto out_close;
     scan_dead(s);
     raise_nofile();
+    add_open(s);
     *out = &s->pub;
     return 0;
 out_close:

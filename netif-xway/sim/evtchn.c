@@ -56,9 +56,16 @@ static int open_sock(struct xw_sim *s)
 
 int xw_sim_evtchn_open(struct xw_sim *s)
 {
-    s->evt = xw_sim_map_state(s, "evt", s->pub.domid, EVT_BYTES, true, true);
+    int fd = -1, err;
+
+    s->evt = xw_sim_map_state(s, "evt", s->pub.domid, EVT_BYTES, true, true, &fd);
     if (!s->evt)
         return -ENOMEM;
+    /* Peers touch it too, also after our death (see xw_sim_evtchn_reclaim). */
+    err = xw_sim_reserve(fd, 0, EVT_BYTES);
+    close(fd);
+    if (err)
+        return err;
     s->evt->magic = EVT_MAGIC;
     return open_sock(s);
 }
@@ -80,9 +87,11 @@ void xw_sim_evtchn_close(struct xw_sim *s)
         close(s->sock);
 }
 
+/* Zeroed and allocated again: peers that still have the dead domain's page
+ * mapped read it when they notify or probe (its ports are free now). */
 void xw_sim_evtchn_reclaim(struct xw_sim *s, uint32_t id)
 {
-    xw_sim_zero_state(s, "evt", id, EVT_BYTES);
+    xw_sim_zero_state(s, "evt", id, EVT_BYTES, true);
 }
 
 /* Our own page, or a peer's mapped on first use; NULL if it has none. */
@@ -151,15 +160,56 @@ int xw_sim_evtchn_bind(struct xw_xenif *x, uint32_t domid, uint32_t rport)
     return l;
 }
 
+/* Set port rp of domain rd (page pe) pending; wake rd only if the bit was
+ * clear and no wake is on its way.  0, or -ESRCH when rd has no socket. */
+static int raise_port(struct xw_sim *s, struct evt_page *pe, uint32_t rd, uint32_t rp)
+{
+    struct sockaddr_un sa;
+    uint64_t bit = 1ull << (rp % 64);
+    socklen_t len;
+    char c = 0;
+    int fd = s->sock, err = 0;
+
+    if (atomic_fetch_or(&pe->pending[rp / 64], bit) & bit)
+        return 0; /* already pending: coalesced, no syscall */
+    if (atomic_exchange(&pe->upcall, 1))
+        return 0; /* a wake is already on its way */
+    if (fd < 0) /* a reclaim while we open: no socket of our own yet */
+        fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    sock_name(s, rd, &sa, &len);
+    if (sendto(fd, &c, 1, MSG_DONTWAIT | MSG_NOSIGNAL, (struct sockaddr *)&sa, len) < 0) {
+        if (errno == ECONNREFUSED || errno == ENOENT)
+            err = -ESRCH;
+        else if (errno != EAGAIN) /* a full queue already wakes the peer */
+            err = -errno;
+    }
+    if (fd != s->sock && fd >= 0)
+        close(fd);
+    return err;
+}
+
+void xw_sim_evtchn_send_for(struct xw_sim *s, uint32_t dom, uint32_t port)
+{
+    struct evt_page *de = evt_of(s, dom), *pe;
+    uint64_t v;
+
+    if (!de || port == 0 || port >= XW_SIM_MAX_PORTS)
+        return;
+    v = atomic_load(&de->port[port]);
+    if (p_state(v) != PORT_INTER || p_port(v) == 0 || p_port(v) >= XW_SIM_MAX_PORTS)
+        return;
+    pe = evt_of(s, p_dom(v));
+    if (pe && atomic_load(&pe->port[p_port(v)]) == pack(PORT_INTER, dom, port))
+        raise_port(s, pe, p_dom(v), p_port(v));
+}
+
 int xw_sim_evtchn_notify(struct xw_xenif *x, uint32_t port)
 {
     struct xw_sim *s = xw_sim_of(x);
-    struct sockaddr_un sa;
     struct evt_page *pe;
-    uint64_t me, bit;
+    uint64_t me;
     uint32_t rd, rp;
-    socklen_t len;
-    char c = 0;
+    int err;
 
     if (port == 0 || port >= XW_SIM_MAX_PORTS)
         return -EINVAL;
@@ -176,19 +226,10 @@ int xw_sim_evtchn_notify(struct xw_xenif *x, uint32_t port)
     if (atomic_load_explicit(&pe->port[rp], memory_order_relaxed) !=
         pack(PORT_INTER, s->pub.domid, port))
         return 0; /* the remote closed its end: dropped, as in Xen */
-    bit = 1ull << (rp % 64);
-    if (atomic_fetch_or(&pe->pending[rp / 64], bit) & bit)
-        return 0; /* already pending: coalesced, no syscall */
-    if (atomic_exchange(&pe->upcall, 1))
-        return 0; /* a wake is already on its way */
-    sock_name(s, rd, &sa, &len);
-    if (sendto(s->sock, &c, 1, MSG_DONTWAIT | MSG_NOSIGNAL, (struct sockaddr *)&sa, len) < 0) {
-        if (errno == ECONNREFUSED || errno == ENOENT)
-            return -ESRCH;
-        if (errno != EAGAIN) /* a full queue already wakes the peer */
-            return -errno;
-    }
-    return 0;
+    err = raise_port(s, pe, rd, rp);
+    if (err == -ESRCH && s->domain_liveness)
+        return 0; /* Xen: dropped, not an error */
+    return err;
 }
 
 /* Collect every pending port into q.  Order matters: drain the socket, then
@@ -262,6 +303,10 @@ int xw_sim_evtchn_peer_alive(struct xw_xenif *x, uint32_t port)
     if (p_state(me) == PORT_FREE)
         return -EINVAL;
     alive = xw_sim_alive(s, p_dom(me));
+    if (alive == 0 && p_state(me) == PORT_INTER) /* what its kernel would do */
+        xw_sim_ntf_run(s, p_dom(me), p_port(me));
+    if (s->domain_liveness)
+        return 1; /* as xen_peer_alive: the peer's domain lives on */
     if (alive != 1 || p_state(me) == PORT_UNBOUND)
         return alive;
     pe = evt_of(s, p_dom(me));

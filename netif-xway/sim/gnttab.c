@@ -24,24 +24,27 @@
 
 #include "sim.h"
 
-/* What we shared, by the address share returned. */
+/* What we shared, by the address share returned, with what to do on unshare
+ * (-1: nothing). */
 struct gnt_share {
     struct gnt_share *next;
     void *addr;
     uint32_t count, first_ref, obj;
+    int notify_offset, notify_port;
 };
 
-/* What we mapped, with what to do on unmap (-1: nothing). */
+/* What we mapped, with what to do on unmap (-1: nothing); dom and obj name
+ * the page of a notification's record (notify.c). */
 struct gnt_mapping {
     struct gnt_mapping *next;
     void *addr;
-    uint32_t count;
+    uint32_t count, dom, obj;
     int notify_offset, notify_port;
 };
 
 int xw_sim_gnttab_open(struct xw_sim *s)
 {
-    s->gnt = xw_sim_map_state(s, "gnt", s->pub.domid, GNT_BYTES, true, true);
+    s->gnt = xw_sim_map_state(s, "gnt", s->pub.domid, GNT_BYTES, true, true, &s->gnt_fd);
     return s->gnt ? 0 : -ENOMEM;
 }
 
@@ -64,6 +67,8 @@ void xw_sim_gnttab_close(struct xw_sim *s)
             munmap(s->peers[i].gnt, GNT_BYTES);
     if (s->gnt)
         munmap(s->gnt, GNT_BYTES);
+    if (s->gnt_fd >= 0)
+        close(s->gnt_fd);
 }
 
 /* A dead domain's grants: its table zeroed, its objects deleted (mappers keep
@@ -74,7 +79,7 @@ void xw_sim_gnttab_reclaim(struct xw_sim *s, uint32_t id)
     struct dirent *de;
     DIR *d;
 
-    xw_sim_zero_state(s, "gnt", id, GNT_BYTES);
+    xw_sim_zero_state(s, "gnt", id, GNT_BYTES, false);
     snprintf(prefix, sizeof(prefix), "g%u-", id);
     d = opendir(s->dir);
     if (!d)
@@ -111,23 +116,49 @@ static int alloc_grefs(struct xw_sim *s, uint32_t count)
     return -ENOSPC;
 }
 
-static void *new_object(struct xw_sim *s, uint32_t obj, uint32_t count)
+/* The grant-table pages that entries first..first+count-1 live in, allocated
+ * before the entries are written (xw_sim_reserve).  Caller holds mu. */
+static int reserve_grefs(struct xw_sim *s, uint32_t first, uint32_t count)
 {
+    size_t pg, last = ((size_t)(first + count) * sizeof(struct gnt_entry) - 1) >> XW_PAGE_SHIFT;
+    int err;
+
+    for (pg = ((size_t)first * sizeof(struct gnt_entry)) >> XW_PAGE_SHIFT; pg <= last; pg++) {
+        if (s->gnt_reserved[pg / 64] & (1ull << (pg % 64)))
+            continue;
+        err = xw_sim_reserve(s->gnt_fd, (off_t)pg << XW_PAGE_SHIFT, XW_PAGE_SIZE);
+        if (err)
+            return err;
+        s->gnt_reserved[pg / 64] |= 1ull << (pg % 64);
+    }
+    return 0;
+}
+
+/* The object's pages are allocated before they are mapped: on a full sim host
+ * sharing fails (-ENOSPC) instead of the first touch raising SIGBUS. */
+static int new_object(struct xw_sim *s, uint32_t obj, uint32_t count, void **addr)
+{
+    size_t len = (size_t)count << XW_PAGE_SHIFT;
     char p[PATH_MAX];
     void *m = MAP_FAILED;
-    int fd;
+    int fd, err;
 
     if (xw_sim_path(s, p, "g%u-%u", s->pub.domid, obj))
-        return NULL;
+        return -ENAMETOOLONG;
     fd = open(p, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0)
-        return NULL;
-    if (ftruncate(fd, (off_t)count << XW_PAGE_SHIFT) == 0)
-        m = mmap(NULL, (size_t)count << XW_PAGE_SHIFT, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        return errno == ENOSPC || errno == EMFILE || errno == ENFILE ? -ENOSPC : -errno;
+    err = xw_sim_reserve(fd, 0, (off_t)len);
+    if (!err) {
+        m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        err = m == MAP_FAILED ? -ENOMEM : 0;
+    }
     close(fd); /* the fd budget: one mapping, no fd */
-    if (m == MAP_FAILED)
+    if (err)
         unlink(p);
-    return m == MAP_FAILED ? NULL : m;
+    else
+        *addr = m;
+    return err;
 }
 
 /* Publish entries first..first+count-1 for sh.  Caller holds mu. */
@@ -154,7 +185,7 @@ int xw_sim_share(struct xw_xenif *x, uint32_t domid, uint32_t count, int writabl
 {
     struct xw_sim *s = xw_sim_of(x);
     struct gnt_share *sh;
-    int first, err = -ENOMEM;
+    int first, err;
 
     if (!count || count > XW_SIM_MAX_GREFS / 2 || domid > XW_SIM_MAX_DOMID)
         return -EINVAL;
@@ -167,12 +198,16 @@ int xw_sim_share(struct xw_xenif *x, uint32_t domid, uint32_t count, int writabl
         err = first;
         goto out_unlock;
     }
+    err = reserve_grefs(s, (uint32_t)first, count);
+    if (err)
+        goto out_unlock;
     sh->obj = ++s->next_obj;
-    sh->addr = new_object(s, sh->obj, count);
-    if (!sh->addr)
+    err = new_object(s, sh->obj, count, &sh->addr);
+    if (err)
         goto out_unlock;
     sh->count = count;
     sh->first_ref = (uint32_t)first;
+    sh->notify_offset = sh->notify_port = -1;
     grant(s, sh, domid, writable, refs);
     sh->next = s->shares;
     s->shares = sh;
@@ -185,10 +220,41 @@ out_unlock:
     return err;
 }
 
+/* The notification runs on unshare, or for our dead process (notify.c). */
 int xw_sim_share_notify(struct xw_xenif *x, uint32_t domid, int writable, uint32_t *ref,
                         int notify_offset, int notify_port, void **addr)
 {
-    return -EOPNOTSUPP; /* the sim cannot act after the granter's death */
+    struct xw_sim *s = xw_sim_of(x);
+    struct gnt_share *sh;
+    int err;
+
+    if (notify_offset >= (int)XW_PAGE_SIZE || notify_port >= XW_SIM_MAX_PORTS)
+        return -EINVAL;
+    err = xw_sim_share(x, domid, 1, writable, ref, addr);
+    if (err)
+        return err;
+    pthread_mutex_lock(&s->mu);
+    for (sh = s->shares; sh && sh->addr != *addr; sh = sh->next)
+        ;
+    sh->notify_offset = notify_offset;
+    sh->notify_port = notify_port;
+    pthread_mutex_unlock(&s->mu);
+    if (notify_port > 0)
+        xw_sim_ntf_arm(s, (uint32_t)notify_port, s->pub.domid, sh->obj,
+                       notify_offset >= 0 ? (uint32_t)notify_offset : UINT32_MAX);
+    return 0;
+}
+
+/* Run a notification of a page we still have at addr, and drop its record. */
+static void notify_now(struct xw_sim *s, uint8_t *addr, int offset, int port, uint32_t dom,
+                       uint32_t obj)
+{
+    if (offset >= 0)
+        ((volatile uint8_t *)addr)[offset] = 0;
+    if (port > 0) {
+        xw_sim_ntf_disarm(s, (uint32_t)port, dom, obj);
+        xw_sim_evtchn_notify(&s->pub, (uint32_t)port);
+    }
 }
 
 int xw_sim_unshare(struct xw_xenif *x, void *addr, uint32_t count)
@@ -217,6 +283,7 @@ int xw_sim_unshare(struct xw_xenif *x, void *addr, uint32_t count)
     pthread_mutex_unlock(&s->mu);
     if (!sh)
         return -EINVAL;
+    notify_now(s, addr, sh->notify_offset, sh->notify_port, s->pub.domid, sh->obj);
     munmap(addr, (size_t)count << XW_PAGE_SHIFT);
     free(sh);
     return 0;
@@ -246,6 +313,39 @@ static int check_gref(struct xw_sim *s, const struct gnt_entry *tab, uint32_t re
     if (atomic_load_explicit(&e->state, memory_order_relaxed) != st)
         return -ENOENT;
     return 0;
+}
+
+/* The granter's table pages that hold refs must be allocated before we read
+ * them: reading a hole of a tmpfs file allocates a page, and on a full one
+ * that is a SIGBUS.  A hole holds no entry (its refs were never shared, or a
+ * hostile peer offered them): -ENOENT.  One lseek per page of refs.  (A dead
+ * granter's table, punched by a reclaim between this check and the read, is
+ * the one window left.) */
+static int refs_backed(struct xw_sim *s, uint32_t domid, uint32_t count, const uint32_t *refs)
+{
+    char p[PATH_MAX];
+    off_t pg, last = -1, d;
+    uint32_t i;
+    int fd, err = 0;
+
+    if (xw_sim_path(s, p, "dom%u.gnt", domid))
+        return -ENAMETOOLONG;
+    fd = open(p, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -ESRCH;
+    for (i = 0; i < count && !err; i++) {
+        if (refs[i] == 0 || refs[i] >= XW_SIM_MAX_GREFS)
+            continue; /* check_gref refuses it */
+        pg = (off_t)((size_t)refs[i] * sizeof(struct gnt_entry)) & ~(off_t)(XW_PAGE_SIZE - 1);
+        if (pg == last)
+            continue;
+        d = lseek(fd, pg, SEEK_DATA);
+        if (d != pg)
+            err = d < 0 && errno != ENXIO ? -errno : -ENOENT;
+        last = pg;
+    }
+    close(fd);
+    return err;
 }
 
 /* mmap pages page..page+n-1 of domid's object obj at at (MAP_FIXED over our
@@ -318,6 +418,9 @@ int xw_sim_map(struct xw_xenif *x, uint32_t domid, uint32_t count, const uint32_
     tab = xw_sim_peer_state(s, &s->peers[domid].gnt, "gnt", domid, GNT_BYTES, false);
     if (!tab)
         return -ESRCH;
+    err = refs_backed(s, domid, count, refs);
+    if (err)
+        return err;
     mp = calloc(1, sizeof(*mp));
     if (!mp)
         return -ENOMEM;
@@ -351,20 +454,33 @@ int xw_sim_map_notify(struct xw_xenif *x, uint32_t domid, uint32_t ref, int writ
 {
     struct xw_sim *s = xw_sim_of(x);
     struct gnt_mapping *mp;
+    uint32_t obj, page;
     int err;
 
-    if (notify_offset >= (int)XW_PAGE_SIZE || (notify_offset >= 0 && !writable))
+    if (notify_offset >= (int)XW_PAGE_SIZE || (notify_offset >= 0 && !writable) ||
+        notify_port >= XW_SIM_MAX_PORTS)
         return -EINVAL;
     err = xw_sim_map(x, domid, 1, &ref, writable, addr);
     if (err)
         return err;
+    /* The page's object, for the record (revoked meanwhile: as a failed map). */
+    if (check_gref(s, s->peers[domid].gnt, ref, writable, &obj, &page)) {
+        xw_sim_unmap(x, *addr, 1);
+        return -ENOENT;
+    }
     pthread_mutex_lock(&s->mu);
     for (mp = s->maps; mp; mp = mp->next)
         if (mp->addr == *addr) {
             mp->notify_offset = notify_offset;
             mp->notify_port = notify_port;
+            mp->dom = domid;
+            mp->obj = obj;
         }
     pthread_mutex_unlock(&s->mu);
+    if (notify_port > 0)
+        xw_sim_ntf_arm(s, (uint32_t)notify_port, domid, obj,
+                       notify_offset >= 0 ? page << XW_PAGE_SHIFT | (uint32_t)notify_offset
+                                          : UINT32_MAX);
     return 0;
 }
 
@@ -383,10 +499,7 @@ int xw_sim_unmap(struct xw_xenif *x, void *addr, uint32_t count)
     pthread_mutex_unlock(&s->mu);
     if (!mp)
         return -EINVAL;
-    if (mp->notify_offset >= 0)
-        ((volatile uint8_t *)addr)[mp->notify_offset] = 0;
-    if (mp->notify_port >= 0)
-        xw_sim_evtchn_notify(x, (uint32_t)mp->notify_port);
+    notify_now(s, addr, mp->notify_offset, mp->notify_port, mp->dom, mp->obj);
     munmap(addr, (size_t)count << XW_PAGE_SHIFT);
     free(mp);
     return 0;

@@ -4,6 +4,7 @@
  *   gnttab.c   grant tables: share/map/unmap, access control, reclaim
  *   evtchn.c   event channels: alloc/bind/notify/unbind, the pollable fd
  *   store.c    the key store: read/write/watch
+ *   notify.c   unmap notifications run for a dead process
  *
  * A sim host is a directory; each attached handle is a domain:
  *   dom<ID>.lock   liveness: an OFD write lock held for the domain's life (the
@@ -11,6 +12,7 @@
  *   dom<ID>.gnt    the domain's grant table (struct gnt_entry[XW_SIM_MAX_GREFS]),
  *                  written only by the domain, read by grantees
  *   dom<ID>.evt    the domain's event page (struct evt_page)
+ *   dom<ID>.ntf    its unmap notifications, one record per port (notify.c)
  *   g<ID>-<OBJ>    one shared-memory object per share call (count pages)
  *   xs/            the key store, one file per key ('/' escaped as '%')
  *   host-token     random id: equal tokens = co-resident
@@ -18,7 +20,10 @@
  * dom<ID>.gnt and dom<ID>.evt), so it is fixed.  Files are never truncated or
  * unlinked while others may map them (except grant objects, which mappers keep
  * through their own mapping); a dead domain's state is zeroed/unlinked by
- * whoever next claims or scans its id.
+ * whoever next claims or scans its id.  Every page a domain writes (its event
+ * page, the grant-table pages it uses, its grant objects) is allocated before
+ * it is mapped or written (xw_sim_reserve): a full tmpfs is an error of that
+ * call (-ENOSPC), never a SIGBUS.
  *
  * Locking: mu protects the allocation hints and counters, the share/map lists
  * and the peer caches.  The shared pages are accessed with atomics only.  The
@@ -34,6 +39,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "xenif.h"
 
@@ -73,6 +79,7 @@ struct evt_page {
 struct sim_peer {
     void *gnt; /* its struct gnt_entry table, read-only */
     void *evt; /* its struct evt_page */
+    void *ntf; /* its notification records (notify.c) */
     int lock_fd; /* its dom<ID>.lock, for liveness probes; -1 when not open */
 };
 
@@ -81,16 +88,25 @@ struct gnt_mapping;
 
 struct xw_sim {
     struct xw_xenif pub; /* first: the handle callers hold */
+    struct xw_sim *next_open; /* the process's open handles (domain.c) */
     char dir[PATH_MAX];  /* the sim host */
     pthread_mutex_t mu;
     struct sim_peer *peers; /* [XW_SIM_MAX_DOMID + 1] */
     int lock_fd;            /* our dom<ID>.lock, write-locked */
+    /* XWAY_SIM_LIVENESS=domain: Xen's view of a peer (a domain outlives the
+     * process in it), see xw_xenif_open_sim. */
+    bool domain_liveness;
 
     /* gnttab.c */
     struct gnt_entry *gnt;
+    int gnt_fd; /* our dom<ID>.gnt, to reserve its pages as entries are used */
+    uint64_t gnt_reserved[GNT_BYTES / XW_PAGE_SIZE / 64]; /* pages reserved */
     uint32_t next_obj, gnt_hint;
     struct gnt_share *shares;
     struct gnt_mapping *maps;
+
+    /* notify.c */
+    void *ntf;
 
     /* evtchn.c */
     struct evt_page *evt;
@@ -112,10 +128,12 @@ static inline struct xw_sim *xw_sim_of(struct xw_xenif *x) { return (struct xw_s
 __attribute__((format(printf, 3, 4)))
 int xw_sim_path(const struct xw_sim *s, char *buf, const char *fmt, ...);
 void *xw_sim_map_state(struct xw_sim *s, const char *kind, uint32_t id, size_t len,
-                       bool create, bool writable);
+                       bool create, bool writable, int *fdp);
+int xw_sim_reserve(int fd, off_t off, off_t len);
 void *xw_sim_peer_state(struct xw_sim *s, void **slot, const char *kind, uint32_t id,
                         size_t len, bool writable);
-void xw_sim_zero_state(struct xw_sim *s, const char *kind, uint32_t id, size_t len);
+void xw_sim_zero_state(struct xw_sim *s, const char *kind, uint32_t id, size_t len,
+                       bool reserve);
 int xw_sim_alive(struct xw_sim *s, uint32_t domid);
 int xw_sim_domain_alive(struct xw_xenif *x, uint32_t domid);
 
@@ -146,6 +164,18 @@ int xw_sim_evtchn_pending(struct xw_xenif *x);
 int xw_sim_evtchn_unmask(struct xw_xenif *x, uint32_t port);
 int xw_sim_evtchn_unbind(struct xw_xenif *x, uint32_t port);
 int xw_sim_evtchn_peer_alive(struct xw_xenif *x, uint32_t port);
+
+/* evtchn.c: signal dom's port on its behalf (dom is dead: notify.c). */
+void xw_sim_evtchn_send_for(struct xw_sim *s, uint32_t dom, uint32_t port);
+
+/* notify.c */
+int xw_sim_ntf_open(struct xw_sim *s);
+void xw_sim_ntf_close(struct xw_sim *s);
+void xw_sim_ntf_arm(struct xw_sim *s, uint32_t port, uint32_t dom, uint32_t obj,
+                    uint32_t where);
+void xw_sim_ntf_disarm(struct xw_sim *s, uint32_t port, uint32_t dom, uint32_t obj);
+void xw_sim_ntf_run(struct xw_sim *s, uint32_t dom, uint32_t port);
+void xw_sim_ntf_reclaim(struct xw_sim *s, uint32_t id);
 
 /* store.c */
 int xw_sim_store_open(struct xw_sim *s);

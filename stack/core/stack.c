@@ -320,6 +320,12 @@ static int start(const struct xw_config *c)
                  "version, resources or nonce", getenv("XWAY_FAULT"));
         goto out_wake;
     }
+    if (xw_sim_liveness_domain() < 0) {
+        rc = -EINVAL;
+        snprintf(last_error, sizeof(last_error), "XWAY_SIM_LIVENESS=%s: must be process or domain",
+                 getenv("XWAY_SIM_LIVENESS"));
+        goto out_wake;
+    }
     rc = open_link(c);
     if (rc < 0)
         goto out_wake;

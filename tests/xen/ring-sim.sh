@@ -7,6 +7,8 @@ set +e # judged from both programs' logs and exit codes, below
 BIN=$1; shift
 xw_tmpdir HOST /tmp/xwt-sim.XXXXXX
 export XWT_SIM_HOST=$HOST
+# Xen's liveness: a killed process's domain lives on (xwt_death).
+export XWAY_SIM_LIVENESS=domain
 bg "$HOST/sharer.log" timeout 100 "$BIN" sharer /xt/ring "$@"; p1=$LAST_PID
 bg "$HOST/mapper.log" timeout 100 "$BIN" mapper /xt/ring "$@"; p2=$LAST_PID
 wait $p1; r1=$?; wait $p2; r2=$?

@@ -20,6 +20,13 @@ double xwt_now_s(void)
     return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+int xwt_open_backend(struct xw_xenif **x)
+{
+    if (getenv("XWT_SIM_HOST"))
+        return xw_xenif_open(XW_XENIF_SIM, getenv("XWT_SIM_HOST"), -1, x);
+    return xw_xenif_open(XW_XENIF_XEN, NULL, -1, x);
+}
+
 int xwt_put(struct xwt *t, const char *key, const char *val)
 {
     char path[256];

@@ -1,6 +1,7 @@
 /* The ring channel over the real Xen backend, between two processes of dom0 or
  * two PV guests: offer through xenstore, share/map/bind, a transfer in both
- * directions at once with checksums, EOF, and a hostile peer on both sides.
+ * directions at once with checksums, EOF, a hostile peer on both sides, and a
+ * peer process killed with SIGKILL while its domain lives on (xwt_death.c).
  * Usage: xwt_ring sharer|mapper STORE_DIR [mib=N] [ring=BYTES]
  *
  * The sharer creates the channels and the mapper accepts them.  Every step is
@@ -222,10 +223,7 @@ int main(int argc, char **argv)
     parse_args(&t, argc, argv);
     xwt_begin("xwt_ring", argv[1]);
     /* XWT_SIM_HOST: run the same program on the sim backend (development). */
-    if (getenv("XWT_SIM_HOST"))
-        r = xw_xenif_open(XW_XENIF_SIM, getenv("XWT_SIM_HOST"), -1, &t.x);
-    else
-        r = xw_xenif_open(XW_XENIF_XEN, NULL, -1, &t.x);
+    r = xwt_open_backend(&t.x);
     if (!xwt_check(r == 0, "%s backend open (%d): domid %u", r == 0 ? t.x->ops->name : "?", r,
                    r == 0 ? t.x->domid : 0))
         return xwt_end();
@@ -235,6 +233,7 @@ int main(int argc, char **argv)
         xwt_hostile_acceptor(&t);
         xwt_hostile_creator(&t, "evil2", false);
         xwt_hostile_creator(&t, "evil3", true);
+        xwt_death(&t);
         xwt_check(t.watch_failures == 0 && t.watch_events > 0,
                   "key store watches: %d events, %d failed watch calls", t.watch_events,
                   t.watch_failures);

@@ -27,6 +27,8 @@ struct xwt {
 };
 
 double xwt_now_s(void);
+/* The xen backend, or the sim on XWT_SIM_HOST when set (the sim twin). */
+int xwt_open_backend(struct xw_xenif **x);
 
 /* Keys under t->dir: write ours; wait (watch + read) for the peer's. */
 int xwt_put(struct xwt *t, const char *key, const char *val);
@@ -49,5 +51,9 @@ int xwt_setup_accept(struct xwt *t, const char *name, struct xw_channel **ch,
  * its receive ring while it is blocked (cases 2 and 3). */
 void xwt_hostile_acceptor(struct xwt *t);
 void xwt_hostile_creator(struct xwt *t, const char *name, bool blocked);
+
+/* A peer process killed with SIGKILL in a live domain: the survivor's blocked
+ * recv fails within 5 s, the creator's death (case 1) and the acceptor's. */
+void xwt_death(struct xwt *t);
 
 #endif
