@@ -49,7 +49,8 @@ static const char *const fault_names[] = {
     [XW_FAULT_GRANT_MAP] = "grant-map", [XW_FAULT_EVTCHN] = "evtchn",
     [XW_FAULT_TIMEOUT] = "timeout", [XW_FAULT_MALFORMED] = "malformed",
     [XW_FAULT_VERSION] = "version", [XW_FAULT_RESOURCES] = "resources",
-    [XW_FAULT_NONCE] = "nonce",
+    [XW_FAULT_NONCE] = "nonce", [XW_FAULT_RAW] = "raw",
+    [XW_FAULT_OFFER_LATE] = "offer-late",
 };
 
 int xw_neg_parse_fault(const char *v, enum xw_fault *out)
@@ -182,7 +183,8 @@ u32_t *xw_hook_tcpopt_add(struct pbuf *p, struct tcp_hdr *hdr, const struct tcp_
                           u32_t *opts)
 {
     struct pcb_hs *h = pcb_hs_of(pcb);
-    struct xw_synopt o = { .version = XW_OPT_VERSION, .host = ng.host };
+    struct xw_synopt o = { .version = XW_OPT_VERSION,
+                           .host = ng.fault == XW_FAULT_RAW ? 0 : ng.host };
     u8_t internal = (u8_t)((u8_t *)opts - (u8_t *)(hdr + 1));
 
     if (!h || !carries_option(pcb, h) || internal + XW_OPT_LEN > 40)
@@ -388,6 +390,30 @@ static void hs_timeout(void *arg)
     apply(s, &st);
 }
 
+/* XW_FAULT_RAW: the option was exchanged, the stream is the application's. */
+static bool raw_stream(struct xw_sock *s)
+{
+    s->hs.state = XW_HS_TCP;
+    s->hs.reason = XW_REASON_NONE;
+    count_outcome(s);
+    return false;
+}
+
+/* XW_FAULT_OFFER_LATE: the offer made in neg_on_connected goes out now. */
+static void late_offer(void *arg)
+{
+    struct xw_sock *s = arg;
+    struct xw_ctrl offer = { .domid = s->hs_offer.domid, .intf_ref = s->hs_offer.intf_ref,
+                             .port = s->hs_offer.port,
+                             .ring_shift = (uint8_t)s->hs_offer.ring_shift };
+    struct xw_hs_step st;
+
+    if (!s->tcp.pcb)
+        return;
+    st = xw_hs_connector_start(&s->hs, true, true, 0, &offer);
+    apply(s, &st);
+}
+
 static bool neg_on_connected(struct xw_sock *s)
 {
     struct pcb_hs *h = pcb_hs_of(s->tcp.pcb);
@@ -403,6 +429,8 @@ static bool neg_on_connected(struct xw_sock *s)
         count_outcome(s);
         return false;
     }
+    if (h->peer_opt && ng.fault == XW_FAULT_RAW)
+        return raw_stream(s);
     if (cores) {
         if (ng.fault == XW_FAULT_GRANT_SHARE)
             rc = -EACCES;
@@ -418,6 +446,11 @@ static bool neg_on_connected(struct xw_sock *s)
             offer.intf_ref = off.intf_ref;
             offer.port = off.port;
             offer.ring_shift = (uint8_t)off.ring_shift;
+            if (ng.fault == XW_FAULT_OFFER_LATE) {
+                s->hs_offer = off;
+                sys_timeout(XW_OFFER_LATE_MS, late_offer, s);
+                return true;
+            }
         }
     }
     st = xw_hs_connector_start(&s->hs, h->peer_opt, cores, rc, &offer);
@@ -436,6 +469,8 @@ static bool neg_on_accepted(struct xw_sock *l, struct xw_sock *s)
         count_outcome(s);
         return false;
     }
+    if (ng.fault == XW_FAULT_RAW)
+        return raw_stream(s);
     st = xw_hs_acceptor_start(&s->hs, true, coresident(&h->peer));
     if (st.done) {
         count_outcome(s);
@@ -488,6 +523,7 @@ static void neg_forget(struct xw_sock *s)
 {
     sys_untimeout(hs_timeout, s);
     sys_untimeout(delayed_map, s);
+    sys_untimeout(late_offer, s);
 }
 
 void xw_neg_stats(struct xway_stats *st)
