@@ -371,14 +371,17 @@ static void apply(struct xw_sock *s, const struct xw_hs_step *st)
     if (st->reset) {
         xw_warn("fd %d: handshake failed (%s): connection reset", s->fd,
                 xw_reason_name(s->hs.reason));
-        count_outcome(s);
+        if (!s->hs_done) /* a connector discarding a late answer was counted */
+            count_outcome(s);
         xw_tcp_abort_conn(s, ECONNRESET);
         return;
     }
-    if (xw_hs_reading(&s->hs) && !st->done)
-        arm_timer(s);
     if (st->done)
         finish(s);
+    /* Every state that reads the peer's messages has a timer, including a
+     * connector that finished on TCP and still discards one late answer. */
+    if (xw_hs_reading(&s->hs) && s->tcp.pcb)
+        arm_timer(s);
 }
 
 static void hs_timeout(void *arg)
@@ -492,14 +495,15 @@ static void neg_input(struct xw_sock *s)
         size_t used = rc > 0 ? (size_t)rc : 0;
         struct xw_hs_step st;
 
-        if (rc == 0)
-            return; /* wait for the rest of the message */
-        if (rc < 0 && rc != -EBADMSG && have >= XW_CTRL_HDR) {
-            /* framed but unusable (version, type): skip it by its length */
-            used = (size_t)buf[4] << 8 | buf[5];
-            if (used > have)
-                return;
+        if (rc == -EPROTONOSUPPORT || rc == -ENOMSG) {
+            /* framed but unusable (version, type): skipped by its length */
+            int skip = xw_ctrl_skip(buf, have);
+            if (skip < 0)
+                rc = skip;
+            used = skip > 0 ? (size_t)skip : 0;
         }
+        if (rc == 0 || (rc != -EBADMSG && !used))
+            return; /* wait for the rest: the handshake's timer bounds the wait */
         xw_tcp_rx_take(s, buf, used, false);
         if (rc > 0 && m.type == XW_CTRL_OFFER && s->hs.state == XW_HS_WAIT_OFFER) {
             if (ng.fault == XW_FAULT_TIMEOUT) {

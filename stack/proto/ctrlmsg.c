@@ -163,3 +163,15 @@ int xw_ctrl_parse(const uint8_t *buf, size_t len, struct xw_ctrl *out)
     read_body(buf + XW_CTRL_HDR, out);
     return size;
 }
+
+int xw_ctrl_skip(const uint8_t *buf, size_t len)
+{
+    uint64_t length;
+
+    if (!buf || len < XW_CTRL_HDR)
+        return 0;
+    length = get_be(buf + H_LENGTH, 2);
+    if (length < XW_CTRL_HDR || length > XW_CTRL_MAX)
+        return -EBADMSG;
+    return len < length ? 0 : (int)length;
+}

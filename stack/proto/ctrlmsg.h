@@ -78,4 +78,11 @@ int xw_ctrl_write(uint8_t *buf, size_t cap, const struct xw_ctrl *m);
  * bytes present prove it (e.g. a bad first byte). */
 int xw_ctrl_parse(const uint8_t *buf, size_t len, struct xw_ctrl *out);
 
+/* After xw_ctrl_parse returned -EPROTONOSUPPORT or -ENOMSG (well framed, not
+ * understood): the size to skip, from the length field, once all of it is in
+ * buf[0..len); 0 when more bytes are needed; -EBADMSG when the length is not
+ * XW_CTRL_HDR..XW_CTRL_MAX (over-long or short: the frame is broken, nothing
+ * after it can be trusted). */
+int xw_ctrl_skip(const uint8_t *buf, size_t len);
+
 #endif

@@ -219,6 +219,10 @@ struct xw_hs_step xw_hs_timeout(struct xw_hs *hs)
         /* The connector always speaks first and decides last: silence means it
          * is broken, and the stream's next bytes would be ambiguous. */
         return reset(hs, XW_REASON_TIMEOUT);
+    case XW_HS_DISCARD:
+        /* The answer to our abandoned offer never came: without it we cannot
+         * tell where the acceptor's payload starts. */
+        return reset(hs, XW_REASON_TIMEOUT);
     default:
         memset(&s, 0, sizeof(s));
         return s;

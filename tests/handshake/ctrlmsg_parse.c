@@ -2,6 +2,7 @@
  * truncation and malformed header, never a read past len (exact-size heap
  * copies under ASan), plus a deterministic random sweep. */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -296,6 +297,35 @@ static void test_random_sweep(void)
     }
 }
 
+/* A well-framed message that is not understood is skipped by its length, only
+ * once all of it is there and only when the length is plausible: an over-long
+ * or short one is a broken frame. */
+static void test_skip(void)
+{
+    uint8_t b[64];
+    struct xw_ctrl o;
+    memset(b, 0xab, sizeof(b));
+    b[0] = XW_CTRL_MAGIC >> 8;
+    b[1] = XW_CTRL_MAGIC & 0xff;
+    b[2] = XW_CTRL_VERSION + 7;
+    b[3] = XW_CTRL_OFFER;
+    for (unsigned len = 0; len < 0x10000; len += len < 300 ? 1 : 251) {
+        b[4] = (uint8_t)(len >> 8);
+        b[5] = (uint8_t)len;
+        bool ok = len >= XW_CTRL_HDR && len <= XW_CTRL_MAX;
+        for (size_t k = 0; k <= sizeof(b); k++) {
+            int want = k < XW_CTRL_HDR ? 0 : !ok ? -EBADMSG : k < len ? 0 : (int)len;
+            uint8_t *c = malloc(k ? k : 1); /* exact size: ASan catches a read past it */
+            CHECK(c != NULL);
+            memcpy(c, b, k);
+            CHECK_EQ(xw_ctrl_skip(k ? c : NULL, k), want);
+            if (k >= 3)
+                CHECK_EQ(xw_ctrl_parse(c, k, &o), -EPROTONOSUPPORT);
+            free(c);
+        }
+    }
+}
+
 static void test_reason_names(void)
 {
     static const char *const want[] = { "none", "peer-no-option", "not-co-resident",
@@ -320,6 +350,7 @@ int main(void)
     test_reserved_ignored();
     test_stream();
     test_random_sweep();
+    test_skip();
     test_reason_names();
     printf("ctrlmsg_parse: ok\n");
     return 0;
