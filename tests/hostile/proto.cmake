@@ -5,3 +5,6 @@ set(XW_PROTO_T ${CMAKE_CURRENT_SOURCE_DIR})
 xw_test(hostile_proto_hs_bounded TIMEOUT 120
   SOURCES ${XW_PROTO_T}/proto_hs_bounded.c ${XW_PROTO_T}/proto_raw.c
   LIBS xwt_ringlib LABELS hostile)
+xw_test(hostile_proto_replay TIMEOUT 120
+  SOURCES ${XW_PROTO_T}/proto_replay.c ${XW_PROTO_T}/proto_raw.c
+  LIBS xwt_ringlib LABELS hostile)
