@@ -33,7 +33,7 @@ struct xw_channel {
     void *ind;            /* creator only: shared indirect ref pages */
     uint32_t nind;
     uint32_t shift;
-    uint64_t nonce;
+    uint64_t nonce, key;
     unsigned spin_us;
     struct xw_ring tx, rx;
     _Atomic int error; /* sticky -errno */
@@ -141,7 +141,8 @@ int xw_channel_create(struct xw_xenif *x, uint32_t peer_domid, const struct xw_c
     if (err < 0)
         goto out_unshare_ind;
     ch->port = err;
-    if (getrandom(&ch->nonce, sizeof(ch->nonce), 0) != sizeof(ch->nonce)) {
+    if (getrandom(&ch->nonce, sizeof(ch->nonce), 0) != sizeof(ch->nonce) ||
+        getrandom(&ch->key, sizeof(ch->key), 0) != sizeof(ch->key)) {
         err = -EIO;
         goto out_unbind;
     }
@@ -149,9 +150,11 @@ int xw_channel_create(struct xw_xenif *x, uint32_t peer_domid, const struct xw_c
     ch->intf->version = XW_INTF_VERSION;
     ch->intf->ring_shift = ch->shift;
     ch->intf->nonce = ch->nonce;
+    ch->intf->key = ch->key;
     setup_rings(ch);
     *offer = (struct xw_chan_offer){ .domid = x->domid, .intf_ref = intf_ref,
-                                     .port = (uint32_t)ch->port, .ring_shift = ch->shift };
+                                     .port = (uint32_t)ch->port, .ring_shift = ch->shift,
+                                     .key = ch->key };
     free(refs);
     *out = ch;
     return 0;
@@ -170,18 +173,24 @@ out_free:
     return err;
 }
 
-/* Acceptor: read the header once, validate it against the offer. */
+/* Acceptor: read the header once, validate it against the offer.  The key
+ * first: an offer its sender did not make learns nothing from the page. */
 static int read_header(struct xw_channel *ch, const struct xw_chan_offer *offer,
                        uint32_t *nrefs, uint32_t *flags)
 {
     struct xw_intf *i = ch->intf;
     uint32_t magic = i->magic, version = i->version, shift = i->ring_shift;
+    uint64_t key = i->key;
     uint32_t want;
 
+    if (magic != XW_INTF_MAGIC || version != XW_INTF_VERSION)
+        return -EPROTO;
+    if (key != offer->key)
+        return -EKEYREJECTED;
     *nrefs = i->nrefs;
     *flags = i->flags;
     ch->nonce = i->nonce;
-    if (magic != XW_INTF_MAGIC || version != XW_INTF_VERSION || shift != offer->ring_shift)
+    if (shift != offer->ring_shift)
         return -EPROTO;
     ch->shift = shift;
     ch->npages = xw_ring_data_pages(shift);

@@ -2,8 +2,9 @@
  * domain shares and the other maps, plus one event channel.
  *
  * Setup (driven by the in-stack handshake, which carries the offer):
- *   creator:  xw_channel_create() -> offer (fixed-width, 16 bytes) -> peer
- *   acceptor: xw_channel_accept(offer) -> nonce read through the mapping -> peer
+ *   creator:  xw_channel_create() -> offer (fixed-width) -> peer
+ *   acceptor: xw_channel_accept(offer): the offer's key must be the page's;
+ *             the nonce read through the mapping -> peer
  *   creator:  xw_channel_check_nonce(echoed nonce) == 0 -> both use the ring
  * Any failure: close the channel and stay on TCP.
  *
@@ -39,12 +40,16 @@
 
 /* What the acceptor needs, all fixed width (host byte order; the control
  * message encodes it explicitly).  The nonce is deliberately NOT here: the
- * acceptor can only learn it through the mapped interface page. */
+ * acceptor can only learn it through the mapped interface page.  The key is
+ * in both: refs and ports are guessable (small, sequential), so a peer that
+ * did not create the page could otherwise replay an offer made to someone else
+ * in our domain; the acceptor checks the key before it binds or answers. */
 struct xw_chan_offer {
     uint32_t domid;      /* the creator's domain id */
     uint32_t intf_ref;   /* grant ref of the interface page */
     uint32_t port;       /* the creator's unbound event-channel port */
     uint32_t ring_shift; /* log2(bytes per direction); must match the page */
+    uint64_t key;        /* random; must match the page */
 };
 
 struct xw_chan_params {
@@ -60,9 +65,10 @@ struct xw_channel;
 int xw_channel_create(struct xw_xenif *x, uint32_t peer_domid,
                       const struct xw_chan_params *p, struct xw_channel **out,
                       struct xw_chan_offer *offer);
-/* Acceptor: map, validate geometry, bind.  *nonce: to echo to the creator.
- * -EPROTO: the page does not describe a valid ring; -EPERM/-ENOENT: mapping
- * refused; -ESRCH: creator gone. */
+/* Acceptor: map, check the key, validate geometry, bind.  *nonce: to echo to
+ * the creator.  -EKEYREJECTED: the offer's key is not the page's (nothing
+ * bound, nothing learnt); -EPROTO: the page does not describe a valid ring;
+ * -EPERM/-ENOENT: mapping refused; -ESRCH: creator gone. */
 int xw_channel_accept(struct xw_xenif *x, const struct xw_chan_offer *offer,
                       const struct xw_chan_params *p, struct xw_channel **out,
                       uint64_t *nonce);

@@ -276,7 +276,7 @@ static int send_ctrl(struct xw_sock *s, const struct xw_ctrl *m)
     if (m->type == XW_CTRL_ACCEPT && ng.fault == XW_FAULT_MALFORMED)
         buf[3] = 0x7f;
     if (m->type == XW_CTRL_ACCEPT && ng.fault == XW_FAULT_VERSION)
-        buf[2] = 2;
+        buf[2] = XW_CTRL_VERSION + 1;
     if (tcp_write(s->tcp.pcb, buf, (u16_t)n, TCP_WRITE_FLAG_COPY) != ERR_OK)
         return -ENOBUFS;
     tcp_output(s->tcp.pcb);
@@ -321,10 +321,24 @@ static void finish(struct xw_sock *s)
 
 static void apply(struct xw_sock *s, const struct xw_hs_step *st);
 
+/* The OFFER message and the channel's offer: the same fields. */
+static struct xw_chan_offer chan_offer(const struct xw_ctrl *m)
+{
+    return (struct xw_chan_offer){ .domid = m->domid, .intf_ref = m->intf_ref, .port = m->port,
+                                   .ring_shift = m->ring_shift, .key = m->key };
+}
+
+static struct xw_ctrl offer_msg(const struct xw_chan_offer *o)
+{
+    return (struct xw_ctrl){ .type = XW_CTRL_OFFER, .domid = o->domid,
+                             .intf_ref = o->intf_ref, .port = o->port,
+                             .ring_shift = (uint8_t)o->ring_shift, .key = o->key };
+}
+
 /* Acceptor: map the offered ring (or fail it on purpose for the fault tests). */
 static void map_offer(struct xw_sock *s, const struct xw_ctrl *m)
 {
-    struct xw_chan_offer off = { m->domid, m->intf_ref, m->port, m->ring_shift };
+    struct xw_chan_offer off = chan_offer(m);
     struct xw_chan_params prm = { 0, -1 };
     uint64_t nonce = 0;
     int rc;
@@ -347,14 +361,10 @@ static void map_offer(struct xw_sock *s, const struct xw_ctrl *m)
 static void delayed_map(void *arg)
 {
     struct xw_sock *s = arg;
-    struct xw_ctrl m = { 0 };
+    struct xw_ctrl m = offer_msg(&s->hs_offer);
 
     if (s->hs.state != XW_HS_WAIT_OFFER || !s->tcp.pcb)
         return;
-    m.domid = s->hs_offer.domid;
-    m.intf_ref = s->hs_offer.intf_ref;
-    m.port = s->hs_offer.port;
-    m.ring_shift = (uint8_t)s->hs_offer.ring_shift;
     map_offer(s, &m);
 }
 
@@ -406,9 +416,7 @@ static bool raw_stream(struct xw_sock *s)
 static void late_offer(void *arg)
 {
     struct xw_sock *s = arg;
-    struct xw_ctrl offer = { .domid = s->hs_offer.domid, .intf_ref = s->hs_offer.intf_ref,
-                             .port = s->hs_offer.port,
-                             .ring_shift = (uint8_t)s->hs_offer.ring_shift };
+    struct xw_ctrl offer = offer_msg(&s->hs_offer);
     struct xw_hs_step st;
 
     if (!s->tcp.pcb)
@@ -445,10 +453,7 @@ static bool neg_on_connected(struct xw_sock *s)
             s->ring.ch = NULL;
             xw_info("fd %d: cannot offer a ring: %s", s->fd, strerror(-rc));
         } else {
-            offer.domid = off.domid;
-            offer.intf_ref = off.intf_ref;
-            offer.port = off.port;
-            offer.ring_shift = (uint8_t)off.ring_shift;
+            offer = offer_msg(&off);
             if (ng.fault == XW_FAULT_OFFER_LATE) {
                 s->hs_offer = off;
                 sys_timeout(XW_OFFER_LATE_MS, late_offer, s);
@@ -508,7 +513,7 @@ static void neg_input(struct xw_sock *s)
         if (rc > 0 && m.type == XW_CTRL_OFFER && s->hs.state == XW_HS_WAIT_OFFER) {
             if (ng.fault == XW_FAULT_TIMEOUT) {
                 /* answer late: after the connector's timeout */
-                s->hs_offer = (struct xw_chan_offer){ m.domid, m.intf_ref, m.port, m.ring_shift };
+                s->hs_offer = chan_offer(&m);
                 sys_untimeout(hs_timeout, s);
                 sys_timeout(HS_TIMEOUT_MS + 1000, delayed_map, s);
                 continue;

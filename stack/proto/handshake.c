@@ -64,6 +64,8 @@ int xw_hs_reason_of(int err, bool creating)
         return XW_REASON_EVTCHN;
     case -ENODEV:
         return XW_REASON_BACKEND_OFF;
+    case -EKEYREJECTED:
+        return XW_REASON_OFFER_KEY;
     default:
         return creating ? XW_REASON_GRANT_SHARE : XW_REASON_GRANT_MAP;
     }

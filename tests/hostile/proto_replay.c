@@ -77,6 +77,7 @@ static int attacker(int ctl, void *arg)
     m.domid = g.domid;
     m.intf_ref = g.ref;
     m.port = g.port;
+    m.key = 0; /* the one field a replay cannot guess */
     xwt_raw_send_msg(fd, &m, 0);
     xwt_raw_recv_msg(fd, &r);
     printf("attacker: replayed offer (dom %u ref %u port %u): got %s, reason %s\n", g.domid,
