@@ -19,6 +19,7 @@
 #include <time.h>
 
 #include "barrier.h"
+#include "budget.h"
 #include "channel.h"
 #include "ring.h"
 
@@ -32,6 +33,8 @@ struct xw_channel {
     uint32_t npages;
     void *ind;            /* creator only: shared indirect ref pages */
     uint32_t nind;
+    uint32_t budget_pages; /* creator: pages taken from the share budget */
+    bool budget_mapped;    /* acceptor: counted against its peer's rings */
     uint32_t shift;
     uint64_t nonce, key;
     unsigned spin_us;
@@ -128,9 +131,15 @@ int xw_channel_create(struct xw_xenif *x, uint32_t peer_domid, const struct xw_c
         err = -ENOMEM;
         goto out_free;
     }
-    err = xw_share(x, peer_domid, 1, 1, &intf_ref, (void **)&ch->intf);
+    ch->budget_pages = 1 + ch->npages;
+    if (ch->npages > XW_INTF_MAX_REFS)
+        ch->budget_pages += (ch->npages + XW_REFS_PER_PAGE - 1) / XW_REFS_PER_PAGE;
+    err = xw_budget_share_take(x, ch->budget_pages);
     if (err)
         goto out_free;
+    err = xw_share(x, peer_domid, 1, 1, &intf_ref, (void **)&ch->intf);
+    if (err)
+        goto out_budget;
     err = xw_share(x, peer_domid, ch->npages, 1, refs, (void **)&ch->data);
     if (err)
         goto out_unshare_intf;
@@ -167,6 +176,8 @@ out_unshare_data:
     xw_unshare(x, ch->data, ch->npages);
 out_unshare_intf:
     xw_unshare(x, ch->intf, 1);
+out_budget:
+    xw_budget_share_put(ch->budget_pages);
 out_free:
     free(refs);
     free(ch);
@@ -223,22 +234,40 @@ static int copy_refs(struct xw_channel *ch, uint32_t domid, uint32_t nrefs, uint
     return 0;
 }
 
+/* Acceptor: the offer's size against the bounds and against the most we map. */
+static int accept_params(const struct xw_chan_params *p, const struct xw_chan_offer *offer,
+                         unsigned *spin)
+{
+    uint32_t max_shift;
+    int err = params(p, &max_shift, spin);
+
+    if (err)
+        return err;
+    if (!p || !p->ring_bytes)
+        max_shift = XW_RING_MAX_SHIFT;
+    if (offer->ring_shift < XW_RING_MIN_SHIFT || offer->ring_shift > XW_RING_MAX_SHIFT)
+        return -EPROTO;
+    return offer->ring_shift > max_shift ? -EMSGSIZE : 0;
+}
+
 int xw_channel_accept(struct xw_xenif *x, const struct xw_chan_offer *offer,
                       const struct xw_chan_params *p, struct xw_channel **out, uint64_t *nonce)
 {
     struct xw_channel *ch = calloc(1, sizeof(*ch));
-    uint32_t *refs = NULL, nrefs, flags, dummy;
+    uint32_t *refs = NULL, nrefs, flags;
     int err;
 
     if (!ch)
         return -ENOMEM;
     ch->x = x;
     ch->peer_domid = offer->domid;
-    err = params(p, &dummy, &ch->spin_us);
-    if (!err && (offer->ring_shift < XW_RING_MIN_SHIFT || offer->ring_shift > XW_RING_MAX_SHIFT))
-        err = -EPROTO;
+    err = accept_params(p, offer, &ch->spin_us);
     if (err)
         goto out_free;
+    err = xw_budget_map_take(offer->domid, p ? p->peer_rings : 0);
+    if (err)
+        goto out_free;
+    ch->budget_mapped = true;
     err = xw_map(x, offer->domid, 1, &offer->intf_ref, 1, (void **)&ch->intf);
     if (err)
         goto out_free;
@@ -266,6 +295,8 @@ out_unmap_data:
 out_unmap_intf:
     xw_unmap(x, ch->intf, 1);
 out_free:
+    if (ch->budget_mapped)
+        xw_budget_map_put(ch->peer_domid);
     free(refs);
     free(ch);
     return err;
@@ -530,9 +561,11 @@ void xw_channel_close(struct xw_channel *ch)
             xw_unshare(ch->x, ch->ind, ch->nind);
         xw_unshare(ch->x, ch->data, ch->npages);
         xw_unshare(ch->x, ch->intf, 1);
+        xw_budget_share_put(ch->budget_pages);
     } else {
         xw_unmap(ch->x, ch->data, ch->npages);
         xw_unmap(ch->x, ch->intf, 1);
+        xw_budget_map_put(ch->peer_domid);
     }
     free(ch);
 }

@@ -35,6 +35,9 @@
  * peer turnaround (ring ping-pong median 0.43 us) at a small cost before an
  * idle channel blocks; blocking every time costs ~5.6 us per round trip. */
 #define XW_CHAN_DEFAULT_SPIN_US 50u
+/* Acceptor: most channels mapped from one peer domain at a time (a stack's
+ * default; see xw_chan_params.peer_rings). */
+#define XW_CHAN_PEER_RINGS 512
 /* Blocking waits re-check peer liveness at least this often. */
 #define XW_CHAN_SLICE_MS 100
 
@@ -53,22 +56,29 @@ struct xw_chan_offer {
 };
 
 struct xw_chan_params {
-    uint32_t ring_bytes; /* per direction, power of two; 0: default.  Tests may
-                            go below XW_CHAN_MIN_RING down to one page. */
+    uint32_t ring_bytes; /* creator: per direction, power of two; 0: default.
+                            Tests may go below XW_CHAN_MIN_RING down to one
+                            page.  Acceptor: the largest ring it maps (an
+                            offer of a bigger one is refused); 0: any */
     int spin_us;         /* -1: default */
+    uint32_t peer_rings; /* acceptor: most channels mapped from one peer domain
+                            in this process at a time; 0: no cap */
 };
 
 struct xw_channel;
 
 /* Creator: share pages with peer_domid, allocate an unbound port, fill the
- * interface page.  -EINVAL bad size; -ENOSPC out of grants/ports; -errno. */
+ * interface page.  -EINVAL bad size; -ENOSPC out of grants/ports (or over
+ * the share limit, budget.h); -errno. */
 int xw_channel_create(struct xw_xenif *x, uint32_t peer_domid,
                       const struct xw_chan_params *p, struct xw_channel **out,
                       struct xw_chan_offer *offer);
 /* Acceptor: map, check the key, validate geometry, bind.  *nonce: to echo to
- * the creator.  -EKEYREJECTED: the offer's key is not the page's (nothing
- * bound, nothing learnt); -EPROTO: the page does not describe a valid ring;
- * -EPERM/-ENOENT: mapping refused; -ESRCH: creator gone. */
+ * the creator.  -EMSGSIZE: the ring is bigger than p->ring_bytes; -ENOSPC:
+ * p->peer_rings channels of that domain are mapped already (both checked
+ * before mapping anything); -EKEYREJECTED: the offer's key is not the page's
+ * (nothing bound, nothing learnt); -EPROTO: the page does not describe a
+ * valid ring; -EPERM/-ENOENT: mapping refused; -ESRCH: creator gone. */
 int xw_channel_accept(struct xw_xenif *x, const struct xw_chan_offer *offer,
                       const struct xw_chan_params *p, struct xw_channel **out,
                       uint64_t *nonce);

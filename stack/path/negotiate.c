@@ -308,6 +308,12 @@ static void finish(struct xw_sock *s)
         }
     }
     count_outcome(s);
+    /* The peer's last control message may still wait for our ACK, and with it
+     * (Nagle) its first payload: acknowledge now, not at the delayed-ACK timer. */
+    if (s->tcp.pcb) {
+        tcp_ack_now(s->tcp.pcb);
+        tcp_output(s->tcp.pcb);
+    }
     if (s->listener) {
         struct xw_sock *l = s->listener;
         s->listener = NULL;
@@ -339,7 +345,9 @@ static struct xw_ctrl offer_msg(const struct xw_chan_offer *o)
 static void map_offer(struct xw_sock *s, const struct xw_ctrl *m)
 {
     struct xw_chan_offer off = chan_offer(m);
-    struct xw_chan_params prm = { 0, -1 };
+    /* Never bigger than our own rings; never more than the cap per peer domain. */
+    struct xw_chan_params prm = { .ring_bytes = (uint32_t)xw_stack_config()->ring, .spin_us = -1,
+                                  .peer_rings = XW_CHAN_PEER_RINGS };
     uint64_t nonce = 0;
     int rc;
     struct xw_hs_step st;
@@ -430,7 +438,7 @@ static bool neg_on_connected(struct xw_sock *s)
     struct pcb_hs *h = pcb_hs_of(s->tcp.pcb);
     struct xw_ctrl offer = { 0 };
     struct xw_chan_offer off;
-    struct xw_chan_params prm = { (uint32_t)xw_stack_config()->ring, -1 };
+    struct xw_chan_params prm = { .ring_bytes = (uint32_t)xw_stack_config()->ring, .spin_us = -1 };
     struct xw_hs_step st;
     bool cores = h && h->peer_opt && coresident(&h->peer);
     int rc = -EINVAL;

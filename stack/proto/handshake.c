@@ -57,6 +57,7 @@ int xw_hs_reason_of(int err, bool creating)
     case -ENOMEM:
     case -EMFILE:
     case -ENFILE:
+    case -EMSGSIZE: /* a ring bigger than we map */
         return XW_REASON_RESOURCES;
     case -EPROTO:
         return XW_REASON_MALFORMED;

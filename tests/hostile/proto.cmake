@@ -8,3 +8,7 @@ xw_test(hostile_proto_hs_bounded TIMEOUT 120
 xw_test(hostile_proto_replay TIMEOUT 120
   SOURCES ${XW_PROTO_T}/proto_replay.c ${XW_PROTO_T}/proto_raw.c
   LIBS xwt_ringlib LABELS hostile)
+xw_test(hostile_proto_ring_caps TIMEOUT 120
+  SOURCES ${XW_PROTO_T}/proto_ring_caps.c LIBS xwt_ringlib LABELS hostile)
+xw_test(hostile_proto_budget TIMEOUT 60 SOURCES ${XW_PROTO_T}/proto_budget.c LINK NETIF
+  LABELS hostile)
