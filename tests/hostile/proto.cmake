@@ -10,5 +10,6 @@ xw_test(hostile_proto_replay TIMEOUT 120
   LIBS xwt_ringlib LABELS hostile)
 xw_test(hostile_proto_ring_caps TIMEOUT 120
   SOURCES ${XW_PROTO_T}/proto_ring_caps.c LIBS xwt_ringlib LABELS hostile)
-xw_test(hostile_proto_budget TIMEOUT 60 SOURCES ${XW_PROTO_T}/proto_budget.c LINK NETIF
-  LABELS hostile)
+xw_test(hostile_proto_budget TIMEOUT 60 LINK NETIF LABELS hostile
+  SOURCES ${XW_PROTO_T}/proto_budget.c ${XW_PROTO_DIR}/handshake.c ${XW_PROTO_DIR}/ctrlmsg.c)
+target_include_directories(hostile_proto_budget PRIVATE ${XW_PROTO_DIR})

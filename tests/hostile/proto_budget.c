@@ -1,12 +1,18 @@
 /* The channel's resource bounds, without the stack (issue 11 item 10): a
  * share limit (what gntalloc's limit is on real Xen) refuses a ring before
  * sharing anything and frees its pages on close; the acceptor's per-peer cap
- * and its largest ring refuse an offer before mapping anything. */
+ * and its largest ring refuse an offer before mapping anything; out of fds,
+ * creating and mapping fail cleanly, and every one of these errors is the
+ * handshake's reason "resources". */
 #include "budget.h"
 #include "channel.h"
+#include "handshake.h"
 #include "testlib.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #define RING (64u * 1024u) /* 33 pages with the interface page */
 
@@ -78,6 +84,42 @@ static void largest_ring(struct xw_xenif *a, struct xw_xenif *b)
     xw_channel_close(cr);
 }
 
+/* With every fd number taken: -EMFILE/-ENOMEM, nothing held, and it all
+ * works again once fds are free. */
+static void fds_exhausted(struct xw_xenif *a, struct xw_xenif *b)
+{
+    struct rlimit old, low;
+    struct xw_channel *cr, *ac, *cr2;
+    struct xw_chan_offer off, off2;
+    int fill[256], n = 0, rc;
+    uint64_t nonce;
+
+    CHECK_EQ(xw_channel_create(a, b->domid, &par, &cr, &off), 0);
+    CHECK_EQ(getrlimit(RLIMIT_NOFILE, &old), 0);
+    low = old;
+    low.rlim_cur = 256;
+    CHECK_EQ(setrlimit(RLIMIT_NOFILE, &low), 0);
+    while (n < 256 && (fill[n] = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0)
+        n++;
+    CHECK_EQ(errno, EMFILE);
+    rc = xw_channel_accept(b, &off, &par, &ac, &nonce);
+    printf("out of fds: accept %d, ", rc);
+    CHECK(rc < 0);
+    CHECK_EQ(xw_hs_reason_of(rc, false), XW_REASON_RESOURCES);
+    CHECK_EQ(xw_budget_mapped(a->domid), 0);
+    rc = xw_channel_create(a, b->domid, &par, &cr2, &off2);
+    printf("create %d\n", rc);
+    CHECK(rc < 0);
+    CHECK_EQ(xw_hs_reason_of(rc, true), XW_REASON_RESOURCES);
+    while (n > 0)
+        close(fill[--n]);
+    CHECK_EQ(setrlimit(RLIMIT_NOFILE, &old), 0);
+    CHECK_EQ(xw_channel_accept(b, &off, &par, &ac, &nonce), 0);
+    CHECK_EQ(xw_channel_check_nonce(cr, nonce), 0);
+    xw_channel_close(ac);
+    xw_channel_close(cr);
+}
+
 int main(void)
 {
     const char *host = xw_sim_host();
@@ -88,6 +130,7 @@ int main(void)
     share_limit(a, b);
     peer_cap(a, b);
     largest_ring(a, b);
+    fds_exhausted(a, b);
     xw_xenif_close(a);
     xw_xenif_close(b);
     printf("budget: PASS\n");
