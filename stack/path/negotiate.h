@@ -20,7 +20,7 @@ enum xw_fault {
     XW_FAULT_TIMEOUT, XW_FAULT_MALFORMED, XW_FAULT_VERSION, XW_FAULT_RESOURCES,
     XW_FAULT_NONCE, XW_FAULT_RAW, XW_FAULT_OFFER_LATE,
 };
-#define XW_OFFER_LATE_MS 1500
+#define XW_OFFER_LATE_MS 1000
 int xw_neg_parse_fault(const char *v, enum xw_fault *out);
 
 /* After the backend is up (or not): per-process state; registers the
