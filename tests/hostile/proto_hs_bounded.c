@@ -240,21 +240,21 @@ int main(void)
     const char *raw_env[] = { "XWAY_BACKEND=sim", host, "XWAY_FAULT=raw", NULL };
     struct hcase cases[] = {
         { "acceptor: over-long message of unknown version", true,
-          offer_unknown_version_overlong, NULL, "malformed", 500 , 0 },
+          offer_unknown_version_overlong, NULL, "malformed", 500, 0 },
         { "acceptor: NOOFFER one byte per segment", true, nooffer_byte_by_byte, "tcp",
-          "backend-off", 0 , 0 },
-        { "acceptor: NOOFFER straddling the timeout", true, nooffer_straddling, NULL,
-          "timeout", 2600 , 0 },
+          "backend-off", 0, 0 },
+        { "acceptor: half a NOOFFER, the rest due after the timeout", true, nooffer_straddling, NULL,
+          "timeout", 3000, 0 },
         { "connector: silent acceptor after the timeout's ABORT", false, silent_after_offer,
-          NULL, NULL, 4600 , 0 },
+          NULL, NULL, 5000, 0 },
         { "connector: over-long answer of unknown version", false,
-          answer_unknown_version_overlong, NULL, NULL, 1000 , 0 },
+          answer_unknown_version_overlong, NULL, NULL, 1000, 0 },
         { "connector: zero-length answer of unknown version", false,
-          answer_unknown_version_zero_length, NULL, NULL, 1000 , 0 },
+          answer_unknown_version_zero_length, NULL, NULL, 1000, 0 },
         { "connector: DECLINE one byte per segment", false, decline_byte_by_byte, "tcp",
-          "grant-map", 1500 , 0 },
+          "grant-map", 1500, 0 },
         { "connector: DECLINE straddling the timeout", false, decline_straddling, "tcp",
-          "timeout", 2600 , 0 },
+          "timeout", 3000, 0 },
     };
     int failed = 0;
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
