@@ -1,9 +1,9 @@
 /* The channel's resource bounds, without the stack (issue 11 item 10): a
  * share limit (what gntalloc's limit is on real Xen) refuses a ring before
  * sharing anything and frees its pages on close; the acceptor's per-peer cap
- * and its largest ring refuse an offer before mapping anything; out of fds,
- * creating and mapping fail cleanly, and every one of these errors is the
- * handshake's reason "resources". */
+ * and its largest ring refuse an offer before mapping anything; out of fds or
+ * grants, creating and mapping fail cleanly, and every one of these errors is
+ * the handshake's reason "resources". */
 #include "budget.h"
 #include "channel.h"
 #include "handshake.h"
@@ -120,6 +120,27 @@ static void fds_exhausted(struct xw_xenif *a, struct xw_xenif *b)
     xw_channel_close(cr);
 }
 
+/* The sim's grant table (what gntalloc's limit is on Xen) runs out after 31
+ * rings of 4 MiB: -ENOSPC, the reason resources, and freed on close. */
+static void grants_exhausted(struct xw_xenif *a, struct xw_xenif *b)
+{
+    struct xw_chan_params big = { .ring_bytes = 4u << 20, .spin_us = 0 };
+    struct xw_channel *ch[64];
+    struct xw_chan_offer off;
+    int n = 0, rc;
+
+    while (n < 64 && (rc = xw_channel_create(a, b->domid, &big, &ch[n], &off)) == 0)
+        n++;
+    printf("grants: %d rings of 4 MiB, then %d\n", n, rc);
+    CHECK(n >= 16 && n < 64);
+    CHECK_EQ(rc, -ENOSPC);
+    CHECK_EQ(xw_hs_reason_of(rc, true), XW_REASON_RESOURCES);
+    while (n > 0)
+        xw_channel_close(ch[--n]);
+    CHECK_EQ(xw_channel_create(a, b->domid, &big, &ch[0], &off), 0);
+    xw_channel_close(ch[0]);
+}
+
 int main(void)
 {
     const char *host = xw_sim_host();
@@ -131,6 +152,7 @@ int main(void)
     peer_cap(a, b);
     largest_ring(a, b);
     fds_exhausted(a, b);
+    grants_exhausted(a, b);
     xw_xenif_close(a);
     xw_xenif_close(b);
     printf("budget: PASS\n");
