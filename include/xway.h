@@ -155,6 +155,7 @@ enum xway_reason {
     XWAY_REASON_RESOURCES = 10,
     XWAY_REASON_NONCE = 11,
     XWAY_REASON_PEER_DECLINED = 12,
+    XWAY_REASON_OFFER_KEY = 13,     /* a replayed or forged offer, declined */
 };
 #define XWAY_REASONS 16
 

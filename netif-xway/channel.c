@@ -28,6 +28,7 @@
 #include <time.h>
 
 #include "barrier.h"
+#include "budget.h"
 #include "channel.h"
 #include "ring.h"
 
@@ -41,8 +42,10 @@ struct xw_channel {
     uint32_t npages;
     void *ind;            /* creator only: shared indirect ref pages */
     uint32_t nind;
+    uint32_t budget_pages; /* creator: pages taken from the share budget */
+    bool budget_mapped;    /* acceptor: counted against its peer's rings */
     uint32_t shift;
-    uint64_t nonce;
+    uint64_t nonce, key;
     unsigned spin_us;
     struct xw_ring tx, rx;
     _Atomic int error; /* sticky -errno */
@@ -140,10 +143,16 @@ int xw_channel_create(struct xw_xenif *x, uint32_t peer_domid, const struct xw_c
         err = -ENOMEM;
         goto out_free;
     }
+    ch->budget_pages = 1 + ch->npages;
+    if (ch->npages > XW_INTF_MAX_REFS)
+        ch->budget_pages += (ch->npages + XW_REFS_PER_PAGE - 1) / XW_REFS_PER_PAGE;
+    err = xw_budget_share_take(x, ch->budget_pages);
+    if (err)
+        goto out_free;
     /* The port first: the interface page's unmap notification signals it. */
     err = xw_evtchn_alloc_unbound(x, peer_domid);
     if (err < 0)
-        goto out_free;
+        goto out_budget;
     ch->port = err;
     err = xw_share_notify(x, peer_domid, 1, &intf_ref, offsetof(struct xw_intf, creator_live),
                           ch->port, (void **)&ch->intf);
@@ -155,7 +164,8 @@ int xw_channel_create(struct xw_xenif *x, uint32_t peer_domid, const struct xw_c
     err = publish_refs(ch, refs);
     if (err)
         goto out_unshare_data;
-    if (getrandom(&ch->nonce, sizeof(ch->nonce), 0) != sizeof(ch->nonce)) {
+    if (getrandom(&ch->nonce, sizeof(ch->nonce), 0) != sizeof(ch->nonce) ||
+        getrandom(&ch->key, sizeof(ch->key), 0) != sizeof(ch->key)) {
         err = -EIO;
         goto out_unshare_ind;
     }
@@ -164,9 +174,11 @@ int xw_channel_create(struct xw_xenif *x, uint32_t peer_domid, const struct xw_c
     ch->intf->version = XW_INTF_VERSION;
     ch->intf->ring_shift = ch->shift;
     ch->intf->nonce = ch->nonce;
+    ch->intf->key = ch->key;
     setup_rings(ch);
     *offer = (struct xw_chan_offer){ .domid = x->domid, .intf_ref = intf_ref,
-                                     .port = (uint32_t)ch->port, .ring_shift = ch->shift };
+                                     .port = (uint32_t)ch->port, .ring_shift = ch->shift,
+                                     .key = ch->key };
     free(refs);
     *out = ch;
     return 0;
@@ -179,24 +191,32 @@ out_unshare_intf:
     xw_unshare(x, ch->intf, 1);
 out_unbind:
     xw_evtchn_unbind(x, (uint32_t)ch->port);
+out_budget:
+    xw_budget_share_put(ch->budget_pages);
 out_free:
     free(refs);
     free(ch);
     return err;
 }
 
-/* Acceptor: read the header once, validate it against the offer. */
+/* Acceptor: read the header once, validate it against the offer.  The key
+ * first: an offer its sender did not make learns nothing from the page. */
 static int read_header(struct xw_channel *ch, const struct xw_chan_offer *offer,
                        uint32_t *nrefs, uint32_t *flags)
 {
     struct xw_intf *i = ch->intf;
     uint32_t magic = i->magic, version = i->version, shift = i->ring_shift;
+    uint64_t key = i->key;
     uint32_t want;
 
+    if (magic != XW_INTF_MAGIC || version != XW_INTF_VERSION)
+        return -EPROTO;
+    if (key != offer->key)
+        return -EKEYREJECTED;
     *nrefs = i->nrefs;
     *flags = i->flags;
     ch->nonce = i->nonce;
-    if (magic != XW_INTF_MAGIC || version != XW_INTF_VERSION || shift != offer->ring_shift)
+    if (shift != offer->ring_shift)
         return -EPROTO;
     ch->shift = shift;
     ch->npages = xw_ring_data_pages(shift);
@@ -248,22 +268,40 @@ static int arm_live(struct xw_channel *ch, const struct xw_chan_offer *offer)
     return 0;
 }
 
+/* Acceptor: the offer's size against the bounds and against the most we map. */
+static int accept_params(const struct xw_chan_params *p, const struct xw_chan_offer *offer,
+                         unsigned *spin)
+{
+    uint32_t max_shift;
+    int err = params(p, &max_shift, spin);
+
+    if (err)
+        return err;
+    if (!p || !p->ring_bytes)
+        max_shift = XW_RING_MAX_SHIFT;
+    if (offer->ring_shift < XW_RING_MIN_SHIFT || offer->ring_shift > XW_RING_MAX_SHIFT)
+        return -EPROTO;
+    return offer->ring_shift > max_shift ? -EMSGSIZE : 0;
+}
+
 int xw_channel_accept(struct xw_xenif *x, const struct xw_chan_offer *offer,
                       const struct xw_chan_params *p, struct xw_channel **out, uint64_t *nonce)
 {
     struct xw_channel *ch = calloc(1, sizeof(*ch));
-    uint32_t *refs = NULL, nrefs, flags, dummy;
+    uint32_t *refs = NULL, nrefs, flags;
     int err;
 
     if (!ch)
         return -ENOMEM;
     ch->x = x;
     ch->peer_domid = offer->domid;
-    err = params(p, &dummy, &ch->spin_us);
-    if (!err && (offer->ring_shift < XW_RING_MIN_SHIFT || offer->ring_shift > XW_RING_MAX_SHIFT))
-        err = -EPROTO;
+    err = accept_params(p, offer, &ch->spin_us);
     if (err)
         goto out_free;
+    err = xw_budget_map_take(offer->domid, p ? p->peer_rings : 0);
+    if (err)
+        goto out_free;
+    ch->budget_mapped = true;
     err = xw_map(x, offer->domid, 1, &offer->intf_ref, 1, (void **)&ch->intf);
     if (err)
         goto out_free;
@@ -296,6 +334,8 @@ out_unmap_data:
 out_unmap_intf:
     xw_unmap(x, ch->intf, 1);
 out_free:
+    if (ch->budget_mapped)
+        xw_budget_map_put(ch->peer_domid);
     free(refs);
     free(ch);
     return err;
@@ -585,9 +625,11 @@ void xw_channel_close(struct xw_channel *ch)
             xw_unshare(ch->x, ch->ind, ch->nind);
         xw_unshare(ch->x, ch->data, ch->npages);
         xw_unshare(ch->x, ch->intf, 1);
+        xw_budget_share_put(ch->budget_pages);
     } else {
         xw_unmap(ch->x, ch->data, ch->npages);
         xw_unmap(ch->x, ch->intf, 1);
+        xw_budget_map_put(ch->peer_domid);
     }
     free(ch);
 }

@@ -2,8 +2,9 @@
  * domain shares and the other maps, plus one event channel.
  *
  * Setup (driven by the in-stack handshake, which carries the offer):
- *   creator:  xw_channel_create() -> offer (fixed-width, 16 bytes) -> peer
- *   acceptor: xw_channel_accept(offer) -> nonce read through the mapping -> peer
+ *   creator:  xw_channel_create() -> offer (fixed-width) -> peer
+ *   acceptor: xw_channel_accept(offer): the offer's key must be the page's;
+ *             the nonce read through the mapping -> peer
  *   creator:  xw_channel_check_nonce(echoed nonce) == 0 -> both use the ring
  * Any failure: close the channel and stay on TCP.
  *
@@ -34,35 +35,50 @@
  * peer turnaround (ring ping-pong median 0.43 us) at a small cost before an
  * idle channel blocks; blocking every time costs ~5.6 us per round trip. */
 #define XW_CHAN_DEFAULT_SPIN_US 50u
+/* Acceptor: most channels mapped from one peer domain at a time (a stack's
+ * default; see xw_chan_params.peer_rings). */
+#define XW_CHAN_PEER_RINGS 512
 /* Blocking waits re-check peer liveness at least this often. */
 #define XW_CHAN_SLICE_MS 100
 
 /* What the acceptor needs, all fixed width (host byte order; the control
  * message encodes it explicitly).  The nonce is deliberately NOT here: the
- * acceptor can only learn it through the mapped interface page. */
+ * acceptor can only learn it through the mapped interface page.  The key is
+ * in both: refs and ports are guessable (small, sequential), so a peer that
+ * did not create the page could otherwise replay an offer made to someone else
+ * in our domain; the acceptor checks the key before it binds or answers. */
 struct xw_chan_offer {
     uint32_t domid;      /* the creator's domain id */
     uint32_t intf_ref;   /* grant ref of the interface page */
     uint32_t port;       /* the creator's unbound event-channel port */
     uint32_t ring_shift; /* log2(bytes per direction); must match the page */
+    uint64_t key;        /* random; must match the page */
 };
 
 struct xw_chan_params {
-    uint32_t ring_bytes; /* per direction, power of two; 0: default.  Tests may
-                            go below XW_CHAN_MIN_RING down to one page. */
+    uint32_t ring_bytes; /* creator: per direction, power of two; 0: default.
+                            Tests may go below XW_CHAN_MIN_RING down to one
+                            page.  Acceptor: the largest ring it maps (an
+                            offer of a bigger one is refused); 0: any */
     int spin_us;         /* -1: default */
+    uint32_t peer_rings; /* acceptor: most channels mapped from one peer domain
+                            in this process at a time; 0: no cap */
 };
 
 struct xw_channel;
 
 /* Creator: share pages with peer_domid, allocate an unbound port, fill the
- * interface page.  -EINVAL bad size; -ENOSPC out of grants/ports; -errno. */
+ * interface page.  -EINVAL bad size; -ENOSPC out of grants/ports (or over
+ * the share limit, budget.h); -errno. */
 int xw_channel_create(struct xw_xenif *x, uint32_t peer_domid,
                       const struct xw_chan_params *p, struct xw_channel **out,
                       struct xw_chan_offer *offer);
-/* Acceptor: map, validate geometry, bind.  *nonce: to echo to the creator.
- * -EPROTO: the page does not describe a valid ring; -EPERM/-ENOENT: mapping
- * refused; -ESRCH: creator gone. */
+/* Acceptor: map, check the key, validate geometry, bind.  *nonce: to echo to
+ * the creator.  -EMSGSIZE: the ring is bigger than p->ring_bytes; -ENOSPC:
+ * p->peer_rings channels of that domain are mapped already (both checked
+ * before mapping anything); -EKEYREJECTED: the offer's key is not the page's
+ * (nothing bound, nothing learnt); -EPROTO: the page does not describe a
+ * valid ring; -EPERM/-ENOENT: mapping refused; -ESRCH: creator gone. */
 int xw_channel_accept(struct xw_xenif *x, const struct xw_chan_offer *offer,
                       const struct xw_chan_params *p, struct xw_channel **out,
                       uint64_t *nonce);

@@ -24,8 +24,9 @@
 #include "xenif.h"
 
 #define XW_INTF_MAGIC 0x31525758u /* "XWR1" little-endian */
-#define XW_INTF_VERSION 3u /* 2: producer and consumer indices on separate lines;
-                             3: the live bytes */
+#define XW_INTF_VERSION 4u /* 2: producer and consumer indices on separate lines;
+                             3: the offer's key;
+                             4: the live bytes */
 
 #define XW_RING_MIN_SHIFT 12 /* 4 KiB per direction (tests); XWAY_RING >= 64K */
 #define XW_RING_MAX_SHIFT 22 /* 4 MiB per direction */
@@ -68,11 +69,12 @@ struct xw_intf {
     uint8_t acceptor_live;
     uint8_t pad0[2];
     uint64_t nonce;         /* random; the acceptor proves it mapped the page */
-    uint32_t ref[];         /* bytes 288..4095 */
+    uint64_t key;           /* random, also in the OFFER: binds it to its sender */
+    uint32_t ref[];         /* bytes 296..4095 */
 };
 
 enum { XW_INTF_F_INDIRECT = 1u };
-#define XW_INTF_REF_OFFSET 288u
+#define XW_INTF_REF_OFFSET 296u
 #define XW_INTF_MAX_REFS ((XW_PAGE_SIZE - XW_INTF_REF_OFFSET) / 4u)
 #define XW_REFS_PER_PAGE (XW_PAGE_SIZE / 4u)
 

@@ -332,7 +332,7 @@ static int refs_backed(struct xw_sim *s, uint32_t domid, uint32_t count, const u
         return -ENAMETOOLONG;
     fd = open(p, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return -ESRCH;
+        return errno == ENOENT ? -ESRCH : -errno; /* out of fds is not a dead peer */
     for (i = 0; i < count && !err; i++) {
         if (refs[i] == 0 || refs[i] >= XW_SIM_MAX_GREFS)
             continue; /* check_gref refuses it */

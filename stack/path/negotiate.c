@@ -49,7 +49,8 @@ static const char *const fault_names[] = {
     [XW_FAULT_GRANT_MAP] = "grant-map", [XW_FAULT_EVTCHN] = "evtchn",
     [XW_FAULT_TIMEOUT] = "timeout", [XW_FAULT_MALFORMED] = "malformed",
     [XW_FAULT_VERSION] = "version", [XW_FAULT_RESOURCES] = "resources",
-    [XW_FAULT_NONCE] = "nonce",
+    [XW_FAULT_NONCE] = "nonce", [XW_FAULT_RAW] = "raw",
+    [XW_FAULT_OFFER_LATE] = "offer-late",
 };
 
 int xw_neg_parse_fault(const char *v, enum xw_fault *out)
@@ -182,7 +183,8 @@ u32_t *xw_hook_tcpopt_add(struct pbuf *p, struct tcp_hdr *hdr, const struct tcp_
                           u32_t *opts)
 {
     struct pcb_hs *h = pcb_hs_of(pcb);
-    struct xw_synopt o = { .version = XW_OPT_VERSION, .host = ng.host };
+    struct xw_synopt o = { .version = XW_OPT_VERSION,
+                           .host = ng.fault == XW_FAULT_RAW ? 0 : ng.host };
     u8_t internal = (u8_t)((u8_t *)opts - (u8_t *)(hdr + 1));
 
     if (!h || !carries_option(pcb, h) || internal + XW_OPT_LEN > 40)
@@ -277,7 +279,7 @@ static int send_ctrl(struct xw_sock *s, const struct xw_ctrl *m)
     if (m->type == XW_CTRL_ACCEPT && ng.fault == XW_FAULT_MALFORMED)
         buf[3] = 0x7f;
     if (m->type == XW_CTRL_ACCEPT && ng.fault == XW_FAULT_VERSION)
-        buf[2] = 2;
+        buf[2] = XW_CTRL_VERSION + 1;
     if (tcp_write(s->tcp.pcb, buf, (u16_t)n, TCP_WRITE_FLAG_COPY) != ERR_OK)
         return -ENOBUFS;
     tcp_output(s->tcp.pcb);
@@ -309,6 +311,12 @@ static void finish(struct xw_sock *s)
         }
     }
     count_outcome(s);
+    /* The peer's last control message may still wait for our ACK, and with it
+     * (Nagle) its first payload: acknowledge now, not at the delayed-ACK timer. */
+    if (s->tcp.pcb) {
+        tcp_ack_now(s->tcp.pcb);
+        tcp_output(s->tcp.pcb);
+    }
     if (s->listener) {
         struct xw_sock *l = s->listener;
         s->listener = NULL;
@@ -322,11 +330,27 @@ static void finish(struct xw_sock *s)
 
 static void apply(struct xw_sock *s, const struct xw_hs_step *st);
 
+/* The OFFER message and the channel's offer: the same fields. */
+static struct xw_chan_offer chan_offer(const struct xw_ctrl *m)
+{
+    return (struct xw_chan_offer){ .domid = m->domid, .intf_ref = m->intf_ref, .port = m->port,
+                                   .ring_shift = m->ring_shift, .key = m->key };
+}
+
+static struct xw_ctrl offer_msg(const struct xw_chan_offer *o)
+{
+    return (struct xw_ctrl){ .type = XW_CTRL_OFFER, .domid = o->domid,
+                             .intf_ref = o->intf_ref, .port = o->port,
+                             .ring_shift = (uint8_t)o->ring_shift, .key = o->key };
+}
+
 /* Acceptor: map the offered ring (or fail it on purpose for the fault tests). */
 static void map_offer(struct xw_sock *s, const struct xw_ctrl *m)
 {
-    struct xw_chan_offer off = { m->domid, m->intf_ref, m->port, m->ring_shift };
-    struct xw_chan_params prm = { 0, -1 };
+    struct xw_chan_offer off = chan_offer(m);
+    /* Never bigger than our own rings; never more than the cap per peer domain. */
+    struct xw_chan_params prm = { .ring_bytes = (uint32_t)xw_stack_config()->ring, .spin_us = -1,
+                                  .peer_rings = XW_CHAN_PEER_RINGS };
     uint64_t nonce = 0;
     int rc;
     struct xw_hs_step st;
@@ -348,14 +372,10 @@ static void map_offer(struct xw_sock *s, const struct xw_ctrl *m)
 static void delayed_map(void *arg)
 {
     struct xw_sock *s = arg;
-    struct xw_ctrl m = { 0 };
+    struct xw_ctrl m = offer_msg(&s->hs_offer);
 
     if (s->hs.state != XW_HS_WAIT_OFFER || !s->tcp.pcb)
         return;
-    m.domid = s->hs_offer.domid;
-    m.intf_ref = s->hs_offer.intf_ref;
-    m.port = s->hs_offer.port;
-    m.ring_shift = (uint8_t)s->hs_offer.ring_shift;
     map_offer(s, &m);
 }
 
@@ -372,14 +392,17 @@ static void apply(struct xw_sock *s, const struct xw_hs_step *st)
     if (st->reset) {
         xw_warn("fd %d: handshake failed (%s): connection reset", s->fd,
                 xw_reason_name(s->hs.reason));
-        count_outcome(s);
+        if (!s->hs_done) /* a connector discarding a late answer was counted */
+            count_outcome(s);
         xw_tcp_abort_conn(s, ECONNRESET);
         return;
     }
-    if (xw_hs_reading(&s->hs) && !st->done)
-        arm_timer(s);
     if (st->done)
         finish(s);
+    /* Every state that reads the peer's messages has a timer, including a
+     * connector that finished on TCP and still discards one late answer. */
+    if (xw_hs_reading(&s->hs) && s->tcp.pcb)
+        arm_timer(s);
 }
 
 static void hs_timeout(void *arg)
@@ -391,12 +414,34 @@ static void hs_timeout(void *arg)
     apply(s, &st);
 }
 
+/* XW_FAULT_RAW: the option was exchanged, the stream is the application's. */
+static bool raw_stream(struct xw_sock *s)
+{
+    s->hs.state = XW_HS_TCP;
+    s->hs.reason = XW_REASON_NONE;
+    count_outcome(s);
+    return false;
+}
+
+/* XW_FAULT_OFFER_LATE: the offer made in neg_on_connected goes out now. */
+static void late_offer(void *arg)
+{
+    struct xw_sock *s = arg;
+    struct xw_ctrl offer = offer_msg(&s->hs_offer);
+    struct xw_hs_step st;
+
+    if (!s->tcp.pcb)
+        return;
+    st = xw_hs_connector_start(&s->hs, true, true, 0, &offer);
+    apply(s, &st);
+}
+
 static bool neg_on_connected(struct xw_sock *s)
 {
     struct pcb_hs *h = pcb_hs_of(s->tcp.pcb);
     struct xw_ctrl offer = { 0 };
     struct xw_chan_offer off;
-    struct xw_chan_params prm = { (uint32_t)xw_stack_config()->ring, -1 };
+    struct xw_chan_params prm = { .ring_bytes = (uint32_t)xw_stack_config()->ring, .spin_us = -1 };
     struct xw_hs_step st;
     bool cores = h && h->peer_opt && coresident(&h->peer);
     int rc = -EINVAL;
@@ -406,6 +451,8 @@ static bool neg_on_connected(struct xw_sock *s)
         count_outcome(s);
         return false;
     }
+    if (h->peer_opt && ng.fault == XW_FAULT_RAW)
+        return raw_stream(s);
     if (cores) {
         if (ng.fault == XW_FAULT_GRANT_SHARE)
             rc = -EACCES;
@@ -417,10 +464,12 @@ static bool neg_on_connected(struct xw_sock *s)
             s->ring.ch = NULL;
             xw_info("fd %d: cannot offer a ring: %s", s->fd, strerror(-rc));
         } else {
-            offer.domid = off.domid;
-            offer.intf_ref = off.intf_ref;
-            offer.port = off.port;
-            offer.ring_shift = (uint8_t)off.ring_shift;
+            offer = offer_msg(&off);
+            if (ng.fault == XW_FAULT_OFFER_LATE) {
+                s->hs_offer = off;
+                sys_timeout(XW_OFFER_LATE_MS, late_offer, s);
+                return true;
+            }
         }
     }
     st = xw_hs_connector_start(&s->hs, h->peer_opt, cores, rc, &offer);
@@ -439,6 +488,8 @@ static bool neg_on_accepted(struct xw_sock *l, struct xw_sock *s)
         count_outcome(s);
         return false;
     }
+    if (ng.fault == XW_FAULT_RAW)
+        return raw_stream(s);
     st = xw_hs_acceptor_start(&s->hs, true, coresident(&h->peer));
     if (st.done) {
         count_outcome(s);
@@ -460,19 +511,20 @@ static void neg_input(struct xw_sock *s)
         size_t used = rc > 0 ? (size_t)rc : 0;
         struct xw_hs_step st;
 
-        if (rc == 0)
-            return; /* wait for the rest of the message */
-        if (rc < 0 && rc != -EBADMSG && have >= XW_CTRL_HDR) {
-            /* framed but unusable (version, type): skip it by its length */
-            used = (size_t)buf[4] << 8 | buf[5];
-            if (used > have)
-                return;
+        if (rc == -EPROTONOSUPPORT || rc == -ENOMSG) {
+            /* framed but unusable (version, type): skipped by its length */
+            int skip = xw_ctrl_skip(buf, have);
+            if (skip < 0)
+                rc = skip;
+            used = skip > 0 ? (size_t)skip : 0;
         }
+        if (rc == 0 || (rc != -EBADMSG && !used))
+            return; /* wait for the rest: the handshake's timer bounds the wait */
         xw_tcp_rx_take(s, buf, used, false);
         if (rc > 0 && m.type == XW_CTRL_OFFER && s->hs.state == XW_HS_WAIT_OFFER) {
             if (ng.fault == XW_FAULT_TIMEOUT) {
                 /* answer late: after the connector's timeout */
-                s->hs_offer = (struct xw_chan_offer){ m.domid, m.intf_ref, m.port, m.ring_shift };
+                s->hs_offer = chan_offer(&m);
                 sys_untimeout(hs_timeout, s);
                 sys_timeout(HS_TIMEOUT_MS + 1000, delayed_map, s);
                 continue;
@@ -491,6 +543,7 @@ static void neg_forget(struct xw_sock *s)
 {
     sys_untimeout(hs_timeout, s);
     sys_untimeout(delayed_map, s);
+    sys_untimeout(late_offer, s);
 }
 
 void xw_neg_stats(struct xway_stats *st)

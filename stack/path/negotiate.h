@@ -8,12 +8,19 @@
 
 #include "xway.h"
 
-/* XWAY_FAULT: make one step of the handshake fail on purpose (tests). */
+/* XWAY_FAULT: make one step of the handshake fail on purpose (tests).
+ * Two make this stack a tool for crafting hostile peers:
+ *   raw:        the SYN option is exchanged (claiming an unknown host, which
+ *               any listener answers) but no control message: the application
+ *               reads and writes the control stream itself;
+ *   offer-late: the connector sends its OFFER XW_OFFER_LATE_MS after creating
+ *               the ring (within the acceptor's timeout). */
 enum xw_fault {
     XW_FAULT_NONE, XW_FAULT_GRANT_SHARE, XW_FAULT_GRANT_MAP, XW_FAULT_EVTCHN,
     XW_FAULT_TIMEOUT, XW_FAULT_MALFORMED, XW_FAULT_VERSION, XW_FAULT_RESOURCES,
-    XW_FAULT_NONCE,
+    XW_FAULT_NONCE, XW_FAULT_RAW, XW_FAULT_OFFER_LATE,
 };
+#define XW_OFFER_LATE_MS 1000
 int xw_neg_parse_fault(const char *v, enum xw_fault *out);
 
 /* After the backend is up (or not): per-process state; registers the

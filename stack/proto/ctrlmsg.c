@@ -21,6 +21,7 @@ static const char *const reason_names[XW_REASON_MAX] = {
     [XW_REASON_RESOURCES] = "resources",
     [XW_REASON_NONCE] = "nonce",
     [XW_REASON_PEER_DECLINED] = "peer-declined",
+    [XW_REASON_OFFER_KEY] = "offer-key",
 };
 
 const char *xw_reason_name(int r)
@@ -48,6 +49,7 @@ int xw_ctrl_size(unsigned type)
 {
     switch (type) {
     case XW_CTRL_OFFER:
+        return XW_CTRL_HDR + 24;
     case XW_CTRL_ACCEPT:
         return XW_CTRL_HDR + 16;
     case XW_CTRL_NOOFFER:
@@ -70,6 +72,7 @@ static void write_body(uint8_t *b, const struct xw_ctrl *m)
         put_be(b + 8, m->port, 4);
         b[12] = m->ring_shift;
         b[13] = m->flags;
+        put_be(b + 16, m->key, 8);
         break;
     case XW_CTRL_ACCEPT:
         put_be(b, m->nonce, 8);
@@ -113,6 +116,7 @@ static void read_body(const uint8_t *b, struct xw_ctrl *out)
         out->port = (uint32_t)get_be(b + 8, 4);
         out->ring_shift = b[12];
         out->flags = b[13];
+        out->key = get_be(b + 16, 8);
         break;
     case XW_CTRL_ACCEPT:
         out->nonce = get_be(b, 8);
@@ -162,4 +166,16 @@ int xw_ctrl_parse(const uint8_t *buf, size_t len, struct xw_ctrl *out)
     out->type = buf[H_TYPE];
     read_body(buf + XW_CTRL_HDR, out);
     return size;
+}
+
+int xw_ctrl_skip(const uint8_t *buf, size_t len)
+{
+    uint64_t length;
+
+    if (!buf || len < XW_CTRL_HDR)
+        return 0;
+    length = get_be(buf + H_LENGTH, 2);
+    if (length < XW_CTRL_HDR || length > XW_CTRL_MAX)
+        return -EBADMSG;
+    return len < length ? 0 : (int)length;
 }

@@ -13,13 +13,13 @@
 
 enum {
     XW_CTRL_MAGIC = 0x5857, /* "XW" */
-    XW_CTRL_VERSION = 1,
+    XW_CTRL_VERSION = 2,    /* 2: OFFER carries the key that binds it to its sender */
     XW_CTRL_HDR = 8,        /* magic u16, version u8, type u8, length u16, reserved u16 */
-    XW_CTRL_MAX = 24,       /* largest message */
+    XW_CTRL_MAX = 32,       /* largest message */
 };
 
 enum xw_ctrl_type {
-    XW_CTRL_OFFER = 1,   /* connector -> acceptor: the ring (total 24) */
+    XW_CTRL_OFFER = 1,   /* connector -> acceptor: the ring (total 32) */
     XW_CTRL_NOOFFER = 2, /* connector -> acceptor: cannot offer a ring (12) */
     XW_CTRL_ACCEPT = 3,  /* acceptor -> connector: mapped; nonce read through the mapping (24) */
     XW_CTRL_DECLINE = 4, /* acceptor -> connector: will not use the ring (12) */
@@ -43,6 +43,7 @@ enum xw_reason {
     XW_REASON_RESOURCES = 10,
     XW_REASON_NONCE = 11,
     XW_REASON_PEER_DECLINED = 12,
+    XW_REASON_OFFER_KEY = 13, /* the OFFER's key is not the page's: replayed or forged */
     XW_REASON_MAX /* count */
 };
 
@@ -51,7 +52,7 @@ const char *xw_reason_name(int r);
 
 /* One message, host byte order.  Only the fields of the type are encoded;
  * parse zeroes the others.
- *   OFFER:   domid, intf_ref, port, ring_shift, flags
+ *   OFFER:   domid, intf_ref, port, ring_shift, flags, key
  *   ACCEPT:  nonce, domid (the acceptor's)
  *   NOOFFER, DECLINE, ABORT: reason
  *   CONFIRM: none */
@@ -60,7 +61,7 @@ struct xw_ctrl {
     uint16_t reason;
     uint32_t domid, intf_ref, port;
     uint8_t ring_shift, flags;
-    uint64_t nonce;
+    uint64_t nonce, key;
 };
 
 /* Total wire size of a message of this type, or -EINVAL if unknown. */
@@ -73,9 +74,16 @@ int xw_ctrl_write(uint8_t *buf, size_t cap, const struct xw_ctrl *m);
 /* Parse one message at the start of buf[0..len); never reads past len.
  * Returns the bytes consumed (> 0, *out filled); 0 when more bytes are needed
  * to decide; -EBADMSG bad magic or a length field not matching the type's
- * size; -EPROTONOSUPPORT version != 1; -ENOMSG unknown type with a plausible
+ * size; -EPROTONOSUPPORT version != XW_CTRL_VERSION; -ENOMSG unknown type with a plausible
  * length (XW_CTRL_HDR..XW_CTRL_MAX).  An error is returned as soon as the
  * bytes present prove it (e.g. a bad first byte). */
 int xw_ctrl_parse(const uint8_t *buf, size_t len, struct xw_ctrl *out);
+
+/* After xw_ctrl_parse returned -EPROTONOSUPPORT or -ENOMSG (well framed, not
+ * understood): the size to skip, from the length field, once all of it is in
+ * buf[0..len); 0 when more bytes are needed; -EBADMSG when the length is not
+ * XW_CTRL_HDR..XW_CTRL_MAX (over-long or short: the frame is broken, nothing
+ * after it can be trusted). */
+int xw_ctrl_skip(const uint8_t *buf, size_t len);
 
 #endif

@@ -57,6 +57,7 @@ int xw_hs_reason_of(int err, bool creating)
     case -ENOMEM:
     case -EMFILE:
     case -ENFILE:
+    case -EMSGSIZE: /* a ring bigger than we map */
         return XW_REASON_RESOURCES;
     case -EPROTO:
         return XW_REASON_MALFORMED;
@@ -64,6 +65,8 @@ int xw_hs_reason_of(int err, bool creating)
         return XW_REASON_EVTCHN;
     case -ENODEV:
         return XW_REASON_BACKEND_OFF;
+    case -EKEYREJECTED:
+        return XW_REASON_OFFER_KEY;
     default:
         return creating ? XW_REASON_GRANT_SHARE : XW_REASON_GRANT_MAP;
     }
@@ -218,6 +221,10 @@ struct xw_hs_step xw_hs_timeout(struct xw_hs *hs)
     case XW_HS_STRIP:
         /* The connector always speaks first and decides last: silence means it
          * is broken, and the stream's next bytes would be ambiguous. */
+        return reset(hs, XW_REASON_TIMEOUT);
+    case XW_HS_DISCARD:
+        /* The answer to our abandoned offer never came: without it we cannot
+         * tell where the acceptor's payload starts. */
         return reset(hs, XW_REASON_TIMEOUT);
     default:
         memset(&s, 0, sizeof(s));

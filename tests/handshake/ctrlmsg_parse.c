@@ -2,6 +2,7 @@
  * truncation and malformed header, never a read past len (exact-size heap
  * copies under ASan), plus a deterministic random sweep. */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,6 +30,7 @@ static void check_same(const struct xw_ctrl *a, const struct xw_ctrl *b)
     CHECK_EQ(a->ring_shift, b->ring_shift);
     CHECK_EQ(a->flags, b->flags);
     CHECK(a->nonce == b->nonce);
+    CHECK(a->key == b->key);
 }
 
 /* m with only its type's fields kept (what parse returns). */
@@ -38,7 +40,7 @@ static struct xw_ctrl relevant(const struct xw_ctrl *m)
     switch (m->type) {
     case XW_CTRL_OFFER:
         r.domid = m->domid, r.intf_ref = m->intf_ref, r.port = m->port;
-        r.ring_shift = m->ring_shift, r.flags = m->flags;
+        r.ring_shift = m->ring_shift, r.flags = m->flags, r.key = m->key;
         break;
     case XW_CTRL_ACCEPT:
         r.nonce = m->nonce, r.domid = m->domid;
@@ -57,37 +59,40 @@ static void test_wire_bytes(void)
     uint8_t b[XW_CTRL_MAX];
     struct xw_ctrl offer = { .type = XW_CTRL_OFFER, .domid = 0x01020304, .intf_ref = 0xa0b0c0d0,
                              .port = 0x00000011, .ring_shift = 20, .flags = 0x80,
+                             .key = 0x1112131415161718ull,
                              .reason = 7, .nonce = 99 /* not encoded */ };
-    static const uint8_t want_offer[24] = { 0x58, 0x57, 1, 1, 0, 24, 0, 0, 1, 2, 3, 4,
-                                            0xa0, 0xb0, 0xc0, 0xd0, 0, 0, 0, 0x11, 20, 0x80, 0, 0 };
+    static const uint8_t want_offer[32] = { 0x58, 0x57, 2, 1, 0, 32, 0, 0, 1, 2, 3, 4,
+                                            0xa0, 0xb0, 0xc0, 0xd0, 0, 0, 0, 0x11, 20, 0x80, 0, 0,
+                                            0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18 };
     memset(b, 0xcc, sizeof(b));
-    CHECK_EQ(xw_ctrl_write(b, sizeof(b), &offer), 24);
-    CHECK(memcmp(b, want_offer, 24) == 0);
+    CHECK_EQ(xw_ctrl_write(b, sizeof(b), &offer), 32);
+    CHECK(memcmp(b, want_offer, 32) == 0);
 
     struct xw_ctrl acc = { .type = XW_CTRL_ACCEPT, .nonce = 0x0102030405060708ull, .domid = 7 };
-    static const uint8_t want_acc[24] = { 0x58, 0x57, 1, 3, 0, 24, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8,
+    static const uint8_t want_acc[24] = { 0x58, 0x57, 2, 3, 0, 24, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8,
                                           0, 0, 0, 7, 0, 0, 0, 0 };
     memset(b, 0xcc, sizeof(b));
     CHECK_EQ(xw_ctrl_write(b, sizeof(b), &acc), 24);
     CHECK(memcmp(b, want_acc, 24) == 0);
 
     struct xw_ctrl abort_ = { .type = XW_CTRL_ABORT, .reason = XW_REASON_NONCE };
-    static const uint8_t want_abort[12] = { 0x58, 0x57, 1, 6, 0, 12, 0, 0, 0, 11, 0, 0 };
+    static const uint8_t want_abort[12] = { 0x58, 0x57, 2, 6, 0, 12, 0, 0, 0, 11, 0, 0 };
     memset(b, 0xcc, sizeof(b));
     CHECK_EQ(xw_ctrl_write(b, sizeof(b), &abort_), 12);
     CHECK(memcmp(b, want_abort, 12) == 0);
     CHECK_EQ(b[12], 0xcc); /* nothing past the message */
 
     struct xw_ctrl conf = { .type = XW_CTRL_CONFIRM, .reason = 5 };
-    static const uint8_t want_conf[12] = { 0x58, 0x57, 1, 5, 0, 12, 0, 0, 0, 0, 0, 0 };
+    static const uint8_t want_conf[12] = { 0x58, 0x57, 2, 5, 0, 12, 0, 0, 0, 0, 0, 0 };
     CHECK_EQ(xw_ctrl_write(b, sizeof(b), &conf), 12);
     CHECK(memcmp(b, want_conf, 12) == 0);
 }
 
 static const struct xw_ctrl samples[] = {
-    { .type = XW_CTRL_OFFER, .domid = 1, .intf_ref = 2, .port = 3, .ring_shift = 20, .flags = 1 },
+    { .type = XW_CTRL_OFFER, .domid = 1, .intf_ref = 2, .port = 3, .ring_shift = 20, .flags = 1,
+      .key = 0x0102030405060708ull },
     { .type = XW_CTRL_OFFER, .domid = ~0u, .intf_ref = ~0u, .port = ~0u, .ring_shift = 255,
-      .flags = 255 },
+      .flags = 255, .key = ~0ull },
     { .type = XW_CTRL_NOOFFER, .reason = XW_REASON_GRANT_SHARE },
     { .type = XW_CTRL_NOOFFER, .reason = 0xffff },
     { .type = XW_CTRL_ACCEPT, .nonce = 0xfedcba9876543210ull, .domid = 0x7ff0 },
@@ -121,7 +126,7 @@ static void test_round_trips(void)
         for (size_t k = 0; k < sizeof(c); k++)
             CHECK_EQ(c[k], 0xcc);
     }
-    CHECK_EQ(xw_ctrl_size(XW_CTRL_OFFER), 24);
+    CHECK_EQ(xw_ctrl_size(XW_CTRL_OFFER), 32);
     CHECK_EQ(xw_ctrl_size(XW_CTRL_NOOFFER), 12);
     CHECK_EQ(xw_ctrl_size(XW_CTRL_ACCEPT), 24);
     CHECK_EQ(xw_ctrl_size(XW_CTRL_DECLINE), 12);
@@ -185,7 +190,7 @@ static void test_header_errors(void)
     /* Length field not matching the type: from 6 bytes on. */
     for (unsigned t = XW_CTRL_OFFER; t <= XW_CTRL_ABORT; t++) {
         int size = xw_ctrl_size(t);
-        const unsigned lens[] = { 0, 1, 8, 11, 12, 13, 23, 24, 25, 0x100, 0x0c00, 0xffff };
+        const unsigned lens[] = { 0, 1, 8, 11, 12, 13, 23, 24, 25, 31, 32, 33, 0x100, 0x0c00, 0xffff };
         for (size_t j = 0; j < sizeof(lens) / sizeof(lens[0]); j++) {
             b[3] = (uint8_t)t;
             b[4] = (uint8_t)(lens[j] >> 8);
@@ -272,14 +277,14 @@ static void test_random_sweep(void)
             b[k] = (uint8_t)x;
         }
         if (x & 1) b[0] = 0x58, b[1] = 0x57;
-        if (x & 2) b[2] = 1;
+        if (x & 2) b[2] = XW_CTRL_VERSION;
         if (x & 4) b[3] = (uint8_t)(1 + (x >> 8) % 7);
-        if (x & 8) b[4] = 0, b[5] = (x & 16) ? 12 : 24;
+        if (x & 8) b[4] = 0, b[5] = (x & 16) ? 12 : (x & 32) ? 24 : 32;
         size_t len = (x >> 32) % (sizeof(b) + 1);
         struct xw_ctrl o;
         int r = parse_exact(b, len, &o);
         CHECK(r == 0 || r == -EBADMSG || r == -EPROTONOSUPPORT || r == -ENOMSG ||
-              r == 12 || r == 24);
+              r == 12 || r == 24 || r == 32);
         for (size_t k = 0; k < len; k++) {
             struct xw_ctrl p;
             int rk = parse_exact(b, k, &p);
@@ -296,12 +301,41 @@ static void test_random_sweep(void)
     }
 }
 
+/* A well-framed message that is not understood is skipped by its length, only
+ * once all of it is there and only when the length is plausible: an over-long
+ * or short one is a broken frame. */
+static void test_skip(void)
+{
+    uint8_t b[64];
+    struct xw_ctrl o;
+    memset(b, 0xab, sizeof(b));
+    b[0] = XW_CTRL_MAGIC >> 8;
+    b[1] = XW_CTRL_MAGIC & 0xff;
+    b[2] = XW_CTRL_VERSION + 7;
+    b[3] = XW_CTRL_OFFER;
+    for (unsigned len = 0; len < 0x10000; len += len < 300 ? 1 : 251) {
+        b[4] = (uint8_t)(len >> 8);
+        b[5] = (uint8_t)len;
+        bool ok = len >= XW_CTRL_HDR && len <= XW_CTRL_MAX;
+        for (size_t k = 0; k <= sizeof(b); k++) {
+            int want = k < XW_CTRL_HDR ? 0 : !ok ? -EBADMSG : k < len ? 0 : (int)len;
+            uint8_t *c = malloc(k ? k : 1); /* exact size: ASan catches a read past it */
+            CHECK(c != NULL);
+            memcpy(c, b, k);
+            CHECK_EQ(xw_ctrl_skip(k ? c : NULL, k), want);
+            if (k >= 3)
+                CHECK_EQ(xw_ctrl_parse(c, k, &o), -EPROTONOSUPPORT);
+            free(c);
+        }
+    }
+}
+
 static void test_reason_names(void)
 {
     static const char *const want[] = { "none", "peer-no-option", "not-co-resident",
                                         "backend-off", "grant-share", "grant-map", "evtchn",
                                         "timeout", "malformed", "version", "resources",
-                                        "nonce", "peer-declined" };
+                                        "nonce", "peer-declined", "offer-key" };
     CHECK_EQ(sizeof(want) / sizeof(want[0]), XW_REASON_MAX);
     for (int r = 0; r < XW_REASON_MAX; r++)
         CHECK(strcmp(xw_reason_name(r), want[r]) == 0);
@@ -320,6 +354,7 @@ int main(void)
     test_reserved_ignored();
     test_stream();
     test_random_sweep();
+    test_skip();
     test_reason_names();
     printf("ctrlmsg_parse: ok\n");
     return 0;

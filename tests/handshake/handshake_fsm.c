@@ -82,6 +82,15 @@ static void connector_paths(void)
     st = xw_hs_input(&hs, 12, &m, false);
     CHECK(!st.send && hs.state == XW_HS_TCP && !xw_hs_reading(&hs));
     CHECK_EQ(hs.reason, XW_REASON_TIMEOUT);
+
+    /* ... and when the late answer never comes either, the discard ends too:
+     * reset (where the acceptor's payload starts is unknown) */
+    xw_hs_connector_start(&hs, true, true, 0, &offer);
+    xw_hs_timeout(&hs);
+    CHECK(hs.state == XW_HS_DISCARD);
+    st = xw_hs_timeout(&hs);
+    CHECK(st.reset && !st.send && !xw_hs_reading(&hs));
+    CHECK_EQ(hs.reason, XW_REASON_TIMEOUT);
 }
 
 static void acceptor_paths(void)

@@ -58,7 +58,7 @@ static void check_same(const struct xw_synopt *a, const struct xw_synopt *b)
 
 static void test_wire_bytes(void)
 {
-    static const uint8_t want[XW_OPT_LEN] = { 253, 20, 0x58, 0x57, 1, 1, 0, 0, 1, 2, 3, 4,
+    static const uint8_t want[XW_OPT_LEN] = { 253, 20, 0x58, 0x57, 2, 1, 0, 0, 1, 2, 3, 4,
                                               0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88 };
     uint8_t out[XW_OPT_LEN];
     xw_tcpopt_write(out, &sample);
@@ -73,7 +73,8 @@ static void test_wire_bytes(void)
 static void test_round_trips(void)
 {
     uint8_t opt[XW_OPT_LEN];
-    struct xw_synopt vals[] = { sample, { 1, 0, 0, 0 }, { 1, 0xff, 0xffffffffu, ~0ull } };
+    struct xw_synopt vals[] = { sample, { XW_OPT_VERSION, 0, 0, 0 },
+                                { XW_OPT_VERSION, 0xff, 0xffffffffu, ~0ull } };
     for (size_t v = 0; v < sizeof(vals) / sizeof(vals[0]); v++) {
         xw_tcpopt_write(opt, &vals[v]);
         uint8_t a[40];

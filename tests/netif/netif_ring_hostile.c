@@ -92,6 +92,20 @@ static void bad_header(void)
         xw_unmap(b, i, 1);
         xw_channel_close(ca);
     }
+    /* A replayed offer (any key but the page's) is refused before the acceptor
+     * binds the port or reads the nonce: the real offer still works after. */
+    CHECK_EQ(xw_channel_create(a, b->domid, &par, &ca, &off), 0);
+    for (k = 0; k < 64; k++) {
+        struct xw_chan_offer forged = off;
+        forged.key ^= 1ull << k;
+        nonce = 0;
+        CHECK_EQ(xw_channel_accept(b, &forged, &par, &cb, &nonce), -EKEYREJECTED);
+        CHECK(nonce == 0);
+    }
+    CHECK_EQ(xw_channel_accept(b, &off, &par, &cb, &nonce), 0);
+    CHECK_EQ(xw_channel_check_nonce(ca, nonce), 0);
+    xw_channel_close(cb);
+    xw_channel_close(ca);
     CHECK_EQ(xw_channel_create(a, b->domid, &par, &ca, &off), 0);
     off.ring_shift = 40;
     CHECK_EQ(xw_channel_accept(b, &off, &par, &cb, &nonce), -EPROTO);

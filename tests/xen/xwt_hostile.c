@@ -115,9 +115,11 @@ static int evil_offer(struct xwt *t, const char *name, struct evil_pages *e,
     intf->ring_shift = shift;
     intf->nrefs = e->ndata;
     intf->nonce = 0x0123456789abcdefull;
+    intf->key = 0xfedcba9876543210ull;
     memcpy(intf->ref, refs, e->ndata * sizeof(refs[0]));
     *o = (struct xw_chan_offer){ .domid = t->x->domid, .intf_ref = iref,
-                                 .port = (uint32_t)e->port, .ring_shift = shift };
+                                 .port = (uint32_t)e->port, .ring_shift = shift,
+                                 .key = intf->key };
     return xwt_publish_offer(t, name, o);
 }
 

@@ -124,7 +124,8 @@ int xwt_publish_offer(struct xwt *t, const char *name, const struct xw_chan_offe
 {
     char val[96];
 
-    snprintf(val, sizeof(val), "%u %u %u %u", o->domid, o->intf_ref, o->port, o->ring_shift);
+    snprintf(val, sizeof(val), "%u %u %u %u %llx", o->domid, o->intf_ref, o->port, o->ring_shift,
+             (unsigned long long)o->key);
     return xwt_put(t, name, val);
 }
 
@@ -132,11 +133,14 @@ static int read_offer(struct xwt *t, const char *name, struct xw_chan_offer *o)
 {
     char val[96];
     int r = xwt_get_wait(t, name, val, sizeof(val), WAIT_KEY_MS);
+    unsigned long long k;
 
     if (r < 0)
         return r;
-    if (sscanf(val, "%u %u %u %u", &o->domid, &o->intf_ref, &o->port, &o->ring_shift) != 4)
+    if (sscanf(val, "%u %u %u %u %llx", &o->domid, &o->intf_ref, &o->port, &o->ring_shift,
+               &k) != 5)
         return -EPROTO;
+    o->key = k;
     return 0;
 }
 
