@@ -17,7 +17,7 @@ for mode in kernel shim; do
 done
 for prog in setpriv runuser su; do
     p=$(command -v $prog) || die "$prog missing (util-linux, login)"
-    ldd "$p" | grep -q libcap-ng || die "$prog is not linked with libcap-ng: the test needs one that is"
+    [[ $(ldd "$p") == *libcap-ng* ]] || die "$prog is not linked with libcap-ng: the test needs one that is"
     timeout 20 env XWAY_ADDR=10.77.19.1/24 "$RUN" "$p" --version >"$WORK/$prog.out" 2>&1 ||
         die "$prog --version under xway-run: status $?: $(cat "$WORK/$prog.out")"
     grep -q "util-linux" "$WORK/$prog.out" || die "$prog --version: $(cat "$WORK/$prog.out")"
