@@ -38,6 +38,9 @@ struct xw_channel {
     struct xw_ring tx, rx;
     _Atomic int error; /* sticky -errno */
     bool wr_shut;
+    /* xw_channel_progress (the event handler's thread): what the peer had
+     * published at the last event. */
+    uint32_t ev_prod, ev_cons, ev_flags;
 };
 
 static uint64_t now_us(void)
@@ -329,6 +332,34 @@ int xw_channel_poll(struct xw_channel *ch, int events)
 int xw_channel_port(const struct xw_channel *ch)
 {
     return ch->port;
+}
+
+/* idx moved forward from *last, by at most limit - *last: then remember it. */
+static bool moved(uint32_t *last, uint32_t idx, uint32_t limit)
+{
+    if (idx == *last || idx - *last > limit - *last)
+        return false;
+    *last = idx;
+    return true;
+}
+
+bool xw_channel_progress(struct xw_channel *ch)
+{
+    uint32_t prod = xw_load_acquire(&ch->rx.ctl->prod);
+    uint32_t cons = xw_load_acquire(&ch->tx.ctl->cons);
+    uint32_t flags = (xw_load_relaxed(&ch->rx.ctl->eof) ? 1u : 0u) |
+                     (xw_load_relaxed(&ch->rx.ctl->error) ? 2u : 0u) |
+                     (xw_load_relaxed(&ch->tx.ctl->error) ? 4u : 0u);
+    /* Our private indices, read as pollers do (a hint): the peer's index can
+     * only move within what they allow. */
+    bool p = moved(&ch->ev_prod, prod, xw_load_relaxed(&ch->rx.idx) + ch->rx.size);
+    bool c = moved(&ch->ev_cons, cons, xw_load_relaxed(&ch->tx.idx));
+
+    if (flags & ~ch->ev_flags) {
+        ch->ev_flags |= flags;
+        return true;
+    }
+    return p || c;
 }
 
 int xw_channel_check(struct xw_channel *ch, int events)

@@ -222,9 +222,13 @@ static void ring_changed(struct xw_sock *s)
     refresh(s, true);
 }
 
-static void on_event(void *arg)
+static bool on_event(void *arg)
 {
-    ring_changed(arg);
+    struct xw_sock *s = arg;
+    bool news = xw_channel_progress(s->ring.ch);
+
+    ring_changed(s);
+    return news;
 }
 
 int xw_rpath_start(struct xw_sock *s)

@@ -5,3 +5,5 @@ target_link_libraries(xwt_ring_peer PUBLIC xwt_ringlib)
 
 xw_test(ring_forged_index SOURCES ring_forged_index.c TIMEOUT 90 LIBS xwt_ring_peer
   LABELS hostile ring)
+xw_test(ring_event_storm SOURCES ring_event_storm.c TIMEOUT 120 LIBS xwt_ring_peer
+  LABELS hostile ring)
