@@ -7,3 +7,5 @@ xw_test(ring_forged_index SOURCES ring_forged_index.c TIMEOUT 90 LIBS xwt_ring_p
   LABELS hostile ring)
 xw_test(ring_event_storm SOURCES ring_event_storm.c TIMEOUT 120 LIBS xwt_ring_peer
   LABELS hostile ring)
+xw_test(ring_scribbler SOURCES ring_scribbler.c TIMEOUT 120 LIBS xwt_ring_peer
+  LABELS hostile ring)

@@ -18,7 +18,7 @@
 
 enum { SIM_PORTS = 4096, PORT_INTER = 2 };
 
-static struct xw_intf *map_one(const char *path)
+static struct xw_intf *map_one(const char *path, bool any_magic)
 {
     struct stat st;
     struct xw_intf *i;
@@ -34,7 +34,7 @@ static struct xw_intf *map_one(const char *path)
     close(fd);
     if (i == MAP_FAILED)
         return NULL;
-    if (i->magic != XW_INTF_MAGIC) {
+    if (!any_magic && i->magic != XW_INTF_MAGIC) {
         munmap(i, XW_PAGE_SIZE);
         return NULL;
     }
@@ -56,7 +56,7 @@ struct xw_intf *ring_peer_intf(const char *host, unsigned dom)
             continue;
         obj = (unsigned)strtoul(de->d_name + strlen(prefix), NULL, 10);
         snprintf(path, sizeof(path), "%s/%s", host, de->d_name);
-        struct xw_intf *i = map_one(path);
+        struct xw_intf *i = map_one(path, false);
         if (i) {
             munmap(i, XW_PAGE_SIZE);
             if (!found || obj > best)
@@ -68,7 +68,27 @@ struct xw_intf *ring_peer_intf(const char *host, unsigned dom)
     if (!found)
         return NULL;
     snprintf(path, sizeof(path), "%s/g%u-%u", host, dom, best);
-    return map_one(path);
+    return map_one(path, false);
+}
+
+int ring_peer_intfs(const char *host, unsigned dom, struct xw_intf **out, int max)
+{
+    char prefix[32], path[512];
+    struct dirent *de;
+    int n = 0;
+    DIR *d = opendir(host);
+
+    CHECK(d != NULL);
+    snprintf(prefix, sizeof(prefix), "g%u-", dom);
+    while (n < max && (de = readdir(d)) != NULL) {
+        if (strncmp(de->d_name, prefix, strlen(prefix)))
+            continue;
+        snprintf(path, sizeof(path), "%s/%s", host, de->d_name);
+        if ((out[n] = map_one(path, true)) != NULL) /* a scribbled magic too */
+            n++;
+    }
+    closedir(d);
+    return n;
 }
 
 void ring_peer_unmap(struct xw_intf *i)

@@ -14,6 +14,10 @@
  * ring_peer_unmap. */
 struct xw_intf *ring_peer_intf(const char *host, unsigned dom);
 void ring_peer_unmap(struct xw_intf *i);
+/* Every one-page object dom shares now (its channels' interface pages, also
+ * when their magic was scribbled on), mapped read-write into out[max];
+ * returns how many. */
+int ring_peer_intfs(const char *host, unsigned dom, struct xw_intf **out, int max);
 
 /* dom's newest bound event-channel port (its local number), or -1. */
 int ring_peer_port(const char *host, unsigned dom);
