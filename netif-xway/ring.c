@@ -4,7 +4,7 @@
  * into a local and validated with unsigned arithmetic: it moves only forward,
  * from what we saw last to what our own index allows (so prod - cons <= size);
  * our own index comes from the private copy, never from shared memory, and the
- * owner checks at every call that the shared copy of it is untouched; sizes
+ * owner checks before every wait that the shared copy of it is untouched; sizes
  * are private copies; every offset is masked.  A violation makes the ring
  * broken (-EPROTO, sticky) — callers reset the connection. */
 #include <errno.h>
@@ -37,12 +37,18 @@ static int fail(struct xw_ring *r, int err)
     return err;
 }
 
-/* The owner's checks before a decision: the shared copy of our own index is
- * the one we published (a plain load of a line we write: no cost while the
- * peer is busy), and the peer's index, read once, lies in [seen, limit]. */
+/* The owner's checks before a decision: the peer's index, read once, lies in
+ * [seen, limit]; and whenever it has not moved since our last look (before
+ * every wait), the shared copy of our own index is still the one we published.
+ * While the peer moves, a forged copy of ours influences nothing (nobody here
+ * reads it) and our next publication overwrites it; checking it only when the
+ * peer is idle keeps the busy path as it was (measured: ~4% on a 1-byte round
+ * trip when checked every time). */
 static int check(struct xw_ring *r, const uint32_t *own, uint32_t peer, uint32_t limit)
 {
-    if (xw_load_relaxed(own) != r->idx || peer - r->seen > limit - r->seen)
+    if (peer - r->seen > limit - r->seen)
+        return fail(r, -EPROTO);
+    if (peer == r->seen && xw_load_relaxed(own) != r->idx)
         return fail(r, -EPROTO);
     r->seen = peer;
     return 0;

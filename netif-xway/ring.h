@@ -79,9 +79,9 @@ static inline uint32_t xw_ring_data_pages(uint32_t shift)
  * idx and broken (idx with relaxed atomics: a hint).
  *
  * Our own index is the private idx.  Its shared copy (ctl->prod or ctl->cons)
- * is only ever written by us, so the owner finds it equal to idx at every
- * call; a difference means the peer wrote it, and the ring is broken.  Nobody
- * decides anything from the shared copy. */
+ * is only ever written by us, so the owner finds it equal to idx whenever it
+ * looks (before every wait); a difference means the peer wrote it, and the
+ * ring is broken.  Nobody decides anything from the shared copy. */
 struct xw_ring {
     struct xw_ring_ctl *ctl; /* shared */
     uint8_t *data;           /* shared, size bytes */
@@ -131,10 +131,10 @@ bool xw_ring_producer_should_kick(struct xw_ring *r); /* after commit */
 bool xw_ring_consumer_should_kick(struct xw_ring *r); /* after release */
 
 /* Readable bytes (consumer view) / free bytes (producer view), or -errno.
- * The owner's thread only: they check that the shared copy of our own index
- * is still ours and that the peer's index moved forward within bounds
- * (seen <= peer <= what our index allows), and mark the ring broken (-EPROTO)
- * otherwise. */
+ * The owner's thread only: they check that the peer's index moved forward
+ * within bounds (seen <= peer <= what our index allows) and, when it has not
+ * moved, that the shared copy of our own index is still ours; they mark the
+ * ring broken (-EPROTO) otherwise. */
 long xw_ring_readable(struct xw_ring *r);
 long xw_ring_writable(struct xw_ring *r);
 /* Any thread (pollers): anything to read / room to write, from the peer's
