@@ -39,6 +39,13 @@ static inline void xw_store_release8(uint8_t *p, uint8_t v)
     atomic_store_explicit((_Atomic uint8_t *)p, v, memory_order_release);
 }
 
+/* Write a word with no ordering: a private value that other threads of ours
+ * read as a hint (the ring owner's own index, read by pollers). */
+static inline void xw_store_relaxed(uint32_t *p, uint32_t v)
+{
+    atomic_store_explicit((_Atomic uint32_t *)p, v, memory_order_relaxed);
+}
+
 /* Take a flag and clear it in one step: returns the old value.  Acq_rel: the
  * peer's writes before it set the flag are visible; ours before are published. */
 static inline uint32_t xw_exchange(uint32_t *p, uint32_t v)

@@ -53,6 +53,9 @@ struct xw_channel {
     /* The peer's live byte has been 1 (or the nonce proved it mapped): a 0
      * from now on means its process is gone. */
     _Atomic bool peer_seen_live;
+    /* xw_channel_progress (the event handler's thread): what the peer had
+     * published at the last event. */
+    uint32_t ev_prod, ev_cons, ev_flags;
 };
 
 static uint64_t now_us(void)
@@ -435,6 +438,48 @@ int xw_channel_port(const struct xw_channel *ch)
     return ch->port;
 }
 
+/* idx moved forward from *last, by at most limit - *last: then remember it. */
+static bool moved(uint32_t *last, uint32_t idx, uint32_t limit)
+{
+    if (idx == *last || idx - *last > limit - *last)
+        return false;
+    *last = idx;
+    return true;
+}
+
+bool xw_channel_progress(struct xw_channel *ch)
+{
+    uint32_t prod = xw_load_acquire(&ch->rx.ctl->prod);
+    uint32_t cons = xw_load_acquire(&ch->tx.ctl->cons);
+    uint32_t flags = (xw_load_relaxed(&ch->rx.ctl->eof) ? 1u : 0u) |
+                     (xw_load_relaxed(&ch->rx.ctl->error) ? 2u : 0u) |
+                     (xw_load_relaxed(&ch->tx.ctl->error) ? 4u : 0u);
+    /* Our private indices, read as pollers do (a hint): the peer's index can
+     * only move within what they allow. */
+    bool p = moved(&ch->ev_prod, prod, xw_load_relaxed(&ch->rx.idx) + ch->rx.size);
+    bool c = moved(&ch->ev_cons, cons, xw_load_relaxed(&ch->tx.idx));
+
+    if (flags & ~ch->ev_flags) {
+        ch->ev_flags |= flags;
+        return true;
+    }
+    return p || c;
+}
+
+int xw_channel_check(struct xw_channel *ch, int events)
+{
+    long err = 0;
+
+    if (events & XW_CHAN_READABLE)
+        err = xw_ring_readable(&ch->rx);
+    if (err >= 0 && (events & XW_CHAN_WRITABLE))
+        err = xw_ring_writable(&ch->tx);
+    if (err >= 0)
+        return 0;
+    broken(ch, (int)err);
+    return XW_CHAN_ERROR;
+}
+
 int xw_channel_arm(struct xw_channel *ch, int events)
 {
     if (events & XW_CHAN_READABLE)
@@ -507,11 +552,25 @@ static int tx_state(struct xw_channel *ch)
     return xw_ring_peer_error(&ch->tx);
 }
 
+/* What is left of a wait of timeout_ms that started at start_us: -1 forever,
+ * else milliseconds (rounded up), 0 once it is over.  Every loop that waits
+ * more than once goes by it, so that a peer whose moves wake us without ever
+ * letting us make progress cannot stretch the caller's timeout. */
+static int time_left(int timeout_ms, uint64_t start_us)
+{
+    uint64_t spent = now_us() - start_us, total = (uint64_t)timeout_ms * 1000u;
+
+    if (timeout_ms < 0)
+        return -1;
+    return spent >= total ? 0 : (int)((total - spent + 999u) / 1000u);
+}
+
 ssize_t xw_channel_send(struct xw_channel *ch, const void *buf, size_t len, int timeout_ms)
 {
+    uint64_t start = timeout_ms > 0 ? now_us() : 0;
     size_t done = 0;
     long n;
-    int err;
+    int err, left;
 
     while (done < len) {
         err = tx_state(ch);
@@ -528,11 +587,12 @@ ssize_t xw_channel_send(struct xw_channel *ch, const void *buf, size_t len, int 
                 kick(ch);
             continue;
         }
-        if (timeout_ms == 0) {
-            err = -EAGAIN;
+        left = timeout_ms > 0 ? time_left(timeout_ms, start) : timeout_ms;
+        if (left == 0) {
+            err = timeout_ms ? -ETIMEDOUT : -EAGAIN;
             break;
         }
-        err = xw_channel_wait(ch, XW_CHAN_WRITABLE, timeout_ms);
+        err = xw_channel_wait(ch, XW_CHAN_WRITABLE, left);
         if (err < 0)
             break;
     }
@@ -567,8 +627,9 @@ static ssize_t try_recv(struct xw_channel *ch, void *buf, size_t len)
 
 ssize_t xw_channel_recv(struct xw_channel *ch, void *buf, size_t len, int timeout_ms)
 {
+    uint64_t start = timeout_ms > 0 ? now_us() : 0;
     ssize_t n;
-    int err;
+    int err, left;
 
     if (!len)
         return 0;
@@ -576,7 +637,10 @@ ssize_t xw_channel_recv(struct xw_channel *ch, void *buf, size_t len, int timeou
         n = try_recv(ch, buf, len);
         if (n != -EAGAIN || timeout_ms == 0)
             return n;
-        err = xw_channel_wait(ch, XW_CHAN_READABLE, timeout_ms);
+        left = timeout_ms > 0 ? time_left(timeout_ms, start) : timeout_ms;
+        if (left == 0)
+            return -ETIMEDOUT;
+        err = xw_channel_wait(ch, XW_CHAN_READABLE, left);
         if (err < 0)
             return err;
     }

@@ -110,6 +110,17 @@ int xw_channel_arm(struct xw_channel *ch, int events);
 bool xw_channel_at_eof(struct xw_channel *ch);
 /* What is ready now (XW_CHAN_* mask), without arming anything: for spinning. */
 int xw_channel_poll(struct xw_channel *ch, int events);
+/* The thread that receives (events & XW_CHAN_READABLE) and/or sends
+ * (XW_CHAN_WRITABLE), while it waits: validate those rings now (the shared
+ * copy of our own index, the peer's index).  XW_CHAN_ERROR when the channel
+ * is broken (reset, -EPROTO), else 0. */
+int xw_channel_check(struct xw_channel *ch, int events);
+/* The event handler (one thread at a time), for each event of our port: did
+ * the peer publish anything new since the last call — its index moved forward
+ * within bounds, EOF or an error newly set?  An honest peer notifies only
+ * after such a move; events without one are spurious, and a peer that sends
+ * nothing else is storming (the caller masks the port for a while). */
+bool xw_channel_progress(struct xw_channel *ch);
 /* Our local event-channel port: events of the handle's fd name it. */
 int xw_channel_port(const struct xw_channel *ch);
 int xw_channel_fd(const struct xw_channel *ch);

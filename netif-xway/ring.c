@@ -1,8 +1,10 @@
 /* Pure logic of one one-way byte ring over mapped memory.  No I/O, no syscalls.
  *
  * Hostile-peer rules applied here: the peer's index is read once per decision
- * into a local and validated with unsigned arithmetic (prod - cons <= size);
- * our own index comes from the private copy, never from shared memory; sizes
+ * into a local and validated with unsigned arithmetic: it moves only forward,
+ * from what we saw last to what our own index allows (so prod - cons <= size);
+ * our own index comes from the private copy, never from shared memory, and the
+ * owner checks before every wait that the shared copy of it is untouched; sizes
  * are private copies; every offset is masked.  A violation makes the ring
  * broken (-EPROTO, sticky) — callers reset the connection. */
 #include <errno.h>
@@ -35,33 +37,47 @@ static int fail(struct xw_ring *r, int err)
     return err;
 }
 
-/* Used bytes given the peer's index: validates it. */
-static long used_bytes(struct xw_ring *r, uint32_t prod, uint32_t cons)
+/* The owner's checks before a decision: the peer's index, read once, lies in
+ * [seen, limit]; and whenever it has not moved since our last look (before
+ * every wait), the shared copy of our own index is still the one we published.
+ * While the peer moves, a forged copy of ours influences nothing (nobody here
+ * reads it) and our next publication overwrites it; checking it only when the
+ * peer is idle keeps the busy path as it was (measured: ~4% on a 1-byte round
+ * trip when checked every time). */
+static int check(struct xw_ring *r, const uint32_t *own, uint32_t peer, uint32_t limit)
 {
-    uint32_t used = prod - cons;
-
-    if (used > r->size)
+    if (peer - r->seen > limit - r->seen)
         return fail(r, -EPROTO);
-    return used;
+    if (peer == r->seen && xw_load_relaxed(own) != r->idx)
+        return fail(r, -EPROTO);
+    r->seen = peer;
+    return 0;
 }
 
 long xw_ring_writable(struct xw_ring *r)
 {
-    long used;
+    uint32_t cons;
 
     if (r->broken)
         return r->broken;
-    used = used_bytes(r, r->idx, xw_load_acquire(&r->ctl->cons));
-    if (used < 0)
-        return used;
-    return (long)r->size - used;
+    cons = xw_load_acquire(&r->ctl->cons);
+    /* The consumer frees only what we produced: seen <= cons <= idx. */
+    if (check(r, &r->ctl->prod, cons, r->idx))
+        return r->broken;
+    return (long)r->size - (long)(r->idx - cons);
 }
 
 long xw_ring_readable(struct xw_ring *r)
 {
+    uint32_t prod;
+
     if (r->broken)
         return r->broken;
-    return used_bytes(r, xw_load_acquire(&r->ctl->prod), r->idx);
+    prod = xw_load_acquire(&r->ctl->prod);
+    /* The producer fills at most the ring: seen <= prod <= idx + size. */
+    if (check(r, &r->ctl->cons, prod, r->idx + r->size))
+        return r->broken;
+    return (long)(prod - r->idx);
 }
 
 /* Split [idx, idx+n) into at most two segments of the data area. */
@@ -99,7 +115,7 @@ int xw_ring_commit(struct xw_ring *r, uint32_t n)
     if (n > r->reserved)
         return -EINVAL;
     r->reserved -= n;
-    r->idx += n;
+    xw_store_relaxed(&r->idx, r->idx + n);
     /* The bytes written into the reserved space become visible before prod. */
     xw_store_release(&r->ctl->prod, r->idx);
     return 0;
@@ -123,7 +139,7 @@ int xw_ring_release(struct xw_ring *r, uint32_t n)
     if (n > r->reserved)
         return -EINVAL;
     r->reserved -= n;
-    r->idx += n;
+    xw_store_relaxed(&r->idx, r->idx + n);
     /* Our reads of the released bytes complete before the producer may reuse
      * the space (release orders prior loads too). */
     xw_store_release(&r->ctl->cons, r->idx);
@@ -190,21 +206,22 @@ bool xw_ring_at_eof(struct xw_ring *r)
     return !xw_ring_poll_readable(r);
 }
 
-/* The published indices only (the owner's private one may be moving on
- * another thread): a consistent pair is not guaranteed, so an odd one means
- * "ready" — a hint, checked by the owner's next call. */
+/* Other threads than the owner: the peer's published index against our
+ * private one, which may be moving on the owner's thread (a relaxed read, a
+ * hint checked by the owner's next call: an odd pair means "ready").  The
+ * shared copy of our own index is never read here: the peer can write it. */
 bool xw_ring_poll_readable(struct xw_ring *r)
 {
-    uint32_t cons = xw_load_acquire(&r->ctl->cons);
+    uint32_t prod = xw_load_acquire(&r->ctl->prod);
 
-    return r->broken || xw_load_acquire(&r->ctl->prod) != cons;
+    return r->broken || prod != xw_load_relaxed(&r->idx);
 }
 
 bool xw_ring_poll_writable(struct xw_ring *r)
 {
     uint32_t cons = xw_load_acquire(&r->ctl->cons);
 
-    return r->broken || xw_load_acquire(&r->ctl->prod) - cons != r->size;
+    return r->broken || xw_load_relaxed(&r->idx) - cons != r->size;
 }
 
 void xw_ring_set_error(struct xw_ring *r, int err)

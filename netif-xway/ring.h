@@ -85,14 +85,21 @@ static inline uint32_t xw_ring_data_pages(uint32_t shift)
 }
 
 /* Our private view of one direction.  Geometry is copied at setup and never
- * re-read from shared memory.  Not thread-safe: one producer thread and one
- * consumer thread per direction, each owning its own struct. */
+ * re-read from shared memory.  One owner thread per struct (the producer's or
+ * the consumer's); other threads only call the poll_* functions, which read
+ * idx and broken (idx with relaxed atomics: a hint).
+ *
+ * Our own index is the private idx.  Its shared copy (ctl->prod or ctl->cons)
+ * is only ever written by us, so the owner finds it equal to idx whenever it
+ * looks (before every wait); a difference means the peer wrote it, and the
+ * ring is broken.  Nobody decides anything from the shared copy. */
 struct xw_ring {
     struct xw_ring_ctl *ctl; /* shared */
     uint8_t *data;           /* shared, size bytes */
     uint32_t size;           /* private: power of two */
     uint32_t mask;
     uint32_t idx;      /* private copy of the index we own (prod or cons) */
+    uint32_t seen;     /* the peer's index as last validated: never goes back */
     uint32_t reserved; /* bytes handed out by the last reserve/peek */
     int broken;        /* 0 or -errno: sticky */
 };
@@ -135,12 +142,15 @@ bool xw_ring_producer_should_kick(struct xw_ring *r); /* after commit */
 bool xw_ring_consumer_should_kick(struct xw_ring *r); /* after release */
 
 /* Readable bytes (consumer view) / free bytes (producer view), or -errno.
- * The owner's thread only: they validate the peer's index against ours and
- * mark the ring broken (-EPROTO) when it is impossible. */
+ * The owner's thread only: they check that the peer's index moved forward
+ * within bounds (seen <= peer <= what our index allows) and, when it has not
+ * moved, that the shared copy of our own index is still ours; they mark the
+ * ring broken (-EPROTO) otherwise. */
 long xw_ring_readable(struct xw_ring *r);
 long xw_ring_writable(struct xw_ring *r);
-/* Any thread (pollers): anything to read / room to write, from the published
- * indices; never marks the ring broken, and says "ready" when unsure. */
+/* Any thread (pollers): anything to read / room to write, from the peer's
+ * published index and our private one (never the shared copy of ours, which
+ * the peer can write); never marks the ring broken, says "ready" when unsure. */
 bool xw_ring_poll_readable(struct xw_ring *r);
 bool xw_ring_poll_writable(struct xw_ring *r);
 

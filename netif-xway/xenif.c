@@ -44,7 +44,9 @@ int xw_xenif_drain(struct xw_xenif *x)
 {
     int p, n = 0;
 
-    while ((p = x->ops->evtchn_pending(x)) >= 0) {
+    /* Bounded: a port the peer keeps notifying is pending again as soon as it
+     * is unmasked. */
+    while (n < XW_SIM_MAX_PORTS && (p = x->ops->evtchn_pending(x)) >= 0) {
         x->ops->evtchn_unmask(x, (uint32_t)p);
         n++;
     }

@@ -5,6 +5,12 @@
  * sets the peer's pending bit; only if it was clear, sets the peer's upcall
  * flag; only if that was clear, sends one datagram to the peer's socket (the
  * handle's pollable fd).  So a notify while pending costs no syscall.
+ *
+ * Masks are Xen's: a port that evtchn_pending returned stays masked until
+ * evtchn_unmask, and its pending bit is left set while it is, so the peer's
+ * notifies meanwhile stop at that bit and cost us nothing (the dispatcher
+ * keeps a storming port masked: stack/path/ring_events.c).  Unmasking a port
+ * that became pending raises it again.  The mask is private to the handle.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -170,8 +176,15 @@ static int raise_port(struct xw_sim *s, struct evt_page *pe, uint32_t rd, uint32
     char c = 0;
     int fd = s->sock, err = 0;
 
+    /* Already pending: coalesced, no syscall.  Looked at before the atomic
+     * update, so that a peer notifying a masked port in a loop only reads the
+     * line (the fence: what we published before is visible before the look,
+     * as the update would have made it). */
+    atomic_thread_fence(memory_order_seq_cst);
+    if (atomic_load_explicit(&pe->pending[rp / 64], memory_order_relaxed) & bit)
+        return 0;
     if (atomic_fetch_or(&pe->pending[rp / 64], bit) & bit)
-        return 0; /* already pending: coalesced, no syscall */
+        return 0;
     if (atomic_exchange(&pe->upcall, 1))
         return 0; /* a wake is already on its way */
     if (fd < 0) /* a reclaim while we open: no socket of our own yet */
@@ -232,23 +245,25 @@ int xw_sim_evtchn_notify(struct xw_xenif *x, uint32_t port)
     return err;
 }
 
-/* Collect every pending port into q.  Order matters: drain the socket, then
- * clear upcall, then take the pending bits — a notifier that races with us
- * either finds upcall clear and sends a new datagram, or set its bit before
- * we take the bits. */
+/* Collect every pending port that is not masked into q, masking it.  Order
+ * matters: drain the socket, then clear upcall, then take the pending bits — a
+ * notifier that races with us either finds upcall clear and sends a new
+ * datagram, or set its bit before we take the bits. */
 static void refill(struct xw_sim *s)
 {
     char buf[64];
     unsigned w;
-    uint64_t bits;
+    uint64_t bits, m;
 
     while (recv(s->sock, buf, sizeof(buf), MSG_DONTWAIT) > 0)
         ;
     atomic_store(&s->evt->upcall, 0);
     for (w = 0; w < EVT_PWORDS; w++) {
-        if (!atomic_load_explicit(&s->evt->pending[w], memory_order_relaxed))
+        m = atomic_load_explicit(&s->masked[w], memory_order_relaxed);
+        if (!(atomic_load_explicit(&s->evt->pending[w], memory_order_relaxed) & ~m))
             continue;
-        bits = atomic_exchange(&s->evt->pending[w], 0);
+        bits = atomic_fetch_and(&s->evt->pending[w], m) & ~m;
+        atomic_fetch_or(&s->masked[w], bits);
         while (bits && s->qlen < XW_SIM_MAX_PORTS) {
             unsigned b = (unsigned)__builtin_ctzll(bits);
 
@@ -256,6 +271,19 @@ static void refill(struct xw_sim *s)
             s->q[(s->qhead + s->qlen++) % XW_SIM_MAX_PORTS] = (uint16_t)(w * 64 + b);
         }
     }
+}
+
+/* Make our own fd readable (as a notifier does): a masked port went pending. */
+static void raise_upcall(struct xw_sim *s)
+{
+    struct sockaddr_un sa;
+    socklen_t len;
+    char c = 0;
+
+    if (atomic_exchange(&s->evt->upcall, 1))
+        return;
+    sock_name(s, s->pub.domid, &sa, &len);
+    (void)sendto(s->sock, &c, 1, MSG_DONTWAIT | MSG_NOSIGNAL, (struct sockaddr *)&sa, len);
 }
 
 int xw_sim_evtchn_pending(struct xw_xenif *x)
@@ -273,10 +301,17 @@ int xw_sim_evtchn_pending(struct xw_xenif *x)
     return p;
 }
 
-/* Ports are never masked: refill takes a port's pending bit as it queues it. */
 int xw_sim_evtchn_unmask(struct xw_xenif *x, uint32_t port)
 {
-    return port < XW_SIM_MAX_PORTS ? 0 : -EINVAL;
+    struct xw_sim *s = xw_sim_of(x);
+    uint64_t bit = 1ull << (port % 64);
+
+    if (port >= XW_SIM_MAX_PORTS)
+        return -EINVAL;
+    if ((atomic_fetch_and(&s->masked[port / 64], ~bit) & bit) &&
+        (atomic_load(&s->evt->pending[port / 64]) & bit))
+        raise_upcall(s);
+    return 0;
 }
 
 int xw_sim_evtchn_unbind(struct xw_xenif *x, uint32_t port)
@@ -287,6 +322,7 @@ int xw_sim_evtchn_unbind(struct xw_xenif *x, uint32_t port)
         return -EINVAL;
     atomic_store(&s->evt->port[port], 0);
     atomic_fetch_and(&s->evt->pending[port / 64], ~(1ull << (port % 64)));
+    atomic_fetch_and(&s->masked[port / 64], ~(1ull << (port % 64)));
     return 0;
 }
 

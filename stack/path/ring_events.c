@@ -7,6 +7,15 @@
  * The data path itself never comes here while both sides are busy: it spins,
  * and only a side that goes to sleep asks to be woken.
  *
+ * Event storms (Xen's XSA-391; Linux's "lateeoi" answer): a port, once
+ * delivered, stays masked until we unmask it, and notifies to a masked port
+ * cost us nothing.  An event whose route found nothing new is spurious; after
+ * SPURIOUS_FREE of them in a row the port stays masked for 1, 2, 4 ... up to
+ * DELAY_MAX_MS milliseconds before the next event is taken, and one event with
+ * news unmasks it at once again.  So a peer that kicks in a tight loop costs at
+ * most a few events per DELAY_MAX_MS; an honest peer notifies only after
+ * publishing something, and its waiters re-check at least every slice anyway.
+ *
  * Locking: the port table and what its entries point to are protected by the
  * stack lock, which the dispatcher takes once per batch of events.
  */
@@ -18,58 +27,149 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
 #include "stack.h"
 
 #define MAX_PORTS (1u << 17) /* Xen's FIFO event-channel ABI limit */
+#define SPURIOUS_FREE 8      /* spurious events in a row before a port waits */
+#define DELAY_MAX_MS 100     /* = XW_CHAN_SLICE_MS: waiters re-check that often */
 
 struct route {
-    void (*fn)(void *arg);
+    bool (*fn)(void *arg);
     void *arg;
+    unsigned spurious; /* events in a row that brought nothing new */
+    uint64_t unmask_at; /* ms: masked until then (in ev.delayed); 0: not */
 };
 
 static struct {
     struct xw_xenif *x;
     struct route *ports; /* local port -> what to call */
+    int *delayed;        /* ports kept masked, unmasked at their unmask_at */
+    size_t ndelayed, cap;
     pthread_t thread;
     int stop_fd;
     _Atomic bool stop;
 } ev = { .stop_fd = -1 };
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
 
 struct xw_xenif *xw_rev_xenif(void)
 {
     return ev.x;
 }
 
-int xw_rev_attach(int port, void (*fn)(void *arg), void *arg)
+/* Take port off the delayed list (it stays masked: the caller unmasks or
+ * unbinds it). */
+static void undelay(int port)
+{
+    for (size_t i = 0; i < ev.ndelayed; i++)
+        if (ev.delayed[i] == port) {
+            ev.delayed[i] = ev.delayed[--ev.ndelayed];
+            break;
+        }
+    ev.ports[port].unmask_at = 0;
+}
+
+int xw_rev_attach(int port, bool (*fn)(void *arg), void *arg)
 {
     if (port < 0 || (unsigned)port >= MAX_PORTS || ev.ports[port].fn)
         return -EINVAL;
-    ev.ports[port] = (struct route){ fn, arg };
+    if (ev.ports[port].unmask_at) { /* a former owner's storm: forgotten */
+        undelay(port);
+        xw_evtchn_unmask(ev.x, (uint32_t)port);
+    }
+    ev.ports[port] = (struct route){ fn, arg, 0, 0 };
     return 0;
 }
 
 void xw_rev_detach(int port, void *arg)
 {
-    if (ev.ports && port >= 0 && (unsigned)port < MAX_PORTS && ev.ports[port].arg == arg)
-        ev.ports[port] = (struct route){ NULL, NULL };
+    if (ev.ports && port >= 0 && (unsigned)port < MAX_PORTS && ev.ports[port].arg == arg) {
+        ev.ports[port].fn = NULL;
+        ev.ports[port].arg = NULL;
+    }
+}
+
+/* After port's event: unmask it now, or keep it masked for a while when it has
+ * brought nothing new too often in a row (without memory for the list: now). */
+static void finish(int port, bool news, uint64_t now)
+{
+    struct route *r = &ev.ports[port];
+    unsigned extra, delay;
+
+    r->spurious = news ? 0 : r->spurious + (r->spurious < 64);
+    if (r->spurious <= SPURIOUS_FREE) {
+        xw_evtchn_unmask(ev.x, (uint32_t)port);
+        return;
+    }
+    if (!r->unmask_at && ev.ndelayed == ev.cap) {
+        size_t cap = ev.cap ? 2 * ev.cap : 64;
+        int *d = realloc(ev.delayed, cap * sizeof(*d));
+        if (!d) {
+            xw_evtchn_unmask(ev.x, (uint32_t)port);
+            return;
+        }
+        ev.delayed = d;
+        ev.cap = cap;
+    }
+    if (!r->unmask_at) /* (a port unbound and bound again may still be listed) */
+        ev.delayed[ev.ndelayed++] = port;
+    extra = r->spurious - SPURIOUS_FREE - 1;
+    delay = extra < 7 ? 1u << extra : DELAY_MAX_MS;
+    r->unmask_at = now + (delay < DELAY_MAX_MS ? delay : DELAY_MAX_MS);
+}
+
+/* Unmask the delayed ports that are due; the milliseconds until the next one
+ * (poll's timeout), or -1 when none waits. */
+static int unmask_due(uint64_t now)
+{
+    uint64_t next = UINT64_MAX;
+
+    for (size_t i = 0; i < ev.ndelayed;) {
+        int port = ev.delayed[i];
+        if (ev.ports[port].unmask_at <= now) {
+            undelay(port);
+            xw_evtchn_unmask(ev.x, (uint32_t)port);
+            continue;
+        }
+        if (ev.ports[port].unmask_at < next)
+            next = ev.ports[port].unmask_at;
+        i++;
+    }
+    return next == UINT64_MAX ? -1 : (int)(next - now);
 }
 
 /* Take every pending port (bounded per round, so an event storm cannot starve
- * the others) and call its route. */
-static void dispatch(void)
+ * the others), call its route, then unmask it or keep it masked a while.
+ * Returns poll's next timeout. */
+static int dispatch(void)
 {
-    int port, n = 0;
+    uint64_t now = now_ms();
+    int port, n = 0, timeout;
 
     xw_stack_lock();
+    timeout = unmask_due(now);
     while (n++ < 4096 && (port = xw_evtchn_pending(ev.x)) >= 0) {
-        xw_evtchn_unmask(ev.x, (uint32_t)port);
-        if ((unsigned)port < MAX_PORTS && ev.ports[port].fn)
-            ev.ports[port].fn(ev.ports[port].arg);
+        struct route *r = (unsigned)port < MAX_PORTS ? &ev.ports[port] : NULL;
+        if (!r) {
+            xw_evtchn_unmask(ev.x, (uint32_t)port);
+            continue;
+        }
+        finish(port, r->fn ? r->fn(r->arg) : false, now);
+        if (r->unmask_at && (timeout < 0 || r->unmask_at - now < (uint64_t)timeout))
+            timeout = (int)(r->unmask_at - now);
     }
     xw_stack_unlock();
+    return timeout;
 }
 
 static void *loop(void *arg)
@@ -78,12 +178,14 @@ static void *loop(void *arg)
         { .fd = xw_evtchn_fd(ev.x), .events = POLLIN },
         { .fd = ev.stop_fd, .events = POLLIN },
     };
+    int timeout = -1, n;
 
     while (!ev.stop) {
-        if (poll(pfd, 2, -1) < 0 && errno != EINTR)
+        n = poll(pfd, 2, timeout);
+        if (n < 0 && errno != EINTR)
             break;
-        if (pfd[0].revents)
-            dispatch();
+        if (n == 0 || pfd[0].revents)
+            timeout = dispatch();
     }
     return NULL;
 }
@@ -140,6 +242,9 @@ void xw_rev_stop(void)
     ev.stop_fd = -1;
     free(ev.ports);
     ev.ports = NULL;
+    free(ev.delayed);
+    ev.delayed = NULL;
+    ev.ndelayed = ev.cap = 0;
     if (ev.x)
         xw_xenif_close(ev.x);
     ev.x = NULL;
@@ -149,6 +254,8 @@ void xw_rev_forget(void)
 {
     ev.x = NULL;
     ev.ports = NULL;
+    ev.delayed = NULL;
+    ev.ndelayed = ev.cap = 0;
     ev.thread = 0;
     ev.stop_fd = -1;
 }

@@ -4,6 +4,7 @@
 #ifndef XW_RING_EVENTS_H
 #define XW_RING_EVENTS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "config.h"
@@ -20,9 +21,11 @@ void xw_rev_forget(void);
 struct xw_xenif *xw_rev_xenif(void);
 
 /* Lock held: route the events of local port to fn(arg), which the dispatcher
- * calls with the stack lock held.  -EINVAL if the port is out of range or
- * already routed. */
-int xw_rev_attach(int port, void (*fn)(void *arg), void *arg);
+ * calls with the stack lock held and which returns whether the event brought
+ * anything new (false: spurious; a port with many spurious events in a row
+ * stays masked for a while).  -EINVAL if the port is out of range or already
+ * routed. */
+int xw_rev_attach(int port, bool (*fn)(void *arg), void *arg);
 /* Lock held: stop routing port (if it still goes to arg). */
 void xw_rev_detach(int port, void *arg);
 

@@ -107,6 +107,10 @@ static int sleep_wait(struct xw_sock *s, int events, uint64_t deadline)
             xw_info("fd %d: ring peer is gone", s->fd);
             xw_channel_reset(s->ring.ch);
         }
+        /* We own the direction we wait on: a peer that wrote our index while
+         * we slept has broken the ring, whether or not it woke us. */
+        if ((r = xw_channel_check(s->ring.ch, events)) != 0)
+            return r;
     }
 }
 
@@ -114,8 +118,16 @@ static int sleep_wait(struct xw_sock *s, int events, uint64_t deadline)
  * -ETIMEDOUT at the deadline, or -EBADF when the socket is being closed. */
 static int ring_wait(struct xw_sock *s, int events, uint64_t deadline)
 {
-    int r = spin_wait(s, events, deadline);
+    int r;
 
+    /* Callers loop on ring_wait until their call can proceed.  A peer can make
+     * the ring look ready without letting the call proceed (it scribbles on
+     * the indices); the loop still ends here, at close or the timeout. */
+    if ((r = interrupted(s)) != 0)
+        return r;
+    if (deadline != UINT64_MAX && now_ns() >= deadline)
+        return -ETIMEDOUT;
+    r = spin_wait(s, events, deadline);
     if (r)
         return r;
     /* Counted before the first look at seq: a waker that sees no sleeper
@@ -210,9 +222,13 @@ static void ring_changed(struct xw_sock *s)
     refresh(s, true);
 }
 
-static void on_event(void *arg)
+static bool on_event(void *arg)
 {
-    ring_changed(arg);
+    struct xw_sock *s = arg;
+    bool news = xw_channel_progress(s->ring.ch);
+
+    ring_changed(s);
+    return news;
 }
 
 int xw_rpath_start(struct xw_sock *s)

@@ -1,5 +1,6 @@
 /* Ring logic in-process: wraparound at every size, full/empty, zero-copy reserve/commit across the wrap point, EOF, reset, kick suppression, pollers on other threads. */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -20,7 +21,7 @@ static void setup(struct pair *t, uint32_t size, uint32_t start)
     CHECK_EQ(xw_ring_init(&t->p, &t->ctl, t->data, size), 0);
     CHECK_EQ(xw_ring_init(&t->c, &t->ctl, t->data, size), 0);
     /* Start just before the uint32 wrap so the indices overflow mid-test. */
-    t->p.idx = t->c.idx = t->ctl.prod = t->ctl.cons = start;
+    t->p.idx = t->c.idx = t->p.seen = t->c.seen = t->ctl.prod = t->ctl.cons = start;
 }
 
 /* Push total bytes through in varying chunks; check order and content. */
@@ -177,6 +178,34 @@ static void pollers(struct pair *t)
     CHECK_EQ(t->c.broken, -EPROTO);
 }
 
+/* The peer writes the shared copy of an index we own, or moves its own one
+ * back: pollers are not fooled (they read our private index), the owner's
+ * next call breaks the ring. */
+static void forged(struct pair *t, bool own, bool producer)
+{
+    struct xw_ring *r = producer ? &t->p : &t->c;
+    uint8_t b = 0;
+
+    CHECK_EQ(xw_ring_write(&t->p, "ab", 2), 2);
+    CHECK_EQ(xw_ring_read(&t->c, &b, 1), 1);
+    CHECK_EQ(xw_ring_writable(&t->p), t->p.size - 1); /* the producer saw the byte freed */
+    if (own && producer)
+        t->ctl.prod += 1; /* "one more byte": pollers on the consumer side may believe it */
+    else if (own)
+        t->ctl.cons += 1; /* consumed our last byte: pollers must still see it */
+    else if (producer)
+        t->ctl.cons -= 1; /* the consumer takes back what it freed */
+    else
+        t->ctl.prod -= 1; /* the producer takes back a byte we saw */
+    if (own && !producer)
+        CHECK(xw_ring_poll_readable(&t->c));
+    if (own && producer)
+        CHECK(xw_ring_poll_writable(&t->p));
+    CHECK_EQ(r->broken, 0);
+    CHECK_EQ(producer ? xw_ring_write(&t->p, "c", 1) : xw_ring_read(&t->c, &b, 1), -EPROTO);
+    CHECK_EQ(r->broken, -EPROTO);
+}
+
 int main(void)
 {
     struct pair t;
@@ -198,6 +227,11 @@ int main(void)
         setup(&t, size, 0u - 1);
         pollers(&t);
         free(t.data);
+        for (int k = 0; k < 4 && size >= 4; k++) {
+            setup(&t, size, 0u - 1);
+            forged(&t, k & 1, k & 2);
+            free(t.data);
+        }
     }
     CHECK_EQ(xw_ring_init(&t.p, &t.ctl, &t, 3), -EINVAL); /* not a power of two */
     printf("ring logic: ok for sizes 2..%u\n", 1u << XW_RING_MAX_SHIFT);

@@ -33,6 +33,9 @@ void xwt_start(const char *hub, const char *addrs)
     const char *ring = getenv("XWAY_RING");
     if (ring)
         cfg.ring = strtol(ring, NULL, 0);
+    const char *spin = getenv("XWAY_SPIN_US");
+    if (spin)
+        cfg.spin_us = (int)strtol(spin, NULL, 0);
     const char *lv = getenv("XWAY_LOG"); /* for debugging a test */
     if (lv)
         cfg.log_level = !strcmp(lv, "debug") ? XWAY_LOG_DEBUG : !strcmp(lv, "info") ? XWAY_LOG_INFO : -1;

@@ -18,7 +18,8 @@ struct xwt_peer {
 const char *xwt_setup(unsigned secs);
 
 /* Start this process's stack on the hub with addr (CIDRs); CHECKs success.
- * XWAY_BACKEND (default "off"), XWAY_HOST and XWAY_RING come from the environment. */
+ * XWAY_BACKEND (default "off"), XWAY_HOST, XWAY_RING and XWAY_SPIN_US come from the
+ * environment. */
 void xwt_start(const char *hub, const char *addrs);
 
 /* Fork a peer that starts its stack (hub, addrs) and runs fn(ctl, arg); its exit
