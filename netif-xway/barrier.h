@@ -27,6 +27,11 @@ static inline uint32_t xw_load_relaxed(const uint32_t *p)
     return atomic_load_explicit((_Atomic uint32_t *)p, memory_order_relaxed);
 }
 
+static inline uint64_t xw_load_relaxed64(const uint64_t *p)
+{
+    return atomic_load_explicit((_Atomic uint64_t *)p, memory_order_relaxed);
+}
+
 /* A liveness byte (struct xw_intf): the peer's kernel may clear it at any time
  * (an unmap notification), so it is read once, like a peer-written word. */
 static inline uint8_t xw_load_acquire8(const uint8_t *p)

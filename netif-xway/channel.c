@@ -208,17 +208,19 @@ static int read_header(struct xw_channel *ch, const struct xw_chan_offer *offer,
                        uint32_t *nrefs, uint32_t *flags)
 {
     struct xw_intf *i = ch->intf;
-    uint32_t magic = i->magic, version = i->version, shift = i->ring_shift;
-    uint64_t key = i->key;
+    /* Each shared field read once (the peer may change them meanwhile). */
+    uint32_t magic = xw_load_relaxed(&i->magic), version = xw_load_relaxed(&i->version);
+    uint32_t shift = xw_load_relaxed(&i->ring_shift);
+    uint64_t key = xw_load_relaxed64(&i->key);
     uint32_t want;
 
     if (magic != XW_INTF_MAGIC || version != XW_INTF_VERSION)
         return -EPROTO;
     if (key != offer->key)
         return -EKEYREJECTED;
-    *nrefs = i->nrefs;
-    *flags = i->flags;
-    ch->nonce = i->nonce;
+    *nrefs = xw_load_relaxed(&i->nrefs);
+    *flags = xw_load_relaxed(&i->flags);
+    ch->nonce = xw_load_relaxed64(&i->nonce);
     if (shift != offer->ring_shift)
         return -EPROTO;
     ch->shift = shift;

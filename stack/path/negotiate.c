@@ -390,7 +390,7 @@ static void apply(struct xw_sock *s, const struct xw_hs_step *st)
         s->ring.ch = NULL;
     }
     if (st->reset) {
-        xw_warn("fd %d: handshake failed (%s): connection reset", s->fd,
+        xw_warn_peer("fd %d: handshake failed (%s): connection reset", s->fd,
                 xw_reason_name(s->hs.reason));
         if (!s->hs_done) /* a connector discarding a late answer was counted */
             count_outcome(s);

@@ -149,7 +149,7 @@ static int sock_error(struct xw_sock *s, long err, bool sending)
     if (e)
         return -e;
     if (err == -EPROTO) {
-        xw_warn("fd %d: the ring peer broke the ring protocol: connection reset", s->fd);
+        xw_warn_peer("fd %d: the ring peer broke the ring protocol: connection reset", s->fd);
         return -ECONNRESET;
     }
     return (int)err;

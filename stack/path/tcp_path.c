@@ -104,7 +104,7 @@ static err_t on_recv(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err)
     if (p && xw_path_of(s) != &xw_tcp_ops) {
         /* Under another path TCP carries no payload: a peer sending some is broken. */
         pbuf_free(p);
-        xw_warn("fd %d: payload on TCP for a ring connection: reset", s->fd);
+        xw_warn_peer("fd %d: payload on TCP for a ring connection: reset", s->fd);
         xw_tcp_abort_conn(s, ECONNRESET);
         return ERR_ABRT;
     }
@@ -236,7 +236,7 @@ static err_t on_accept(void *arg, struct tcp_pcb *newpcb, err_t err)
 bool xw_tcp_queue_accepted(struct xw_sock *l, struct xw_sock *s)
 {
     if (l->closing || l->state != XW_SS_LISTEN || l->aq_len >= l->aq_cap) {
-        xw_warn("listener fd %d: accept queue full: new connection reset", l->fd);
+        xw_warn_peer("listener fd %d: accept queue full: new connection reset", l->fd);
         xw_tcp_release(s, true);
         s->state = XW_SS_DEAD;
         drop_unseen(s);
