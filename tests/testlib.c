@@ -1,6 +1,7 @@
 /* Helpers shared by the C tests. */
 #include "testlib.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <ftw.h>
 #include <signal.h>
@@ -45,6 +46,19 @@ uint64_t xw_now_ns(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+int xw_count_fds(void)
+{
+    struct dirent *de;
+    DIR *d = opendir("/proc/self/fd");
+    int n = 0;
+
+    CHECK(d);
+    while ((de = readdir(d)))
+        n += de->d_name[0] != '.';
+    closedir(d);
+    return n - 1; /* the directory's own fd */
 }
 
 /* ---- temp directories, children, watchdog ---------------------------------------- */

@@ -40,6 +40,9 @@ long xw_pattern_check(const void *buf, size_t len, uint64_t off, uint32_t seed);
 /* Monotonic time in nanoseconds. */
 uint64_t xw_now_ns(void);
 
+/* The process's open file descriptors (/proc/self/fd, without the listing's own). */
+int xw_count_fds(void);
+
 /* Temp directories and children are cleaned up at exit (atexit) and by the
  * watchdog, each only by the process that made it: a forked child never removes
  * its parent's directories nor kills its siblings. */

@@ -66,7 +66,7 @@ static int server(int ctl, void *arg)
 {
     xwt_ctl_send(ctl, 'R');
     CHECK_EQ(xwt_ctl_recv(ctl), 'S'); /* the raw host is on the link */
-    int socks = rconn_sockets(), fds = rconn_fds();
+    int socks = rconn_sockets(), fds = xw_count_fds();
     int lfd = xwt_listen(SRV, PORT, B);
 
     CHECK(xway_set_nonblock(lfd, 1) == 0);

@@ -2,7 +2,6 @@
 #include "remote_conns.h"
 #include "testlib.h"
 
-#include <dirent.h>
 #include <unistd.h>
 
 #include "ctrlmsg.h"
@@ -79,19 +78,6 @@ int rconn_sockets(void)
     return nsock;
 }
 
-int rconn_fds(void)
-{
-    struct dirent *de;
-    DIR *d = opendir("/proc/self/fd");
-    int n = 0;
-
-    CHECK(d);
-    while ((de = readdir(d)))
-        n += de->d_name[0] != '.';
-    closedir(d);
-    return n - 1;
-}
-
 /* Wait for each of c[0..n) to be acknowledged (ack true) or reset. */
 static int wait_for(struct rawp *r, struct rconn *c, int n, uint16_t dport, int ms, bool ack)
 {
@@ -135,10 +121,10 @@ void rconn_settled(int socks, int fds)
 {
     uint64_t end = xw_now_ns() + 3000000000ull;
 
-    while ((rconn_sockets() != socks || rconn_fds() != fds) && xw_now_ns() < end)
+    while ((rconn_sockets() != socks || xw_count_fds() != fds) && xw_now_ns() < end)
         usleep(10000);
     printf("sockets %d (baseline %d), fds %d (baseline %d)\n", rconn_sockets(), socks,
-           rconn_fds(), fds);
+           xw_count_fds(), fds);
     CHECK_EQ(rconn_sockets(), socks);
-    CHECK_EQ(rconn_fds(), fds);
+    CHECK_EQ(xw_count_fds(), fds);
 }

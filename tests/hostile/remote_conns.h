@@ -27,9 +27,8 @@ int rconn_wait_acked(struct rawp *r, struct rconn *c, int n, uint16_t dport, int
 /* Wait up to ms for the stack to reset each of c[0..n).  Returns how many it reset. */
 int rconn_wait_reset(struct rawp *r, struct rconn *c, int n, uint16_t dport, int ms);
 
-/* In the stack's process: sockets in its table, and open fds. */
+/* In the stack's process: sockets in its table (fds: xw_count_fds). */
 int rconn_sockets(void);
-int rconn_fds(void);
 /* CHECK that both come back to these baselines within 3 s (a socket lost
  * before accept is freed by the stack thread). */
 void rconn_settled(int socks, int fds);

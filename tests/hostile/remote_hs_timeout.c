@@ -19,7 +19,7 @@ static int server(int ctl, void *arg)
     xwt_ctl_send(ctl, 'R');
     CHECK_EQ(xwt_ctl_recv(ctl), 'S'); /* the raw host is on the link */
     int lfd = xwt_listen(SRV, PORT, 255);
-    int socks = rconn_sockets(), fds = rconn_fds();
+    int socks = rconn_sockets(), fds = xw_count_fds();
     xwt_ctl_send(ctl, 'L');
     CHECK_EQ(xwt_ctl_recv(ctl), 'D');
     rconn_settled(socks, fds);

@@ -32,14 +32,14 @@ static int server(int ctl, void *arg)
         CHECK(setrlimit(RLIMIT_NOFILE, &rl) == 0);
     }
     int lfd = xwt_listen(SRV, PORT, 4);
-    int base = rconn_fds(), now = base, last = -1;
+    int base = xw_count_fds(), now = base, last = -1;
     xwt_ctl_send(ctl, 'R');
     CHECK_EQ(xwt_ctl_recv(ctl), 'F');
     /* The stack accepts the flood in bounded batches: wait until it has settled. */
     for (int i = 0; i < 100 && now != last; i++) {
         usleep(200000);
         last = now;
-        now = rconn_fds();
+        now = xw_count_fds();
     }
     printf("stack fds: %d before the flood, %d after %d connections\n", base, now, FLOOD);
     CHECK(now - base <= BOUND + 8);

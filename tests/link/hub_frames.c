@@ -128,19 +128,6 @@ static void make_dead_endpoint(const char *dir, const uint8_t *mac)
     close(fd);
 }
 
-static int count_fds(void)
-{
-    struct dirent *de;
-    DIR *d = opendir("/proc/self/fd");
-    int n = 0;
-
-    CHECK(d);
-    while ((de = readdir(d)))
-        n += de->d_name[0] != '.';
-    closedir(d);
-    return n - 1; /* the directory's own fd */
-}
-
 static bool exists(const char *path)
 {
     struct stat sb;
@@ -210,7 +197,7 @@ static void test_frames(const char *dir)
         struct sockaddr_un sa = {.sun_family = AF_UNIX};
         static uint8_t big[4000];
         struct pbuf *ok = make_frame(b->netif.hwaddr, bcast, 80, 6, &h2);
-        int fds = count_fds(), fd = socket(AF_UNIX, SOCK_SEQPACKET, 0);
+        int fds = xw_count_fds(), fd = socket(AF_UNIX, SOCK_SEQPACKET, 0);
 
         endpoint_path(dir, b->netif.hwaddr, sa.sun_path, sizeof(sa.sun_path));
         CHECK_EQ(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
@@ -226,13 +213,13 @@ static void test_frames(const char *dir)
         CHECK((cb->hash[2] == h && cb->hash[3] == h2) || (cb->hash[2] == h2 && cb->hash[3] == h));
         close(fd);
         CHECK_EQ(drain(b), 0);
-        CHECK_EQ(count_fds(), fds); /* b closed its end too */
+        CHECK_EQ(xw_count_fds(), fds); /* b closed its end too */
     }
 
     /* An endpoint that leaves: its connection is closed when it hangs up, and
      * frames to it afterwards are dropped without leaking anything. */
     {
-        int fds = count_fds();
+        int fds = xw_count_fds();
         struct xw_link *d = open_capturing(dir, 1500);
         uint8_t dmac[6];
 
@@ -243,11 +230,11 @@ static void test_frames(const char *dir)
         d->ops->close(d);
         CHECK(poll(&(struct pollfd){.fd = a->fd, .events = POLLIN}, 1, 1000) == 1);
         settle((struct xw_link *[]){a, b, c}, 3);
-        CHECK_EQ(count_fds(), fds);
+        CHECK_EQ(xw_count_fds(), fds);
         send_frame(a, dmac, 100, 8, NULL);
         a->ops->flush(a);
         CHECK(!a->tx_pending);
-        CHECK_EQ(count_fds(), fds);
+        CHECK_EQ(xw_count_fds(), fds);
         send_frame(a, c->netif.hwaddr, 100, 9, &h);
         CHECK_EQ(drain(c), 1);
         CHECK_EQ(cc->hash[0], h);
