@@ -153,7 +153,9 @@ int xw_link_probe(struct xw_link *l, const struct xw_cidr *addrs, int n, char *e
         if (l->tx_pending && until > t + 1)
             until = t + 1;
         (void)poll(&pfd, 1, until > t ? (int)(until - t) : 0);
-        while (pr.hit < 0 && l->ops->input(l) > 0)
+        /* Bounded by the probe's time: a peer that floods the link cannot
+         * keep the start waiting. */
+        while (pr.hit < 0 && now_ms() - start < XW_PROBE_MS && l->ops->input(l) > 0)
             ;
         if (l->ops->flush)
             l->ops->flush(l);

@@ -95,6 +95,11 @@ struct xw_ring_state {
     _Atomic int sleepers;  /* threads sleeping (or about to) on seq */
     _Atomic uint64_t tx_bytes, rx_bytes;
     _Atomic bool err_seen; /* the ring's error was reported once */
+    /* Each direction of a ring has one owner at a time (ring.c): a thread
+     * holds the direction's flag for one nonblocking step (never while it
+     * waits), so that threads sending (or receiving) on one socket at once
+     * interleave whole steps and never reserve the same bytes. */
+    _Atomic bool tx_busy, rx_busy;
 };
 
 /* Lock held: switch the connection to ops (the switch rule above). */

@@ -7,6 +7,7 @@
 #include "ring_path.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -241,6 +242,25 @@ int xw_rpath_start(struct xw_sock *s)
     return 0;
 }
 
+/* A direction's ownership (struct xw_ring_state): one atomic exchange to take
+ * it, a plain release store to give it back; a thread that finds it taken
+ * waits for another thread's step (a copy), never for a sleep. */
+static void dir_take(_Atomic bool *busy)
+{
+    for (int i = 0; atomic_exchange_explicit(busy, true, memory_order_acquire); i++) {
+        while (atomic_load_explicit(busy, memory_order_relaxed))
+            if (++i % 256 == 0)
+                sched_yield();
+            else
+                xw_cpu_relax();
+    }
+}
+
+static void dir_give(_Atomic bool *busy)
+{
+    atomic_store_explicit(busy, false, memory_order_release);
+}
+
 static ssize_t ring_send(struct xw_sock *s, const struct iovec *iov, int iovcnt, size_t total,
                      int flags)
 {
@@ -261,8 +281,10 @@ again:
             off = 0;
             continue;
         }
+        dir_take(&s->ring.tx_busy);
         n = xw_channel_send(s->ring.ch, (const char *)iov[i].iov_base + off, iov[i].iov_len - off,
                             0);
+        dir_give(&s->ring.tx_busy);
         if (n > 0) {
             done += (size_t)n;
             off += (size_t)n;
@@ -384,7 +406,9 @@ static ssize_t ring_recv(struct xw_sock *s, const struct iovec *iov, int iovcnt,
             ret = (ssize_t)got;
             break;
         }
+        dir_take(&s->ring.rx_busy);
         n = recv_once(s, iov, iovcnt, got, want - got, peek);
+        dir_give(&s->ring.rx_busy);
         if (n > 0) {
             got += (size_t)n;
             if (got == want || !waitall) {
