@@ -685,7 +685,8 @@ void xw_channel_close(struct xw_channel *ch)
     if (!atomic_load(&ch->error))
         xw_ring_set_error(&ch->rx, EPIPE); /* nobody will consume any more */
     kick(ch);
-    xw_evtchn_unbind(ch->x, (uint32_t)ch->port);
+    /* The pages first, the port last (as create's error path and Xen's
+     * drivers do): the interface page's unmap notification signals the port. */
     if (ch->creator) {
         if (ch->ind)
             xw_unshare(ch->x, ch->ind, ch->nind);
@@ -697,5 +698,6 @@ void xw_channel_close(struct xw_channel *ch)
         xw_unmap(ch->x, ch->intf, 1);
         xw_budget_map_put(ch->peer_domid);
     }
+    xw_evtchn_unbind(ch->x, (uint32_t)ch->port);
     free(ch);
 }
