@@ -96,9 +96,10 @@ struct xw_ring_state {
     _Atomic uint64_t tx_bytes, rx_bytes;
     _Atomic bool err_seen; /* the ring's error was reported once */
     /* Each direction of a ring has one owner at a time (ring.c): a thread
-     * holds the direction's flag for one nonblocking step (never while it
-     * waits), so that threads sending (or receiving) on one socket at once
-     * interleave whole steps and never reserve the same bytes. */
+     * holds the direction's flag for one nonblocking step or one owner's check
+     * of the indices (never while it waits), so that threads sending (or
+     * receiving) on one socket at once interleave whole steps, never reserve
+     * the same bytes, and never judge an index another one is moving. */
     _Atomic bool tx_busy, rx_busy;
 };
 

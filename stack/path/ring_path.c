@@ -56,6 +56,43 @@ void xw_rpath_lazy_ready(void)
     lazy_ready = true;
 }
 
+/* A direction's ownership (struct xw_ring_state): one atomic exchange to take
+ * it, a plain release store to give it back; a thread that finds it taken
+ * waits for another thread's step (a copy), never for a sleep. */
+static void dir_take(_Atomic bool *busy)
+{
+    for (int i = 0; atomic_exchange_explicit(busy, true, memory_order_acquire); i++) {
+        while (atomic_load_explicit(busy, memory_order_relaxed))
+            if (++i % 256 == 0)
+                sched_yield();
+            else
+                xw_cpu_relax();
+    }
+}
+
+static void dir_give(_Atomic bool *busy)
+{
+    atomic_store_explicit(busy, false, memory_order_release);
+}
+
+/* The owner's check of the directions in events (xw_channel_check), made as
+ * their owner: another thread's step may be moving the same indices. */
+static int check_owned(struct xw_sock *s, int events)
+{
+    int r;
+
+    if (events & XW_CHAN_READABLE)
+        dir_take(&s->ring.rx_busy);
+    if (events & XW_CHAN_WRITABLE)
+        dir_take(&s->ring.tx_busy);
+    r = xw_channel_check(s->ring.ch, events);
+    if (events & XW_CHAN_WRITABLE)
+        dir_give(&s->ring.tx_busy);
+    if (events & XW_CHAN_READABLE)
+        dir_give(&s->ring.rx_busy);
+    return r;
+}
+
 /* The spinning part of a wait: ready mask, an interruption, or 0 when the
  * spin is over. */
 static int spin_wait(struct xw_sock *s, int events, uint64_t deadline)
@@ -110,7 +147,7 @@ static int sleep_wait(struct xw_sock *s, int events, uint64_t deadline)
         }
         /* We own the direction we wait on: a peer that wrote our index while
          * we slept has broken the ring, whether or not it woke us. */
-        if ((r = xw_channel_check(s->ring.ch, events)) != 0)
+        if ((r = check_owned(s, events)) != 0)
             return r;
     }
 }
@@ -240,25 +277,6 @@ int xw_rpath_start(struct xw_sock *s)
         return rc;
     xw_path_set(s, &xw_ring_ops);
     return 0;
-}
-
-/* A direction's ownership (struct xw_ring_state): one atomic exchange to take
- * it, a plain release store to give it back; a thread that finds it taken
- * waits for another thread's step (a copy), never for a sleep. */
-static void dir_take(_Atomic bool *busy)
-{
-    for (int i = 0; atomic_exchange_explicit(busy, true, memory_order_acquire); i++) {
-        while (atomic_load_explicit(busy, memory_order_relaxed))
-            if (++i % 256 == 0)
-                sched_yield();
-            else
-                xw_cpu_relax();
-    }
-}
-
-static void dir_give(_Atomic bool *busy)
-{
-    atomic_store_explicit(busy, false, memory_order_release);
 }
 
 static ssize_t ring_send(struct xw_sock *s, const struct iovec *iov, int iovcnt, size_t total,
