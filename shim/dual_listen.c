@@ -88,6 +88,7 @@ int listen(int fd, int backlog)
     if (rc < 0)
         return rc;
     atomic_store(&e->used, true);
+    atomic_store(&e->listening, true);
     if (atomic_load(&e->twin) >= 0)
         xs_real.listen(atomic_load(&e->twin), backlog);
     else
@@ -104,6 +105,8 @@ int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
     if (xs_in_stack)
         return xs_real.accept4(fd, addr, len, flags);
     e = xs_fd_peek(fd);
+    if (e && atomic_load(&e->kind) == XS_SHARED)
+        return xs_shared_accept(fd, e, addr, len, flags);
     if (e && atomic_load(&e->kind) == XS_ORPHAN && (twin = atomic_load(&e->twin)) >= 0) {
         /* Forked child: the kernel side of the parent's dual listener. */
         for (;;) {

@@ -83,6 +83,10 @@ int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 
     if (rc < 0 || xs_in_stack)
         return rc;
+    if (xs_kind_of(fd) == XS_SHARED) {
+        twin = xs_twin_of(fd);
+        goto twin;
+    }
     key = xs_route(fd);
     if (key < 0)
         return rc;
@@ -91,8 +95,10 @@ int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
         xway_setsockopt(key, XWAY_SOL, XWAY_POLLED, &one, sizeof(one));
     }
     epset_update(epfd, op, fd, ev ? ev->events : 0);
+    twin = atomic_load(&xs_key_entry(key)->twin);
+twin:
     /* A dual listener: its kernel twin wakes the same registration. */
-    if ((twin = atomic_load(&xs_key_entry(key)->twin)) >= 0) {
+    if (twin >= 0) {
         struct epoll_event tev = { 0 };
         if (ev) {
             tev = *ev;

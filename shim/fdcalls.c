@@ -50,10 +50,29 @@ static void make_alias(int n, int key)
     xs_unlock();
 }
 
+/* A shared listener (shared.c): its flag is the child's; the number's file
+ * stays nonblocking as the owner keeps it. */
+static int shared_fcntl(int fd, int cmd, void *arg, int (*realf)(int, int, ...))
+{
+    struct xs_fd *e = xs_fd_peek(fd);
+    int r;
+
+    if (cmd == F_SETFL) {
+        atomic_store(&e->nonblock, ((long)arg & O_NONBLOCK) != 0);
+        return 0;
+    }
+    r = realf(fd, cmd, arg);
+    if (cmd == F_GETFL && r >= 0)
+        r = (r & ~O_NONBLOCK) | (atomic_load(&e->nonblock) ? O_NONBLOCK : 0);
+    return r;
+}
+
 static int xfcntl(int fd, int cmd, void *arg, int (*realf)(int, int, ...))
 {
     int key = xs_route(fd), r;
 
+    if (key == XS_R_KERNEL && xs_kind_of(fd) == XS_SHARED)
+        return shared_fcntl(fd, cmd, arg, realf);
     if (key == XS_R_KERNEL)
         return realf(fd, cmd, arg);
     if (key == XS_R_BAD)
@@ -145,6 +164,13 @@ int ioctl(int fd, unsigned long req, ...)
     va_start(ap, req);
     arg = va_arg(ap, void *);
     va_end(ap);
+    if (key == XS_R_KERNEL && req == FIONBIO && xs_kind_of(fd) == XS_SHARED) {
+        int on;
+        if (user_int(arg, &on, false) < 0)
+            return -1;
+        atomic_store(&xs_fd_peek(fd)->nonblock, on != 0);
+        return 0;
+    }
     if (key == XS_R_KERNEL)
         return xs_real.ioctl(fd, req, arg);
     if (key == XS_R_BAD)
@@ -232,6 +258,7 @@ int close(int fd)
         xs_unlock();
         return xs_bad();
     case XS_ORPHAN:
+    case XS_SHARED:
         xs_twin_drop(e);
         xs_fd_clear(e);
         xs_unlock();
@@ -348,7 +375,7 @@ static int replace_locked(int old, int nw, int flags, int *key)
     }
     if (k == XS_TWIN)
         twin_lost(nw, e);
-    if (k == XS_ORPHAN)
+    if (k == XS_ORPHAN || k == XS_SHARED)
         xs_twin_drop(e);
     ep = atomic_exchange(&e->ep, NULL);
     xs_fd_clear(e);

@@ -7,9 +7,10 @@
  * shutdown and close it through libc (getsockname/getpeername still give the
  * connection's addresses, TCP options are accepted).  The connection is closed
  * when the last process holding the number closes it; it ends if the parent
- * exits first.  In the child, inherited xway listeners and unconnected xway
- * sockets are unusable (EBADF) except close and accept on a dual listener,
- * which accepts the kernel side; the child's new sockets are kernel sockets.
+ * exits first.  In the child, an inherited xway listener stays the parent's
+ * and is accepted on through the parent's stack (shared.c: pre-fork servers);
+ * unconnected xway sockets are unusable (EBADF); the child's new sockets are
+ * kernel sockets.
  * exec: close-on-exec is the kernel's; a connection handed off at fork
  * survives exec (e.g. a forked child exec'ing a program on its socket).  An
  * xway connection of a process that execs without forking dies with its
@@ -22,12 +23,15 @@
 
 _Atomic bool xs_in_child;
 
-/* In the child: the parent's xway numbers are unusable (EBADF); a dual listener
- * keeps its kernel twin, which the child's accept uses (dual_listen.c). */
+/* In the child: a listener stays a listener, of the parent's stack (shared.c),
+ * with its kernel twin; the parent's other xway numbers are unusable (EBADF). */
 static void orphan(int fd, struct xs_fd *e)
 {
     int k = atomic_load(&e->kind);
-    if (k == XS_SOCK || k == XS_ALIAS || k == XS_HIDDEN) {
+    if (k == XS_SOCK && atomic_load(&e->listening)) {
+        atomic_store(&e->refs, 0);
+        atomic_store(&e->kind, XS_SHARED);
+    } else if (k == XS_SOCK || k == XS_ALIAS || k == XS_HIDDEN) {
         if (k != XS_SOCK)
             atomic_store(&e->twin, -1);
         atomic_store(&e->kind, XS_ORPHAN);
@@ -71,6 +75,16 @@ static void handoff_alias(int fd, struct xs_fd *e)
     atomic_store(&e->kind, XS_HANDED);
 }
 
+/* Before fork: a listener's name, for getsockname in the child. */
+static void listener_name(int fd, struct xs_fd *e)
+{
+    socklen_t sl = sizeof(e->addr);
+
+    if (atomic_load(&e->kind) == XS_SOCK && atomic_load(&e->listening) &&
+        XS_STACK_CALL(xway_getsockname(fd, (void *)&e->addr, &sl)) == 0)
+        e->addrlen = sl;
+}
+
 static void handoff_done(int fd, struct xs_fd *e)
 {
     if (!e->handed)
@@ -95,11 +109,13 @@ pid_t fork(void)
         xs_fd_foreach(handoff_key);
         xs_fd_foreach(handoff_alias);
         xs_fd_foreach(handoff_done);
+        xs_fd_foreach(listener_name);
     }
     pid = xs_real.fork();
     if (pid == 0) {
         /* The stack's own atfork handler has already forgotten its sockets. */
         atomic_store(&xs_in_child, true);
+        xs_shared_after_fork();
         xs_fd_foreach(orphan);
     }
     xs_unlock();

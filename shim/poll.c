@@ -16,7 +16,8 @@ static bool any_ours(const struct pollfd *fds, nfds_t n)
 {
     for (nfds_t i = 0; i < n; i++) {
         int k = xs_kind_of(fds[i].fd);
-        if (k == XS_SOCK || k == XS_ALIAS || k == XS_HIDDEN || k == XS_ORPHAN)
+        if (k == XS_SOCK || k == XS_ALIAS || k == XS_HIDDEN || k == XS_ORPHAN ||
+            k == XS_SHARED)
             return true;
     }
     return false;
@@ -30,11 +31,9 @@ static int xpoll(struct pollfd *fds, nfds_t n, int timeout)
     nfds_t total = n, extra = 0;
     int ready = 0, rc;
 
-    for (nfds_t i = 0; i < n; i++) {
-        int key = xs_route(fds[i].fd);
-        if (key >= 0 && atomic_load(&xs_key_entry(key)->twin) >= 0)
+    for (nfds_t i = 0; i < n; i++)
+        if (fds[i].fd >= 0 && xs_twin_of(fds[i].fd) >= 0)
             total++;
-    }
     if (total > 64 && !(p = malloc(total * sizeof(*p)))) {
         errno = ENOMEM;
         return -1;
@@ -45,11 +44,13 @@ static int xpoll(struct pollfd *fds, nfds_t n, int timeout)
         p[i].revents = 0;
         if (key == XS_R_BAD)
             p[i].fd = -1;
-        else if (key >= 0) {
+        else if (key >= 0)
             p[i].fd = key;
-            if ((t = atomic_load(&xs_key_entry(key)->twin)) >= 0 && n + extra < total)
-                p[n + extra++] = (struct pollfd){ .fd = t, .events = POLLIN };
-        }
+        if (fds[i].fd >= 0 && (t = xs_twin_of(fds[i].fd)) >= 0 && n + extra < total)
+            p[n + extra++] = (struct pollfd){ .fd = t, .events = POLLIN };
+        if (fds[i].fd >= 0 && xs_kind_of(fds[i].fd) == XS_SHARED &&
+            atomic_load(&xs_fd_peek(fds[i].fd)->owner_gone))
+            p[i].fd = -1; /* its owner's end hung up: readable for good */
     }
     rc = XS_STACK_CALL(xway_poll(p, n + extra, timeout));
     if (rc >= 0) {
@@ -59,7 +60,7 @@ static int xpoll(struct pollfd *fds, nfds_t n, int timeout)
             fds[i].revents = p[i].revents;
             if (key == XS_R_BAD)
                 fds[i].revents = POLLNVAL;
-            else if (key >= 0 && atomic_load(&xs_key_entry(key)->twin) >= 0 && x < extra) {
+            else if (fds[i].fd >= 0 && xs_twin_of(fds[i].fd) >= 0 && x < extra) {
                 if (p[n + x].revents & POLLIN)
                     fds[i].revents |= (short)(fds[i].events & (POLLIN | POLLRDNORM));
                 x++;
@@ -152,7 +153,8 @@ static bool sets_have_ours(int nfds, fd_set *r, fd_set *w, fd_set *x)
     for (int fd = 0; fd < nfds && fd < FD_SETSIZE; fd++)
         if ((r && FD_ISSET(fd, r)) || (w && FD_ISSET(fd, w)) || (x && FD_ISSET(fd, x))) {
             int k = xs_kind_of(fd);
-            if (k == XS_SOCK || k == XS_ALIAS || k == XS_HIDDEN || k == XS_ORPHAN)
+            if (k == XS_SOCK || k == XS_ALIAS || k == XS_HIDDEN || k == XS_ORPHAN ||
+                k == XS_SHARED)
                 return true;
         }
     return false;

@@ -122,6 +122,8 @@ enum xs_kind {
     XS_HANDED,   /* a connection handed to its kernel fd at fork (xway_handoff):
                     libc's, but getsockname/getpeername/TCP options are the
                     connection's */
+    XS_SHARED,   /* inherited over fork: a listener of the owner's stack,
+                    accepted on through the owner (shared.c); its twin kept */
 };
 
 #define XS_MAX_OPTS 12
@@ -144,6 +146,8 @@ struct xs_fd {
     _Atomic bool nonblock; /* O_NONBLOCK as the application set it */
     _Atomic bool dual;    /* listener whose xway side is kept nonblocking internally */
     _Atomic bool used;    /* connect/listen attempted: no longer replaceable */
+    _Atomic bool listening; /* XS_SOCK: listen() succeeded */
+    _Atomic bool owner_gone; /* XS_SHARED: the owner's stack is unreachable */
     _Atomic(struct xs_epset *) ep; /* on an epoll fd: its xway members */
     /* Slow-path state, under xs_lock. */
     int domain;
@@ -266,5 +270,22 @@ bool xs_is_wild(int fam, const unsigned char *a);
 void xs_twin_drop(struct xs_fd *e);
 /* epoll.c: free an epoll fd's set of xway members (NULL: nothing). */
 void xs_epset_free(struct xs_epset *s);
+/* shared.c: accept on a listener shared over fork (entry e of number fd). */
+int xs_shared_accept(int fd, struct xs_fd *e, struct sockaddr *addr, socklen_t *len, int flags);
+/* shared.c: in a forked child, the parent's connection to the owner is not ours. */
+void xs_shared_after_fork(void);
+
+/* The kernel twin to watch with number fd (a dual listener's, or a shared
+ * one's), or -1. */
+static inline int xs_twin_of(int fd)
+{
+    struct xs_fd *e = xs_fd_peek(fd);
+    int key;
+
+    if (e && atomic_load(&e->kind) == XS_SHARED)
+        return atomic_load(&e->twin);
+    key = xs_route(fd);
+    return key >= 0 ? atomic_load(&xs_key_entry(key)->twin) : -1;
+}
 
 #endif

@@ -130,7 +130,8 @@ static bool handed_name(int fd, struct sockaddr *a, socklen_t *l, bool peer, int
     struct xs_fd *e = xs_fd_peek(fd);
     socklen_t have;
 
-    if (xs_in_stack || !e || atomic_load(&e->kind) != XS_HANDED)
+    if (xs_in_stack || !e ||
+        (atomic_load(&e->kind) != XS_HANDED && (peer || atomic_load(&e->kind) != XS_SHARED)))
         return false;
     have = peer ? e->peerlen : e->addrlen;
     if (!l || !a) {

@@ -21,6 +21,7 @@
 #include "link.h"
 #include "log.h"
 #include "negotiate.h"
+#include "owner.h"
 #include "probe.h"
 #include "ring_events.h"
 #include "socket.h"
@@ -341,6 +342,9 @@ static int start(const struct xw_config *c)
         st.running = false;
         goto out_ring;
     }
+    if ((rc = xw_owner_start()) < 0)
+        xw_warn("no process channel (%s): forked children cannot accept on this "
+                "process's listeners", strerror(-rc));
     xw_info("stack started: link %s%s%s, %d address(es), mtu %u",
             c->link_kind == XW_LINK_HUB ? "hub:" : c->link_kind == XW_LINK_TAP ? "tap:" : "none",
             c->link_arg, "", c->n_addrs, c->mtu);
@@ -367,6 +371,7 @@ out_wake:
 static void forget_in_child(void)
 {
     xw_handoff_child();
+    xw_owner_forget();
     pthread_mutex_init(&xw_stack_mutex, NULL);
     st.running = false;
     st.link = NULL;
@@ -423,6 +428,7 @@ static bool output_pending(void)
 void xway_fini(void) XW_EXPORT;
 void xway_fini(void)
 {
+    xw_owner_stop(); /* unlocked: its thread takes the lock for a request */
     xw_handoff_stop_all();
     xw_stack_lock();
     if (!st.running) {

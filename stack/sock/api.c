@@ -314,22 +314,24 @@ int xway_connect(int fd, const struct sockaddr *addr, socklen_t len)
     return (int)xw_api_leave(rc);
 }
 
+int xw_sock_name_locked(struct xw_sock *s, bool peer, struct sockaddr *addr, socklen_t *len)
+{
+    if (peer && (s->state != XW_SS_CONNECTED || !s->tcp.pcb))
+        return -ENOTCONN;
+    if (!s->tcp.pcb)
+        return to_sockaddr(s, NULL, 0, addr, len);
+    if (peer)
+        return to_sockaddr(s, &s->tcp.pcb->remote_ip, s->tcp.pcb->remote_port, addr, len);
+    return to_sockaddr(s, &s->tcp.pcb->local_ip, s->tcp.pcb->local_port, addr, len);
+}
+
 static int name_of(int fd, struct sockaddr *addr, socklen_t *len, bool peer)
 {
     struct xw_sock *s = xw_api_enter(fd);
-    int rc;
 
     if (!s)
         return -1;
-    if (peer && (s->state != XW_SS_CONNECTED || !s->tcp.pcb))
-        rc = -ENOTCONN;
-    else if (!s->tcp.pcb)
-        rc = to_sockaddr(s, NULL, 0, addr, len);
-    else if (peer)
-        rc = to_sockaddr(s, &s->tcp.pcb->remote_ip, s->tcp.pcb->remote_port, addr, len);
-    else
-        rc = to_sockaddr(s, &s->tcp.pcb->local_ip, s->tcp.pcb->local_port, addr, len);
-    return (int)xw_api_leave(rc);
+    return (int)xw_api_leave(xw_sock_name_locked(s, peer, addr, len));
 }
 
 int xway_getsockname(int fd, struct sockaddr *addr, socklen_t *len) XW_EXPORT;

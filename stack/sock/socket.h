@@ -123,6 +123,9 @@ ssize_t xw_sock_send_locked(struct xw_sock *s, const struct iovec *iov, int iovc
 ssize_t xw_sock_recv_locked(struct xw_sock *s, const struct iovec *iov, int iovcnt,
                             size_t total, int flags);
 
+/* getsockname (peer false) / getpeername of s (lock held): 0 or -errno. */
+int xw_sock_name_locked(struct xw_sock *s, bool peer, struct sockaddr *addr, socklen_t *len);
+
 /* Table: fd -> socket, lock held. */
 struct xw_sock *xw_sock_lookup(int fd);
 /* Without the stack lock: the socket with a lock-free reference, or NULL.

@@ -314,6 +314,14 @@ const struct timespec *xw_deadline(const struct timeval *tv, struct timespec *bu
 
 void xw_sock_forget_all(void)
 {
+    /* The stack's ends of the readiness pairs are the parent's: in the child
+     * they would keep a pair alive after its owner died (the holders of the
+     * application's end would never see it hang up). */
+    for (int fd = 0; fd < table_cap; fd++) {
+        struct xw_sock *s = xw_sock_lookup(fd);
+        if (s && s->ready.b >= 0)
+            close(s->ready.b);
+    }
     table = NULL; /* the parent's sockets; their memory is simply not used */
     table_cap = 0;
 }

@@ -1,0 +1,129 @@
+/* Listeners shared over fork (pre-fork servers).
+ *
+ * A listener is its owner's: the process whose stack listens (stack/sock/
+ * owner.h).  A forked child keeps the listener's number (XS_SHARED): a kernel
+ * fd, the same file as the owner's, readable while the owner's accept queue
+ * holds a connection, and the listener's kernel twin (dual_listen.c).  The
+ * child's accept asks the owner for the next connection over the process
+ * channel and gets it as a kernel fd carrying its bytes (handed off: the
+ * owner's pump moves them), so any number of children accept on one listener,
+ * blocking or not, in poll/select/epoll (EPOLLEXCLUSIVE included: it is the
+ * kernel's, on the same file) or under an accept mutex, and the parent need not
+ * accept anything itself. */
+#include <errno.h>
+#include <pthread.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "owner.h"
+#include "shim.h"
+
+/* This process's connection to the owner: one call at a time.  A forked child
+ * starts without it (xs_shared_after_fork). */
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static int cfd = -1;
+
+void xs_shared_after_fork(void)
+{
+    pthread_mutex_init(&mu, NULL);
+    if (cfd >= 0)
+        xs_real.close(cfd);
+    cfd = -1;
+}
+
+/* One ACCEPT call (connecting first, once again if the connection broke). */
+static int call_accept(int fd, int flags, struct xw_owner_conn *ci)
+{
+    const struct xw_owner_ref *o = XS_STACK_CALL(xw_owner_parent());
+    int r = -ECONNRESET;
+
+    if (!o)
+        return -ECONNRESET;
+    pthread_mutex_lock(&mu);
+    for (int tries = 0; tries < 2; tries++) {
+        if (cfd < 0 && (cfd = XS_STACK_CALL(xw_owner_connect(o))) < 0) {
+            r = cfd == -ENOENT || cfd == -ECONNREFUSED ? -ECONNRESET : cfd;
+            cfd = -1;
+            break;
+        }
+        r = XS_STACK_CALL(xw_owner_accept(cfd, o, fd, flags, ci));
+        if (r >= 0 || r == -EAGAIN || r == -EINVAL)
+            break;
+        xs_real.close(cfd);
+        cfd = -1;
+    }
+    pthread_mutex_unlock(&mu);
+    return r;
+}
+
+/* The new number r is a connection handed off by the owner. */
+static void install(int r, int domain, const struct xw_owner_conn *ci)
+{
+    struct xs_fd *ne = xs_fd_get(r);
+
+    if (!ne)
+        return;
+    xs_lock();
+    xs_fd_clear(ne);
+    ne->domain = domain;
+    ne->addr = ci->self;
+    ne->addrlen = ci->selflen;
+    ne->peer = ci->peer;
+    ne->peerlen = ci->peerlen;
+    atomic_store(&ne->kind, XS_HANDED);
+    xs_unlock();
+}
+
+static void give_name(const struct xw_owner_conn *ci, struct sockaddr *addr, socklen_t *len)
+{
+    if (!addr || !len)
+        return;
+    memcpy(addr, &ci->peer, *len < ci->peerlen ? *len : ci->peerlen);
+    *len = ci->peerlen;
+}
+
+int xs_shared_accept(int fd, struct xs_fd *e, struct sockaddr *addr, socklen_t *len, int flags)
+{
+    for (;;) {
+        struct xw_owner_conn ci;
+        int twin = atomic_load(&e->twin), r;
+
+        r = call_accept(fd, flags, &ci);
+        if (r >= 0) {
+            install(r, e->domain, &ci);
+            give_name(&ci, addr, len);
+            xs_info("fd %d: accepted fd %d from the owner's listener (%s path, pumped by the "
+                    "owner)", fd, r, ci.path);
+            return r;
+        }
+        if (atomic_load(&e->owner_gone)) {
+            r = -ECONNRESET;
+        } else if (r != -EAGAIN) {
+            /* The owner is gone (or refuses): only the kernel twin is left. */
+            xs_warn("fd %d: the listener's owner cannot be reached (%s): accepting kernel "
+                    "connections only", fd, strerror(-r));
+            atomic_store(&e->owner_gone, true);
+        }
+        if (r != -EAGAIN) {
+            if (twin < 0) {
+                errno = r == -ECONNRESET ? ECONNABORTED : -r;
+                return -1;
+            }
+        }
+        if (twin >= 0) {
+            r = xs_real.accept4(twin, addr, len, flags);
+            if (r >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
+                return r;
+        }
+        if (atomic_load(&e->nonblock)) {
+            errno = EAGAIN;
+            return -1;
+        }
+        /* The owner's end of the listener's pair hangs up when it dies: then
+         * its number is readable for good and only the twin is waited on. */
+        struct pollfd p[2] = { { .fd = twin, .events = POLLIN }, { .fd = fd, .events = POLLIN } };
+        if (xs_real.poll(twin >= 0 ? p : p + 1, twin < 0 || atomic_load(&e->owner_gone) ? 1 : 2,
+                         -1) < 0)
+            return -1;
+    }
+}

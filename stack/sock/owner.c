@@ -1,0 +1,402 @@
+/* The process channel (owner.h): the owner's service thread and the client's
+ * calls. */
+#include "owner.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "handoff.h"
+#include "log.h"
+#include "socket.h"
+#include "stack.h"
+#include "tcp_path.h"
+
+#define MAX_CLIENTS 256   /* connected client processes at a time */
+#define REPLY_WAIT_MS 5000 /* a client gives the owner this long to answer */
+
+enum { OWN_MAGIC = 0x4f575758u, OWN_VERSION = 1 };
+enum own_op { OWN_ACCEPT = 1 };
+
+struct own_req {
+    uint32_t magic;
+    uint16_t version;
+    uint16_t op;
+    uint8_t token[16];
+    int32_t flags;
+    uint32_t pad;
+};
+
+struct own_rep {
+    uint32_t magic;
+    int32_t result; /* 0: one fd attached; -errno */
+    struct xw_owner_conn conn;
+};
+
+/* The service's state: written by start/stop/forget (stack lock held, the
+ * thread not running) and read by the thread. */
+static struct {
+    struct xw_owner_ref self;   /* how children reach this stack */
+    struct xw_owner_ref parent; /* the owner of the sockets we inherited */
+    int lfd, stop_fd;
+    pthread_t thread;
+    bool running;
+    int clients[MAX_CLIENTS];
+    int nclients;
+} own = { .lfd = -1, .stop_fd = -1 };
+
+const struct xw_owner_ref *xw_owner_parent(void)
+{
+    return own.parent.valid ? &own.parent : NULL;
+}
+
+/* ---- owner side ----------------------------------------------------------- */
+
+static bool token_ok(const uint8_t *t)
+{
+    uint8_t d = 0;
+
+    for (int i = 0; i < 16; i++)
+        d |= t[i] ^ own.self.token[i];
+    return d == 0;
+}
+
+/* The listener whose number is a file with this inode (lock held). */
+static dev_t want_dev;
+static ino_t want_ino;
+static struct xw_sock *found;
+
+static void match_listener(struct xw_sock *s)
+{
+    struct stat st;
+
+    if (!found && s->state == XW_SS_LISTEN && s->ready.a >= 0 && fstat(s->ready.a, &st) == 0 &&
+        st.st_dev == want_dev && st.st_ino == want_ino)
+        found = s;
+}
+
+/* ACCEPT: the next queued connection, handed off; *out its number (to pass,
+ * then close: the receiver's copy keeps it). */
+static int do_accept(int lfd, int flags, struct own_rep *rep, int *out)
+{
+    struct stat st;
+    struct xw_sock *l, *c;
+    int rc;
+
+    if (lfd < 0 || fstat(lfd, &st) < 0 || !S_ISSOCK(st.st_mode))
+        return -ENOTSOCK;
+    xw_stack_lock();
+    if (!xw_stack_running()) {
+        xw_stack_unlock();
+        return -ECONNRESET;
+    }
+    want_dev = st.st_dev;
+    want_ino = st.st_ino;
+    found = NULL;
+    xw_sock_foreach(match_listener);
+    l = found;
+    if (!l) {
+        xw_stack_unlock();
+        return -EINVAL;
+    }
+    if (!(c = xw_tcp_accept_next(l))) {
+        xw_stack_leave();
+        return -EAGAIN;
+    }
+    c->nonblock = (flags & SOCK_NONBLOCK) != 0;
+    rep->conn.selflen = sizeof(rep->conn.self);
+    rep->conn.peerlen = sizeof(rep->conn.peer);
+    xw_sock_name_locked(c, false, (struct sockaddr *)&rep->conn.self, &rep->conn.selflen);
+    xw_sock_name_locked(c, true, (struct sockaddr *)&rep->conn.peer, &rep->conn.peerlen);
+    snprintf(rep->conn.path, sizeof(rep->conn.path), "%s", xw_path_of(c)->name);
+    rc = xw_handoff_locked(c, true);
+    if (rc < 0) {
+        xw_warn("fd %d: a connection for another process could not be handed off (%s): "
+                "closed", c->fd, strerror(-rc));
+        xw_sock_close_locked(c);
+    } else {
+        *out = c->fd;
+        xw_sock_unmark(c->fd); /* the number is ours to close once passed */
+        xw_debug("fd %d: connection of listener fd %d passed to another process (%s path)",
+                 c->fd, l->fd, rep->conn.path);
+    }
+    xw_stack_leave();
+    return rc;
+}
+
+/* Send rep (with fd if >= 0), never blocking: a client that does not read its
+ * replies is dropped by the caller. */
+static int send_reply(int cfd, const struct own_rep *rep, int fd)
+{
+    union {
+        char buf[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } u;
+    struct iovec v = { (void *)rep, sizeof(*rep) };
+    struct msghdr m = { .msg_iov = &v, .msg_iovlen = 1 };
+
+    if (fd >= 0) {
+        struct cmsghdr *c;
+        memset(&u, 0, sizeof(u));
+        m.msg_control = u.buf;
+        m.msg_controllen = sizeof(u.buf);
+        c = CMSG_FIRSTHDR(&m);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(c), &fd, sizeof(int));
+    }
+    return sendmsg(cfd, &m, MSG_DONTWAIT | MSG_NOSIGNAL) == (ssize_t)sizeof(*rep) ? 0 : -1;
+}
+
+/* One request of client cfd: false when the client is to be dropped. */
+static bool serve_one(int cfd)
+{
+    union {
+        char buf[CMSG_SPACE(sizeof(int) * 4)];
+        struct cmsghdr align;
+    } u;
+    struct own_req req;
+    struct own_rep rep = { .magic = OWN_MAGIC };
+    struct iovec v = { &req, sizeof(req) };
+    struct msghdr m = { .msg_iov = &v, .msg_iovlen = 1, .msg_control = u.buf,
+                        .msg_controllen = sizeof(u.buf) };
+    int fds[4], nfds = 0, out = -1;
+    ssize_t n = recvmsg(cfd, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+    bool keep;
+
+    if (n < 0)
+        return errno == EAGAIN || errno == EINTR;
+    if (n == 0)
+        return false;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c))
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+            int k = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+            for (int i = 0; i < k && nfds < 4; i++)
+                memcpy(&fds[nfds++], CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+        }
+    keep = n == (ssize_t)sizeof(req) && req.magic == OWN_MAGIC && token_ok(req.token);
+    if (!keep)
+        xw_warn_peer("process channel: a malformed or unauthenticated request: client dropped");
+    else if (req.version != OWN_VERSION || req.op != OWN_ACCEPT || nfds != 1 ||
+             (m.msg_flags & MSG_CTRUNC))
+        rep.result = -EINVAL;
+    else
+        rep.result = do_accept(fds[0], req.flags, &rep, &out);
+    for (int i = 0; i < nfds; i++)
+        close(fds[i]);
+    if (keep && send_reply(cfd, &rep, rep.result == 0 ? out : -1) < 0)
+        keep = false;
+    if (out >= 0)
+        close(out); /* passed (the connection lives in the client), or lost with it */
+    return keep;
+}
+
+static void drop_client(int i)
+{
+    close(own.clients[i]);
+    own.clients[i] = own.clients[--own.nclients];
+}
+
+static void *serve(void *arg)
+{
+    struct pollfd p[MAX_CLIENTS + 2];
+
+    (void)arg;
+    for (;;) {
+        int n = own.nclients;
+        p[0] = (struct pollfd){ .fd = own.stop_fd, .events = POLLIN };
+        p[1] = (struct pollfd){ .fd = own.lfd, .events = POLLIN };
+        for (int i = 0; i < n; i++)
+            p[i + 2] = (struct pollfd){ .fd = own.clients[i], .events = POLLIN };
+        if (poll(p, (nfds_t)n + 2, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            break;
+        }
+        if (p[0].revents)
+            break;
+        for (int i = n - 1; i >= 0; i--)
+            if (p[i + 2].revents && !serve_one(own.clients[i]))
+                drop_client(i);
+        if (p[1].revents & POLLIN) {
+            int c = accept4(own.lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+            if (c >= 0 && own.nclients < MAX_CLIENTS)
+                own.clients[own.nclients++] = c;
+            else if (c >= 0)
+                close(c);
+        }
+    }
+    return NULL;
+}
+
+int xw_owner_start(void)
+{
+    uint8_t rnd[8];
+    int rc, n;
+
+    if (own.running)
+        return 0;
+    if (getrandom(own.self.token, sizeof(own.self.token), 0) != sizeof(own.self.token) ||
+        getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd))
+        return -EIO;
+    memset(&own.self.name, 0, sizeof(own.self.name));
+    own.self.name.sun_family = AF_UNIX;
+    n = snprintf(own.self.name.sun_path + 1, sizeof(own.self.name.sun_path) - 1,
+                 "xway-owner-%d-%02x%02x%02x%02x%02x%02x%02x%02x", (int)getpid(), rnd[0],
+                 rnd[1], rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
+    own.self.namelen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n);
+    own.lfd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    own.stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (own.lfd < 0 || own.stop_fd < 0 ||
+        bind(own.lfd, (struct sockaddr *)&own.self.name, own.self.namelen) < 0 ||
+        listen(own.lfd, 64) < 0) {
+        rc = -errno;
+        goto out;
+    }
+    own.nclients = 0;
+    if ((rc = -pthread_create(&own.thread, NULL, serve, NULL)) < 0)
+        goto out;
+    own.running = true;
+    own.self.valid = true;
+    return 0;
+out:
+    xw_owner_stop();
+    return rc;
+}
+
+void xw_owner_stop(void)
+{
+    if (own.running) {
+        (void)!write(own.stop_fd, &(uint64_t){ 1 }, sizeof(uint64_t));
+        pthread_join(own.thread, NULL);
+        own.running = false;
+    }
+    while (own.nclients)
+        drop_client(0);
+    if (own.lfd >= 0)
+        close(own.lfd);
+    if (own.stop_fd >= 0)
+        close(own.stop_fd);
+    own.lfd = own.stop_fd = -1;
+    own.self.valid = false;
+}
+
+void xw_owner_forget(void)
+{
+    if (own.self.valid)
+        own.parent = own.self;
+    for (int i = 0; i < own.nclients; i++)
+        close(own.clients[i]);
+    own.nclients = 0;
+    if (own.lfd >= 0)
+        close(own.lfd);
+    if (own.stop_fd >= 0)
+        close(own.stop_fd);
+    own.lfd = own.stop_fd = -1;
+    own.running = false;
+    own.self.valid = false;
+}
+
+/* ---- client side ---------------------------------------------------------- */
+
+int xw_owner_connect(const struct xw_owner_ref *o)
+{
+    int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0), rc;
+
+    if (fd < 0)
+        return -errno;
+    if (connect(fd, (const struct sockaddr *)&o->name, o->namelen) < 0) {
+        rc = -errno;
+        close(fd);
+        return rc;
+    }
+    return fd;
+}
+
+static int recv_reply(int cfd, struct own_rep *rep, int cloexec, int *fd)
+{
+    union {
+        char buf[CMSG_SPACE(sizeof(int) * 4)];
+        struct cmsghdr align;
+    } u;
+    struct iovec v = { rep, sizeof(*rep) };
+    struct msghdr m = { .msg_iov = &v, .msg_iovlen = 1, .msg_control = u.buf,
+                        .msg_controllen = sizeof(u.buf) };
+    struct pollfd p = { .fd = cfd, .events = POLLIN };
+    ssize_t n;
+    int r;
+
+    *fd = -1;
+    while ((r = poll(&p, 1, REPLY_WAIT_MS)) < 0 && errno == EINTR)
+        ;
+    if (r == 0)
+        return -ETIMEDOUT;
+    while ((n = recvmsg(cfd, &m, cloexec)) < 0 && errno == EINTR)
+        ;
+    if (n < 0)
+        return -errno;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c))
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+            int k = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+            for (int i = 0; i < k; i++) {
+                int f;
+                memcpy(&f, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+                if (*fd < 0)
+                    *fd = f;
+                else
+                    close(f);
+            }
+        }
+    if (n == 0)
+        return -ECONNRESET;
+    if (n != (ssize_t)sizeof(*rep) || rep->magic != OWN_MAGIC ||
+        (rep->result == 0) != (*fd >= 0) || rep->result > 0 ||
+        rep->conn.selflen > sizeof(rep->conn.self) || rep->conn.peerlen > sizeof(rep->conn.peer)) {
+        if (*fd >= 0)
+            close(*fd);
+        *fd = -1;
+        return -EPROTO;
+    }
+    return rep->result;
+}
+
+int xw_owner_accept(int cfd, const struct xw_owner_ref *o, int lfd, int flags,
+                    struct xw_owner_conn *info)
+{
+    union {
+        char buf[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } u;
+    struct own_req req = { .magic = OWN_MAGIC, .version = OWN_VERSION, .op = OWN_ACCEPT,
+                           .flags = flags };
+    struct own_rep rep;
+    struct iovec v = { &req, sizeof(req) };
+    struct msghdr m = { .msg_iov = &v, .msg_iovlen = 1, .msg_control = u.buf,
+                        .msg_controllen = sizeof(u.buf) };
+    struct cmsghdr *c;
+    int rc, fd;
+
+    memcpy(req.token, o->token, sizeof(req.token));
+    memset(&u, 0, sizeof(u));
+    c = CMSG_FIRSTHDR(&m);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &lfd, sizeof(int));
+    if (sendmsg(cfd, &m, MSG_NOSIGNAL) != (ssize_t)sizeof(req))
+        return errno == EPIPE || errno == ECONNREFUSED ? -ECONNRESET : -errno;
+    rc = recv_reply(cfd, &rep, (flags & SOCK_CLOEXEC) ? MSG_CMSG_CLOEXEC : 0, &fd);
+    if (rc < 0)
+        return rc;
+    *info = rep.conn;
+    info->path[sizeof(info->path) - 1] = '\0';
+    return fd;
+}

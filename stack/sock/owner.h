@@ -1,0 +1,70 @@
+/* The process channel: other processes' requests to this process's stack.
+ *
+ * A stack belongs to the process that started it; its listeners and
+ * connections are lwIP's, in that process (the owner).  Other processes that
+ * hold the owner's sockets — a forked worker accepting on a listener its parent
+ * opened (pre-fork servers) — reach the owner's stack through a small service:
+ * a SOCK_SEQPACKET socket in the abstract namespace, one fixed-size request and
+ * one fixed-size reply per call, at most one fd passed each way.
+ *
+ * Defence.  The name is not a secret (any process in the network namespace may
+ * connect), so every request carries a random 16-byte token that only the
+ * owner's descendants know (it is in the memory fork copies; never in the
+ * environment or on disk).  The owner validates each message (size, magic,
+ * version, token, op) and each fd it receives (a socket of one of its own
+ * listeners, by inode); anything else is answered -EINVAL / -EPERM or ends that
+ * client's connection.  A client can only take what a holder of the listener
+ * could take with accept(); the service never blocks on a client (replies are
+ * sent nonblocking; a client that does not read them is dropped).
+ *
+ * Requests:
+ *   ACCEPT(listener fd, flags): the next connection of that listener's accept
+ *     queue, handed to its kernel fd (handoff.h: the owner's pump carries its
+ *     bytes) and passed back with its names and path; -EAGAIN when the queue is
+ *     empty.  The owner's own readiness of the listener follows its queue, so
+ *     the client waits by polling the listener fd it holds.
+ */
+#ifndef XW_OWNER_H
+#define XW_OWNER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+/* How to reach an owner: enough to connect and be believed. */
+struct xw_owner_ref {
+    bool valid;
+    socklen_t namelen;
+    struct sockaddr_un name;
+    uint8_t token[16];
+};
+
+/* What an accepted connection passed to a client is. */
+struct xw_owner_conn {
+    struct sockaddr_storage self, peer;
+    socklen_t selflen, peerlen;
+    char path[8]; /* "ring" or "tcp": the path between the stacks */
+};
+
+/* Owner side (stack lifecycle, lock held): publish the service / stop it.
+ * start: 0 or -errno (the stack runs without it: children cannot accept). */
+int xw_owner_start(void);
+void xw_owner_stop(void);
+/* In a forked child (atfork): the service is the parent's; close its fds and
+ * remember how to reach it (xw_owner_parent). */
+void xw_owner_forget(void);
+/* The owner this process's sockets came from over fork, if any (its
+ * descendants keep it). */
+const struct xw_owner_ref *xw_owner_parent(void);
+
+/* Client side: connect to o (a cloexec fd, or -errno). */
+int xw_owner_connect(const struct xw_owner_ref *o);
+/* ACCEPT on the owner's listener that lfd is a number of: the connection's fd
+ * (O_NONBLOCK / FD_CLOEXEC per flags: SOCK_NONBLOCK, SOCK_CLOEXEC) and *info,
+ * or -EAGAIN (nothing queued), -EINVAL (not a listener of the owner's),
+ * -ECONNRESET / -EPIPE (the owner is gone), -errno. */
+int xw_owner_accept(int cfd, const struct xw_owner_ref *o, int lfd, int flags,
+                    struct xw_owner_conn *info);
+
+#endif

@@ -1,0 +1,177 @@
+/* A pre-fork echo server: the parent opens the listener and forks workers that
+ * accept on it; the parent accepts nothing.  Run natively and under xway-run
+ * with the same client (fork_echo client), which checks every byte.
+ *
+ *   prefork MODE ADDR PORT WORKERS N
+ *     MODE: block    blocking accept in every worker
+ *           poll     poll on the listener, then a nonblocking accept
+ *           epoll    level-triggered epoll on a nonblocking listener
+ *           epollex  the same with EPOLLEXCLUSIVE
+ *           mutex    blocking accept under an accept mutex (flock), as Apache
+ *     Serves N connections in all (echo until EOF), then stops the workers and
+ *     prints "served N connections, B bad, by K workers".
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/file.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define MAX_WORKERS 16
+
+static const char *mode;
+static int lfd, report_fd, lock_fd = -1;
+
+static void die(const char *what)
+{
+    fprintf(stderr, "prefork %d: %s: %s\n", (int)getpid(), what, strerror(errno));
+    exit(2);
+}
+
+/* Echo until EOF: 0, or -1 on an error. */
+static int echo(int fd)
+{
+    char buf[65536];
+    ssize_t n;
+
+    while ((n = read(fd, buf, sizeof(buf))) > 0)
+        for (ssize_t off = 0; off < n;) {
+            ssize_t w = write(fd, buf + off, (size_t)(n - off));
+            if (w <= 0)
+                return -1;
+            off += w;
+        }
+    return n < 0 ? -1 : 0;
+}
+
+static void serve(int c)
+{
+    struct sockaddr_in a;
+    socklen_t l = sizeof(a);
+    int ok = c >= 0 && getpeername(c, (struct sockaddr *)&a, &l) == 0 && a.sin_port != 0 &&
+             echo(c) == 0;
+    char rec[16];
+
+    if (c >= 0)
+        close(c);
+    snprintf(rec, sizeof(rec), "%c%08d\n", ok ? 'g' : 'b', (int)getpid());
+    if (write(report_fd, rec, 10) != 10)
+        die("report");
+}
+
+/* Wait until the listener is readable (poll / epoll modes). */
+static void wait_readable(int ep)
+{
+    struct epoll_event ev;
+    struct pollfd p = { .fd = lfd, .events = POLLIN };
+
+    if (ep < 0) {
+        if (poll(&p, 1, -1) < 0 && errno != EINTR)
+            die("poll");
+    } else if (epoll_wait(ep, &ev, 1, -1) < 0 && errno != EINTR) {
+        die("epoll_wait");
+    }
+}
+
+static void worker(void)
+{
+    int ep = -1, c;
+
+    if (!strncmp(mode, "epoll", 5)) {
+        struct epoll_event ev = { .events = EPOLLIN, .data.fd = lfd };
+        if (!strcmp(mode, "epollex"))
+            ev.events |= EPOLLEXCLUSIVE;
+        if ((ep = epoll_create1(EPOLL_CLOEXEC)) < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &ev) < 0)
+            die("epoll");
+    }
+    for (;;) {
+        if (!strcmp(mode, "block")) {
+            c = accept(lfd, NULL, NULL);
+        } else if (!strcmp(mode, "mutex")) {
+            if (flock(lock_fd, LOCK_EX) < 0)
+                die("flock");
+            c = accept(lfd, NULL, NULL);
+            flock(lock_fd, LOCK_UN);
+        } else {
+            wait_readable(ep);
+            c = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+            if (c < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+                continue; /* another worker took it */
+        }
+        if (c < 0 && errno == EINTR)
+            continue;
+        if (c < 0)
+            die("accept");
+        serve(c);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    struct sockaddr_in a = { .sin_family = AF_INET };
+    int workers, n, one = 1, p[2], bad = 0, nw = 0;
+    pid_t pids[MAX_WORKERS], seen[MAX_WORKERS];
+    char lockname[] = "/tmp/prefork-lock-XXXXXX";
+
+    if (argc != 6 || (workers = atoi(argv[4])) < 1 || workers > MAX_WORKERS ||
+        (n = atoi(argv[5])) < 1 || inet_pton(AF_INET, argv[2], &a.sin_addr) != 1) {
+        fprintf(stderr, "usage: prefork block|poll|epoll|epollex|mutex ADDR PORT WORKERS N\n");
+        return 2;
+    }
+    mode = argv[1];
+    a.sin_port = htons((uint16_t)atoi(argv[3]));
+    if (!strcmp(mode, "mutex")) {
+        if ((lock_fd = mkstemp(lockname)) < 0)
+            die("mkstemp");
+        unlink(lockname);
+    }
+    if ((lfd = socket(AF_INET, SOCK_STREAM, 0)) < 0 ||
+        setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+        bind(lfd, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(lfd, 128) < 0)
+        die("listen");
+    if (strcmp(mode, "block") && strcmp(mode, "mutex") &&
+        fcntl(lfd, F_SETFL, fcntl(lfd, F_GETFL) | O_NONBLOCK) < 0)
+        die("O_NONBLOCK");
+    if (pipe(p) < 0)
+        die("pipe");
+    for (int i = 0; i < workers; i++) {
+        if ((pids[i] = fork()) < 0)
+            die("fork");
+        if (pids[i] == 0) {
+            close(p[0]);
+            report_fd = p[1];
+            worker();
+        }
+    }
+    close(p[1]);
+    printf("listening with %d workers (%s)\n", workers, mode);
+    fflush(stdout);
+    for (int i = 0; i < n; i++) {
+        char rec[11] = { 0 };
+        pid_t w;
+        int k;
+        if (read(p[0], rec, 10) != 10)
+            die("a worker died");
+        bad += rec[0] != 'g';
+        w = (pid_t)atoi(rec + 1);
+        for (k = 0; k < nw && seen[k] != w; k++)
+            ;
+        if (k == nw)
+            seen[nw++] = w;
+    }
+    for (int i = 0; i < workers; i++)
+        kill(pids[i], SIGTERM);
+    for (int i = 0; i < workers; i++)
+        waitpid(pids[i], NULL, 0);
+    printf("served %d connections, %d bad, by %d workers\n", n, bad, nw);
+    return bad ? 1 : 0;
+}

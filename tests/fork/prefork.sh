@@ -1,0 +1,37 @@
+# Pre-fork workers (tests/fork/prefork.c): the parent listens, two workers
+# accept (blocking, poll, epoll, EPOLLEXCLUSIVE, an accept mutex), natively and
+# under xway-run with the same client checking every byte; under xway-run the
+# connections take the ring and every one is served by a worker.
+. "$2/tests/lib.sh"
+shim_env "$@"
+N=12
+port=41600
+run_mode() { # MODE kernel|xway
+    local mode=$1 how=$2 srv=127.0.0.1 cli=127.0.0.1 run=()
+    port=$((port + 1))
+    if [ "$how" = xway ]; then
+        srv=10.77.9.1 cli=10.77.9.2 run=("$RUN")
+    fi
+    bg -e "$WORK/$mode-$how.srv.err" "$WORK/$mode-$how.srv.out" \
+        timeout 100 env XWAY_ADDR=$srv/24 "${run[@]}" "$BUILD/tests/fork/prefork" $mode $srv $port 2 $N
+    local s=$LAST_PID
+    wait_line "$WORK/$mode-$how.srv.out" listening 10 $s
+    timeout 100 env XWAY_ADDR=$cli/24 "${run[@]}" "$BUILD/tests/fork/fork_echo" client $srv $port $N 300000 \
+        >"$WORK/$mode-$how.cli.out" 2>"$WORK/$mode-$how.cli.err" ||
+        die "$mode/$how client: $(cat "$WORK/$mode-$how.cli.out" "$WORK/$mode-$how.srv.err")"
+    wait "$s" || die "$mode/$how server: $(cat "$WORK/$mode-$how.srv.out" "$WORK/$mode-$how.srv.err")"
+    grep -q "verified $N of $N" "$WORK/$mode-$how.cli.out" || die "$mode/$how: client did not verify"
+    grep -q "served $N connections, 0 bad" "$WORK/$mode-$how.srv.out" ||
+        die "$mode/$how server: $(cat "$WORK/$mode-$how.srv.out")"
+    if [ "$how" = xway ]; then
+        [ "$(grep -c 'ring path' "$WORK/$mode-$how.cli.err")" = $N ] ||
+            die "$mode: not every connection on the ring"
+        [ "$(grep -c 'from the owner.s listener (ring path' "$WORK/$mode-$how.srv.err")" = $N ] ||
+            die "$mode: not every connection accepted by a worker: $(cat "$WORK/$mode-$how.srv.err")"
+    fi
+    echo "ok: $mode/$how: $(cat "$WORK/$mode-$how.srv.out" | tail -1)"
+}
+for mode in block poll epoll epollex mutex; do
+    run_mode $mode kernel
+    run_mode $mode xway
+done
