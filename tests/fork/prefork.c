@@ -9,7 +9,8 @@
  *           epollex  the same with EPOLLEXCLUSIVE
  *           mutex    blocking accept under an accept mutex (flock), as Apache
  *     Serves N connections in all (echo until EOF), then stops the workers and
- *     prints "served N connections, B bad, by K workers".
+ *     prints "served N connections, B bad, by K workers".  A connection that
+ *     starts with 'K' kills its worker mid-transfer (not counted).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -17,6 +18,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,19 +39,26 @@ static void die(const char *what)
     exit(2);
 }
 
-/* Echo until EOF: 0, or -1 on an error. */
+/* Echo until EOF: 0, or -1 on an error.  A connection whose first byte is
+ * 'K' crashes its worker (SIGKILL) after the first echo: the crash test. */
 static int echo(int fd)
 {
     char buf[65536];
     ssize_t n;
+    bool first = true, doomed = false;
 
-    while ((n = read(fd, buf, sizeof(buf))) > 0)
+    while ((n = read(fd, buf, sizeof(buf))) > 0) {
+        if (doomed)
+            raise(SIGKILL);
+        doomed = first && buf[0] == 'K';
+        first = false;
         for (ssize_t off = 0; off < n;) {
             ssize_t w = write(fd, buf + off, (size_t)(n - off));
             if (w <= 0)
                 return -1;
             off += w;
         }
+    }
     return n < 0 ? -1 : 0;
 }
 

@@ -35,3 +35,21 @@ for mode in block poll epoll epollex mutex; do
     run_mode $mode kernel
     run_mode $mode xway
 done
+
+# A worker killed (-9) mid-transfer: its client gets an error or an early EOF,
+# the other worker goes on serving everyone else.
+port=$((port + 1))
+bg -e "$WORK/crash.srv.err" "$WORK/crash.srv.out" \
+    timeout 100 env XWAY_ADDR=10.77.9.1/24 "$RUN" "$BUILD/tests/fork/prefork" block 10.77.9.1 $port 2 $N
+s=$LAST_PID
+wait_line "$WORK/crash.srv.out" listening 10 $s
+timeout 60 env XWAY_ADDR=10.77.9.3/24 "$RUN" python3 "$2/tests/fork/crash_client.py" 10.77.9.1 $port \
+    >"$WORK/crash.cli.out" 2>"$WORK/crash.cli.err" || die "crash client: $(cat "$WORK/crash.cli.out")"
+grep -q "got 65536 back" "$WORK/crash.cli.out" || die "crash client: $(cat "$WORK/crash.cli.out")"
+timeout 100 env XWAY_ADDR=10.77.9.2/24 "$RUN" "$BUILD/tests/fork/fork_echo" client 10.77.9.1 $port $N 300000 \
+    >"$WORK/crash.cli2.out" 2>"$WORK/crash.cli2.err" || die "after the crash: $(cat "$WORK/crash.cli2.out")"
+wait "$s" || die "crash server: $(cat "$WORK/crash.srv.out")"
+grep -q "verified $N of $N" "$WORK/crash.cli2.out" || die "after the crash: client did not verify"
+grep -q "served $N connections, 0 bad, by 1 workers" "$WORK/crash.srv.out" ||
+    die "crash server: $(cat "$WORK/crash.srv.out")"
+echo "ok: crash: $(cat "$WORK/crash.cli.out"); then $(tail -1 "$WORK/crash.srv.out")"
