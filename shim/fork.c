@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "keeper.h"
 #include "shim.h"
 #include "xway.h"
 
@@ -112,6 +113,11 @@ pid_t fork(void)
         xs_fd_foreach(listener_name);
     }
     pid = xs_real.fork();
+    if (pid > 0 && !xs_in_child) {
+        xs_in_stack++;
+        xw_keeper_note_child(pid); /* it may hold our listeners after we exit */
+        xs_in_stack--;
+    }
     if (pid == 0) {
         /* The stack's own atfork handler has already forgotten its sockets. */
         atomic_store(&xs_in_child, true);

@@ -18,6 +18,7 @@
 #include "lwip/sys.h"
 #include "lwip/timeouts.h"
 #include "handoff.h"
+#include "keeper.h"
 #include "link.h"
 #include "log.h"
 #include "negotiate.h"
@@ -364,12 +365,40 @@ out_wake:
     return rc;
 }
 
+void xw_stack_pause(void)
+{
+    xw_stack_lock();
+    if (!st.running || !st.thread) {
+        xw_stack_unlock();
+        return;
+    }
+    st.running = false;
+    wake_loop();
+    xw_stack_unlock();
+    pthread_join(st.thread, NULL);
+    st.thread = 0;
+}
+
+int xw_stack_resume(void)
+{
+    int rc;
+
+    if (st.running || st.link == NULL)
+        return -EINVAL;
+    st.running = true;
+    if ((rc = -pthread_create(&st.thread, NULL, loop, NULL)) < 0)
+        st.running = false;
+    return rc;
+}
+
 /* Fork policy: the stack, its threads and its sockets belong to the process
  * that started it.  A child starts with no stack (it may call xway_init for
  * its own); the parent's sockets are not usable in the child, and nothing the
  * child does (including exiting) touches the parent's stack or its peers. */
 static void forget_in_child(void)
 {
+    if (xw_keeper_forking())
+        return;
     xw_handoff_child();
     xw_owner_forget();
     pthread_mutex_init(&xw_stack_mutex, NULL);
@@ -378,6 +407,14 @@ static void forget_in_child(void)
     st.wake_fd = -1;
     xw_rev_forget();
     xw_sock_forget_all();
+}
+
+/* The process exits: its listeners live on in a keeper while processes it
+ * shared them with live (keeper.h); otherwise the stack stops as xway_fini. */
+static void at_exit(void)
+{
+    if (!xw_keeper_handover())
+        xway_fini();
 }
 
 int xway_init(const struct xway_config *cfg) XW_EXPORT;
@@ -405,7 +442,7 @@ int xway_init(const struct xway_config *cfg)
         rc = start(&parsed);
     if (rc == 0 && !atexit_done) {
         atexit_done = true;
-        atexit(xway_fini); /* deliver what graceful closes still hold */
+        atexit(at_exit); /* deliver what graceful closes still hold */
         pthread_atfork(xw_handoff_prepare, xw_handoff_parent, forget_in_child);
     }
     xw_stack_unlock();

@@ -47,4 +47,9 @@ bool xw_stack_running(void);
  * the stack from being torn down under it). */
 const struct xw_config *xw_stack_config(void);
 
+/* The keeper (stack/sock/keeper.c): stop the stack thread, keeping the stack
+ * (lock not held); start it again, in the keeper process (lock held). */
+void xw_stack_pause(void);
+int xw_stack_resume(void);
+
 #endif

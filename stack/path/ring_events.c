@@ -250,6 +250,27 @@ void xw_rev_stop(void)
     ev.x = NULL;
 }
 
+void xw_rev_pause(void)
+{
+    uint64_t v;
+
+    if (ev.stop_fd < 0 || !ev.thread)
+        return;
+    ev.stop = true;
+    (void)!write(ev.stop_fd, &(uint64_t){ 1 }, sizeof(uint64_t));
+    pthread_join(ev.thread, NULL);
+    ev.thread = 0;
+    (void)!read(ev.stop_fd, &v, sizeof(v));
+    ev.stop = false;
+}
+
+int xw_rev_resume(void)
+{
+    if (ev.stop_fd < 0 || ev.thread)
+        return 0;
+    return -pthread_create(&ev.thread, NULL, loop, NULL);
+}
+
 void xw_rev_forget(void)
 {
     ev.x = NULL;

@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "keeper.h"
 #include "log.h"
 #include "socket.h"
 #include "stack.h"
@@ -282,6 +283,8 @@ static void handoff_cb(struct xw_sock *s)
 
 void xw_handoff_prepare(void)
 {
+    if (xw_keeper_forking())
+        return;
     xw_stack_lock();
     if (xw_stack_running())
         xw_sock_foreach(handoff_cb);
@@ -289,6 +292,8 @@ void xw_handoff_prepare(void)
 
 void xw_handoff_parent(void)
 {
+    if (xw_keeper_forking())
+        return;
     for (struct pump *p = pumps; p; p = p->next)
         if (!p->started)
             pump_start(p);

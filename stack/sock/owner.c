@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -287,6 +288,41 @@ void xw_owner_stop(void)
         close(own.stop_fd);
     own.lfd = own.stop_fd = -1;
     own.self.valid = false;
+}
+
+void xw_owner_pause(void)
+{
+    uint64_t v;
+
+    if (!own.running)
+        return;
+    (void)!write(own.stop_fd, &(uint64_t){ 1 }, sizeof(uint64_t));
+    pthread_join(own.thread, NULL);
+    (void)!read(own.stop_fd, &v, sizeof(v));
+    own.running = false;
+}
+
+int xw_owner_resume(void)
+{
+    int rc;
+
+    if (own.running || own.lfd < 0)
+        return 0;
+    if ((rc = -pthread_create(&own.thread, NULL, serve, NULL)) == 0)
+        own.running = true;
+    return rc;
+}
+
+bool xw_owner_clients_alive(void)
+{
+    for (int i = 0; i < own.nclients; i++) {
+        struct ucred uc;
+        socklen_t l = sizeof(uc);
+        if (getsockopt(own.clients[i], SOL_SOCKET, SO_PEERCRED, &uc, &l) == 0 && uc.pid > 0 &&
+            (kill(uc.pid, 0) == 0 || errno == EPERM))
+            return true;
+    }
+    return false;
 }
 
 void xw_owner_forget(void)

@@ -51,6 +51,11 @@ struct xw_owner_conn {
  * start: 0 or -errno (the stack runs without it: children cannot accept). */
 int xw_owner_start(void);
 void xw_owner_stop(void);
+/* The keeper (keeper.c): stop the service thread keeping its socket and
+ * clients; start it again; is a connected client's process alive? */
+void xw_owner_pause(void);
+int xw_owner_resume(void);
+bool xw_owner_clients_alive(void);
 /* In a forked child (atfork): the service is the parent's; close its fds and
  * remember how to reach it (xw_owner_parent). */
 void xw_owner_forget(void);

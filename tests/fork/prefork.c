@@ -8,6 +8,8 @@
  *           epoll    level-triggered epoll on a nonblocking listener
  *           epollex  the same with EPOLLEXCLUSIVE
  *           mutex    blocking accept under an accept mutex (flock), as Apache
+ *     MODE may start with daemon: (the listener's process forks the server and
+ *     exits) or double: (fork, setsid, fork, both parents exit).
  *     Serves N connections in all (echo until EOF), then stops the workers and
  *     prints "served N connections, B bad, by K workers".  A connection that
  *     starts with 'K' kills its worker mid-transfer (not counted).
@@ -31,7 +33,7 @@
 #define MAX_WORKERS 16
 
 static const char *mode;
-static int lfd, report_fd, lock_fd = -1;
+static int lfd, report_fd, lock_fd = -1, daemonize;
 
 static void die(const char *what)
 {
@@ -137,6 +139,10 @@ int main(int argc, char **argv)
         return 2;
     }
     mode = argv[1];
+    if (!strncmp(mode, "daemon:", 7) || !strncmp(mode, "double:", 7)) {
+        daemonize = mode[1] == 'a' ? 1 : 2;
+        mode += 7;
+    }
     a.sin_port = htons((uint16_t)atoi(argv[3]));
     if (!strcmp(mode, "mutex")) {
         if ((lock_fd = mkstemp(lockname)) < 0)
@@ -150,6 +156,21 @@ int main(int argc, char **argv)
     if (strcmp(mode, "block") && strcmp(mode, "mutex") &&
         fcntl(lfd, F_SETFL, fcntl(lfd, F_GETFL) | O_NONBLOCK) < 0)
         die("O_NONBLOCK");
+    /* A daemon: the process that opened the listener exits at once (the
+     * double fork also starts a session in between), as daemon(3) and nginx. */
+    if (daemonize) {
+        pid_t d = fork();
+        if (d < 0)
+            die("fork");
+        if (d > 0)
+            exit(0);
+        if (daemonize == 2) {
+            if (setsid() < 0 || (d = fork()) < 0)
+                die("setsid/fork");
+            if (d > 0)
+                exit(0);
+        }
+    }
     if (pipe(p) < 0)
         die("pipe");
     for (int i = 0; i < workers; i++) {

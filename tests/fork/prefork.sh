@@ -1,5 +1,6 @@
 # Pre-fork workers (tests/fork/prefork.c): the parent listens, two workers
-# accept (blocking, poll, epoll, EPOLLEXCLUSIVE, an accept mutex), natively and
+# accept (blocking, poll, epoll, EPOLLEXCLUSIVE, an accept mutex; also after the
+# listener's process daemonized: fork + exit, double fork + setsid), natively and
 # under xway-run with the same client checking every byte; under xway-run the
 # connections take the ring and every one is served by a worker.
 . "$2/tests/lib.sh"
@@ -20,6 +21,9 @@ run_mode() { # MODE kernel|xway
         >"$WORK/$mode-$how.cli.out" 2>"$WORK/$mode-$how.cli.err" ||
         die "$mode/$how client: $(cat "$WORK/$mode-$how.cli.out" "$WORK/$mode-$how.srv.err")"
     wait "$s" || die "$mode/$how server: $(cat "$WORK/$mode-$how.srv.out" "$WORK/$mode-$how.srv.err")"
+    # A daemon's parent is gone already: its server reports when it is done.
+    wait_line "$WORK/$mode-$how.srv.out" "served $N connections" 30 ||
+        die "$mode/$how server: $(cat "$WORK/$mode-$how.srv.out")"
     grep -q "verified $N of $N" "$WORK/$mode-$how.cli.out" || die "$mode/$how: client did not verify"
     grep -q "served $N connections, 0 bad" "$WORK/$mode-$how.srv.out" ||
         die "$mode/$how server: $(cat "$WORK/$mode-$how.srv.out")"
@@ -28,10 +32,20 @@ run_mode() { # MODE kernel|xway
             die "$mode: not every connection on the ring"
         [ "$(grep -c 'from the owner.s listener (ring path' "$WORK/$mode-$how.srv.err")" = $N ] ||
             die "$mode: not every connection accepted by a worker: $(cat "$WORK/$mode-$how.srv.err")"
+        case $mode in daemon:* | double:*)
+            # The listener's process exited: a keeper held its stack, and ends
+            # with the server (the address is free again).
+            local k
+            k=$(grep -ao "keeper [0-9]*: the listeners" "$WORK/$mode-$how.srv.err" | awk '{print $2}' | tr -d :)
+            [ -n "$k" ] || die "$mode: no keeper: $(cat "$WORK/$mode-$how.srv.err")"
+            for _ in $(seq 100); do kill -0 "$k" 2>/dev/null || break; sleep 0.1; done
+            ! kill -0 "$k" 2>/dev/null || die "$mode: keeper $k outlived the server"
+            ;;
+        esac
     fi
-    echo "ok: $mode/$how: $(cat "$WORK/$mode-$how.srv.out" | tail -1)"
+    echo "ok: $mode/$how: $(tail -1 "$WORK/$mode-$how.srv.out")"
 }
-for mode in block poll epoll epollex mutex; do
+for mode in block poll epoll epollex mutex daemon:epoll double:block; do
     run_mode $mode kernel
     run_mode $mode xway
 done

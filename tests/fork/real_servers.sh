@@ -2,22 +2,27 @@
 # real clients under xway-run, every byte checked, the ring asserted:
 #   nginx: a master that opens the listener and forks two workers (which drop
 #          root for nobody when run as root) that accept on it (epoll,
-#          EPOLLEXCLUSIVE); curl fetches a 4 MiB file, sha256 compared;
+#          EPOLLEXCLUSIVE), as a daemon and not; curl fetches a 4 MiB file,
+#          sha256 compared;
 #   python3's socketserver.ForkingTCPServer: the parent accepts, a child per
 #          connection serves it.
 . "$2/tests/lib.sh"
 shim_env "$@"
 command -v nginx >/dev/null || die "nginx is not installed (scripts/install-deps.sh)"
 
-# nginx, master + 2 workers (daemon off: the parent stays, as under a supervisor).
+# nginx, master + 2 workers: as a daemon (its default: the process that opened
+# the listener exits, a keeper holds its stack) and in the foreground (daemon
+# off, as under a supervisor).
 NG=$WORK/ng
 mkdir -p "$NG/www" "$NG/logs"
 chmod 755 "$WORK" "$NG" "$NG/www"
 head -c 4194304 /dev/urandom >"$NG/www/big.bin"
 chmod 644 "$NG/www/big.bin"
 want=$(sha256sum <"$NG/www/big.bin")
-cat >"$NG/nginx.conf" <<CONF
-daemon off;
+for daemon in on off; do
+    : >"$NG/logs/error.log"
+    cat >"$NG/nginx.conf" <<CONF
+daemon $daemon;
 master_process on;
 worker_processes 2;
 pid $NG/nginx.pid;
@@ -29,29 +34,38 @@ http {
     server { listen 10.77.9.1:8080; root $NG/www; }
 }
 CONF
-bg -e "$WORK/ng.err" "$WORK/ng.out" \
-    timeout 150 env XWAY_ADDR=10.77.9.1/24 "$RUN" nginx -c "$NG/nginx.conf" -p "$NG"
-NGPID=$LAST_PID
-wait_line "$WORK/ng.err" "listening on port 8080" 10 $NGPID
-for _ in $(seq 100); do
-    [ "$(grep -c 'start worker process' "$NG/logs/error.log")" -ge 2 ] && break
-    sleep 0.1
+    timeout 150 env XWAY_ADDR=10.77.9.1/24 "$RUN" nginx -c "$NG/nginx.conf" -p "$NG" \
+        >"$WORK/ng-$daemon.out" 2>"$WORK/ng-$daemon.err" &
+    NGPID=$!
+    for _ in $(seq 100); do
+        [ "$(grep -c 'start worker process' "$NG/logs/error.log")" -ge 2 ] && break
+        sleep 0.1
+    done
+    master=$(cat "$NG/nginx.pid")
+    for i in 1 2 3 4 5 6; do
+        timeout 60 env XWAY_ADDR=10.77.9.$((10 + i))/24 "$RUN" curl -sS -o "$WORK/got$i" \
+            http://10.77.9.1:8080/big.bin 2>"$WORK/curl$i.err" &
+    done
+    [ $daemon = on ] && wait $NGPID # the daemon's parent exited at once
+    wait_jobs_but() { local rc=0; for j in $(jobs -p); do [ "$j" = "$1" ] || wait "$j" || rc=1; done; return $rc; }
+    wait_jobs_but $NGPID || die "curl failed: $(cat "$WORK"/curl*.err | tail -5)"
+    for i in 1 2 3 4 5 6; do
+        [ "$(sha256sum <"$WORK/got$i")" = "$want" ] || die "nginx (daemon $daemon): fetch $i differs"
+        ring_used "$WORK/curl$i.err"
+    done
+    served=$(cat "$WORK/ng-$daemon.err" "$NG/logs/error.log" | grep -ac "from the owner.s listener (ring path")
+    [ "$served" -ge 6 ] || die "nginx (daemon $daemon): $served of 6 connections accepted by a worker"
+    kill -QUIT "$master"
+    for _ in $(seq 100); do kill -0 "$master" 2>/dev/null || break; sleep 0.1; done
+    [ $daemon = off ] && { wait $NGPID || true; }
+    if [ $daemon = on ]; then
+        k=$(grep -ao "keeper [0-9]*: the listeners" "$WORK/ng-$daemon.err" | awk '{print $2}' | tr -d :)
+        [ -n "$k" ] || die "nginx as a daemon: no keeper: $(cat "$WORK/ng-$daemon.err")"
+        for _ in $(seq 100); do kill -0 "$k" 2>/dev/null || break; sleep 0.1; done
+        ! kill -0 "$k" 2>/dev/null || die "nginx as a daemon: keeper $k outlived nginx"
+    fi
+    echo "ok: nginx (daemon $daemon) master + 2 workers served 6 x 4 MiB over the ring, sha256 identical"
 done
-for i in 1 2 3 4 5 6; do
-    timeout 60 env XWAY_ADDR=10.77.9.$((10 + i))/24 "$RUN" curl -sS -o "$WORK/got$i" \
-        http://10.77.9.1:8080/big.bin 2>"$WORK/curl$i.err" &
-done
-wait_jobs() { local rc=0; for j in $(jobs -p); do [ "$j" = "$NGPID" ] || wait "$j" || rc=1; done; return $rc; }
-wait_jobs || die "curl failed: $(cat "$WORK"/curl*.err | tail -5)"
-for i in 1 2 3 4 5 6; do
-    [ "$(sha256sum <"$WORK/got$i")" = "$want" ] || die "nginx: fetch $i differs"
-    ring_used "$WORK/curl$i.err"
-done
-served=$(cat "$WORK/ng.err" "$NG/logs/error.log" | grep -c "from the owner.s listener (ring path")
-[ "$served" -ge 6 ] || die "nginx: $served of 6 connections accepted by a worker on the ring"
-kill -QUIT $NGPID
-wait $NGPID || true
-echo "ok: nginx master + 2 workers served 6 x 4 MiB over the ring, sha256 identical"
 
 # python3 socketserver.ForkingTCPServer.
 bg -e "$WORK/py.err" "$WORK/py.out" \

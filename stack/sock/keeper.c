@@ -1,0 +1,160 @@
+/* The keeper (keeper.h). */
+#include "keeper.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include "handoff.h"
+#include "log.h"
+#include "owner.h"
+#include "ring_events.h"
+#include "socket.h"
+#include "stack.h"
+#include "xway.h"
+
+#define MAX_CHILDREN 1024
+#define WATCH_MS 200 /* how often the keeper looks for the processes it serves */
+
+static pid_t children[MAX_CHILDREN]; /* stack lock */
+static int nchildren;
+static _Atomic bool forking;
+
+bool xw_keeper_forking(void)
+{
+    return atomic_load(&forking);
+}
+
+static bool alive(pid_t pid)
+{
+    return kill(pid, 0) == 0 || errno == EPERM;
+}
+
+/* Forget the children that are gone (lock held). */
+static void prune(void)
+{
+    int n = 0;
+
+    for (int i = 0; i < nchildren; i++)
+        if (alive(children[i]))
+            children[n++] = children[i];
+    nchildren = n;
+}
+
+void xw_keeper_note_child(pid_t pid)
+{
+    xw_stack_lock();
+    if (nchildren == MAX_CHILDREN)
+        prune();
+    if (nchildren == MAX_CHILDREN) /* the oldest gives way */
+        memmove(children, children + 1, sizeof(children) - sizeof(children[0]));
+    else
+        nchildren++;
+    children[nchildren - 1] = pid;
+    xw_stack_unlock();
+}
+
+/* Is a process we serve alive (lock held)? */
+static bool served_alive(void)
+{
+    prune();
+    return nchildren > 0 || xw_owner_clients_alive();
+}
+
+static bool listening;
+static void find_listener(struct xw_sock *s)
+{
+    listening |= s->state == XW_SS_LISTEN;
+}
+
+/* The parent's own sockets other than listeners: closed as its exit would. */
+static void close_own(struct xw_sock *s)
+{
+    pthread_mutex_init(&s->ready.lock, NULL); /* a thread of the parent's may have held it */
+    if (s->state != XW_SS_LISTEN)
+        xw_sock_close_locked(s);
+}
+
+static void become_keeper(pid_t parent)
+{
+    struct sigaction dfl = { .sa_handler = SIG_DFL };
+    sigset_t none;
+    int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+    /* The application's handlers and mask are not the keeper's business. */
+    for (int i = 1; i < NSIG; i++)
+        sigaction(i, &dfl, NULL);
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    if (null >= 0) {
+        dup2(null, 0);
+        dup2(null, 1);
+        close(null);
+    }
+    prctl(PR_SET_NAME, "xway-keeper");
+    pthread_mutex_init(&xw_stack_mutex, NULL);
+    xw_stack_lock();
+    xw_sock_foreach(close_own);
+    if (xw_stack_resume() < 0 || xw_rev_resume() < 0 || xw_owner_resume() < 0) {
+        xw_stack_unlock();
+        xw_warn("keeper: cannot restart the stack's threads: listeners of process %d closed",
+                (int)parent);
+        xway_fini();
+        _exit(1);
+    }
+    xw_info("keeper %d: the listeners of process %d live on for its children",
+            (int)getpid(), (int)parent);
+    while (served_alive()) {
+        xw_stack_unlock();
+        usleep(WATCH_MS * 1000);
+        xw_stack_lock();
+    }
+    xw_stack_unlock();
+    xw_info("keeper %d: the processes it served are gone: stopping", (int)getpid());
+    xway_fini();
+    _exit(0);
+}
+
+bool xw_keeper_handover(void)
+{
+    pid_t parent = getpid(), pid;
+    bool want;
+
+    xw_stack_lock();
+    listening = false;
+    if (xw_stack_running())
+        xw_sock_foreach(find_listener);
+    want = listening && served_alive();
+    xw_stack_unlock();
+    if (!want)
+        return false;
+    /* Every thread of the stack stops here first: the keeper starts them again
+     * on the state they left, and nothing of this process may touch the link
+     * or the shared memory afterwards. */
+    xw_owner_pause();
+    xw_handoff_stop_all();
+    xw_stack_pause();
+    xw_rev_pause();
+    xw_stack_lock();
+    atomic_store(&forking, true);
+    pid = fork();
+    atomic_store(&forking, false);
+    if (pid == 0)
+        become_keeper(parent);
+    if (pid < 0) {
+        xw_warn("no keeper for the listeners (fork: %s): they close with this process",
+                strerror(errno));
+        xw_stack_resume();
+        xw_rev_resume();
+        xw_owner_resume();
+        xw_stack_unlock();
+        return false;
+    }
+    xw_info("process exits: its listeners live on in keeper %d", (int)pid);
+    xw_stack_unlock();
+    return true;
+}

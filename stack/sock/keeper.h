@@ -1,0 +1,34 @@
+/* The keeper: a process's listeners outlive it while processes it shared them
+ * with live.
+ *
+ * Daemons open their listener, fork and let the parent exit (nginx's default,
+ * daemon(3), the double fork with setsid): the listener is then held only by
+ * the survivors, but it is the exiting parent's stack that listens (owner.h).
+ * So when a process whose stack has a listener exits while a process it forked
+ * (or a client of its process channel) lives, its stack is handed to a keeper:
+ * a child forked at exit that inherits the whole stack — lwIP's state, the
+ * link, the shared-memory handle, the process channel and its token — restarts
+ * the stack's threads and goes on listening and passing connections to the
+ * survivors, which notice nothing.  The keeper closes the parent's other
+ * connections as the parent's exit would have (gracefully), and ends its stack
+ * and itself when none of the processes it serves is alive any more.
+ * Connections that the parent's pumps carried for other processes (handoff.h)
+ * end when the parent exits, as before.
+ */
+#ifndef XW_KEEPER_H
+#define XW_KEEPER_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+/* The shim's fork: pid is a child of this process (it may hold our listeners). */
+void xw_keeper_note_child(pid_t pid);
+/* At exit: hand the stack to a keeper if it is needed.  true: done, the caller
+ * must leave the stack alone (it is stopped in this process); false: the
+ * caller stops the stack itself. */
+bool xw_keeper_handover(void);
+/* True while the keeper is being forked (the stack's atfork handlers stand
+ * aside). */
+bool xw_keeper_forking(void);
+
+#endif
