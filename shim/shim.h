@@ -19,6 +19,7 @@
  *   poll.c         poll/ppoll/select/pselect
  *   epoll.c        epoll_ctl/epoll_wait/epoll_pwait
  *   fork.c         fork (and the exec policy)
+ *   shared.c       listeners shared over fork: accept through their owner
  *
  * The shim is linked with the stack's objects.  Every libc call those objects
  * make of a calls.def entry marked WRAP or WRAP_OWN is redirected at link time

@@ -393,8 +393,11 @@ int xw_stack_resume(void)
 
 /* Fork policy: the stack, its threads and its sockets belong to the process
  * that started it.  A child starts with no stack (it may call xway_init for
- * its own); the parent's sockets are not usable in the child, and nothing the
- * child does (including exiting) touches the parent's stack or its peers. */
+ * its own); the parent's sockets are not usable in the child except through
+ * the parent's process channel (owner.h: accepting on its listeners), and
+ * nothing the child does (including exiting) touches the parent's stack or its
+ * peers.  A parent that exits while children hold its listeners hands its stack
+ * to a keeper (keeper.h). */
 static void forget_in_child(void)
 {
     if (xw_keeper_forking())
