@@ -89,6 +89,12 @@ int listen(int fd, int backlog)
         return rc;
     atomic_store(&e->used, true);
     atomic_store(&e->listening, true);
+    /* Its name, for getsockname in a child that shares it (shared.c). */
+    xs_lock();
+    e->addrlen = sizeof(e->addr);
+    if (XS_STACK_CALL(xway_getsockname(key, (struct sockaddr *)&e->addr, &e->addrlen)) < 0)
+        e->addrlen = 0;
+    xs_unlock();
     if (atomic_load(&e->twin) >= 0)
         xs_real.listen(atomic_load(&e->twin), backlog);
     else

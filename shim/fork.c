@@ -76,16 +76,6 @@ static void handoff_alias(int fd, struct xs_fd *e)
     atomic_store(&e->kind, XS_HANDED);
 }
 
-/* Before fork: a listener's name, for getsockname in the child. */
-static void listener_name(int fd, struct xs_fd *e)
-{
-    socklen_t sl = sizeof(e->addr);
-
-    if (atomic_load(&e->kind) == XS_SOCK && atomic_load(&e->listening) &&
-        XS_STACK_CALL(xway_getsockname(fd, (void *)&e->addr, &sl)) == 0)
-        e->addrlen = sl;
-}
-
 static void handoff_done(int fd, struct xs_fd *e)
 {
     if (!e->handed)
@@ -110,7 +100,6 @@ pid_t fork(void)
         xs_fd_foreach(handoff_key);
         xs_fd_foreach(handoff_alias);
         xs_fd_foreach(handoff_done);
-        xs_fd_foreach(listener_name);
     }
     pid = xs_real.fork();
     if (pid > 0 && !xs_in_child) {

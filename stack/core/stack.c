@@ -383,7 +383,7 @@ int xw_stack_resume(void)
 {
     int rc;
 
-    if (st.running || st.link == NULL)
+    if (st.running)
         return -EINVAL;
     st.running = true;
     if ((rc = -pthread_create(&st.thread, NULL, loop, NULL)) < 0)

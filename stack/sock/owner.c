@@ -41,17 +41,20 @@ struct own_rep {
     struct xw_owner_conn conn;
 };
 
-/* The service's state: written by start/stop/forget (stack lock held, the
- * thread not running) and read by the thread. */
+/* The service's state: written by start/stop/pause/resume/forget (the thread
+ * not running) and used by the thread; the clients also change in the thread,
+ * under mu (the keeper reads their pids from another thread). */
 static struct {
     struct xw_owner_ref self;   /* how children reach this stack */
     struct xw_owner_ref parent; /* the owner of the sockets we inherited */
     int lfd, stop_fd;
     pthread_t thread;
     bool running;
+    pthread_mutex_t mu;
     int clients[MAX_CLIENTS];
+    pid_t client_pid[MAX_CLIENTS];
     int nclients;
-} own = { .lfd = -1, .stop_fd = -1 };
+} own = { .lfd = -1, .stop_fd = -1, .mu = PTHREAD_MUTEX_INITIALIZER };
 
 const struct xw_owner_ref *xw_owner_parent(void)
 {
@@ -132,15 +135,14 @@ static int do_accept(int lfd, int flags, struct own_rep *rep, int *out)
     return rc;
 }
 
-/* Send rep (with fd if >= 0), never blocking: a client that does not read its
- * replies is dropped by the caller. */
-static int send_reply(int cfd, const struct own_rep *rep, int fd)
+/* One message with fd attached if >= 0. */
+static ssize_t send_msg(int sock, const void *msg, size_t len, int fd, int flags)
 {
     union {
         char buf[CMSG_SPACE(sizeof(int))];
         struct cmsghdr align;
     } u;
-    struct iovec v = { (void *)rep, sizeof(*rep) };
+    struct iovec v = { (void *)msg, len };
     struct msghdr m = { .msg_iov = &v, .msg_iovlen = 1 };
 
     if (fd >= 0) {
@@ -154,46 +156,66 @@ static int send_reply(int cfd, const struct own_rep *rep, int fd)
         c->cmsg_len = CMSG_LEN(sizeof(int));
         memcpy(CMSG_DATA(c), &fd, sizeof(int));
     }
-    return sendmsg(cfd, &m, MSG_DONTWAIT | MSG_NOSIGNAL) == (ssize_t)sizeof(*rep) ? 0 : -1;
+    return sendmsg(sock, &m, flags | MSG_NOSIGNAL);
 }
 
-/* One request of client cfd: false when the client is to be dropped. */
-static bool serve_one(int cfd)
+/* One message: its length (or -1, errno), *fd the first fd it carried (-1:
+ * none; any other is closed), *nfds how many it carried (-1: truncated). */
+static ssize_t recv_msg(int sock, void *msg, size_t len, int flags, int *fd, int *nfds)
 {
     union {
         char buf[CMSG_SPACE(sizeof(int) * 4)];
         struct cmsghdr align;
     } u;
-    struct own_req req;
-    struct own_rep rep = { .magic = OWN_MAGIC };
-    struct iovec v = { &req, sizeof(req) };
+    struct iovec v = { msg, len };
     struct msghdr m = { .msg_iov = &v, .msg_iovlen = 1, .msg_control = u.buf,
                         .msg_controllen = sizeof(u.buf) };
-    int fds[4], nfds = 0, out = -1;
-    ssize_t n = recvmsg(cfd, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+    ssize_t n;
+
+    *fd = -1;
+    *nfds = 0;
+    while ((n = recvmsg(sock, &m, flags)) < 0 && errno == EINTR)
+        ;
+    if (n < 0)
+        return n;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c))
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
+            for (size_t i = 0; i < (c->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++) {
+                int f;
+                memcpy(&f, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+                if ((*nfds)++ == 0)
+                    *fd = f;
+                else
+                    close(f);
+            }
+    if (m.msg_flags & MSG_CTRUNC)
+        *nfds = -1;
+    return n;
+}
+
+/* One request of client cfd: false when the client is to be dropped.  A reply
+ * is sent without blocking: a client that does not read its replies is dropped. */
+static bool serve_one(int cfd)
+{
+    struct own_req req;
+    struct own_rep rep = { .magic = OWN_MAGIC };
+    int fd, nfds, out = -1;
+    ssize_t n = recv_msg(cfd, &req, sizeof(req), MSG_DONTWAIT | MSG_CMSG_CLOEXEC, &fd, &nfds);
     bool keep;
 
     if (n < 0)
-        return errno == EAGAIN || errno == EINTR;
-    if (n == 0)
-        return false;
-    for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c))
-        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
-            int k = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-            for (int i = 0; i < k && nfds < 4; i++)
-                memcpy(&fds[nfds++], CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-        }
+        return errno == EAGAIN;
     keep = n == (ssize_t)sizeof(req) && req.magic == OWN_MAGIC && token_ok(req.token);
-    if (!keep)
+    if (!keep && n > 0)
         xw_warn_peer("process channel: a malformed or unauthenticated request: client dropped");
-    else if (req.version != OWN_VERSION || req.op != OWN_ACCEPT || nfds != 1 ||
-             (m.msg_flags & MSG_CTRUNC))
+    else if (keep && (req.version != OWN_VERSION || req.op != OWN_ACCEPT || nfds != 1))
         rep.result = -EINVAL;
-    else
-        rep.result = do_accept(fds[0], req.flags, &rep, &out);
-    for (int i = 0; i < nfds; i++)
-        close(fds[i]);
-    if (keep && send_reply(cfd, &rep, rep.result == 0 ? out : -1) < 0)
+    else if (keep)
+        rep.result = do_accept(fd, req.flags, &rep, &out);
+    if (fd >= 0)
+        close(fd);
+    if (keep && send_msg(cfd, &rep, sizeof(rep), rep.result == 0 ? out : -1, MSG_DONTWAIT) !=
+                    (ssize_t)sizeof(rep))
         keep = false;
     if (out >= 0)
         close(out); /* passed (the connection lives in the client), or lost with it */
@@ -202,8 +224,29 @@ static bool serve_one(int cfd)
 
 static void drop_client(int i)
 {
+    pthread_mutex_lock(&own.mu);
     close(own.clients[i]);
-    own.clients[i] = own.clients[--own.nclients];
+    own.nclients--;
+    own.clients[i] = own.clients[own.nclients];
+    own.client_pid[i] = own.client_pid[own.nclients];
+    pthread_mutex_unlock(&own.mu);
+}
+
+static void add_client(int c)
+{
+    struct ucred uc = { 0 };
+    socklen_t l = sizeof(uc);
+
+    getsockopt(c, SOL_SOCKET, SO_PEERCRED, &uc, &l);
+    pthread_mutex_lock(&own.mu);
+    if (own.nclients < MAX_CLIENTS) {
+        own.client_pid[own.nclients] = uc.pid;
+        own.clients[own.nclients++] = c;
+        c = -1;
+    }
+    pthread_mutex_unlock(&own.mu);
+    if (c >= 0)
+        close(c);
 }
 
 static void *serve(void *arg)
@@ -229,10 +272,8 @@ static void *serve(void *arg)
                 drop_client(i);
         if (p[1].revents & POLLIN) {
             int c = accept4(own.lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-            if (c >= 0 && own.nclients < MAX_CLIENTS)
-                own.clients[own.nclients++] = c;
-            else if (c >= 0)
-                close(c);
+            if (c >= 0)
+                add_client(c);
         }
     }
     return NULL;
@@ -273,13 +314,9 @@ out:
     return rc;
 }
 
-void xw_owner_stop(void)
+/* The service's fds: closed (stop), or the parent's (forget: only closed). */
+static void close_fds(void)
 {
-    if (own.running) {
-        (void)!write(own.stop_fd, &(uint64_t){ 1 }, sizeof(uint64_t));
-        pthread_join(own.thread, NULL);
-        own.running = false;
-    }
     while (own.nclients)
         drop_client(0);
     if (own.lfd >= 0)
@@ -302,6 +339,12 @@ void xw_owner_pause(void)
     own.running = false;
 }
 
+void xw_owner_stop(void)
+{
+    xw_owner_pause();
+    close_fds();
+}
+
 int xw_owner_resume(void)
 {
     int rc;
@@ -315,30 +358,22 @@ int xw_owner_resume(void)
 
 bool xw_owner_clients_alive(void)
 {
-    for (int i = 0; i < own.nclients; i++) {
-        struct ucred uc;
-        socklen_t l = sizeof(uc);
-        if (getsockopt(own.clients[i], SOL_SOCKET, SO_PEERCRED, &uc, &l) == 0 && uc.pid > 0 &&
-            (kill(uc.pid, 0) == 0 || errno == EPERM))
-            return true;
-    }
-    return false;
+    bool any = false;
+
+    pthread_mutex_lock(&own.mu);
+    for (int i = 0; i < own.nclients && !any; i++)
+        any = own.client_pid[i] > 0 && (kill(own.client_pid[i], 0) == 0 || errno == EPERM);
+    pthread_mutex_unlock(&own.mu);
+    return any;
 }
 
 void xw_owner_forget(void)
 {
     if (own.self.valid)
         own.parent = own.self;
-    for (int i = 0; i < own.nclients; i++)
-        close(own.clients[i]);
-    own.nclients = 0;
-    if (own.lfd >= 0)
-        close(own.lfd);
-    if (own.stop_fd >= 0)
-        close(own.stop_fd);
-    own.lfd = own.stop_fd = -1;
+    pthread_mutex_init(&own.mu, NULL);
     own.running = false;
-    own.self.valid = false;
+    close_fds();
 }
 
 /* ---- client side ---------------------------------------------------------- */
@@ -359,41 +394,20 @@ int xw_owner_connect(const struct xw_owner_ref *o)
 
 static int recv_reply(int cfd, struct own_rep *rep, int cloexec, int *fd)
 {
-    union {
-        char buf[CMSG_SPACE(sizeof(int) * 4)];
-        struct cmsghdr align;
-    } u;
-    struct iovec v = { rep, sizeof(*rep) };
-    struct msghdr m = { .msg_iov = &v, .msg_iovlen = 1, .msg_control = u.buf,
-                        .msg_controllen = sizeof(u.buf) };
     struct pollfd p = { .fd = cfd, .events = POLLIN };
     ssize_t n;
-    int r;
+    int r, nfds;
 
     *fd = -1;
     while ((r = poll(&p, 1, REPLY_WAIT_MS)) < 0 && errno == EINTR)
         ;
     if (r == 0)
         return -ETIMEDOUT;
-    while ((n = recvmsg(cfd, &m, cloexec)) < 0 && errno == EINTR)
-        ;
-    if (n < 0)
+    if ((n = recv_msg(cfd, rep, sizeof(*rep), cloexec, fd, &nfds)) < 0)
         return -errno;
-    for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c))
-        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
-            int k = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-            for (int i = 0; i < k; i++) {
-                int f;
-                memcpy(&f, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-                if (*fd < 0)
-                    *fd = f;
-                else
-                    close(f);
-            }
-        }
     if (n == 0)
         return -ECONNRESET;
-    if (n != (ssize_t)sizeof(*rep) || rep->magic != OWN_MAGIC ||
+    if (n != (ssize_t)sizeof(*rep) || rep->magic != OWN_MAGIC || nfds < 0 ||
         (rep->result == 0) != (*fd >= 0) || rep->result > 0 ||
         rep->conn.selflen > sizeof(rep->conn.self) || rep->conn.peerlen > sizeof(rep->conn.peer)) {
         if (*fd >= 0)
@@ -407,27 +421,13 @@ static int recv_reply(int cfd, struct own_rep *rep, int cloexec, int *fd)
 int xw_owner_accept(int cfd, const struct xw_owner_ref *o, int lfd, int flags,
                     struct xw_owner_conn *info)
 {
-    union {
-        char buf[CMSG_SPACE(sizeof(int))];
-        struct cmsghdr align;
-    } u;
     struct own_req req = { .magic = OWN_MAGIC, .version = OWN_VERSION, .op = OWN_ACCEPT,
                            .flags = flags };
     struct own_rep rep;
-    struct iovec v = { &req, sizeof(req) };
-    struct msghdr m = { .msg_iov = &v, .msg_iovlen = 1, .msg_control = u.buf,
-                        .msg_controllen = sizeof(u.buf) };
-    struct cmsghdr *c;
     int rc, fd;
 
     memcpy(req.token, o->token, sizeof(req.token));
-    memset(&u, 0, sizeof(u));
-    c = CMSG_FIRSTHDR(&m);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(c), &lfd, sizeof(int));
-    if (sendmsg(cfd, &m, MSG_NOSIGNAL) != (ssize_t)sizeof(req))
+    if (send_msg(cfd, &req, sizeof(req), lfd, 0) != (ssize_t)sizeof(req))
         return errno == EPIPE || errno == ECONNREFUSED ? -ECONNRESET : -errno;
     rc = recv_reply(cfd, &rep, (flags & SOCK_CLOEXEC) ? MSG_CMSG_CLOEXEC : 0, &fd);
     if (rc < 0)

@@ -42,18 +42,20 @@ static void die(const char *what)
 }
 
 /* Echo until EOF: 0, or -1 on an error.  A connection whose first byte is
- * 'K' crashes its worker (SIGKILL) after the first echo: the crash test. */
+ * 'K' crashes its worker (SIGKILL) once it has echoed 64 KiB and more comes:
+ * the crash test. */
 static int echo(int fd)
 {
     char buf[65536];
     ssize_t n;
-    bool first = true, doomed = false;
+    size_t echoed = 0;
+    bool doomed = false;
 
     while ((n = read(fd, buf, sizeof(buf))) > 0) {
-        if (doomed)
+        if (doomed && echoed >= 65536)
             raise(SIGKILL);
-        doomed = first && buf[0] == 'K';
-        first = false;
+        doomed |= echoed == 0 && buf[0] == 'K';
+        echoed += (size_t)n;
         for (ssize_t off = 0; off < n;) {
             ssize_t w = write(fd, buf + off, (size_t)(n - off));
             if (w <= 0)

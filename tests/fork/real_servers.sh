@@ -19,6 +19,7 @@ chmod 755 "$WORK" "$NG" "$NG/www"
 head -c 4194304 /dev/urandom >"$NG/www/big.bin"
 chmod 644 "$NG/www/big.bin"
 want=$(sha256sum <"$NG/www/big.bin")
+wait_jobs_but() { local rc=0; for j in $(jobs -p); do [ "$j" = "$1" ] || wait "$j" || rc=1; done; return $rc; }
 for daemon in on off; do
     : >"$NG/logs/error.log"
     cat >"$NG/nginx.conf" <<CONF
@@ -47,7 +48,6 @@ CONF
             http://10.77.9.1:8080/big.bin 2>"$WORK/curl$i.err" &
     done
     [ $daemon = on ] && wait $NGPID # the daemon's parent exited at once
-    wait_jobs_but() { local rc=0; for j in $(jobs -p); do [ "$j" = "$1" ] || wait "$j" || rc=1; done; return $rc; }
     wait_jobs_but $NGPID || die "curl failed: $(cat "$WORK"/curl*.err | tail -5)"
     for i in 1 2 3 4 5 6; do
         [ "$(sha256sum <"$WORK/got$i")" = "$want" ] || die "nginx (daemon $daemon): fetch $i differs"
