@@ -11,6 +11,7 @@
 
 #include "lwip/tcp.h"
 #include "handoff.h"
+#include "keeper.h"
 #include "negotiate.h"
 #include "socket.h"
 #include "stack.h"
@@ -189,7 +190,8 @@ int xway_close(int fd)
 
     if (!s)
         return xw_handed_close(fd);
-    xw_sock_close_locked(s);
+    if (!xw_keeper_keep_listener(s))
+        xw_sock_close_locked(s);
     return (int)xw_api_leave(0);
 }
 

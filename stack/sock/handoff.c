@@ -275,7 +275,13 @@ int xway_handoff(int fd)
 
 static void handoff_cb(struct xw_sock *s)
 {
-    int rc = xw_handoff_locked(s, false);
+    int rc;
+
+    if (s->state == XW_SS_LISTEN) {
+        s->shared = true; /* the child holds it too (keeper.h) */
+        return;
+    }
+    rc = xw_handoff_locked(s, false);
 
     if (rc < 0 && rc != -ENOTCONN)
         xw_warn("fd %d: not handed off before fork: %s", s->fd, strerror(-rc));

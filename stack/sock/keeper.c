@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "handoff.h"
+#include "lwip/timeouts.h"
 #include "log.h"
 #include "owner.h"
 #include "ring_events.h"
@@ -63,6 +64,51 @@ static bool served_alive(void)
 {
     prune();
     return nchildren > 0 || xw_owner_clients_alive();
+}
+
+/* Kept listeners: closed when nobody they were shared with lives (a timer of
+ * the stack's, lock held). */
+static bool linger_armed;
+
+static void close_kept(struct xw_sock *s)
+{
+    if (s->kept)
+        xw_sock_close_locked(s);
+}
+
+static void linger_check(void *arg)
+{
+    (void)arg;
+    linger_armed = false;
+    if (served_alive()) {
+        sys_timeout(WATCH_MS, linger_check, NULL);
+        linger_armed = true;
+        return;
+    }
+    xw_sock_foreach(close_kept);
+}
+
+bool xw_keeper_keep_listener(struct xw_sock *s)
+{
+    int old = s->fd, nfd;
+
+    if (s->state != XW_SS_LISTEN || !s->shared || !served_alive())
+        return false;
+    nfd = fcntl(old, F_DUPFD_CLOEXEC, 0);
+    if (nfd < 0 || xw_sock_move(s, nfd) < 0) {
+        if (nfd >= 0)
+            close(nfd);
+        return false;
+    }
+    close(old);
+    s->kept = true;
+    if (!linger_armed) {
+        sys_timeout(WATCH_MS, linger_check, NULL);
+        linger_armed = true;
+    }
+    xw_info("fd %d: listener closed by this process, kept open (fd %d) for the processes it "
+            "was shared with", old, nfd);
+    return true;
 }
 
 static bool listening;

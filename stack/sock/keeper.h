@@ -13,7 +13,8 @@
  * connections as the parent's exit would have (gracefully), and ends its stack
  * and itself when none of the processes it serves is alive any more.
  * Connections that the parent's pumps carried for other processes (handoff.h)
- * end when the parent exits, as before.
+ * end when the parent exits, as before.  The same rule keeps a shared listener
+ * that its process closes (xw_keeper_keep_listener) while it still runs.
  */
 #ifndef XW_KEEPER_H
 #define XW_KEEPER_H
@@ -21,6 +22,12 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
+/* xway_close of s (lock held): a listener shared over fork stays open, on a
+ * private number, while the processes it was shared with live (as the kernel
+ * keeps a listening socket open while any process holds it); its process's
+ * number is closed.  true: kept. */
+struct xw_sock;
+bool xw_keeper_keep_listener(struct xw_sock *s);
 /* The shim's fork: pid is a child of this process (it may hold our listeners). */
 void xw_keeper_note_child(pid_t pid);
 /* At exit: hand the stack to a keeper if it is needed.  true: done, the caller

@@ -76,6 +76,8 @@ struct xw_sock {
     struct xw_sock **acceptq;
     int aq_head, aq_len, aq_cap;
     int backlog;
+    bool shared;               /* listening when the process forked (keeper.h) */
+    bool kept;                 /* closed by its process, kept for the others */
 
     /* The handshake (negotiate.c).  A connector stays CONNECTING and an
      * acceptor stays out of the accept queue until the handshake is done, so

@@ -9,7 +9,8 @@
  *           epollex  the same with EPOLLEXCLUSIVE
  *           mutex    blocking accept under an accept mutex (flock), as Apache
  *     MODE may start with daemon: (the listener's process forks the server and
- *     exits) or double: (fork, setsid, fork, both parents exit).
+ *     exits) or double: (fork, setsid, fork, both parents exit), or closer:
+ *     (the parent closes its listener once the workers run).
  *     Serves N connections in all (echo until EOF), then stops the workers and
  *     prints "served N connections, B bad, by K workers".  A connection that
  *     starts with 'K' kills its worker mid-transfer (not counted).
@@ -34,6 +35,7 @@
 
 static const char *mode;
 static int lfd, report_fd, lock_fd = -1, daemonize;
+static bool closer;
 
 static void die(const char *what)
 {
@@ -144,6 +146,9 @@ int main(int argc, char **argv)
     if (!strncmp(mode, "daemon:", 7) || !strncmp(mode, "double:", 7)) {
         daemonize = mode[1] == 'a' ? 1 : 2;
         mode += 7;
+    } else if (!strncmp(mode, "closer:", 7)) {
+        closer = true;
+        mode += 7;
     }
     a.sin_port = htons((uint16_t)atoi(argv[3]));
     if (!strcmp(mode, "mutex")) {
@@ -185,6 +190,8 @@ int main(int argc, char **argv)
         }
     }
     close(p[1]);
+    if (closer)
+        close(lfd); /* the workers' copies keep the listener open */
     printf("listening with %d workers (%s)\n", workers, mode);
     fflush(stdout);
     for (int i = 0; i < n; i++) {

@@ -1,6 +1,7 @@
 # Pre-fork workers (tests/fork/prefork.c): the parent listens, two workers
 # accept (blocking, poll, epoll, EPOLLEXCLUSIVE, an accept mutex; also after the
-# listener's process daemonized: fork + exit, double fork + setsid), natively and
+# listener's process daemonized: fork + exit, double fork + setsid; and after the
+# parent closed its copy of the listener), natively and
 # under xway-run with the same client checking every byte; under xway-run the
 # connections take the ring and every one is served by a worker.
 . "$2/tests/lib.sh"
@@ -32,7 +33,11 @@ run_mode() { # MODE kernel|xway
             die "$mode: not every connection on the ring"
         [ "$(grep -c 'from the owner.s listener (ring path' "$WORK/$mode-$how.srv.err")" = $N ] ||
             die "$mode: not every connection accepted by a worker: $(cat "$WORK/$mode-$how.srv.err")"
-        case $mode in daemon:* | double:*)
+        case $mode in closer:*)
+            grep -q "listener closed by this process, kept open" "$WORK/$mode-$how.srv.err" ||
+                die "$mode: the closed listener was not kept for the workers"
+            ;;
+        daemon:* | double:*)
             # The listener's process exited: a keeper held its stack, and ends
             # with the server (the address is free again).
             local k
@@ -45,7 +50,7 @@ run_mode() { # MODE kernel|xway
     fi
     echo "ok: $mode/$how: $(tail -1 "$WORK/$mode-$how.srv.out")"
 }
-for mode in block poll epoll epollex mutex daemon:epoll double:block; do
+for mode in block poll epoll epollex mutex daemon:epoll double:block closer:epoll; do
     run_mode $mode kernel
     run_mode $mode xway
 done
