@@ -26,6 +26,7 @@
 #include "probe.h"
 #include "ring_events.h"
 #include "socket.h"
+#include "thread.h"
 
 pthread_mutex_t xw_stack_mutex = PTHREAD_MUTEX_INITIALIZER;
 
@@ -337,7 +338,7 @@ static int start(const struct xw_config *c)
     xw_neg_start(fault);
     raise_fd_limit();
     st.running = true;
-    rc = -pthread_create(&st.thread, NULL, loop, NULL);
+    rc = xw_thread_start(&st.thread, false, loop, NULL);
     if (rc < 0) {
         snprintf(last_error, sizeof(last_error), "pthread_create: %s", strerror(-rc));
         st.running = false;
@@ -386,7 +387,7 @@ int xw_stack_resume(void)
     if (st.running)
         return -EINVAL;
     st.running = true;
-    if ((rc = -pthread_create(&st.thread, NULL, loop, NULL)) < 0)
+    if ((rc = xw_thread_start(&st.thread, false, loop, NULL)) < 0)
         st.running = false;
     return rc;
 }

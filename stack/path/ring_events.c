@@ -32,6 +32,7 @@
 
 #include "log.h"
 #include "stack.h"
+#include "thread.h"
 
 #define MAX_PORTS (1u << 17) /* Xen's FIFO event-channel ABI limit */
 #define SPURIOUS_FREE 8      /* spurious events in a row before a port waits */
@@ -216,7 +217,7 @@ int xw_rev_start(const struct xw_config *c, char *err, size_t errlen)
         goto out;
     }
     ev.stop = false;
-    rc = -pthread_create(&ev.thread, NULL, loop, NULL);
+    rc = xw_thread_start(&ev.thread, false, loop, NULL);
     if (rc < 0)
         goto out;
     xw_info("shared-memory backend %s: domain %u", ev.x->ops->name, ev.x->domid);
@@ -268,7 +269,7 @@ int xw_rev_resume(void)
 {
     if (ev.stop_fd < 0 || ev.thread)
         return 0;
-    return -pthread_create(&ev.thread, NULL, loop, NULL);
+    return xw_thread_start(&ev.thread, false, loop, NULL);
 }
 
 /* A forked child's copy of the parent's state: kept reachable for leak

@@ -18,6 +18,7 @@
 #include "socket.h"
 #include "stack.h"
 #include "tcp_path.h"
+#include "thread.h"
 #include "xway.h"
 
 #define PUMP_BUF (64 * 1024)
@@ -193,30 +194,26 @@ static void *pump_out(void *arg)
 
 static void pump_start(struct pump *p)
 {
-    pthread_attr_t at;
     pthread_t t;
     int rc;
 
     p->started = true;
-    pthread_attr_init(&at);
-    pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
     atomic_store(&p->threads, 2);
-    if ((rc = pthread_create(&t, &at, pump_in, p)) != 0) {
+    if ((rc = xw_thread_start(&t, true, pump_in, p)) < 0) {
         xw_warn("fd %d: no thread for a handed-off connection (%s): closing it", p->fd,
-                strerror(rc));
+                strerror(-rc));
         atomic_store(&p->threads, 1);
         shutdown(p->b, SHUT_RDWR);
         (void)!write(p->done_fd, &(uint64_t){ 1 }, sizeof(uint64_t));
     }
-    if ((rc = pthread_create(&t, &at, pump_out, p)) != 0) {
+    if ((rc = xw_thread_start(&t, true, pump_out, p)) < 0) {
         xw_warn("fd %d: no thread for a handed-off connection (%s): closing it", p->fd,
-                strerror(rc));
+                strerror(-rc));
         xw_stack_lock();
         pump_close(p);
         xw_stack_unlock();
         pump_exit(p);
     }
-    pthread_attr_destroy(&at);
 }
 
 int xw_handoff_locked(struct xw_sock *s, bool start)

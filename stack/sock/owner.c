@@ -19,6 +19,7 @@
 #include "socket.h"
 #include "stack.h"
 #include "tcp_path.h"
+#include "thread.h"
 
 #define MAX_CLIENTS 256   /* connected client processes at a time */
 #define REPLY_WAIT_MS 5000 /* a client gives the owner this long to answer */
@@ -304,7 +305,7 @@ int xw_owner_start(void)
         goto out;
     }
     own.nclients = 0;
-    if ((rc = -pthread_create(&own.thread, NULL, serve, NULL)) < 0)
+    if ((rc = xw_thread_start(&own.thread, false, serve, NULL)) < 0)
         goto out;
     own.running = true;
     own.self.valid = true;
@@ -351,7 +352,7 @@ int xw_owner_resume(void)
 
     if (own.running || own.lfd < 0)
         return 0;
-    if ((rc = -pthread_create(&own.thread, NULL, serve, NULL)) == 0)
+    if ((rc = xw_thread_start(&own.thread, false, serve, NULL)) == 0)
         own.running = true;
     return rc;
 }

@@ -57,6 +57,7 @@ CONF
     [ "$served" -ge 6 ] || die "nginx (daemon $daemon): $served of 6 connections accepted by a worker"
     kill -QUIT "$master"
     for _ in $(seq 100); do kill -0 "$master" 2>/dev/null || break; sleep 0.1; done
+    ! kill -0 "$master" 2>/dev/null || die "nginx (daemon $daemon): the master did not stop in 10 s"
     [ $daemon = off ] && { wait $NGPID || true; }
     if [ $daemon = on ]; then
         k=$(grep -ao "keeper [0-9]*: the listeners" "$WORK/ng-$daemon.err" | awk '{print $2}' | tr -d :)
