@@ -1,6 +1,7 @@
 /* Backend selection (XWAY_BACKEND semantics) and helpers common to backends. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <unistd.h>
 
 #include "xenif.h"
@@ -51,4 +52,16 @@ int xw_xenif_drain(struct xw_xenif *x)
         n++;
     }
     return n;
+}
+
+static _Atomic bool fork_keeps;
+
+void xw_xenif_fork_keeps(bool on)
+{
+    atomic_store(&fork_keeps, on);
+}
+
+bool xw_xenif_forking_keeper(void)
+{
+    return atomic_load(&fork_keeps);
 }

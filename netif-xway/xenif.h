@@ -18,6 +18,7 @@
 #ifndef XW_XENIF_H
 #define XW_XENIF_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -195,6 +196,14 @@ static inline int xw_domain_alive(struct xw_xenif *x, uint32_t domid)
 {
     return x->ops->domain_alive(x, domid);
 }
+
+/* Fork policy: a forked child is not the domain (the sim drops its copies of
+ * the domain's lock and event socket; xen mappings are not inherited), except
+ * a child forked while on is set: it carries on as the domain with the
+ * process's handles (the stack's keeper, which the exiting parent hands its
+ * stack to).  Its xen ring mappings are still not inherited. */
+void xw_xenif_fork_keeps(bool on);
+bool xw_xenif_forking_keeper(void);
 
 /* Consume every pending port of the handle and unmask it (for a poller that
  * only needs "something happened"; channels re-check their rings).  Returns

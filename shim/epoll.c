@@ -2,6 +2,7 @@
  * kernel's epoll watches them as any fd.  The shim keeps, per epoll fd, the
  * xway sockets registered in it (struct xs_epset), so that epoll_wait first lets
  * the stack lower their stale readiness and busy-polls their rings. */
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -9,13 +10,15 @@
 #include "shim.h"
 #include "xway.h"
 
-/* The xway members of an epoll set; fds[].fd are the application's numbers.
- * Protected by lock; the set itself lives as long as its epoll fd (created on
- * the first xway member, freed by close). */
+/* The xway members of an epoll set (shared listeners too); fds[].fd are the
+ * application's numbers, evs[] their registrations.  Protected by lock; the
+ * set itself lives as long as its epoll fd (created on the first xway member,
+ * freed by close). */
 struct xs_epset {
     pthread_mutex_t lock;
     int n, cap;
     struct pollfd *fds;
+    struct epoll_event *evs;
 };
 
 void xs_epset_free(struct xs_epset *s)
@@ -24,11 +27,13 @@ void xs_epset_free(struct xs_epset *s)
         return;
     pthread_mutex_destroy(&s->lock);
     free(s->fds);
+    free(s->evs);
     free(s);
 }
 
-static void epset_update(int epfd, int op, int fd, uint32_t events)
+static void epset_update(int epfd, int op, int fd, const struct epoll_event *ev)
 {
+    uint32_t events = ev ? ev->events : 0;
     struct xs_fd *e = xs_fd_get(epfd);
     struct xs_epset *s;
     int i;
@@ -53,22 +58,29 @@ static void epset_update(int epfd, int op, int fd, uint32_t events)
         if (s->fds[i].fd == fd)
             break;
     if (op == EPOLL_CTL_DEL) {
-        if (i < s->n)
-            s->fds[i] = s->fds[--s->n];
+        if (i < s->n) {
+            s->n--;
+            s->fds[i] = s->fds[s->n];
+            s->evs[i] = s->evs[s->n];
+        }
     } else {
         if (i == s->n) {
             if (s->n == s->cap) {
                 int cap = s->cap ? 2 * s->cap : 16;
                 struct pollfd *nf = realloc(s->fds, (size_t)cap * sizeof(*nf));
-                if (!nf) {
+                struct epoll_event *ne = nf ? realloc(s->evs, (size_t)cap * sizeof(*ne)) : NULL;
+                if (nf)
+                    s->fds = nf;
+                if (!ne) {
                     pthread_mutex_unlock(&s->lock);
                     return;
                 }
-                s->fds = nf;
+                s->evs = ne;
                 s->cap = cap;
             }
             s->n++;
         }
+        s->evs[i] = *ev;
         s->fds[i] = (struct pollfd){
             .fd = fd,
             .events = (short)(((events & EPOLLIN) ? POLLIN : 0) | ((events & EPOLLOUT) ? POLLOUT : 0)),
@@ -84,19 +96,18 @@ int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
     if (rc < 0 || xs_in_stack)
         return rc;
     if (xs_kind_of(fd) == XS_SHARED) {
-        twin = xs_twin_of(fd);
-        goto twin;
+        twin = xs_twin_of(fd); /* remembered for xs_epoll_swap */
+    } else {
+        key = xs_route(fd);
+        if (key < 0)
+            return rc;
+        if (op != EPOLL_CTL_DEL) { /* the kernel's epoll watches it: keep it exact */
+            int one = 1;
+            xway_setsockopt(key, XWAY_SOL, XWAY_POLLED, &one, sizeof(one));
+        }
+        twin = atomic_load(&xs_key_entry(key)->twin);
     }
-    key = xs_route(fd);
-    if (key < 0)
-        return rc;
-    if (op != EPOLL_CTL_DEL) { /* the kernel's epoll watches it: keep it exact */
-        int one = 1;
-        xway_setsockopt(key, XWAY_SOL, XWAY_POLLED, &one, sizeof(one));
-    }
-    epset_update(epfd, op, fd, ev ? ev->events : 0);
-    twin = atomic_load(&xs_key_entry(key)->twin);
-twin:
+    epset_update(epfd, op, fd, ev);
     /* A dual listener: its kernel twin wakes the same registration. */
     if (twin >= 0) {
         struct epoll_event tev = { 0 };
@@ -107,6 +118,55 @@ twin:
         xs_real.epoll_ctl(epfd, op, twin, op == EPOLL_CTL_DEL ? NULL : &tev);
     }
     return rc;
+}
+
+/* xs_epoll_swap: the registrations of number fd in every epoll set. */
+static int swap_fd, swap_twin;
+
+static void unregister(int epfd, struct xs_fd *e)
+{
+    struct xs_epset *s = atomic_load(&e->ep);
+
+    if (!s)
+        return;
+    pthread_mutex_lock(&s->lock);
+    for (int i = 0; i < s->n; i++)
+        if (s->fds[i].fd == swap_fd) {
+            xs_real.epoll_ctl(epfd, EPOLL_CTL_DEL, swap_fd, NULL);
+            xs_real.epoll_ctl(epfd, EPOLL_CTL_DEL, swap_twin, NULL);
+            s->fds[i].events = -1; /* to register again */
+        }
+    pthread_mutex_unlock(&s->lock);
+}
+
+static void reregister(int epfd, struct xs_fd *e)
+{
+    struct xs_epset *s = atomic_load(&e->ep);
+
+    if (!s)
+        return;
+    pthread_mutex_lock(&s->lock);
+    for (int i = 0; i < s->n; i++)
+        if (s->fds[i].fd == swap_fd && s->fds[i].events == -1) {
+            xs_real.epoll_ctl(epfd, EPOLL_CTL_ADD, swap_fd, &s->evs[i]);
+            s->n--; /* a kernel fd now: no longer the shim's member */
+            s->fds[i] = s->fds[s->n];
+            s->evs[i] = s->evs[s->n];
+            i--;
+        }
+    pthread_mutex_unlock(&s->lock);
+}
+
+int xs_epoll_swap(int fd, int twin)
+{
+    int fl = xs_real.fcntl(fd, F_GETFD), r;
+
+    swap_fd = fd;
+    swap_twin = twin;
+    xs_fd_foreach(unregister);
+    r = xs_real.dup3(twin, fd, fl > 0 && (fl & FD_CLOEXEC) ? O_CLOEXEC : 0);
+    xs_fd_foreach(reregister);
+    return r;
 }
 
 /* Let the stack lower the stale readiness of the set's xway sockets, so that

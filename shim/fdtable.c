@@ -74,7 +74,6 @@ void xs_fd_clear(struct xs_fd *e)
     atomic_store(&e->dual, false);
     atomic_store(&e->used, false);
     atomic_store(&e->listening, false);
-    atomic_store(&e->owner_gone, false);
     e->domain = 0;
     e->bound = false;
     e->addrlen = 0;

@@ -48,9 +48,6 @@ static int xpoll(struct pollfd *fds, nfds_t n, int timeout)
             p[i].fd = key;
         if (fds[i].fd >= 0 && (t = xs_twin_of(fds[i].fd)) >= 0 && n + extra < total)
             p[n + extra++] = (struct pollfd){ .fd = t, .events = POLLIN };
-        if (fds[i].fd >= 0 && xs_kind_of(fds[i].fd) == XS_SHARED &&
-            atomic_load(&xs_fd_peek(fds[i].fd)->owner_gone))
-            p[i].fd = -1; /* its owner's end hung up: readable for good */
     }
     rc = XS_STACK_CALL(xway_poll(p, n + extra, timeout));
     if (rc >= 0) {

@@ -11,6 +11,7 @@
  * kernel's, on the same file) or under an accept mutex, and the parent need not
  * accept anything itself. */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <string.h>
 #include <unistd.h>
@@ -82,6 +83,31 @@ static void give_name(const struct xw_owner_conn *ci, struct sockaddr *addr, soc
     *len = ci->peerlen;
 }
 
+/* The owner is gone (killed, with no keeper): the number becomes its kernel
+ * twin, a plain kernel listener, in its epoll registrations too (its pair's
+ * end hung up for good: left there, it would wake its pollers for ever).
+ * 0, or -1 when there is no twin (the listener is dead). */
+static int owner_lost(int fd, struct xs_fd *e, int err)
+{
+    int twin, rc = -1;
+    struct xs_fd *te;
+
+    xs_lock();
+    twin = atomic_load(&e->twin);
+    if (atomic_load(&e->kind) == XS_SHARED && twin >= 0 && xs_epoll_swap(fd, twin) == fd) {
+        if ((te = xs_fd_peek(twin)))
+            xs_fd_clear(te);
+        xs_real.close(twin);
+        xs_real.fcntl(fd, F_SETFL, atomic_load(&e->nonblock) ? O_NONBLOCK : 0);
+        xs_fd_clear(e);
+        rc = 0;
+    }
+    xs_unlock();
+    xs_warn("fd %d: the listener's owner cannot be reached (%s): %s", fd, strerror(-err),
+            rc == 0 ? "it is a kernel listener now" : "no connection can come");
+    return rc;
+}
+
 int xs_shared_accept(int fd, struct xs_fd *e, struct sockaddr *addr, socklen_t *len, int flags)
 {
     for (;;) {
@@ -96,19 +122,16 @@ int xs_shared_accept(int fd, struct xs_fd *e, struct sockaddr *addr, socklen_t *
                     "owner)", fd, r, ci.path);
             return r;
         }
-        if (atomic_load(&e->owner_gone)) {
-            r = -ECONNRESET;
-        } else if (r != -EAGAIN) {
-            /* The owner is gone (or refuses): only the kernel twin is left. */
-            xs_warn("fd %d: the listener's owner cannot be reached (%s): accepting kernel "
-                    "connections only", fd, strerror(-r));
-            atomic_store(&e->owner_gone, true);
+        if (r != -EAGAIN && r != -ECONNRESET && r != -EINVAL) {
+            errno = -r; /* the owner is slow (ETIMEDOUT) or out of resources */
+            return -1;
         }
-        if (r != -EAGAIN) {
-            if (twin < 0) {
-                errno = r == -ECONNRESET ? ECONNABORTED : -r;
+        if (r != -EAGAIN) { /* gone, or the listener is no longer its */
+            if (owner_lost(fd, e, r) < 0) {
+                errno = ECONNABORTED;
                 return -1;
             }
+            return xs_real.accept4(fd, addr, len, flags);
         }
         if (twin >= 0) {
             r = xs_real.accept4(twin, addr, len, flags);
@@ -119,11 +142,8 @@ int xs_shared_accept(int fd, struct xs_fd *e, struct sockaddr *addr, socklen_t *
             errno = EAGAIN;
             return -1;
         }
-        /* The owner's end of the listener's pair hangs up when it dies: then
-         * its number is readable for good and only the twin is waited on. */
-        struct pollfd p[2] = { { .fd = twin, .events = POLLIN }, { .fd = fd, .events = POLLIN } };
-        if (xs_real.poll(twin >= 0 ? p : p + 1, twin < 0 || atomic_load(&e->owner_gone) ? 1 : 2,
-                         -1) < 0)
+        struct pollfd p[2] = { { .fd = fd, .events = POLLIN }, { .fd = twin, .events = POLLIN } };
+        if (xs_real.poll(p, twin >= 0 ? 2 : 1, -1) < 0)
             return -1;
     }
 }

@@ -148,7 +148,6 @@ struct xs_fd {
     _Atomic bool dual;    /* listener whose xway side is kept nonblocking internally */
     _Atomic bool used;    /* connect/listen attempted: no longer replaceable */
     _Atomic bool listening; /* XS_SOCK: listen() succeeded */
-    _Atomic bool owner_gone; /* XS_SHARED: the owner's stack is unreachable */
     _Atomic(struct xs_epset *) ep; /* on an epoll fd: its xway members */
     /* Slow-path state, under xs_lock. */
     int domain;
@@ -273,6 +272,9 @@ void xs_twin_drop(struct xs_fd *e);
 void xs_epset_free(struct xs_epset *s);
 /* shared.c: accept on a listener shared over fork (entry e of number fd). */
 int xs_shared_accept(int fd, struct xs_fd *e, struct sockaddr *addr, socklen_t *len, int flags);
+/* epoll.c: number fd becomes a dup of twin in every epoll set that has it
+ * (xs_lock held): fd, or -1. */
+int xs_epoll_swap(int fd, int twin);
 /* shared.c: in a forked child, the parent's connection to the owner is not ours. */
 void xs_shared_after_fork(void);
 

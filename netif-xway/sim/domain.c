@@ -236,12 +236,13 @@ static void fork_parent(void) { pthread_mutex_unlock(&open_mu); }
  * event socket (its name is the domain's), so that the domain still dies with
  * the process that opened it, as a process's death is its own under Xen (the
  * peer's notifications run at once, not when the last child exits), and its
- * id is free again.  The child's copies of the handles are not to be used. */
+ * id is free again.  The child's copies of the handles are not to be used,
+ * unless it is the keeper the process hands its domain to (xenif.h). */
 static void fork_child(void)
 {
     struct xw_sim *s;
 
-    for (s = open_list; s; s = s->next_open) {
+    for (s = open_list; s && !xw_xenif_forking_keeper(); s = s->next_open) {
         if (s->lock_fd >= 0)
             close(s->lock_fd);
         if (s->sock >= 0)

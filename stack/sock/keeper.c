@@ -16,6 +16,7 @@
 #include "ring_events.h"
 #include "socket.h"
 #include "stack.h"
+#include "xenif.h"
 #include "xway.h"
 
 #define MAX_CHILDREN 1024
@@ -117,12 +118,18 @@ static void find_listener(struct xw_sock *s)
     listening |= s->state == XW_SS_LISTEN;
 }
 
-/* The parent's own sockets other than listeners: closed as its exit would. */
+/* The exiting process's own sockets other than listeners: closed as its exit
+ * would close them. */
 static void close_own(struct xw_sock *s)
 {
-    pthread_mutex_init(&s->ready.lock, NULL); /* a thread of the parent's may have held it */
     if (s->state != XW_SS_LISTEN)
         xw_sock_close_locked(s);
+}
+
+/* In the keeper: a thread of the parent's may have held a socket's lock. */
+static void reinit_lock(struct xw_sock *s)
+{
+    pthread_mutex_init(&s->ready.lock, NULL);
 }
 
 static void become_keeper(pid_t parent)
@@ -144,7 +151,7 @@ static void become_keeper(pid_t parent)
     prctl(PR_SET_NAME, "xway-keeper");
     pthread_mutex_init(&xw_stack_mutex, NULL);
     xw_stack_lock();
-    xw_sock_foreach(close_own);
+    xw_sock_foreach(reinit_lock);
     if (xw_stack_resume() < 0 || xw_rev_resume() < 0 || xw_owner_resume() < 0) {
         xw_stack_unlock();
         xw_warn("keeper: cannot restart the stack's threads: listeners of process %d closed",
@@ -186,8 +193,14 @@ bool xw_keeper_handover(void)
     xw_stack_pause();
     xw_rev_pause();
     xw_stack_lock();
+    /* This process's own connections end as its exit ends them, here, where
+     * their rings are mapped (xen mappings do not pass to a child); the keeper
+     * goes on with their TCP closes. */
+    xw_sock_foreach(close_own);
     atomic_store(&forking, true);
+    xw_xenif_fork_keeps(true);
     pid = fork();
+    xw_xenif_fork_keeps(false);
     atomic_store(&forking, false);
     if (pid == 0)
         become_keeper(parent);

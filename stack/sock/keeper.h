@@ -9,9 +9,11 @@
  * a child forked at exit that inherits the whole stack — lwIP's state, the
  * link, the shared-memory handle, the process channel and its token — restarts
  * the stack's threads and goes on listening and passing connections to the
- * survivors, which notice nothing.  The keeper closes the parent's other
- * connections as the parent's exit would have (gracefully), and ends its stack
- * and itself when none of the processes it serves is alive any more.
+ * survivors, which notice nothing (it carries on as the process's domain:
+ * xw_xenif_fork_keeps).  The parent's other connections are closed first, as
+ * its exit would close them (gracefully: the keeper finishes their TCP closes),
+ * and the keeper ends its stack and itself when none of the processes it
+ * serves is alive any more.
  * Connections that the parent's pumps carried for other processes (handoff.h)
  * end when the parent exits, as before.  The same rule keeps a shared listener
  * that its process closes (xw_keeper_keep_listener) while it still runs.

@@ -10,7 +10,8 @@
  *           mutex    blocking accept under an accept mutex (flock), as Apache
  *     MODE may start with daemon: (the listener's process forks the server and
  *     exits) or double: (fork, setsid, fork, both parents exit), or closer:
- *     (the parent closes its listener once the workers run).
+ *     (the parent closes its listener once the workers run), or orphan: (the
+ *     workers go on when the parent is killed).
  *     Serves N connections in all (echo until EOF), then stops the workers and
  *     prints "served N connections, B bad, by K workers".  A connection that
  *     starts with 'K' kills its worker mid-transfer (not counted).
@@ -35,7 +36,7 @@
 
 static const char *mode;
 static int lfd, report_fd, lock_fd = -1, daemonize;
-static bool closer;
+static bool closer, orphan;
 
 static void die(const char *what)
 {
@@ -79,7 +80,7 @@ static void serve(int c)
     if (c >= 0)
         close(c);
     snprintf(rec, sizeof(rec), "%c%08d\n", ok ? 'g' : 'b', (int)getpid());
-    if (write(report_fd, rec, 10) != 10)
+    if (write(report_fd, rec, 10) != 10 && !orphan)
         die("report");
 }
 
@@ -149,6 +150,10 @@ int main(int argc, char **argv)
     } else if (!strncmp(mode, "closer:", 7)) {
         closer = true;
         mode += 7;
+    } else if (!strncmp(mode, "orphan:", 7)) {
+        orphan = true; /* the test kills the parent: workers serve on alone */
+        signal(SIGPIPE, SIG_IGN);
+        mode += 7;
     }
     a.sin_port = htons((uint16_t)atoi(argv[3]));
     if (!strcmp(mode, "mutex")) {
@@ -192,7 +197,10 @@ int main(int argc, char **argv)
     close(p[1]);
     if (closer)
         close(lfd); /* the workers' copies keep the listener open */
-    printf("listening with %d workers (%s)\n", workers, mode);
+    printf("listening with %d workers (%s): parent %d, workers", workers, mode, (int)getpid());
+    for (int i = 0; i < workers; i++)
+        printf(" %d", (int)pids[i]);
+    printf("\n");
     fflush(stdout);
     for (int i = 0; i < n; i++) {
         char rec[11] = { 0 };

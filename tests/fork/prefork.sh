@@ -43,6 +43,13 @@ run_mode() { # MODE kernel|xway
             local k
             k=$(grep -ao "keeper [0-9]*: the listeners" "$WORK/$mode-$how.srv.err" | awk '{print $2}' | tr -d :)
             [ -n "$k" ] || die "$mode: no keeper: $(cat "$WORK/$mode-$how.srv.err")"
+            # It carried on as the server's domain: the client (started after
+            # the listener's process exited) did not get the same domain id.
+            local sd cd
+            sd=$(grep -ao "backend sim: domain [0-9]*" "$WORK/$mode-$how.srv.err" | head -1)
+            cd=$(grep -ao "backend sim: domain [0-9]*" "$WORK/$mode-$how.cli.err" | head -1)
+            [ -n "$sd" ] && [ -n "$cd" ] && [ "$sd" != "$cd" ] ||
+                die "$mode: the keeper lost the server's domain (server '$sd', client '$cd')"
             for _ in $(seq 100); do kill -0 "$k" 2>/dev/null || break; sleep 0.1; done
             ! kill -0 "$k" 2>/dev/null || die "$mode: keeper $k outlived the server"
             ;;
@@ -72,3 +79,24 @@ grep -q "verified $N of $N" "$WORK/crash.cli2.out" || die "after the crash: clie
 grep -q "served $N connections, 0 bad, by 1 workers" "$WORK/crash.srv.out" ||
     die "crash server: $(cat "$WORK/crash.srv.out")"
 echo "ok: crash: $(cat "$WORK/crash.cli.out"); then $(tail -1 "$WORK/crash.srv.out")"
+
+# The listener's process killed (-9, so no keeper): the workers' listener
+# becomes their kernel twin (kernel clients still served), and a worker in
+# epoll_wait does not spin on the dead half.
+port=$((port + 1))
+bg -e "$WORK/orphan.srv.err" "$WORK/orphan.srv.out" \
+    timeout 100 env XWAY_ADDR=10.77.9.1/24 "$RUN" "$BUILD/tests/fork/prefork" orphan:epoll 10.77.9.1 $port 2 1000
+wait_line "$WORK/orphan.srv.out" listening 10 $LAST_PID
+read -r parent w1 w2 < <(sed -n 's/.*parent \([0-9]*\), workers \([0-9]*\) \([0-9]*\)/\1 \2 \3/p' "$WORK/orphan.srv.out")
+kill -9 "$parent"
+sleep 0.5
+timeout 60 "$BUILD/tests/fork/fork_echo" client 127.0.0.1 $port 4 300000 >"$WORK/orphan.cli.out" 2>&1 ||
+    die "after the owner's death: $(cat "$WORK/orphan.cli.out" "$WORK/orphan.srv.err")"
+grep -q "verified 4 of 4" "$WORK/orphan.cli.out" || die "after the owner's death: not verified"
+cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+c1=$(($(cpu $w1) + $(cpu $w2)))
+sleep 1
+c2=$(($(cpu $w1) + $(cpu $w2)))
+kill "$w1" "$w2"
+[ $((c2 - c1)) -le 10 ] || die "workers spin after the owner's death: $((c2 - c1)) ticks in 1 s"
+echo "ok: owner killed: kernel clients served by the workers, $((c2 - c1)) ticks of CPU idle in 1 s"
