@@ -61,6 +61,13 @@ static int shared_fcntl(int fd, int cmd, void *arg, int (*realf)(int, int, ...))
         atomic_store(&e->nonblock, ((long)arg & O_NONBLOCK) != 0);
         return 0;
     }
+    if (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC) {
+        xs_lock();
+        if ((r = realf(fd, cmd, arg)) >= 0)
+            xs_shared_copy_locked(fd, r);
+        xs_unlock();
+        return r;
+    }
     r = realf(fd, cmd, arg);
     if (cmd == F_GETFL && r >= 0)
         r = (r & ~O_NONBLOCK) | (atomic_load(&e->nonblock) ? O_NONBLOCK : 0);
@@ -281,6 +288,13 @@ int dup(int fd)
 {
     int key = xs_route(fd), r;
 
+    if (key == XS_R_KERNEL && xs_kind_of(fd) == XS_SHARED) {
+        xs_lock();
+        if ((r = xs_real.dup(fd)) >= 0)
+            xs_shared_copy_locked(fd, r);
+        xs_unlock();
+        return r;
+    }
     if (key == XS_R_KERNEL)
         return xs_real.dup(fd);
     if (key == XS_R_BAD)
@@ -387,7 +401,8 @@ static int xdup3(int old, int nw, int flags, bool is_dup2)
 {
     int key = xs_route(old), r, gone;
 
-    if (xs_in_stack || (key == XS_R_KERNEL && xs_kind_of(nw) == XS_NONE))
+    if (xs_in_stack ||
+        (key == XS_R_KERNEL && xs_kind_of(nw) == XS_NONE && xs_kind_of(old) != XS_SHARED))
         return is_dup2 ? xs_real.dup2(old, nw) : xs_real.dup3(old, nw, flags);
     if (key == XS_R_BAD)
         return xs_bad();
@@ -413,6 +428,8 @@ static int xdup3(int old, int nw, int flags, bool is_dup2)
     key = xs_route(old); /* again: nw may have been old's socket's number */
     if (r >= 0 && key >= 0)
         alias_locked(r, key);
+    else if (r >= 0)
+        xs_shared_copy_locked(old, r);
     xs_unlock();
     if (gone >= 0)
         XS_STACK_CALL(xway_close(gone));

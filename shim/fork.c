@@ -29,7 +29,18 @@ _Atomic bool xs_in_child;
 static void orphan(int fd, struct xs_fd *e)
 {
     int k = atomic_load(&e->kind);
-    if (k == XS_SOCK && atomic_load(&e->listening)) {
+    struct xs_fd *ke = k == XS_ALIAS ? xs_fd_peek(atomic_load(&e->key)) : e;
+
+    if ((k == XS_SOCK || k == XS_ALIAS) && ke && atomic_load(&ke->listening)) {
+        /* (a duplicate has no twin of its own: kernel clients come through
+         * the listener's number's) */
+        if (k == XS_ALIAS) {
+            e->domain = ke->domain;
+            e->addr = ke->addr;
+            e->addrlen = ke->addrlen;
+            atomic_store(&e->nonblock, atomic_load(&ke->nonblock));
+            atomic_store(&e->twin, -1);
+        }
         atomic_store(&e->refs, 0);
         atomic_store(&e->kind, XS_SHARED);
     } else if (k == XS_SOCK || k == XS_ALIAS || k == XS_HIDDEN) {

@@ -57,6 +57,20 @@ static int call_accept(int fd, int flags, struct xw_owner_conn *ci)
     return r;
 }
 
+void xs_shared_copy_locked(int from, int to)
+{
+    struct xs_fd *e = xs_fd_peek(from), *ne = xs_fd_get(to);
+
+    if (!e || !ne || atomic_load(&e->kind) != XS_SHARED)
+        return;
+    xs_fd_clear(ne);
+    ne->domain = e->domain;
+    ne->addr = e->addr;
+    ne->addrlen = e->addrlen;
+    atomic_store(&ne->nonblock, atomic_load(&e->nonblock));
+    atomic_store(&ne->kind, XS_SHARED); /* no twin of its own: kernel clients come through from's */
+}
+
 /* The new number r is a connection handed off by the owner. */
 static void install(int r, int domain, const struct xw_owner_conn *ci)
 {

@@ -272,6 +272,9 @@ void xs_twin_drop(struct xs_fd *e);
 void xs_epset_free(struct xs_epset *s);
 /* shared.c: accept on a listener shared over fork (entry e of number fd). */
 int xs_shared_accept(int fd, struct xs_fd *e, struct sockaddr *addr, socklen_t *len, int flags);
+/* shared.c: number to, a kernel dup of shared listener from, is that listener
+ * too (xs_lock held; nothing if from is not one). */
+void xs_shared_copy_locked(int from, int to);
 /* epoll.c: number fd becomes a dup of twin in every epoll set that has it
  * (xs_lock held): fd, or -1. */
 int xs_epoll_swap(int fd, int twin);

@@ -181,9 +181,11 @@ static int claim_domid(struct xw_sim *s, int requested)
         if (fd < 0)
             return fd;
         if (lock_op(fd, F_OFD_SETLK, F_WRLCK) == 0) {
+            /* Reclaimed as a peer's, before the id is ours: the dead one's
+             * unmap notifications are sent through its own event page. */
+            reclaim(s, id);
             s->lock_fd = fd;
             s->pub.domid = id;
-            reclaim(s, id);
             return 0;
         }
         close(fd);

@@ -10,7 +10,8 @@
  *           mutex    blocking accept under an accept mutex (flock), as Apache
  *     MODE may start with daemon: (the listener's process forks the server and
  *     exits) or double: (fork, setsid, fork, both parents exit), or closer:
- *     (the parent closes its listener once the workers run), or orphan: (the
+ *     (the parent closes its listener once the workers run), dup: (the
+ *     workers accept on duplicates: one the parent made, one their own), or orphan: (the
  *     workers go on when the parent is killed).
  *     Serves N connections in all (echo until EOF), then stops the workers and
  *     prints "served N connections, B bad, by K workers".  A connection that
@@ -35,8 +36,8 @@
 #define MAX_WORKERS 16
 
 static const char *mode;
-static int lfd, report_fd, lock_fd = -1, daemonize;
-static bool closer, orphan;
+static int lfd, report_fd, lock_fd = -1, daemonize, parent_dup = -1;
+static bool closer, orphan, dupped;
 
 static void die(const char *what)
 {
@@ -150,6 +151,9 @@ int main(int argc, char **argv)
     } else if (!strncmp(mode, "closer:", 7)) {
         closer = true;
         mode += 7;
+    } else if (!strncmp(mode, "dup:", 4)) {
+        dupped = true; /* worker 0 accepts on the parent's dup, worker 1 on its own */
+        mode += 4;
     } else if (!strncmp(mode, "orphan:", 7)) {
         orphan = true; /* the test kills the parent: workers serve on alone */
         signal(SIGPIPE, SIG_IGN);
@@ -183,14 +187,16 @@ int main(int argc, char **argv)
                 exit(0);
         }
     }
-    if (pipe(p) < 0)
-        die("pipe");
+    if (pipe(p) < 0 || (dupped && (parent_dup = dup(lfd)) < 0))
+        die("pipe/dup");
     for (int i = 0; i < workers; i++) {
         if ((pids[i] = fork()) < 0)
             die("fork");
         if (pids[i] == 0) {
             close(p[0]);
             report_fd = p[1];
+            if (dupped && (lfd = i % 2 ? dup(lfd) : parent_dup) < 0)
+                die("dup");
             worker();
         }
     }
