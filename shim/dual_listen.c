@@ -113,17 +113,6 @@ int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
     e = xs_fd_peek(fd);
     if (e && atomic_load(&e->kind) == XS_SHARED)
         return xs_shared_accept(fd, e, addr, len, flags);
-    if (e && atomic_load(&e->kind) == XS_ORPHAN && (twin = atomic_load(&e->twin)) >= 0) {
-        /* Forked child: the kernel side of the parent's dual listener. */
-        for (;;) {
-            struct pollfd p = { .fd = twin, .events = POLLIN };
-            r = xs_real.accept4(twin, addr, len, flags);
-            if (r >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK) || atomic_load(&e->nonblock))
-                return r;
-            if (xs_real.poll(&p, 1, -1) < 0)
-                return -1;
-        }
-    }
     gen = xs_gen(fd);
     key = xs_route(fd);
     if (key == XS_R_KERNEL)

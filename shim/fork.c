@@ -44,8 +44,7 @@ static void orphan(int fd, struct xs_fd *e)
         atomic_store(&e->refs, 0);
         atomic_store(&e->kind, XS_SHARED);
     } else if (k == XS_SOCK || k == XS_ALIAS || k == XS_HIDDEN) {
-        if (k != XS_SOCK)
-            atomic_store(&e->twin, -1);
+        atomic_store(&e->twin, -1); /* (only a listener has one) */
         atomic_store(&e->kind, XS_ORPHAN);
     }
 }

@@ -24,17 +24,17 @@ static bool any_ours(const struct pollfd *fds, nfds_t n)
 }
 
 /* poll over a set with xway sockets: aliases polled as their socket, a dual
- * listener's kernel twin polled too, unusable numbers reported POLLNVAL. */
+ * listener's kernel twin polled too, unusable numbers reported POLLNVAL.
+ * Each number is looked up once: tw[i] is the slot of its twin, -1 for none,
+ * -2 for an unusable number. */
 static int xpoll(struct pollfd *fds, nfds_t n, int timeout)
 {
-    struct pollfd small[64], *p = small;
-    nfds_t total = n, extra = 0;
-    int ready = 0, rc;
+    struct pollfd sp[128], *p = sp;
+    int stw[64], *tw = stw, ready = 0, rc;
+    nfds_t extra = 0;
 
-    for (nfds_t i = 0; i < n; i++)
-        if (fds[i].fd >= 0 && xs_twin_of(fds[i].fd) >= 0)
-            total++;
-    if (total > 64 && !(p = malloc(total * sizeof(*p)))) {
+    if (n > 64 && (!(p = malloc(2 * n * sizeof(*p))) || !(tw = malloc(n * sizeof(*tw))))) {
+        free(p);
         errno = ENOMEM;
         return -1;
     }
@@ -42,37 +42,30 @@ static int xpoll(struct pollfd *fds, nfds_t n, int timeout)
         int key = fds[i].fd < 0 ? XS_R_KERNEL : xs_route(fds[i].fd), t;
         p[i] = fds[i];
         p[i].revents = 0;
+        tw[i] = key == XS_R_BAD ? -2 : -1;
         if (key == XS_R_BAD)
             p[i].fd = -1;
         else if (key >= 0)
             p[i].fd = key;
-        if (fds[i].fd >= 0 && (t = xs_twin_of(fds[i].fd)) >= 0 && n + extra < total)
+        if (key != XS_R_BAD && fds[i].fd >= 0 && (t = xs_twin_of(fds[i].fd)) >= 0) {
+            tw[i] = (int)(n + extra);
             p[n + extra++] = (struct pollfd){ .fd = t, .events = POLLIN };
+        }
     }
     rc = XS_STACK_CALL(xway_poll(p, n + extra, timeout));
-    if (rc >= 0) {
-        nfds_t x = 0;
-        for (nfds_t i = 0; i < n; i++) {
-            int key = fds[i].fd < 0 ? XS_R_KERNEL : xs_route(fds[i].fd);
-            fds[i].revents = p[i].revents;
-            if (key == XS_R_BAD)
-                fds[i].revents = POLLNVAL;
-            else if (fds[i].fd >= 0 && xs_twin_of(fds[i].fd) >= 0 && x < extra) {
-                if (p[n + x].revents & POLLIN)
-                    fds[i].revents |= (short)(fds[i].events & (POLLIN | POLLRDNORM));
-                x++;
-            }
-            if (fds[i].revents)
-                ready++;
-        }
-        rc = ready;
+    for (nfds_t i = 0; rc >= 0 && i < n; i++) {
+        fds[i].revents = tw[i] == -2 ? POLLNVAL : p[i].revents;
+        if (tw[i] >= 0 && (p[tw[i]].revents & POLLIN))
+            fds[i].revents |= (short)(fds[i].events & (POLLIN | POLLRDNORM));
+        ready += fds[i].revents != 0;
     }
-    if (p != small) {
+    if (p != sp) {
         int e = errno;
         free(p);
+        free(tw);
         errno = e;
     }
-    return rc;
+    return rc >= 0 ? ready : rc;
 }
 
 int poll(struct pollfd *fds, nfds_t n, int timeout)
