@@ -1,8 +1,10 @@
 /* A co-resident peer writes the shared copy of our own ring index (rx.cons,
- * tx.prod): a blocking recv/send still ends at SO_RCVTIMEO/SO_SNDTIMEO, a
- * recv blocked forever still ends at close() from another thread, poll loops
- * (xway_poll, the kernel's poll on the socket's fd) do not spin, and the
- * connection is reset (the ring is broken: EPROTO, ECONNRESET to both ends). */
+ * tx.prod) while we wait on the ring: a blocking recv/send ends within its
+ * SO_RCVTIMEO/SO_SNDTIMEO (today the owner's check after a sleep slice finds
+ * the forgery first and resets the connection: ECONNRESET, reported once); a
+ * recv blocked without a timeout ends too (by that reset, or at close() from
+ * another thread at the latest); and poll loops (xway_poll, the kernel's poll
+ * on the socket's fd) do not spin on the broken ring. */
 #include "peer.h"
 #include "ring_peer.h"
 #include "ringtest.h"
@@ -84,7 +86,8 @@ static void *blocked_recv(void *arg)
     return NULL;
 }
 
-/* A recv blocked without a timeout: close() from another thread ends it. */
+/* A recv blocked without a timeout ends: by the reset, or at the latest when
+ * another thread closes the socket. */
 static void closed_under(int ctl, int fd)
 {
     struct blocked b = { .fd = fd };

@@ -134,6 +134,7 @@ static int victim(int ctl, void *arg)
            bytes, n_eof, n_reset, n_pipe, n_timeo, slowest);
     CHECK_EQ(atomic_load(&active), 0);
     CHECK(atomic_load(&conns) > 0);
+    CHECK(atomic_load(&rings) > 0); /* the scribbling reached rings, not only TCP */
     xwt_ctl_send(ctl, 'D');
     /* The scribbler's process, afterwards: a fresh connection is served. */
     CHECK(xway_set_nonblock(l, 0) == 0);
