@@ -444,7 +444,7 @@ static bool in_prefix6(const struct in6_addr *x, const struct xw_cidr *net)
     return true;
 }
 
-bool xw_config_onlink(const struct xw_config *c, int family, const void *addr)
+static bool onlink(const struct xw_config *c, int family, const void *addr)
 {
     for (int i = 0; i < c->n_addrs; i++) {
         const struct xw_cidr *a = &c->addrs[i];
@@ -480,7 +480,7 @@ const char *xw_config_unreachable(const struct xw_config *c, int family, const v
         return "loopback destination";
     if (!memcmp(a, zero, family == AF_INET ? 4 : 16))
         return "unspecified destination";
-    if (xw_config_onlink(c, family, addr) || (family == AF_INET ? c->has_gw4 : c->has_gw6))
+    if (onlink(c, family, addr) || (family == AF_INET ? c->has_gw4 : c->has_gw6))
         return NULL;
     return "outside XWAY_ADDR's prefixes";
 }
@@ -490,7 +490,7 @@ static bool gw_onlink(const struct xw_config *out, const struct xw_cidr *gw)
 {
     if (gw->family == AF_INET6 && IN6_IS_ADDR_LINKLOCAL(&gw->addr.v6))
         return true;
-    return xw_config_onlink(out, gw->family, &gw->addr);
+    return onlink(out, gw->family, &gw->addr);
 }
 
 static int gw_item(const char *item, void *arg)

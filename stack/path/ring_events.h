@@ -15,11 +15,11 @@
 int xw_rev_start(const struct xw_config *c, char *err, size_t errlen);
 /* Stop the dispatcher and close the backend.  Stack lock NOT held. */
 void xw_rev_stop(void);
-/* In a forked child: drop the parent's state without touching it. */
 /* The keeper (keeper.c): stop the dispatcher thread keeping the handle and
  * its routes; start it again (in the keeper process).  0 or -errno. */
 void xw_rev_pause(void);
 int xw_rev_resume(void);
+/* In a forked child: drop the parent's state without touching it. */
 void xw_rev_forget(void);
 /* The backend handle, or NULL when the fast path is unavailable. */
 struct xw_xenif *xw_rev_xenif(void);
