@@ -81,8 +81,9 @@ int xw_config_parse(const struct xway_config *pub, struct xw_config *out, char *
 
 /* Routing by the configuration alone (no running stack needed; the shim's
  * routing and the stack's use these).  addr: 4 or 16 bytes in network order.
- * is_local: one of the addresses of family; unreachable: NULL when the stack can reach addr (on-link, or a gateway
- * of that family), else why not ("loopback destination", ...). */
+ * is_local: one of the addresses of family; unreachable: NULL when the stack
+ * can reach addr (on-link, or a gateway of that family), else why not
+ * ("loopback destination", ...). */
 bool xw_config_is_local(const struct xw_config *c, int family, const void *addr);
 const char *xw_config_unreachable(const struct xw_config *c, int family, const void *addr);
 
