@@ -16,6 +16,7 @@
  *     Serves N connections in all (echo until EOF), then stops the workers and
  *     prints "served N connections, B bad, by K workers".  A connection that
  *     starts with 'K' kills its worker mid-transfer (not counted).
+ *   prefork crash-client ADDR PORT: such a connection; prints what happened.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -132,6 +133,39 @@ static void worker(void)
     }
 }
 
+/* The crash test's client (prefork crash-client ADDR PORT): a connection
+ * whose worker dies mid-transfer ends with an error or an early EOF, never
+ * hangs.  Sends 'K' and 64 KiB, reads them back, then 1 MiB more. */
+static int crash_client(const char *addr, const char *port)
+{
+    static char buf[1 << 20];
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(port)) };
+    struct timeval tv = { 20, 0 };
+    size_t got = 0, sent = 0;
+    ssize_t n;
+    int fd = socket(AF_INET, SOCK_STREAM, 0), err = 0;
+
+    signal(SIGPIPE, SIG_IGN);
+    if (fd < 0 || inet_pton(AF_INET, addr, &a.sin_addr) != 1 ||
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0 ||
+        connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0)
+        die("crash client: connect");
+    memset(buf, 'x', sizeof(buf));
+    buf[0] = 'K';
+    for (; sent < 65536 && (n = write(fd, buf + sent, 65536 - sent)) > 0; sent += (size_t)n)
+        ;
+    while (got < 65536 && (n = read(fd, buf, 65536 - got)) > 0)
+        got += (size_t)n;
+    for (size_t more = 0; more < sizeof(buf) && (n = write(fd, buf, sizeof(buf) - more)) > 0;)
+        more += (size_t)n, sent += (size_t)n;
+    while ((n = read(fd, buf, sizeof(buf))) > 0)
+        got += (size_t)n;
+    err = n < 0 ? errno : 0;
+    printf("crash-client: sent %zu, got %zu back, ended with %s\n", sent, got,
+           err ? strerror(err) : "EOF");
+    return got < sent && err != EAGAIN ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
     struct sockaddr_in a = { .sin_family = AF_INET };
@@ -139,6 +173,8 @@ int main(int argc, char **argv)
     pid_t pids[MAX_WORKERS], seen[MAX_WORKERS];
     char lockname[] = "/tmp/prefork-lock-XXXXXX";
 
+    if (argc == 4 && !strcmp(argv[1], "crash-client"))
+        return crash_client(argv[2], argv[3]);
     if (argc != 6 || (workers = atoi(argv[4])) < 1 || workers > MAX_WORKERS ||
         (n = atoi(argv[5])) < 1 || inet_pton(AF_INET, argv[2], &a.sin_addr) != 1) {
         fprintf(stderr, "usage: prefork block|poll|epoll|epollex|mutex ADDR PORT WORKERS N\n");

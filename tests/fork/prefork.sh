@@ -69,7 +69,7 @@ bg -e "$WORK/crash.srv.err" "$WORK/crash.srv.out" \
     timeout 100 env XWAY_ADDR=10.77.9.1/24 "$RUN" "$BUILD/tests/fork/prefork" block 10.77.9.1 $port 2 $N
 s=$LAST_PID
 wait_line "$WORK/crash.srv.out" listening 10 $s
-timeout 60 env XWAY_ADDR=10.77.9.3/24 "$RUN" python3 "$2/tests/fork/crash_client.py" 10.77.9.1 $port \
+timeout 60 env XWAY_ADDR=10.77.9.3/24 "$RUN" "$BUILD/tests/fork/prefork" crash-client 10.77.9.1 $port \
     >"$WORK/crash.cli.out" 2>"$WORK/crash.cli.err" || die "crash client: $(cat "$WORK/crash.cli.out")"
 grep -q "got 65536 back" "$WORK/crash.cli.out" || die "crash client: $(cat "$WORK/crash.cli.out")"
 timeout 100 env XWAY_ADDR=10.77.9.2/24 "$RUN" "$BUILD/tests/fork/fork_echo" client 10.77.9.1 $port $N 300000 \
