@@ -11,11 +11,22 @@
  * and is accepted on through the parent's stack (shared.c: pre-fork servers);
  * unconnected xway sockets are unusable (EBADF); the child's new sockets are
  * kernel sockets.
+ * posix_spawn and vfork (made a fork: the shim must run its handlers) hand the
+ * connections off as fork does.
  * exec: close-on-exec is the kernel's; a connection handed off at fork
- * survives exec (e.g. a forked child exec'ing a program on its socket).  An
- * xway connection of a process that execs without forking dies with its
- * stack. */
+ * survives exec (e.g. a forked child exec'ing a program on its socket).  A
+ * process with a stack that execs without forking first hands its connections
+ * off and its stack to a keeper (keeper.h), which goes on pumping them for the
+ * new image (and serving its listeners to its children); a close-on-exec
+ * connection is closed by the exec, gracefully. */
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "keeper.h"
@@ -101,22 +112,33 @@ static void handoff_done(int fd, struct xs_fd *e)
     atomic_store(&e->kind, XS_HANDED);
 }
 
+/* Every connection to its kernel fd (xs_lock held). */
+static void handoff_all(void)
+{
+    if (xs_in_child)
+        return;
+    xs_fd_foreach(handoff_key);
+    xs_fd_foreach(handoff_alias);
+    xs_fd_foreach(handoff_done);
+}
+
+static void note_child(pid_t pid)
+{
+    if (pid <= 0 || xs_in_child)
+        return;
+    xs_in_stack++;
+    xw_keeper_note_child(pid); /* it may hold our listeners after we exit */
+    xs_in_stack--;
+}
+
 pid_t fork(void)
 {
     pid_t pid;
 
     xs_lock();
-    if (!xs_in_child) {
-        xs_fd_foreach(handoff_key);
-        xs_fd_foreach(handoff_alias);
-        xs_fd_foreach(handoff_done);
-    }
+    handoff_all();
     pid = xs_real.fork();
-    if (pid > 0 && !xs_in_child) {
-        xs_in_stack++;
-        xw_keeper_note_child(pid); /* it may hold our listeners after we exit */
-        xs_in_stack--;
-    }
+    note_child(pid);
     if (pid == 0) {
         /* The stack's own atfork handler has already forgotten its sockets. */
         atomic_store(&xs_in_child, true);
@@ -125,4 +147,215 @@ pid_t fork(void)
     }
     xs_unlock();
     return pid;
+}
+
+/* vfork: a child that shares our memory cannot run the shim's fork handlers
+ * (nor return through this function), so it is a fork; a program cannot tell
+ * but by the parent running before the child execs. */
+pid_t vfork(void)
+{
+    return fork();
+}
+
+static int spawn(bool search, pid_t *pid, const char *file,
+                 const posix_spawn_file_actions_t *fa, const posix_spawnattr_t *at,
+                 char *const av[], char *const ev[])
+{
+    pid_t child = -1;
+    int rc;
+
+    xs_lock();
+    handoff_all();
+    rc = (search ? xs_real.posix_spawnp : xs_real.posix_spawn)(&child, file, fa, at, av, ev);
+    if (rc == 0)
+        note_child(child);
+    xs_unlock();
+    if (rc == 0 && pid)
+        *pid = child;
+    return rc;
+}
+
+int posix_spawn(pid_t *pid, const char *file, const posix_spawn_file_actions_t *fa,
+                const posix_spawnattr_t *at, char *const av[], char *const ev[])
+{
+    return spawn(false, pid, file, fa, at, av, ev);
+}
+
+int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_actions_t *fa,
+                 const posix_spawnattr_t *at, char *const av[], char *const ev[])
+{
+    return spawn(true, pid, file, fa, at, av, ev);
+}
+
+/* ---- exec without fork ---------------------------------------------------------- */
+
+static bool executable(const char *path)
+{
+    struct stat st;
+
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode) && access(path, X_OK) == 0;
+}
+
+/* Will exec find a program to run?  (The stack is given up only then.) */
+static bool runnable(const char *file, bool search)
+{
+    const char *path, *p;
+    char buf[PATH_MAX];
+
+    if (!file || !*file)
+        return false;
+    if (!search || strchr(file, '/'))
+        return executable(file);
+    path = getenv("PATH");
+    for (p = path && *path ? path : "/bin:/usr/bin"; p; p = strchr(p, ':') ? strchr(p, ':') + 1 : NULL) {
+        size_t n = strcspn(p, ":");
+        if (snprintf(buf, sizeof(buf), "%.*s%s%s", (int)n, n ? p : ".", "/", file) <
+                (int)sizeof(buf) &&
+            executable(buf))
+            return true;
+    }
+    return false;
+}
+
+/* The image is about to be replaced: its connections become pumped numbers
+ * and its stack goes on in a keeper while anything holds them. */
+static bool exec_prepare(bool ok)
+{
+    bool kept;
+
+    if (!ok || xs_in_child || xs_in_stack)
+        return false;
+    xs_lock();
+    handoff_all();
+    xs_in_stack++;
+    kept = xw_keeper_handover(true);
+    xs_in_stack--;
+    xs_unlock();
+    if (kept)
+        xs_info("exec: this process's xway connections go on in a keeper");
+    return kept;
+}
+
+static int exec_failed(bool kept)
+{
+    int e = errno;
+
+    if (kept)
+        xs_warn("exec failed (%s): this process's xway sockets are the keeper's now", strerror(e));
+    errno = e;
+    return -1;
+}
+
+int execve(const char *file, char *const av[], char *const ev[])
+{
+    bool kept = exec_prepare(runnable(file, false));
+
+    xs_real.execve(file, av, ev);
+    return exec_failed(kept);
+}
+
+int execvpe(const char *file, char *const av[], char *const ev[])
+{
+    bool kept = exec_prepare(runnable(file, true));
+
+    xs_real.execvpe(file, av, ev);
+    return exec_failed(kept);
+}
+
+int fexecve(int fd, char *const av[], char *const ev[])
+{
+    struct stat st;
+    bool kept = exec_prepare(fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 0111));
+
+    xs_real.fexecve(fd, av, ev);
+    return exec_failed(kept);
+}
+
+int execv(const char *file, char *const av[])
+{
+    return execve(file, av, environ);
+}
+
+int execvp(const char *file, char *const av[])
+{
+    return execvpe(file, av, environ);
+}
+
+/* execl*: the arguments (up to the NULL) into an array; NULL: ENOMEM. */
+static char **argv_of(const char *first, va_list *ap)
+{
+    size_t n = 1, cap = 16;
+    char **argv = malloc(cap * sizeof(*argv)), **more, *a;
+
+    if (!argv)
+        return NULL;
+    argv[0] = (char *)first;
+    do {
+        a = va_arg(*ap, char *);
+        if (n == cap) {
+            if (!(more = realloc(argv, (cap *= 2) * sizeof(*argv)))) {
+                free(argv);
+                return NULL;
+            }
+            argv = more;
+        }
+        argv[n++] = a;
+    } while (a);
+    return argv;
+}
+
+enum { L_PLAIN, L_PATH, L_ENV };
+
+static int execl_any(int how, const char *file, const char *first, va_list *ap)
+{
+    char **argv = argv_of(first, ap), *const *envp = environ;
+    int e;
+
+    if (!argv) {
+        errno = ENOMEM;
+        return -1;
+    }
+    if (how == L_ENV)
+        envp = va_arg(*ap, char *const *);
+    if (how == L_PATH)
+        execvpe(file, argv, envp);
+    else
+        execve(file, argv, envp);
+    e = errno;
+    free(argv);
+    errno = e;
+    return -1;
+}
+
+int execl(const char *file, const char *arg, ...)
+{
+    va_list ap;
+    int rc;
+
+    va_start(ap, arg);
+    rc = execl_any(L_PLAIN, file, arg, &ap);
+    va_end(ap);
+    return rc;
+}
+
+int execlp(const char *file, const char *arg, ...)
+{
+    va_list ap;
+    int rc;
+
+    va_start(ap, arg);
+    rc = execl_any(L_PATH, file, arg, &ap);
+    va_end(ap);
+    return rc;
+}
+
+int execle(const char *file, const char *arg, ...)
+{
+    va_list ap;
+    int rc;
+
+    va_start(ap, arg);
+    rc = execl_any(L_ENV, file, arg, &ap);
+    va_end(ap);
+    return rc;
 }

@@ -417,7 +417,7 @@ static void forget_in_child(void)
  * shared them with live (keeper.h); otherwise the stack stops as xway_fini. */
 static void at_exit(void)
 {
-    if (!xw_keeper_handover())
+    if (!xw_keeper_handover(false))
         xway_fini();
 }
 

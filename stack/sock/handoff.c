@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -23,21 +24,35 @@
 
 #define PUMP_BUF (64 * 1024)
 #define PIPE_BUF_BYTES (256 * 1024) /* each direction of the pair */
+#define SLICE_MS 100 /* a pump thread looks for a pause at least this often */
 
+/* A pump's whole state is in this struct (copied by fork), never on a thread's
+ * stack: its threads may stop at any slice (xw_handoff_pause_locked) and new
+ * ones, in a keeper, go on where they stopped. */
 struct pump {
     struct pump *next;
     struct xw_sock *s; /* held by one reference of the pump's own */
     int fd;            /* the number, for logs */
-    int b;             /* the stack's end of the pair */
+    dev_t a_dev;       /* the number's file (end A), so that a keeper can */
+    ino_t a_ino;       /* let go of its copy */
+    int b;             /* the stack's end of the pair (nonblocking) */
     int done_fd;       /* eventfd: the receiving direction has finished */
-    _Atomic int threads;
+    _Atomic int threads; /* directions not finished: the last one frees the pump */
+    bool in_fin, out_fin; /* that direction has finished (lock) */
     bool closed;       /* the connection has been closed (lock) */
+    bool out_eof;      /* the holders' EOF was passed on: waiting for them to let go */
+    bool started;      /* its threads were started once (lock) */
     uint64_t in_bytes, out_bytes;
-    bool started;
+    size_t in_off, in_len;   /* connection -> B: taken from the connection, not yet in B */
+    size_t out_off, out_len; /* B -> connection: read from B, not yet sent */
+    char in_buf[PUMP_BUF], out_buf[PUMP_BUF];
 };
 
 static struct pump *pumps; /* every pump of this process (lock) */
 static pthread_cond_t pumps_gone = PTHREAD_COND_INITIALIZER;
+static int running;          /* pump threads running (lock) */
+static _Atomic bool pausing; /* the pump threads stop at their next slice */
+static int pause_fd = -1;    /* eventfd, readable while pausing (lock to create) */
 
 bool xw_handed(int fd)
 {
@@ -74,14 +89,21 @@ static void pump_close(struct pump *p)
     xw_sock_close_locked(p->s);
 }
 
-/* One thread leaves; the last one frees the pump. */
-static void pump_exit(struct pump *p)
+/* A pump thread returns (paused or finished). */
+static void *thread_done(void)
+{
+    xw_stack_lock();
+    running--;
+    pthread_cond_broadcast(&pumps_gone);
+    xw_stack_unlock();
+    return NULL;
+}
+
+/* Lock held: the pump is over; unlink and free it. */
+static void pump_free(struct pump *p)
 {
     struct pump **pp;
 
-    if (atomic_fetch_sub(&p->threads, 1) != 1)
-        return;
-    xw_stack_lock();
     pump_close(p);
     xw_sock_put(p->s);
     for (pp = &pumps; *pp; pp = &(*pp)->next)
@@ -89,8 +111,6 @@ static void pump_exit(struct pump *p)
             *pp = p->next;
             break;
         }
-    pthread_cond_broadcast(&pumps_gone);
-    xw_stack_leave();
     xw_debug("fd %d: handed-off connection finished: %llu bytes in, %llu out", p->fd,
              (unsigned long long)p->in_bytes, (unsigned long long)p->out_bytes);
     close(p->b);
@@ -98,44 +118,81 @@ static void pump_exit(struct pump *p)
     free(p);
 }
 
-static int send_all(int fd, const char *buf, size_t n)
+/* One direction has finished (lock held); the last one frees the pump. */
+static void dir_finished(struct pump *p, bool *fin)
 {
-    while (n) {
-        ssize_t w = send(fd, buf, n, MSG_NOSIGNAL);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        buf += w;
-        n -= (size_t)w;
+    *fin = true;
+    if (atomic_fetch_sub(&p->threads, 1) == 1)
+        pump_free(p);
+}
+
+static void *pump_exit(struct pump *p, bool *fin)
+{
+    xw_stack_lock();
+    dir_finished(p, fin);
+    running--;
+    pthread_cond_broadcast(&pumps_gone);
+    xw_stack_leave();
+    return NULL;
+}
+
+/* Wait until fd has one of events (with extra >= 0: or extra is readable).
+ * false: a pause began. */
+static bool wait_fd(int fd, short events, int extra)
+{
+    struct pollfd pf[3] = { { .fd = fd, .events = events },
+                            { .fd = pause_fd, .events = POLLIN },
+                            { .fd = extra, .events = POLLIN } };
+
+    while (!atomic_load(&pausing)) {
+        int r = poll(pf, extra >= 0 ? 3 : 2, -1);
+        if (r < 0 && errno == EINTR)
+            continue;
+        return !(r > 0 && pf[1].revents);
     }
-    return 0;
+    return false;
 }
 
 /* The connection -> B. */
 static void *pump_in(void *arg)
 {
     struct pump *p = arg;
-    char *buf = malloc(PUMP_BUF);
-    ssize_t rc = buf ? 1 : -ENOMEM;
+    ssize_t rc = 1;
 
-    while (rc > 0) {
-        struct iovec v = { buf, PUMP_BUF };
+    for (;;) {
+        if (p->in_off < p->in_len) {
+            ssize_t w = send(p->b, p->in_buf + p->in_off, p->in_len - p->in_off,
+                             MSG_NOSIGNAL | MSG_DONTWAIT);
+            if (w >= 0) {
+                p->in_off += (size_t)w;
+            } else if (errno == EAGAIN) {
+                if (!wait_fd(p->b, POLLOUT, -1))
+                    return thread_done();
+            } else if (errno != EINTR) {
+                /* Nobody holds the number any more. */
+                xw_debug("fd %d: handed-off connection: nobody holds it (%s)", p->fd,
+                         strerror(errno));
+                xw_stack_lock();
+                pump_close(p);
+                xw_stack_leave();
+                rc = -EPIPE;
+                break;
+            }
+            continue;
+        }
+        if (atomic_load(&pausing))
+            return thread_done();
+        struct iovec v = { p->in_buf, PUMP_BUF };
         xw_stack_lock();
         rc = p->closed ? -EBADF : xw_sock_recv_locked(p->s, &v, 1, PUMP_BUF, 0);
         xw_stack_leave();
-        if (rc > 0)
-            p->in_bytes += (uint64_t)rc;
-        if (rc > 0 && send_all(p->b, buf, (size_t)rc) < 0) {
-            /* Nobody holds the number any more. */
-            xw_debug("fd %d: handed-off connection: nobody holds it (%s)", p->fd,
-                     strerror(errno));
-            xw_stack_lock();
-            pump_close(p);
-            xw_stack_leave();
-            rc = -EPIPE;
-        }
+        if (rc == -EAGAIN)
+            continue; /* a slice is over */
+        if (rc <= 0)
+            break;
+        p->in_bytes += (uint64_t)rc;
+        p->in_off = 0;
+        p->in_len = (size_t)rc;
     }
     if (rc < 0)
         xw_debug("fd %d: handed-off connection: receive: %s", p->fd, strerror((int)-rc));
@@ -143,82 +200,91 @@ static void *pump_in(void *arg)
         shutdown(p->b, SHUT_WR); /* the peer's FIN: EOF after the last byte */
     else if (rc != -EPIPE && rc != -EBADF)
         shutdown(p->b, SHUT_RDWR); /* reset or error: EOF, and writes fail */
-    free(buf);
     (void)!write(p->done_fd, &(uint64_t){ 1 }, sizeof(uint64_t));
-    pump_exit(p);
-    return NULL;
+    return pump_exit(p, &p->in_fin);
 }
 
 /* B -> the connection; then wait for the holders of the number to let go. */
 static void *pump_out(void *arg)
 {
     struct pump *p = arg;
-    char *buf = malloc(PUMP_BUF);
-    ssize_t n;
-    struct pollfd pf[2] = { { .fd = p->b }, { .fd = p->done_fd, .events = POLLIN } };
 
-    while (buf && (n = read(p->b, buf, PUMP_BUF)) != 0) {
-        ssize_t rc = 0;
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            break;
+    while (!p->out_eof) {
+        ssize_t n;
+        if (p->out_off < p->out_len) {
+            struct iovec v = { p->out_buf + p->out_off, p->out_len - p->out_off };
+            if (atomic_load(&pausing))
+                return thread_done();
+            xw_stack_lock();
+            n = p->closed ? -EBADF : xw_sock_send_locked(p->s, &v, 1, v.iov_len, MSG_NOSIGNAL);
+            xw_stack_leave();
+            if (n > 0) {
+                p->out_off += (size_t)n;
+            } else if (n != -EAGAIN) {
+                xw_debug("fd %d: handed-off connection: send: %s", p->fd, strerror((int)-n));
+                p->out_off = p->out_len = 0;
+                shutdown(p->b, SHUT_RD); /* the connection is gone: writers get EPIPE */
+            }
+            continue;
         }
-        p->out_bytes += (uint64_t)n;
-        xw_stack_lock();
-        for (ssize_t off = 0; off < n && rc >= 0; off += rc) {
-            struct iovec v = { buf + off, (size_t)(n - off) };
-            rc = p->closed ? -EBADF : xw_sock_send_locked(p->s, &v, 1, v.iov_len, MSG_NOSIGNAL);
-        }
-        xw_stack_leave();
-        if (rc < 0) {
-            xw_debug("fd %d: handed-off connection: send: %s", p->fd, strerror((int)-rc));
-            shutdown(p->b, SHUT_RD); /* the connection is gone: writers get EPIPE */
+        n = read(p->b, p->out_buf, PUMP_BUF);
+        if (n > 0) {
+            p->out_bytes += (uint64_t)n;
+            p->out_off = 0;
+            p->out_len = (size_t)n;
+        } else if (n < 0 && errno == EAGAIN) {
+            if (!wait_fd(p->b, POLLIN, -1))
+                return thread_done();
+        } else if (n == 0 || errno != EINTR) {
+            /* EOF from the holders: pass the FIN on. */
+            xw_stack_lock();
+            if (!p->closed)
+                xw_tcp_shutdown(p->s, false, true);
+            p->out_eof = true;
+            xw_stack_leave();
         }
     }
-    free(buf);
-    /* EOF from the holders: pass the FIN on. */
-    xw_stack_lock();
-    if (!p->closed)
-        xw_tcp_shutdown(p->s, false, true);
-    xw_stack_leave();
     /* Every holder closed (hang-up), or the other direction is over too. */
-    while (poll(pf, 2, -1) < 0 && errno == EINTR)
-        ;
+    if (!wait_fd(p->b, 0, p->done_fd))
+        return thread_done();
     xw_stack_lock();
     pump_close(p);
     xw_stack_leave();
-    pump_exit(p);
-    return NULL;
+    return pump_exit(p, &p->out_fin);
 }
 
+/* Lock held: run the pump's unfinished directions (p may be freed). */
 static void pump_start(struct pump *p)
 {
+    void *(*fn[2])(void *) = { pump_in, pump_out };
+    bool *fin[2] = { &p->in_fin, &p->out_fin };
     pthread_t t;
-    int rc;
+    int rc, n = atomic_load(&p->threads);
 
     p->started = true;
-    atomic_store(&p->threads, 2);
-    if ((rc = xw_thread_start(&t, true, pump_in, p)) < 0) {
+    for (int i = 0; i < 2 && n > 0; i++) {
+        if (*fin[i])
+            continue;
+        running++;
+        if ((rc = xw_thread_start(&t, true, fn[i], p)) == 0)
+            continue;
+        running--;
+        /* Without this direction the connection cannot go on: end it (the
+         * other direction, if it runs, sees that and finishes). */
         xw_warn("fd %d: no thread for a handed-off connection (%s): closing it", p->fd,
                 strerror(-rc));
-        atomic_store(&p->threads, 1);
+        pump_close(p);
         shutdown(p->b, SHUT_RDWR);
         (void)!write(p->done_fd, &(uint64_t){ 1 }, sizeof(uint64_t));
-    }
-    if ((rc = xw_thread_start(&t, true, pump_out, p)) < 0) {
-        xw_warn("fd %d: no thread for a handed-off connection (%s): closing it", p->fd,
-                strerror(-rc));
-        xw_stack_lock();
-        pump_close(p);
-        xw_stack_unlock();
-        pump_exit(p);
+        n = atomic_load(&p->threads) - 1;
+        dir_finished(p, fin[i]);
     }
 }
 
 int xw_handoff_locked(struct xw_sock *s, bool start)
 {
-    int big = PIPE_BUF_BYTES, fl;
+    int big = PIPE_BUF_BYTES, fl, rc;
+    struct stat st;
     struct pump *p;
 
     /* Only what the application holds: not a connection still negotiating or
@@ -229,28 +295,40 @@ int xw_handoff_locked(struct xw_sock *s, bool start)
     p = calloc(1, sizeof(*p));
     if (!p)
         return -ENOMEM;
+    if (pause_fd < 0)
+        pause_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     p->done_fd = eventfd(0, EFD_CLOEXEC);
-    if (p->done_fd < 0) {
+    if (p->done_fd < 0 || pause_fd < 0) {
+        rc = -errno;
+        if (p->done_fd >= 0)
+            close(p->done_fd);
         free(p);
-        return -errno;
+        return rc;
     }
     pthread_mutex_lock(&s->ready.lock);
     xw_ready_stop_locked(&s->ready);
     pthread_mutex_unlock(&s->ready.lock);
-    /* A is the application's alone now, with its O_NONBLOCK; B blocks. */
+    /* A is the application's alone now, with its O_NONBLOCK; B does not
+     * block (the pump waits in poll, to notice a pause). */
     fl = fcntl(s->ready.a, F_GETFL);
     fcntl(s->ready.a, F_SETFL, s->nonblock ? fl | O_NONBLOCK : fl & ~O_NONBLOCK);
-    fcntl(s->ready.b, F_SETFL, fcntl(s->ready.b, F_GETFL) & ~O_NONBLOCK);
+    fcntl(s->ready.b, F_SETFL, fcntl(s->ready.b, F_GETFL) | O_NONBLOCK);
     setsockopt(s->ready.a, SOL_SOCKET, SO_SNDBUF, &big, sizeof(big));
     setsockopt(s->ready.b, SOL_SOCKET, SO_SNDBUF, &big, sizeof(big));
+    if (fstat(s->ready.a, &st) == 0) {
+        p->a_dev = st.st_dev;
+        p->a_ino = st.st_ino;
+    }
     p->s = s;
     p->fd = s->fd;
     p->b = s->ready.b;
     s->ready.a = s->ready.b = -1;
     xw_sock_mark_handed(s);
     s->nonblock = false;
-    s->rcvtimeo = s->sndtimeo = (struct timeval){ 0 };
+    /* Its calls wait one slice at a time. */
+    s->rcvtimeo = s->sndtimeo = (struct timeval){ .tv_usec = SLICE_MS * 1000 };
     s->refs++;
+    atomic_store(&p->threads, 2);
     p->next = pumps;
     pumps = p;
     xw_info("fd %d: handed to its kernel fd (%s path): pumped by this process",
@@ -297,9 +375,11 @@ void xw_handoff_parent(void)
 {
     if (xw_keeper_forking())
         return;
-    for (struct pump *p = pumps; p; p = p->next)
+    for (struct pump *p = pumps, *next; p; p = next) {
+        next = p->next;
         if (!p->started)
             pump_start(p);
+    }
     xw_stack_unlock();
 }
 
@@ -311,7 +391,53 @@ void xw_handoff_child(void)
         close(p->done_fd);
     }
     pumps = NULL;
+    running = 0;
+    if (pause_fd >= 0)
+        close(pause_fd);
+    pause_fd = -1;
     pthread_cond_init(&pumps_gone, NULL);
+}
+
+int xw_handoff_count_locked(void)
+{
+    int n = 0;
+
+    for (struct pump *p = pumps; p; p = p->next)
+        n++;
+    return n;
+}
+
+void xw_handoff_pause_locked(void)
+{
+    if (!pumps)
+        return;
+    atomic_store(&pausing, true);
+    (void)!write(pause_fd, &(uint64_t){ 1 }, sizeof(uint64_t));
+    while (running > 0)
+        pthread_cond_wait(&pumps_gone, &xw_stack_mutex);
+}
+
+void xw_handoff_resume_locked(bool after_fork)
+{
+    struct stat st;
+    uint64_t v;
+
+    if (after_fork) {
+        pthread_cond_init(&pumps_gone, NULL);
+        /* The keeper inherited the numbers too: held by it, a number would
+         * never hang up when the processes that use it close it. */
+        for (struct pump *p = pumps; p; p = p->next)
+            if (fstat(p->fd, &st) == 0 && st.st_dev == p->a_dev && st.st_ino == p->a_ino)
+                close(p->fd);
+    }
+    if (!atomic_load(&pausing))
+        return;
+    (void)!read(pause_fd, &v, sizeof(v));
+    atomic_store(&pausing, false);
+    for (struct pump *p = pumps, *next; p; p = next) {
+        next = p->next;
+        pump_start(p);
+    }
 }
 
 static void wait_pumps(int seconds)

@@ -11,7 +11,9 @@
  *
  * The pump ends when every holder of A has closed it (B hangs up: the
  * connection is closed, or reset if unread data is left), or when the connection
- * is over both ways, or at xway_fini.  Lock: the stack lock (stack.h).
+ * is over both ways, or at xway_fini.  When its process exits (or execs) while
+ * other processes hold the number, the keeper goes on pumping (keeper.h), so
+ * the connection outlives it.  Lock: the stack lock (stack.h).
  */
 #ifndef XW_HANDOFF_H
 #define XW_HANDOFF_H
@@ -36,6 +38,15 @@ int xw_handed_close(int fd);
 void xw_handoff_prepare(void);
 void xw_handoff_parent(void);
 void xw_handoff_child(void);
+
+/* The keeper (keeper.h) takes the pumps over: pause stops every pump thread
+ * at its next slice (<= 100 ms; a pump's state is in memory, so nothing in
+ * flight is lost) and returns when none runs; resume (after_fork: in the
+ * keeper) starts them again where they stopped.  Lock held. */
+void xw_handoff_pause_locked(void);
+void xw_handoff_resume_locked(bool after_fork);
+/* The pumps of this process (lock held). */
+int xw_handoff_count_locked(void);
 
 /* xway_fini: give the pumps up to 2 s to deliver what they hold and finish,
  * then end the rest (their connections closed).  Lock not held. */

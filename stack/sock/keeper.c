@@ -112,7 +112,22 @@ bool xw_keeper_keep_listener(struct xw_sock *s)
     return true;
 }
 
-static bool listening;
+static bool listening;   /* the stack has a listener (lock) */
+static bool handed_over; /* this process's stack is the keeper's now */
+
+/* Does the keeper still have work (lock held)? */
+static bool needed(void)
+{
+    return served_alive() ? listening || xw_handoff_count_locked() > 0 : false;
+}
+
+/* In the keeper: a listener is needed while processes it serves live, a pump
+ * while anything holds its number (it ends by itself when nothing does). */
+static bool keeper_needed(void)
+{
+    return (listening && served_alive()) || xw_handoff_count_locked() > 0;
+}
+
 static void find_listener(struct xw_sock *s)
 {
     listening |= s->state == XW_SS_LISTEN;
@@ -152,6 +167,7 @@ static void become_keeper(pid_t parent)
     pthread_mutex_init(&xw_stack_mutex, NULL);
     xw_stack_lock();
     xw_sock_foreach(reinit_lock);
+    xw_handoff_resume_locked(true);
     if (xw_stack_resume() < 0 || xw_rev_resume() < 0 || xw_owner_resume() < 0) {
         xw_stack_unlock();
         xw_warn("keeper: cannot restart the stack's threads: listeners of process %d closed",
@@ -159,9 +175,9 @@ static void become_keeper(pid_t parent)
         xway_fini();
         _exit(1);
     }
-    xw_info("keeper %d: the listeners of process %d live on for its children",
-            (int)getpid(), (int)parent);
-    while (served_alive()) {
+    xw_info("keeper %d: the listeners and connections of process %d live on for the "
+            "processes that hold them", (int)getpid(), (int)parent);
+    while (keeper_needed()) {
         xw_stack_unlock();
         usleep(WATCH_MS * 1000);
         xw_stack_lock();
@@ -172,16 +188,23 @@ static void become_keeper(pid_t parent)
     _exit(0);
 }
 
-bool xw_keeper_handover(void)
+bool xw_keeper_handover(bool at_exec)
 {
     pid_t parent = getpid(), pid;
     bool want;
 
     xw_stack_lock();
+    if (handed_over) {
+        xw_stack_unlock();
+        return true;
+    }
     listening = false;
     if (xw_stack_running())
         xw_sock_foreach(find_listener);
-    want = listening && served_alive();
+    /* At exit, pumps are needed only by other processes (ours closes its
+     * numbers as it exits); after exec, by the new image. */
+    want = xw_stack_running() &&
+           (needed() || (at_exec && xw_handoff_count_locked() > 0 && !served_alive()));
     xw_stack_unlock();
     if (!want)
         return false;
@@ -189,7 +212,9 @@ bool xw_keeper_handover(void)
      * on the state they left, and nothing of this process may touch the link
      * or the shared memory afterwards. */
     xw_owner_pause();
-    xw_handoff_stop_all();
+    xw_stack_lock();
+    xw_handoff_pause_locked();
+    xw_stack_unlock();
     xw_stack_pause();
     xw_rev_pause();
     xw_stack_lock();
@@ -210,10 +235,12 @@ bool xw_keeper_handover(void)
         xw_stack_resume();
         xw_rev_resume();
         xw_owner_resume();
+        xw_handoff_resume_locked(false);
         xw_stack_unlock();
         return false;
     }
-    xw_info("process exits: its listeners live on in keeper %d", (int)pid);
+    handed_over = true;
+    xw_info("its listeners and connections live on in keeper %d", (int)pid);
     xw_stack_unlock();
     return true;
 }

@@ -32,10 +32,14 @@ struct xw_sock;
 bool xw_keeper_keep_listener(struct xw_sock *s);
 /* The shim's fork: pid is a child of this process (it may hold our listeners). */
 void xw_keeper_note_child(pid_t pid);
-/* At exit: hand the stack to a keeper if it is needed.  true: done, the caller
- * must leave the stack alone (it is stopped in this process); false: the
- * caller stops the stack itself. */
-bool xw_keeper_handover(void);
+/* At exit (or at_exec: before exec replaces the process's image): hand the
+ * stack to a keeper if it is needed — listeners while a process they were
+ * shared with lives, connections pumped for other processes (handoff.h) or,
+ * after exec, for the new image.  The keeper pumps them on until nothing holds
+ * their numbers.  true: done (also when done before), the caller must leave
+ * the stack alone (it is stopped in this process); false: the caller stops
+ * the stack itself. */
+bool xw_keeper_handover(bool at_exec);
 /* True while the keeper is being forked (the stack's atfork handlers stand
  * aside). */
 bool xw_keeper_forking(void);

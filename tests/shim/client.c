@@ -78,6 +78,14 @@ struct peer_state st_query(uint32_t id, uint32_t wait_ms)
     return st;
 }
 
+bool st_is_xway(int fd)
+{
+    struct conn_info ci;
+    socklen_t len = sizeof(ci);
+
+    return getsockopt(fd, XWAY_SOL, XWAY_INFO, &ci, &len) == 0;
+}
+
 void st_ring(int fd, const char *what)
 {
     struct conn_info ci;

@@ -77,6 +77,8 @@ void st_init(int argc, char **argv, int secs);
 int st_conn(int cmd, uint32_t id, uint64_t arg, uint32_t chunk, uint32_t delay_ms);
 /* The peer's view of connection id: waits up to wait_ms for its end (EOF or error). */
 struct peer_state st_query(uint32_t id, uint32_t wait_ms);
+/* fd is an xway socket (XWAY_INFO answers). */
+bool st_is_xway(int fd);
 /* xway mode: fd is on the ring and moved payload through it. */
 void st_ring(int fd, const char *what);
 /* Write all of buf (blocking); read exactly n unless EOF comes first. */
