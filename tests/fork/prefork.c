@@ -11,8 +11,10 @@
  *     MODE may start with daemon: (the listener's process forks the server and
  *     exits) or double: (fork, setsid, fork, both parents exit), or closer:
  *     (the parent closes its listener once the workers run), dup: (the
- *     workers accept on duplicates: one the parent made, one their own), or orphan: (the
- *     workers go on when the parent is killed).
+ *     workers accept on duplicates: one the parent made, one their own), orphan: (the
+ *     workers go on when the parent is killed), or jail: (each worker chroots
+ *     into an empty directory and becomes nobody before it accepts, as
+ *     privilege-separating servers do; needs root).
  *     Serves N connections in all (echo until EOF), then stops the workers and
  *     prints "served N connections, B bad, by K workers".  A connection that
  *     starts with 'K' kills its worker mid-transfer (not counted).
@@ -29,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <grp.h>
 #include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -37,6 +40,8 @@
 #define MAX_WORKERS 16
 
 static const char *mode;
+static char jail_dir[] = "/tmp/prefork-jail-XXXXXX";
+static bool jail;
 static int lfd, report_fd, lock_fd = -1, daemonize, parent_dup = -1;
 static bool closer, orphan, dupped;
 
@@ -103,6 +108,13 @@ static void wait_readable(int ep)
 static void worker(void)
 {
     int ep = -1, c;
+
+    if (jail) {
+        if (chroot(jail_dir) < 0 || chdir("/") < 0)
+            die("chroot");
+        if (setgroups(0, NULL) < 0 || setgid(65534) < 0 || setuid(65534) < 0)
+            die("setuid"); /* nobody */
+    }
 
     if (!strncmp(mode, "epoll", 5)) {
         struct epoll_event ev = { .events = EPOLLIN, .data.fd = lfd };
@@ -190,6 +202,14 @@ int main(int argc, char **argv)
     } else if (!strncmp(mode, "dup:", 4)) {
         dupped = true; /* worker 0 accepts on the parent's dup, worker 1 on its own */
         mode += 4;
+    } else if (!strncmp(mode, "jail:", 5)) {
+        if (geteuid() != 0) {
+            fprintf(stderr, "prefork: jail: needs root\n");
+            return 2;
+        }
+        if (!(jail = mkdtemp(jail_dir) != NULL))
+            die("mkdtemp");
+        mode += 5;
     } else if (!strncmp(mode, "orphan:", 7)) {
         orphan = true; /* the test kills the parent: workers serve on alone */
         signal(SIGPIPE, SIG_IGN);
@@ -261,6 +281,8 @@ int main(int argc, char **argv)
         kill(pids[i], SIGTERM);
     for (int i = 0; i < workers; i++)
         waitpid(pids[i], NULL, 0);
+    if (jail)
+        rmdir(jail_dir);
     printf("served %d connections, %d bad, by %d workers\n", n, bad, nw);
     return bad ? 1 : 0;
 }

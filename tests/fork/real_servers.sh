@@ -5,10 +5,13 @@
 #          EPOLLEXCLUSIVE), as a daemon and not; curl fetches a 4 MiB file,
 #          sha256 compared;
 #   python3's socketserver.ForkingTCPServer: the parent accepts, a child per
-#          connection serves it.
+#          connection serves it;
+#   openbsd-inetd: accepts, forks, and the child execs the service program
+#          (sha256sum) on the connection (stdin and stdout), as inetd does.
 . "$2/tests/lib.sh"
 shim_env "$@"
 command -v nginx >/dev/null || die "nginx is not installed (scripts/install-deps.sh)"
+[ -x /usr/sbin/inetd ] || die "inetd (openbsd-inetd) is not installed (scripts/install-deps.sh)"
 
 # nginx, master + 2 workers: as a daemon (its default: the process that opened
 # the listener exits, a keeper holds its stack) and in the foreground (daemon
@@ -79,3 +82,27 @@ grep -q "verified 8 of 8" "$WORK/pycli.out" || die "forking server: client did n
 [ "$(grep -c 'ring path' "$WORK/pycli.err")" = 8 ] || die "forking server: not all on the ring"
 kill $PY
 echo "ok: python3 ForkingTCPServer echoed 8 x 2 MB over the ring"
+
+# openbsd-inetd in the foreground (-d) with its own configuration: a nowait
+# service, one forked and exec'd sha256sum per connection.
+printf '10.77.9.1:41710 stream tcp nowait %s /usr/bin/sha256sum sha256sum\n' "$(id -un)" >"$WORK/inetd.conf"
+bg -e "$WORK/inetd.err" "$WORK/inetd.out" \
+    timeout 100 env XWAY_ADDR=10.77.9.1/24 "$RUN" /usr/sbin/inetd -d "$WORK/inetd.conf"
+IN=$LAST_PID
+wait_line "$WORK/inetd.err" "ADD: 10.77.9.1:41710" 10 $IN
+head -c 4194304 /dev/urandom >"$WORK/in.bin"
+want=$(sha256sum <"$WORK/in.bin" | cut -d' ' -f1)
+for i in 1 2 3 4; do
+    timeout 60 env XWAY_ADDR=10.77.9.$((20 + i))/24 "$RUN" nc -N 10.77.9.1 41710 <"$WORK/in.bin" \
+        >"$WORK/inetd$i.got" 2>"$WORK/inetd$i.err" &
+done
+wait_jobs_but $IN || die "inetd: a client failed: $(cat "$WORK"/inetd?.err | tail -5)"
+for i in 1 2 3 4; do
+    [ "$(cut -d' ' -f1 <"$WORK/inetd$i.got")" = "$want" ] ||
+        die "inetd: connection $i: sha256sum said '$(cat "$WORK/inetd$i.got")'"
+    ring_used "$WORK/inetd$i.err"
+done
+[ "$(grep -c "execv /usr/bin/sha256sum" "$WORK/inetd.err")" = 4 ] ||
+    die "inetd: not one exec'd service per connection: $(cat "$WORK/inetd.err")"
+kill $IN
+echo "ok: openbsd-inetd ran sha256sum on 4 x 4 MiB connections over the ring (fork + exec)"

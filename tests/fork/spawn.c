@@ -1,0 +1,130 @@
+/* A connection given to another program or process, the ways servers do it
+ * (spawn MODE ADDR PORT COUNT; prints "listening", serves COUNT connections):
+ *   spawn       posix_spawnp(sha256sum) with the connection as its stdin and
+ *               stdout (file actions), the server closes its copy;
+ *   vfork       vfork, dup2 onto 0 and 1, exec sha256sum;
+ *   exec        (COUNT 1) the server itself becomes sha256sum on the
+ *               connection: dup2 onto 0 and 1, exec without fork;
+ *   parentexit  (COUNT 1) fork; the child echoes the connection back after
+ *               2.5 s; the parent closes its copy and exits at once, so the
+ *               connection outlives the process that accepted it.
+ * The client (nc) sends a file, half-closes and checks what comes back. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+static void die(const char *what)
+{
+    fprintf(stderr, "spawn %d: %s: %s\n", (int)getpid(), what, strerror(errno));
+    exit(1);
+}
+
+static void give(int c)
+{
+    if (dup2(c, 0) < 0 || dup2(c, 1) < 0)
+        die("dup2");
+    close(c);
+}
+
+static void echo(int c)
+{
+    static char buf[65536];
+    ssize_t n;
+
+    usleep(2500000); /* longer than an exiting process waits for its pumps (handoff.c) */
+    while ((n = read(c, buf, sizeof(buf))) > 0)
+        for (ssize_t off = 0, w; off < n; off += w)
+            if ((w = write(c, buf + off, (size_t)(n - off))) < 0)
+                die("write");
+    if (n < 0)
+        die("read");
+    close(c);
+}
+
+int main(int argc, char **argv)
+{
+    struct sockaddr_in a = { .sin_family = AF_INET };
+    char *const hash[] = { "sha256sum", NULL };
+    int l, one = 1, count;
+    const char *mode;
+
+    if (argc != 5)
+        return fprintf(stderr, "usage: spawn spawn|vfork|exec|parentexit ADDR PORT COUNT\n"), 2;
+    mode = argv[1];
+    count = atoi(argv[4]);
+    a.sin_port = htons((unsigned short)atoi(argv[3]));
+    if (inet_pton(AF_INET, argv[2], &a.sin_addr) != 1)
+        return fprintf(stderr, "spawn: bad address %s\n", argv[2]), 2;
+    signal(SIGPIPE, SIG_IGN);
+    l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (l < 0)
+        die("socket");
+    setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (bind(l, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(l, 16) < 0)
+        die("listen");
+    printf("listening\n");
+    fflush(stdout);
+    for (int i = 0; i < count; i++) {
+        int c = accept(l, NULL, NULL), st;
+        pid_t pid;
+
+        if (c < 0)
+            die("accept");
+        if (!strcmp(mode, "spawn")) {
+            posix_spawn_file_actions_t fa;
+            posix_spawn_file_actions_init(&fa);
+            posix_spawn_file_actions_adddup2(&fa, c, 0);
+            posix_spawn_file_actions_adddup2(&fa, c, 1);
+            errno = posix_spawnp(&pid, "sha256sum", &fa, NULL, hash, environ);
+            if (errno)
+                die("posix_spawnp");
+            posix_spawn_file_actions_destroy(&fa);
+        } else if (!strcmp(mode, "vfork")) {
+            pid = vfork();
+            if (pid == 0) {
+                dup2(c, 0);
+                dup2(c, 1);
+                execvp("sha256sum", hash);
+                _exit(127);
+            }
+            if (pid < 0)
+                die("vfork");
+        } else if (!strcmp(mode, "exec")) {
+            fprintf(stderr, "spawn %d: becoming sha256sum\n", (int)getpid());
+            give(c);
+            execvp("sha256sum", hash);
+            die("exec");
+        } else if (!strcmp(mode, "parentexit")) {
+            pid = fork();
+            if (pid == 0) {
+                close(l);
+                echo(c);
+                printf("child echoed\n");
+                return 0;
+            }
+            if (pid < 0)
+                die("fork");
+            close(c);
+            printf("parent exits\n");
+            return 0;
+        } else {
+            fprintf(stderr, "spawn: unknown mode %s\n", mode);
+            return 2;
+        }
+        close(c);
+        if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+            return fprintf(stderr, "spawn: child %d ended with status %#x\n", (int)pid, st), 1;
+    }
+    printf("served %d\n", count);
+    return 0;
+}
