@@ -8,11 +8,16 @@
  *   parentexit  (COUNT 1) fork; the child echoes the connection back after
  *               2.5 s; the parent closes its copy and exits at once, so the
  *               connection outlives the process that accepted it.
- * The client (nc) sends a file, half-closes and checks what comes back. */
+ * The client sends a byte pattern, half-closes and writes what comes back to
+ * stdout (spawn client ADDR PORT BYTES); spawn pattern BYTES writes the
+ * pattern, for the expected checksums.  (A C client: under make asan the
+ * client must be an instrumented program too.) */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,6 +56,77 @@ static void echo(int c)
     close(c);
 }
 
+static unsigned char pattern_byte(size_t i)
+{
+    return (unsigned char)((i * 2654435761u) >> 13);
+}
+
+static void out_all(const char *b, size_t n)
+{
+    for (ssize_t w; n; b += w, n -= (size_t)w)
+        if ((w = write(1, b, n)) < 0)
+            die("write stdout");
+}
+
+static int pattern(size_t total)
+{
+    static char buf[65536];
+
+    for (size_t off = 0; off < total;) {
+        size_t n = total - off < sizeof(buf) ? total - off : sizeof(buf);
+        for (size_t i = 0; i < n; i++)
+            buf[i] = (char)pattern_byte(off + i);
+        out_all(buf, n);
+        off += n;
+    }
+    return 0;
+}
+
+/* Send the pattern while reading what comes back, half-close after the last
+ * byte, read to EOF. */
+static int client(struct sockaddr_in *a, size_t total)
+{
+    static char in[65536], buf[65536];
+    size_t sent = 0, have = 0, off = 0;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    bool eof = false;
+
+    if (fd < 0 || connect(fd, (struct sockaddr *)a, sizeof(*a)) < 0)
+        die("connect");
+    while (!eof) {
+        struct pollfd p = { .fd = fd, .events = POLLIN | (sent < total ? POLLOUT : 0) };
+        if (poll(&p, 1, -1) < 0)
+            die("poll");
+        if (p.revents & POLLOUT) {
+            if (off == have) {
+                have = total - sent < sizeof(buf) ? total - sent : sizeof(buf);
+                for (size_t i = 0; i < have; i++)
+                    buf[i] = (char)pattern_byte(sent + i);
+                off = 0;
+            }
+            ssize_t w = send(fd, buf + off, have - off, MSG_DONTWAIT);
+            if (w < 0 && errno != EAGAIN)
+                die("send");
+            if (w > 0) {
+                off += (size_t)w;
+                sent += (size_t)w;
+                if (sent == total && shutdown(fd, SHUT_WR) < 0)
+                    die("shutdown");
+            }
+        }
+        if (p.revents & (POLLIN | POLLHUP | POLLERR)) {
+            ssize_t n = recv(fd, in, sizeof(in), MSG_DONTWAIT);
+            if (n < 0 && errno != EAGAIN)
+                die("recv");
+            if (n > 0)
+                out_all(in, (size_t)n);
+            eof = n == 0;
+        }
+    }
+    close(fd);
+    return sent == total ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
     struct sockaddr_in a = { .sin_family = AF_INET };
@@ -58,13 +134,18 @@ int main(int argc, char **argv)
     int l, one = 1, count;
     const char *mode;
 
+    if (argc == 3 && !strcmp(argv[1], "pattern"))
+        return pattern(strtoul(argv[2], NULL, 0));
     if (argc != 5)
-        return fprintf(stderr, "usage: spawn spawn|vfork|exec|parentexit ADDR PORT COUNT\n"), 2;
+        return fprintf(stderr, "usage: spawn spawn|vfork|exec|parentexit|client ADDR PORT "
+                               "COUNT|BYTES\n       spawn pattern BYTES\n"), 2;
     mode = argv[1];
     count = atoi(argv[4]);
     a.sin_port = htons((unsigned short)atoi(argv[3]));
     if (inet_pton(AF_INET, argv[2], &a.sin_addr) != 1)
         return fprintf(stderr, "spawn: bad address %s\n", argv[2]), 2;
+    if (!strcmp(mode, "client"))
+        return client(&a, strtoul(argv[4], NULL, 0));
     signal(SIGPIPE, SIG_IGN);
     l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (l < 0)

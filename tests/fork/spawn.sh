@@ -2,13 +2,13 @@
 # posix_spawn and vfork children on the connection, a server that execs
 # itself into another program on it (no fork), a child that serves a
 # connection after the process that accepted it exited — natively and under
-# xway-run with the same client (nc sends 8 MiB, half-closes, checks what
-# comes back: sha256sum's line, or the echo).  Under xway-run the connections
+# xway-run with the same client (spawn client: sends 8 MiB, half-closes; what
+# comes back is checked: sha256sum's line, or the echo).  Under xway-run the connections
 # take the ring; after exec and after the parent's exit a keeper carries them.
 . "$2/tests/lib.sh"
 shim_env "$@"
-head -c 8388608 /dev/urandom >"$WORK/in.bin"
-want=$(sha256sum <"$WORK/in.bin" | cut -d' ' -f1)
+BYTES=8388608
+want=$("$BUILD/tests/fork/spawn" pattern $BYTES | sha256sum | cut -d' ' -f1)
 port=41730
 serve() { # MODE kernel|xway COUNT
     local mode=$1 how=$2 count=$3 srv=127.0.0.1 cli=127.0.0.1 run=() i
@@ -20,8 +20,8 @@ serve() { # MODE kernel|xway COUNT
     local s=$LAST_PID
     wait_line "$tag.srv.out" listening 10 $s
     for i in $(seq "$count"); do
-        timeout 60 env XWAY_ADDR=$cli/24 "${run[@]}" nc -N $srv $port <"$WORK/in.bin" \
-            >"$tag.got$i" 2>"$tag.cli$i.err" || die "$mode/$how: nc $i: $(cat "$tag.cli$i.err")"
+        timeout 60 env XWAY_ADDR=$cli/24 "${run[@]}" "$BUILD/tests/fork/spawn" client $srv $port $BYTES \
+            >"$tag.got$i" 2>"$tag.cli$i.err" || die "$mode/$how: client $i: $(cat "$tag.cli$i.err")"
         if [ $mode = parentexit ]; then
             [ "$(sha256sum <"$tag.got$i" | cut -d' ' -f1)" = "$want" ] ||
                 die "$mode/$how: the echo of connection $i differs ($(wc -c <"$tag.got$i") bytes)"
