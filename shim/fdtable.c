@@ -65,6 +65,10 @@ struct xs_fd *xs_fd_get(int fd)
 
 void xs_fd_clear(struct xs_fd *e)
 {
+    int pend = atomic_exchange(&e->pend, 0);
+
+    if (pend > 0)
+        xs_real.close(pend - 1);
     atomic_fetch_add(&e->gen, 1);
     atomic_store(&e->kind, XS_NONE);
     atomic_store(&e->key, -1);

@@ -189,6 +189,33 @@ int bind(int fd, const struct sockaddr *addr, socklen_t len)
     return rc;
 }
 
+/* connect in a forked child (outgoing.c): 0 / -1 with errno, or 1 for the
+ * kernel's connect. */
+static int child_connect(int fd, const struct sockaddr *addr, socklen_t len)
+{
+    struct xs_fd *e = xs_fd_peek(fd);
+    int fam, port, type = 0, proto = 0, r;
+    socklen_t tl = sizeof(type), pl = sizeof(proto);
+    unsigned char a[16];
+    const char *why;
+
+    if (e && atomic_load(&e->kind) == XS_HANDED) {
+        /* connect again on a connection (in progress): Linux's answers. */
+        r = xs_outgoing_result(fd, e, false);
+        errno = r == -ETIMEDOUT ? EALREADY : r == 0 ? EISCONN : -r;
+        return -1;
+    }
+    config();
+    fam = xs_addr_of(addr, len, a, &port);
+    if (!cfg.link || fam < 0 || (e && atomic_load(&e->kind) != XS_NONE) ||
+        !reachable(fam, a, &why) ||
+        xs_real.getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) < 0 || type != SOCK_STREAM ||
+        xs_real.getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &pl) < 0 ||
+        proto != IPPROTO_TCP)
+        return 1;
+    return xs_outgoing_connect(fd, addr, len);
+}
+
 int connect(int fd, const struct sockaddr *addr, socklen_t len)
 {
     int key = xs_route(fd), fam, port;
@@ -196,6 +223,11 @@ int connect(int fd, const struct sockaddr *addr, socklen_t len)
     const char *why = NULL;
     struct xs_fd *e;
 
+    if (key == XS_R_KERNEL && xs_in_child && !xs_in_stack) {
+        int r = child_connect(fd, addr, len);
+        if (r <= 0)
+            return r;
+    }
     if (key == XS_R_KERNEL)
         return xs_real.connect(fd, addr, len);
     if (key == XS_R_BAD)

@@ -20,6 +20,7 @@
  *   epoll.c        epoll_ctl/epoll_wait/epoll_pwait
  *   fork.c         fork (and the exec policy)
  *   shared.c       listeners shared over fork: accept through their owner
+ *   outgoing.c     connections a forked child makes through its owner
  *
  * The shim is linked with the stack's objects.  Every libc call those objects
  * make of a calls.def entry marked WRAP or WRAP_OWN is redirected at link time
@@ -150,6 +151,8 @@ struct xs_fd {
     _Atomic bool used;    /* connect/listen attempted: no longer replaceable */
     _Atomic bool listening; /* XS_SOCK: listen() succeeded */
     _Atomic(struct xs_epset *) ep; /* on an epoll fd: its xway members */
+    _Atomic int pend;     /* XS_HANDED: 1 + the owner connection whose answer to a
+                             connect in progress is still unread (outgoing.c); 0 */
     /* Slow-path state, under xs_lock. */
     int domain;
     bool bound;
@@ -279,6 +282,14 @@ void xs_shared_copy_locked(int from, int to);
 /* epoll.c: number fd becomes a dup of twin in every epoll set that has it
  * (xs_lock held): fd, or -1. */
 int xs_epoll_swap(int fd, int twin);
+/* outgoing.c: connect(fd) in a forked child to a destination the stack
+ * reaches, through the owner: 0, -1 with errno (EINPROGRESS too), or 1: the
+ * kernel's after all (no owner).  result: the answer of a connect in progress
+ * on handed number fd (entry e): 0 connected, -errno (the connect's), or
+ * -ETIMEDOUT (not yet; only when !wait). */
+int xs_outgoing_connect(int fd, const struct sockaddr *to, socklen_t tolen);
+int xs_outgoing_result(int fd, struct xs_fd *e, bool wait);
+
 /* shared.c: in a forked child, the parent's connection to the owner is not ours. */
 void xs_shared_after_fork(void);
 

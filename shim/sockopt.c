@@ -94,6 +94,15 @@ int getsockopt(int fd, int level, int name, void *val, socklen_t *len)
         e = xs_fd_peek(fd);
         return xs_real.getsockopt(scratch(e->domain), level, name, val, len);
     }
+    if (key == XS_R_KERNEL && level == SOL_SOCKET && name == SO_ERROR &&
+        xs_kind_of(fd) == XS_HANDED && atomic_load(&xs_fd_peek(fd)->pend) > 0 &&
+        (rc = xs_real.getsockopt(fd, level, name, val, len)) == 0 && len &&
+        *len >= sizeof(int)) {
+        /* A connect in progress through the owner (outgoing.c): its end. */
+        rc = xs_outgoing_result(fd, xs_fd_peek(fd), true);
+        *(int *)val = -rc;
+        return 0;
+    }
     if (key == XS_R_KERNEL)
         return xs_real.getsockopt(fd, level, name, val, len);
     if (key == XS_R_BAD)

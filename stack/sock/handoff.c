@@ -42,6 +42,7 @@ struct pump {
     bool closed;       /* the connection has been closed (lock) */
     bool out_eof;      /* the holders' EOF was passed on: waiting for them to let go */
     bool started;      /* its threads were started once (lock) */
+    uint32_t skip;     /* bytes still to drop from B (a connecting client's filler) */
     uint64_t in_bytes, out_bytes;
     size_t in_off, in_len;   /* connection -> B: taken from the connection, not yet in B */
     size_t out_off, out_len; /* B -> connection: read from B, not yet sent */
@@ -227,8 +228,10 @@ static void *pump_out(void *arg)
             }
             continue;
         }
-        n = read(p->b, p->out_buf, PUMP_BUF);
-        if (n > 0) {
+        n = read(p->b, p->out_buf, p->skip && p->skip < PUMP_BUF ? p->skip : PUMP_BUF);
+        if (n > 0 && p->skip) {
+            p->skip -= (uint32_t)n;
+        } else if (n > 0) {
             p->out_bytes += (uint64_t)n;
             p->out_off = 0;
             p->out_len = (size_t)n;
@@ -281,7 +284,8 @@ static void pump_start(struct pump *p)
     }
 }
 
-int xw_handoff_locked(struct xw_sock *s, bool start)
+/* b < 0: the socket's own pair; else another stream end to pump through. */
+static int handoff(struct xw_sock *s, bool start, int b, uint32_t skip)
 {
     int big = PIPE_BUF_BYTES, fl, rc;
     struct stat st;
@@ -322,8 +326,22 @@ int xw_handoff_locked(struct xw_sock *s, bool start)
     p->s = s;
     p->fd = s->fd;
     p->b = s->ready.b;
+    p->skip = skip;
+    if (b >= 0) {
+        /* The number is nobody's: the stream's other end is the client's. */
+        fcntl(b, F_SETFL, fcntl(b, F_GETFL) | O_NONBLOCK);
+        setsockopt(b, SOL_SOCKET, SO_SNDBUF, &big, sizeof(big));
+        close(s->ready.b);
+        p->b = b;
+        p->a_dev = 0;
+        p->a_ino = 0;
+    }
     s->ready.a = s->ready.b = -1;
     xw_sock_mark_handed(s);
+    if (b >= 0) {
+        xw_sock_unmark(s->fd);
+        close(s->fd);
+    }
     s->nonblock = false;
     /* Its calls wait one slice at a time. */
     s->rcvtimeo = s->sndtimeo = (struct timeval){ .tv_usec = SLICE_MS * 1000 };
@@ -336,6 +354,16 @@ int xw_handoff_locked(struct xw_sock *s, bool start)
     if (start)
         pump_start(p);
     return 0;
+}
+
+int xw_handoff_locked(struct xw_sock *s, bool start)
+{
+    return handoff(s, start, -1, 0);
+}
+
+int xw_handoff_to_locked(struct xw_sock *s, int b, uint32_t skip)
+{
+    return handoff(s, true, b, skip);
 }
 
 int xway_handoff(int fd) XW_EXPORT;

@@ -19,12 +19,20 @@
 #define XW_HANDOFF_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 struct xw_sock;
 
 /* Hand s off (lock held).  start: run its pump now; otherwise it is pending
  * until xw_handoff_after_fork_parent.  0 or -ENOTCONN / -ENOMEM / -errno. */
 int xw_handoff_locked(struct xw_sock *s, bool start);
+
+/* The same for a connection made for another process (owner.h: CONNECT): its
+ * bytes go through b, the stream end that process passed, after skip bytes of
+ * filler from b are dropped; the socket's number is closed (the other end of b
+ * is that process's number).  The pump starts now.  b is the pump's on
+ * success; 0 or -errno. */
+int xw_handoff_to_locked(struct xw_sock *s, int b, uint32_t skip);
 
 /* Is fd a handed-off number (its xway calls go to the kernel)? */
 bool xw_handed(int fd);

@@ -20,12 +20,14 @@
 #include "stack.h"
 #include "tcp_path.h"
 #include "thread.h"
+#include "xway.h"
 
 #define MAX_CLIENTS 256   /* connected client processes at a time */
+#define MAX_PENDING 256   /* CONNECTs in progress at a time */
 #define REPLY_WAIT_MS 5000 /* a client gives the owner this long to answer */
 
-enum { OWN_MAGIC = 0x4f575758u, OWN_VERSION = 1 };
-enum own_op { OWN_ACCEPT = 1 };
+enum { OWN_MAGIC = 0x4f575758u, OWN_VERSION = 2 };
+enum own_op { OWN_ACCEPT = 1, OWN_CONNECT = 2 };
 
 struct own_req {
     uint32_t magic;
@@ -33,6 +35,9 @@ struct own_req {
     uint16_t op;
     uint8_t token[16];
     int32_t flags;
+    uint32_t addrlen;               /* CONNECT: the destination */
+    struct sockaddr_storage addr;
+    uint32_t filler;                /* CONNECT: bytes to drop from the stream first */
     uint32_t pad;
 };
 
@@ -55,6 +60,13 @@ static struct {
     int clients[MAX_CLIENTS];
     pid_t client_pid[MAX_CLIENTS];
     int nclients;
+    /* CONNECTs in progress: the client connection that asked (answered when
+     * the connect ends), the stream end it passed, our socket, the filler. */
+    struct pending {
+        int cfd, b, fd;
+        uint32_t filler;
+    } pend[MAX_PENDING];
+    int npend;
 } own = { .lfd = -1, .stop_fd = -1, .mu = PTHREAD_MUTEX_INITIALIZER };
 
 const struct xw_owner_ref *xw_owner_parent(void)
@@ -194,6 +206,84 @@ static ssize_t recv_msg(int sock, void *msg, size_t len, int flags, int *fd, int
     return n;
 }
 
+/* CONNECT: a socket of ours connecting to req's destination for the client,
+ * its bytes to go through the stream end b it passed (an AF_UNIX stream).
+ * Answered when the connect ends (finish_connect); 0: pending (b is ours
+ * now), or -errno at once. */
+static int start_connect(int cfd, const struct own_req *req, int b)
+{
+    struct stat st;
+    int type = 0, one = 1, fd, fam = req->addr.ss_family;
+    socklen_t tl = sizeof(type);
+
+    if (b < 0 || fstat(b, &st) < 0 || !S_ISSOCK(st.st_mode) ||
+        getsockopt(b, SOL_SOCKET, SO_TYPE, &type, &tl) < 0 || type != SOCK_STREAM)
+        return -ENOTSOCK;
+    if ((fam != AF_INET && fam != AF_INET6) || req->addrlen > sizeof(req->addr) ||
+        req->filler > (1u << 24))
+        return -EINVAL;
+    if (own.npend == MAX_PENDING)
+        return -EAGAIN;
+    fd = xway_socket(fam, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    /* Its number then follows its state exactly: poll sees the connect end. */
+    xway_setsockopt(fd, XWAY_SOL, XWAY_POLLED, &one, sizeof(one));
+    if (xway_connect(fd, (const struct sockaddr *)&req->addr, req->addrlen) < 0 &&
+        errno != EINPROGRESS) {
+        int e = errno;
+        xway_close(fd);
+        return -e;
+    }
+    own.pend[own.npend++] = (struct pending){ .cfd = cfd, .b = b, .fd = fd,
+                                              .filler = req->filler };
+    return 0;
+}
+
+static void drop_pending(int i)
+{
+    own.pend[i] = own.pend[--own.npend];
+}
+
+/* Pending connect i is over (its number polled ready): hand the connection to
+ * the client's stream and answer. */
+static void finish_connect(int i)
+{
+    struct pending p = own.pend[i];
+    struct own_rep rep = { .magic = OWN_MAGIC };
+    struct xw_sock *s;
+    int err = 0;
+    socklen_t el = sizeof(err);
+
+    drop_pending(i);
+    if (xway_getsockopt(p.fd, SOL_SOCKET, SO_ERROR, &err, &el) < 0)
+        err = errno;
+    if (err == 0 && (s = xw_api_enter(p.fd)) != NULL) {
+        rep.conn.selflen = sizeof(rep.conn.self);
+        rep.conn.peerlen = sizeof(rep.conn.peer);
+        xw_sock_name_locked(s, false, (struct sockaddr *)&rep.conn.self, &rep.conn.selflen);
+        xw_sock_name_locked(s, true, (struct sockaddr *)&rep.conn.peer, &rep.conn.peerlen);
+        snprintf(rep.conn.path, sizeof(rep.conn.path), "%s", xw_path_of(s)->name);
+        err = (int)-xw_handoff_to_locked(s, p.b, p.filler);
+        xw_api_leave(0);
+        if (err == 0) {
+            p.b = -1; /* the pump's */
+            xw_debug("fd %d: connected for another process (%s path)", p.fd, rep.conn.path);
+        }
+    } else if (err == 0) {
+        err = errno;
+    }
+    if (err)
+        xway_close(p.fd);
+    if (p.b >= 0)
+        close(p.b); /* the client's stream ends: EOF, and SO_ERROR says why */
+    rep.result = -err;
+    (void)send_msg(p.cfd, &rep, sizeof(rep), -1, MSG_DONTWAIT);
+    /* One CONNECT per client connection: the client reads the answer when it
+     * likes (it stays queued); its slot is free at once. */
+    shutdown(p.cfd, SHUT_RDWR);
+}
+
 /* One request of client cfd: false when the client is to be dropped.  A reply
  * is sent without blocking: a client that does not read its replies is dropped. */
 static bool serve_one(int cfd)
@@ -209,9 +299,13 @@ static bool serve_one(int cfd)
     keep = n == (ssize_t)sizeof(req) && req.magic == OWN_MAGIC && token_ok(req.token);
     if (!keep && n > 0)
         xw_warn_peer("process channel: a malformed or unauthenticated request: client dropped");
-    else if (keep && (req.version != OWN_VERSION || req.op != OWN_ACCEPT || nfds != 1))
+    else if (keep && (req.version != OWN_VERSION || nfds != 1 ||
+                      (req.op != OWN_ACCEPT && req.op != OWN_CONNECT)))
         rep.result = -EINVAL;
-    else if (keep)
+    else if (keep && req.op == OWN_CONNECT) {
+        if ((rep.result = start_connect(cfd, &req, fd)) == 0)
+            return true; /* answered when the connect ends */
+    } else if (keep)
         rep.result = do_accept(fd, req.flags, &rep, &out);
     if (fd >= 0)
         close(fd);
@@ -223,8 +317,18 @@ static bool serve_one(int cfd)
     return keep;
 }
 
-static void drop_client(int i)
+/* cancel: its connects in progress are nobody's now (the service thread);
+ * otherwise they are only forgotten (stop: the stack closes its sockets; a
+ * forked child: they are the parent's). */
+static void drop_client(int i, bool cancel)
 {
+    for (int k = own.npend - 1; k >= 0; k--)
+        if (own.pend[k].cfd == own.clients[i]) {
+            if (cancel)
+                xway_close(own.pend[k].fd);
+            close(own.pend[k].b);
+            drop_pending(k);
+        }
     pthread_mutex_lock(&own.mu);
     close(own.clients[i]);
     own.nclients--;
@@ -252,25 +356,30 @@ static void add_client(int c)
 
 static void *serve(void *arg)
 {
-    struct pollfd p[MAX_CLIENTS + 2];
+    struct pollfd p[MAX_CLIENTS + MAX_PENDING + 2];
 
     (void)arg;
     for (;;) {
-        int n = own.nclients;
+        int n = own.nclients, np = own.npend;
         p[0] = (struct pollfd){ .fd = own.stop_fd, .events = POLLIN };
         p[1] = (struct pollfd){ .fd = own.lfd, .events = POLLIN };
         for (int i = 0; i < n; i++)
             p[i + 2] = (struct pollfd){ .fd = own.clients[i], .events = POLLIN };
-        if (poll(p, (nfds_t)n + 2, -1) < 0) {
+        for (int i = 0; i < np; i++)
+            p[n + 2 + i] = (struct pollfd){ .fd = own.pend[i].fd, .events = POLLOUT };
+        if (xway_poll(p, (nfds_t)(n + np + 2), -1) < 0) {
             if (errno == EINTR)
                 continue;
             break;
         }
         if (p[0].revents)
             break;
+        for (int i = np - 1; i >= 0; i--)
+            if (p[n + 2 + i].revents)
+                finish_connect(i);
         for (int i = n - 1; i >= 0; i--)
             if (p[i + 2].revents && !serve_one(own.clients[i]))
-                drop_client(i);
+                drop_client(i, true);
         if (p[1].revents & POLLIN) {
             int c = accept4(own.lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
             if (c >= 0)
@@ -319,7 +428,7 @@ out:
 static void close_fds(void)
 {
     while (own.nclients)
-        drop_client(0);
+        drop_client(0, false);
     if (own.lfd >= 0)
         close(own.lfd);
     if (own.stop_fd >= 0)
@@ -393,14 +502,16 @@ int xw_owner_connect(const struct xw_owner_ref *o)
     return fd;
 }
 
-static int recv_reply(int cfd, struct own_rep *rep, int cloexec, int *fd)
+/* An answer: with_fd, an fd comes with every success (ACCEPT); else none. */
+static int recv_reply(int cfd, struct own_rep *rep, int cloexec, int *fd, int wait_ms,
+                      bool with_fd)
 {
     struct pollfd p = { .fd = cfd, .events = POLLIN };
     ssize_t n;
     int r, nfds;
 
     *fd = -1;
-    while ((r = poll(&p, 1, REPLY_WAIT_MS)) < 0 && errno == EINTR)
+    while ((r = poll(&p, 1, wait_ms)) < 0 && errno == EINTR)
         ;
     if (r == 0)
         return -ETIMEDOUT;
@@ -409,7 +520,7 @@ static int recv_reply(int cfd, struct own_rep *rep, int cloexec, int *fd)
     if (n == 0)
         return -ECONNRESET;
     if (n != (ssize_t)sizeof(*rep) || rep->magic != OWN_MAGIC || nfds < 0 ||
-        (rep->result == 0) != (*fd >= 0) || rep->result > 0 ||
+        (with_fd ? (rep->result == 0) != (*fd >= 0) : *fd >= 0) || rep->result > 0 ||
         rep->conn.selflen > sizeof(rep->conn.self) || rep->conn.peerlen > sizeof(rep->conn.peer)) {
         if (*fd >= 0)
             close(*fd);
@@ -430,10 +541,39 @@ int xw_owner_accept(int cfd, const struct xw_owner_ref *o, int lfd, int flags,
     memcpy(req.token, o->token, sizeof(req.token));
     if (send_msg(cfd, &req, sizeof(req), lfd, 0) != (ssize_t)sizeof(req))
         return errno == EPIPE || errno == ECONNREFUSED ? -ECONNRESET : -errno;
-    rc = recv_reply(cfd, &rep, (flags & SOCK_CLOEXEC) ? MSG_CMSG_CLOEXEC : 0, &fd);
+    rc = recv_reply(cfd, &rep, (flags & SOCK_CLOEXEC) ? MSG_CMSG_CLOEXEC : 0, &fd, REPLY_WAIT_MS, true);
     if (rc < 0)
         return rc;
     *info = rep.conn;
     info->path[sizeof(info->path) - 1] = '\0';
     return fd;
+}
+
+int xw_owner_connect_send(int cfd, const struct xw_owner_ref *o, const struct sockaddr *addr,
+                          socklen_t len, int b, uint32_t filler)
+{
+    struct own_req req = { .magic = OWN_MAGIC, .version = OWN_VERSION, .op = OWN_CONNECT,
+                           .filler = filler };
+
+    if (len > sizeof(req.addr))
+        return -EINVAL;
+    memcpy(req.token, o->token, sizeof(req.token));
+    memcpy(&req.addr, addr, len);
+    req.addrlen = len;
+    if (send_msg(cfd, &req, sizeof(req), b, 0) != (ssize_t)sizeof(req))
+        return errno == EPIPE || errno == ECONNREFUSED ? -ECONNRESET : -errno;
+    return 0;
+}
+
+int xw_owner_connect_result(int cfd, int wait_ms, struct xw_owner_conn *info)
+{
+    struct own_rep rep;
+    int rc, fd;
+
+    rc = recv_reply(cfd, &rep, MSG_CMSG_CLOEXEC, &fd, wait_ms, false);
+    if (rc == 0 && info) {
+        *info = rep.conn;
+        info->path[sizeof(info->path) - 1] = '\0';
+    }
+    return rc;
 }

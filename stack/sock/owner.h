@@ -23,6 +23,15 @@
  *     bytes) and passed back with its names and path; -EAGAIN when the queue is
  *     empty.  The owner's own readiness of the listener follows its queue, so
  *     the client waits by polling the listener fd it holds.
+ *   CONNECT(destination, stream end b, filler): a socket of the owner's stack
+ *     connects to the destination (an address the child cannot reach with the
+ *     kernel's sockets: the stack's link); when the connect ends, the
+ *     connection is handed off to b (the pump first drops filler bytes from b:
+ *     the client filled its end so that it polls writable only once the
+ *     connection is there) and the answer (0 with the names and path, or the
+ *     connect's -errno, b closed) is sent.  One CONNECT per client connection:
+ *     the owner shuts it down after the answer, which stays queued for the
+ *     client to read when it likes.
  */
 #ifndef XW_OWNER_H
 #define XW_OWNER_H
@@ -71,5 +80,13 @@ int xw_owner_connect(const struct xw_owner_ref *o);
  * -ECONNRESET / -EPIPE (the owner is gone), -errno. */
 int xw_owner_accept(int cfd, const struct xw_owner_ref *o, int lfd, int flags,
                     struct xw_owner_conn *info);
+/* CONNECT on a client connection of its own (cfd): the request, with b (the
+ * caller closes its copy afterwards).  0 or -errno (-ECONNRESET: owner gone). */
+int xw_owner_connect_send(int cfd, const struct xw_owner_ref *o, const struct sockaddr *addr,
+                          socklen_t len, int b, uint32_t filler);
+/* Its answer, waiting up to wait_ms (-1: until it comes): 0 connected (*info
+ * if info), the connect's -errno, -ETIMEDOUT (no answer yet), -ECONNRESET
+ * (the owner is gone), -EPROTO. */
+int xw_owner_connect_result(int cfd, int wait_ms, struct xw_owner_conn *info);
 
 #endif
