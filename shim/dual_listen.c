@@ -17,7 +17,8 @@ static void make_twin(int key, struct xs_fd *e, int backlog)
 {
     struct sockaddr_storage ss;
     socklen_t sl = sizeof(ss);
-    int k, one = 1, port;
+    int k, one = 1, port, rp = 0;
+    socklen_t rl = sizeof(rp);
     unsigned char a[16];
     int fam;
     struct xs_fd *te;
@@ -31,6 +32,9 @@ static void make_twin(int key, struct xs_fd *e, int backlog)
     if (k < 0)
         return;
     xs_real.setsockopt(k, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    /* An SO_REUSEPORT group's twins are one in the kernel too. */
+    if (XS_STACK_CALL(xway_getsockopt(key, SOL_SOCKET, SO_REUSEPORT, &rp, &rl)) == 0 && rp)
+        xs_real.setsockopt(k, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
     if (ss.ss_family == AF_INET6) {
         struct sockaddr_in6 *in6 = (void *)&ss;
         if (!xs_is_wild(fam, a)) {

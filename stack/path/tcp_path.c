@@ -201,6 +201,26 @@ void xw_tcp_apply_opts(struct xw_sock *s)
     pcb->keep_cnt = (u32_t)s->keepcnt;
 }
 
+/* The listener of l's SO_REUSEPORT group (l itself when alone) to get the
+ * next connection: each in turn, skipping those closing or full. */
+static struct xw_sock *rp_pick(struct xw_sock *l)
+{
+    struct xw_sock *start, *c;
+
+    if (!l->rp_next)
+        return l;
+    start = c = l->rp_turn ? l->rp_turn : l;
+    do {
+        struct xw_sock *next = c == l ? l->rp_next : c->rp_next ? c->rp_next : l;
+        if (!c->closing && c->aq_len < c->aq_cap) {
+            l->rp_turn = next;
+            return c;
+        }
+        c = next;
+    } while (c != start);
+    return l;
+}
+
 static err_t on_accept(void *arg, struct tcp_pcb *newpcb, err_t err)
 {
     struct xw_sock *l = arg, *s;
@@ -208,6 +228,7 @@ static err_t on_accept(void *arg, struct tcp_pcb *newpcb, err_t err)
 
     if (err != ERR_OK || !newpcb)
         return ERR_VAL;
+    l = rp_pick(l);
     if (l->closing || l->aq_len == l->aq_cap)
         return ERR_MEM; /* lwIP aborts the new connection */
     rc = xw_sock_new(l->domain, false, false, &s);
@@ -310,7 +331,7 @@ int xw_tcp_bind(struct xw_sock *s, const ip_addr_t *ip, u16_t port)
         return rc;
     if (s->bound)
         return -EINVAL;
-    if (s->reuseaddr)
+    if (s->reuseaddr || s->reuseport) /* (a group shares one port: listen) */
         ip_set_option(s->tcp.pcb, SOF_REUSEADDR);
     e = tcp_bind(s->tcp.pcb, ip, port);
     if (e != ERR_OK)
@@ -340,6 +361,64 @@ static int aq_reserve(struct xw_sock *l, int backlog)
     return 0;
 }
 
+/* SO_REUSEPORT: the leader of a group that bound s's address and port. */
+static struct xw_sock *rp_want, *rp_found;
+
+static void rp_match(struct xw_sock *l)
+{
+    const struct tcp_pcb *a = l->tcp.pcb, *b = rp_want->tcp.pcb;
+
+    if (!rp_found && l != rp_want && l->state == XW_SS_LISTEN && l->reuseport && !l->closing &&
+        !l->rp_leader && a && l->domain == rp_want->domain && a->local_port == b->local_port &&
+        ip_addr_cmp(&a->local_ip, &b->local_ip))
+        rp_found = l;
+}
+
+/* Listen as one more of a group (its bound pcb let go): 0, or -ENOENT when
+ * there is no group to join (s listens on its own and leads one). */
+static int rp_join(struct xw_sock *s)
+{
+    struct xw_sock *l;
+
+    rp_want = s;
+    rp_found = NULL;
+    xw_sock_foreach(rp_match);
+    if (!(l = rp_found))
+        return -ENOENT;
+    s->rp_name_ip = s->tcp.pcb->local_ip;
+    s->rp_name_port = s->tcp.pcb->local_port;
+    tcp_close(s->tcp.pcb); /* bound, never listening: freed */
+    s->tcp.pcb = NULL;
+    s->rp_leader = l;
+    s->rp_next = l->rp_next;
+    l->rp_next = s;
+    return 0;
+}
+
+/* s leaves its SO_REUSEPORT group; a leader hands its pcb to the next one. */
+static void rp_leave(struct xw_sock *s)
+{
+    struct xw_sock *l = s->rp_leader, **pp, *n;
+
+    if (l) {
+        for (pp = &l->rp_next; *pp && *pp != s; pp = &(*pp)->rp_next)
+            ;
+        if (*pp)
+            *pp = s->rp_next;
+        if (l->rp_turn == s)
+            l->rp_turn = NULL;
+    } else if ((n = s->rp_next) != NULL && s->tcp.pcb) {
+        n->tcp.pcb = s->tcp.pcb;
+        s->tcp.pcb = NULL;
+        tcp_arg(n->tcp.pcb, n);
+        n->rp_leader = NULL;
+        n->rp_turn = NULL;
+        for (struct xw_sock *m = n->rp_next; m; m = m->rp_next)
+            m->rp_leader = n;
+    }
+    s->rp_leader = s->rp_next = s->rp_turn = NULL;
+}
+
 int xw_tcp_listen(struct xw_sock *s, int backlog)
 {
     struct tcp_pcb *lpcb;
@@ -354,7 +433,8 @@ int xw_tcp_listen(struct xw_sock *s, int backlog)
         rc = aq_reserve(s, backlog);
         if (rc < 0)
             return rc;
-        tcp_backlog_set(s->tcp.pcb, (u8_t)backlog);
+        if (s->tcp.pcb) /* (a follower of a group has none) */
+            tcp_backlog_set(s->tcp.pcb, (u8_t)backlog);
         s->backlog = backlog;
         return 0;
     }
@@ -368,6 +448,12 @@ int xw_tcp_listen(struct xw_sock *s, int backlog)
     rc = aq_reserve(s, backlog);
     if (rc < 0)
         return rc;
+    if (s->reuseport && rp_join(s) == 0) { /* (the leader's pcb is prepared) */
+        s->backlog = backlog;
+        s->state = XW_SS_LISTEN;
+        xw_sock_changed(s);
+        return 0;
+    }
     lpcb = tcp_listen_with_backlog_and_err(s->tcp.pcb, (u8_t)backlog, &e);
     if (!lpcb)
         return -err_to_errno(e); /* the queue goes with the socket */
@@ -675,8 +761,11 @@ int xw_tcp_shutdown(struct xw_sock *s, bool rd, bool wr)
  * into a freed socket. */
 void xw_tcp_release(struct xw_sock *s, bool reset)
 {
-    struct tcp_pcb *pcb = s->tcp.pcb;
+    struct tcp_pcb *pcb;
 
+    if (s->rp_leader || s->rp_next)
+        rp_leave(s);
+    pcb = s->tcp.pcb;
     hs->forget(s);
     s->tcp.pcb = NULL;
     if (!pcb)

@@ -320,6 +320,8 @@ int xw_sock_name_locked(struct xw_sock *s, bool peer, struct sockaddr *addr, soc
 {
     if (peer && (s->state != XW_SS_CONNECTED || !s->tcp.pcb))
         return -ENOTCONN;
+    if (!s->tcp.pcb && s->rp_leader) /* an SO_REUSEPORT follower */
+        return to_sockaddr(s, &s->rp_name_ip, s->rp_name_port, addr, len);
     if (!s->tcp.pcb)
         return to_sockaddr(s, NULL, 0, addr, len);
     if (peer)

@@ -77,6 +77,13 @@ struct xw_sock {
     int aq_head, aq_len, aq_cap;
     int backlog;
     bool shared;               /* listening when the process forked (keeper.h) */
+    /* SO_REUSEPORT listeners on one address and port: the first (the leader)
+     * holds lwIP's listening pcb; each new connection goes to one of the group
+     * in turn (tcp_path.c).  Leader: rp_next lists the others, rp_turn is the
+     * next to get one.  Others: rp_leader, and no pcb of their own. */
+    struct xw_sock *rp_leader, *rp_next, *rp_turn;
+    ip_addr_t rp_name_ip;      /* a follower's bound name */
+    u16_t rp_name_port;
     bool kept;                 /* closed by its process, kept for the others */
 
     /* The handshake (negotiate.c).  A connector stays CONNECTING and an
@@ -96,7 +103,7 @@ struct xw_sock {
 
     /* options */
     _Atomic bool polled;       /* XWAY_POLLED: keep the fd exact on the ring */
-    bool reuseaddr, keepalive, nodelay;
+    bool reuseaddr, reuseport, keepalive, nodelay;
     struct linger linger;
     int rcvbuf, sndbuf;
     struct timeval rcvtimeo, sndtimeo;

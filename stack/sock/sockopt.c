@@ -61,6 +61,9 @@ static int set_socket_level(struct xw_sock *s, int name, const void *val, sockle
                 ip_reset_option(s->tcp.pcb, SOF_REUSEADDR);
         }
         return 0;
+    case SO_REUSEPORT: /* takes effect at bind and listen (tcp_path.c) */
+        s->reuseport = v != 0;
+        return 0;
     case SO_KEEPALIVE:
         s->keepalive = v != 0;
         break;
@@ -155,6 +158,7 @@ static int get_socket_level(struct xw_sock *s, int name, void *val, socklen_t *l
         xw_sock_changed(s);
         break;
     case SO_REUSEADDR: v = s->reuseaddr; break;
+    case SO_REUSEPORT: v = s->reuseport; break;
     case SO_KEEPALIVE: v = s->keepalive; break;
     case SO_RCVBUF: v = s->rcvbuf; break;
     case SO_SNDBUF: v = s->sndbuf; break;

@@ -2,7 +2,8 @@
 # real clients under xway-run, every byte checked, the ring asserted:
 #   nginx: a master that opens the listener and forks two workers (which drop
 #          root for nobody when run as root) that accept on it (epoll,
-#          EPOLLEXCLUSIVE), as a daemon and not; curl fetches a 4 MiB file,
+#          EPOLLEXCLUSIVE), as a daemon and not, and with `listen ... reuseport`
+#          (one SO_REUSEPORT listener per worker); curl fetches a 4 MiB file,
 #          sha256 compared;
 #   python3's socketserver.ForkingTCPServer: the parent accepts, a child per
 #          connection serves it;
@@ -23,7 +24,9 @@ head -c 4194304 /dev/urandom >"$NG/www/big.bin"
 chmod 644 "$NG/www/big.bin"
 want=$(sha256sum <"$NG/www/big.bin")
 wait_jobs_but() { local rc=0; for j in $(jobs -p); do [ "$j" = "$1" ] || wait "$j" || rc=1; done; return $rc; }
-for daemon in on off; do
+for variant in on off reuseport; do
+    daemon=$variant reuseport=""
+    [ $variant = reuseport ] && daemon=off reuseport=" reuseport"
     : >"$NG/logs/error.log"
     cat >"$NG/nginx.conf" <<CONF
 daemon $daemon;
@@ -35,11 +38,11 @@ events { worker_connections 256; }
 http {
     access_log $NG/logs/access.log;
     sendfile on;
-    server { listen 10.77.9.1:8080; root $NG/www; }
+    server { listen 10.77.9.1:8080$reuseport; root $NG/www; }
 }
 CONF
     timeout 150 env XWAY_ADDR=10.77.9.1/24 "$RUN" nginx -c "$NG/nginx.conf" -p "$NG" \
-        >"$WORK/ng-$daemon.out" 2>"$WORK/ng-$daemon.err" &
+        >"$WORK/ng-$variant.out" 2>"$WORK/ng-$variant.err" &
     NGPID=$!
     for _ in $(seq 100); do
         [ "$(grep -c 'start worker process' "$NG/logs/error.log")" -ge 2 ] && break
@@ -56,19 +59,25 @@ CONF
         [ "$(sha256sum <"$WORK/got$i")" = "$want" ] || die "nginx (daemon $daemon): fetch $i differs"
         ring_used "$WORK/curl$i.err"
     done
-    served=$(cat "$WORK/ng-$daemon.err" "$NG/logs/error.log" | grep -ac "from the owner.s listener (ring path")
+    served=$(cat "$WORK/ng-$variant.err" "$NG/logs/error.log" | grep -ac "from the owner.s listener (ring path")
     [ "$served" -ge 6 ] || die "nginx (daemon $daemon): $served of 6 connections accepted by a worker"
+    if [ -n "$reuseport" ]; then
+        # One listener per worker in an SO_REUSEPORT group: both get connections.
+        w=$(cat "$WORK/ng-$variant.err" "$NG/logs/error.log" | grep -a "from the owner.s listener" |
+            grep -ao "xway-shim\[[0-9]*\]" | sort -u | wc -l)
+        [ "$w" = 2 ] || die "nginx reuseport: connections accepted by $w workers, not 2"
+    fi
     kill -QUIT "$master"
     for _ in $(seq 100); do kill -0 "$master" 2>/dev/null || break; sleep 0.1; done
     ! kill -0 "$master" 2>/dev/null || die "nginx (daemon $daemon): the master did not stop in 10 s"
     [ $daemon = off ] && { wait $NGPID || true; }
     if [ $daemon = on ]; then
-        k=$(grep -ao "keeper [0-9]*: the listeners" "$WORK/ng-$daemon.err" | awk '{print $2}' | tr -d :)
-        [ -n "$k" ] || die "nginx as a daemon: no keeper: $(cat "$WORK/ng-$daemon.err")"
+        k=$(grep -ao "keeper [0-9]*: the listeners" "$WORK/ng-$variant.err" | awk '{print $2}' | tr -d :)
+        [ -n "$k" ] || die "nginx as a daemon: no keeper: $(cat "$WORK/ng-$variant.err")"
         for _ in $(seq 100); do kill -0 "$k" 2>/dev/null || break; sleep 0.1; done
         ! kill -0 "$k" 2>/dev/null || die "nginx as a daemon: keeper $k outlived nginx"
     fi
-    echo "ok: nginx (daemon $daemon) master + 2 workers served 6 x 4 MiB over the ring, sha256 identical"
+    echo "ok: nginx (daemon $daemon$reuseport) master + 2 workers served 6 x 4 MiB over the ring, sha256 identical"
 done
 
 # python3 socketserver.ForkingTCPServer.
