@@ -209,7 +209,8 @@ static bool runnable(const char *file, bool search)
     path = getenv("PATH");
     for (p = path && *path ? path : "/bin:/usr/bin"; p; p = strchr(p, ':') ? strchr(p, ':') + 1 : NULL) {
         size_t n = strcspn(p, ":");
-        if (snprintf(buf, sizeof(buf), "%.*s%s%s", (int)n, n ? p : ".", "/", file) <
+        /* (an empty element is the current directory) */
+        if (snprintf(buf, sizeof(buf), "%.*s/%s", n ? (int)n : 1, n ? p : ".", file) <
                 (int)sizeof(buf) &&
             executable(buf))
             return true;

@@ -48,7 +48,7 @@ void xw_handoff_parent(void);
 void xw_handoff_child(void);
 
 /* The keeper (keeper.h) takes the pumps over: pause stops every pump thread
- * at its next slice (<= 100 ms; a pump's state is in memory, so nothing in
+ * at its next slice (<= 250 ms; a pump's state is in memory, so nothing in
  * flight is lost) and returns when none runs; resume (after_fork: in the
  * keeper) starts them again where they stopped.  Lock held. */
 void xw_handoff_pause_locked(void);

@@ -118,7 +118,7 @@ static bool handed_over; /* this process's stack is the keeper's now */
 /* Does the keeper still have work (lock held)? */
 static bool needed(void)
 {
-    return served_alive() ? listening || xw_handoff_count_locked() > 0 : false;
+    return served_alive() && (listening || xw_handoff_count_locked() > 0);
 }
 
 /* In the keeper: a listener is needed while processes it serves live, a pump
@@ -203,8 +203,7 @@ bool xw_keeper_handover(bool at_exec)
         xw_sock_foreach(find_listener);
     /* At exit, pumps are needed only by other processes (ours closes its
      * numbers as it exits); after exec, by the new image. */
-    want = xw_stack_running() &&
-           (needed() || (at_exec && xw_handoff_count_locked() > 0 && !served_alive()));
+    want = xw_stack_running() && (needed() || (at_exec && xw_handoff_count_locked() > 0));
     xw_stack_unlock();
     if (!want)
         return false;
