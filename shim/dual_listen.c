@@ -8,6 +8,7 @@
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "shim.h"
 #include "xway.h"
@@ -82,7 +83,12 @@ int listen(int fd, int backlog)
 {
     int key = xs_route(fd), rc;
     struct xs_fd *e;
+    struct stat st;
 
+    if (key == XS_R_KERNEL && xs_in_child && !xs_in_stack && (e = xs_fd_peek(fd)) &&
+        atomic_load(&e->kind) == XS_NONE && e->child_ino && fstat(fd, &st) == 0 &&
+        st.st_ino == e->child_ino)
+        return xs_shared_listen(fd, e, backlog);
     if (key == XS_R_KERNEL)
         return xs_real.listen(fd, backlog);
     if (key == XS_R_BAD)

@@ -83,6 +83,7 @@ void xs_fd_clear(struct xs_fd *e)
     e->addrlen = 0;
     e->peerlen = 0;
     e->handed = false;
+    e->child_ino = 0;
     e->nopts = 0;
 }
 

@@ -15,8 +15,10 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "config.h"
+#include "owner.h"
 #include "shim.h"
 #include "xway.h"
 
@@ -160,12 +162,66 @@ static int to_kernel(int fd, const char *why)
     return 0;
 }
 
+/* Is fd a kernel TCP socket? */
+static bool kernel_tcp(int fd)
+{
+    int type = 0, proto = 0;
+    socklen_t tl = sizeof(type), pl = sizeof(proto);
+
+    return xs_real.getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) == 0 && type == SOCK_STREAM &&
+           xs_real.getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &pl) == 0 &&
+           proto == IPPROTO_TCP;
+}
+
+/* bind in a forked child to an address of the stack's (or the wildcard): the
+ * kernel socket binds loopback (or the wildcard) on that port, to be the twin
+ * of the listener the owner's stack makes at listen (shared.c).  0 / -1 with
+ * errno, or 1 for the kernel's bind. */
+static int child_bind(int fd, const struct sockaddr *addr, socklen_t len)
+{
+    struct sockaddr_storage k;
+    socklen_t kl = sizeof(k);
+    unsigned char a[16];
+    int fam, port;
+    struct xs_fd *e;
+    struct stat st;
+
+    config();
+    fam = xs_addr_of(addr, len, a, &port);
+    if (!cfg.link || fam < 0 || len > sizeof(k) || xs_kind_of(fd) != XS_NONE ||
+        (!xs_is_wild(fam, a) && !is_local(fam, a)) || !XS_STACK_CALL(xw_owner_parent()) ||
+        !kernel_tcp(fd) || fstat(fd, &st) < 0 || !(e = xs_fd_get(fd)))
+        return 1;
+    memcpy(&k, addr, len);
+    if (!xs_is_wild(fam, a) && fam == AF_INET)
+        ((struct sockaddr_in *)&k)->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    else if (!xs_is_wild(fam, a))
+        ((struct sockaddr_in6 *)&k)->sin6_addr = in6addr_loopback;
+    if (xs_real.bind(fd, (struct sockaddr *)&k, len) < 0)
+        return -1;
+    xs_lock();
+    memcpy(&e->addr, addr, len);
+    e->addrlen = len;
+    /* Port 0: the kernel's choice, for the stack's listener too. */
+    if (port == 0 && xs_real.getsockname(fd, (struct sockaddr *)&k, &kl) == 0)
+        ((struct sockaddr_in *)&e->addr)->sin_port = ((struct sockaddr_in *)&k)->sin_port;
+    e->domain = fam;
+    e->child_ino = (unsigned long)st.st_ino;
+    xs_unlock();
+    return 0;
+}
+
 int bind(int fd, const struct sockaddr *addr, socklen_t len)
 {
     int key = xs_route(fd), fam, port, rc;
     unsigned char a[16];
     struct xs_fd *e;
 
+    if (key == XS_R_KERNEL && xs_in_child && !xs_in_stack) {
+        int r = child_bind(fd, addr, len);
+        if (r <= 0)
+            return r;
+    }
     if (key == XS_R_KERNEL)
         return xs_real.bind(fd, addr, len);
     if (key == XS_R_BAD)
@@ -194,8 +250,7 @@ int bind(int fd, const struct sockaddr *addr, socklen_t len)
 static int child_connect(int fd, const struct sockaddr *addr, socklen_t len)
 {
     struct xs_fd *e = xs_fd_peek(fd);
-    int fam, port, type = 0, proto = 0, r;
-    socklen_t tl = sizeof(type), pl = sizeof(proto);
+    int fam, port, r;
     unsigned char a[16];
     const char *why;
 
@@ -208,10 +263,7 @@ static int child_connect(int fd, const struct sockaddr *addr, socklen_t len)
     config();
     fam = xs_addr_of(addr, len, a, &port);
     if (!cfg.link || fam < 0 || (e && atomic_load(&e->kind) != XS_NONE) ||
-        !reachable(fam, a, &why) ||
-        xs_real.getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) < 0 || type != SOCK_STREAM ||
-        xs_real.getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &pl) < 0 ||
-        proto != IPPROTO_TCP)
+        !reachable(fam, a, &why) || !kernel_tcp(fd))
         return 1;
     return xs_outgoing_connect(fd, addr, len);
 }

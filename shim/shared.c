@@ -161,3 +161,65 @@ int xs_shared_accept(int fd, struct xs_fd *e, struct sockaddr *addr, socklen_t *
             return -1;
     }
 }
+
+int xs_shared_listen(int fd, struct xs_fd *e, int backlog)
+{
+    const struct xw_owner_ref *o = XS_STACK_CALL(xw_owner_parent());
+    int ra = 0, rp = 0, c, l, twin = -1, fl, fdfl;
+    socklen_t sl = sizeof(int);
+    struct xs_fd *te;
+
+    /* The kernel side first: it is the twin (kernel clients). */
+    if (xs_real.listen(fd, backlog) < 0)
+        return -1;
+    e->child_ino = 0;
+    if (!o)
+        return 0;
+    xs_real.getsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &ra, &sl);
+    sl = sizeof(int);
+    xs_real.getsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &rp, &sl);
+    c = XS_STACK_CALL(xw_owner_connect(o));
+    l = c < 0 ? c
+              : XS_STACK_CALL(xw_owner_listen(c, o, (struct sockaddr *)&e->addr, e->addrlen,
+                                              backlog, (ra ? XW_OWNER_REUSEADDR : 0) |
+                                                           (rp ? XW_OWNER_REUSEPORT : 0)));
+    fl = xs_real.fcntl(fd, F_GETFL);
+    fdfl = xs_real.fcntl(fd, F_GETFD);
+    xs_lock();
+    if (l >= 0 && (twin = xs_real.fcntl(fd, F_DUPFD_CLOEXEC, 0)) >= 0 && (te = xs_fd_get(twin)) &&
+        xs_real.dup3(l, fd, (fdfl & FD_CLOEXEC) ? O_CLOEXEC : 0) == fd) {
+        struct sockaddr_storage addr = e->addr;
+        socklen_t addrlen = e->addrlen;
+        int domain = e->domain;
+        xs_real.fcntl(twin, F_SETFL, O_NONBLOCK);
+        xs_fd_clear(te);
+        atomic_store(&te->key, fd);
+        atomic_store(&te->kind, XS_TWIN);
+        xs_fd_clear(e);
+        e->domain = domain;
+        e->addr = addr;
+        e->addrlen = addrlen;
+        atomic_store(&e->nonblock, (fl & O_NONBLOCK) != 0);
+        atomic_store(&e->twin, twin);
+        atomic_store(&e->pend, c + 1);
+        atomic_store(&e->kind, XS_SHARED);
+        xs_unlock();
+        xs_real.close(l);
+        xs_info("fd %d: listening through the owner's stack (and in the kernel, fd %d)", fd, twin);
+        return 0;
+    }
+    xs_unlock();
+    if (twin >= 0)
+        xs_real.close(twin);
+    if (l >= 0)
+        xs_real.close(l);
+    if (c >= 0)
+        xs_real.close(c);
+    if (l == -EADDRINUSE) { /* the stack's port is taken (not an SO_REUSEPORT group) */
+        errno = EADDRINUSE;
+        return -1;
+    }
+    xs_warn("fd %d: listening in the kernel only (the owner's stack: %s)", fd,
+            strerror(l < 0 ? -l : errno));
+    return 0;
+}

@@ -151,8 +151,12 @@ struct xs_fd {
     _Atomic bool used;    /* connect/listen attempted: no longer replaceable */
     _Atomic bool listening; /* XS_SOCK: listen() succeeded */
     _Atomic(struct xs_epset *) ep; /* on an epoll fd: its xway members */
-    _Atomic int pend;     /* XS_HANDED: 1 + the owner connection whose answer to a
-                             connect in progress is still unread (outgoing.c); 0 */
+    _Atomic int pend;     /* 1 + a connection to the owner of this number's own
+                             (0: none): XS_HANDED, the answer to a connect in
+                             progress, still unread (outgoing.c); XS_SHARED, the
+                             life of a listener the owner made for us (shared.c) */
+    unsigned long child_ino; /* a forked child's kernel socket bound to the stack's
+                                address or the wildcard: its inode (shared.c) */
     /* Slow-path state, under xs_lock. */
     int domain;
     bool bound;
@@ -289,6 +293,11 @@ int xs_epoll_swap(int fd, int twin);
  * -ETIMEDOUT (not yet; only when !wait). */
 int xs_outgoing_connect(int fd, const struct sockaddr *to, socklen_t tolen);
 int xs_outgoing_result(int fd, struct xs_fd *e, bool wait);
+
+/* shared.c: listen() in a forked child on socket fd (entry e) that bind gave
+ * an address of the stack's (child_ino): the owner's stack listens for it, the
+ * kernel socket becomes the twin.  0 or -1 with errno. */
+int xs_shared_listen(int fd, struct xs_fd *e, int backlog);
 
 /* shared.c: in a forked child, the parent's connection to the owner is not ours. */
 void xs_shared_after_fork(void);

@@ -27,17 +27,18 @@
 #define REPLY_WAIT_MS 5000 /* a client gives the owner this long to answer */
 
 enum { OWN_MAGIC = 0x4f575758u, OWN_VERSION = 2 };
-enum own_op { OWN_ACCEPT = 1, OWN_CONNECT = 2 };
+enum own_op { OWN_ACCEPT = 1, OWN_CONNECT = 2, OWN_LISTEN = 3 };
 
 struct own_req {
     uint32_t magic;
     uint16_t version;
     uint16_t op;
     uint8_t token[16];
-    int32_t flags;
-    uint32_t addrlen;               /* CONNECT: the destination */
+    int32_t flags;                  /* ACCEPT: SOCK_*; LISTEN: XW_OWNER_REUSE* */
+    uint32_t addrlen;               /* CONNECT: the destination; LISTEN: the name */
     struct sockaddr_storage addr;
-    uint32_t filler;                /* CONNECT: bytes to drop from the stream first */
+    uint32_t filler;                /* CONNECT: bytes to drop from the stream first;
+                                       LISTEN: the backlog */
     uint32_t pad;
 };
 
@@ -59,6 +60,7 @@ static struct {
     pthread_mutex_t mu;
     int clients[MAX_CLIENTS];
     pid_t client_pid[MAX_CLIENTS];
+    int client_lfd[MAX_CLIENTS]; /* LISTEN: the listener this client keeps, -1 */
     int nclients;
     /* CONNECTs in progress: the client connection that asked (answered when
      * the connect ends), the stream end it passed, our socket, the filler. */
@@ -284,13 +286,44 @@ static void finish_connect(int i)
     shutdown(p.cfd, SHUT_RDWR);
 }
 
+/* LISTEN: a listener of our stack for client i (a forked child's own
+ * listen(), e.g. an SO_REUSEPORT listener per worker), bound to req's name
+ * with req's options; *out its number, to pass (and keep: the listener lives
+ * as long as the client's connection). */
+static int do_listen(int i, const struct own_req *req, int *out)
+{
+    int fam = req->addr.ss_family, fd, one = 1, e;
+
+    if ((fam != AF_INET && fam != AF_INET6) || req->addrlen > sizeof(req->addr) ||
+        (req->flags & ~(XW_OWNER_REUSEADDR | XW_OWNER_REUSEPORT)))
+        return -EINVAL;
+    if (own.client_lfd[i] >= 0)
+        return -EBUSY; /* one per client connection */
+    if ((fd = xway_socket(fam, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+        return -errno;
+    if (((req->flags & XW_OWNER_REUSEADDR) &&
+         xway_setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0) ||
+        ((req->flags & XW_OWNER_REUSEPORT) &&
+         xway_setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0) ||
+        xway_bind(fd, (const struct sockaddr *)&req->addr, req->addrlen) < 0 ||
+        xway_listen(fd, (int)(req->filler > 4096 ? 4096 : req->filler)) < 0) {
+        e = errno;
+        xway_close(fd);
+        return -e;
+    }
+    own.client_lfd[i] = *out = fd;
+    xw_debug("fd %d: listening for another process", fd);
+    return 0;
+}
+
 /* One request of client cfd: false when the client is to be dropped.  A reply
  * is sent without blocking: a client that does not read its replies is dropped. */
-static bool serve_one(int cfd)
+static bool serve_one(int i)
 {
     struct own_req req;
     struct own_rep rep = { .magic = OWN_MAGIC };
-    int fd, nfds, out = -1;
+    int cfd = own.clients[i], fd, nfds, out = -1;
+    bool pass_only = false; /* out is ours to keep once passed */
     ssize_t n = recv_msg(cfd, &req, sizeof(req), MSG_DONTWAIT | MSG_CMSG_CLOEXEC, &fd, &nfds);
     bool keep;
 
@@ -299,12 +332,15 @@ static bool serve_one(int cfd)
     keep = n == (ssize_t)sizeof(req) && req.magic == OWN_MAGIC && token_ok(req.token);
     if (!keep && n > 0)
         xw_warn_peer("process channel: a malformed or unauthenticated request: client dropped");
-    else if (keep && (req.version != OWN_VERSION || nfds != 1 ||
-                      (req.op != OWN_ACCEPT && req.op != OWN_CONNECT)))
+    else if (keep && (req.version != OWN_VERSION || nfds != (req.op == OWN_LISTEN ? 0 : 1) ||
+                      (req.op != OWN_ACCEPT && req.op != OWN_CONNECT && req.op != OWN_LISTEN)))
         rep.result = -EINVAL;
     else if (keep && req.op == OWN_CONNECT) {
         if ((rep.result = start_connect(cfd, &req, fd)) == 0)
             return true; /* answered when the connect ends */
+    } else if (keep && req.op == OWN_LISTEN) {
+        rep.result = do_listen(i, &req, &out);
+        pass_only = true;
     } else if (keep)
         rep.result = do_accept(fd, req.flags, &rep, &out);
     if (fd >= 0)
@@ -312,7 +348,7 @@ static bool serve_one(int cfd)
     if (keep && send_msg(cfd, &rep, sizeof(rep), rep.result == 0 ? out : -1, MSG_DONTWAIT) !=
                     (ssize_t)sizeof(rep))
         keep = false;
-    if (out >= 0)
+    if (out >= 0 && !pass_only)
         close(out); /* passed (the connection lives in the client), or lost with it */
     return keep;
 }
@@ -322,6 +358,18 @@ static bool serve_one(int cfd)
  * forked child: they are the parent's). */
 static void drop_client(int i, bool cancel)
 {
+    struct xw_sock *l;
+
+    if (own.client_lfd[i] >= 0 && cancel) {
+        /* The child closed its listener, or is gone: so is the listener (not
+         * kept for our other children: it was never theirs). */
+        if ((l = xw_api_enter(own.client_lfd[i])) != NULL) {
+            l->shared = false;
+            xw_api_leave(0);
+        }
+        xway_close(own.client_lfd[i]);
+    }
+    own.client_lfd[i] = -1;
     for (int k = own.npend - 1; k >= 0; k--)
         if (own.pend[k].cfd == own.clients[i]) {
             if (cancel)
@@ -334,6 +382,7 @@ static void drop_client(int i, bool cancel)
     own.nclients--;
     own.clients[i] = own.clients[own.nclients];
     own.client_pid[i] = own.client_pid[own.nclients];
+    own.client_lfd[i] = own.client_lfd[own.nclients];
     pthread_mutex_unlock(&own.mu);
 }
 
@@ -346,6 +395,7 @@ static void add_client(int c)
     pthread_mutex_lock(&own.mu);
     if (own.nclients < MAX_CLIENTS) {
         own.client_pid[own.nclients] = uc.pid;
+        own.client_lfd[own.nclients] = -1;
         own.clients[own.nclients++] = c;
         c = -1;
     }
@@ -378,7 +428,7 @@ static void *serve(void *arg)
             if (p[n + 2 + i].revents)
                 finish_connect(i);
         for (int i = n - 1; i >= 0; i--)
-            if (p[i + 2].revents && !serve_one(own.clients[i]))
+            if (p[i + 2].revents && !serve_one(i))
                 drop_client(i, true);
         if (p[1].revents & POLLIN) {
             int c = accept4(own.lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
@@ -576,4 +626,23 @@ int xw_owner_connect_result(int cfd, int wait_ms, struct xw_owner_conn *info)
         info->path[sizeof(info->path) - 1] = '\0';
     }
     return rc;
+}
+
+int xw_owner_listen(int cfd, const struct xw_owner_ref *o, const struct sockaddr *addr,
+                    socklen_t len, int backlog, int flags)
+{
+    struct own_req req = { .magic = OWN_MAGIC, .version = OWN_VERSION, .op = OWN_LISTEN,
+                           .flags = flags, .filler = backlog < 1 ? 1u : (uint32_t)backlog };
+    struct own_rep rep;
+    int rc, fd;
+
+    if (len > sizeof(req.addr))
+        return -EINVAL;
+    memcpy(req.token, o->token, sizeof(req.token));
+    memcpy(&req.addr, addr, len);
+    req.addrlen = len;
+    if (send_msg(cfd, &req, sizeof(req), -1, 0) != (ssize_t)sizeof(req))
+        return errno == EPIPE || errno == ECONNREFUSED ? -ECONNRESET : -errno;
+    rc = recv_reply(cfd, &rep, MSG_CMSG_CLOEXEC, &fd, REPLY_WAIT_MS, true);
+    return rc < 0 ? rc : fd;
 }

@@ -32,6 +32,11 @@
  *     connect's -errno, b closed) is sent.  One CONNECT per client connection:
  *     the owner shuts it down after the answer, which stays queued for the
  *     client to read when it likes.
+ *   LISTEN(name, options, backlog): a listener of the owner's stack, bound and
+ *     listening for the client (a forked child's own listen(): an SO_REUSEPORT
+ *     listener per worker joins the group), its number passed back; it lives
+ *     as long as that client connection (the child keeps it open with the
+ *     number, and the owner closes the listener when it ends).
  */
 #ifndef XW_OWNER_H
 #define XW_OWNER_H
@@ -80,6 +85,13 @@ int xw_owner_connect(const struct xw_owner_ref *o);
  * -ECONNRESET / -EPIPE (the owner is gone), -errno. */
 int xw_owner_accept(int cfd, const struct xw_owner_ref *o, int lfd, int flags,
                     struct xw_owner_conn *info);
+/* LISTEN on a client connection of its own (cfd): a listener of the owner's
+ * stack bound to addr (flags: XW_OWNER_REUSE*) for as long as cfd is open; its
+ * number (a cloexec fd, a listener the client accepts on with ACCEPT) or
+ * -errno (the bind's or listen's: -EADDRINUSE ...; -ECONNRESET: owner gone). */
+enum { XW_OWNER_REUSEADDR = 1, XW_OWNER_REUSEPORT = 2 };
+int xw_owner_listen(int cfd, const struct xw_owner_ref *o, const struct sockaddr *addr,
+                    socklen_t len, int backlog, int flags);
 /* CONNECT on a client connection of its own (cfd): the request, with b (the
  * caller closes its copy afterwards).  0 or -errno (-ECONNRESET: owner gone). */
 int xw_owner_connect_send(int cfd, const struct xw_owner_ref *o, const struct sockaddr *addr,

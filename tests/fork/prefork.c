@@ -14,7 +14,8 @@
  *     workers accept on duplicates: one the parent made, one their own), orphan: (the
  *     workers go on when the parent is killed), or jail: (each worker chroots
  *     into an empty directory and becomes nobody before it accepts, as
- *     privilege-separating servers do; needs root).
+ *     privilege-separating servers do; needs root), or own: (each worker opens
+ *     its own SO_REUSEPORT listener after the fork; the parent has none).
  *     Serves N connections in all (echo until EOF), then stops the workers and
  *     prints "served N connections, B bad, by K workers".  A connection that
  *     starts with 'K' kills its worker mid-transfer (not counted).
@@ -41,7 +42,8 @@
 
 static const char *mode;
 static char jail_dir[] = "/tmp/prefork-jail-XXXXXX";
-static bool jail;
+static bool jail, own;
+static struct sockaddr_in laddr;
 static int lfd, report_fd, lock_fd = -1, daemonize, parent_dup = -1;
 static bool closer, orphan, dupped;
 
@@ -105,9 +107,28 @@ static void wait_readable(int ep)
     }
 }
 
+/* The listener (SO_REUSEPORT with own:), nonblocking unless the mode blocks. */
+static int open_listener(void)
+{
+    int fd, one = 1;
+
+    if ((fd = socket(AF_INET, SOCK_STREAM, 0)) < 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+        (own && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0) ||
+        bind(fd, (struct sockaddr *)&laddr, sizeof(laddr)) < 0 || listen(fd, 128) < 0)
+        die("listen");
+    if (strcmp(mode, "block") && strcmp(mode, "mutex") &&
+        fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0)
+        die("O_NONBLOCK");
+    return fd;
+}
+
 static void worker(void)
 {
     int ep = -1, c;
+
+    if (own)
+        lfd = open_listener();
 
     if (jail) {
         if (chroot(jail_dir) < 0 || chdir("/") < 0)
@@ -181,7 +202,7 @@ static int crash_client(const char *addr, const char *port)
 int main(int argc, char **argv)
 {
     struct sockaddr_in a = { .sin_family = AF_INET };
-    int workers, n, one = 1, p[2], bad = 0, nw = 0;
+    int workers, n, p[2], bad = 0, nw = 0;
     pid_t pids[MAX_WORKERS], seen[MAX_WORKERS];
     char lockname[] = "/tmp/prefork-lock-XXXXXX";
 
@@ -202,6 +223,9 @@ int main(int argc, char **argv)
     } else if (!strncmp(mode, "dup:", 4)) {
         dupped = true; /* worker 0 accepts on the parent's dup, worker 1 on its own */
         mode += 4;
+    } else if (!strncmp(mode, "own:", 4)) {
+        own = true;
+        mode += 4;
     } else if (!strncmp(mode, "jail:", 5)) {
         if (geteuid() != 0) {
             fprintf(stderr, "prefork: jail: needs root\n");
@@ -216,18 +240,18 @@ int main(int argc, char **argv)
         mode += 7;
     }
     a.sin_port = htons((uint16_t)atoi(argv[3]));
+    laddr = a;
     if (!strcmp(mode, "mutex")) {
         if ((lock_fd = mkstemp(lockname)) < 0)
             die("mkstemp");
         unlink(lockname);
     }
-    if ((lfd = socket(AF_INET, SOCK_STREAM, 0)) < 0 ||
-        setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-        bind(lfd, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(lfd, 128) < 0)
-        die("listen");
-    if (strcmp(mode, "block") && strcmp(mode, "mutex") &&
-        fcntl(lfd, F_SETFL, fcntl(lfd, F_GETFL) | O_NONBLOCK) < 0)
-        die("O_NONBLOCK");
+    if (own) { /* no listener; a TCP socket of its own all the same (its stack) */
+        if ((lfd = socket(AF_INET, SOCK_STREAM, 0)) < 0)
+            die("socket");
+    } else {
+        lfd = open_listener();
+    }
     /* A daemon: the process that opened the listener exits at once (the
      * double fork also starts a session in between), as daemon(3) and nginx. */
     if (daemonize) {

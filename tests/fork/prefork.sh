@@ -2,7 +2,8 @@
 # accept (blocking, poll, epoll, EPOLLEXCLUSIVE, an accept mutex; also after the
 # listener's process daemonized: fork + exit, double fork + setsid; and after the
 # parent closed its copy of the listener; on duplicates of it; in workers that
-# chroot into an empty directory and become nobody first), natively and
+# chroot into an empty directory and become nobody first; on SO_REUSEPORT
+# listeners each worker opens itself), natively and
 # under xway-run with the same client checking every byte; under xway-run the
 # connections take the ring and every one is served by a worker.
 . "$2/tests/lib.sh"
@@ -38,6 +39,10 @@ run_mode() { # MODE kernel|xway
             grep -q "listener closed by this process, kept open" "$WORK/$mode-$how.srv.err" ||
                 die "$mode: the closed listener was not kept for the workers"
             ;;
+        own:*)
+            [ "$(grep -c "listening through the owner's stack" "$WORK/$mode-$how.srv.err")" = 2 ] ||
+                die "$mode: the workers' own listeners are not the owner's stack's"
+            ;;
         daemon:* | double:*)
             # The listener's process exited: a keeper held its stack, and ends
             # with the server (the address is free again).
@@ -61,7 +66,7 @@ run_mode() { # MODE kernel|xway
 # jail: needs root (CI runs as root).
 jail=jail:epoll
 [ "$(id -u)" = 0 ] || { jail=""; echo "not root: jail:epoll not run"; }
-for mode in block poll epoll epollex mutex daemon:epoll double:block closer:epoll dup:epoll $jail; do
+for mode in block poll epoll epollex mutex daemon:epoll double:block closer:epoll dup:epoll own:epoll $jail; do
     run_mode $mode kernel
     run_mode $mode xway
 done
