@@ -65,3 +65,8 @@ bool xw_xenif_forking_keeper(void)
 {
     return atomic_load(&fork_keeps);
 }
+
+void xw_xenif_gave_domain(void)
+{
+    xw_sim_drop_domains();
+}

@@ -204,6 +204,11 @@ static inline int xw_domain_alive(struct xw_xenif *x, uint32_t domid)
  * stack to).  Its xen ring mappings are still not inherited. */
 void xw_xenif_fork_keeps(bool on);
 bool xw_xenif_forking_keeper(void);
+/* The other way round: this process forked its keeper, which carries on as
+ * the domain, and is not the domain any more (the sim drops its copies, as a
+ * forked child does). */
+void xw_xenif_gave_domain(void);
+void xw_sim_drop_domains(void);
 
 /* Consume every pending port of the handle and unmask it (for a poller that
  * only needs "something happened"; channels re-check their rings).  Returns

@@ -18,7 +18,12 @@
  * process with a stack that execs without forking first hands its connections
  * off and its stack to a keeper (keeper.h), which goes on pumping them for the
  * new image (and serving its listeners to its children); a close-on-exec
- * connection is closed by the exec, gracefully. */
+ * connection is closed by the exec, gracefully.
+ * Giving up root (setuid, setreuid, setresuid to a non-root effective user):
+ * the hub and the sim host are the starting user's, out of the new user's
+ * reach, so the stack starts (if it has not) and goes on in a keeper that
+ * stays root (keeper.h: xw_keeper_detach); this process then uses it through
+ * the process channel, as a forked child does. */
 #include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -131,6 +136,14 @@ static void note_child(pid_t pid)
     xs_in_stack--;
 }
 
+/* This process's sockets become a forked child's (xs_lock held). */
+static void become_child(void)
+{
+    atomic_store(&xs_in_child, true);
+    xs_shared_after_fork();
+    xs_fd_foreach(orphan);
+}
+
 pid_t fork(void)
 {
     pid_t pid;
@@ -139,12 +152,8 @@ pid_t fork(void)
     handoff_all();
     pid = xs_real.fork();
     note_child(pid);
-    if (pid == 0) {
-        /* The stack's own atfork handler has already forgotten its sockets. */
-        atomic_store(&xs_in_child, true);
-        xs_shared_after_fork();
-        xs_fd_foreach(orphan);
-    }
+    if (pid == 0) /* (the stack's own atfork handler has forgotten its sockets) */
+        become_child();
     xs_unlock();
     return pid;
 }
@@ -359,4 +368,49 @@ int execle(const char *file, const char *arg, ...)
     rc = execl_any(L_ENV, file, arg, &ap);
     va_end(ap);
     return rc;
+}
+
+/* ---- giving up root ----------------------------------------------------------- */
+
+static void before_drop(uid_t euid)
+{
+    const char *link = getenv("XWAY_LINK");
+    bool kept;
+
+    if (xs_in_child || xs_in_stack || euid == 0 || euid == (uid_t)-1 || geteuid() != 0 ||
+        !link || !*link)
+        return;
+    xs_lock();
+    if (XS_STACK_CALL(xway_init(NULL)) < 0 && errno != EALREADY) {
+        xs_unlock();
+        return; /* no stack: its sockets are the kernel's anyway */
+    }
+    handoff_all();
+    xs_in_stack++;
+    kept = xw_keeper_detach();
+    xs_in_stack--;
+    if (kept)
+        become_child();
+    xs_unlock();
+    if (kept)
+        xs_info("giving up root: the stack goes on as root in a keeper; this process's "
+                "sockets are served through it");
+}
+
+int setuid(uid_t u)
+{
+    before_drop(u);
+    return xs_real.setuid(u);
+}
+
+int setreuid(uid_t r, uid_t e)
+{
+    before_drop(e);
+    return xs_real.setreuid(r, e);
+}
+
+int setresuid(uid_t r, uid_t e, uid_t s)
+{
+    before_drop(e);
+    return xs_real.setresuid(r, e, s);
 }

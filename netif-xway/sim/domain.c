@@ -240,18 +240,29 @@ static void fork_parent(void) { pthread_mutex_unlock(&open_mu); }
  * peer's notifications run at once, not when the last child exits), and its
  * id is free again.  The child's copies of the handles are not to be used,
  * unless it is the keeper the process hands its domain to (xenif.h). */
-static void fork_child(void)
+static void drop_domains(void)
 {
-    struct xw_sim *s;
-
-    for (s = open_list; s && !xw_xenif_forking_keeper(); s = s->next_open) {
+    for (struct xw_sim *s = open_list; s; s = s->next_open) {
         if (s->lock_fd >= 0)
             close(s->lock_fd);
         if (s->sock >= 0)
             close(s->sock);
         s->lock_fd = s->sock = -1;
     }
+}
+
+static void fork_child(void)
+{
+    if (!xw_xenif_forking_keeper())
+        drop_domains();
     pthread_mutex_init(&open_mu, NULL);
+}
+
+void xw_sim_drop_domains(void)
+{
+    pthread_mutex_lock(&open_mu);
+    drop_domains();
+    pthread_mutex_unlock(&open_mu);
 }
 
 static void register_fork(void) { pthread_atfork(fork_prepare, fork_parent, fork_child); }

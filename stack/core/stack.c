@@ -399,10 +399,8 @@ int xw_stack_resume(void)
  * nothing the child does (including exiting) touches the parent's stack or its
  * peers.  A parent that exits while children hold its listeners hands its stack
  * to a keeper (keeper.h). */
-static void forget_in_child(void)
+void xw_stack_forget(void)
 {
-    if (xw_keeper_forking())
-        return;
     xw_handoff_child();
     xw_owner_forget();
     pthread_mutex_init(&xw_stack_mutex, NULL);
@@ -411,6 +409,12 @@ static void forget_in_child(void)
     st.wake_fd = -1;
     xw_rev_forget();
     xw_sock_forget_all();
+}
+
+static void forget_in_child(void)
+{
+    if (!xw_keeper_forking())
+        xw_stack_forget();
 }
 
 /* The process exits: its listeners live on in a keeper while processes it

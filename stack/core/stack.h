@@ -26,6 +26,10 @@ int xw_stack_enter(void);
 /* Leave an API call: deliver looped-back packets, flush batched frames, wake the
  * stack thread if lwIP's next timer moved earlier, release the lock. */
 void xw_stack_leave(void);
+/* Forget the stack as a forked child does (its state is another process's):
+ * the fork handler, and a process that handed its stack to a keeper
+ * (xw_keeper_detach). */
+void xw_stack_forget(void);
 
 /* Deliver looped-back packets and send batched frames now (lock held): before
  * sleeping, so that what this thread queued goes out. */

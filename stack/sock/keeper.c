@@ -114,6 +114,7 @@ bool xw_keeper_keep_listener(struct xw_sock *s)
 
 static bool listening;   /* the stack has a listener (lock) */
 static bool handed_over; /* this process's stack is the keeper's now */
+static bool detached;    /* the keeper serves a living process (xw_keeper_detach) */
 
 /* Does the keeper still have work (lock held)? */
 static bool needed(void)
@@ -125,7 +126,7 @@ static bool needed(void)
  * while anything holds its number (it ends by itself when nothing does). */
 static bool keeper_needed(void)
 {
-    return (listening && served_alive()) || xw_handoff_count_locked() > 0;
+    return ((listening || detached) && served_alive()) || xw_handoff_count_locked() > 0;
 }
 
 static void find_listener(struct xw_sock *s)
@@ -188,9 +189,11 @@ static void become_keeper(pid_t parent)
     _exit(0);
 }
 
+static bool hand_over(pid_t parent);
+
 bool xw_keeper_handover(bool at_exec)
 {
-    pid_t parent = getpid(), pid;
+    pid_t parent = getpid();
     bool want;
 
     xw_stack_lock();
@@ -205,8 +208,15 @@ bool xw_keeper_handover(bool at_exec)
      * numbers as it exits); after exec, by the new image. */
     want = xw_stack_running() && (needed() || (at_exec && xw_handoff_count_locked() > 0));
     xw_stack_unlock();
-    if (!want)
-        return false;
+    return want && hand_over(parent);
+}
+
+/* Stop the stack here and fork the keeper that goes on with it (true), or
+ * start the stack again here (false). */
+static bool hand_over(pid_t parent)
+{
+    pid_t pid;
+
     /* Every thread of the stack stops here first: the keeper starts them again
      * on the state they left, and nothing of this process may touch the link
      * or the shared memory afterwards. */
@@ -241,5 +251,27 @@ bool xw_keeper_handover(bool at_exec)
     handed_over = true;
     xw_info("its listeners and connections live on in keeper %d", (int)pid);
     xw_stack_unlock();
+    return true;
+}
+
+bool xw_keeper_detach(void)
+{
+    bool running;
+
+    xw_stack_lock();
+    running = xw_stack_running() && !handed_over;
+    xw_stack_unlock();
+    if (!running)
+        return false;
+    xw_keeper_note_child(getpid());
+    detached = true;
+    if (!hand_over(getpid())) {
+        detached = false;
+        return false;
+    }
+    /* This process is now as a child of the keeper's: its stack is the
+     * keeper's, reached through the process channel. */
+    xw_stack_forget();
+    xw_xenif_gave_domain();
     return true;
 }

@@ -40,6 +40,13 @@ void xw_keeper_note_child(pid_t pid);
  * the stack alone (it is stopped in this process); false: the caller stops
  * the stack itself. */
 bool xw_keeper_handover(bool at_exec);
+/* A process about to give up root (the shim's setuid): its stack goes on in
+ * a keeper that keeps the privileges (the hub and the sim host are the
+ * starting user's), serving this process, which from now on uses it through
+ * the process channel as a forked child does (the caller makes its sockets
+ * a child's).  The keeper ends after this process and its children.  true:
+ * done; false: nothing changed (no stack, or no keeper could be made). */
+bool xw_keeper_detach(void);
 /* True while the keeper is being forked (the stack's atfork handlers stand
  * aside). */
 bool xw_keeper_forking(void);

@@ -14,8 +14,10 @@
  *     workers accept on duplicates: one the parent made, one their own), orphan: (the
  *     workers go on when the parent is killed), or jail: (each worker chroots
  *     into an empty directory and becomes nobody before it accepts, as
- *     privilege-separating servers do; needs root), or own: (each worker opens
- *     its own SO_REUSEPORT listener after the fork; the parent has none).
+ *     privilege-separating servers do; needs root), or drop: (the server
+ *     becomes nobody before it opens its listener; needs root), or own: (each
+ *     worker opens its own SO_REUSEPORT listener after the fork; the parent
+ *     has none).
  *     Serves N connections in all (echo until EOF), then stops the workers and
  *     prints "served N connections, B bad, by K workers".  A connection that
  *     starts with 'K' kills its worker mid-transfer (not counted).
@@ -226,13 +228,15 @@ int main(int argc, char **argv)
     } else if (!strncmp(mode, "own:", 4)) {
         own = true;
         mode += 4;
-    } else if (!strncmp(mode, "jail:", 5)) {
+    } else if (!strncmp(mode, "jail:", 5) || !strncmp(mode, "drop:", 5)) {
         if (geteuid() != 0) {
-            fprintf(stderr, "prefork: jail: needs root\n");
+            fprintf(stderr, "prefork: %.4s: needs root\n", mode);
             return 2;
         }
-        if (!(jail = mkdtemp(jail_dir) != NULL))
+        if (mode[0] == 'j' && !(jail = mkdtemp(jail_dir) != NULL))
             die("mkdtemp");
+        if (mode[0] == 'd' && (setgroups(0, NULL) < 0 || setgid(65534) < 0 || setuid(65534) < 0))
+            die("setuid"); /* nobody, before any socket */
         mode += 5;
     } else if (!strncmp(mode, "orphan:", 7)) {
         orphan = true; /* the test kills the parent: workers serve on alone */

@@ -2,8 +2,9 @@
 # accept (blocking, poll, epoll, EPOLLEXCLUSIVE, an accept mutex; also after the
 # listener's process daemonized: fork + exit, double fork + setsid; and after the
 # parent closed its copy of the listener; on duplicates of it; in workers that
-# chroot into an empty directory and become nobody first; on SO_REUSEPORT
-# listeners each worker opens itself), natively and
+# chroot into an empty directory and become nobody first; when the server
+# became nobody before its first socket; on SO_REUSEPORT listeners each worker
+# opens itself), natively and
 # under xway-run with the same client checking every byte; under xway-run the
 # connections take the ring and every one is served by a worker.
 . "$2/tests/lib.sh"
@@ -43,9 +44,14 @@ run_mode() { # MODE kernel|xway
             [ "$(grep -c "listening through the owner's stack" "$WORK/$mode-$how.srv.err")" = 2 ] ||
                 die "$mode: the workers' own listeners are not the owner's stack's"
             ;;
-        daemon:* | double:*)
-            # The listener's process exited: a keeper held its stack, and ends
-            # with the server (the address is free again).
+        daemon:* | double:* | drop:*)
+            case $mode in drop:*)
+                grep -q "giving up root: the stack goes on as root in a keeper" "$WORK/$mode-$how.srv.err" ||
+                    die "$mode: no keeper kept the stack's privileges"
+                ;;
+            esac
+            # The listener's process exited (or gave up root): a keeper held
+            # its stack, and ends with the server (the address is free again).
             local k
             k=$(grep -ao "keeper [0-9]*: the listeners" "$WORK/$mode-$how.srv.err" | awk '{print $2}' | tr -d :)
             [ -n "$k" ] || die "$mode: no keeper: $(cat "$WORK/$mode-$how.srv.err")"
@@ -63,9 +69,9 @@ run_mode() { # MODE kernel|xway
     fi
     echo "ok: $mode/$how: $(tail -1 "$WORK/$mode-$how.srv.out")"
 }
-# jail: needs root (CI runs as root).
-jail=jail:epoll
-[ "$(id -u)" = 0 ] || { jail=""; echo "not root: jail:epoll not run"; }
+# jail: and drop: need root (CI runs as root).
+jail="jail:epoll drop:epoll"
+[ "$(id -u)" = 0 ] || { jail=""; echo "not root: jail:epoll and drop:epoll not run"; }
 for mode in block poll epoll epollex mutex daemon:epoll double:block closer:epoll dup:epoll own:epoll $jail; do
     run_mode $mode kernel
     run_mode $mode xway
