@@ -35,6 +35,8 @@
 #include <unistd.h>
 
 #include "keeper.h"
+#include "owner.h"
+#include "stack.h"
 #include "shim.h"
 #include "xway.h"
 
@@ -158,6 +160,77 @@ pid_t fork(void)
     return pid;
 }
 
+/* ---- the owner across exec ------------------------------------------------------- */
+
+/* A new image of a client of an owner (a forked child, a process that gave
+ * root up), or a program spawned by a process with a stack, is that owner's
+ * client too: its own stack could not take the address, which the owner
+ * holds.  ev with XWAY_OWNER_FD=<a memfd naming the owner> (owner.h), in a
+ * new array (*ref: the fd, to close if the exec fails), or NULL: ev as is. */
+static char **owner_env(char *const ev[], int *ref)
+{
+    static const char key[] = "XWAY_OWNER_FD=";
+    size_t n = 0, k = 0;
+    char **out, *var;
+    int fd;
+
+    *ref = -1;
+    if (xs_in_stack || (!xs_in_child && !XS_STACK_CALL(xw_stack_running())))
+        return NULL;
+    fd = XS_STACK_CALL(xw_owner_ref_fd());
+    if (fd < 0)
+        return NULL;
+    while (ev && ev[n])
+        n++;
+    out = malloc((n + 2) * sizeof(*out));
+    var = malloc(sizeof(key) + 12);
+    if (!out || !var) {
+        free(out);
+        free(var);
+        xs_real.close(fd);
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (strncmp(ev[i], key, sizeof(key) - 1))
+            out[k++] = ev[i];
+    snprintf(var, sizeof(key) + 12, "%s%d", key, fd);
+    out[k++] = var;
+    out[k] = NULL;
+    *ref = fd;
+    return out;
+}
+
+static void owner_env_free(char **env, int ref)
+{
+    if (!env)
+        return;
+    for (size_t i = 0; env[i]; i++)
+        if (!strncmp(env[i], "XWAY_OWNER_FD=", 14))
+            free(env[i]);
+    free(env);
+    if (ref >= 0)
+        xs_real.close(ref);
+}
+
+/* In a new image: the owner an exec passed on, if any. */
+__attribute__((constructor)) static void adopt_owner(void)
+{
+    const char *v = getenv("XWAY_OWNER_FD");
+    char *end;
+    long fd;
+
+    if (!v)
+        return;
+    fd = strtol(v, &end, 10);
+    unsetenv("XWAY_OWNER_FD");
+    if (*end || fd < 0 || fd > 1 << 20)
+        return;
+    xs_real_init();
+    if (XS_STACK_CALL(xw_owner_adopt_fd((int)fd)))
+        atomic_store(&xs_in_child, true);
+    xs_real.close((int)fd);
+}
+
 /* vfork: a child that shares our memory cannot run the shim's fork handlers
  * (nor return through this function), so it is a fork; a program cannot tell
  * but by the parent running before the child execs. */
@@ -171,11 +244,15 @@ static int spawn(bool search, pid_t *pid, const char *file,
                  char *const av[], char *const ev[])
 {
     pid_t child = -1;
-    int rc;
+    int rc, ref;
+    char **env;
 
     xs_lock();
     handoff_all();
-    rc = (search ? xs_real.posix_spawnp : xs_real.posix_spawn)(&child, file, fa, at, av, ev);
+    env = owner_env(ev, &ref);
+    rc = (search ? xs_real.posix_spawnp : xs_real.posix_spawn)(&child, file, fa, at, av,
+                                                              env ? env : ev);
+    owner_env_free(env, ref);
     if (rc == 0)
         note_child(child);
     xs_unlock();
@@ -259,16 +336,22 @@ static int exec_failed(bool kept)
 int execve(const char *file, char *const av[], char *const ev[])
 {
     bool kept = exec_prepare(runnable(file, false));
+    int ref;
+    char **env = owner_env(ev, &ref);
 
-    xs_real.execve(file, av, ev);
+    xs_real.execve(file, av, env ? env : ev);
+    owner_env_free(env, ref);
     return exec_failed(kept);
 }
 
 int execvpe(const char *file, char *const av[], char *const ev[])
 {
     bool kept = exec_prepare(runnable(file, true));
+    int ref;
+    char **env = owner_env(ev, &ref);
 
-    xs_real.execvpe(file, av, ev);
+    xs_real.execvpe(file, av, env ? env : ev);
+    owner_env_free(env, ref);
     return exec_failed(kept);
 }
 
@@ -276,8 +359,11 @@ int fexecve(int fd, char *const av[], char *const ev[])
 {
     struct stat st;
     bool kept = exec_prepare(fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 0111));
+    int ref;
+    char **env = owner_env(ev, &ref);
 
-    xs_real.fexecve(fd, av, ev);
+    xs_real.fexecve(fd, av, env ? env : ev);
+    owner_env_free(env, ref);
     return exec_failed(kept);
 }
 

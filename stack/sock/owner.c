@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -645,4 +646,46 @@ int xw_owner_listen(int cfd, const struct xw_owner_ref *o, const struct sockaddr
         return errno == EPIPE || errno == ECONNREFUSED ? -ECONNRESET : -errno;
     rc = recv_reply(cfd, &rep, MSG_CMSG_CLOEXEC, &fd, REPLY_WAIT_MS, true);
     return rc < 0 ? rc : fd;
+}
+
+/* ---- across exec ------------------------------------------------------------ */
+
+#define REF_MAGIC 0x58574f52u
+
+struct ref_file {
+    uint32_t magic;
+    struct xw_owner_ref ref;
+};
+
+int xw_owner_ref_fd(void)
+{
+    struct ref_file f = { .magic = REF_MAGIC };
+    const struct xw_owner_ref *o = own.parent.valid ? &own.parent : own.self.valid ? &own.self : NULL;
+    int fd, e;
+
+    if (!o)
+        return -ENOENT;
+    f.ref = *o;
+    fd = memfd_create("xway-owner", 0); /* crosses exec: the new image reads it */
+    if (fd < 0)
+        return -errno;
+    if (pwrite(fd, &f, sizeof(f), 0) != (ssize_t)sizeof(f)) {
+        e = errno ? errno : EIO;
+        close(fd);
+        return -e;
+    }
+    return fd;
+}
+
+bool xw_owner_adopt_fd(int fd)
+{
+    struct ref_file f;
+    struct stat st;
+
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size != (off_t)sizeof(f) ||
+        pread(fd, &f, sizeof(f), 0) != (ssize_t)sizeof(f) || f.magic != REF_MAGIC ||
+        !f.ref.valid || f.ref.namelen > sizeof(f.ref.name) || f.ref.name.sun_family != AF_UNIX)
+        return false;
+    own.parent = f.ref;
+    return true;
 }

@@ -77,6 +77,14 @@ void xw_owner_forget(void);
  * descendants keep it). */
 const struct xw_owner_ref *xw_owner_parent(void);
 
+/* Across exec: the owner this process reaches (its parent's, or its own
+ * stack's) written into a memfd that exec passes on (the token stays out of
+ * the environment: only the fd's number goes there, XWAY_OWNER_FD), or
+ * -errno; and, in the new image, take the owner from such an fd (false: not
+ * one of ours). */
+int xw_owner_ref_fd(void);
+bool xw_owner_adopt_fd(int fd);
+
 /* Client side: connect to o (a cloexec fd, or -errno). */
 int xw_owner_connect(const struct xw_owner_ref *o);
 /* ACCEPT on the owner's listener that lfd is a number of: the connection's fd

@@ -52,3 +52,28 @@ for mode in spawn vfork exec parentexit; do
     serve $mode kernel $count
     serve $mode xway $count
 done
+
+# A client that gives root up and execs (setpriv, as su-like programs do):
+# its stack starts as root and goes to a keeper at the setresuid; the new image
+# (nobody, who cannot reach the hub or the sim host) is the keeper's client, as
+# a forked child is (the exec passes the owner on), and its connection takes
+# the ring through it.  (Addresses of their own: the keepers of the cases above
+# may still be letting theirs go.)
+if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
+    port=$((port + 1))
+    bg -e "$WORK/sp.srv.err" "$WORK/sp.srv.out" \
+        timeout 60 env XWAY_ADDR=10.77.9.5/24 "$RUN" "$BUILD/tests/fork/spawn" spawn 10.77.9.5 $port 1
+    s=$LAST_PID
+    wait_line "$WORK/sp.srv.out" listening 10 $s
+    timeout 60 env XWAY_ADDR=10.77.9.6/24 "$RUN" setpriv --reuid=65534 --regid=65534 --clear-groups \
+        "$BUILD/tests/fork/spawn" client 10.77.9.5 $port $BYTES >"$WORK/sp.got" 2>"$WORK/sp.cli.err" ||
+        die "setpriv client: $(cat "$WORK/sp.cli.err")"
+    [ "$(cut -d' ' -f1 <"$WORK/sp.got")" = "$want" ] || die "setpriv client: got '$(cat "$WORK/sp.got")'"
+    grep -q "giving up root" "$WORK/sp.cli.err" || die "setpriv: no keeper at setresuid"
+    grep -q "connected through the owner's stack (ring path" "$WORK/sp.cli.err" ||
+        die "setpriv: the new image's connection is not the keeper's, on the ring"
+    wait $s || die "setpriv: server: $(cat "$WORK/sp.srv.err")"
+    echo "ok: setpriv (give root up, exec): connected through the keeper, on the ring, 8 MiB intact"
+else
+    echo "not root (or no setpriv): the setpriv case not run"
+fi
