@@ -226,8 +226,9 @@ __attribute__((constructor)) static void adopt_owner(void)
     if (*end || fd < 0 || fd > 1 << 20)
         return;
     xs_real_init();
-    if (XS_STACK_CALL(xw_owner_adopt_fd((int)fd)))
-        atomic_store(&xs_in_child, true);
+    if (!XS_STACK_CALL(xw_owner_adopt_fd((int)fd)))
+        return; /* not ours: left alone */
+    atomic_store(&xs_in_child, true);
     xs_real.close((int)fd);
 }
 

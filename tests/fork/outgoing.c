@@ -1,13 +1,15 @@
 /* Forked children that connect out, as workers of proxies do (the echo server
  * is prefork's).
  *
- *   outgoing block|nonblock ADDR PORT CHILDREN BYTES REFUSED_PORT
+ *   outgoing block|nonblock|exec ADDR PORT CHILDREN BYTES REFUSED_PORT
  *     The parent makes one connection of its own first, then forks CHILDREN
  *     children that each connect to ADDR PORT — blocking, or nonblocking then
  *     waiting for EPOLLOUT (edge-triggered) and reading SO_ERROR, as event
  *     loops do — send BYTES of their own pattern while reading the echo back,
  *     and check every byte.  Each child also connects to REFUSED_PORT, where
- *     nothing listens: ECONNREFUSED (from connect, or from SO_ERROR).
+ *     nothing listens: ECONNREFUSED (from connect, or from SO_ERROR).  exec:
+ *     blocking, and each child execs this program again for its echo (a
+ *     program a child execs, as inetd's services or a worker's helpers).
  *     Prints "children verified K of N".
  */
 #include <arpa/inet.h>
@@ -118,8 +120,17 @@ int main(int argc, char **argv)
     int children, refused, ok = 0;
     size_t bytes;
 
-    if (argc != 7 || (strcmp(argv[1], "block") && strcmp(argv[1], "nonblock"))) {
-        fprintf(stderr, "usage: outgoing block|nonblock ADDR PORT CHILDREN BYTES REFUSED_PORT\n");
+    if (argc == 6 && !strcmp(argv[1], "echo-child")) { /* ID ADDR PORT BYTES */
+        dest.sin_family = AF_INET;
+        dest.sin_port = htons((uint16_t)atoi(argv[4]));
+        if (inet_pton(AF_INET, argv[3], &dest.sin_addr) != 1)
+            return 2;
+        return echo((unsigned)atoi(argv[2]), strtoul(argv[5], NULL, 0));
+    }
+    if (argc != 7 || (strcmp(argv[1], "block") && strcmp(argv[1], "nonblock") &&
+                      strcmp(argv[1], "exec"))) {
+        fprintf(stderr, "usage: outgoing block|nonblock|exec ADDR PORT CHILDREN BYTES "
+                        "REFUSED_PORT\n");
         return 2;
     }
     nonblock = !strcmp(argv[1], "nonblock");
@@ -137,7 +148,15 @@ int main(int argc, char **argv)
         if (pid < 0)
             die("fork");
         if (pid == 0) {
-            int fd = connect_to(refused), e = errno, rc = echo((unsigned)i, bytes);
+            int fd = connect_to(refused), e = errno, rc;
+            if (!strcmp(argv[1], "exec") && fd < 0 && e == ECONNREFUSED) {
+                char id[16];
+                snprintf(id, sizeof(id), "%d", i);
+                execl("/proc/self/exe", "outgoing", "echo-child", id, argv[2], argv[3], argv[5],
+                      (char *)NULL);
+                die("exec");
+            }
+            rc = echo((unsigned)i, bytes);
             if (fd >= 0 || e != ECONNREFUSED) {
                 fprintf(stderr, "outgoing %d: connect to port %d: %s, not ECONNREFUSED\n",
                         (int)getpid(), refused, fd >= 0 ? "connected" : strerror(e));

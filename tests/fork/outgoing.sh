@@ -1,12 +1,13 @@
 # Forked children connect out (tests/fork/outgoing.c), blocking and
-# nonblocking (EPOLLOUT edge, SO_ERROR), natively and under xway-run with the
+# nonblocking (EPOLLOUT edge, SO_ERROR), and from a program each child execs
+# (the exec passes the owner on), natively and under xway-run with the
 # same assertions: every byte of each echo checked, a port where nothing
 # listens refused.  Under xway-run the children's connections are made by
 # their parent's stack (the owner) and take the ring.
 . "$2/tests/lib.sh"
 shim_env "$@"
 port=41780
-for mode in block nonblock; do
+for mode in block nonblock exec; do
     for how in kernel xway; do
         port=$((port + 2))
         srv=127.0.0.1 cli=127.0.0.1 run=()

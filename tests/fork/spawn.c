@@ -10,10 +10,12 @@
  *               connection outlives the process that accepted it.
  * The client sends a byte pattern, half-closes and writes what comes back to
  * stdout (spawn client ADDR PORT BYTES); spawn pattern BYTES writes the
- * pattern, for the expected checksums.  (A C client: under make asan the
+ * pattern, for the expected checksums; spawn drop UID PROG ARGS... gives root
+ * up for UID and execs PROG, as setpriv does.  (A C client: under make asan the
  * client must be an instrumented program too.) */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <grp.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -136,6 +138,13 @@ int main(int argc, char **argv)
 
     if (argc == 3 && !strcmp(argv[1], "pattern"))
         return pattern(strtoul(argv[2], NULL, 0));
+    if (argc >= 4 && !strcmp(argv[1], "drop")) {
+        uid_t uid = (uid_t)atoi(argv[2]);
+        if (setgroups(0, NULL) < 0 || setgid(uid) < 0 || setresuid(uid, uid, uid) < 0)
+            die("setresuid");
+        execv(argv[3], argv + 3);
+        die("exec");
+    }
     if (argc != 5)
         return fprintf(stderr, "usage: spawn spawn|vfork|exec|parentexit|client ADDR PORT "
                                "COUNT|BYTES\n       spawn pattern BYTES\n"), 2;
