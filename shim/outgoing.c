@@ -20,6 +20,7 @@
  * carried to the owner's socket. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -84,8 +85,8 @@ int xs_outgoing_connect(int fd, const struct sockaddr *to, socklen_t tolen)
     r = c < 0 ? c : XS_STACK_CALL(xw_owner_connect_send(c, o, to, tolen, sv[1], filler));
     xs_real.close(sv[1]);
     if (r == 0 && !(fl & O_NONBLOCK)) {
-        int ms = tmo.tv_sec || tmo.tv_usec ? (int)(tmo.tv_sec * 1000 + tmo.tv_usec / 1000) : -1;
-        r = XS_STACK_CALL(xw_owner_connect_result(c, ms, &ci));
+        long long ms = tmo.tv_sec || tmo.tv_usec ? tmo.tv_sec * 1000LL + tmo.tv_usec / 1000 : -1;
+        r = XS_STACK_CALL(xw_owner_connect_result(c, ms > INT_MAX ? -1 : (int)ms, &ci));
         pending = r == -ETIMEDOUT; /* SO_SNDTIMEO: EINPROGRESS, as Linux */
     } else if (r == 0) {
         pending = true;
