@@ -68,6 +68,12 @@ void xs_shared_copy_locked(int from, int to)
     ne->addr = e->addr;
     ne->addrlen = e->addrlen;
     atomic_store(&ne->nonblock, atomic_load(&e->nonblock));
+    /* A listener the owner made for us lives while a copy of our connection
+     * to it does: each number holds one. */
+    if (atomic_load(&e->pend) > 0) {
+        int c = xs_real.fcntl(atomic_load(&e->pend) - 1, F_DUPFD_CLOEXEC, 0);
+        atomic_store(&ne->pend, c >= 0 ? c + 1 : 0);
+    }
     atomic_store(&ne->kind, XS_SHARED); /* no twin of its own: kernel clients come through from's */
 }
 

@@ -16,8 +16,8 @@
  *     into an empty directory and becomes nobody before it accepts, as
  *     privilege-separating servers do; needs root), or drop: (the server
  *     becomes nobody before it opens its listener; needs root), or own: (each
- *     worker opens its own SO_REUSEPORT listener after the fork; the parent
- *     has none).
+ *     worker opens its own SO_REUSEPORT listener after the fork, and accepts
+ *     on a duplicate of it; the parent has none).
  *     Serves N connections in all (echo until EOF), then stops the workers and
  *     prints "served N connections, B bad, by K workers".  A connection that
  *     starts with 'K' kills its worker mid-transfer (not counted).
@@ -129,8 +129,12 @@ static void worker(void)
 {
     int ep = -1, c;
 
-    if (own)
-        lfd = open_listener();
+    if (own) { /* and goes on with a duplicate of it (the first number closed) */
+        int first = open_listener();
+        if ((lfd = dup(first)) < 0)
+            die("dup");
+        close(first);
+    }
 
     if (jail) {
         if (chroot(jail_dir) < 0 || chdir("/") < 0)
