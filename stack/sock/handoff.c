@@ -382,6 +382,8 @@ static void handoff_cb(struct xw_sock *s)
 {
     int rc;
 
+    if (s->for_other) /* (the process channel's: another process's) */
+        return;
     if (s->state == XW_SS_LISTEN) {
         s->shared = true; /* the child holds it too (keeper.h) */
         return;

@@ -138,7 +138,7 @@ static void find_listener(struct xw_sock *s)
  * would close them. */
 static void close_own(struct xw_sock *s)
 {
-    if (s->state != XW_SS_LISTEN)
+    if (s->state != XW_SS_LISTEN && !s->for_other)
         xw_sock_close_locked(s);
 }
 

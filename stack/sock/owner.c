@@ -209,6 +209,17 @@ static ssize_t recv_msg(int sock, void *msg, size_t len, int flags, int *fd, int
     return n;
 }
 
+/* fd, a socket of ours, is another process's (struct xw_sock.for_other). */
+static void for_other(int fd)
+{
+    struct xw_sock *s = xw_api_enter(fd);
+
+    if (s) {
+        s->for_other = true;
+        xw_api_leave(0);
+    }
+}
+
 /* CONNECT: a socket of ours connecting to req's destination for the client,
  * its bytes to go through the stream end b it passed (an AF_UNIX stream).
  * Answered when the connect ends (finish_connect); 0: pending (b is ours
@@ -230,6 +241,7 @@ static int start_connect(int cfd, const struct own_req *req, int b)
     fd = xway_socket(fam, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -errno;
+    for_other(fd);
     /* Its number then follows its state exactly: poll sees the connect end. */
     xway_setsockopt(fd, XWAY_SOL, XWAY_POLLED, &one, sizeof(one));
     if (xway_connect(fd, (const struct sockaddr *)&req->addr, req->addrlen) < 0 &&
@@ -302,6 +314,7 @@ static int do_listen(int i, const struct own_req *req, int *out)
         return -EBUSY; /* one per client connection */
     if ((fd = xway_socket(fam, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
         return -errno;
+    for_other(fd);
     if (((req->flags & XW_OWNER_REUSEADDR) &&
          xway_setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0) ||
         ((req->flags & XW_OWNER_REUSEPORT) &&
@@ -359,17 +372,8 @@ static bool serve_one(int i)
  * forked child: they are the parent's). */
 static void drop_client(int i, bool cancel)
 {
-    struct xw_sock *l;
-
-    if (own.client_lfd[i] >= 0 && cancel) {
-        /* The child closed its listener, or is gone: so is the listener (not
-         * kept for our other children: it was never theirs). */
-        if ((l = xw_api_enter(own.client_lfd[i])) != NULL) {
-            l->shared = false;
-            xw_api_leave(0);
-        }
+    if (own.client_lfd[i] >= 0 && cancel) /* the child closed its listener, or is gone */
         xway_close(own.client_lfd[i]);
-    }
     own.client_lfd[i] = -1;
     for (int k = own.npend - 1; k >= 0; k--)
         if (own.pend[k].cfd == own.clients[i]) {

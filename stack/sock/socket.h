@@ -77,6 +77,9 @@ struct xw_sock {
     int aq_head, aq_len, aq_cap;
     int backlog;
     bool shared;               /* listening when the process forked (keeper.h) */
+    bool for_other;            /* made by the process channel for another process
+                                  (owner.h: CONNECT, LISTEN): never handed off at
+                                  fork nor closed as this process's own */
     /* SO_REUSEPORT listeners on one address and port: the first (the leader)
      * holds lwIP's listening pcb; each new connection goes to one of the group
      * in turn (tcp_path.c).  Leader: rp_next lists the others, rp_turn is the
