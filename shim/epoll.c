@@ -31,10 +31,11 @@ void xs_epset_free(struct xs_epset *s)
     free(s);
 }
 
-static void epset_update(int epfd, int op, int fd, const struct epoll_event *ev)
+/* member_only: change fd's registration only if it is a member already. */
+static void epset_update(int epfd, int op, int fd, const struct epoll_event *ev, bool member_only)
 {
     uint32_t events = ev ? ev->events : 0;
-    struct xs_fd *e = xs_fd_get(epfd);
+    struct xs_fd *e = member_only ? xs_fd_peek(epfd) : xs_fd_get(epfd);
     struct xs_epset *s;
     int i;
 
@@ -43,7 +44,7 @@ static void epset_update(int epfd, int op, int fd, const struct epoll_event *ev)
     s = atomic_load(&e->ep);
     if (!s) {
         struct xs_epset *fresh = NULL;
-        if (op == EPOLL_CTL_DEL || !(fresh = calloc(1, sizeof(*fresh))))
+        if (op == EPOLL_CTL_DEL || member_only || !(fresh = calloc(1, sizeof(*fresh))))
             return;
         pthread_mutex_init(&fresh->lock, NULL);
         if (!atomic_compare_exchange_strong(&e->ep, &s, fresh)) {
@@ -63,7 +64,7 @@ static void epset_update(int epfd, int op, int fd, const struct epoll_event *ev)
             s->fds[i] = s->fds[s->n];
             s->evs[i] = s->evs[s->n];
         }
-    } else {
+    } else if (i < s->n || !member_only) {
         if (i == s->n) {
             if (s->n == s->cap) {
                 int cap = s->cap ? 2 * s->cap : 16;
@@ -99,6 +100,13 @@ int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
         twin = xs_twin_of(fd); /* remembered for xs_epoll_swap */
     } else {
         key = xs_route(fd);
+        if (key < 0 && xs_in_child && xs_kind_of(fd) == XS_NONE) {
+            /* A forked child's kernel TCP socket may become, on its number,
+             * a connection or a listener of the owner's stack (outgoing.c,
+             * shared.c): its registrations are kept to move them then. */
+            epset_update(epfd, op, fd, ev, op != EPOLL_CTL_ADD || !xs_kernel_tcp(fd));
+            return rc;
+        }
         if (key < 0)
             return rc;
         if (op != EPOLL_CTL_DEL) { /* the kernel's epoll watches it: keep it exact */
@@ -107,7 +115,7 @@ int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
         }
         twin = atomic_load(&xs_key_entry(key)->twin);
     }
-    epset_update(epfd, op, fd, ev);
+    epset_update(epfd, op, fd, ev, false);
     /* A dual listener: its kernel twin wakes the same registration. */
     if (twin >= 0) {
         struct epoll_event tev = { 0 };

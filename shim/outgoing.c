@@ -65,14 +65,14 @@ static void install(int fd, const struct sockaddr *to, socklen_t tolen,
 int xs_outgoing_connect(int fd, const struct sockaddr *to, socklen_t tolen)
 {
     const struct xw_owner_ref *o = XS_STACK_CALL(xw_owner_parent());
-    int fl = xs_real.fcntl(fd, F_GETFL), fdfl = xs_real.fcntl(fd, F_GETFD), sv[2], c, r;
+    int fl = xs_real.fcntl(fd, F_GETFL), sv[2], c, r;
     struct timeval tmo = { 0 };
     socklen_t tl = sizeof(tmo);
     struct xw_owner_conn ci;
     uint32_t filler = 0;
     bool pending = false;
 
-    if (!o || fl < 0 || fdfl < 0)
+    if (!o || fl < 0)
         return 1;
     xs_real.getsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tmo, &tl);
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
@@ -100,7 +100,9 @@ int xs_outgoing_connect(int fd, const struct sockaddr *to, socklen_t tolen)
         return -1;
     }
     xs_lock();
-    r = xs_real.dup3(sv[0], fd, (fdfl & FD_CLOEXEC) ? O_CLOEXEC : 0);
+    /* The stream on the number, in the epoll sets the socket was in (nginx
+     * registers it before it connects). */
+    r = xs_epoll_swap(fd, sv[0]);
     if (r >= 0)
         install(fd, to, tolen, pending ? NULL : &ci, pending ? c : -1);
     xs_unlock();

@@ -162,8 +162,7 @@ static int to_kernel(int fd, const char *why)
     return 0;
 }
 
-/* Is fd a kernel TCP socket? */
-static bool kernel_tcp(int fd)
+bool xs_kernel_tcp(int fd)
 {
     int type = 0, proto = 0;
     socklen_t tl = sizeof(type), pl = sizeof(proto);
@@ -190,7 +189,7 @@ static int child_bind(int fd, const struct sockaddr *addr, socklen_t len)
     fam = xs_addr_of(addr, len, a, &port);
     if (!cfg.link || fam < 0 || len > sizeof(k) || xs_kind_of(fd) != XS_NONE ||
         (!xs_is_wild(fam, a) && !is_local(fam, a)) || !XS_STACK_CALL(xw_owner_parent()) ||
-        !kernel_tcp(fd) || fstat(fd, &st) < 0 || !(e = xs_fd_get(fd)))
+        !xs_kernel_tcp(fd) || fstat(fd, &st) < 0 || !(e = xs_fd_get(fd)))
         return 1;
     memcpy(&k, addr, len);
     if (!xs_is_wild(fam, a) && fam == AF_INET)
@@ -263,7 +262,7 @@ static int child_connect(int fd, const struct sockaddr *addr, socklen_t len)
     config();
     fam = xs_addr_of(addr, len, a, &port);
     if (!cfg.link || fam < 0 || (e && atomic_load(&e->kind) != XS_NONE) ||
-        !reachable(fam, a, &why) || !kernel_tcp(fd))
+        !reachable(fam, a, &why) || !xs_kernel_tcp(fd))
         return 1;
     return xs_outgoing_connect(fd, addr, len);
 }

@@ -171,7 +171,7 @@ int xs_shared_accept(int fd, struct xs_fd *e, struct sockaddr *addr, socklen_t *
 int xs_shared_listen(int fd, struct xs_fd *e, int backlog)
 {
     const struct xw_owner_ref *o = XS_STACK_CALL(xw_owner_parent());
-    int ra = 0, rp = 0, c, l, twin = -1, fl, fdfl;
+    int ra = 0, rp = 0, c, l, twin = -1, fl;
     socklen_t sl = sizeof(int);
     struct xs_fd *te;
 
@@ -190,10 +190,9 @@ int xs_shared_listen(int fd, struct xs_fd *e, int backlog)
                                               backlog, (ra ? XW_OWNER_REUSEADDR : 0) |
                                                            (rp ? XW_OWNER_REUSEPORT : 0)));
     fl = xs_real.fcntl(fd, F_GETFL);
-    fdfl = xs_real.fcntl(fd, F_GETFD);
     xs_lock();
     if (l >= 0 && (twin = xs_real.fcntl(fd, F_DUPFD_CLOEXEC, 0)) >= 0 && (te = xs_fd_get(twin)) &&
-        xs_real.dup3(l, fd, (fdfl & FD_CLOEXEC) ? O_CLOEXEC : 0) == fd) {
+        xs_epoll_swap(fd, l) == fd) {
         struct sockaddr_storage addr = e->addr;
         socklen_t addrlen = e->addrlen;
         int domain = e->domain;

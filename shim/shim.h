@@ -286,6 +286,8 @@ void xs_shared_copy_locked(int from, int to);
 /* epoll.c: number fd becomes a dup of twin in every epoll set that has it
  * (xs_lock held): fd, or -1. */
 int xs_epoll_swap(int fd, int twin);
+/* route.c: is fd a kernel TCP socket? */
+bool xs_kernel_tcp(int fd);
 /* outgoing.c: connect(fd) in a forked child to a destination the stack
  * reaches, through the owner: 0, -1 with errno (EINPROGRESS too), or 1: the
  * kernel's after all (no owner).  result: the answer of a connect in progress

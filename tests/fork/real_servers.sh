@@ -8,7 +8,9 @@
 #   python3's socketserver.ForkingTCPServer: the parent accepts, a child per
 #          connection serves it;
 #   openbsd-inetd: accepts, forks, and the child execs the service program
-#          (sha256sum) on the connection (stdin and stdout), as inetd does.
+#          (sha256sum) on the connection (stdin and stdout), as inetd does;
+#   nginx as a reverse proxy: its workers connect out (nonblocking, epoll) to
+#          an upstream (python3's http.server) through the master's stack.
 . "$2/tests/lib.sh"
 shim_env "$@"
 command -v nginx >/dev/null || die "nginx is not installed (scripts/install-deps.sh)"
@@ -23,6 +25,7 @@ chmod 755 "$WORK" "$NG" "$NG/www"
 head -c 4194304 /dev/urandom >"$NG/www/big.bin"
 chmod 644 "$NG/www/big.bin"
 want=$(sha256sum <"$NG/www/big.bin")
+want4=$want
 wait_jobs_but() { local rc=0; for j in $(jobs -p); do [ "$j" = "$1" ] || wait "$j" || rc=1; done; return $rc; }
 for variant in on off reuseport; do
     daemon=$variant reuseport=""
@@ -115,3 +118,47 @@ done
     die "inetd: not one exec'd service per connection: $(cat "$WORK/inetd.err")"
 kill $IN
 echo "ok: openbsd-inetd ran sha256sum on 4 x 4 MiB connections over the ring (fork + exec)"
+
+# nginx as a reverse proxy: the workers' own outgoing connections to the
+# upstream are made by the master's stack (the process channel), on the ring.
+bg -e "$WORK/up.err" "$WORK/up.out" timeout 100 env XWAY_ADDR=10.77.9.7/24 "$RUN" \
+    python3 -m http.server 8082 --bind 10.77.9.7 --directory "$NG/www"
+UP=$LAST_PID
+: >"$NG/logs/error.log"
+cat >"$NG/nginx.conf" <<CONF
+daemon off;
+master_process on;
+worker_processes 2;
+pid $NG/nginx.pid;
+error_log $NG/logs/error.log info;
+events { worker_connections 256; }
+http {
+    access_log $NG/logs/access.log;
+    server { listen 10.77.9.1:8081; location / { proxy_pass http://10.77.9.7:8082; } }
+}
+CONF
+timeout 100 env XWAY_ADDR=10.77.9.1/24 "$RUN" nginx -c "$NG/nginx.conf" -p "$NG" \
+    >"$WORK/ngp.out" 2>"$WORK/ngp.err" &
+NGPID=$!
+for _ in $(seq 100); do
+    [ "$(grep -c 'start worker process' "$NG/logs/error.log")" -ge 2 ] && break
+    sleep 0.1
+done
+for _ in $(seq 50); do grep -q "Serving HTTP" "$WORK/up.out" "$WORK/up.err" && break; sleep 0.1; done
+curls=()
+for i in 1 2 3 4; do
+    timeout 60 env XWAY_ADDR=10.77.9.$((30 + i))/24 "$RUN" curl -sS -o "$WORK/px$i" \
+        http://10.77.9.1:8081/big.bin 2>"$WORK/px$i.err" &
+    curls+=($!)
+done
+for c in "${curls[@]}"; do wait "$c" || die "nginx proxy: curl failed: $(cat "$WORK"/px?.err | tail -3)"; done
+for i in 1 2 3 4; do
+    [ "$(sha256sum <"$WORK/px$i")" = "$want4" ] ||
+        die "nginx proxy: fetch $i differs: $(cat "$WORK/px$i.err" "$NG/logs/error.log" | tail -5)"
+done
+n=$(cat "$WORK/ngp.err" "$NG/logs/error.log" | grep -ac "connected through the owner's stack (ring path")
+[ "$n" -ge 4 ] || die "nginx proxy: $n of 4 upstream connections through the master's stack on the ring"
+kill -QUIT "$(cat "$NG/nginx.pid")"
+wait $NGPID || true
+kill $UP
+echo "ok: nginx as a reverse proxy: its workers' upstream connections through the master's stack, on the ring, 4 x 4 MiB intact"
