@@ -41,11 +41,16 @@ bench: build
 # cannot be preloaded into, or linked by, the unsanitized programs they run.
 # Except shim tests whose programs are all ours, so sanitized too (the
 # preloaded shim then precedes libasan in the load order, which is fine).
+# The fork tests run without LeakSanitizer: a process forked while another
+# thread held a lock of the sanitizer's allocator inherits it locked, and the
+# leak check at its exit then waits for ever (seen: a daemon's server hung in
+# __lsan::LockAllocator at exit, 2 runs in 10); memory errors are still caught.
 asan: deps
 	cmake -S . -B $(BUILD)-asan -DXWAY_WERROR=ON -DXWAY_SANITIZE=ON -DXWAY_XEN_TESTS=OFF $(CMAKE_FLAGS)
 	cmake --build $(BUILD)-asan -j$(JOBS)
 	cd $(BUILD)-asan && ctest --output-on-failure -j2 -E '^install$$' -LE '^shim$$' $(CTEST_FLAGS)
-	cd $(BUILD)-asan && ASAN_OPTIONS=verify_asan_link_order=0 ctest --output-on-failure -R '^(shim_fdrace|shim_exec|fork_prefork|fork_signals|fork_spawn|fork_outgoing)$$' $(CTEST_FLAGS)
+	cd $(BUILD)-asan && ASAN_OPTIONS=verify_asan_link_order=0 ctest --output-on-failure -R '^(shim_fdrace|shim_exec)$$' $(CTEST_FLAGS)
+	cd $(BUILD)-asan && ASAN_OPTIONS=verify_asan_link_order=0:detect_leaks=0 ctest --output-on-failure -R '^(fork_prefork|fork_signals|fork_spawn|fork_outgoing)$$' $(CTEST_FLAGS)
 
 install: build
 	cmake --install $(BUILD) --prefix $(or $(PREFIX),/usr/local)
