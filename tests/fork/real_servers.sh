@@ -27,12 +27,12 @@ chmod 644 "$NG/www/big.bin"
 want=$(sha256sum <"$NG/www/big.bin")
 want4=$want
 wait_jobs_but() { local rc=0; for j in $(jobs -p); do [ "$j" = "$1" ] || wait "$j" || rc=1; done; return $rc; }
-for variant in on off reuseport; do
-    daemon=$variant reuseport=""
-    [ $variant = reuseport ] && daemon=off reuseport=" reuseport"
+# nginx_start DAEMON NAME SERVER-BLOCK: nginx, master + 2 workers, on 10.77.9.1
+# (output in $WORK/NAME.out and .err, pid in NGPID), once both workers run.
+nginx_start() {
     : >"$NG/logs/error.log"
     cat >"$NG/nginx.conf" <<CONF
-daemon $daemon;
+daemon $1;
 master_process on;
 worker_processes 2;
 pid $NG/nginx.pid;
@@ -41,16 +41,21 @@ events { worker_connections 256; }
 http {
     access_log $NG/logs/access.log;
     sendfile on;
-    server { listen 10.77.9.1:8080$reuseport; root $NG/www; }
+    $3
 }
 CONF
     timeout 150 env XWAY_ADDR=10.77.9.1/24 "$RUN" nginx -c "$NG/nginx.conf" -p "$NG" \
-        >"$WORK/ng-$variant.out" 2>"$WORK/ng-$variant.err" &
+        >"$WORK/$2.out" 2>"$WORK/$2.err" &
     NGPID=$!
     for _ in $(seq 100); do
         [ "$(grep -c 'start worker process' "$NG/logs/error.log")" -ge 2 ] && break
         sleep 0.1
     done
+}
+for variant in on off reuseport; do
+    daemon=$variant reuseport=""
+    [ $variant = reuseport ] && daemon=off reuseport=" reuseport"
+    nginx_start $daemon ng-$variant "server { listen 10.77.9.1:8080$reuseport; root $NG/www; }"
     master=$(cat "$NG/nginx.pid")
     for i in 1 2 3 4 5 6; do
         timeout 60 env XWAY_ADDR=10.77.9.$((10 + i))/24 "$RUN" curl -sS -o "$WORK/got$i" \
@@ -124,26 +129,7 @@ echo "ok: openbsd-inetd ran sha256sum on 4 x 4 MiB connections over the ring (fo
 bg -e "$WORK/up.err" "$WORK/up.out" timeout 100 env XWAY_ADDR=10.77.9.7/24 "$RUN" \
     python3 -m http.server 8082 --bind 10.77.9.7 --directory "$NG/www"
 UP=$LAST_PID
-: >"$NG/logs/error.log"
-cat >"$NG/nginx.conf" <<CONF
-daemon off;
-master_process on;
-worker_processes 2;
-pid $NG/nginx.pid;
-error_log $NG/logs/error.log info;
-events { worker_connections 256; }
-http {
-    access_log $NG/logs/access.log;
-    server { listen 10.77.9.1:8081; location / { proxy_pass http://10.77.9.7:8082; } }
-}
-CONF
-timeout 100 env XWAY_ADDR=10.77.9.1/24 "$RUN" nginx -c "$NG/nginx.conf" -p "$NG" \
-    >"$WORK/ngp.out" 2>"$WORK/ngp.err" &
-NGPID=$!
-for _ in $(seq 100); do
-    [ "$(grep -c 'start worker process' "$NG/logs/error.log")" -ge 2 ] && break
-    sleep 0.1
-done
+nginx_start off ngp "server { listen 10.77.9.1:8081; location / { proxy_pass http://10.77.9.7:8082; } }"
 for _ in $(seq 50); do grep -q "Serving HTTP" "$WORK/up.out" "$WORK/up.err" && break; sleep 0.1; done
 curls=()
 for i in 1 2 3 4; do
