@@ -140,9 +140,11 @@ static void unregister(int epfd, struct xs_fd *e)
     pthread_mutex_lock(&s->lock);
     for (int i = 0; i < s->n; i++)
         if (s->fds[i].fd == swap_fd) {
-            xs_real.epoll_ctl(epfd, EPOLL_CTL_DEL, swap_fd, NULL);
             xs_real.epoll_ctl(epfd, EPOLL_CTL_DEL, swap_twin, NULL);
-            s->fds[i].events = -1; /* to register again */
+            /* Registered still, to register again; or a member left behind
+             * by a file closed since (the kernel dropped it): to forget. */
+            s->fds[i].events =
+                xs_real.epoll_ctl(epfd, EPOLL_CTL_DEL, swap_fd, NULL) == 0 ? -1 : -2;
         }
     pthread_mutex_unlock(&s->lock);
 }
@@ -155,8 +157,9 @@ static void reregister(int epfd, struct xs_fd *e)
         return;
     pthread_mutex_lock(&s->lock);
     for (int i = 0; i < s->n; i++)
-        if (s->fds[i].fd == swap_fd && s->fds[i].events == -1) {
-            xs_real.epoll_ctl(epfd, EPOLL_CTL_ADD, swap_fd, &s->evs[i]);
+        if (s->fds[i].fd == swap_fd && s->fds[i].events < 0) {
+            if (s->fds[i].events == -1)
+                xs_real.epoll_ctl(epfd, EPOLL_CTL_ADD, swap_fd, &s->evs[i]);
             s->n--; /* a kernel fd now: no longer the shim's member */
             s->fds[i] = s->fds[s->n];
             s->evs[i] = s->evs[s->n];
