@@ -44,6 +44,9 @@ struct xw_channel {
     uint32_t nind;
     uint32_t budget_pages; /* creator: pages taken from the share budget */
     bool budget_mapped;    /* acceptor: counted against its peer's rings */
+    bool borrowed;         /* adopted: the port is another process's */
+    bool lent;             /* another process moves our indices (adopted it) */
+    uint32_t intf_ref;     /* acceptor: the offer's, for xw_channel_describe */
     uint32_t shift;
     uint64_t nonce, key;
     unsigned spin_us;
@@ -300,6 +303,8 @@ int xw_channel_accept(struct xw_xenif *x, const struct xw_chan_offer *offer,
         return -ENOMEM;
     ch->x = x;
     ch->peer_domid = offer->domid;
+    ch->intf_ref = offer->intf_ref;
+    ch->key = offer->key;
     err = accept_params(p, offer, &ch->spin_us);
     if (err)
         goto out_free;
@@ -457,9 +462,11 @@ bool xw_channel_progress(struct xw_channel *ch)
                      (xw_load_relaxed(&ch->rx.ctl->error) ? 2u : 0u) |
                      (xw_load_relaxed(&ch->tx.ctl->error) ? 4u : 0u);
     /* Our private indices, read as pollers do (a hint): the peer's index can
-     * only move within what they allow. */
-    bool p = moved(&ch->ev_prod, prod, xw_load_relaxed(&ch->rx.idx) + ch->rx.size);
-    bool c = moved(&ch->ev_cons, cons, xw_load_relaxed(&ch->tx.idx));
+     * only move within what they allow.  Lent: the borrower's, as published. */
+    uint32_t rx_idx = ch->lent ? xw_load_relaxed(&ch->rx.ctl->cons) : xw_load_relaxed(&ch->rx.idx);
+    uint32_t tx_idx = ch->lent ? xw_load_relaxed(&ch->tx.ctl->prod) : xw_load_relaxed(&ch->tx.idx);
+    bool p = moved(&ch->ev_prod, prod, rx_idx + ch->rx.size);
+    bool c = moved(&ch->ev_cons, cons, tx_idx);
 
     if (flags & ~ch->ev_flags) {
         ch->ev_flags |= flags;
@@ -676,6 +683,100 @@ void xw_channel_reset(struct xw_channel *ch)
     kick(ch);
 }
 
+int xw_channel_describe(const struct xw_channel *ch, struct xw_chan_desc *d)
+{
+    if (ch->creator || ch->borrowed)
+        return -EINVAL;
+    *d = (struct xw_chan_desc){ .peer_domid = ch->peer_domid, .intf_ref = ch->intf_ref,
+                                .port = (uint32_t)ch->port, .ring_shift = ch->shift,
+                                .key = ch->key };
+    return 0;
+}
+
+void xw_channel_lend(struct xw_channel *ch, bool lent)
+{
+    ch->lent = lent;
+}
+
+void xw_channel_position(const struct xw_channel *ch, struct xw_chan_pos *pos)
+{
+    *pos = (struct xw_chan_pos){ .rx_idx = ch->rx.idx, .rx_seen = ch->rx.seen,
+                                 .tx_idx = ch->tx.idx, .tx_seen = ch->tx.seen,
+                                 .wr_shut = ch->wr_shut };
+}
+
+/* The positions come from a process of our own domain, but a forged or stale
+ * one only makes our next checks fail (ring.c validates every index against
+ * seen and the size), never reach outside the ring. */
+void xw_channel_set_position(struct xw_channel *ch, const struct xw_chan_pos *pos)
+{
+    ch->rx.idx = pos->rx_idx;
+    ch->rx.seen = pos->rx_seen - pos->rx_idx <= ch->rx.size ? pos->rx_seen : pos->rx_idx;
+    ch->tx.idx = pos->tx_idx;
+    ch->tx.seen = pos->tx_idx - pos->tx_seen <= ch->tx.size ? pos->tx_seen : pos->tx_idx;
+    ch->rx.reserved = ch->tx.reserved = 0;
+    ch->wr_shut = pos->wr_shut != 0;
+    ch->ev_prod = ch->ev_cons = ch->ev_flags = 0;
+}
+
+int xw_channel_adopt(struct xw_xenif *x, const struct xw_chan_desc *d,
+                     const struct xw_chan_pos *pos, struct xw_channel **out)
+{
+    struct xw_chan_offer offer = { .domid = d->peer_domid, .intf_ref = d->intf_ref,
+                                   .port = d->port, .ring_shift = d->ring_shift, .key = d->key };
+    struct xw_channel *ch = calloc(1, sizeof(*ch));
+    uint32_t *refs = NULL, nrefs, flags;
+    int err;
+
+    if (!ch)
+        return -ENOMEM;
+    ch->x = x;
+    ch->borrowed = true;
+    ch->peer_domid = d->peer_domid;
+    ch->intf_ref = d->intf_ref;
+    ch->key = d->key;
+    ch->port = (int)d->port;
+    ch->spin_us = XW_CHAN_DEFAULT_SPIN_US;
+    err = accept_params(NULL, &offer, &ch->spin_us);
+    if (err)
+        goto out_free;
+    err = xw_map(x, d->peer_domid, 1, &d->intf_ref, 1, (void **)&ch->intf);
+    if (err)
+        goto out_free;
+    err = read_header(ch, &offer, &nrefs, &flags);
+    if (err)
+        goto out_unmap_intf;
+    refs = malloc(ch->npages * sizeof(*refs));
+    err = refs ? copy_refs(ch, d->peer_domid, nrefs, flags, refs) : -ENOMEM;
+    if (err)
+        goto out_unmap_intf;
+    err = xw_map(x, d->peer_domid, ch->npages, refs, 1, (void **)&ch->data);
+    if (err)
+        goto out_unmap_intf;
+    free(refs);
+    setup_rings(ch);
+    if (pos)
+        xw_channel_set_position(ch, pos);
+    atomic_store(&ch->peer_seen_live, true); /* its owner saw the creator's byte */
+    *out = ch;
+    return 0;
+out_unmap_intf:
+    xw_unmap(x, ch->intf, 1);
+out_free:
+    free(refs);
+    free(ch);
+    return err;
+}
+
+void xw_channel_drop(struct xw_channel *ch)
+{
+    if (!ch)
+        return;
+    xw_unmap(ch->x, ch->data, ch->npages);
+    xw_unmap(ch->x, ch->intf, 1);
+    free(ch);
+}
+
 void xw_channel_close(struct xw_channel *ch)
 {
     if (!ch)
@@ -696,8 +797,10 @@ void xw_channel_close(struct xw_channel *ch)
     } else {
         xw_unmap(ch->x, ch->data, ch->npages);
         xw_unmap(ch->x, ch->intf, 1);
-        xw_budget_map_put(ch->peer_domid);
+        if (!ch->borrowed)
+            xw_budget_map_put(ch->peer_domid);
     }
-    xw_evtchn_unbind(ch->x, (uint32_t)ch->port);
+    if (!ch->borrowed)
+        xw_evtchn_unbind(ch->x, (uint32_t)ch->port);
     free(ch);
 }

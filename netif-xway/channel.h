@@ -135,6 +135,37 @@ int xw_channel_error(const struct xw_channel *ch);
  * unmap/unshare, unbind.  ch is freed. */
 void xw_channel_close(struct xw_channel *ch);
 
+/* Another process of our domain taking over an acceptor's data path (a
+ * forked worker serving a connection its owner accepted: stack/sock/
+ * satellite.c).  describe: what it needs (-EINVAL for a creator's channel).
+ * adopt: map the same pages with handle x (a copy of the owner's handle, or
+ * one of the same domain), validate them as accept does, and use the owner's
+ * bound port to notify (borrowed: the port stays the owner's, whose event
+ * dispatcher forwards its events).  The indices start where position says
+ * (NULL: a fresh ring).  -EPROTO/-EKEYREJECTED: the page is not the one
+ * described; -errno from the mapping. */
+struct xw_chan_desc {
+    uint32_t peer_domid, intf_ref, port, ring_shift;
+    uint64_t key;
+};
+/* The private positions of both directions (ours to own), for handing a
+ * channel's data path to another process and back. */
+struct xw_chan_pos {
+    uint32_t rx_idx, rx_seen, tx_idx, tx_seen;
+    uint32_t wr_shut;
+};
+int xw_channel_describe(const struct xw_channel *ch, struct xw_chan_desc *d);
+int xw_channel_adopt(struct xw_xenif *x, const struct xw_chan_desc *d,
+                     const struct xw_chan_pos *pos, struct xw_channel **out);
+void xw_channel_position(const struct xw_channel *ch, struct xw_chan_pos *pos);
+/* The lender's side: while lent, xw_channel_progress judges the peer's moves
+ * against the indices the borrower publishes (ours stay where they were). */
+void xw_channel_lend(struct xw_channel *ch, bool lent);
+/* The data path comes back: take over the positions another process reached. */
+void xw_channel_set_position(struct xw_channel *ch, const struct xw_chan_pos *pos);
+/* A borrowed channel given back: unmap, no word to the peer. */
+void xw_channel_drop(struct xw_channel *ch);
+
 /* Bytes per direction of this channel. */
 uint32_t xw_channel_ring_bytes(const struct xw_channel *ch);
 

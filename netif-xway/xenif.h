@@ -210,6 +210,11 @@ bool xw_xenif_forking_keeper(void);
 void xw_xenif_gave_domain(void);
 void xw_sim_drop_domains(void);
 
+/* Can this process map grants with x now?  0, or -errno: a sim host out of
+ * reach (a process that chrooted or gave up the user the sim host is
+ * private to).  The xen backend: 0. */
+int xw_xenif_can_map(struct xw_xenif *x);
+
 /* Consume every pending port of the handle and unmask it (for a poller that
  * only needs "something happened"; channels re-check their rings).  Returns
  * the number of ports consumed. */

@@ -6,7 +6,7 @@ set -eu
 PKGS="build-essential cmake pkg-config xz-utils ca-certificates libxen-dev libcmocka-dev
       iproute2 iperf3 netcat-openbsd curl python3 clang libclang-rt-14-dev valgrind
       qemu-system-x86 cpio busybox-static procps psmisc
-      sockperf gnuplot-nox fonts-dejavu-core shfmt nginx-light openbsd-inetd"
+      sockperf gnuplot-nox fonts-dejavu-core shfmt nginx-light openbsd-inetd gunicorn"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
@@ -17,7 +17,7 @@ SUDO=""
 echo "install-deps: installing$missing"
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -q >/dev/null
-# Servers the tests run themselves (nginx, inetd) must not start as system services:
+# Servers the tests run themselves (nginx, inetd, gunicorn) must not start as system services:
 # a policy that forbids every service start while installing.
 POLICY=/usr/sbin/policy-rc.d
 own_policy=""

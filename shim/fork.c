@@ -36,6 +36,7 @@
 
 #include "keeper.h"
 #include "owner.h"
+#include "satellite.h"
 #include "stack.h"
 #include "shim.h"
 #include "xway.h"
@@ -119,9 +120,49 @@ static void handoff_done(int fd, struct xs_fd *e)
     atomic_store(&e->kind, XS_HANDED);
 }
 
+/* A satellite (a forked child serving ring connections itself,
+ * stack/sock/satellite.h) gives each back to its owner, who pumps it: the
+ * number becomes the owner's stream, a new file, which its duplicates take
+ * too. */
+static void give_back_key(int fd, struct xs_fd *e)
+{
+    struct sockaddr_storage self, peer;
+    socklen_t sl = sizeof(self), pl = sizeof(peer);
+    int k = atomic_load(&e->kind);
+
+    if ((k != XS_SOCK && k != XS_HIDDEN) ||
+        XS_STACK_CALL(xway_getpeername(fd, (void *)&peer, &pl)) < 0 ||
+        XS_STACK_CALL(xway_getsockname(fd, (void *)&self, &sl)) < 0 ||
+        XS_STACK_CALL(xw_sat_give_back(fd)) < 0)
+        return;
+    e->addr = self;
+    e->addrlen = sl;
+    e->peer = peer;
+    e->peerlen = pl;
+    e->handed = true;
+    xs_info("fd %d: ring connection given back to the owner for fork or exec (pumped now)", fd);
+}
+
+static void give_back_alias(int fd, struct xs_fd *e)
+{
+    struct xs_fd *ke;
+    int key = atomic_load(&e->key), fl = xs_real.fcntl(fd, F_GETFD);
+
+    if (atomic_load(&e->kind) != XS_ALIAS || !(ke = xs_fd_peek(key)) || !ke->handed)
+        return;
+    if (xs_real.dup3(key, fd, fl > 0 && (fl & FD_CLOEXEC) ? O_CLOEXEC : 0) < 0)
+        return;
+    handoff_alias(fd, e);
+}
+
 /* Every connection to its kernel fd (xs_lock held). */
 static void handoff_all(void)
 {
+    if (xs_in_child && XS_STACK_CALL(xw_stack_satellite())) {
+        xs_fd_foreach(give_back_key);
+        xs_fd_foreach(give_back_alias);
+        xs_fd_foreach(handoff_done);
+    }
     if (xs_in_child)
         return;
     xs_fd_foreach(handoff_key);
@@ -311,8 +352,14 @@ static bool exec_prepare(bool ok)
 {
     bool kept;
 
-    if (!ok || xs_in_child || xs_in_stack)
+    if (!ok || xs_in_stack)
         return false;
+    if (xs_in_child) { /* a satellite's connections go back to the owner */
+        xs_lock();
+        handoff_all();
+        xs_unlock();
+        return false;
+    }
     xs_lock();
     handoff_all();
     xs_in_stack++;

@@ -17,12 +17,14 @@
 #include <unistd.h>
 
 #include "owner.h"
+#include "satellite.h"
 #include "shim.h"
 
 /* This process's connection to the owner: one call at a time.  A forked child
  * starts without it (xs_shared_after_fork). */
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static int cfd = -1;
+static bool hello; /* cfd said HELLO: ring connections come as satellites' */
 
 void xs_shared_after_fork(void)
 {
@@ -30,30 +32,55 @@ void xs_shared_after_fork(void)
     if (cfd >= 0)
         xs_real.close(cfd);
     cfd = -1;
+    hello = false;
 }
 
-/* One ACCEPT call (connecting first, once again if the connection broke). */
-static int call_accept(int fd, int flags, struct xw_owner_conn *ci)
+/* Can this process serve ring connections itself now (satellite.h)?  It
+ * says so once per connection to the owner (HELLO).  Asked at each accept: a
+ * worker that gave up root or chrooted since cannot map any more. */
+static bool can_adopt(const struct xw_owner_ref *o)
+{
+    int ev = XS_STACK_CALL(xw_sat_fwd_fd());
+
+    if (ev >= 0 && !hello)
+        hello = XS_STACK_CALL(xw_owner_hello(cfd, o, ev)) == 0;
+    return ev >= 0 && hello;
+}
+
+/* One ACCEPT call (connecting first, once again if the connection broke).
+ * *sat: the connection came as a satellite's, r its number already. */
+static int call_accept(int fd, int flags, struct xw_owner_conn *ci, bool *sat)
 {
     const struct xw_owner_ref *o = XS_STACK_CALL(xw_owner_parent());
+    struct xw_chan_desc desc;
     int r = -ECONNRESET;
 
     if (!o)
         return -ECONNRESET;
     pthread_mutex_lock(&mu);
     for (int tries = 0; tries < 2; tries++) {
-        if (cfd < 0 && (cfd = XS_STACK_CALL(xw_owner_connect(o))) < 0) {
-            r = cfd == -ENOENT || cfd == -ECONNREFUSED ? -ECONNRESET : cfd;
-            cfd = -1;
-            break;
+        if (cfd < 0) {
+            if ((cfd = XS_STACK_CALL(xw_owner_connect(o))) < 0) {
+                r = cfd == -ENOENT || cfd == -ECONNREFUSED ? -ECONNRESET : cfd;
+                cfd = -1;
+                break;
+            }
         }
-        r = XS_STACK_CALL(xw_owner_accept(cfd, o, fd, flags, ci));
+        r = XS_STACK_CALL(xw_owner_accept(cfd, o, fd, flags, ci, can_adopt(o) ? &desc : NULL, sat));
         if (r >= 0 || r == -EAGAIN || r == -EINVAL)
             break;
         xs_real.close(cfd);
         cfd = -1;
     }
     pthread_mutex_unlock(&mu);
+    if (r >= 0 && *sat) {
+        r = XS_STACK_CALL(xw_sat_adopt(&desc, ci, r, flags));
+        if (r < 0) /* (the owner resets the connection) */
+            xs_warn("fd %d: a ring connection from the owner could not be mapped here (%s): "
+                    "reset", fd, strerror(-r));
+        else
+            xs_fd_set_sock(r, ci->self.ss_family, flags & SOCK_NONBLOCK, true);
+    }
     return r;
 }
 
@@ -133,14 +160,20 @@ int xs_shared_accept(int fd, struct xs_fd *e, struct sockaddr *addr, socklen_t *
     for (;;) {
         struct xw_owner_conn ci;
         int twin = atomic_load(&e->twin), r;
+        bool sat = false;
 
-        r = call_accept(fd, flags, &ci);
+        r = call_accept(fd, flags, &ci, &sat);
         if (r >= 0) {
-            install(r, e->domain, &ci);
+            if (!sat)
+                install(r, e->domain, &ci);
             give_name(&ci, addr, len);
-            xs_info("fd %d: accepted fd %d from the owner's listener (%s path, pumped by the "
-                    "owner)", fd, r, ci.path);
+            xs_info("fd %d: accepted fd %d from the owner's listener (%s path, %s)", fd, r,
+                    ci.path, sat ? "served in this process" : "pumped by the owner");
             return r;
+        }
+        if (sat) { /* adopting failed: that connection is lost, try the next */
+            errno = ECONNABORTED;
+            return -1;
         }
         if (r != -EAGAIN && r != -ECONNRESET && r != -EINVAL) {
             errno = -r; /* the owner is slow (ETIMEDOUT) or out of resources */

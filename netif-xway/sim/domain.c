@@ -230,8 +230,28 @@ static pthread_mutex_t open_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct xw_sim *open_list;
 static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
 
-static void fork_prepare(void) { pthread_mutex_lock(&open_mu); }
-static void fork_parent(void) { pthread_mutex_unlock(&open_mu); }
+/* Each handle's mu too: a forked child may use its copy of the handle to map
+ * and notify (a worker serving a connection of its owner's: channel.h,
+ * xw_channel_adopt), so no copy may be left locked by a thread that is not
+ * there. */
+static void fork_prepare(void)
+{
+    pthread_mutex_lock(&open_mu);
+    for (struct xw_sim *s = open_list; s; s = s->next_open)
+        pthread_mutex_lock(&s->mu);
+}
+
+static void unlock_handles(void)
+{
+    for (struct xw_sim *s = open_list; s; s = s->next_open)
+        pthread_mutex_unlock(&s->mu);
+}
+
+static void fork_parent(void)
+{
+    unlock_handles();
+    pthread_mutex_unlock(&open_mu);
+}
 
 /* A forked child is not the domain: it drops its copies of each domain's
  * lock (an OFD lock belongs to the open file, which the child shares) and
@@ -253,6 +273,7 @@ static void drop_domains(void)
 
 static void fork_child(void)
 {
+    unlock_handles();
     if (!xw_xenif_forking_keeper())
         drop_domains();
     pthread_mutex_init(&open_mu, NULL);
@@ -476,4 +497,13 @@ out_close:
     if (s)
         sim_close(&s->pub);
     return err;
+}
+
+int xw_xenif_can_map(struct xw_xenif *x)
+{
+    if (!x)
+        return -ENODEV;
+    if (x->kind != XW_XENIF_SIM)
+        return 0;
+    return access(xw_sim_of(x)->dir, R_OK | X_OK) == 0 ? 0 : -errno;
 }

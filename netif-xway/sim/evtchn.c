@@ -166,6 +166,22 @@ int xw_sim_evtchn_bind(struct xw_xenif *x, uint32_t domid, uint32_t rport)
     return l;
 }
 
+/* One unbound datagram socket per process, made on first use, to send wake
+ * datagrams from a process that has no socket of its domain's. */
+static int spare_sock(void)
+{
+    static _Atomic int spare = -1;
+    int fd = atomic_load(&spare), mine, none = -1;
+
+    if (fd >= 0)
+        return fd;
+    mine = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (mine < 0 || atomic_compare_exchange_strong(&spare, &none, mine))
+        return mine;
+    close(mine);
+    return none;
+}
+
 /* Set port rp of domain rd (page pe) pending; wake rd only if the bit was
  * clear and no wake is on its way.  0, or -ESRCH when rd has no socket. */
 static int raise_port(struct xw_sim *s, struct evt_page *pe, uint32_t rd, uint32_t rp)
@@ -187,8 +203,9 @@ static int raise_port(struct xw_sim *s, struct evt_page *pe, uint32_t rd, uint32
         return 0;
     if (atomic_exchange(&pe->upcall, 1))
         return 0; /* a wake is already on its way */
-    if (fd < 0) /* a reclaim while we open: no socket of our own yet */
-        fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) /* not the domain's process (a forked child), or a reclaim
+                   while we open: any unbound socket sends */
+        fd = spare_sock();
     sock_name(s, rd, &sa, &len);
     if (sendto(fd, &c, 1, MSG_DONTWAIT | MSG_NOSIGNAL, (struct sockaddr *)&sa, len) < 0) {
         if (errno == ECONNREFUSED || errno == ENOENT)
@@ -196,8 +213,6 @@ static int raise_port(struct xw_sim *s, struct evt_page *pe, uint32_t rd, uint32
         else if (errno != EAGAIN) /* a full queue already wakes the peer */
             err = -errno;
     }
-    if (fd != s->sock && fd >= 0)
-        close(fd);
     return err;
 }
 

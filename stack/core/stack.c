@@ -25,6 +25,7 @@
 #include "owner.h"
 #include "probe.h"
 #include "ring_events.h"
+#include "satellite.h"
 #include "socket.h"
 #include "thread.h"
 
@@ -34,6 +35,9 @@ pthread_mutex_t xw_stack_mutex = PTHREAD_MUTEX_INITIALIZER;
  * unlocked as its stop signal (hence atomic). */
 static struct {
     _Atomic bool running;
+    /* A forked child serving ring connections of its owner's stack
+     * (satellite.h): the socket layer and the ring path run, lwIP does not. */
+    bool satellite;
     bool lwip_ready;
     pthread_t thread;
     int wake_fd;          /* eventfd: wakes the loop out of poll */
@@ -136,6 +140,8 @@ static void replan_if_needed(void)
 
 void xw_stack_flush(void)
 {
+    if (st.satellite)
+        return;
     netif_poll_all();
     if (st.link && st.link->ops->flush)
         st.link->ops->flush(st.link);
@@ -146,7 +152,7 @@ int xw_stack_enter(void)
     int rc;
 
     xw_stack_lock();
-    if (st.running)
+    if (st.running || st.satellite)
         return 0;
     xw_stack_unlock();
     rc = xway_init(NULL);
@@ -165,9 +171,21 @@ int xw_stack_enter(void)
 
 void xw_stack_leave(void)
 {
-    xw_stack_flush();
-    replan_if_needed();
+    if (!st.satellite) {
+        xw_stack_flush();
+        replan_if_needed();
+    }
     xw_stack_unlock();
+}
+
+bool xw_stack_satellite(void)
+{
+    return st.satellite;
+}
+
+void xw_stack_set_satellite(bool on)
+{
+    st.satellite = on;
 }
 
 static void *loop(void *arg)
@@ -405,6 +423,7 @@ void xw_stack_forget(void)
     xw_owner_forget();
     pthread_mutex_init(&xw_stack_mutex, NULL);
     st.running = false;
+    st.satellite = false;
     st.link = NULL;
     st.wake_fd = -1;
     xw_rev_forget();
@@ -475,6 +494,7 @@ void xway_fini(void)
 {
     xw_owner_stop(); /* unlocked: its thread takes the lock for a request */
     xw_handoff_stop_all();
+    xw_sat_fini();
     xw_stack_lock();
     if (!st.running) {
         xw_stack_unlock();

@@ -45,6 +45,11 @@ int xw_stack_route_check(const struct ip_addr *dst);
 
 /* Is the stack running (lock held)? */
 bool xw_stack_running(void);
+/* Satellite mode (stack/sock/satellite.h): a forked child whose socket layer
+ * serves ring connections of its owner's stack, without lwIP.  API calls
+ * enter without starting a stack.  Lock held. */
+bool xw_stack_satellite(void);
+void xw_stack_set_satellite(bool on);
 
 /* The running configuration: set when the stack starts and not changed while it
  * runs, so the lock-free ring path reads it too (holding a socket, which keeps

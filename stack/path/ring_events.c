@@ -53,7 +53,13 @@ static struct {
     pthread_t thread;
     int stop_fd;
     _Atomic bool stop;
-} ev = { .stop_fd = -1 };
+    /* Satellite (xw_rev_satellite): the attached ports, and the fd the owner
+     * signals when one of them fired. */
+    bool sat;
+    int fwd_fd;
+    int *live;
+    size_t nlive, livecap;
+} ev = { .stop_fd = -1, .fwd_fd = -1 };
 
 static uint64_t now_ms(void)
 {
@@ -88,6 +94,16 @@ int xw_rev_attach(int port, bool (*fn)(void *arg), void *arg)
         undelay(port);
         xw_evtchn_unmask(ev.x, (uint32_t)port);
     }
+    if (ev.sat && ev.nlive == ev.livecap) {
+        size_t cap = ev.livecap ? 2 * ev.livecap : 16;
+        int *l = realloc(ev.live, cap * sizeof(*l));
+        if (!l)
+            return -ENOMEM;
+        ev.live = l;
+        ev.livecap = cap;
+    }
+    if (ev.sat)
+        ev.live[ev.nlive++] = port;
     ev.ports[port] = (struct route){ fn, arg, 0, 0 };
     return 0;
 }
@@ -97,6 +113,11 @@ void xw_rev_detach(int port, void *arg)
     if (ev.ports && port >= 0 && (unsigned)port < MAX_PORTS && ev.ports[port].arg == arg) {
         ev.ports[port].fn = NULL;
         ev.ports[port].arg = NULL;
+        for (size_t i = 0; i < ev.nlive; i++)
+            if (ev.live[i] == port) {
+                ev.live[i] = ev.live[--ev.nlive];
+                break;
+            }
     }
 }
 
@@ -191,6 +212,69 @@ static void *loop(void *arg)
     return NULL;
 }
 
+/* Satellite: every signal of the owner may be for any of our ports (it does
+ * not say which); each route re-checks its ring, and the owner's dispatcher
+ * has already kept storms out. */
+static void *loop_sat(void *arg)
+{
+    struct pollfd pfd[2] = {
+        { .fd = ev.fwd_fd, .events = POLLIN },
+        { .fd = ev.stop_fd, .events = POLLIN },
+    };
+    uint64_t v;
+
+    (void)arg;
+    while (!ev.stop) {
+        if (poll(pfd, 2, -1) < 0 && errno != EINTR)
+            break;
+        if (!(pfd[0].revents & POLLIN))
+            continue;
+        (void)!read(ev.fwd_fd, &v, sizeof(v));
+        xw_stack_lock();
+        for (size_t i = 0; i < ev.nlive; i++) {
+            struct route *r = &ev.ports[ev.live[i]];
+            if (r->fn)
+                r->fn(r->arg);
+        }
+        xw_stack_unlock();
+    }
+    return NULL;
+}
+
+static void *volatile parents[3];
+
+int xw_rev_satellite(int fwd_fd)
+{
+    struct xw_xenif *x = parents[0];
+    int rc;
+
+    if (!x || x->kind != XW_XENIF_SIM)
+        return -ENODEV;
+    ev.ports = calloc(MAX_PORTS, sizeof(*ev.ports));
+    ev.stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (!ev.ports || ev.stop_fd < 0) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    ev.x = x;
+    ev.sat = true;
+    ev.fwd_fd = fwd_fd;
+    ev.stop = false;
+    rc = xw_thread_start(&ev.thread, false, loop_sat, NULL);
+    if (rc == 0)
+        return 0;
+out:
+    ev.x = NULL;
+    ev.sat = false;
+    ev.fwd_fd = -1;
+    if (ev.stop_fd >= 0)
+        close(ev.stop_fd);
+    ev.stop_fd = -1;
+    free(ev.ports);
+    ev.ports = NULL;
+    return rc;
+}
+
 int xw_rev_start(const struct xw_config *c, char *err, size_t errlen)
 {
     static const char *const names[] = { "auto", "xen", "sim", "off" };
@@ -246,9 +330,14 @@ void xw_rev_stop(void)
     free(ev.delayed);
     ev.delayed = NULL;
     ev.ndelayed = ev.cap = 0;
-    if (ev.x)
+    free(ev.live);
+    ev.live = NULL;
+    ev.nlive = ev.livecap = 0;
+    if (ev.x && !ev.sat) /* a satellite's is its parent's copy, still mapping */
         xw_xenif_close(ev.x);
     ev.x = NULL;
+    ev.sat = false;
+    ev.fwd_fd = -1;
 }
 
 void xw_rev_pause(void)
@@ -273,12 +362,11 @@ int xw_rev_resume(void)
 }
 
 /* A forked child's copy of the parent's state: kept reachable for leak
- * checkers, never used. */
-static void *volatile parents[3];
-
+ * checkers; the handle is used again only by a satellite (xw_rev_satellite),
+ * to map and notify. */
 void xw_rev_forget(void)
 {
-    if (ev.x) {
+    if (ev.x && !ev.sat) {
         parents[0] = ev.x;
         parents[1] = ev.ports;
         parents[2] = ev.delayed;
@@ -287,6 +375,10 @@ void xw_rev_forget(void)
     ev.ports = NULL;
     ev.delayed = NULL;
     ev.ndelayed = ev.cap = 0;
+    ev.live = NULL;
+    ev.nlive = ev.livecap = 0;
+    ev.sat = false;
+    ev.fwd_fd = -1;
     ev.thread = 0;
     ev.stop_fd = -1;
 }

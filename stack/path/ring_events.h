@@ -21,6 +21,11 @@ void xw_rev_pause(void);
 int xw_rev_resume(void);
 /* In a forked child: drop the parent's state without touching it. */
 void xw_rev_forget(void);
+/* A forked child serving ring connections of its owner (satellite.h): the
+ * parent's handle (its copy, inherited: sim only) maps and notifies, and a
+ * dispatcher thread runs the routes of our ports whenever the owner signals
+ * fwd_fd (an eventfd).  0, -ENODEV (no usable handle), -errno.  Lock held. */
+int xw_rev_satellite(int fwd_fd);
 /* The backend handle, or NULL when the fast path is unavailable. */
 struct xw_xenif *xw_rev_xenif(void);
 

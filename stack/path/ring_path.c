@@ -279,6 +279,14 @@ int xw_rpath_start(struct xw_sock *s)
     return 0;
 }
 
+int xw_rpath_forward(struct xw_sock *s, bool (*fn)(void *arg), void *arg)
+{
+    int port = xw_channel_port(s->ring.ch);
+
+    xw_rev_detach(port, fn ? (void *)s : arg);
+    return fn ? xw_rev_attach(port, fn, arg) : xw_rev_attach(port, on_event, s);
+}
+
 static ssize_t ring_send(struct xw_sock *s, const struct iovec *iov, int iovcnt, size_t total,
                      int flags)
 {

@@ -12,6 +12,11 @@
  * the channel's port is already routed (the connection stays as it was). */
 int xw_rpath_start(struct xw_sock *s);
 
+/* Lock held: the channel's events go to fn(arg) instead of s (a satellite
+ * serves it: owner.c forwards them); fn NULL: from arg back to s.  0 or
+ * -errno. */
+int xw_rpath_forward(struct xw_sock *s, bool (*fn)(void *arg), void *arg);
+
 /* For the shim: raw fds are waited on only through xway_poll (which settles
  * them first) or with XWAY_POLLED, so EAGAIN leaves a socket's fd alone. */
 void xw_rpath_lazy_ready(void);

@@ -766,6 +766,8 @@ void xw_tcp_release(struct xw_sock *s, bool reset)
     if (s->rp_leader || s->rp_next)
         rp_leave(s);
     pcb = s->tcp.pcb;
+    if (s->sat) /* (a satellite's: lwIP is its owner's) */
+        return;
     hs->forget(s);
     s->tcp.pcb = NULL;
     if (!pcb)

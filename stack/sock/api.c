@@ -13,6 +13,7 @@
 #include "handoff.h"
 #include "keeper.h"
 #include "negotiate.h"
+#include "satellite.h"
 #include "socket.h"
 #include "stack.h"
 #include "tcp_path.h"
@@ -179,6 +180,8 @@ void xw_sock_close_locked(struct xw_sock *s)
         ops->reset(s);
     else if (!reset && ops->shutdown_wr)
         ops->shutdown_wr(s); /* the peer reads EOF after our last byte */
+    if (s->sat)
+        xw_sat_closing(s, reset);
     xw_tcp_release(s, reset);
     xw_sock_free(s);
 }
@@ -318,6 +321,8 @@ int xway_connect(int fd, const struct sockaddr *addr, socklen_t len)
 
 int xw_sock_name_locked(struct xw_sock *s, bool peer, struct sockaddr *addr, socklen_t *len)
 {
+    if (s->sat)
+        return xw_sat_name(s, peer, addr, len);
     if (peer && (s->state != XW_SS_CONNECTED || !s->tcp.pcb))
         return -ENOTCONN;
     if (!s->tcp.pcb && s->rp_leader) /* an SO_REUSEPORT follower */

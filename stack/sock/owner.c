@@ -17,6 +17,8 @@
 
 #include "handoff.h"
 #include "log.h"
+#include "ring_path.h"
+#include "satellite.h"
 #include "socket.h"
 #include "stack.h"
 #include "tcp_path.h"
@@ -25,10 +27,11 @@
 
 #define MAX_CLIENTS 256   /* connected client processes at a time */
 #define MAX_PENDING 256   /* CONNECTs in progress at a time */
+#define MAX_DLG 1024      /* connections served by satellites at a time */
 #define REPLY_WAIT_MS 5000 /* a client gives the owner this long to answer */
 
-enum { OWN_MAGIC = 0x4f575758u, OWN_VERSION = 2 };
-enum own_op { OWN_ACCEPT = 1, OWN_CONNECT = 2, OWN_LISTEN = 3 };
+enum { OWN_MAGIC = 0x4f575758u, OWN_VERSION = 3 };
+enum own_op { OWN_ACCEPT = 1, OWN_CONNECT = 2, OWN_LISTEN = 3, OWN_HELLO = 4 };
 
 struct own_req {
     uint32_t magic;
@@ -40,13 +43,25 @@ struct own_req {
     struct sockaddr_storage addr;
     uint32_t filler;                /* CONNECT: bytes to drop from the stream first;
                                        LISTEN: the backlog */
-    uint32_t pad;
+    uint32_t direct;                /* ACCEPT: a ring connection may come as a
+                                       satellite's (the client said HELLO) */
 };
 
 struct own_rep {
     uint32_t magic;
     int32_t result; /* 0: one fd attached; -errno */
     struct xw_owner_conn conn;
+    uint32_t direct; /* ACCEPT: 1: the fd is a life socket, desc the channel */
+    uint32_t pad;
+    struct xw_chan_desc desc;
+};
+
+/* A connection a satellite serves (satellite.h): our socket, the life
+ * socket's end we watch, the satellite's eventfd (a copy of its own) that we
+ * signal on every event of the channel's port. */
+struct dlg {
+    struct xw_sock *c;
+    int life, evfd;
 };
 
 /* The service's state: written by start/stop/pause/resume/forget (the thread
@@ -62,7 +77,10 @@ static struct {
     int clients[MAX_CLIENTS];
     pid_t client_pid[MAX_CLIENTS];
     int client_lfd[MAX_CLIENTS]; /* LISTEN: the listener this client keeps, -1 */
+    int client_evfd[MAX_CLIENTS]; /* HELLO: the client's satellite eventfd, -1 */
     int nclients;
+    struct dlg *dlg[MAX_DLG];
+    int ndlg;
     /* CONNECTs in progress: the client connection that asked (answered when
      * the connect ends), the stream end it passed, our socket, the filler. */
     struct pending {
@@ -102,9 +120,130 @@ static void match_listener(struct xw_sock *s)
         found = s;
 }
 
-/* ACCEPT: the next queued connection, handed off; *out its number (to pass,
- * then close: the receiver's copy keeps it). */
-static int do_accept(int lfd, int flags, struct own_rep *rep, int *out)
+static ssize_t send_msg(int sock, const void *msg, size_t len, int fd, int flags);
+
+/* The owner's dispatcher (lock held): an event of a satellite's channel. */
+static bool forward(void *arg)
+{
+    struct dlg *d = arg;
+    uint64_t one = 1;
+
+    (void)!write(d->evfd, &one, sizeof(one));
+    return xw_channel_progress(d->c->ring.ch);
+}
+
+/* A ring connection to be served by the satellite whose eventfd is evfd
+ * (lock held): 0 with rep->desc and *out the life socket's end to pass, or
+ * -errno (then it is handed off as any other). */
+static int delegate(struct xw_sock *c, int evfd, struct own_rep *rep, int *out)
+{
+    struct dlg *d;
+    int sv[2];
+
+    if (evfd < 0 || own.ndlg == MAX_DLG || xw_path_of(c) != &xw_ring_ops || !c->ring.ch ||
+        xw_channel_describe(c->ring.ch, &rep->desc) < 0)
+        return -EINVAL;
+    if (!(d = calloc(1, sizeof(*d))))
+        return -ENOMEM;
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) < 0) {
+        free(d);
+        return -errno;
+    }
+    d->c = c;
+    d->life = sv[0];
+    d->evfd = fcntl(evfd, F_DUPFD_CLOEXEC, 0);
+    if (d->evfd < 0 || xw_rpath_forward(c, forward, d) < 0) {
+        if (d->evfd >= 0)
+            close(d->evfd);
+        close(sv[0]);
+        close(sv[1]);
+        free(d);
+        return -ENOMEM;
+    }
+    c->for_other = true;
+    xw_channel_lend(c->ring.ch, true);
+    own.dlg[own.ndlg++] = d;
+    rep->direct = 1;
+    *out = sv[1];
+    return 0;
+}
+
+/* Satellite connection k let go (how: 'C' closed, anything else reset): our
+ * socket closes the same way (the service thread, lock not held). */
+static void undelegate(int k, char how)
+{
+    struct dlg *d = own.dlg[k];
+
+    own.dlg[k] = own.dlg[--own.ndlg];
+    xw_stack_lock();
+    xw_rpath_forward(d->c, NULL, d);
+    if (how != 'C')
+        d->c->linger = (struct linger){ 1, 0 };
+    xw_debug("fd %d: the process serving it %s the connection", d->c->fd,
+             how == 'C' ? "closed" : how == 'R' ? "reset" : "is gone: reset");
+    xw_sock_close_locked(d->c);
+    xw_stack_leave();
+    close(d->life);
+    close(d->evfd);
+    free(d);
+}
+
+/* A satellite gives connection k back (it forks or execs): from the
+ * positions it reached, the connection is handed off (handoff.h) and its
+ * number passed back on the life socket, as an ACCEPT would. */
+static void give_back(int k, const struct xw_chan_pos *pos)
+{
+    struct dlg *d = own.dlg[k];
+    struct xw_sock *c = d->c;
+    int rc, out = -1;
+
+    xw_stack_lock();
+    xw_rpath_forward(c, NULL, d);
+    xw_channel_lend(c->ring.ch, false);
+    xw_channel_set_position(c->ring.ch, pos);
+    c->for_other = false;
+    rc = xw_handoff_locked(c, true);
+    if (rc == 0) {
+        out = c->fd;
+        xw_sock_unmark(c->fd); /* the number is ours to close once passed */
+    }
+    xw_stack_leave();
+    if (rc < 0) {
+        xw_warn("fd %d: a connection given back could not be handed off (%s): reset", c->fd,
+                strerror(-rc));
+        (void)send_msg(d->life, "E", 1, -1, MSG_DONTWAIT);
+        xw_stack_lock();
+        xw_rpath_forward(c, forward, d);
+        xw_stack_unlock();
+        undelegate(k, 'R');
+        return;
+    }
+    (void)send_msg(d->life, "K", 1, out, MSG_DONTWAIT);
+    close(out);
+    own.dlg[k] = own.dlg[--own.ndlg];
+    close(d->life);
+    close(d->evfd);
+    free(d);
+    xw_debug("fd %d: given back by the process that served it: pumped", c->fd);
+}
+
+static void life_event(int k)
+{
+    struct xw_sat_msg m = { 0 };
+    ssize_t n = recv(own.dlg[k]->life, &m, sizeof(m), MSG_DONTWAIT);
+
+    if (n < 0 && errno == EAGAIN)
+        return;
+    if (n == (ssize_t)sizeof(m) && m.how == 'U')
+        give_back(k, &m.pos);
+    else
+        undelegate(k, n > 0 ? m.how : 0);
+}
+
+/* ACCEPT: the next queued connection, handed off (or, to a satellite, its
+ * channel described); *out its number or life socket (to pass, then close:
+ * the receiver's copy keeps it). */
+static int do_accept(int lfd, int flags, int evfd, struct own_rep *rep, int *out)
 {
     struct stat st;
     struct xw_sock *l, *c;
@@ -136,6 +275,12 @@ static int do_accept(int lfd, int flags, struct own_rep *rep, int *out)
     xw_sock_name_locked(c, false, (struct sockaddr *)&rep->conn.self, &rep->conn.selflen);
     xw_sock_name_locked(c, true, (struct sockaddr *)&rep->conn.peer, &rep->conn.peerlen);
     snprintf(rep->conn.path, sizeof(rep->conn.path), "%s", xw_path_of(c)->name);
+    if (delegate(c, evfd, rep, out) == 0) {
+        xw_debug("fd %d: connection of listener fd %d served by another process (ring)",
+                 c->fd, l->fd);
+        xw_stack_leave();
+        return 0;
+    }
     rc = xw_handoff_locked(c, true);
     if (rc < 0) {
         xw_warn("fd %d: a connection for another process could not be handed off (%s): "
@@ -347,8 +492,15 @@ static bool serve_one(int i)
     if (!keep && n > 0)
         xw_warn_peer("process channel: a malformed or unauthenticated request: client dropped");
     else if (keep && (req.version != OWN_VERSION || nfds != (req.op == OWN_LISTEN ? 0 : 1) ||
-                      (req.op != OWN_ACCEPT && req.op != OWN_CONNECT && req.op != OWN_LISTEN)))
+                      req.op < OWN_ACCEPT || req.op > OWN_HELLO))
         rep.result = -EINVAL;
+    else if (keep && req.op == OWN_HELLO) {
+        if (own.client_evfd[i] >= 0)
+            close(own.client_evfd[i]);
+        own.client_evfd[i] = fd; /* only ever written, 8 bytes, nonblocking */
+        fd = -1;
+        (void)!fcntl(own.client_evfd[i], F_SETFL, O_NONBLOCK);
+    }
     else if (keep && req.op == OWN_CONNECT) {
         if ((rep.result = start_connect(cfd, &req, fd)) == 0)
             return true; /* answered when the connect ends */
@@ -356,7 +508,7 @@ static bool serve_one(int i)
         rep.result = do_listen(i, &req, &out);
         pass_only = true;
     } else if (keep)
-        rep.result = do_accept(fd, req.flags, &rep, &out);
+        rep.result = do_accept(fd, req.flags, req.direct ? own.client_evfd[i] : -1, &rep, &out);
     if (fd >= 0)
         close(fd);
     if (keep && send_msg(cfd, &rep, sizeof(rep), rep.result == 0 ? out : -1, MSG_DONTWAIT) !=
@@ -375,6 +527,9 @@ static void drop_client(int i, bool cancel)
     if (own.client_lfd[i] >= 0 && cancel) /* the child closed its listener, or is gone */
         xway_close(own.client_lfd[i]);
     own.client_lfd[i] = -1;
+    if (own.client_evfd[i] >= 0)
+        close(own.client_evfd[i]);
+    own.client_evfd[i] = -1;
     for (int k = own.npend - 1; k >= 0; k--)
         if (own.pend[k].cfd == own.clients[i]) {
             if (cancel)
@@ -388,6 +543,7 @@ static void drop_client(int i, bool cancel)
     own.clients[i] = own.clients[own.nclients];
     own.client_pid[i] = own.client_pid[own.nclients];
     own.client_lfd[i] = own.client_lfd[own.nclients];
+    own.client_evfd[i] = own.client_evfd[own.nclients];
     pthread_mutex_unlock(&own.mu);
 }
 
@@ -401,6 +557,7 @@ static void add_client(int c)
     if (own.nclients < MAX_CLIENTS) {
         own.client_pid[own.nclients] = uc.pid;
         own.client_lfd[own.nclients] = -1;
+        own.client_evfd[own.nclients] = -1;
         own.clients[own.nclients++] = c;
         c = -1;
     }
@@ -411,24 +568,29 @@ static void add_client(int c)
 
 static void *serve(void *arg)
 {
-    struct pollfd p[MAX_CLIENTS + MAX_PENDING + 2];
+    static struct pollfd p[MAX_CLIENTS + MAX_PENDING + MAX_DLG + 2];
 
     (void)arg;
     for (;;) {
-        int n = own.nclients, np = own.npend;
+        int n = own.nclients, np = own.npend, nd = own.ndlg;
         p[0] = (struct pollfd){ .fd = own.stop_fd, .events = POLLIN };
         p[1] = (struct pollfd){ .fd = own.lfd, .events = POLLIN };
         for (int i = 0; i < n; i++)
             p[i + 2] = (struct pollfd){ .fd = own.clients[i], .events = POLLIN };
         for (int i = 0; i < np; i++)
             p[n + 2 + i] = (struct pollfd){ .fd = own.pend[i].fd, .events = POLLOUT };
-        if (xway_poll(p, (nfds_t)(n + np + 2), -1) < 0) {
+        for (int i = 0; i < nd; i++)
+            p[n + np + 2 + i] = (struct pollfd){ .fd = own.dlg[i]->life, .events = POLLIN };
+        if (xway_poll(p, (nfds_t)(n + np + nd + 2), -1) < 0) {
             if (errno == EINTR)
                 continue;
             break;
         }
         if (p[0].revents)
             break;
+        for (int i = nd - 1; i >= 0; i--)
+            if (p[n + np + 2 + i].revents)
+                life_event(i);
         for (int i = np - 1; i >= 0; i--)
             if (p[n + 2 + i].revents)
                 finish_connect(i);
@@ -479,11 +641,24 @@ out:
     return rc;
 }
 
-/* The service's fds: closed (stop), or the parent's (forget: only closed). */
-static void close_fds(void)
+/* The service's fds: closed (stop), or the parent's (forget: only closed).
+ * stop: the satellites' connections are ours again (the stack closes them). */
+static void close_fds(bool stop)
 {
     while (own.nclients)
         drop_client(0, false);
+    for (int k = 0; k < own.ndlg; k++) {
+        struct dlg *d = own.dlg[k];
+        if (stop) {
+            xw_stack_lock();
+            xw_rpath_forward(d->c, NULL, d);
+            xw_stack_unlock();
+        }
+        close(d->life);
+        close(d->evfd);
+        free(d);
+    }
+    own.ndlg = 0;
     if (own.lfd >= 0)
         close(own.lfd);
     if (own.stop_fd >= 0)
@@ -507,7 +682,7 @@ void xw_owner_pause(void)
 void xw_owner_stop(void)
 {
     xw_owner_pause();
-    close_fds();
+    close_fds(true);
 }
 
 int xw_owner_resume(void)
@@ -523,7 +698,7 @@ int xw_owner_resume(void)
 
 bool xw_owner_clients_alive(void)
 {
-    bool any = false;
+    bool any = own.ndlg > 0; /* each ends when its process lets go or dies */
 
     pthread_mutex_lock(&own.mu);
     for (int i = 0; i < own.nclients && !any; i++)
@@ -538,7 +713,7 @@ void xw_owner_forget(void)
         own.parent = own.self;
     pthread_mutex_init(&own.mu, NULL);
     own.running = false;
-    close_fds();
+    close_fds(false);
 }
 
 /* ---- client side ---------------------------------------------------------- */
@@ -585,11 +760,23 @@ static int recv_reply(int cfd, struct own_rep *rep, int cloexec, int *fd, int wa
     return rep->result;
 }
 
+int xw_owner_hello(int cfd, const struct xw_owner_ref *o, int evfd)
+{
+    struct own_req req = { .magic = OWN_MAGIC, .version = OWN_VERSION, .op = OWN_HELLO };
+    struct own_rep rep;
+    int fd;
+
+    memcpy(req.token, o->token, sizeof(req.token));
+    if (send_msg(cfd, &req, sizeof(req), evfd, 0) != (ssize_t)sizeof(req))
+        return errno == EPIPE || errno == ECONNREFUSED ? -ECONNRESET : -errno;
+    return recv_reply(cfd, &rep, MSG_CMSG_CLOEXEC, &fd, REPLY_WAIT_MS, false);
+}
+
 int xw_owner_accept(int cfd, const struct xw_owner_ref *o, int lfd, int flags,
-                    struct xw_owner_conn *info)
+                    struct xw_owner_conn *info, struct xw_chan_desc *direct, bool *is_direct)
 {
     struct own_req req = { .magic = OWN_MAGIC, .version = OWN_VERSION, .op = OWN_ACCEPT,
-                           .flags = flags };
+                           .flags = flags, .direct = direct != NULL };
     struct own_rep rep;
     int rc, fd;
 
@@ -601,6 +788,9 @@ int xw_owner_accept(int cfd, const struct xw_owner_ref *o, int lfd, int flags,
         return rc;
     *info = rep.conn;
     info->path[sizeof(info->path) - 1] = '\0';
+    *is_direct = direct && rep.direct == 1;
+    if (*is_direct)
+        *direct = rep.desc;
     return fd;
 }
 

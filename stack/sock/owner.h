@@ -21,7 +21,9 @@
  *   ACCEPT(listener fd, flags): the next connection of that listener's accept
  *     queue, handed to its kernel fd (handoff.h: the owner's pump carries its
  *     bytes) and passed back with its names and path; -EAGAIN when the queue is
- *     empty.  The owner's own readiness of the listener follows its queue, so
+ *     empty.  A ring connection asked for by a client that said HELLO is
+ *     described instead, for the client to serve itself (satellite.h).
+ *   HELLO(eventfd): the client's satellite eventfd.  The owner's own readiness of the listener follows its queue, so
  *     the client waits by polling the listener fd it holds.
  *   CONNECT(destination, stream end b, filler): a socket of the owner's stack
  *     connects to the destination (an address the child cannot reach with the
@@ -45,6 +47,8 @@
 #include <stdint.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+
+#include "channel.h"
 
 /* How to reach an owner: enough to connect and be believed. */
 struct xw_owner_ref {
@@ -92,7 +96,13 @@ int xw_owner_connect(const struct xw_owner_ref *o);
  * or -EAGAIN (nothing queued), -EINVAL (not a listener of the owner's),
  * -ECONNRESET / -EPIPE (the owner is gone), -errno. */
 int xw_owner_accept(int cfd, const struct xw_owner_ref *o, int lfd, int flags,
-                    struct xw_owner_conn *info);
+                    struct xw_owner_conn *info, struct xw_chan_desc *direct, bool *is_direct);
+/* HELLO on a client connection of its own: evfd is this process's satellite
+ * eventfd (satellite.h), which the owner signals for the ring connections it
+ * lets us serve; an ACCEPT with direct non-NULL then may answer *is_direct:
+ * the fd is the connection's life socket and *direct its channel, to adopt.
+ * 0 or -errno. */
+int xw_owner_hello(int cfd, const struct xw_owner_ref *o, int evfd);
 /* LISTEN on a client connection of its own (cfd): a listener of the owner's
  * stack bound to addr (flags: XW_OWNER_REUSE*) for as long as cfd is open; its
  * number (a cloexec fd, a listener the client accepts on with ACCEPT) or

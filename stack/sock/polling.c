@@ -117,7 +117,7 @@ bool xw_poll_spin(const struct pollfd *fds, nfds_t nfds)
         return false;
     }
     xw_stack_lock();
-    end = now_ns() + (xw_stack_running() ? (uint64_t)xw_stack_config()->spin_us * 1000u : 0);
+    end = now_ns() + (xw_stack_running() || xw_stack_satellite() ? (uint64_t)xw_stack_config()->spin_us * 1000u : 0);
     xw_stack_unlock();
     for (unsigned k = 0; !hit; k++) {
         for (int j = 0; j < n && !hit; j++)

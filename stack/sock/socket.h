@@ -50,6 +50,8 @@ struct xw_tcp_conn {
     uint64_t tx_bytes, rx_bytes; /* payload the TCP path moved */
 };
 
+struct xw_sat;
+
 struct xw_sock {
     /* Lock-free users (xw_sock_get_fast).  Kept across reuse. */
     _Atomic int users;
@@ -88,6 +90,9 @@ struct xw_sock {
     ip_addr_t rp_name_ip;      /* a follower's bound name */
     u16_t rp_name_port;
     bool kept;                 /* closed by its process, kept for the others */
+    /* A satellite's socket (satellite.h): a ring connection of the owner's
+     * stack served in this process; no pcb here.  NULL otherwise. */
+    struct xw_sat *sat;
 
     /* The handshake (negotiate.c).  A connector stays CONNECTING and an
      * acceptor stays out of the accept queue until the handshake is done, so

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "lwip/tcp.h"
+#include "satellite.h"
 #include "socket.h"
 #include "stack.h"
 #include "tcp_path.h"
@@ -179,6 +180,8 @@ out_free:
 static void reclaim(struct xw_sock *s)
 {
     xw_path_release(s);
+    if (s->sat)
+        xw_sat_release(s);
     xw_ready_close(&s->ready);
     pthread_cond_destroy(&s->cond);
     free(s->acceptq);
@@ -322,6 +325,8 @@ void xw_sock_forget_all(void)
         struct xw_sock *s = xw_sock_lookup(fd);
         if (s && s->ready.b >= 0)
             close(s->ready.b);
+        if (s && s->sat && s->sat->life >= 0) /* only its own process lets go */
+            close(s->sat->life);
     }
     /* The parent's sockets: their memory is simply not used (kept reachable,
      * so that a leak checker in the child does not call it lost). */

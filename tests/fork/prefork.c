@@ -17,7 +17,10 @@
  *     privilege-separating servers do; needs root), or drop: (the server
  *     becomes nobody before it opens its listener; needs root), or own: (each
  *     worker opens its own SO_REUSEPORT listener after the fork, and accepts
- *     on a duplicate of it; the parent has none).
+ *     on a duplicate of it; the parent has none), or helper: (a worker forks a
+ *     helper per connection, which echoes, and closes its copy) or exec: (the
+ *     helper runs this program again, "prefork echo-stdio", on the connection
+ *     as its stdin and stdout: inetd's way).
  *     Serves N connections in all (echo until EOF), then stops the workers and
  *     prints "served N connections, B bad, by K workers".  A connection that
  *     starts with 'K' kills its worker mid-transfer (not counted).
@@ -47,7 +50,8 @@ static char jail_dir[] = "/tmp/prefork-jail-XXXXXX";
 static bool jail, own;
 static struct sockaddr_in laddr;
 static int lfd, report_fd, lock_fd = -1, daemonize, parent_dup = -1;
-static bool closer, orphan, dupped;
+static bool closer, orphan, dupped, helper, helper_exec;
+static const char *self_path;
 
 static void die(const char *what)
 {
@@ -58,20 +62,20 @@ static void die(const char *what)
 /* Echo until EOF: 0, or -1 on an error.  A connection whose first byte is
  * 'K' crashes its worker (SIGKILL) once it has echoed 64 KiB and more comes:
  * the crash test. */
-static int echo(int fd)
+static int echo2(int in, int out)
 {
     char buf[65536];
     ssize_t n;
     size_t echoed = 0;
     bool doomed = false;
 
-    while ((n = read(fd, buf, sizeof(buf))) > 0) {
+    while ((n = read(in, buf, sizeof(buf))) > 0) {
         if (doomed && echoed >= 65536)
             raise(SIGKILL);
         doomed |= echoed == 0 && buf[0] == 'K';
         echoed += (size_t)n;
         for (ssize_t off = 0; off < n;) {
-            ssize_t w = write(fd, buf + off, (size_t)(n - off));
+            ssize_t w = write(out, buf + off, (size_t)(n - off));
             if (w <= 0)
                 return -1;
             off += w;
@@ -80,12 +84,42 @@ static int echo(int fd)
     return n < 0 ? -1 : 0;
 }
 
+static int echo(int fd)
+{
+    return echo2(fd, fd);
+}
+
+/* helper: and exec: -- a helper process serves the connection; 0 if it did. */
+static int by_helper(int c)
+{
+    int st;
+    pid_t h = fork();
+
+    if (h < 0)
+        die("fork helper");
+    if (h == 0) {
+        if (helper_exec) {
+            if (dup2(c, 0) < 0 || dup2(c, 1) < 0)
+                _exit(3);
+            close(c);
+            execl(self_path, self_path, "echo-stdio", (char *)NULL);
+            _exit(4);
+        }
+        _exit(echo(c) == 0 ? 0 : 1);
+    }
+    close(c); /* the helper's copy is the connection's now */
+    return waitpid(h, &st, 0) == h && WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
+}
+
 static void serve(int c)
 {
     struct sockaddr_in a;
     socklen_t l = sizeof(a);
     int ok = c >= 0 && getpeername(c, (struct sockaddr *)&a, &l) == 0 && a.sin_port != 0 &&
-             echo(c) == 0;
+             (helper ? by_helper(c) : echo(c)) == 0;
+
+    if (helper)
+        c = -1; /* closed by by_helper */
     char rec[16];
 
     if (c >= 0)
@@ -214,6 +248,9 @@ int main(int argc, char **argv)
 
     if (argc == 4 && !strcmp(argv[1], "crash-client"))
         return crash_client(argv[2], argv[3]);
+    if (argc == 2 && !strcmp(argv[1], "echo-stdio"))
+        return echo2(0, 1) == 0 ? 0 : 1;
+    self_path = argv[0];
     if (argc != 6 || (workers = atoi(argv[4])) < 1 || workers > MAX_WORKERS ||
         (n = atoi(argv[5])) < 1 || inet_pton(AF_INET, argv[2], &a.sin_addr) != 1) {
         fprintf(stderr, "usage: prefork block|poll|epoll|epollex|mutex ADDR PORT WORKERS N\n");
@@ -229,6 +266,10 @@ int main(int argc, char **argv)
     } else if (!strncmp(mode, "dup:", 4)) {
         dupped = true; /* worker 0 accepts on the parent's dup, worker 1 on its own */
         mode += 4;
+    } else if (!strncmp(mode, "helper:", 7) || !strncmp(mode, "exec:", 5)) {
+        helper = true;
+        helper_exec = mode[0] == 'e';
+        mode = strchr(mode, ':') + 1;
     } else if (!strncmp(mode, "own:", 4)) {
         own = true;
         mode += 4;

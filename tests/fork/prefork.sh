@@ -4,9 +4,14 @@
 # parent closed its copy of the listener; on duplicates of it; in workers that
 # chroot into an empty directory and become nobody first; when the server
 # became nobody before its first socket; on SO_REUSEPORT listeners each worker
-# opens itself), natively and
+# opens itself; by a helper each worker forks per connection, or a program the
+# helper execs on it), natively and
 # under xway-run with the same client checking every byte; under xway-run the
-# connections take the ring and every one is served by a worker.
+# connections take the ring and every one is served by a worker, itself on
+# the ring (a satellite) where it can map the channel: not after it chrooted
+# or gave up root, where the owner pumps the connection for it; a connection
+# a worker passes to a helper it forks (or a program it execs) is given back
+# to the owner, which pumps it.
 . "$2/tests/lib.sh"
 shim_env "$@"
 N=12
@@ -36,6 +41,15 @@ run_mode() { # MODE kernel|xway
             die "$mode: not every connection on the ring"
         [ "$(grep -c 'from the owner.s listener (ring path' "$WORK/$mode-$how.srv.err")" = $N ] ||
             die "$mode: not every connection accepted by a worker: $(cat "$WORK/$mode-$how.srv.err")"
+        local served="served in this process"
+        case $mode in jail:* | drop:*) served="pumped by the owner" ;; esac
+        [ "$(grep -c "listener (ring path, $served" "$WORK/$mode-$how.srv.err")" = $N ] ||
+            die "$mode: not every connection $served: $(cat "$WORK/$mode-$how.srv.err")"
+        case $mode in helper:* | exec:*)
+            [ "$(grep -c "ring connection given back to the owner" "$WORK/$mode-$how.srv.err")" = $N ] ||
+                die "$mode: not every connection given back for the helper"
+            ;;
+        esac
         case $mode in closer:*)
             grep -q "listener closed by this process, kept open" "$WORK/$mode-$how.srv.err" ||
                 die "$mode: the closed listener was not kept for the workers"
@@ -72,7 +86,8 @@ run_mode() { # MODE kernel|xway
 # jail: and drop: need root (CI runs as root).
 jail="jail:epoll drop:epoll"
 [ "$(id -u)" = 0 ] || { jail=""; echo "not root: jail:epoll and drop:epoll not run"; }
-for mode in block poll epoll epollex mutex daemon:epoll double:block closer:epoll dup:epoll own:epoll $jail; do
+for mode in block poll epoll epollex mutex daemon:epoll double:block closer:epoll dup:epoll own:epoll \
+    helper:block exec:epoll $jail; do
     run_mode $mode kernel
     run_mode $mode xway
 done

@@ -10,10 +10,15 @@
 #   openbsd-inetd: accepts, forks, and the child execs the service program
 #          (sha256sum) on the connection (stdin and stdout), as inetd does;
 #   nginx as a reverse proxy: its workers connect out (nonblocking, epoll) to
-#          an upstream (python3's http.server) through the master's stack.
+#          an upstream (python3's http.server) through the master's stack;
+#   gunicorn: an arbiter that opens the listener and forks two sync workers
+#          (select, then accept; no change of user) serving a WSGI app: each
+#          worker serves its ring connections itself (a satellite); curl
+#          fetches 4 MiB and posts 1 MB, every byte compared.
 . "$2/tests/lib.sh"
 shim_env "$@"
 command -v nginx >/dev/null || die "nginx is not installed (scripts/install-deps.sh)"
+command -v gunicorn >/dev/null || die "gunicorn is not installed (scripts/install-deps.sh)"
 [ -x /usr/sbin/inetd ] || die "inetd (openbsd-inetd) is not installed (scripts/install-deps.sh)"
 
 # nginx, master + 2 workers: as a daemon (its default: the process that opened
@@ -148,3 +153,31 @@ kill -QUIT "$(cat "$NG/nginx.pid")"
 wait $NGPID || true
 kill $UP
 echo "ok: nginx as a reverse proxy: its workers' upstream connections through the master's stack, on the ring, 4 x 4 MiB intact"
+
+# gunicorn, arbiter + 2 sync workers: the workers serve the ring connections
+# they accept themselves (satellites), no pump.
+bg -e "$WORK/gu.err" "$WORK/gu.out" timeout 100 env BIG_FILE="$NG/www/big.bin" XWAY_ADDR=10.77.9.1/24 \
+    "$RUN" gunicorn -w 2 -b 10.77.9.1:8090 --chdir "$2/tests/fork" wsgi_app:app
+GU=$LAST_PID
+wait_line "$WORK/gu.err" "Booting worker" 20 $GU
+for _ in $(seq 50); do [ "$(grep -c "Booting worker" "$WORK/gu.err")" -ge 2 ] && break; sleep 0.1; done
+head -c 1000000 /dev/urandom >"$WORK/post.bin"
+curls=()
+for i in 1 2 3 4; do
+    timeout 60 env XWAY_ADDR=10.77.9.$((40 + i))/24 "$RUN" curl -sS -o "$WORK/gu$i" \
+        http://10.77.9.1:8090/big.bin 2>"$WORK/gu$i.err" &
+    curls+=($!)
+done
+timeout 60 env XWAY_ADDR=10.77.9.45/24 "$RUN" curl -sS --data-binary @"$WORK/post.bin" \
+    -o "$WORK/gupost" http://10.77.9.1:8090/ 2>"$WORK/gu5.err" || die "gunicorn: POST failed: $(cat "$WORK/gu5.err")"
+for c in "${curls[@]}"; do wait "$c" || die "gunicorn: curl failed: $(cat "$WORK"/gu?.err | tail -3)"; done
+for i in 1 2 3 4; do
+    [ "$(sha256sum <"$WORK/gu$i")" = "$want4" ] || die "gunicorn: fetch $i differs"
+    ring_used "$WORK/gu$i.err"
+done
+cmp -s "$WORK/post.bin" "$WORK/gupost" || die "gunicorn: the POST body came back different"
+n=$(grep -ac "from the owner.s listener (ring path, served in this process" "$WORK/gu.err")
+[ "$n" = 5 ] || die "gunicorn: $n of 5 connections served by the workers themselves: $(tail -5 "$WORK/gu.err")"
+kill -TERM $GU
+wait $GU || true
+echo "ok: gunicorn arbiter + 2 workers served 4 x 4 MiB and a 1 MB POST over the ring, in the workers"

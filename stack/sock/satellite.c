@@ -1,0 +1,226 @@
+/* Satellites (satellite.h). */
+#include "satellite.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "ring_events.h"
+#include "ring_path.h"
+#include "socket.h"
+#include "stack.h"
+
+static struct {
+    int fwd_fd; /* the eventfd the owner signals */
+    pid_t pid;  /* the process that made it (a fork's child makes its own) */
+} sat = { .fwd_fd = -1 };
+
+int xw_sat_fwd_fd(void)
+{
+    int rc = 0;
+
+    xw_stack_lock();
+    if (sat.pid != getpid()) {
+        sat.fwd_fd = -1;
+        sat.pid = getpid();
+    }
+    if (sat.fwd_fd < 0 && !xw_stack_satellite()) {
+        int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (fd < 0)
+            rc = -errno;
+        else if ((rc = xw_rev_satellite(fd)) < 0)
+            close(fd);
+        else {
+            sat.fwd_fd = fd;
+            xw_stack_set_satellite(true);
+        }
+    }
+    if (sat.fwd_fd < 0 && !rc)
+        rc = -ENODEV;
+    if (!rc)
+        rc = xw_xenif_can_map(xw_rev_xenif());
+    xw_stack_unlock();
+    return rc < 0 ? rc : sat.fwd_fd;
+}
+
+static void copy_name(struct sockaddr_storage *to, socklen_t *tolen,
+                      const struct sockaddr_storage *from, socklen_t len)
+{
+    if (len > sizeof(*to))
+        len = sizeof(*to);
+    memcpy(to, from, len);
+    *tolen = len;
+}
+
+int xw_sat_adopt(const struct xw_chan_desc *d, const struct xw_owner_conn *names, int life,
+                 int flags)
+{
+    struct xw_channel *ch = NULL;
+    struct xw_sock *s = NULL;
+    struct xw_sat *st = calloc(1, sizeof(*st));
+    int rc, domain = names->self.ss_family == AF_INET6 ? AF_INET6 : AF_INET;
+
+    xw_stack_lock();
+    rc = !st ? -ENOMEM : xw_stack_satellite() ? 0 : -ENODEV;
+    if (rc == 0)
+        rc = xw_channel_adopt(xw_rev_xenif(), d, NULL, &ch);
+    if (rc == 0)
+        rc = xw_sock_new(domain, flags & SOCK_NONBLOCK, flags & SOCK_CLOEXEC, &s);
+    if (rc < 0) {
+        xw_channel_drop(ch);
+        xw_stack_unlock();
+        free(st);
+        close(life);
+        return rc;
+    }
+    copy_name(&st->self, &st->selflen, &names->self, names->selflen);
+    copy_name(&st->peer, &st->peerlen, &names->peer, names->peerlen);
+    st->life = life;
+    s->sat = st;
+    s->state = XW_SS_CONNECTED;
+    s->was_connected = true;
+    s->hs_done = true;
+    s->ring.ch = ch;
+    rc = xw_rpath_start(s);
+    if (rc < 0) { /* (the port is routed already: cannot happen) */
+        xw_sock_close_locked(s);
+        xw_stack_unlock();
+        return rc;
+    }
+    xw_sock_changed(s);
+    rc = s->fd;
+    xw_debug("fd %d: a ring connection accepted through the owner, served here", rc);
+    xw_stack_unlock();
+    return rc;
+}
+
+void xw_sat_closing(struct xw_sock *s, bool reset)
+{
+    char c = reset ? 'R' : 'C';
+
+    if (s->sat->life >= 0)
+        (void)!send(s->sat->life, &c, 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+}
+
+void xw_sat_release(struct xw_sock *s)
+{
+    if (s->sat->life >= 0)
+        close(s->sat->life);
+    free(s->sat);
+    s->sat = NULL;
+}
+
+int xw_sat_name(const struct xw_sock *s, bool peer, struct sockaddr *addr, socklen_t *len)
+{
+    const struct sockaddr_storage *n = peer ? &s->sat->peer : &s->sat->self;
+    socklen_t l = peer ? s->sat->peerlen : s->sat->selflen;
+
+    if (!addr || !len)
+        return -EFAULT;
+    memcpy(addr, n, *len < l ? *len : l);
+    *len = l;
+    return 0;
+}
+
+static void close_sat(struct xw_sock *s)
+{
+    if (s->sat)
+        xw_sock_close_locked(s);
+}
+
+void xw_sat_fini(void)
+{
+    xw_stack_lock();
+    if (!xw_stack_satellite()) {
+        xw_stack_unlock();
+        return;
+    }
+    xw_sock_foreach(close_sat);
+    xw_stack_set_satellite(false);
+    xw_stack_unlock();
+    xw_rev_stop();
+    if (sat.fwd_fd >= 0)
+        close(sat.fwd_fd);
+    sat.fwd_fd = -1;
+}
+
+/* The owner's answer to a give-back: 'K' with the stream's fd, or -errno. */
+static int give_back_answer(int life)
+{
+    union {
+        char buf[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } u;
+    char how = 0;
+    struct iovec v = { &how, 1 };
+    struct msghdr m = { .msg_iov = &v, .msg_iovlen = 1, .msg_control = u.buf,
+                        .msg_controllen = sizeof(u.buf) };
+    struct pollfd p = { .fd = life, .events = POLLIN };
+    struct cmsghdr *c;
+    int fd = -1, r;
+
+    while ((r = poll(&p, 1, 5000)) < 0 && errno == EINTR)
+        ;
+    if (r == 0)
+        return -ETIMEDOUT;
+    if (recvmsg(life, &m, MSG_CMSG_CLOEXEC) < 0)
+        return -errno;
+    c = CMSG_FIRSTHDR(&m);
+    if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
+        c->cmsg_len == CMSG_LEN(sizeof(int)))
+        memcpy(&fd, CMSG_DATA(c), sizeof(int));
+    if (how == 'K' && fd >= 0)
+        return fd;
+    if (fd >= 0)
+        close(fd);
+    return -EPROTO;
+}
+
+int xw_sat_give_back(int fd)
+{
+    struct xw_sock *s = xw_api_enter(fd);
+    struct xw_sat_msg m = { .how = 'U' };
+    int nfd = -1, fdflags, rc = 0;
+
+    if (!s)
+        return -errno;
+    if (!s->sat || s->sat->life < 0 || !s->ring.ch) {
+        xw_api_leave(0);
+        return -EINVAL;
+    }
+    xw_channel_position(s->ring.ch, &m.pos);
+    if (send(s->sat->life, &m, sizeof(m), MSG_NOSIGNAL) != (ssize_t)sizeof(m))
+        rc = -errno;
+    else if ((nfd = give_back_answer(s->sat->life)) < 0)
+        rc = nfd;
+    if (rc < 0) {
+        xw_warn("fd %d: cannot give the connection back to its owner (%s)", fd, strerror(-rc));
+        xw_api_leave(0);
+        return rc;
+    }
+    fdflags = fcntl(fd, F_GETFD);
+    /* The number is the owner's stream from now on; the pair was ours. */
+    pthread_mutex_lock(&s->ready.lock);
+    if (dup3(nfd, fd, fdflags > 0 && (fdflags & FD_CLOEXEC) ? O_CLOEXEC : 0) < 0)
+        rc = -errno;
+    else
+        s->ready.a = -1;
+    pthread_mutex_unlock(&s->ready.lock);
+    close(nfd);
+    if (rc == 0 && s->nonblock)
+        (void)!fcntl(fd, F_SETFL, O_NONBLOCK);
+    xw_rev_detach(xw_channel_port(s->ring.ch), s);
+    xw_channel_drop(s->ring.ch);
+    s->ring.ch = NULL;
+    close(s->sat->life);
+    s->sat->life = -1;
+    xw_sock_free(s);
+    xw_debug("fd %d: connection given back to its owner: a pumped stream now", fd);
+    return (int)xw_api_leave(rc);
+}
