@@ -171,8 +171,8 @@ int xs_shared_accept(int fd, struct xs_fd *e, struct sockaddr *addr, socklen_t *
                     ci.path, sat ? "served in this process" : "pumped by the owner");
             return r;
         }
-        if (sat) { /* adopting failed: that connection is lost, try the next */
-            errno = ECONNABORTED;
+        if (sat) { /* adopting failed: that connection is lost (reset) */
+            errno = r == -EMFILE || r == -ENFILE || r == -ENOMEM ? -r : ECONNABORTED;
             return -1;
         }
         if (r != -EAGAIN && r != -ECONNRESET && r != -EINVAL) {

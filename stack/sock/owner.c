@@ -162,10 +162,19 @@ static int delegate(struct xw_sock *c, int evfd, struct own_rep *rep, int *out)
     }
     c->for_other = true;
     xw_channel_lend(c->ring.ch, true);
+    pthread_mutex_lock(&own.mu);
     own.dlg[own.ndlg++] = d;
+    pthread_mutex_unlock(&own.mu);
     rep->direct = 1;
     *out = sv[1];
     return 0;
+}
+
+static void drop_dlg(int k)
+{
+    pthread_mutex_lock(&own.mu);
+    own.dlg[k] = own.dlg[--own.ndlg];
+    pthread_mutex_unlock(&own.mu);
 }
 
 /* Satellite connection k let go (how: 'C' closed, anything else reset): our
@@ -174,7 +183,7 @@ static void undelegate(int k, char how)
 {
     struct dlg *d = own.dlg[k];
 
-    own.dlg[k] = own.dlg[--own.ndlg];
+    drop_dlg(k);
     xw_stack_lock();
     xw_rpath_forward(d->c, NULL, d);
     if (how != 'C')
@@ -220,7 +229,7 @@ static void give_back(int k, const struct xw_chan_pos *pos)
     }
     (void)send_msg(d->life, "K", 1, out, MSG_DONTWAIT);
     close(out);
-    own.dlg[k] = own.dlg[--own.ndlg];
+    drop_dlg(k);
     close(d->life);
     close(d->evfd);
     free(d);
@@ -698,9 +707,15 @@ int xw_owner_resume(void)
 
 bool xw_owner_clients_alive(void)
 {
-    bool any = own.ndlg > 0; /* each ends when its process lets go or dies */
+    bool any = false;
 
     pthread_mutex_lock(&own.mu);
+    /* A satellite's connection lives while its life socket does (its process
+     * lets go or dies: the service thread may not have seen it yet). */
+    for (int k = 0; k < own.ndlg && !any; k++) {
+        struct pollfd p = { .fd = own.dlg[k]->life, .events = POLLIN };
+        any = poll(&p, 1, 0) == 0 || !(p.revents & (POLLHUP | POLLERR));
+    }
     for (int i = 0; i < own.nclients && !any; i++)
         any = own.client_pid[i] > 0 && (kill(own.client_pid[i], 0) == 0 || errno == EPERM);
     pthread_mutex_unlock(&own.mu);
