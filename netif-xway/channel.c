@@ -292,11 +292,32 @@ static int accept_params(const struct xw_chan_params *p, const struct xw_chan_of
     return offer->ring_shift > max_shift ? -EMSGSIZE : 0;
 }
 
+/* Acceptor (and adopter): map the interface page, validate it against the
+ * offer, map the data pages.  0 or -errno (nothing left mapped). */
+static int map_pages(struct xw_channel *ch, const struct xw_chan_offer *offer)
+{
+    uint32_t *refs = NULL, nrefs, flags;
+    int err = xw_map(ch->x, offer->domid, 1, &offer->intf_ref, 1, (void **)&ch->intf);
+
+    if (err)
+        return err;
+    err = read_header(ch, offer, &nrefs, &flags);
+    if (!err) {
+        refs = malloc(ch->npages * sizeof(*refs));
+        err = refs ? copy_refs(ch, offer->domid, nrefs, flags, refs) : -ENOMEM;
+    }
+    if (!err)
+        err = xw_map(ch->x, offer->domid, ch->npages, refs, 1, (void **)&ch->data);
+    free(refs);
+    if (err)
+        xw_unmap(ch->x, ch->intf, 1);
+    return err;
+}
+
 int xw_channel_accept(struct xw_xenif *x, const struct xw_chan_offer *offer,
                       const struct xw_chan_params *p, struct xw_channel **out, uint64_t *nonce)
 {
     struct xw_channel *ch = calloc(1, sizeof(*ch));
-    uint32_t *refs = NULL, nrefs, flags;
     int err;
 
     if (!ch)
@@ -312,19 +333,9 @@ int xw_channel_accept(struct xw_xenif *x, const struct xw_chan_offer *offer,
     if (err)
         goto out_free;
     ch->budget_mapped = true;
-    err = xw_map(x, offer->domid, 1, &offer->intf_ref, 1, (void **)&ch->intf);
+    err = map_pages(ch, offer);
     if (err)
         goto out_free;
-    err = read_header(ch, offer, &nrefs, &flags);
-    if (err)
-        goto out_unmap_intf;
-    refs = malloc(ch->npages * sizeof(*refs));
-    err = refs ? copy_refs(ch, offer->domid, nrefs, flags, refs) : -ENOMEM;
-    if (err)
-        goto out_unmap_intf;
-    err = xw_map(x, offer->domid, ch->npages, refs, 1, (void **)&ch->data);
-    if (err)
-        goto out_unmap_intf;
     err = xw_evtchn_bind(x, offer->domid, offer->port);
     if (err < 0)
         goto out_unmap_data;
@@ -333,7 +344,6 @@ int xw_channel_accept(struct xw_xenif *x, const struct xw_chan_offer *offer,
     if (err)
         goto out_unbind;
     setup_rings(ch);
-    free(refs);
     *nonce = ch->nonce;
     *out = ch;
     return 0;
@@ -341,12 +351,10 @@ out_unbind:
     xw_evtchn_unbind(x, (uint32_t)ch->port);
 out_unmap_data:
     xw_unmap(x, ch->data, ch->npages);
-out_unmap_intf:
     xw_unmap(x, ch->intf, 1);
 out_free:
     if (ch->budget_mapped)
         xw_budget_map_put(ch->peer_domid);
-    free(refs);
     free(ch);
     return err;
 }
@@ -725,7 +733,6 @@ int xw_channel_adopt(struct xw_xenif *x, const struct xw_chan_desc *d,
     struct xw_chan_offer offer = { .domid = d->peer_domid, .intf_ref = d->intf_ref,
                                    .port = d->port, .ring_shift = d->ring_shift, .key = d->key };
     struct xw_channel *ch = calloc(1, sizeof(*ch));
-    uint32_t *refs = NULL, nrefs, flags;
     int err;
 
     if (!ch)
@@ -738,34 +745,18 @@ int xw_channel_adopt(struct xw_xenif *x, const struct xw_chan_desc *d,
     ch->port = (int)d->port;
     ch->spin_us = XW_CHAN_DEFAULT_SPIN_US;
     err = accept_params(NULL, &offer, &ch->spin_us);
-    if (err)
-        goto out_free;
-    err = xw_map(x, d->peer_domid, 1, &d->intf_ref, 1, (void **)&ch->intf);
-    if (err)
-        goto out_free;
-    err = read_header(ch, &offer, &nrefs, &flags);
-    if (err)
-        goto out_unmap_intf;
-    refs = malloc(ch->npages * sizeof(*refs));
-    err = refs ? copy_refs(ch, d->peer_domid, nrefs, flags, refs) : -ENOMEM;
-    if (err)
-        goto out_unmap_intf;
-    err = xw_map(x, d->peer_domid, ch->npages, refs, 1, (void **)&ch->data);
-    if (err)
-        goto out_unmap_intf;
-    free(refs);
+    if (!err)
+        err = map_pages(ch, &offer);
+    if (err) {
+        free(ch);
+        return err;
+    }
     setup_rings(ch);
     if (pos)
         xw_channel_set_position(ch, pos);
     atomic_store(&ch->peer_seen_live, true); /* its owner saw the creator's byte */
     *out = ch;
     return 0;
-out_unmap_intf:
-    xw_unmap(x, ch->intf, 1);
-out_free:
-    free(refs);
-    free(ch);
-    return err;
 }
 
 void xw_channel_drop(struct xw_channel *ch)

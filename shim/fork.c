@@ -68,9 +68,9 @@ static void orphan(int fd, struct xs_fd *e)
     }
 }
 
-/* Before fork: hand every connection to its kernel fd (xway_handoff), keeping
- * its names, so that parent and child both use it through libc. */
-static void handoff_key(int fd, struct xs_fd *e)
+/* Connection fd becomes a kernel fd (how: xway_handoff, or a satellite's
+ * give-back), keeping its names; true if it did. */
+static bool hand(int fd, struct xs_fd *e, int (*how)(int fd))
 {
     struct sockaddr_storage self, peer;
     socklen_t sl = sizeof(self), pl = sizeof(peer);
@@ -79,14 +79,22 @@ static void handoff_key(int fd, struct xs_fd *e)
     if ((k != XS_SOCK && k != XS_HIDDEN) ||
         XS_STACK_CALL(xway_getpeername(fd, (void *)&peer, &pl)) < 0 ||
         XS_STACK_CALL(xway_getsockname(fd, (void *)&self, &sl)) < 0 ||
-        XS_STACK_CALL(xway_handoff(fd)) < 0)
-        return;
+        XS_STACK_CALL(how(fd)) < 0)
+        return false;
     e->addr = self;
     e->addrlen = sl;
     e->peer = peer;
     e->peerlen = pl;
     e->handed = true;
-    xs_debug("fd %d: handed to its kernel fd for fork", fd);
+    return true;
+}
+
+/* Before fork: hand every connection to its kernel fd (xway_handoff), so
+ * that parent and child both use it through libc. */
+static void handoff_key(int fd, struct xs_fd *e)
+{
+    if (hand(fd, e, xway_handoff))
+        xs_debug("fd %d: handed to its kernel fd for fork", fd);
 }
 
 static void handoff_alias(int fd, struct xs_fd *e)
@@ -126,21 +134,9 @@ static void handoff_done(int fd, struct xs_fd *e)
  * too. */
 static void give_back_key(int fd, struct xs_fd *e)
 {
-    struct sockaddr_storage self, peer;
-    socklen_t sl = sizeof(self), pl = sizeof(peer);
-    int k = atomic_load(&e->kind);
-
-    if ((k != XS_SOCK && k != XS_HIDDEN) ||
-        XS_STACK_CALL(xway_getpeername(fd, (void *)&peer, &pl)) < 0 ||
-        XS_STACK_CALL(xway_getsockname(fd, (void *)&self, &sl)) < 0 ||
-        XS_STACK_CALL(xw_sat_give_back(fd)) < 0)
-        return;
-    e->addr = self;
-    e->addrlen = sl;
-    e->peer = peer;
-    e->peerlen = pl;
-    e->handed = true;
-    xs_info("fd %d: ring connection given back to the owner for fork or exec (pumped now)", fd);
+    if (hand(fd, e, xw_sat_give_back))
+        xs_info("fd %d: ring connection given back to the owner for fork or exec (pumped now)",
+                fd);
 }
 
 static void give_back_alias(int fd, struct xs_fd *e)

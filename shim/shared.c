@@ -71,6 +71,7 @@ static int call_accept(int fd, int flags, struct xw_owner_conn *ci, bool *sat)
             break;
         xs_real.close(cfd);
         cfd = -1;
+        hello = false;
     }
     pthread_mutex_unlock(&mu);
     if (r >= 0 && *sat) {

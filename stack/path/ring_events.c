@@ -241,7 +241,7 @@ static void *loop_sat(void *arg)
     return NULL;
 }
 
-static void *volatile parents[3];
+static void *volatile parents[5];
 
 int xw_rev_satellite(int fwd_fd)
 {
@@ -363,13 +363,17 @@ int xw_rev_resume(void)
 
 /* A forked child's copy of the parent's state: kept reachable for leak
  * checkers; the handle is used again only by a satellite (xw_rev_satellite),
- * to map and notify. */
+ * to map and notify (a satellite's child: the handle is still the one its
+ * parent borrowed). */
 void xw_rev_forget(void)
 {
     if (ev.x && !ev.sat) {
         parents[0] = ev.x;
         parents[1] = ev.ports;
         parents[2] = ev.delayed;
+    } else if (ev.sat) {
+        parents[3] = ev.ports;
+        parents[4] = ev.live;
     }
     ev.x = NULL;
     ev.ports = NULL;
