@@ -212,8 +212,15 @@ void xw_sim_drop_domains(void);
 
 /* Can this process map grants with x now?  0, or -errno: a sim host out of
  * reach (a process that chrooted or gave up the user the sim host is
- * private to).  The xen backend: 0. */
+ * private to) and no opener.  The xen backend: 0. */
 int xw_xenif_can_map(struct xw_xenif *x);
+/* The sim: a process that cannot open its sim host's files itself (a
+ * satellite that chrooted or changed user: stack/sock/satellite.h) has fn
+ * open them (by name, flags O_RDONLY or O_RDWR; fd or -errno): its owner, who
+ * answers with xw_xenif_open_file (only a domain's state and lock files and
+ * grant objects; -EINVAL for anything else). */
+void xw_xenif_set_opener(int (*fn)(const char *name, int flags));
+int xw_xenif_open_file(struct xw_xenif *x, const char *name, int flags);
 
 /* Consume every pending port of the handle and unmask it (for a poller that
  * only needs "something happened"; channels re-check their rings).  Returns

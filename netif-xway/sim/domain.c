@@ -34,19 +34,69 @@ int xw_sim_path(const struct xw_sim *s, char *buf, const char *fmt, ...)
     return 0;
 }
 
+/* Satellites (xenif.h: xw_xenif_set_opener). */
+static int (*sim_opener)(const char *name, int flags);
+
+void xw_xenif_set_opener(int (*fn)(const char *name, int flags))
+{
+    sim_opener = fn;
+}
+
+int xw_sim_open(struct xw_sim *s, int flags, const char *fmt, ...)
+{
+    char name[64], p[PATH_MAX];
+    va_list ap;
+    int fd, e;
+
+    va_start(ap, fmt);
+    vsnprintf(name, sizeof(name), fmt, ap);
+    va_end(ap);
+    if (snprintf(p, sizeof(p), "%s/%s", s->dir, name) >= (int)sizeof(p)) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    fd = open(p, flags | O_CLOEXEC, 0600);
+    if (fd >= 0 || (flags & O_CREAT) || !sim_opener ||
+        (errno != EACCES && errno != EPERM && errno != ENOENT))
+        return fd;
+    e = errno;
+    fd = sim_opener(name, flags & O_ACCMODE);
+    if (fd >= 0)
+        return fd;
+    errno = fd == -ENOENT ? ENOENT : e;
+    return -1;
+}
+
+/* The owner's side: one of its sim host's files for a satellite, by name (a
+ * domain's state or lock, a grant object), never created.  fd or -errno. */
+int xw_xenif_open_file(struct xw_xenif *x, const char *name, int flags)
+{
+    unsigned a, b;
+    char kind[8], tail;
+    int fd;
+
+    if (!x || x->kind != XW_XENIF_SIM)
+        return -ENODEV;
+    if ((flags != O_RDONLY && flags != O_RDWR) || strlen(name) > 40 ||
+        !((sscanf(name, "dom%u.%7[a-z]%c", &a, kind, &tail) == 2 &&
+           (!strcmp(kind, "gnt") || !strcmp(kind, "evt") || !strcmp(kind, "lock"))) ||
+          sscanf(name, "g%u-%u%c", &a, &b, &tail) == 2))
+        return -EINVAL;
+    fd = xw_sim_open(xw_sim_of(x), flags | O_NOFOLLOW, "%s", name);
+    return fd < 0 ? -errno : fd;
+}
+
 /* Create (or open) the fixed-size state file dom<id>.<kind> and map it.
  * fdp: where to keep the fd (for xw_sim_reserve later); NULL closes it. */
 void *xw_sim_map_state(struct xw_sim *s, const char *kind, uint32_t id, size_t len,
                        bool create, bool writable, int *fdp)
 {
-    char p[PATH_MAX];
     struct stat st;
     void *m = MAP_FAILED;
     int fd;
 
-    if (xw_sim_path(s, p, "dom%u.%s", id, kind))
-        return NULL;
-    fd = open(p, (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC | (create ? O_CREAT : 0), 0600);
+    fd = xw_sim_open(s, (writable ? O_RDWR : O_RDONLY) | (create ? O_CREAT : 0), "dom%u.%s", id,
+                     kind);
     if (fd < 0)
         return NULL;
     if (create && ftruncate(fd, (off_t)len) < 0)
@@ -124,12 +174,8 @@ static int lock_op(int fd, int cmd, short type)
 
 static int open_lock(struct xw_sim *s, uint32_t id, int flags)
 {
-    char p[PATH_MAX];
-    int fd;
+    int fd = xw_sim_open(s, O_RDWR | flags, "dom%u.lock", id);
 
-    if (xw_sim_path(s, p, "dom%u.lock", id))
-        return -ENAMETOOLONG;
-    fd = open(p, O_RDWR | O_CLOEXEC | flags, 0600);
     return fd < 0 ? -errno : fd;
 }
 
@@ -503,7 +549,7 @@ int xw_xenif_can_map(struct xw_xenif *x)
 {
     if (!x)
         return -ENODEV;
-    if (x->kind != XW_XENIF_SIM)
+    if (x->kind != XW_XENIF_SIM || sim_opener)
         return 0;
     return access(xw_sim_of(x)->dir, R_OK | X_OK) == 0 ? 0 : -errno;
 }

@@ -323,14 +323,11 @@ static int check_gref(struct xw_sim *s, const struct gnt_entry *tab, uint32_t re
  * the one window left.) */
 static int refs_backed(struct xw_sim *s, uint32_t domid, uint32_t count, const uint32_t *refs)
 {
-    char p[PATH_MAX];
     off_t pg, last = -1, d;
     uint32_t i;
     int fd, err = 0;
 
-    if (xw_sim_path(s, p, "dom%u.gnt", domid))
-        return -ENAMETOOLONG;
-    fd = open(p, O_RDONLY | O_CLOEXEC);
+    fd = xw_sim_open(s, O_RDONLY, "dom%u.gnt", domid);
     if (fd < 0)
         return errno == ENOENT ? -ESRCH : -errno; /* out of fds is not a dead peer */
     for (i = 0; i < count && !err; i++) {
@@ -353,14 +350,11 @@ static int refs_backed(struct xw_sim *s, uint32_t domid, uint32_t count, const u
 static int map_run(struct xw_sim *s, uint32_t domid, uint8_t *at, uint32_t obj, uint32_t page,
                    uint32_t n, int writable)
 {
-    char p[PATH_MAX];
     struct stat st;
     void *m;
     int fd, err = 0;
 
-    if (xw_sim_path(s, p, "g%u-%u", domid, obj))
-        return -ENAMETOOLONG;
-    fd = open(p, (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+    fd = xw_sim_open(s, writable ? O_RDWR : O_RDONLY, "g%u-%u", domid, obj);
     if (fd < 0)
         return errno == ENOENT ? -ENOENT : -errno;
     if (fstat(fd, &st) < 0 || (uint64_t)st.st_size < ((uint64_t)page + n) << XW_PAGE_SHIFT) {

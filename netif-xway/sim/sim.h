@@ -128,6 +128,11 @@ static inline struct xw_sim *xw_sim_of(struct xw_xenif *x) { return (struct xw_s
 /* domain.c: files of the sim host, domains. */
 __attribute__((format(printf, 3, 4)))
 int xw_sim_path(const struct xw_sim *s, char *buf, const char *fmt, ...);
+/* Open the sim host's file named by fmt: fd, or -1 with errno.  Without
+ * O_CREAT, a process that cannot reach it itself (a satellite that chrooted
+ * or changed user) asks the opener (xw_xenif_set_opener). */
+__attribute__((format(printf, 3, 4)))
+int xw_sim_open(struct xw_sim *s, int flags, const char *fmt, ...);
 void *xw_sim_map_state(struct xw_sim *s, const char *kind, uint32_t id, size_t len,
                        bool create, bool writable, int *fdp);
 int xw_sim_reserve(int fd, off_t off, off_t len);

@@ -17,6 +17,7 @@
 
 #include "handoff.h"
 #include "log.h"
+#include "ring_events.h"
 #include "ring_path.h"
 #include "satellite.h"
 #include "socket.h"
@@ -31,7 +32,7 @@
 #define REPLY_WAIT_MS 5000 /* a client gives the owner this long to answer */
 
 enum { OWN_MAGIC = 0x4f575758u, OWN_VERSION = 3 };
-enum own_op { OWN_ACCEPT = 1, OWN_CONNECT = 2, OWN_LISTEN = 3, OWN_HELLO = 4 };
+enum own_op { OWN_ACCEPT = 1, OWN_CONNECT = 2, OWN_LISTEN = 3, OWN_HELLO = 4, OWN_OPEN = 5 };
 
 struct own_req {
     uint32_t magic;
@@ -45,6 +46,7 @@ struct own_req {
                                        LISTEN: the backlog */
     uint32_t direct;                /* ACCEPT: a ring connection may come as a
                                        satellite's (the client said HELLO) */
+    char name[48];                  /* OPEN: the sim host's file */
 };
 
 struct own_rep {
@@ -500,9 +502,18 @@ static bool serve_one(int i)
     keep = n == (ssize_t)sizeof(req) && req.magic == OWN_MAGIC && token_ok(req.token);
     if (!keep && n > 0)
         xw_warn_peer("process channel: a malformed or unauthenticated request: client dropped");
-    else if (keep && (req.version != OWN_VERSION || nfds != (req.op == OWN_LISTEN ? 0 : 1) ||
-                      req.op < OWN_ACCEPT || req.op > OWN_HELLO))
+    else if (keep && (req.version != OWN_VERSION ||
+                      nfds != (req.op == OWN_LISTEN || req.op == OWN_OPEN ? 0 : 1) ||
+                      req.op < OWN_ACCEPT || req.op > OWN_OPEN))
         rep.result = -EINVAL;
+    else if (keep && req.op == OWN_OPEN) {
+        req.name[sizeof(req.name) - 1] = '\0';
+        rep.result = xw_xenif_open_file(xw_rev_xenif(), req.name, req.flags);
+        if (rep.result >= 0) {
+            out = rep.result;
+            rep.result = 0;
+        }
+    }
     else if (keep && req.op == OWN_HELLO) {
         if (own.client_evfd[i] >= 0)
             close(own.client_evfd[i]);
@@ -773,6 +784,27 @@ static int recv_reply(int cfd, struct own_rep *rep, int cloexec, int *fd, int wa
         return -EPROTO;
     }
     return rep->result;
+}
+
+int xw_owner_open(const struct xw_owner_ref *o, const char *name, int flags)
+{
+    struct own_req req = { .magic = OWN_MAGIC, .version = OWN_VERSION, .op = OWN_OPEN,
+                           .flags = flags };
+    struct own_rep rep;
+    int cfd, rc, fd;
+
+    if (!o || strlen(name) >= sizeof(req.name))
+        return -EINVAL;
+    if ((cfd = xw_owner_connect(o)) < 0)
+        return cfd;
+    memcpy(req.token, o->token, sizeof(req.token));
+    strcpy(req.name, name);
+    if (send_msg(cfd, &req, sizeof(req), -1, 0) != (ssize_t)sizeof(req))
+        rc = -errno;
+    else
+        rc = recv_reply(cfd, &rep, MSG_CMSG_CLOEXEC, &fd, REPLY_WAIT_MS, true);
+    close(cfd);
+    return rc < 0 ? rc : fd;
 }
 
 int xw_owner_hello(int cfd, const struct xw_owner_ref *o, int evfd)

@@ -23,7 +23,9 @@
  *     bytes) and passed back with its names and path; -EAGAIN when the queue is
  *     empty.  A ring connection asked for by a client that said HELLO is
  *     described instead, for the client to serve itself (satellite.h).
- *   HELLO(eventfd): the client's satellite eventfd.  The owner's own readiness of the listener follows its queue, so
+ *   HELLO(eventfd): the client's satellite eventfd.
+ *   OPEN(name, flags): a file of the owner's sim host (a domain's state or
+ *     lock, a grant object) for a satellite that cannot open it itself.  The owner's own readiness of the listener follows its queue, so
  *     the client waits by polling the listener fd it holds.
  *   CONNECT(destination, stream end b, filler): a socket of the owner's stack
  *     connects to the destination (an address the child cannot reach with the
@@ -103,6 +105,9 @@ int xw_owner_accept(int cfd, const struct xw_owner_ref *o, int lfd, int flags,
  * the fd is the connection's life socket and *direct its channel, to adopt.
  * 0 or -errno. */
 int xw_owner_hello(int cfd, const struct xw_owner_ref *o, int evfd);
+/* OPEN, on a connection of its own: a file of the owner's sim host, for a
+ * satellite that cannot open it itself (xw_xenif_set_opener).  fd or -errno. */
+int xw_owner_open(const struct xw_owner_ref *o, const char *name, int flags);
 /* LISTEN on a client connection of its own (cfd): a listener of the owner's
  * stack bound to addr (flags: XW_OWNER_REUSE*) for as long as cfd is open; its
  * number (a cloexec fd, a listener the client accepts on with ACCEPT) or

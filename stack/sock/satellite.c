@@ -16,6 +16,13 @@
 #include "socket.h"
 #include "stack.h"
 
+/* The sim host's files this process cannot open itself (it chrooted or
+ * changed user), opened by the owner. */
+static int open_by_owner(const char *name, int flags)
+{
+    return xw_owner_open(xw_owner_parent(), name, flags);
+}
+
 static struct {
     int fwd_fd; /* the eventfd the owner signals */
     pid_t pid;  /* the process that made it (a fork's child makes its own) */
@@ -39,6 +46,8 @@ int xw_sat_fwd_fd(void)
         else {
             sat.fwd_fd = fd;
             xw_stack_set_satellite(true);
+            if (xw_owner_parent())
+                xw_xenif_set_opener(open_by_owner);
         }
     }
     if (sat.fwd_fd < 0 && !rc)
