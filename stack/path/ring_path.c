@@ -36,11 +36,14 @@ static uint64_t deadline_ns(const struct timeval *tv)
     return now_ns() + (uint64_t)tv->tv_sec * 1000000000u + (uint64_t)tv->tv_usec * 1000u;
 }
 
-/* A reason to stop waiting that is not the ring's: close, or a TCP reset. */
+/* A reason to stop waiting that is not the ring's: close, a TCP reset, or a
+ * pump's pause (its call ends as at a timeout). */
 static int interrupted(const struct xw_sock *s)
 {
     if (s->closing)
         return -EBADF;
+    if (atomic_load_explicit(&s->halt, memory_order_relaxed))
+        return -ETIMEDOUT;
     if (atomic_load_explicit(&s->err, memory_order_relaxed))
         return XW_CHAN_ERROR;
     return 0;

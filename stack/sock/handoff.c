@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "keeper.h"
@@ -24,13 +25,10 @@
 
 #define PUMP_BUF (64 * 1024)
 #define PIPE_BUF_BYTES (256 * 1024) /* each direction of the pair */
-/* A pump thread looks for a pause at least this often (its receive wakes this
- * often on an idle connection: 4 times a second). */
-#define SLICE_MS 250
-
 /* A pump's whole state is in this struct (copied by fork), never on a thread's
- * stack: its threads may stop at any slice (xw_handoff_pause_locked) and new
- * ones, in a keeper, go on where they stopped. */
+ * stack: its threads may stop at any wait (xw_handoff_pause_locked halts the
+ * socket's waits: struct xw_sock.halt) and new ones, in a keeper, go on where
+ * they stopped.  An idle pump sleeps until something happens. */
 struct pump {
     struct pump *next;
     struct xw_sock *s; /* held by one reference of the pump's own */
@@ -162,6 +160,7 @@ static void *pump_in(void *arg)
     struct pump *p = arg;
     ssize_t rc = 1;
 
+    prctl(PR_SET_NAME, "xway-pump");
     for (;;) {
         if (p->in_off < p->in_len) {
             ssize_t w = send(p->b, p->in_buf + p->in_off, p->in_len - p->in_off,
@@ -190,7 +189,7 @@ static void *pump_in(void *arg)
         rc = p->closed ? -EBADF : xw_sock_recv_locked(p->s, &v, 1, PUMP_BUF, 0);
         xw_stack_leave();
         if (rc == -EAGAIN)
-            continue; /* a slice is over */
+            continue; /* halted: a pause */
         if (rc <= 0)
             break;
         p->in_bytes += (uint64_t)rc;
@@ -212,6 +211,7 @@ static void *pump_out(void *arg)
 {
     struct pump *p = arg;
 
+    prctl(PR_SET_NAME, "xway-pump");
     while (!p->out_eof) {
         ssize_t n;
         if (p->out_off < p->out_len) {
@@ -345,8 +345,7 @@ static int handoff(struct xw_sock *s, bool start, int b, uint32_t skip)
         close(s->fd);
     }
     s->nonblock = false;
-    /* Its calls wait one slice at a time. */
-    s->rcvtimeo = s->sndtimeo = (struct timeval){ .tv_usec = SLICE_MS * 1000 };
+    s->rcvtimeo = s->sndtimeo = (struct timeval){ 0 }; /* until a pause halts them */
     s->refs++;
     atomic_store(&p->threads, 2);
     p->next = pumps;
@@ -445,6 +444,11 @@ void xw_handoff_pause_locked(void)
         return;
     atomic_store(&pausing, true);
     (void)!write(pause_fd, &(uint64_t){ 1 }, sizeof(uint64_t));
+    for (struct pump *p = pumps; p; p = p->next) {
+        atomic_store(&p->s->halt, true);
+        xw_path_of(p->s)->wake(p->s);
+        pthread_cond_broadcast(&p->s->cond);
+    }
     while (running > 0)
         pthread_cond_wait(&pumps_gone, &xw_stack_mutex);
 }
@@ -466,6 +470,8 @@ void xw_handoff_resume_locked(bool after_fork)
         return;
     (void)!read(pause_fd, &v, sizeof(v));
     atomic_store(&pausing, false);
+    for (struct pump *p = pumps; p; p = p->next)
+        atomic_store(&p->s->halt, false);
     for (struct pump *p = pumps, *next; p; p = next) {
         next = p->next;
         pump_start(p);

@@ -63,6 +63,8 @@ struct xw_sock {
     enum xw_sock_state state;
     _Atomic bool nonblock;
     _Atomic bool closing;    /* xway_close in progress: sleepers must leave */
+    _Atomic bool halt;       /* a pump's pause (handoff.c): every wait of a call
+                                ends at once, as a timeout does (EAGAIN) */
     int refs;                /* table reference + one per sleeping thread */
     pthread_cond_t cond;     /* state changed: data, space, connection, error */
 

@@ -292,6 +292,8 @@ int xw_sock_wait(struct xw_sock *s, const struct timespec *deadline)
     xw_stack_flush();
     if (changes != seen)
         rc = 0;
+    else if (atomic_load(&s->halt))
+        rc = ETIMEDOUT;
     else if (deadline)
         rc = pthread_cond_timedwait(&s->cond, &xw_stack_mutex, deadline);
     else
