@@ -86,6 +86,12 @@ ssize_t xway_read(int fd, void *buf, size_t len);
 ssize_t xway_write(int fd, const void *buf, size_t len);
 ssize_t xway_readv(int fd, const struct iovec *iov, int iovcnt);
 ssize_t xway_writev(int fd, const struct iovec *iov, int iovcnt);
+/* sendfile(2) onto an xway socket: up to count bytes of file in, from *off
+ * (advanced; the file's offset untouched) or, off NULL, from the file's offset
+ * (advanced by what was sent).  On the ring the file is read straight into
+ * the ring (one copy, as the kernel's sendfile into a socket buffer); on TCP
+ * through a buffer.  Blocking, errors and SIGPIPE as send. */
+ssize_t xway_sendfile(int out, int in, off_t *off, size_t count);
 
 int xway_shutdown(int fd, int how);
 /* Close the socket and its kernel fd.  With SO_LINGER {1, 0} the connection is reset. */

@@ -616,6 +616,32 @@ ssize_t xw_channel_send(struct xw_channel *ch, const void *buf, size_t len, int 
     return done ? (ssize_t)done : (done == len ? 0 : err);
 }
 
+ssize_t xw_channel_send_fill(struct xw_channel *ch,
+                             ssize_t (*fill)(void *arg, const struct iovec *iov, int cnt),
+                             void *arg)
+{
+    struct iovec iov[2];
+    int err = tx_state(ch), room;
+    ssize_t n;
+
+    if (err)
+        return err;
+    room = xw_ring_reserve(&ch->tx, iov);
+    if (room < 0)
+        return broken(ch, room);
+    if (room == 0)
+        return -EAGAIN;
+    n = fill(arg, iov, iov[1].iov_len ? 2 : 1);
+    if (n <= 0)
+        return n < 0 ? -EIO : 0;
+    if ((size_t)n > (size_t)room)
+        n = room;
+    xw_ring_commit(&ch->tx, (uint32_t)n);
+    if (xw_ring_producer_should_kick(&ch->tx))
+        kick(ch);
+    return n;
+}
+
 /* One nonblocking attempt: bytes, 0 at EOF, -EAGAIN or -errno. */
 static ssize_t try_recv(struct xw_channel *ch, void *buf, size_t len)
 {

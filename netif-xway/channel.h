@@ -92,6 +92,16 @@ int xw_channel_check_nonce(struct xw_channel *ch, uint64_t nonce);
 ssize_t xw_channel_send(struct xw_channel *ch, const void *buf, size_t len, int timeout_ms);
 ssize_t xw_channel_recv(struct xw_channel *ch, void *buf, size_t len, int timeout_ms);
 
+/* One nonblocking step of a send whose bytes fill() writes straight into the
+ * ring's free space (sendfile reads the file into it: one copy).  fill gets
+ * the free space as 1 or 2 segments and returns the bytes it wrote (from the
+ * start), 0 (nothing more to send) or -1 (its own error, which it keeps).
+ * Returns the bytes published, 0 when fill gave none, -EAGAIN (the ring is
+ * full), or -errno of the channel. */
+ssize_t xw_channel_send_fill(struct xw_channel *ch,
+                             ssize_t (*fill)(void *arg, const struct iovec *iov, int cnt),
+                             void *arg);
+
 /* The readable bytes in place, without consuming them (MSG_PEEK): segments in
  * the ring (iov[1] is non-empty only across the wrap point), count or -errno,
  * 0 = none now. */

@@ -75,42 +75,29 @@ int shutdown(int fd, int how)
     XS_FWD(fd, xs_real.shutdown(fd, how), xway_shutdown(key, how));
 }
 
-/* sendfile to an xway socket: read + send, the file offset kept exact; it
- * stops (EBADF) when number out is closed or replaced meanwhile (gen), and
- * follows its socket to another number (dup2 onto that number, fdcalls.c). */
+/* sendfile to an xway socket (xway_sendfile: on the ring, the file read
+ * straight into it), in chunks; it stops (EBADF) when number out is closed or
+ * replaced meanwhile (gen), and follows its socket to another number (dup2
+ * onto that number, fdcalls.c). */
 static ssize_t xsendfile(int out, unsigned gen, int key, int in, off_t *off, size_t count)
 {
-    static __thread char *buf;
-    enum { BUF = 256 * 1024 };
+    enum { CHUNK = 1024 * 1024 };
     size_t done = 0;
 
-    if (!buf && !(buf = malloc(BUF))) {
-        errno = ENOMEM;
-        return -1;
-    }
     while (done < count) {
-        size_t want = count - done < BUF ? count - done : BUF;
-        ssize_t n = off ? pread(in, buf, want, *off) : xs_real.read(in, buf, want);
-        ssize_t s = -1;
-        if (n <= 0)
-            return done ? (ssize_t)done : n;
+        size_t want = count - done < CHUNK ? count - done : CHUNK;
+        ssize_t s;
         if (xs_gen(out) != gen) {
             errno = EBADF;
+            s = -1;
         } else {
             key = xs_follow(out, key);
-            s = XS_STACK_CALL(xway_send(key, buf, (size_t)n, 0));
+            s = XS_STACK_CALL(xway_sendfile(key, in, off, want));
         }
-        if (s < 0) {
-            if (!off)
-                lseek(in, -n, SEEK_CUR);
-            return done ? (ssize_t)done : -1;
-        }
-        if (off)
-            *off += s;
-        else if (s < n)
-            lseek(in, s - n, SEEK_CUR);
+        if (s <= 0)
+            return done ? (ssize_t)done : s;
         done += (size_t)s;
-        if (s < n)
+        if ((size_t)s < want)
             break;
     }
     return (ssize_t)done;

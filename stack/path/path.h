@@ -50,6 +50,12 @@ struct xw_path_ops {
                     int flags);
     ssize_t (*recv)(struct xw_sock *s, const struct iovec *iov, int iovcnt, size_t want,
                     int flags);
+    /* sendfile: up to count bytes of file in (from *off, advanced, or from
+     * its file offset when off is NULL) straight into the path, as send
+     * would move them (same blocking and errors; a read error of the file is
+     * its -errno when nothing was sent).  NULL: the socket layer copies
+     * through a buffer. */
+    ssize_t (*sendfile)(struct xw_sock *s, int in, off_t *off, size_t count);
     /* Lock held.  End our sending direction of the path's stream: the peer
      * reads EOF after our last byte (the TCP connection's FIN is the socket
      * layer's).  NULL: the TCP FIN is the end of the stream. */

@@ -347,6 +347,84 @@ again:
     return done ? (ssize_t)done : err;
 }
 
+/* sendfile: the file read straight into the ring's free space. */
+struct file_fill {
+    int in;
+    off_t *off;
+    size_t max;
+    int err; /* the read's errno */
+};
+
+static ssize_t fill_from_file(void *arg, const struct iovec *iov, int cnt)
+{
+    struct file_fill *f = arg;
+    struct iovec v[2];
+    size_t left = f->max;
+    ssize_t n;
+    int k;
+
+    for (k = 0; k < cnt && left; k++) {
+        v[k].iov_base = iov[k].iov_base;
+        v[k].iov_len = iov[k].iov_len < left ? iov[k].iov_len : left;
+        left -= v[k].iov_len;
+    }
+    do
+        n = f->off ? preadv(f->in, v, k, *f->off) : readv(f->in, v, k);
+    while (n < 0 && errno == EINTR);
+    if (n < 0) {
+        f->err = errno;
+        return -1;
+    }
+    if (f->off)
+        *f->off += n;
+    return n;
+}
+
+static ssize_t ring_sendfile(struct xw_sock *s, int in, off_t *off, size_t count)
+{
+    bool nonblock = s->nonblock;
+    uint64_t deadline = deadline_ns(&s->sndtimeo);
+    size_t done = 0;
+    int err = 0;
+
+    while (done < count && !err) {
+        struct file_fill f = { .in = in, .off = off, .max = count - done };
+        ssize_t n;
+
+        if (s->shut_wr) {
+            err = -EPIPE;
+            break;
+        }
+        dir_take(&s->ring.tx_busy);
+        n = xw_channel_send_fill(s->ring.ch, fill_from_file, &f);
+        dir_give(&s->ring.tx_busy);
+        if (n > 0) {
+            done += (size_t)n;
+            continue;
+        }
+        if (n == 0) /* the end of the file */
+            break;
+        if (f.err) {
+            err = -f.err;
+        } else if (n != -EAGAIN) {
+            err = sock_error(s, n, true);
+        } else if (nonblock) {
+            err = -EAGAIN;
+        } else {
+            int r = ring_wait(s, XW_CHAN_WRITABLE, deadline);
+            if (r < 0)
+                err = r == -ETIMEDOUT ? -EAGAIN : r;
+            else if (r & XW_CHAN_ERROR)
+                err = sock_error(s, xw_channel_error(s->ring.ch) ? xw_channel_error(s->ring.ch)
+                                                            : -ECONNRESET, true);
+        }
+    }
+    if (err == -EAGAIN && (s->polled || !lazy_ready))
+        refresh(s, false); /* the caller will wait: arm, publish "not writable" */
+    atomic_fetch_add_explicit(&s->ring.tx_bytes, done, memory_order_relaxed);
+    return done ? (ssize_t)done : err;
+}
+
 /* MSG_PEEK: copy what is in the ring without consuming it.  Bytes, or 0 when
  * nothing is there now. */
 static size_t peek_copy(struct xw_sock *s, const struct iovec *iov, int iovcnt, size_t want)
@@ -515,6 +593,7 @@ const struct xw_path_ops xw_ring_ops = {
     .linger = false, /* what we wrote is in the peer's memory already */
     .send = ring_send,
     .recv = ring_recv,
+    .sendfile = ring_sendfile,
     .shutdown_wr = ring_shutdown_wr,
     .reset = ring_reset,
     .readiness = ring_readiness,

@@ -6,6 +6,7 @@
 #include <netinet/tcp.h>
 #undef TCP_MSS /* glibc's 512; lwIP's (lwipopts.h) is meant below */
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -472,6 +473,59 @@ static ssize_t do_send(int fd, const struct iovec *iov, int iovcnt, int flags)
     rc = xw_sock_send_locked(s, iov, iovcnt, (size_t)total, flags);
     xw_stack_leave();
     return send_result(rc, flags);
+}
+
+/* sendfile through a buffer (a path without its own): read, send, and the
+ * file's offset put back over what was read and not sent. */
+static ssize_t copy_file(int out, int in, off_t *off, size_t count)
+{
+    static __thread char *buf;
+    enum { BUF = 256 * 1024 };
+    size_t done = 0;
+
+    if (!buf && !(buf = malloc(BUF)))
+        return -ENOMEM;
+    while (done < count) {
+        size_t want = count - done < BUF ? count - done : BUF;
+        ssize_t n = off ? pread(in, buf, want, *off) : read(in, buf, want), s;
+        if (n <= 0)
+            return done ? (ssize_t)done : n < 0 ? -errno : 0;
+        s = xway_send(out, buf, (size_t)n, MSG_NOSIGNAL);
+        if (s < 0) {
+            s = -errno;
+            if (!off)
+                lseek(in, -n, SEEK_CUR);
+            return done ? (ssize_t)done : s;
+        }
+        if (off)
+            *off += s;
+        else if (s < n)
+            lseek(in, s - n, SEEK_CUR);
+        done += (size_t)s;
+        if (s < n)
+            break;
+    }
+    return (ssize_t)done;
+}
+
+ssize_t xway_sendfile(int out, int in, off_t *off, size_t count) XW_EXPORT;
+ssize_t xway_sendfile(int out, int in, off_t *off, size_t count)
+{
+    struct xw_sock *s = xw_sock_get_fast(out);
+    ssize_t rc;
+
+    if (s && xw_path_of(s)->sendfile && xw_path_of(s)->unlocked_io) {
+        rc = xw_path_of(s)->sendfile(s, in, off, count);
+        xw_sock_put_fast(s);
+        return send_result(rc, 0);
+    }
+    if (s)
+        xw_sock_put_fast(s);
+    else if (!xw_handed(out) && xway_is_socket(out) != 1) {
+        errno = EBADF;
+        return -1;
+    }
+    return send_result(copy_file(out, in, off, count), 0);
 }
 
 ssize_t xw_sock_recv_locked(struct xw_sock *s, const struct iovec *iov, int iovcnt,

@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <string.h>
+#include <stdlib.h>
 #include <sys/epoll.h>
 #include <unistd.h>
 
@@ -128,6 +129,73 @@ static void test_bulk(void)
     pthread_join(t, NULL);
     CHECK_EQ(got, b.bytes);
     CHECK(sum == b.sum);
+    xway_close(c);
+    xway_close(s);
+}
+
+/* xway_sendfile: from an offset (advanced; the file's position untouched),
+ * then from the file's position (advanced), short at the end of the file, 0
+ * past it; every byte checked (on the ring the file is read into the ring). */
+struct sf {
+    int fd, file;
+};
+
+static void *sendfile_send(void *arg)
+{
+    struct sf *a = arg;
+    off_t off = 1000;
+    size_t sent = 0;
+    ssize_t r;
+
+    while (sent < 2000000 && (r = xway_sendfile(a->fd, a->file, &off, 2000000 - sent)) > 0)
+        sent += (size_t)r;
+    CHECK_EQ(sent, 2000000);
+    CHECK_EQ(off, 1000 + 2000000);
+    CHECK_EQ(lseek(a->file, 0, SEEK_CUR), 0);
+    CHECK_EQ(lseek(a->file, 500, SEEK_SET), 500);
+    for (sent = 0; sent < 10000 && (r = xway_sendfile(a->fd, a->file, NULL, 10000 - sent)) > 0;)
+        sent += (size_t)r;
+    CHECK_EQ(lseek(a->file, 0, SEEK_CUR), 10500);
+    off = (3 << 20) - 100;
+    CHECK_EQ(xway_sendfile(a->fd, a->file, &off, 1000), 100);
+    CHECK_EQ(xway_sendfile(a->fd, a->file, &off, 1000), 0);
+    CHECK_EQ(xway_sendfile(a->fd, -1, NULL, 10), -1);
+    CHECK_EQ(errno, EBADF);
+    CHECK_EQ(xway_shutdown(a->fd, SHUT_WR), 0);
+    return NULL;
+}
+
+static void test_sendfile(void)
+{
+    static char file[3 << 20], buf[65536];
+    char name[] = "/tmp/xw-sendfile-XXXXXX";
+    struct sf a;
+    uint64_t want = XW_FNV_INIT, sum = XW_FNV_INIT, got = 0;
+    pthread_t t;
+    int c, s;
+    ssize_t n;
+
+    xw_pattern(file, sizeof(file), 0, 11);
+    a.file = mkstemp(name);
+    CHECK(a.file >= 0);
+    unlink(name);
+    CHECK_EQ(write(a.file, file, sizeof(file)), (long long)sizeof(file));
+    CHECK_EQ(lseek(a.file, 0, SEEK_SET), 0);
+    want = xw_fnv(want, file + 1000, 2000000);
+    want = xw_fnv(want, file + 500, 10000);
+    want = xw_fnv(want, file + sizeof(file) - 100, 100);
+    pair(7008, &c, &s);
+    a.fd = c;
+    pthread_create(&t, NULL, sendfile_send, &a);
+    while ((n = xway_recv(s, buf, sizeof(buf), 0)) > 0) {
+        sum = xw_fnv(sum, buf, (size_t)n);
+        got += (uint64_t)n;
+    }
+    CHECK_EQ(n, 0);
+    pthread_join(t, NULL);
+    CHECK_EQ(got, 2000000 + 10000 + 100);
+    CHECK(sum == want);
+    close(a.file);
     xway_close(c);
     xway_close(s);
 }
@@ -257,6 +325,7 @@ int main(void)
     test_errors();
     test_addrinuse();
     test_bulk();
+    test_sendfile();
     test_peek_waitall_nonblock();
     test_reset_and_epipe();
     test_nonblocking_connect_and_epoll();
