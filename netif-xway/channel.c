@@ -732,6 +732,11 @@ void xw_channel_lend(struct xw_channel *ch, bool lent)
     ch->lent = lent;
 }
 
+bool xw_channel_lent_unread(const struct xw_channel *ch)
+{
+    return xw_load_acquire(&ch->rx.ctl->prod) != xw_load_acquire(&ch->rx.ctl->cons);
+}
+
 void xw_channel_position(const struct xw_channel *ch, struct xw_chan_pos *pos)
 {
     *pos = (struct xw_chan_pos){ .rx_idx = ch->rx.idx, .rx_seen = ch->rx.seen,

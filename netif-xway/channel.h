@@ -171,6 +171,9 @@ void xw_channel_position(const struct xw_channel *ch, struct xw_chan_pos *pos);
 /* The lender's side: while lent, xw_channel_progress judges the peer's moves
  * against the indices the borrower publishes (ours stay where they were). */
 void xw_channel_lend(struct xw_channel *ch, bool lent);
+/* Lent: did the borrower leave bytes of the peer's unread (its published
+ * consumer index behind the peer's producer index)? */
+bool xw_channel_lent_unread(const struct xw_channel *ch);
 /* The data path comes back: take over the positions another process reached. */
 void xw_channel_set_position(struct xw_channel *ch, const struct xw_chan_pos *pos);
 /* A borrowed channel given back: unmap, no word to the peer. */

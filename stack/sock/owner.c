@@ -179,8 +179,10 @@ static void drop_dlg(int k)
     pthread_mutex_unlock(&own.mu);
 }
 
-/* Satellite connection k let go (how: 'C' closed, anything else reset): our
- * socket closes the same way (the service thread, lock not held). */
+/* Satellite connection k let go (how: 'C' closed, 'R' reset, 0: its process
+ * died or exited without a word): our socket closes the same way; a process's
+ * end closes its connections as the kernel would, gracefully unless it left
+ * bytes unread (then reset).  The service thread, lock not held. */
 static void undelegate(int k, char how)
 {
     struct dlg *d = own.dlg[k];
@@ -188,10 +190,12 @@ static void undelegate(int k, char how)
     drop_dlg(k);
     xw_stack_lock();
     xw_rpath_forward(d->c, NULL, d);
+    if (!how)
+        how = xw_channel_lent_unread(d->c->ring.ch) ? 'R' : 'C';
     if (how != 'C')
         d->c->linger = (struct linger){ 1, 0 };
     xw_debug("fd %d: the process serving it %s the connection", d->c->fd,
-             how == 'C' ? "closed" : how == 'R' ? "reset" : "is gone: reset");
+             how == 'C' ? "closed" : "reset");
     xw_sock_close_locked(d->c);
     xw_stack_leave();
     close(d->life);
