@@ -99,6 +99,9 @@ struct xw_ring_state {
      * socket and by anything that must wake them (close, TCP reset). */
     _Atomic unsigned seq;
     _Atomic int sleepers;  /* threads sleeping (or about to) on seq */
+    /* How long a wait spins now, microseconds (ring_path.c: adaptive, at most
+     * XWAY_SPIN_US); 0: not set yet. */
+    _Atomic unsigned spin_us;
     _Atomic uint64_t tx_bytes, rx_bytes;
     _Atomic bool err_seen; /* the ring's error was reported once */
     /* Each direction of a ring has one owner at a time (ring.c): a thread
