@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """make bench: xway over the ring, xway over its own TCP path, kernel TCP over
 loopback and kernel AF_UNIX -- message sizes, parallel connections, bulk and
-request/response -- plus iperf3 and sockperf natively and under xway-run.
+request/response -- plus iperf3, sockperf and a pre-fork echo server natively and
+under xway-run.
 
 Interleaved: in each repetition every transport runs one point back to back
 (in an order that rotates from one repetition to the next) before the next
@@ -66,8 +67,8 @@ def parse_args():
                     help="parallel connections for the aggregate sweep, e.g. 1,16,256")
     ap.add_argument("--transports", type=lambda t: t.split(","), default=list(runs.TRANSPORTS),
                     help="subset of " + ",".join(runs.TRANSPORTS))
-    ap.add_argument("--no-apps", action="store_true", help="leave out iperf3 and sockperf")
-    ap.add_argument("--no-xwperf", action="store_true", help="only iperf3 and sockperf")
+    ap.add_argument("--no-apps", action="store_true", help="leave out iperf3, sockperf and the pre-fork server")
+    ap.add_argument("--no-xwperf", action="store_true", help="only iperf3, sockperf and the pre-fork server")
     ap.add_argument("--report-from", metavar="RESULTS_JSON",
                     help="run nothing: redo the tables and plots of an earlier results.json")
     a = ap.parse_args()
@@ -97,7 +98,7 @@ def plan(cfg):
         steps += [("xwperf", p) for p in points]
     if cfg["apps"]:
         steps += [("iperf3", ()), ("sockperf", ("pp", runs.SOCKPERF_PP_SIZE)),
-                  ("sockperf", ("tp", runs.SOCKPERF_TP_SIZE))]
+                  ("sockperf", ("tp", runs.SOCKPERF_TP_SIZE)), ("prefork", ())]
     return steps
 
 
@@ -111,7 +112,9 @@ def human(n):
 def describe(s):
     if not s["ok"]:
         return "FAILED: " + (s["error"] or "?")
-    if s.get("rtt_us_p50") is not None:
+    if s.get("transactions_per_s") is not None:
+        v = f"{s['transactions_per_s']:.0f} requests/s"
+    elif s.get("rtt_us_p50") is not None:
         v = f"rtt p50 {s['rtt_us_p50']:.2f} us, p99 {s['rtt_us_p99']:.2f} us"
     else:
         v = f"{s['gbytes_per_s']:.3f} GB/s"
@@ -151,6 +154,9 @@ def run_matrix(bench, cfg, samples):
                 if kind == "iperf3":
                     s = bench.iperf3(xway, cfg["app_seconds"])
                     what = "iperf3 bulk"
+                elif kind == "prefork":
+                    s = bench.prefork(xway, cfg["app_seconds"])
+                    what = "pre-fork 2 workers, 16 x 64B rr"
                 else:
                     test, size = params
                     s = bench.sockperf(xway, test, size, cfg["app_seconds"])

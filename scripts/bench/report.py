@@ -8,14 +8,14 @@ import json
 import os
 import statistics
 
-from runs import (IPERF3_LEN, SOCKPERF_PP_MPS, SOCKPERF_PP_SIZE, SOCKPERF_TP_SIZE,
-                  TRANSPORTS)
+from runs import (IPERF3_LEN, PREFORK_CLIENTS, SOCKPERF_PP_MPS, SOCKPERF_PP_SIZE,
+                  SOCKPERF_TP_SIZE, TRANSPORTS)
 
 BULK_TARGET = 8.0  # ring >= 8x kernel TCP loopback, bulk at 64 KiB (the issues' targets)
 RTT_TARGET = 20.0  # ring round trip >= 20x lower
 HEADLINE_SIZE = 65536
 COLORS = {"ring": "#d62728", "tcp": "#1f77b4", "kernel": "#2ca02c", "unix": "#9467bd"}
-METRICS = ("gbytes_per_s", "rtt_us_p50", "rtt_us_p99")
+METRICS = ("gbytes_per_s", "rtt_us_p50", "rtt_us_p99", "transactions_per_s")
 
 
 def key_of(s):
@@ -233,8 +233,8 @@ def markdown_apps(cfg, summary):
     n, x = "native", "xway-run"
     secs = cfg["app_seconds"]
     rows = []
-    def row(prog, what, tool, mode, size, metric, lower):
-        kn, kx = (tool, n, mode, size, 1), (tool, x, mode, size, 1)
+    def row(prog, what, tool, mode, size, metric, lower, conns=1):
+        kn, kx = (tool, n, mode, size, conns), (tool, x, mode, size, conns)
         r = ratio(summary, metric, kx, kn, invert=lower)
         rows.append([prog, what, failed_cell(summary, kn, metric), failed_cell(summary, kx, metric),
                      xcell(r)])
@@ -246,12 +246,16 @@ def markdown_apps(cfg, summary):
     row("", "round trip p99 µs", "sockperf", "rr", pp, "rtt_us_p99", True)
     row(f"`sockperf tp --tcp -m {tp} -t {secs}`", "GB/s sent", "sockperf", "bulk", tp,
         "gbytes_per_s", False)
+    row(f"pre-fork echo server, 2 workers (`tests/fork/prefork block`), {PREFORK_CLIENTS} "
+        f"clients, 64 B request/response, {secs} s", "requests/s", "prefork", "rr", 64,
+        "transactions_per_s", False, PREFORK_CLIENTS)
     return ("### Real programs: natively over 127.0.0.1 vs both ends under `xway-run` "
             "(co-resident: the ring)\n\n"
             + table(["program", "measure", "native (kernel TCP)", "under xway-run",
                      "gain under xway-run (>1 better)"], rows)
             + "\nChecks: xwperf verifies every byte; iperf3 carries no pattern, so both ends' "
-            "exit status and byte counts; sockperf ping-pong checks each reply "
+            "exit status and byte counts; the pre-fork client compares every reply with "
+            "its request; sockperf ping-pong checks each reply "
             "(`--data-integrity`) and counts drops, duplicates and reordering; sockperf "
             "throughput reports the sender's rate only. Under xway-run both ends must log "
             "a ring connection.\n")
@@ -363,7 +367,7 @@ def write_all(out, meta, cfg, samples, procs):
                    "samples": samples}, f, indent=1, default=str)
         f.write("\n")
     cols = ["tool", "transport", "mode", "msglen", "conns", "rep", "ok", "gbytes_per_s",
-            "rtt_us_p50", "rtt_us_p99", "path", "verified", "error"]
+            "rtt_us_p50", "rtt_us_p99", "transactions_per_s", "path", "verified", "error"]
     with open(os.path.join(out, "results.csv"), "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=cols, extrasaction="ignore")
         w.writeheader()

@@ -29,6 +29,7 @@ SOCKPERF_PP_MPS = 3000000
 SOCKPERF_PP_SIZE = 64
 SOCKPERF_TP_SIZE = 65000  # sockperf's largest message is under 64 KiB
 IPERF3_LEN = 131072       # iperf3's default write size for TCP
+PREFORK_CLIENTS = 16      # the pre-fork server's client connections (2 workers)
 
 
 def free_port():
@@ -76,6 +77,7 @@ class Bench:
         self.procs = procs
         self.xwperf = os.path.join(build, "apps/xwperf/xwperf")
         self.xway_run = os.path.join(build, "shim/xway-run")
+        self.build = build
         self.work = work
         self.hub = os.path.join(work, "hub")
         self.simhost = simhost
@@ -218,6 +220,29 @@ class Bench:
         s = base_sample("iperf3", "bulk", xway, IPERF3_LEN)
         if error is None:
             error = parse_iperf3(rc, out, s)
+        return finish_app(s, error, xway, err, logs)
+
+    def prefork(self, xway, seconds):
+        """A pre-fork echo server (tests/fork/prefork: the parent listens, 2
+        workers accept and serve; under xway-run each serves its ring
+        connections itself) and 16 client connections of 64-byte
+        request/response, every reply compared."""
+        port = free_port()
+        host = self.addr(APP_SERVER) if xway else "127.0.0.1"
+        prog = os.path.join(self.build, "tests", "fork", "prefork")
+        rc, out, err, logs, error = self.app_pair(
+            "prefork", xway, [prog, "block", host, str(port), "2", "1000000000"],
+            [prog, "rr-client", host, str(port), str(PREFORK_CLIENTS), str(seconds)],
+            r"listening with", seconds, one_shot=False, grace=0.5)
+        s = base_sample("prefork", "rr", xway, 64)
+        s["conns"] = PREFORK_CLIENTS
+        if error is None:
+            m = re.search(r"rr-client: (\d+) requests/s, verified", out)
+            s["verified"] = m is not None
+            if rc != 0 or not m:
+                error = f"exit {rc}: {tail(out)} {tail(err)}"
+            else:
+                s["transactions_per_s"] = float(m.group(1))
         return finish_app(s, error, xway, err, logs)
 
     def sockperf(self, xway, test, msglen, seconds):

@@ -25,14 +25,22 @@
  *     prints "served N connections, B bad, by K workers".  A connection that
  *     starts with 'K' kills its worker mid-transfer (not counted).
  *   prefork crash-client ADDR PORT: such a connection; prints what happened.
+ *   prefork rr-client ADDR PORT CONNS SECONDS: the benchmark's client (make
+ *     bench): CONNS threads, one connection each, 64-byte request/response
+ *     for SECONDS, every reply compared with its request; prints
+ *     "rr-client: R requests/s, verified" (exit 0) or what went wrong.
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -239,6 +247,69 @@ static int crash_client(const char *addr, const char *port)
     return got < sent && err != EAGAIN ? 0 : 1;
 }
 
+/* rr-client */
+static struct sockaddr_in rr_addr;
+static _Atomic long rr_total;
+static _Atomic int rr_stop, rr_bad;
+
+static void *rr_conn(void *arg)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+    unsigned char req[64], rep[64];
+    long n = 0, id = (long)(intptr_t)arg;
+
+    if (fd < 0 || connect(fd, (struct sockaddr *)&rr_addr, sizeof(rr_addr)) < 0) {
+        perror("rr-client: connect");
+        atomic_store(&rr_bad, 1);
+        return NULL;
+    }
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    while (!atomic_load(&rr_stop)) {
+        for (int i = 0; i < 64; i++)
+            req[i] = (unsigned char)(id * 131 + n * 7 + i);
+        if (write(fd, req, 64) != 64)
+            break;
+        size_t got = 0;
+        while (got < 64) {
+            ssize_t r = read(fd, rep + got, 64 - got);
+            if (r <= 0)
+                break;
+            got += (size_t)r;
+        }
+        if (got < 64 || memcmp(req, rep, 64)) {
+            atomic_store(&rr_bad, 1);
+            break;
+        }
+        n++;
+    }
+    atomic_fetch_add(&rr_total, n);
+    close(fd);
+    return NULL;
+}
+
+static int rr_client(const char *addr, const char *port, int conns, int secs)
+{
+    pthread_t t[256];
+
+    rr_addr = (struct sockaddr_in){ .sin_family = AF_INET,
+                                    .sin_port = htons((uint16_t)atoi(port)) };
+    if (conns < 1 || conns > 256 || secs < 1 || inet_pton(AF_INET, addr, &rr_addr.sin_addr) != 1)
+        return 2;
+    signal(SIGPIPE, SIG_IGN);
+    for (long i = 0; i < conns; i++)
+        pthread_create(&t[i], NULL, rr_conn, (void *)(intptr_t)i);
+    sleep((unsigned)secs);
+    atomic_store(&rr_stop, 1);
+    for (int i = 0; i < conns; i++)
+        pthread_join(t[i], NULL);
+    if (atomic_load(&rr_bad)) {
+        printf("rr-client: a reply differed from its request, or a connection failed\n");
+        return 1;
+    }
+    printf("rr-client: %.0f requests/s, verified\n", (double)atomic_load(&rr_total) / secs);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     struct sockaddr_in a = { .sin_family = AF_INET };
@@ -248,6 +319,8 @@ int main(int argc, char **argv)
 
     if (argc == 4 && !strcmp(argv[1], "crash-client"))
         return crash_client(argv[2], argv[3]);
+    if (argc == 6 && !strcmp(argv[1], "rr-client"))
+        return rr_client(argv[2], argv[3], atoi(argv[4]), atoi(argv[5]));
     if (argc == 2 && !strcmp(argv[1], "echo-stdio"))
         return echo2(0, 1) == 0 ? 0 : 1;
     self_path = argv[0];
