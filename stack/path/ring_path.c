@@ -309,6 +309,25 @@ int xw_rpath_forward(struct xw_sock *s, bool (*fn)(void *arg), void *arg)
     return fn ? xw_rev_attach(port, fn, arg) : xw_rev_attach(port, on_event, s);
 }
 
+/* A send step that moved nothing (n: -EAGAIN, the ring is full, or the
+ * channel's -errno): the call's error, or 0 once the ring has room again. */
+static int send_stalled(struct xw_sock *s, ssize_t n, bool nonblock, uint64_t deadline)
+{
+    int r;
+
+    if (n != -EAGAIN)
+        return sock_error(s, n, true);
+    if (nonblock)
+        return -EAGAIN;
+    r = ring_wait(s, XW_CHAN_WRITABLE, deadline);
+    if (r < 0)
+        return r == -ETIMEDOUT ? -EAGAIN : r;
+    if (r & XW_CHAN_ERROR)
+        return sock_error(s, xw_channel_error(s->ring.ch) ? xw_channel_error(s->ring.ch)
+                                                         : -ECONNRESET, true);
+    return 0;
+}
+
 static ssize_t ring_send(struct xw_sock *s, const struct iovec *iov, int iovcnt, size_t total,
                      int flags)
 {
@@ -338,18 +357,7 @@ again:
             off += (size_t)n;
             continue;
         }
-        if (n != -EAGAIN && n != 0) {
-            err = sock_error(s, n, true);
-        } else if (nonblock) {
-            err = -EAGAIN;
-        } else {
-            int r = ring_wait(s, XW_CHAN_WRITABLE, deadline);
-            if (r < 0)
-                err = r == -ETIMEDOUT ? -EAGAIN : r;
-            else if (r & XW_CHAN_ERROR)
-                err = sock_error(s, xw_channel_error(s->ring.ch) ? xw_channel_error(s->ring.ch)
-                                                            : -ECONNRESET, true);
-        }
+        err = send_stalled(s, n == 0 ? -EAGAIN : n, nonblock, deadline);
     }
     if ((err == -EAGAIN || done < total) && (s->polled || !lazy_ready)) {
         refresh(s, false); /* the caller will wait: arm, publish "not writable" */
@@ -423,20 +431,7 @@ static ssize_t ring_sendfile(struct xw_sock *s, int in, off_t *off, size_t count
         }
         if (n == 0) /* the end of the file */
             break;
-        if (f.err) {
-            err = -f.err;
-        } else if (n != -EAGAIN) {
-            err = sock_error(s, n, true);
-        } else if (nonblock) {
-            err = -EAGAIN;
-        } else {
-            int r = ring_wait(s, XW_CHAN_WRITABLE, deadline);
-            if (r < 0)
-                err = r == -ETIMEDOUT ? -EAGAIN : r;
-            else if (r & XW_CHAN_ERROR)
-                err = sock_error(s, xw_channel_error(s->ring.ch) ? xw_channel_error(s->ring.ch)
-                                                            : -ECONNRESET, true);
-        }
+        err = f.err ? -f.err : send_stalled(s, n, nonblock, deadline);
     }
     if (err == -EAGAIN && (s->polled || !lazy_ready))
         refresh(s, false); /* the caller will wait: arm, publish "not writable" */

@@ -479,23 +479,26 @@ static ssize_t do_send(int fd, const struct iovec *iov, int iovcnt, int flags)
  * file's offset put back over what was read and not sent. */
 static ssize_t copy_file(int out, int in, off_t *off, size_t count)
 {
-    static __thread char *buf;
     enum { BUF = 256 * 1024 };
+    char *buf = malloc(BUF);
     size_t done = 0;
+    ssize_t rc = 0;
 
-    if (!buf && !(buf = malloc(BUF)))
+    if (!buf)
         return -ENOMEM;
     while (done < count) {
         size_t want = count - done < BUF ? count - done : BUF;
         ssize_t n = off ? pread(in, buf, want, *off) : read(in, buf, want), s;
-        if (n <= 0)
-            return done ? (ssize_t)done : n < 0 ? -errno : 0;
+        if (n <= 0) {
+            rc = n < 0 ? -errno : 0;
+            break;
+        }
         s = xway_send(out, buf, (size_t)n, MSG_NOSIGNAL);
         if (s < 0) {
-            s = -errno;
+            rc = -errno;
             if (!off)
                 lseek(in, -n, SEEK_CUR);
-            return done ? (ssize_t)done : s;
+            break;
         }
         if (off)
             *off += s;
@@ -505,7 +508,8 @@ static ssize_t copy_file(int out, int in, off_t *off, size_t count)
         if (s < n)
             break;
     }
-    return (ssize_t)done;
+    free(buf);
+    return done ? (ssize_t)done : rc;
 }
 
 ssize_t xway_sendfile(int out, int in, off_t *off, size_t count) XW_EXPORT;
