@@ -17,11 +17,14 @@
  * satellite's dispatcher re-checks each of its rings).  A life socket (a
  * SOCK_SEQPACKET pair, one end each) tells the owner how the satellite let go:
  * 'C' closed (the owner closes the TCP connection gracefully), 'R' reset
- * (SO_LINGER 0), nothing at all — the process died — reset.
+ * (SO_LINGER 0), nothing at all (the process died or _exit'ed): what the
+ * kernel does, graceful unless bytes were left unread.
  *
- * Only a forked child of a process whose backend is the sim adopts (the xen
- * backend's mappings are not inherited and a child needs handles of its own:
- * not done yet); everything else keeps the pump (handoff.h). */
+ * A satellite that cannot open the sim host's files (it chrooted or became
+ * another user) has the owner open them (owner.h: OPEN).  Only a forked child
+ * of a process whose backend is the sim adopts (the xen backend's mappings are
+ * not inherited and a child needs handles of its own: not done yet);
+ * everything else keeps the pump (handoff.h). */
 #ifndef XW_SATELLITE_H
 #define XW_SATELLITE_H
 
