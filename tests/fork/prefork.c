@@ -20,7 +20,9 @@
  *     on a duplicate of it; the parent has none), or helper: (a worker forks a
  *     helper per connection, which echoes, and closes its copy) or exec: (the
  *     helper runs this program again, "prefork echo-stdio", on the connection
- *     as its stdin and stdout: inetd's way).
+ *     as its stdin and stdout: inetd's way), or leave: (the parent exits, as
+ *     exit() does, once a worker has a connection's first bytes: mid-transfer;
+ *     the workers go on until killed).
  *     Serves N connections in all (echo until EOF), then stops the workers and
  *     prints "served N connections, B bad, by K workers".  A connection that
  *     starts with 'K' kills its worker mid-transfer (not counted).
@@ -58,7 +60,8 @@ static char jail_dir[] = "/tmp/prefork-jail-XXXXXX";
 static bool jail, own;
 static struct sockaddr_in laddr;
 static int lfd, report_fd, lock_fd = -1, daemonize, parent_dup = -1;
-static bool closer, orphan, dupped, helper, helper_exec;
+static bool closer, orphan, dupped, helper, helper_exec, leave;
+static int leave_fd = -1; /* leave: a worker's first bytes tell the parent */
 static const char *self_path;
 
 static void die(const char *what)
@@ -81,6 +84,8 @@ static int echo2(int in, int out)
         if (doomed && echoed >= 65536)
             raise(SIGKILL);
         doomed |= echoed == 0 && buf[0] == 'K';
+        if (leave_fd >= 0 && echoed == 0)
+            (void)!write(leave_fd, "x", 1);
         echoed += (size_t)n;
         for (ssize_t off = 0; off < n;) {
             ssize_t w = write(out, buf + off, (size_t)(n - off));
@@ -343,6 +348,9 @@ int main(int argc, char **argv)
         helper = true;
         helper_exec = mode[0] == 'e';
         mode = strchr(mode, ':') + 1;
+    } else if (!strncmp(mode, "leave:", 6)) {
+        leave = true;
+        mode += 6;
     } else if (!strncmp(mode, "own:", 4)) {
         own = true;
         mode += 4;
@@ -391,6 +399,10 @@ int main(int argc, char **argv)
     }
     if (pipe(p) < 0 || (dupped && (parent_dup = dup(lfd)) < 0))
         die("pipe/dup");
+    int lv[2] = { -1, -1 };
+    if (leave && pipe(lv) < 0)
+        die("pipe");
+    leave_fd = lv[1];
     for (int i = 0; i < workers; i++) {
         if ((pids[i] = fork()) < 0)
             die("fork");
@@ -410,6 +422,13 @@ int main(int argc, char **argv)
         printf(" %d", (int)pids[i]);
     printf("\n");
     fflush(stdout);
+    if (leave) {
+        char x;
+        if (read(lv[0], &x, 1) != 1)
+            die("leave");
+        printf("owner exits mid-transfer\n");
+        exit(0); /* exit(), not _exit(): the stack goes on in a keeper */
+    }
     for (int i = 0; i < n; i++) {
         char rec[11] = { 0 };
         pid_t w;

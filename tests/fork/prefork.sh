@@ -5,7 +5,7 @@
 # chroot into an empty directory and become nobody first; when the server
 # became nobody before its first socket; on SO_REUSEPORT listeners each worker
 # opens itself; by a helper each worker forks per connection, or a program the
-# helper execs on it), natively and
+# helper execs on it; and when the owner exits mid-transfer), natively and
 # under xway-run with the same client checking every byte; under xway-run the
 # connections take the ring and every one is served by a worker, itself on
 # the ring (a satellite; also after it chrooted or gave up root: the owner
@@ -127,3 +127,20 @@ c2=$(($(cpu $w1) + $(cpu $w2)))
 kill "$w1" "$w2"
 [ $((c2 - c1)) -le 10 ] || die "workers spin after the owner's death: $((c2 - c1)) ticks in 1 s"
 echo "ok: owner killed: kernel clients served by the workers, $((c2 - c1)) ticks of CPU idle in 1 s"
+
+# The owner exits (as exit() does: its stack goes on in a keeper) while a
+# worker serves a ring connection itself: the keeper goes on forwarding the
+# channel's events, the transfer completes, every byte checked.
+port=$((port + 1))
+bg -e "$WORK/oexit.srv.err" "$WORK/oexit.srv.out" \
+    timeout 100 env XWAY_ADDR=10.77.9.1/24 "$RUN" "$BUILD/tests/fork/prefork" leave:block 10.77.9.1 $port 1 1
+wait_line "$WORK/oexit.srv.out" listening 10 $LAST_PID
+w=$(sed -n 's/.*workers \([0-9]*\)$/\1/p' "$WORK/oexit.srv.out")
+timeout 100 env XWAY_ADDR=10.77.9.2/24 "$RUN" "$BUILD/tests/fork/fork_echo" client 10.77.9.1 $port 1 400000000 \
+    >"$WORK/oexit.cli.out" 2>"$WORK/oexit.cli.err" || die "owner exits: client: $(cat "$WORK/oexit.cli.out")"
+kill "$w" 2>/dev/null || true
+grep -q "verified 1 of 1" "$WORK/oexit.cli.out" || die "owner exits: not verified"
+grep -q "owner exits mid-transfer" "$WORK/oexit.srv.out" || die "owner exits: $(cat "$WORK/oexit.srv.out")"
+grep -q "served in this process" "$WORK/oexit.srv.err" || die "owner exits: the worker was not a satellite"
+grep -q "live on in keeper" "$WORK/oexit.srv.err" || die "owner exits: no keeper"
+echo "ok: the owner exited mid-transfer, its keeper carried the worker's ring connection: 400 MB echoed intact"
