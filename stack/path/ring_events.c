@@ -36,7 +36,8 @@
 
 #define MAX_PORTS (1u << 17) /* Xen's FIFO event-channel ABI limit */
 #define SPURIOUS_FREE 8      /* spurious events in a row before a port waits */
-#define DELAY_MAX_MS 100     /* = XW_CHAN_SLICE_MS: waiters re-check that often */
+#define DELAY_MAX_MS 100     /* a storming port's longest mask; its pending event
+                                is delivered when it is unmasked */
 
 struct route {
     bool (*fn)(void *arg);

@@ -139,15 +139,21 @@ static int spin_wait(struct xw_sock *s, int events, uint64_t deadline)
     return r;
 }
 
-/* The sleeping part: arm, re-check, sleep on the socket's futex word. */
+/* The sleeping part: arm, re-check, sleep on the socket's futex word.  The
+ * sleep is cut into slices, at whose ends the peer's liveness is probed (the
+ * sim has no kernel to tell a dead process's peers): 100 ms, doubling while
+ * nothing happens, up to SLICE_MAX_MS, so that an idle waiter wakes less than
+ * once a second and a dead peer is noticed within SLICE_MAX_MS. */
+#define SLICE_MAX_MS 1600
+
 static int sleep_wait(struct xw_sock *s, int events, uint64_t deadline)
 {
     uint64_t t;
-    int r;
+    int r, slice = XW_CHAN_SLICE_MS;
 
     for (;;) {
         unsigned seen = atomic_load(&s->ring.seq);
-        int ms;
+        int ms, w;
 
         r = xw_channel_arm(s->ring.ch, events);
         if (r)
@@ -157,9 +163,14 @@ static int sleep_wait(struct xw_sock *s, int events, uint64_t deadline)
         t = now_ns();
         if (t >= deadline)
             return -ETIMEDOUT;
-        ms = deadline - t > (uint64_t)XW_CHAN_SLICE_MS * 1000000u ? XW_CHAN_SLICE_MS
-                                                            : (int)((deadline - t) / 1000000u) + 1;
-        if (xw_futex_wait(&s->ring.seq, seen, ms) == -ETIMEDOUT &&
+        ms = deadline - t > (uint64_t)slice * 1000000u ? slice
+                                                      : (int)((deadline - t) / 1000000u) + 1;
+        w = xw_futex_wait(&s->ring.seq, seen, ms);
+        if (w != -ETIMEDOUT)
+            slice = XW_CHAN_SLICE_MS;
+        else if (slice < SLICE_MAX_MS)
+            slice *= 2;
+        if (w == -ETIMEDOUT &&
             xw_evtchn_peer_alive(xw_rev_xenif(), (uint32_t)xw_channel_port(s->ring.ch)) == 0 &&
             !(xw_channel_poll(s->ring.ch, events) & events)) {
             /* Gone without a word (a closing peer sets EOF or EPIPE first, and
