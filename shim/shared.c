@@ -54,19 +54,19 @@ static int call_accept(int fd, int flags, struct xw_owner_conn *ci, bool *sat)
     const struct xw_owner_ref *o = XS_STACK_CALL(xw_owner_parent());
     struct xw_chan_desc desc;
     int r = -ECONNRESET;
+    bool direct;
 
     if (!o)
         return -ECONNRESET;
     pthread_mutex_lock(&mu);
     for (int tries = 0; tries < 2; tries++) {
-        if (cfd < 0) {
-            if ((cfd = XS_STACK_CALL(xw_owner_connect(o))) < 0) {
-                r = cfd == -ENOENT || cfd == -ECONNREFUSED ? -ECONNRESET : cfd;
-                cfd = -1;
-                break;
-            }
+        if (cfd < 0 && (cfd = XS_STACK_CALL(xw_owner_connect(o))) < 0) {
+            r = cfd == -ENOENT || cfd == -ECONNREFUSED ? -ECONNRESET : cfd;
+            cfd = -1;
+            break;
         }
-        r = XS_STACK_CALL(xw_owner_accept(cfd, o, fd, flags, ci, can_adopt(o) ? &desc : NULL, sat));
+        direct = can_adopt(o);
+        r = XS_STACK_CALL(xw_owner_accept(cfd, o, fd, flags, ci, direct ? &desc : NULL, sat));
         if (r >= 0 || r == -EAGAIN || r == -EINVAL)
             break;
         xs_real.close(cfd);

@@ -94,7 +94,7 @@ bool xw_poll_spin(const struct pollfd *fds, nfds_t nfds)
 {
     struct { struct xw_sock *s; const struct xw_path_ops *ops; int ev; } w[SPIN_MAX];
     int n = 0;
-    bool hit = false;
+    bool hit = false, serving;
     uint64_t end;
 
     for (nfds_t i = 0; i < nfds && n < SPIN_MAX; i++) {
@@ -117,7 +117,8 @@ bool xw_poll_spin(const struct pollfd *fds, nfds_t nfds)
         return false;
     }
     xw_stack_lock();
-    end = now_ns() + (xw_stack_running() || xw_stack_satellite() ? (uint64_t)xw_stack_config()->spin_us * 1000u : 0);
+    serving = xw_stack_running() || xw_stack_satellite();
+    end = now_ns() + (serving ? (uint64_t)xw_stack_config()->spin_us * 1000u : 0);
     xw_stack_unlock();
     for (unsigned k = 0; !hit; k++) {
         for (int j = 0; j < n && !hit; j++)
