@@ -26,6 +26,7 @@ static int open_by_owner(const char *name, int flags)
 static struct {
     int fwd_fd; /* the eventfd the owner signals */
     pid_t pid;  /* the process that made it (a fork's child makes its own) */
+    bool no;    /* this process has no handle to map with: never a satellite */
 } sat = { .fwd_fd = -1 };
 
 int xw_sat_fwd_fd(void)
@@ -36,6 +37,11 @@ int xw_sat_fwd_fd(void)
     if (sat.pid != getpid()) {
         sat.fwd_fd = -1;
         sat.pid = getpid();
+        sat.no = false;
+    }
+    if (sat.no) {
+        xw_stack_unlock();
+        return -ENODEV;
     }
     if (sat.fwd_fd < 0 && !xw_stack_satellite()) {
         int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -49,6 +55,7 @@ int xw_sat_fwd_fd(void)
             if (xw_owner_parent())
                 xw_xenif_set_opener(open_by_owner);
         }
+        sat.no = rc == -ENODEV;
     }
     if (sat.fwd_fd < 0 && !rc)
         rc = -ENODEV;
