@@ -114,9 +114,9 @@ static int spin_wait(struct xw_sock *s, int events, uint64_t deadline)
     uint64_t t, spin_end;
     int r = 0;
 
-    if (!max || !xw_spin_enter())
+    if (!xw_spin_enter())
         return 0;
-    if (!cur || cur > max)
+    if (!cur || cur > max) /* (0 with XWAY_SPIN_US=0: one pass of 64 looks) */
         cur = max;
     spin_end = now_ns() + (uint64_t)cur * 1000u;
     for (unsigned i = 0;; i++) {
