@@ -759,7 +759,7 @@ void xw_channel_set_position(struct xw_channel *ch, const struct xw_chan_pos *po
 }
 
 int xw_channel_adopt(struct xw_xenif *x, const struct xw_chan_desc *d,
-                     const struct xw_chan_pos *pos, struct xw_channel **out)
+                     struct xw_channel **out)
 {
     struct xw_chan_offer offer = { .domid = d->peer_domid, .intf_ref = d->intf_ref,
                                    .port = d->port, .ring_shift = d->ring_shift, .key = d->key };
@@ -783,8 +783,6 @@ int xw_channel_adopt(struct xw_xenif *x, const struct xw_chan_desc *d,
         return err;
     }
     setup_rings(ch);
-    if (pos)
-        xw_channel_set_position(ch, pos);
     atomic_store(&ch->peer_seen_live, true); /* its owner saw the creator's byte */
     *out = ch;
     return 0;

@@ -151,9 +151,9 @@ void xw_channel_close(struct xw_channel *ch);
  * adopt: map the same pages with handle x (a copy of the owner's handle, or
  * one of the same domain), validate them as accept does, and use the owner's
  * bound port to notify (borrowed: the port stays the owner's, whose event
- * dispatcher forwards its events).  The indices start where position says
- * (NULL: a fresh ring).  -EPROTO/-EKEYREJECTED: the page is not the one
- * described; -errno from the mapping. */
+ * dispatcher forwards its events).  The indices start at 0: the owner has
+ * moved none.  -EPROTO/-EKEYREJECTED: the page is not the one described;
+ * -errno from the mapping. */
 struct xw_chan_desc {
     uint32_t peer_domid, intf_ref, port, ring_shift;
     uint64_t key;
@@ -166,7 +166,7 @@ struct xw_chan_pos {
 };
 int xw_channel_describe(const struct xw_channel *ch, struct xw_chan_desc *d);
 int xw_channel_adopt(struct xw_xenif *x, const struct xw_chan_desc *d,
-                     const struct xw_chan_pos *pos, struct xw_channel **out);
+                     struct xw_channel **out);
 void xw_channel_position(const struct xw_channel *ch, struct xw_chan_pos *pos);
 /* The lender's side: while lent, xw_channel_progress judges the peer's moves
  * against the indices the borrower publishes (ours stay where they were). */

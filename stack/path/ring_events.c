@@ -244,6 +244,18 @@ static void *loop_sat(void *arg)
 
 static void *volatile parents[5];
 
+/* The route table, the stop fd, and the dispatcher thread running fn; on
+ * failure the caller undoes it with xw_rev_stop. */
+static int run(void *(*fn)(void *))
+{
+    ev.ports = calloc(MAX_PORTS, sizeof(*ev.ports));
+    ev.stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (!ev.ports || ev.stop_fd < 0)
+        return -ENOMEM;
+    ev.stop = false;
+    return xw_thread_start(&ev.thread, false, fn, NULL);
+}
+
 int xw_rev_satellite(int fwd_fd)
 {
     struct xw_xenif *x = parents[0];
@@ -251,28 +263,12 @@ int xw_rev_satellite(int fwd_fd)
 
     if (!x || x->kind != XW_XENIF_SIM)
         return -ENODEV;
-    ev.ports = calloc(MAX_PORTS, sizeof(*ev.ports));
-    ev.stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (!ev.ports || ev.stop_fd < 0) {
-        rc = -ENOMEM;
-        goto out;
-    }
     ev.x = x;
     ev.sat = true;
     ev.fwd_fd = fwd_fd;
-    ev.stop = false;
-    rc = xw_thread_start(&ev.thread, false, loop_sat, NULL);
-    if (rc == 0)
-        return 0;
-out:
-    ev.x = NULL;
-    ev.sat = false;
-    ev.fwd_fd = -1;
-    if (ev.stop_fd >= 0)
-        close(ev.stop_fd);
-    ev.stop_fd = -1;
-    free(ev.ports);
-    ev.ports = NULL;
+    rc = run(loop_sat);
+    if (rc < 0)
+        xw_rev_stop(); /* (keeps the handle: a satellite's is its parent's) */
     return rc;
 }
 
@@ -295,19 +291,11 @@ int xw_rev_start(const struct xw_config *c, char *err, size_t errlen)
         ev.x = NULL;
         return 0;
     }
-    ev.ports = calloc(MAX_PORTS, sizeof(*ev.ports));
-    ev.stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (!ev.ports || ev.stop_fd < 0) {
-        rc = -ENOMEM;
-        goto out;
+    rc = run(loop);
+    if (rc == 0) {
+        xw_info("shared-memory backend %s: domain %u", ev.x->ops->name, ev.x->domid);
+        return 0;
     }
-    ev.stop = false;
-    rc = xw_thread_start(&ev.thread, false, loop, NULL);
-    if (rc < 0)
-        goto out;
-    xw_info("shared-memory backend %s: domain %u", ev.x->ops->name, ev.x->domid);
-    return 0;
-out:
     snprintf(err, errlen, "ring event thread: %s", strerror(-rc));
     xw_rev_stop();
     return rc;

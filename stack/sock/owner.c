@@ -19,7 +19,6 @@
 #include "log.h"
 #include "ring_events.h"
 #include "ring_path.h"
-#include "satellite.h"
 #include "socket.h"
 #include "stack.h"
 #include "tcp_path.h"
@@ -56,6 +55,16 @@ struct own_rep {
     uint32_t direct; /* ACCEPT: 1: the fd is a life socket, desc the channel */
     uint32_t pad;
     struct xw_chan_desc desc;
+};
+
+/* The life socket's messages, satellite -> owner: 'C' closed, 'R' reset, or
+ * 'U' with the positions the satellite reached (it gives the connection back:
+ * another process may use it, which only a pump serves); the owner answers a
+ * give-back 'K' with the handed-off connection's number, or 'E'. */
+struct life_msg {
+    char how;
+    char pad[3];
+    struct xw_chan_pos pos;
 };
 
 /* A connection a satellite serves (satellite.h): our socket, the life
@@ -244,7 +253,7 @@ static void give_back(int k, const struct xw_chan_pos *pos)
 
 static void life_event(int k)
 {
-    struct xw_sat_msg m = { 0 };
+    struct life_msg m = { 0 };
     ssize_t n = recv(own.dlg[k]->life, &m, sizeof(m), MSG_DONTWAIT);
 
     if (n < 0 && errno == EAGAIN)
@@ -809,6 +818,35 @@ int xw_owner_open(const struct xw_owner_ref *o, const char *name, int flags)
         rc = recv_reply(cfd, &rep, MSG_CMSG_CLOEXEC, &fd, REPLY_WAIT_MS, true);
     close(cfd);
     return rc < 0 ? rc : fd;
+}
+
+void xw_owner_let_go(int life, bool reset)
+{
+    char how = reset ? 'R' : 'C';
+
+    (void)!send(life, &how, 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+}
+
+int xw_owner_give_back(int life, const struct xw_chan_pos *pos)
+{
+    struct life_msg m = { .how = 'U', .pos = *pos };
+    struct pollfd p = { .fd = life, .events = POLLIN };
+    char how = 0;
+    int fd, nfds, r;
+
+    if (send(life, &m, sizeof(m), MSG_NOSIGNAL) != (ssize_t)sizeof(m))
+        return -errno;
+    while ((r = poll(&p, 1, REPLY_WAIT_MS)) < 0 && errno == EINTR)
+        ;
+    if (r == 0)
+        return -ETIMEDOUT;
+    if (recv_msg(life, &how, 1, MSG_CMSG_CLOEXEC, &fd, &nfds) < 0)
+        return -errno;
+    if (how == 'K' && fd >= 0)
+        return fd;
+    if (fd >= 0)
+        close(fd);
+    return -EPROTO;
 }
 
 int xw_owner_hello(int cfd, const struct xw_owner_ref *o, int evfd)

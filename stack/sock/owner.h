@@ -108,6 +108,12 @@ int xw_owner_hello(int cfd, const struct xw_owner_ref *o, int evfd);
 /* OPEN, on a connection of its own: a file of the owner's sim host, for a
  * satellite that cannot open it itself (xw_xenif_set_opener).  fd or -errno. */
 int xw_owner_open(const struct xw_owner_ref *o, const char *name, int flags);
+/* A satellite's side of a connection's life socket (satellite.h): tell the
+ * owner it closed (reset: with a reset); give the connection back from the
+ * positions it reached (fork, exec): the number of the owner's pumped stream
+ * of it, or -errno (-ETIMEDOUT, -EPROTO: the owner could not). */
+void xw_owner_let_go(int life, bool reset);
+int xw_owner_give_back(int life, const struct xw_chan_pos *pos);
 /* LISTEN on a client connection of its own (cfd): a listener of the owner's
  * stack bound to addr (flags: XW_OWNER_REUSE*) for as long as cfd is open; its
  * number (a cloexec fd, a listener the client accepts on with ACCEPT) or

@@ -3,7 +3,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -85,7 +84,7 @@ int xw_sat_adopt(const struct xw_chan_desc *d, const struct xw_owner_conn *names
     xw_stack_lock();
     rc = !st ? -ENOMEM : xw_stack_satellite() ? 0 : -ENODEV;
     if (rc == 0)
-        rc = xw_channel_adopt(xw_rev_xenif(), d, NULL, &ch);
+        rc = xw_channel_adopt(xw_rev_xenif(), d, &ch);
     if (rc == 0)
         rc = xw_sock_new(domain, flags & SOCK_NONBLOCK, flags & SOCK_CLOEXEC, &s);
     if (rc < 0) {
@@ -118,10 +117,8 @@ int xw_sat_adopt(const struct xw_chan_desc *d, const struct xw_owner_conn *names
 
 void xw_sat_closing(struct xw_sock *s, bool reset)
 {
-    char c = reset ? 'R' : 'C';
-
     if (s->sat->life >= 0)
-        (void)!send(s->sat->life, &c, 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+        xw_owner_let_go(s->sat->life, reset);
 }
 
 void xw_sat_release(struct xw_sock *s)
@@ -166,43 +163,11 @@ void xw_sat_fini(void)
     sat.fwd_fd = -1;
 }
 
-/* The owner's answer to a give-back: 'K' with the stream's fd, or -errno. */
-static int give_back_answer(int life)
-{
-    union {
-        char buf[CMSG_SPACE(sizeof(int))];
-        struct cmsghdr align;
-    } u;
-    char how = 0;
-    struct iovec v = { &how, 1 };
-    struct msghdr m = { .msg_iov = &v, .msg_iovlen = 1, .msg_control = u.buf,
-                        .msg_controllen = sizeof(u.buf) };
-    struct pollfd p = { .fd = life, .events = POLLIN };
-    struct cmsghdr *c;
-    int fd = -1, r;
-
-    while ((r = poll(&p, 1, 5000)) < 0 && errno == EINTR)
-        ;
-    if (r == 0)
-        return -ETIMEDOUT;
-    if (recvmsg(life, &m, MSG_CMSG_CLOEXEC) < 0)
-        return -errno;
-    c = CMSG_FIRSTHDR(&m);
-    if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
-        c->cmsg_len == CMSG_LEN(sizeof(int)))
-        memcpy(&fd, CMSG_DATA(c), sizeof(int));
-    if (how == 'K' && fd >= 0)
-        return fd;
-    if (fd >= 0)
-        close(fd);
-    return -EPROTO;
-}
-
 int xw_sat_give_back(int fd)
 {
     struct xw_sock *s = xw_api_enter(fd);
-    struct xw_sat_msg m = { .how = 'U' };
-    int nfd = -1, fdflags, rc = 0;
+    struct xw_chan_pos pos;
+    int nfd, fdflags, rc = 0;
 
     if (!s)
         return -errno;
@@ -210,12 +175,9 @@ int xw_sat_give_back(int fd)
         xw_api_leave(0);
         return -EINVAL;
     }
-    xw_channel_position(s->ring.ch, &m.pos);
-    if (send(s->sat->life, &m, sizeof(m), MSG_NOSIGNAL) != (ssize_t)sizeof(m))
-        rc = -errno;
-    else if ((nfd = give_back_answer(s->sat->life)) < 0)
+    xw_channel_position(s->ring.ch, &pos);
+    if ((nfd = xw_owner_give_back(s->sat->life, &pos)) < 0) {
         rc = nfd;
-    if (rc < 0) {
         xw_warn("fd %d: cannot give the connection back to its owner (%s)", fd, strerror(-rc));
         xw_api_leave(0);
         return rc;

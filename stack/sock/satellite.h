@@ -54,17 +54,6 @@ int xw_sat_fwd_fd(void);
 int xw_sat_adopt(const struct xw_chan_desc *d, const struct xw_owner_conn *names, int life,
                  int flags);
 
-/* The life socket's messages (satellite -> owner): 'C', 'R', or a give-back
- * (fork and exec: another process may use the connection, which only a pump
- * serves): the positions the satellite reached; the owner answers 'K' with
- * the connection handed off (handoff.h: its number, a stream the owner pumps)
- * or 'E'. */
-struct xw_sat_msg {
-    char how;
-    char pad[3];
-    struct xw_chan_pos pos;
-};
-
 /* Give the satellite connection on number fd back to the owner: fd becomes
  * the owner's pumped stream (the same open-file flags), as a connection
  * handed off at fork.  0 or -errno (then it stays a satellite's).  Lock not

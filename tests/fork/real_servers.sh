@@ -31,6 +31,21 @@ head -c 4194304 /dev/urandom >"$NG/www/big.bin"
 chmod 644 "$NG/www/big.bin"
 want=$(sha256sum <"$NG/www/big.bin")
 want4=$want
+# fetch_start TAG NET URL: 4 curls under xway-run (from 10.77.9.NET+1..4) fetch
+# URL into $WORK/TAG1..4, in the background; fetch_wait TAG WHAT: all succeeded.
+fetch_start() {
+    CURLS=()
+    for i in 1 2 3 4; do
+        timeout 60 env XWAY_ADDR=10.77.9.$(($2 + i))/24 "$RUN" curl -sS -o "$WORK/$1$i" "$3" \
+            2>"$WORK/$1$i.err" &
+        CURLS+=($!)
+    done
+}
+fetch_wait() {
+    for c in "${CURLS[@]}"; do
+        wait "$c" || die "$2: curl failed: $(cat "$WORK/$1"?.err | tail -3)"
+    done
+}
 wait_jobs_but() { local rc=0; for j in $(jobs -p); do [ "$j" = "$1" ] || wait "$j" || rc=1; done; return $rc; }
 # nginx_start DAEMON NAME SERVER-BLOCK: nginx, master + 2 workers, on 10.77.9.1
 # (output in $WORK/NAME.out and .err, pid in NGPID), once both workers run.
@@ -137,13 +152,8 @@ bg -e "$WORK/up.err" "$WORK/up.out" timeout 100 env XWAY_ADDR=10.77.9.7/24 "$RUN
 UP=$LAST_PID
 nginx_start off ngp "server { listen 10.77.9.1:8081; location / { proxy_pass http://10.77.9.7:8082; } }"
 for _ in $(seq 50); do grep -q "Serving HTTP" "$WORK/up.out" "$WORK/up.err" && break; sleep 0.1; done
-curls=()
-for i in 1 2 3 4; do
-    timeout 60 env XWAY_ADDR=10.77.9.$((30 + i))/24 "$RUN" curl -sS -o "$WORK/px$i" \
-        http://10.77.9.1:8081/big.bin 2>"$WORK/px$i.err" &
-    curls+=($!)
-done
-for c in "${curls[@]}"; do wait "$c" || die "nginx proxy: curl failed: $(cat "$WORK"/px?.err | tail -3)"; done
+fetch_start px 30 http://10.77.9.1:8081/big.bin
+fetch_wait px "nginx proxy"
 for i in 1 2 3 4; do
     [ "$(sha256sum <"$WORK/px$i")" = "$want4" ] ||
         die "nginx proxy: fetch $i differs: $(cat "$WORK/px$i.err" "$NG/logs/error.log" | tail -5)"
@@ -163,15 +173,10 @@ GU=$LAST_PID
 wait_line "$WORK/gu.err" "Booting worker" 20 $GU
 for _ in $(seq 50); do [ "$(grep -c "Booting worker" "$WORK/gu.err")" -ge 2 ] && break; sleep 0.1; done
 head -c 1000000 /dev/urandom >"$WORK/post.bin"
-curls=()
-for i in 1 2 3 4; do
-    timeout 60 env XWAY_ADDR=10.77.9.$((40 + i))/24 "$RUN" curl -sS -o "$WORK/gu$i" \
-        http://10.77.9.1:8090/big.bin 2>"$WORK/gu$i.err" &
-    curls+=($!)
-done
+fetch_start gu 40 http://10.77.9.1:8090/big.bin
 timeout 60 env XWAY_ADDR=10.77.9.45/24 "$RUN" curl -sS --data-binary @"$WORK/post.bin" \
     -o "$WORK/gupost" http://10.77.9.1:8090/ 2>"$WORK/gu5.err" || die "gunicorn: POST failed: $(cat "$WORK/gu5.err")"
-for c in "${curls[@]}"; do wait "$c" || die "gunicorn: curl failed: $(cat "$WORK"/gu?.err | tail -3)"; done
+fetch_wait gu gunicorn
 for i in 1 2 3 4; do
     [ "$(sha256sum <"$WORK/gu$i")" = "$want4" ] || die "gunicorn: fetch $i differs"
     ring_used "$WORK/gu$i.err"
