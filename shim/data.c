@@ -3,6 +3,7 @@
  * Each forwards to the stack for an xway socket and to libc otherwise (XS_FWD). */
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/sendfile.h>
 #include <unistd.h>
 
@@ -44,8 +45,24 @@ ssize_t recvmsg(int fd, struct msghdr *m, int flags)
     XS_FWD(fd, xs_real.recvmsg(fd, m, flags), xway_recvmsg(key, m, flags));
 }
 
+/* fds passed in m: a handed-off connection's number gets another holder. */
+static void passing(const struct msghdr *m)
+{
+    if (xs_in_stack || !m || !m->msg_control || m->msg_controllen < sizeof(struct cmsghdr))
+        return;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR((struct msghdr *)m); c;
+         c = CMSG_NXTHDR((struct msghdr *)m, c))
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
+            for (size_t i = 0; i < (c->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++) {
+                int f;
+                memcpy(&f, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+                xs_handed_copied(f);
+            }
+}
+
 ssize_t sendmsg(int fd, const struct msghdr *m, int flags)
 {
+    passing(m);
     XS_FWD(fd, xs_real.sendmsg(fd, m, flags), xway_sendmsg(key, m, flags));
 }
 
@@ -107,9 +124,16 @@ ssize_t sendfile(int out, int in, off_t *off, size_t count)
 {
     unsigned gen = xs_gen(out);
     int key = xs_route(out);
+    struct xs_fd *ce;
 
-    if (key == XS_R_KERNEL)
+    if (key == XS_R_KERNEL && !(ce = xs_claimable(out)))
         return xs_real.sendfile(out, in, off, count);
+    if (key == XS_R_KERNEL && (key = xs_claim_enter(out, ce)) == XS_R_KERNEL) {
+        ssize_t r = xs_real.sendfile(out, in, off, count);
+        xs_claim_leave(ce);
+        return r;
+    }
+    gen = xs_gen(out);
     if (key == XS_R_BAD)
         return xs_bad();
     return xsendfile(out, gen, key, in, off, count);
@@ -124,14 +148,14 @@ ssize_t sendfile64(int out, int in, off_t *off, size_t count)
 
 ssize_t __read_chk(int fd, void *buf, size_t n, size_t buflen)
 {
-    if (n > buflen || xs_route(fd) == XS_R_KERNEL)
+    if (n > buflen || (xs_route(fd) == XS_R_KERNEL && !xs_claimable(fd)))
         return xs_real.__read_chk(fd, buf, n, buflen);
     return read(fd, buf, n);
 }
 
 ssize_t __recv_chk(int fd, void *buf, size_t n, size_t buflen, int flags)
 {
-    if (n > buflen || xs_route(fd) == XS_R_KERNEL)
+    if (n > buflen || (xs_route(fd) == XS_R_KERNEL && !xs_claimable(fd)))
         return xs_real.__recv_chk(fd, buf, n, buflen, flags);
     return recv(fd, buf, n, flags);
 }
@@ -139,7 +163,7 @@ ssize_t __recv_chk(int fd, void *buf, size_t n, size_t buflen, int flags)
 ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, int flags,
                        struct sockaddr *a, socklen_t *alen)
 {
-    if (n > buflen || xs_route(fd) == XS_R_KERNEL)
+    if (n > buflen || (xs_route(fd) == XS_R_KERNEL && !xs_claimable(fd)))
         return xs_real.__recvfrom_chk(fd, buf, n, buflen, flags, a, alen);
     return recvfrom(fd, buf, n, flags, a, alen);
 }

@@ -100,6 +100,12 @@ int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
         twin = xs_twin_of(fd); /* remembered for xs_epoll_swap */
     } else {
         key = xs_route(fd);
+        if (key < 0 && xs_claimable(fd)) {
+            /* A connection this child may claim becomes, on its number, a
+             * socket of its own (claim.c): its registrations move then. */
+            epset_update(epfd, op, fd, ev, false);
+            return rc;
+        }
         if (key < 0 && xs_in_child && xs_kind_of(fd) == XS_NONE) {
             /* A forked child's kernel TCP socket may become, on its number,
              * a connection or a listener of the owner's stack (outgoing.c,
@@ -129,7 +135,8 @@ int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 }
 
 /* xs_epoll_swap: the registrations of number fd in every epoll set. */
-static int swap_fd, swap_twin;
+static int swap_fd, swap_twin, swap_n;
+static bool swap_member;
 
 static void unregister(int epfd, struct xs_fd *e)
 {
@@ -160,6 +167,13 @@ static void reregister(int epfd, struct xs_fd *e)
         if (s->fds[i].fd == swap_fd && s->fds[i].events < 0) {
             if (s->fds[i].events == -1)
                 xs_real.epoll_ctl(epfd, EPOLL_CTL_ADD, swap_fd, &s->evs[i]);
+            if (s->fds[i].events == -1 && swap_member) {
+                uint32_t ev = s->evs[i].events;
+                s->fds[i].events = (short)(((ev & EPOLLIN) ? POLLIN : 0) |
+                                           ((ev & EPOLLOUT) ? POLLOUT : 0));
+                swap_n++;
+                continue;
+            }
             s->n--; /* a kernel fd now: no longer the shim's member */
             s->fds[i] = s->fds[s->n];
             s->evs[i] = s->evs[s->n];
@@ -168,15 +182,19 @@ static void reregister(int epfd, struct xs_fd *e)
     pthread_mutex_unlock(&s->lock);
 }
 
-int xs_epoll_swap(int fd, int twin)
+int xs_epoll_swap(int fd, int twin, bool member, int *n)
 {
     int fl = xs_real.fcntl(fd, F_GETFD), r;
 
     swap_fd = fd;
     swap_twin = twin;
+    swap_member = member;
+    swap_n = 0;
     xs_fd_foreach(unregister);
     r = xs_real.dup3(twin, fd, fl > 0 && (fl & FD_CLOEXEC) ? O_CLOEXEC : 0);
     xs_fd_foreach(reregister);
+    if (n)
+        *n = swap_n;
     return r;
 }
 

@@ -80,8 +80,11 @@ static int xfcntl(int fd, int cmd, void *arg, int (*realf)(int, int, ...))
 
     if (key == XS_R_KERNEL && xs_kind_of(fd) == XS_SHARED)
         return shared_fcntl(fd, cmd, arg, realf);
-    if (key == XS_R_KERNEL)
+    if (key == XS_R_KERNEL) {
+        if (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC)
+            xs_handed_copied(fd);
         return realf(fd, cmd, arg);
+    }
     if (key == XS_R_BAD)
         return xs_bad();
     switch (cmd) {
@@ -276,6 +279,7 @@ int close(int fd)
         xs_unlock();
         return xs_real.close(fd);
     default:
+        xs_handed_gone(fd);
         ep = atomic_exchange(&e->ep, NULL);
         xs_fd_clear(e);
         xs_unlock();
@@ -295,8 +299,10 @@ int dup(int fd)
         xs_unlock();
         return r;
     }
-    if (key == XS_R_KERNEL)
+    if (key == XS_R_KERNEL) {
+        xs_handed_copied(fd);
         return xs_real.dup(fd);
+    }
     if (key == XS_R_BAD)
         return xs_bad();
     r = xs_real.dup(fd);
@@ -380,6 +386,8 @@ static int replace_locked(int old, int nw, int flags, int *key)
         return onto_socket(old, nw, flags, e);
     if (k == XS_SOCK || k == XS_HIDDEN)
         return onto_shared(old, nw, flags, e);
+    if (k == XS_HANDED)
+        xs_handed_gone(nw);
     r = xs_real.dup3(old, nw, flags);
     if (r < 0 || k == XS_NONE)
         return r;
@@ -401,6 +409,8 @@ static int xdup3(int old, int nw, int flags, bool is_dup2)
 {
     int key = xs_route(old), r, gone;
 
+    if (!xs_in_stack && key == XS_R_KERNEL && old != nw)
+        xs_handed_copied(old);
     if (xs_in_stack ||
         (key == XS_R_KERNEL && xs_kind_of(nw) == XS_NONE && xs_kind_of(old) != XS_SHARED))
         return is_dup2 ? xs_real.dup2(old, nw) : xs_real.dup3(old, nw, flags);

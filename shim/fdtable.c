@@ -85,6 +85,7 @@ void xs_fd_clear(struct xs_fd *e)
     e->handed = false;
     e->child_ino = 0;
     e->nopts = 0;
+    atomic_store(&e->claim, false);
 }
 
 void xs_fd_set_sock(int fd, int domain, bool nonblock, bool used)

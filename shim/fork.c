@@ -34,6 +34,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "handoff.h"
 #include "keeper.h"
 #include "owner.h"
 #include "satellite.h"
@@ -113,12 +114,23 @@ static void handoff_alias(int fd, struct xs_fd *e)
     atomic_store(&e->kind, XS_HANDED);
 }
 
+static bool forking; /* (xs_lock) handoff_all is for a fork */
+
 static void handoff_done(int fd, struct xs_fd *e)
 {
+    bool alone = atomic_load(&e->kind) == XS_SOCK && atomic_load(&e->refs) == 1;
+
     if (!e->handed)
         return;
     e->handed = false;
     atomic_store(&e->refs, 0);
+    /* The child of this fork may claim a connection that has this one number
+     * (claim.c); with duplicates, nobody may. */
+    atomic_store(&e->claim, alone && forking && !xs_in_child);
+    atomic_store(&e->claim_at, 0);
+    e->claim_wait_us = 0;
+    if (!alone && !xs_in_child)
+        XS_STACK_CALL((xw_handoff_release(fd, true), 0));
     if (atomic_load(&e->kind) == XS_HIDDEN) {
         /* The application had closed this number: only its aliases hold on. */
         XS_STACK_CALL(xway_close(fd));
@@ -151,9 +163,18 @@ static void give_back_alias(int fd, struct xs_fd *e)
     handoff_alias(fd, e);
 }
 
+/* A process that forks, spawns or execs: its children (or new image) hold
+ * its handed-off numbers too (claim.c). */
+static void unclaim(int fd, struct xs_fd *e)
+{
+    (void)fd;
+    atomic_store(&e->claim, false);
+}
+
 /* Every connection to its kernel fd (xs_lock held). */
 static void handoff_all(void)
 {
+    xs_fd_foreach(unclaim);
     if (xs_in_child && XS_STACK_CALL(xw_stack_satellite())) {
         xs_fd_foreach(give_back_key);
         xs_fd_foreach(give_back_alias);
@@ -188,11 +209,15 @@ pid_t fork(void)
     pid_t pid;
 
     xs_lock();
+    forking = true;
     handoff_all();
+    forking = false;
     pid = xs_real.fork();
     note_child(pid);
     if (pid == 0) /* (the stack's own atfork handler has forgotten its sockets) */
         become_child();
+    else /* only the child may claim what was handed off just now */
+        xs_fd_foreach(unclaim);
     xs_unlock();
     return pid;
 }
@@ -287,6 +312,8 @@ static int spawn(bool search, pid_t *pid, const char *file,
 
     xs_lock();
     handoff_all();
+    if (!xs_in_child) /* (no fork handler runs: the program holds our numbers too) */
+        XS_STACK_CALL((xw_handoff_note_spawn(), 0));
     env = owner_env(ev, &ref);
     rc = (search ? xs_real.posix_spawnp : xs_real.posix_spawn)(&child, file, fa, at, av,
                                                               env ? env : ev);

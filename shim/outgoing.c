@@ -102,7 +102,7 @@ int xs_outgoing_connect(int fd, const struct sockaddr *to, socklen_t tolen)
     xs_lock();
     /* The stream on the number, in the epoll sets the socket was in (nginx
      * registers it before it connects). */
-    r = xs_epoll_swap(fd, sv[0]);
+    r = xs_epoll_swap(fd, sv[0], false, NULL);
     if (r >= 0)
         install(fd, to, tolen, pending ? NULL : &ci, pending ? c : -1);
     xs_unlock();

@@ -85,6 +85,29 @@ static int call_accept(int fd, int flags, struct xw_owner_conn *ci, bool *sat)
     return r;
 }
 
+int xs_shared_claim(int fd, int flags)
+{
+    const struct xw_owner_ref *o = XS_STACK_CALL(xw_owner_parent());
+    int r;
+
+    if (!o)
+        return -ECONNRESET;
+    pthread_mutex_lock(&mu);
+    if (cfd < 0 && (cfd = XS_STACK_CALL(xw_owner_connect(o))) < 0) {
+        r = cfd;
+        cfd = -1;
+    } else if (!can_adopt(o)) {
+        r = -EPERM; /* this process cannot map the channel */
+    } else if ((r = XS_STACK_CALL(xw_sat_claim(cfd, o, fd, flags))) < 0 && r != -EAGAIN &&
+               r != -EPERM && r != -ENOENT) {
+        xs_real.close(cfd); /* (an answer may still come on it) */
+        cfd = -1;
+        hello = false;
+    }
+    pthread_mutex_unlock(&mu);
+    return r;
+}
+
 void xs_shared_copy_locked(int from, int to)
 {
     struct xs_fd *e = xs_fd_peek(from), *ne = xs_fd_get(to);
@@ -142,7 +165,7 @@ static int owner_lost(int fd, struct xs_fd *e, int err)
 
     xs_lock();
     twin = atomic_load(&e->twin);
-    if (atomic_load(&e->kind) == XS_SHARED && twin >= 0 && xs_epoll_swap(fd, twin) == fd) {
+    if (atomic_load(&e->kind) == XS_SHARED && twin >= 0 && xs_epoll_swap(fd, twin, false, NULL) == fd) {
         if ((te = xs_fd_peek(twin)))
             xs_fd_clear(te);
         xs_real.close(twin);
@@ -226,7 +249,7 @@ int xs_shared_listen(int fd, struct xs_fd *e, int backlog)
     fl = xs_real.fcntl(fd, F_GETFL);
     xs_lock();
     if (l >= 0 && (twin = xs_real.fcntl(fd, F_DUPFD_CLOEXEC, 0)) >= 0 && (te = xs_fd_get(twin)) &&
-        xs_epoll_swap(fd, l) == fd) {
+        xs_epoll_swap(fd, l, false, NULL) == fd) {
         struct sockaddr_storage addr = e->addr;
         socklen_t addrlen = e->addrlen;
         int domain = e->domain;

@@ -21,6 +21,7 @@
  *   fork.c         fork (and the exec policy)
  *   shared.c       listeners shared over fork: accept through their owner
  *   outgoing.c     connections a forked child makes through its owner
+ *   claim.c        connections a forked child keeps: claimed from the pump
  *
  * The shim is linked with the stack's objects.  Every libc call those objects
  * make of a calls.def entry marked WRAP or WRAP_OWN is redirected at link time
@@ -157,6 +158,13 @@ struct xs_fd {
                              life of a listener the owner made for us (shared.c) */
     unsigned long child_ino; /* a forked child's kernel socket bound to the stack's
                                 address or the wildcard: its inode (shared.c) */
+    /* XS_HANDED in the child of the fork that handed it off (claim.c): this
+     * process may be its one holder, and claim it from the owner's pump. */
+    _Atomic bool claim;
+    _Atomic int busy;        /* calls on it in libc now (claim.c) */
+    _Atomic bool switching;  /* a claim is moving the number (claim.c) */
+    _Atomic uint64_t claim_at; /* not before this (CLOCK_MONOTONIC, ns) */
+    uint32_t claim_wait_us;  /* (xs_lock) the wait after a "not now" */
     /* Slow-path state, under xs_lock. */
     int domain;
     bool bound;
@@ -245,6 +253,31 @@ static inline struct xs_fd *xs_key_entry(int key)
     return xs_fd_peek(key);
 }
 
+/* ---- claiming a connection kept over fork (claim.c) ----------------------------- */
+
+/* fd's entry if a call on it may claim it (XS_HANDED, claim set), else NULL. */
+static inline struct xs_fd *xs_claimable(int fd)
+{
+    struct xs_fd *e;
+
+    if (xs_in_stack || !(e = xs_fd_peek(fd)) ||
+        !atomic_load_explicit(&e->claim, memory_order_relaxed))
+        return NULL;
+    return e;
+}
+/* Before a call on claimable fd (entry e): claim it if it is time (then it
+ * routes to the stack), else mark the call busy: fd's route (XS_R_KERNEL: the
+ * caller calls libc, then xs_claim_leave). */
+int xs_claim_enter(int fd, struct xs_fd *e);
+static inline void xs_claim_leave(struct xs_fd *e)
+{
+    atomic_fetch_sub(&e->busy, 1);
+}
+/* Number fd of a handed-off connection is duplicated or passed on (another
+ * holder: never claimable), or (gone) closed or replaced by this process. */
+void xs_handed_copied(int fd);
+void xs_handed_gone(int fd);
+
 /* -1 with EBADF. */
 static inline int xs_bad(void)
 {
@@ -259,8 +292,15 @@ static inline int xs_bad(void)
 #define XS_FWD(fd, real_call, xway_call)                      \
     do {                                                      \
         int key = xs_route(fd);                               \
-        if (key == XS_R_KERNEL)                               \
+        struct xs_fd *ce_ = NULL;                             \
+        if (key == XS_R_KERNEL && !(ce_ = xs_claimable(fd)))  \
             return real_call;                                 \
+        if (key == XS_R_KERNEL &&                             \
+            (key = xs_claim_enter(fd, ce_)) == XS_R_KERNEL) { \
+            __typeof__(real_call) rr_ = real_call;            \
+            xs_claim_leave(ce_);                              \
+            return rr_;                                       \
+        }                                                     \
         if (key == XS_R_BAD)                                  \
             return xs_bad();                                  \
         return XS_STACK_CALL(xway_call);                      \
@@ -284,8 +324,9 @@ int xs_shared_accept(int fd, struct xs_fd *e, struct sockaddr *addr, socklen_t *
  * too (xs_lock held; nothing if from is not one). */
 void xs_shared_copy_locked(int from, int to);
 /* epoll.c: number fd becomes a dup of twin in every epoll set that has it
- * (xs_lock held): fd, or -1. */
-int xs_epoll_swap(int fd, int twin);
+ * (xs_lock held): fd, or -1.  member: fd stays one of the sets' xway members
+ * (*n: in how many sets), else it is a kernel fd now. */
+int xs_epoll_swap(int fd, int twin, bool member, int *n);
 /* route.c: is fd a kernel TCP socket? */
 bool xs_kernel_tcp(int fd);
 /* outgoing.c: connect(fd) in a forked child to a destination the stack
@@ -300,6 +341,12 @@ int xs_outgoing_result(int fd, struct xs_fd *e, bool wait);
  * an address of the stack's (child_ino): the owner's stack listens for it, the
  * kernel socket becomes the twin.  0 or -1 with errno. */
 int xs_shared_listen(int fd, struct xs_fd *e, int backlog);
+
+/* shared.c: CLAIM the connection handed off at a fork on number fd, which
+ * this process alone holds, through its connection to the owner: the new
+ * satellite socket's number (flags: SOCK_NONBLOCK, SOCK_CLOEXEC) or -errno
+ * (-EAGAIN: not now). */
+int xs_shared_claim(int fd, int flags);
 
 /* shared.c: in a forked child, the parent's connection to the owner is not ours. */
 void xs_shared_after_fork(void);

@@ -110,6 +110,12 @@ struct xw_ring_state {
      * receiving) on one socket at once interleave whole steps, never reserve
      * the same bytes, and never judge an index another one is moving. */
     _Atomic bool tx_busy, rx_busy;
+    /* Bytes of the peer's to deliver before the ring's (a connection claimed
+     * from a pump, satellite.h: what the pump had passed on and the process
+     * had not read yet); pre_off moves under rx_busy.  NULL: none. */
+    char *pre;
+    size_t pre_len;
+    _Atomic size_t pre_off;
 };
 
 /* Lock held: switch the connection to ops (the switch rule above). */

@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <sched.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -232,6 +233,27 @@ static int sock_error(struct xw_sock *s, long err, bool sending)
  * EAGAIN or the dispatcher reports an event, and whatever is lowered is armed
  * first so that the peer's next move raises it again.  While data flows and
  * nobody waits, the ring path makes no syscall for it at all. */
+static bool pre_left(struct xw_sock *s)
+{
+    return s->ring.pre && atomic_load_explicit(&s->ring.pre_off, memory_order_relaxed) <
+                              s->ring.pre_len;
+}
+
+bool xw_rpath_pre_left(struct xw_sock *s)
+{
+    return pre_left(s);
+}
+
+void xw_rpath_set_pre(struct xw_sock *s, char *buf, size_t len)
+{
+    free(s->ring.pre);
+    s->ring.pre = len ? buf : NULL;
+    s->ring.pre_len = len;
+    atomic_store(&s->ring.pre_off, 0);
+    if (!len)
+        free(buf);
+}
+
 static void refresh(struct xw_sock *s, bool arrival)
 {
     const int both = XW_CHAN_READABLE | XW_CHAN_WRITABLE;
@@ -250,7 +272,7 @@ static void refresh(struct xw_sock *s, bool arrival)
     if (arm)
         r |= xw_channel_arm(s->ring.ch, arm);
     gone = s->closing || atomic_load_explicit(&s->err, memory_order_relaxed);
-    rd = (r & (XW_CHAN_READABLE | XW_CHAN_ERROR)) || gone || s->shut_rd;
+    rd = (r & (XW_CHAN_READABLE | XW_CHAN_ERROR)) || gone || s->shut_rd || pre_left(s);
     wr = (r & (XW_CHAN_WRITABLE | XW_CHAN_ERROR)) || gone || s->shut_wr;
     if (arrival && rd && s->polled)
         xw_ready_pulse_locked(&s->ready);
@@ -273,7 +295,7 @@ static void ring_readiness(struct xw_sock *s, bool settle, bool *rd, bool *wr)
     }
     r = xw_channel_poll(s->ring.ch, XW_CHAN_READABLE | XW_CHAN_WRITABLE);
     gone = s->closing || atomic_load_explicit(&s->err, memory_order_relaxed);
-    *rd = (r & (XW_CHAN_READABLE | XW_CHAN_ERROR)) || gone || s->shut_rd;
+    *rd = (r & (XW_CHAN_READABLE | XW_CHAN_ERROR)) || gone || s->shut_rd || pre_left(s);
     *wr = (r & (XW_CHAN_WRITABLE | XW_CHAN_ERROR)) || gone || s->shut_wr;
 }
 
@@ -484,6 +506,30 @@ static size_t peek_copy(struct xw_sock *s, const struct iovec *iov, int iovcnt, 
     return got;
 }
 
+/* The bytes left of the socket's prefix into iov from byte skip, up to want
+ * (rx_busy held); peek leaves them there.  Bytes copied (> 0). */
+static ssize_t pre_copy(struct xw_sock *s, const struct iovec *iov, int iovcnt, size_t skip,
+                        size_t want, bool peek)
+{
+    size_t off = atomic_load_explicit(&s->ring.pre_off, memory_order_relaxed), got = 0;
+    int i = 0;
+
+    while (i < iovcnt && skip >= iov[i].iov_len)
+        skip -= iov[i++].iov_len;
+    for (; i < iovcnt && got < want && off + got < s->ring.pre_len; i++, skip = 0) {
+        size_t c = iov[i].iov_len - skip;
+        if (c > want - got)
+            c = want - got;
+        if (c > s->ring.pre_len - off - got)
+            c = s->ring.pre_len - off - got;
+        memcpy((char *)iov[i].iov_base + skip, s->ring.pre + off + got, c);
+        got += c;
+    }
+    if (!peek)
+        atomic_store_explicit(&s->ring.pre_off, off + got, memory_order_relaxed);
+    return (ssize_t)got;
+}
+
 /* One nonblocking pass over iov from byte `skip`: bytes, 0 at EOF, -errno. */
 static ssize_t recv_once(struct xw_sock *s, const struct iovec *iov, int iovcnt, size_t skip,
                          size_t want, bool peek)
@@ -491,6 +537,8 @@ static ssize_t recv_once(struct xw_sock *s, const struct iovec *iov, int iovcnt,
     size_t got = 0, io = skip;
     int i = 0;
 
+    if (pre_left(s)) /* (a short read: the ring's bytes come with the next) */
+        return pre_copy(s, iov, iovcnt, skip, want, peek);
     if (peek) {
         got = peek_copy(s, iov, iovcnt, want);
         if (got)
@@ -592,11 +640,15 @@ static void ring_reset(struct xw_sock *s)
 
 static int ring_poll_fast(struct xw_sock *s, int events)
 {
-    return xw_channel_poll(s->ring.ch, events);
+    int r = xw_channel_poll(s->ring.ch, events);
+
+    return (events & XW_CHAN_READABLE) && pre_left(s) ? r | XW_CHAN_READABLE : r;
 }
 
 static void ring_release(struct xw_sock *s)
 {
+    free(s->ring.pre);
+    s->ring.pre = NULL;
     if (!s->ring.ch)
         return;
     xw_rev_detach(xw_channel_port(s->ring.ch), s);

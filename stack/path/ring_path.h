@@ -4,6 +4,7 @@
 #define XW_RING_PATH_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "path.h"
 
@@ -16,6 +17,11 @@ int xw_rpath_start(struct xw_sock *s);
  * serves it: owner.c forwards them); fn NULL: from arg back to s.  0 or
  * -errno. */
 int xw_rpath_forward(struct xw_sock *s, bool (*fn)(void *arg), void *arg);
+
+/* Lock held: bytes of the peer's that s delivers before the ring's (buf,
+ * malloc'd, is s's now; len 0: none, buf freed); are some left? */
+void xw_rpath_set_pre(struct xw_sock *s, char *buf, size_t len);
+bool xw_rpath_pre_left(struct xw_sock *s);
 
 /* For the shim: raw fds are waited on only through xway_poll (which settles
  * them first) or with XWAY_POLLED, so EAGAIN leaves a socket's fd alone. */

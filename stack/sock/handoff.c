@@ -23,7 +23,7 @@
 #include "thread.h"
 #include "xway.h"
 
-#define PUMP_BUF (64 * 1024)
+#define PUMP_BUF XW_HANDOFF_TAIL_MAX
 #define PIPE_BUF_BYTES (256 * 1024) /* each direction of the pair */
 /* A pump's whole state is in this struct (copied by fork), never on a thread's
  * stack: its threads may stop at any wait (xw_handoff_pause_locked halts the
@@ -37,7 +37,15 @@ struct pump {
     ino_t a_ino;       /* let go of its copy */
     int b;             /* the stack's end of the pair (nonblocking) */
     int done_fd;       /* eventfd: the receiving direction has finished */
+    int ctl_fd;        /* eventfd: wakes its threads to stop (halting) */
+    _Atomic bool halting; /* its threads stop at their next wait (a claim) */
+    int active;        /* its threads running (lock) */
     _Atomic int threads; /* directions not finished: the last one frees the pump */
+    /* Who else may hold the number (a claim needs the one process that does,
+     * a child this process forked once, handoff.h): */
+    bool held;         /* this process holds the number (lock) */
+    int forks;         /* forks of this process while it held the number */
+    bool no_claim;     /* passed or duplicated: anyone may hold it */
     bool in_fin, out_fin; /* that direction has finished (lock) */
     bool closed;       /* the connection has been closed (lock) */
     bool out_eof;      /* the holders' EOF was passed on: waiting for them to let go */
@@ -77,6 +85,7 @@ int xw_handed_close(int fd)
         errno = EBADF;
         return -1;
     }
+    xw_handoff_release(fd, false);
     return close(fd);
 }
 
@@ -90,10 +99,16 @@ static void pump_close(struct pump *p)
     xw_sock_close_locked(p->s);
 }
 
+static bool stopping(const struct pump *p)
+{
+    return atomic_load(&pausing) || atomic_load(&p->halting);
+}
+
 /* A pump thread returns (paused or finished). */
-static void *thread_done(void)
+static void *thread_done(struct pump *p)
 {
     xw_stack_lock();
+    p->active--;
     running--;
     pthread_cond_broadcast(&pumps_gone);
     xw_stack_unlock();
@@ -116,6 +131,7 @@ static void pump_free(struct pump *p)
              (unsigned long long)p->in_bytes, (unsigned long long)p->out_bytes);
     close(p->b);
     close(p->done_fd);
+    close(p->ctl_fd);
     free(p);
 }
 
@@ -130,6 +146,7 @@ static void dir_finished(struct pump *p, bool *fin)
 static void *pump_exit(struct pump *p, bool *fin)
 {
     xw_stack_lock();
+    p->active--;
     dir_finished(p, fin);
     running--;
     pthread_cond_broadcast(&pumps_gone);
@@ -138,18 +155,19 @@ static void *pump_exit(struct pump *p, bool *fin)
 }
 
 /* Wait until fd has one of events (with extra >= 0: or extra is readable).
- * false: a pause began. */
-static bool wait_fd(int fd, short events, int extra)
+ * false: a pause or a claim began. */
+static bool wait_fd(struct pump *p, int fd, short events, int extra)
 {
-    struct pollfd pf[3] = { { .fd = fd, .events = events },
+    struct pollfd pf[4] = { { .fd = fd, .events = events },
                             { .fd = pause_fd, .events = POLLIN },
+                            { .fd = p->ctl_fd, .events = POLLIN },
                             { .fd = extra, .events = POLLIN } };
 
-    while (!atomic_load(&pausing)) {
-        int r = poll(pf, extra >= 0 ? 3 : 2, -1);
+    while (!stopping(p)) {
+        int r = poll(pf, extra >= 0 ? 4 : 3, -1);
         if (r < 0 && errno == EINTR)
             continue;
-        return !(r > 0 && pf[1].revents);
+        return !(r > 0 && (pf[1].revents || pf[2].revents)) && !stopping(p);
     }
     return false;
 }
@@ -168,8 +186,8 @@ static void *pump_in(void *arg)
             if (w >= 0) {
                 p->in_off += (size_t)w;
             } else if (errno == EAGAIN) {
-                if (!wait_fd(p->b, POLLOUT, -1))
-                    return thread_done();
+                if (!wait_fd(p, p->b, POLLOUT, -1))
+                    return thread_done(p);
             } else if (errno != EINTR) {
                 /* Nobody holds the number any more. */
                 xw_debug("fd %d: handed-off connection: nobody holds it (%s)", p->fd,
@@ -182,8 +200,8 @@ static void *pump_in(void *arg)
             }
             continue;
         }
-        if (atomic_load(&pausing))
-            return thread_done();
+        if (stopping(p))
+            return thread_done(p);
         struct iovec v = { p->in_buf, PUMP_BUF };
         xw_stack_lock();
         rc = p->closed ? -EBADF : xw_sock_recv_locked(p->s, &v, 1, PUMP_BUF, 0);
@@ -216,8 +234,8 @@ static void *pump_out(void *arg)
         ssize_t n;
         if (p->out_off < p->out_len) {
             struct iovec v = { p->out_buf + p->out_off, p->out_len - p->out_off };
-            if (atomic_load(&pausing))
-                return thread_done();
+            if (stopping(p))
+                return thread_done(p);
             xw_stack_lock();
             n = p->closed ? -EBADF : xw_sock_send_locked(p->s, &v, 1, v.iov_len, MSG_NOSIGNAL);
             xw_stack_leave();
@@ -238,8 +256,8 @@ static void *pump_out(void *arg)
             p->out_off = 0;
             p->out_len = (size_t)n;
         } else if (n < 0 && errno == EAGAIN) {
-            if (!wait_fd(p->b, POLLIN, -1))
-                return thread_done();
+            if (!wait_fd(p, p->b, POLLIN, -1))
+                return thread_done(p);
         } else if (n == 0 || errno != EINTR) {
             /* EOF from the holders: pass the FIN on. */
             xw_stack_lock();
@@ -250,8 +268,8 @@ static void *pump_out(void *arg)
         }
     }
     /* Every holder closed (hang-up), or the other direction is over too. */
-    if (!wait_fd(p->b, 0, p->done_fd))
-        return thread_done();
+    if (!wait_fd(p, p->b, 0, p->done_fd))
+        return thread_done(p);
     xw_stack_lock();
     pump_close(p);
     xw_stack_leave();
@@ -271,9 +289,11 @@ static void pump_start(struct pump *p)
         if (*fin[i])
             continue;
         running++;
+        p->active++;
         if ((rc = xw_thread_start(&t, true, fn[i], p)) == 0)
             continue;
         running--;
+        p->active--;
         /* Without this direction the connection cannot go on: end it (the
          * other direction, if it runs, sees that and finishes). */
         xw_warn("fd %d: no thread for a handed-off connection (%s): closing it", p->fd,
@@ -304,10 +324,13 @@ static int handoff(struct xw_sock *s, bool start, int b, uint32_t skip)
     if (pause_fd < 0)
         pause_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     p->done_fd = eventfd(0, EFD_CLOEXEC);
-    if (p->done_fd < 0 || pause_fd < 0) {
+    p->ctl_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (p->done_fd < 0 || p->ctl_fd < 0 || pause_fd < 0) {
         rc = -errno;
         if (p->done_fd >= 0)
             close(p->done_fd);
+        if (p->ctl_fd >= 0)
+            close(p->ctl_fd);
         free(p);
         return rc;
     }
@@ -319,6 +342,7 @@ static int handoff(struct xw_sock *s, bool start, int b, uint32_t skip)
     fl = fcntl(s->ready.a, F_GETFL);
     fcntl(s->ready.a, F_SETFL, s->nonblock ? fl | O_NONBLOCK : fl & ~O_NONBLOCK);
     fcntl(s->ready.b, F_SETFL, fcntl(s->ready.b, F_GETFL) | O_NONBLOCK);
+    fcntl(s->ready.b, F_SETFD, FD_CLOEXEC); /* (the stack's alone: its close ends the stream) */
     setsockopt(s->ready.a, SOL_SOCKET, SO_SNDBUF, &big, sizeof(big));
     setsockopt(s->ready.b, SOL_SOCKET, SO_SNDBUF, &big, sizeof(big));
     if (fstat(s->ready.a, &st) == 0) {
@@ -329,6 +353,7 @@ static int handoff(struct xw_sock *s, bool start, int b, uint32_t skip)
     p->fd = s->fd;
     p->b = s->ready.b;
     p->skip = skip;
+    p->held = b < 0;
     if (b >= 0) {
         /* The number is nobody's: the stream's other end is the client's. */
         fcntl(b, F_SETFL, fcntl(b, F_GETFL) | O_NONBLOCK);
@@ -393,6 +418,20 @@ static void handoff_cb(struct xw_sock *s)
         xw_warn("fd %d: not handed off before fork: %s", s->fd, strerror(-rc));
 }
 
+void xw_handoff_note_fork_locked(void)
+{
+    for (struct pump *p = pumps; p; p = p->next)
+        if (p->held)
+            p->forks++;
+}
+
+void xw_handoff_note_spawn(void)
+{
+    xw_stack_lock();
+    xw_handoff_note_fork_locked();
+    xw_stack_unlock();
+}
+
 void xw_handoff_prepare(void)
 {
     if (xw_keeper_forking())
@@ -400,6 +439,7 @@ void xw_handoff_prepare(void)
     xw_stack_lock();
     if (xw_stack_running())
         xw_sock_foreach(handoff_cb);
+    xw_handoff_note_fork_locked();
 }
 
 void xw_handoff_parent(void)
@@ -420,6 +460,7 @@ void xw_handoff_child(void)
     for (struct pump *p = pumps; p; p = p->next) {
         close(p->b);
         close(p->done_fd);
+        close(p->ctl_fd);
     }
     pumps = NULL;
     running = 0;
@@ -501,4 +542,172 @@ void xw_handoff_stop_all(void)
     }
     wait_pumps(1);
     xw_stack_unlock();
+}
+
+/* ---- claims (handoff.h) ------------------------------------------------------- */
+
+/* The pump whose number fd is (this process's copy of it, the same file). */
+static struct pump *pump_of_number(int fd)
+{
+    struct stat st;
+
+    if (fstat(fd, &st) < 0)
+        return NULL;
+    for (struct pump *p = pumps; p; p = p->next)
+        if (p->a_ino && p->fd == fd && p->a_dev == st.st_dev && p->a_ino == st.st_ino)
+            return p;
+    return NULL;
+}
+
+void xw_handoff_release(int fd, bool copied)
+{
+    struct pump *p;
+
+    xw_stack_lock();
+    if ((p = pump_of_number(fd)) && p->held) {
+        if (copied) {
+            p->no_claim = true;
+        } else {
+            p->held = false;
+            xw_sock_unmark(fd);
+        }
+    }
+    xw_stack_unlock();
+}
+
+/* Stop p's threads (lock held, released while waiting); they keep their
+ * state, as in a pause. */
+static void halt(struct pump *p)
+{
+    atomic_store(&p->halting, true);
+    atomic_store(&p->s->halt, true);
+    (void)!write(p->ctl_fd, &(uint64_t){ 1 }, sizeof(uint64_t));
+    xw_path_of(p->s)->wake(p->s);
+    pthread_cond_broadcast(&p->s->cond);
+    while (p->active > 0)
+        pthread_cond_wait(&pumps_gone, &xw_stack_mutex);
+    atomic_store(&p->s->halt, false);
+}
+
+/* The claim failed: p goes on where it stopped (rc returned). */
+static int unhalt(struct pump *p, int rc)
+{
+    uint64_t v;
+
+    (void)!read(p->ctl_fd, &v, sizeof(v));
+    atomic_store(&p->halting, false);
+    if (atomic_fetch_sub(&p->threads, 1) == 1) { /* (our hold was the last) */
+        pump_free(p);
+        return rc;
+    }
+    pump_start(p);
+    return rc;
+}
+
+static uint64_t mono_ns(void)
+{
+    struct timespec t;
+
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+/* Move what p holds for the connection on: its bytes and what the process
+ * wrote into the stream, into the connection, waiting up to CLAIM_WAIT_MS for
+ * room (lock held, released while waiting).  0, -EAGAIN (no room), -errno. */
+#define CLAIM_WAIT_MS 20
+static int flush_out(struct pump *p)
+{
+    uint64_t deadline = mono_ns() + CLAIM_WAIT_MS * 1000000ull;
+
+    for (;;) {
+        ssize_t n;
+        if (p->out_off < p->out_len) {
+            struct iovec v = { p->out_buf + p->out_off, p->out_len - p->out_off };
+            n = xw_sock_send_locked(p->s, &v, 1, v.iov_len, MSG_NOSIGNAL | MSG_DONTWAIT);
+            if (n == -EAGAIN && mono_ns() < deadline && !p->s->err) {
+                xw_stack_unlock();
+                nanosleep(&(struct timespec){ 0, 50000 }, NULL);
+                xw_stack_lock();
+                continue;
+            }
+            if (n < 0)
+                return (int)n;
+            p->out_off += (size_t)n;
+            continue;
+        }
+        n = read(p->b, p->out_buf, PUMP_BUF);
+        if (n > 0) {
+            p->out_bytes += (uint64_t)n;
+            p->out_off = 0;
+            p->out_len = (size_t)n;
+            continue;
+        }
+        if (n == 0) /* the process shut its side down: the pump passes that on */
+            return -EPIPE;
+        if (errno == EINTR)
+            continue;
+        if (errno != EAGAIN)
+            return -errno;
+        return 0;
+    }
+}
+
+/* p's bytes for the process, as many as the stream takes now: the number of
+ * those left (the claimer gets them after the stream's). */
+static size_t flush_in(struct pump *p)
+{
+    while (p->in_off < p->in_len) {
+        ssize_t w = send(p->b, p->in_buf + p->in_off, p->in_len - p->in_off,
+                         MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            break;
+        p->in_off += (size_t)w;
+    }
+    return p->in_len - p->in_off;
+}
+
+int xw_handoff_claim_locked(dev_t dev, ino_t ino, struct xw_sock **out, void *tail,
+                            size_t *taillen)
+{
+    struct pump *p = NULL;
+    int rc;
+
+    for (struct pump *q = pumps; q && !p; q = q->next)
+        if (q->a_ino && q->a_dev == dev && q->a_ino == ino)
+            p = q;
+    if (!p)
+        return -ENOENT;
+    if (p->held)
+        return -EAGAIN;
+    if (p->forks != 1 || p->no_claim || p->closed || p->in_fin || p->out_fin || p->out_eof ||
+        p->skip || atomic_load(&pausing) || atomic_load(&p->halting) ||
+        xw_path_of(p->s) != &xw_ring_ops || !p->s->ring.ch || p->s->err)
+        return -EPERM;
+    atomic_fetch_add(&p->threads, 1); /* held: a direction ending now cannot free it */
+    halt(p);
+    if (p->closed || p->in_fin || p->out_fin || p->out_eof || p->s->err)
+        return unhalt(p, -EPERM);
+    if ((rc = flush_out(p)) < 0)
+        return unhalt(p, rc == -EAGAIN ? -EAGAIN : -EPERM);
+    *taillen = flush_in(p);
+    memcpy(tail, p->in_buf + p->in_off, *taillen);
+    /* The pump is over; the connection is not: the caller has the pump's
+     * reference to it.  Closing B ends the stream after what it holds. */
+    for (struct pump **pp = &pumps; *pp; pp = &(*pp)->next)
+        if (*pp == p) {
+            *pp = p->next;
+            break;
+        }
+    xw_info("fd %d: handed-off connection claimed by the process that holds it "
+            "(%llu bytes in, %llu out through the pump)", p->fd,
+            (unsigned long long)p->in_bytes, (unsigned long long)p->out_bytes);
+    *out = p->s;
+    close(p->b);
+    close(p->done_fd);
+    close(p->ctl_fd);
+    free(p);
+    return 0;
 }

@@ -20,6 +20,9 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
+
+#include "owner.h"
 
 struct xw_sock;
 
@@ -55,6 +58,36 @@ void xw_handoff_pause_locked(void);
 void xw_handoff_resume_locked(bool after_fork);
 /* The pumps of this process (lock held). */
 int xw_handoff_count_locked(void);
+
+/* Claims: a connection handed off at a fork, which the child keeps and this
+ * process let go of (fork per connection), can be served by the child itself
+ * (satellite.h: xw_sat_claim), which needs that process to be the one holder
+ * of the number.  This process knows who may hold it: itself until it closes
+ * its number (release), the one child of the fork that handed it off (forks
+ * == 1; a child that forks again or passes the number on never claims), and
+ * nobody else unless it duplicated or passed the number (release with
+ * copied: never claimable).
+ * note_fork (lock held): a fork: every number this process holds is the
+ * child's too.  release (lock not held): number fd of a handed-off
+ * connection is closed (copied: duplicated or passed on) by this process. */
+void xw_handoff_note_fork_locked(void);
+/* The same for a posix_spawn (no fork handler runs; lock not held). */
+void xw_handoff_note_spawn(void);
+void xw_handoff_release(int fd, bool copied);
+/* The pump of the number that is file (dev, ino), claimed by its one holder
+ * (lock held): its threads stopped, what it holds moved on without waiting
+ * (into the connection; into the stream, which then ends: the claimer reads
+ * the rest of it before the ring), and the pump ended, its reference to the
+ * connection the caller's in *out; *taillen bytes (at most
+ * XW_HANDOFF_TAIL_MAX) that did not fit into the stream go into tail, for the
+ * claimer to deliver after the stream's.  -EAGAIN: not now (this process holds
+ * the number still, or the connection has no room for the bytes yet; the pump
+ * goes on); -EPERM: never (anyone may hold it, a direction has ended, or it is
+ * not on the ring); -ENOENT: no such pump. */
+int xw_handoff_claim_locked(dev_t dev, ino_t ino, struct xw_sock **out, void *tail,
+                            size_t *taillen);
+/* The most a claim leaves in tail: what did not fit into the stream. */
+#define XW_HANDOFF_TAIL_MAX XW_OWNER_TAIL_MAX
 
 /* xway_fini: give the pumps up to 2 s to deliver what they hold and finish,
  * then end the rest (their connections closed).  Lock not held. */

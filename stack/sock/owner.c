@@ -30,8 +30,15 @@
 #define MAX_DLG 1024      /* connections served by satellites at a time */
 #define REPLY_WAIT_MS 5000 /* a client gives the owner this long to answer */
 
-enum { OWN_MAGIC = 0x4f575758u, OWN_VERSION = 3 };
-enum own_op { OWN_ACCEPT = 1, OWN_CONNECT = 2, OWN_LISTEN = 3, OWN_HELLO = 4, OWN_OPEN = 5 };
+enum { OWN_MAGIC = 0x4f575758u, OWN_VERSION = 4 };
+enum own_op {
+    OWN_ACCEPT = 1,
+    OWN_CONNECT = 2,
+    OWN_LISTEN = 3,
+    OWN_HELLO = 4,
+    OWN_OPEN = 5,
+    OWN_CLAIM = 6,
+};
 
 struct own_req {
     uint32_t magic;
@@ -52,9 +59,10 @@ struct own_rep {
     uint32_t magic;
     int32_t result; /* 0: one fd attached; -errno */
     struct xw_owner_conn conn;
-    uint32_t direct; /* ACCEPT: 1: the fd is a life socket, desc the channel */
-    uint32_t pad;
+    uint32_t direct; /* ACCEPT, CLAIM: 1: the fd is a life socket, desc the channel */
+    uint32_t tail;   /* CLAIM: the pump's last bytes follow on the life socket */
     struct xw_chan_desc desc;
+    struct xw_chan_pos pos; /* CLAIM: where the pump left the channel */
 };
 
 /* The life socket's messages, satellite -> owner: 'C' closed, 'R' reset, or
@@ -320,6 +328,59 @@ static int do_accept(int lfd, int flags, int evfd, struct own_rep *rep, int *out
     return rc;
 }
 
+/* CLAIM: the connection handed off at a fork whose number fd (a copy of the
+ * client's) is, for the client to serve itself (it said HELLO: evfd): its
+ * pump ended (handoff.h), its channel described with the positions reached,
+ * *out the life socket's end to pass. */
+static int do_claim(int fd, int evfd, struct own_rep *rep, int *out)
+{
+    static char tail[XW_HANDOFF_TAIL_MAX]; /* (the service thread's) */
+    size_t taillen = 0;
+    struct stat st;
+    struct xw_sock *c;
+    int rc;
+
+    if (fd < 0 || fstat(fd, &st) < 0 || !S_ISSOCK(st.st_mode))
+        return -ENOTSOCK;
+    if (evfd < 0 || own.ndlg == MAX_DLG)
+        return evfd < 0 ? -EPERM : -EAGAIN;
+    xw_stack_lock();
+    if ((rc = xw_handoff_claim_locked(st.st_dev, st.st_ino, &c, tail, &taillen)) < 0) {
+        xw_stack_unlock();
+        return rc;
+    }
+    rep->conn.selflen = sizeof(rep->conn.self);
+    rep->conn.peerlen = sizeof(rep->conn.peer);
+    xw_sock_name_locked(c, false, (struct sockaddr *)&rep->conn.self, &rep->conn.selflen);
+    xw_sock_name_locked(c, true, (struct sockaddr *)&rep->conn.peer, &rep->conn.peerlen);
+    snprintf(rep->conn.path, sizeof(rep->conn.path), "%s", xw_path_of(c)->name);
+    xw_channel_position(c->ring.ch, &rep->pos);
+    if ((rc = delegate(c, evfd, rep, out)) < 0) {
+        /* The pump is gone: the connection cannot go on. */
+        xw_warn("fd %d: a claimed connection could not be lent (%s): reset", c->fd,
+                strerror(-rc));
+        c->linger = (struct linger){ 1, 0 };
+        xw_sock_close_locked(c);
+        xw_stack_leave();
+        return -ECONNRESET;
+    }
+    xw_sock_put(c); /* the pump's reference: the satellite's dlg holds c now */
+    xw_debug("fd %d: connection claimed by the process that holds it (ring)", c->fd);
+    xw_stack_leave();
+    /* The pump's bytes the stream had no room for follow on the life socket. */
+    if (taillen && send(own.dlg[own.ndlg - 1]->life, tail, taillen,
+                        MSG_DONTWAIT | MSG_NOSIGNAL) != (ssize_t)taillen) {
+        xw_warn("a claimed connection's last pumped bytes cannot follow (%s): reset",
+                strerror(errno));
+        close(*out);
+        *out = -1;
+        undelegate(own.ndlg - 1, 'R');
+        return -ECONNRESET;
+    }
+    rep->tail = (uint32_t)taillen;
+    return 0;
+}
+
 /* One message with fd attached if >= 0. */
 static ssize_t send_msg(int sock, const void *msg, size_t len, int fd, int flags)
 {
@@ -517,7 +578,7 @@ static bool serve_one(int i)
         xw_warn_peer("process channel: a malformed or unauthenticated request: client dropped");
     else if (keep && (req.version != OWN_VERSION ||
                       nfds != (req.op == OWN_LISTEN || req.op == OWN_OPEN ? 0 : 1) ||
-                      req.op < OWN_ACCEPT || req.op > OWN_OPEN))
+                      req.op < OWN_ACCEPT || req.op > OWN_CLAIM))
         rep.result = -EINVAL;
     else if (keep && req.op == OWN_OPEN) {
         req.name[sizeof(req.name) - 1] = '\0';
@@ -540,6 +601,8 @@ static bool serve_one(int i)
     } else if (keep && req.op == OWN_LISTEN) {
         rep.result = do_listen(i, &req, &out);
         pass_only = true;
+    } else if (keep && req.op == OWN_CLAIM) {
+        rep.result = do_claim(fd, own.client_evfd[i], &rep, &out);
     } else if (keep)
         rep.result = do_accept(fd, req.flags, req.direct ? own.client_evfd[i] : -1, &rep, &out);
     if (fd >= 0)
@@ -881,6 +944,35 @@ int xw_owner_accept(int cfd, const struct xw_owner_ref *o, int lfd, int flags,
     if (*is_direct)
         *direct = rep.desc;
     return fd;
+}
+
+int xw_owner_claim(int cfd, const struct xw_owner_ref *o, int fd, struct xw_owner_conn *info,
+                   struct xw_chan_desc *desc, struct xw_chan_pos *pos, size_t *tail)
+{
+    struct own_req req = { .magic = OWN_MAGIC, .version = OWN_VERSION, .op = OWN_CLAIM };
+    struct own_rep rep;
+    int rc, life;
+
+    memcpy(req.token, o->token, sizeof(req.token));
+    if (send_msg(cfd, &req, sizeof(req), fd, 0) != (ssize_t)sizeof(req))
+        return errno == EPIPE || errno == ECONNREFUSED ? -ECONNRESET : -errno;
+    rc = recv_reply(cfd, &rep, MSG_CMSG_CLOEXEC, &life, REPLY_WAIT_MS, true);
+    if (rc < 0)
+        return rc;
+    if (rep.direct != 1) {
+        close(life);
+        return -EPROTO;
+    }
+    *info = rep.conn;
+    info->path[sizeof(info->path) - 1] = '\0';
+    *desc = rep.desc;
+    *pos = rep.pos;
+    *tail = rep.tail;
+    if (rep.tail > XW_OWNER_TAIL_MAX) {
+        close(life);
+        return -EPROTO;
+    }
+    return life;
 }
 
 int xw_owner_connect_send(int cfd, const struct xw_owner_ref *o, const struct sockaddr *addr,

@@ -36,6 +36,11 @@
  *     connect's -errno, b closed) is sent.  One CONNECT per client connection:
  *     the owner shuts it down after the answer, which stays queued for the
  *     client to read when it likes.
+ *   CLAIM(number): the connection handed off at a fork (handoff.h), whose
+ *     number the client passes (it alone holds it: the owner let go, and the
+ *     client is the one child of that fork), to serve itself as a satellite:
+ *     the pump ends where it is and the channel is described as for ACCEPT,
+ *     with the positions the owner reached; -EAGAIN: not now (try later).
  *   LISTEN(name, options, backlog): a listener of the owner's stack, bound and
  *     listening for the client (a forked child's own listen(): an SO_REUSEPORT
  *     listener per worker joins the group), its number passed back; it lives
@@ -114,6 +119,15 @@ int xw_owner_open(const struct xw_owner_ref *o, const char *name, int flags);
  * of it, or -errno (-ETIMEDOUT, -EPROTO: the owner could not). */
 void xw_owner_let_go(int life, bool reset);
 int xw_owner_give_back(int life, const struct xw_chan_pos *pos);
+/* CLAIM on a connection that said HELLO (satellite.h: xw_sat_claim): the
+ * connection handed off at a fork whose number fd is (this process holds it
+ * alone), to serve here: its life socket, *info, *desc and *pos (where the
+ * owner left the channel), *tail (the pump's last bytes, which the life
+ * socket's first message carries, after what fd holds), or -errno: -EAGAIN (not now: try later), -EPERM
+ * (never), -ENOENT, -ECONNRESET (the owner is gone), -ETIMEDOUT, -EPROTO. */
+int xw_owner_claim(int cfd, const struct xw_owner_ref *o, int fd, struct xw_owner_conn *info,
+                   struct xw_chan_desc *desc, struct xw_chan_pos *pos, size_t *tail);
+#define XW_OWNER_TAIL_MAX (64 * 1024)
 /* LISTEN on a client connection of its own (cfd): a listener of the owner's
  * stack bound to addr (flags: XW_OWNER_REUSE*) for as long as cfd is open; its
  * number (a cloexec fd, a listener the client accepts on with ACCEPT) or

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -73,8 +74,10 @@ static void copy_name(struct sockaddr_storage *to, socklen_t *tolen,
     *tolen = len;
 }
 
-int xw_sat_adopt(const struct xw_chan_desc *d, const struct xw_owner_conn *names, int life,
-                 int flags)
+/* A connection to serve here: its channel d at pos (NULL: where it starts),
+ * pre (malloc'd, ours: prelen bytes to deliver first), its life socket. */
+static int adopt(const struct xw_chan_desc *d, const struct xw_owner_conn *names, int life,
+                 int flags, const struct xw_chan_pos *pos, char *pre, size_t prelen)
 {
     struct xw_channel *ch = NULL;
     struct xw_sock *s = NULL;
@@ -91,9 +94,12 @@ int xw_sat_adopt(const struct xw_chan_desc *d, const struct xw_owner_conn *names
         xw_channel_drop(ch);
         xw_stack_unlock();
         free(st);
+        free(pre);
         close(life);
         return rc;
     }
+    if (pos)
+        xw_channel_set_position(ch, pos);
     copy_name(&st->self, &st->selflen, &names->self, names->selflen);
     copy_name(&st->peer, &st->peerlen, &names->peer, names->peerlen);
     st->life = life;
@@ -102,6 +108,7 @@ int xw_sat_adopt(const struct xw_chan_desc *d, const struct xw_owner_conn *names
     s->was_connected = true;
     s->hs_done = true;
     s->ring.ch = ch;
+    xw_rpath_set_pre(s, pre, prelen);
     rc = xw_rpath_start(s);
     if (rc < 0) { /* (the port is routed already: cannot happen) */
         xw_sock_close_locked(s);
@@ -110,9 +117,81 @@ int xw_sat_adopt(const struct xw_chan_desc *d, const struct xw_owner_conn *names
     }
     xw_sock_changed(s);
     rc = s->fd;
-    xw_debug("fd %d: a ring connection accepted through the owner, served here", rc);
+    xw_debug("fd %d: a ring connection %s through the owner, served here (%zu bytes first "
+             "from its pump)", rc, pos ? "claimed" : "accepted", prelen);
     xw_stack_unlock();
     return rc;
+}
+
+int xw_sat_adopt(const struct xw_chan_desc *d, const struct xw_owner_conn *names, int life,
+                 int flags)
+{
+    return adopt(d, names, life, flags, NULL, NULL, 0);
+}
+
+/* What is left in the stream of a claimed connection (its pump has ended:
+ * EOF after the last byte), into *buf (malloc'd): its length, or -errno. */
+static ssize_t drain(int fd, char **buf)
+{
+    size_t len = 0, cap = 0;
+    char *b = NULL, *nb;
+
+    for (;;) {
+        ssize_t n;
+        if (len == cap) {
+            if (cap >= (64u << 20) || !(nb = realloc(b, cap = cap ? 2 * cap : 65536)))
+                break;
+            b = nb;
+        }
+        n = recv(fd, b + len, cap - len, MSG_DONTWAIT);
+        if (n > 0) {
+            len += (size_t)n;
+            continue;
+        }
+        if (n == 0) {
+            *buf = b;
+            return (ssize_t)len;
+        }
+        if (errno == EINTR)
+            continue;
+        if (errno == EAGAIN && poll(&(struct pollfd){ .fd = fd, .events = POLLIN }, 1, 1000) > 0)
+            continue;
+        break;
+    }
+    free(b);
+    return -EIO;
+}
+
+int xw_sat_claim(int cfd, const struct xw_owner_ref *o, int fd, int flags)
+{
+    struct xw_owner_conn ci;
+    struct xw_chan_desc d;
+    struct xw_chan_pos pos;
+    char *pre = NULL, *more;
+    size_t tail;
+    ssize_t n;
+    int life = xw_owner_claim(cfd, o, fd, &ci, &d, &pos, &tail);
+
+    if (life < 0)
+        return life;
+    if ((n = drain(fd, &pre)) >= 0 && tail) {
+        if (!(more = realloc(pre, (size_t)n + tail)) ||
+            poll(&(struct pollfd){ .fd = life, .events = POLLIN }, 1, 5000) <= 0 ||
+            recv(life, more + n, tail, MSG_DONTWAIT) != (ssize_t)tail) {
+            free(more ? more : pre);
+            n = -EIO;
+        } else {
+            pre = more;
+            n += (ssize_t)tail;
+        }
+    }
+    if (n < 0) {
+        xw_warn("fd %d: a claimed connection's pumped bytes did not all come: lost", fd);
+        xw_owner_let_go(life, true);
+        close(life);
+        return (int)n;
+    }
+    return adopt(&d, &ci, life, flags, &pos, pre, (size_t)n);
 }
 
 void xw_sat_closing(struct xw_sock *s, bool reset)
@@ -174,6 +253,10 @@ int xw_sat_give_back(int fd)
     if (!s->sat || s->sat->life < 0 || !s->ring.ch) {
         xw_api_leave(0);
         return -EINVAL;
+    }
+    if (xw_rpath_pre_left(s)) { /* (its pump's last bytes, unread: they would be lost) */
+        xw_api_leave(0);
+        return -EBUSY;
     }
     xw_channel_position(s->ring.ch, &pos);
     if ((nfd = xw_owner_give_back(s->sat->life, &pos)) < 0) {

@@ -54,6 +54,15 @@ int xw_sat_fwd_fd(void);
 int xw_sat_adopt(const struct xw_chan_desc *d, const struct xw_owner_conn *names, int life,
                  int flags);
 
+/* Claim the connection handed off at a fork on number fd, which this
+ * process alone holds (shim: fork per connection), through cfd (a connection
+ * to the owner o that said HELLO): the owner ends its pump (owner.h: CLAIM),
+ * what the pump had passed into fd and we had not read is read now, to be
+ * delivered first, and the connection is adopted as a new socket (flags as
+ * adopt's).  The new socket's number (the caller moves it onto fd), or
+ * -errno: -EAGAIN (not now), -EPERM (never), the owner call's and adopt's. */
+int xw_sat_claim(int cfd, const struct xw_owner_ref *o, int fd, int flags);
+
 /* Give the satellite connection on number fd back to the owner: fd becomes
  * the owner's pumped stream (the same open-file flags), as a connection
  * handed off at fork.  0 or -errno (then it stays a satellite's).  Lock not

@@ -1,9 +1,9 @@
 /* A forking echo server and its client, for running under xway-run.
  *
- *   fork_echo server ADDR PORT N   accept N connections; connection i is served
- *       (i % 3 == 0) by a forked child, (1) by a forked child that execs cat on
- *       it as stdin/stdout, (2) by the parent itself after forking a child that
- *       exits at once; exits 0 when every child did
+ *   fork_echo server ADDR PORT N [FIRST]   accept N connections; connection i
+ *       is served ((i + FIRST) % 3 == 0) by a forked child, (1) by a forked
+ *       child that execs cat on it as stdin/stdout, (2) by the parent itself
+ *       after forking a child that exits at once; exits 0 when every child did
  *   fork_echo client ADDR PORT N BYTES   N concurrent connections, each sends
  *       BYTES of its own pattern and checks that exactly they come back
  */
@@ -65,7 +65,7 @@ static void check_names(int fd)
         die("TCP_NODELAY in the child");
 }
 
-static int server(const char *addr, int port, int n)
+static int server(const char *addr, int port, int n, int first)
 {
     struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
     int ls = socket(AF_INET, SOCK_STREAM, 0), one = 1, bad = 0, st;
@@ -81,7 +81,7 @@ static int server(const char *addr, int port, int n)
         int c = accept(ls, NULL, NULL);
         if (c < 0)
             die("accept");
-        switch (i % 3) {
+        switch ((i + first) % 3) {
         case 0:
             if ((pid = fork()) < 0)
                 die("fork");
@@ -214,10 +214,10 @@ static int client(const char *addr, int port, int n, uint64_t bytes)
 
 int main(int argc, char **argv)
 {
-    if (argc == 5 && !strcmp(argv[1], "server"))
-        return server(argv[2], atoi(argv[3]), atoi(argv[4]));
+    if ((argc == 5 || argc == 6) && !strcmp(argv[1], "server"))
+        return server(argv[2], atoi(argv[3]), atoi(argv[4]), argc == 6 ? atoi(argv[5]) : 0);
     if (argc == 6 && !strcmp(argv[1], "client"))
         return client(argv[2], atoi(argv[3]), atoi(argv[4]), strtoull(argv[5], NULL, 10));
-    fprintf(stderr, "usage: fork_echo server ADDR PORT N | client ADDR PORT N BYTES\n");
+    fprintf(stderr, "usage: fork_echo server ADDR PORT N [FIRST] | client ADDR PORT N BYTES\n");
     return 2;
 }

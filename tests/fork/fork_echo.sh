@@ -1,6 +1,7 @@
 # A forking echo server under xway-run (tests/fork/fork_echo.c): children serve
-# connections the parent accepted on the ring, one execs cat on its socket, the
-# parent serves one after forking; every byte checked by the client.
+# connections the parent accepted on the ring (claimed from the parent's pump:
+# served in the child), one execs cat on its socket (pumped), the parent
+# serves one after forking (pumped); every byte checked by the client.
 . "$2/tests/lib.sh"
 shim_env "$@"
 N=9
@@ -15,7 +16,10 @@ grep -q "verified $N of $N" "$WORK/cli.out" || die "client did not verify"
 grep -q "served $N connections, 0 bad" "$WORK/srv.out" || die "server: $(cat "$WORK/srv.out")"
 [ "$(grep -c 'ring path' "$WORK/cli.err")" = $N ] || die "not every connection on the ring"
 [ "$(grep -c 'handed to its kernel fd' "$WORK/srv.err")" -ge $N ] || die "connections not handed off"
-echo "ok: $N connections served by forked children (one exec'ing cat) and the parent, all on the ring"
+# Connections 0, 3, 6: the child alone keeps them, and claims them.
+[ "$(grep -c 'claimed from the owner.s pump: served in this process' "$WORK/srv.err")" = $((N / 3)) ] ||
+    die "fork per connection: $(grep -c 'claimed from' "$WORK/srv.err") of $((N / 3)) claimed by their child"
+echo "ok: $N connections served by forked children (one exec'ing cat) and the parent, all on the ring; $((N / 3)) served in the child"
 
 # An idle pumped connection costs (almost) no wake-ups: the pump's threads
 # sleep until something happens (a keeper's pause interrupts them), where they
@@ -36,7 +40,7 @@ pump_wakes() { # PORT: threads named xway-pump in the server, their voluntary sw
 idle_case() { # PORT BACKEND MAX-WAKES
     local port=$1 srv cli n1 w1 n2 w2
     bg -e "$WORK/idle$port.srv.err" "$WORK/idle$port.srv.out" \
-        timeout 100 env XWAY_ADDR=10.77.9.1/24 "$RUN" "$BUILD/tests/fork/fork_echo" server 10.77.9.1 $port 1
+        timeout 100 env XWAY_ADDR=10.77.9.1/24 "$RUN" "$BUILD/tests/fork/fork_echo" server 10.77.9.1 $port 1 2
     srv=$LAST_PID
     wait_line "$WORK/idle$port.srv.out" listening 10 $srv
     (sleep 3.5; printf 'idle, then this\n') | timeout 20 env XWAY_ADDR=10.77.9.3/24 XWAY_BACKEND=$2 \
