@@ -3,7 +3,9 @@
  *   fork_echo server ADDR PORT N [FIRST]   accept N connections; connection i
  *       is served ((i + FIRST) % 3 == 0) by a forked child, (1) by a forked
  *       child that execs cat on it as stdin/stdout, (2) by the parent itself
- *       after forking a child that exits at once; exits 0 when every child did
+ *       after forking a child that exits at once; exits 0 when every child did.
+ *       FIRST -1: every connection served by a forked child, and the parent
+ *       exits once it has forked the last one (the children go on)
  *   fork_echo client ADDR PORT N BYTES   N concurrent connections, each sends
  *       BYTES of its own pattern and checks that exactly they come back
  */
@@ -81,7 +83,7 @@ static int server(const char *addr, int port, int n, int first)
         int c = accept(ls, NULL, NULL);
         if (c < 0)
             die("accept");
-        switch ((i + first) % 3) {
+        switch (first < 0 ? 0 : (i + first) % 3) {
         case 0:
             if ((pid = fork()) < 0)
                 die("fork");
@@ -117,6 +119,10 @@ static int server(const char *addr, int port, int n, int first)
             close(c);
             break;
         }
+    }
+    if (first < 0) {
+        printf("forked %d children, exiting\n", n);
+        return 0;
     }
     while ((pid = wait(&st)) > 0)
         if (!WIFEXITED(st) || WEXITSTATUS(st)) {

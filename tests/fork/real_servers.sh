@@ -119,7 +119,10 @@ timeout 100 env XWAY_ADDR=10.77.9.2/24 "$RUN" "$BUILD/tests/fork/fork_echo" clie
 grep -q "verified 8 of 8" "$WORK/pycli.out" || die "forking server: client did not verify"
 [ "$(grep -c 'ring path' "$WORK/pycli.err")" = 8 ] || die "forking server: not all on the ring"
 kill $PY
-echo "ok: python3 ForkingTCPServer echoed 8 x 2 MB over the ring"
+# Its children serve the connections themselves (claimed from the pump).
+[ "$(grep -c 'claimed from the owner.s pump: served in this process' "$WORK/py.err")" = 8 ] ||
+    die "forking server: $(grep -c 'claimed from' "$WORK/py.err") of 8 connections served in their child: $(grep -i 'claim' "$WORK/py.err" | head -5)"
+echo "ok: python3 ForkingTCPServer echoed 8 x 2 MB over the ring, each served in its child"
 
 # openbsd-inetd in the foreground (-d) with its own configuration: a nowait
 # service, one forked and exec'd sha256sum per connection.
