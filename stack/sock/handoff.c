@@ -15,6 +15,7 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include "channel.h"
 #include "keeper.h"
 #include "log.h"
 #include "socket.h"
@@ -672,6 +673,7 @@ static size_t flush_in(struct pump *p)
 int xw_handoff_claim_locked(dev_t dev, ino_t ino, struct xw_sock **out, void *tail,
                             size_t *taillen)
 {
+    struct xw_chan_desc desc;
     struct pump *p = NULL;
     int rc;
 
@@ -682,9 +684,12 @@ int xw_handoff_claim_locked(dev_t dev, ino_t ino, struct xw_sock **out, void *ta
         return -ENOENT;
     if (p->held)
         return -EAGAIN;
+    /* (a connection whose channel this stack created cannot be lent: its
+     * pages are granted to the peer, not to our domain) */
     if (p->forks != 1 || p->no_claim || p->closed || p->in_fin || p->out_fin || p->out_eof ||
         p->skip || atomic_load(&pausing) || atomic_load(&p->halting) ||
-        xw_path_of(p->s) != &xw_ring_ops || !p->s->ring.ch || p->s->err)
+        xw_path_of(p->s) != &xw_ring_ops || !p->s->ring.ch || p->s->err ||
+        xw_channel_describe(p->s->ring.ch, &desc) < 0)
         return -EPERM;
     atomic_fetch_add(&p->threads, 1); /* held: a direction ending now cannot free it */
     halt(p);
