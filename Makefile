@@ -50,7 +50,7 @@ asan: deps
 	cmake --build $(BUILD)-asan -j$(JOBS)
 	cd $(BUILD)-asan && ctest --output-on-failure -j2 -E '^install$$' -LE '^shim$$' $(CTEST_FLAGS)
 	cd $(BUILD)-asan && ASAN_OPTIONS=verify_asan_link_order=0 ctest --output-on-failure -R '^(shim_fdrace|shim_exec)$$' $(CTEST_FLAGS)
-	cd $(BUILD)-asan && ASAN_OPTIONS=verify_asan_link_order=0:detect_leaks=0 ctest --output-on-failure -R '^(fork_prefork|fork_signals|fork_spawn|fork_outgoing)$$' $(CTEST_FLAGS)
+	cd $(BUILD)-asan && ASAN_OPTIONS=verify_asan_link_order=0:detect_leaks=0 ctest --output-on-failure -R '^(fork_prefork|fork_signals|fork_spawn|fork_outgoing|fork_claim)$$' $(CTEST_FLAGS)
 
 install: build
 	cmake --install $(BUILD) --prefix $(or $(PREFIX),/usr/local)

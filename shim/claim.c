@@ -13,9 +13,10 @@
  * the number or passes it in SCM_RIGHTS; the owner refuses while it holds a
  * copy itself, or when it forked more than once or duplicated the number
  * (handoff.h).  The claim is tried at a data call on the number, when no
- * other call on it is in libc (busy), and again later while the owner says
- * "not now" (it still holds its copy: the child often runs before its parent
- * closes it). */
+ * other call on it is in libc (busy), and again later (less and less often)
+ * while the owner says "not now": it still holds its copy (the child's first
+ * call often comes before its parent's close: the first try waits up to 1 ms
+ * for that), or the connection has no room for what the pump holds. */
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
@@ -27,6 +28,7 @@
 #include "xway.h"
 
 #define FIRST_WAIT_US 200
+#define FIRST_TRIES 5
 #define MAX_WAIT_US 1000000
 
 static uint64_t now_ns(void)
@@ -74,7 +76,7 @@ static int take_number(int fd, struct xs_fd *e, int sfd, bool nonblock)
 static bool try_claim(int fd, struct xs_fd *e)
 {
     uint64_t now = now_ns();
-    int fl, fdfl, sfd;
+    int fl, fdfl, sfd, flags;
     bool nonblock;
 
     if (!atomic_load(&e->claim) || atomic_load(&e->kind) != XS_HANDED || now < e->claim_at)
@@ -88,9 +90,15 @@ static bool try_claim(int fd, struct xs_fd *e)
     fl = xs_real.fcntl(fd, F_GETFL);
     fdfl = xs_real.fcntl(fd, F_GETFD);
     nonblock = fl >= 0 && (fl & O_NONBLOCK);
-    sfd = xs_shared_claim(fd, (nonblock ? SOCK_NONBLOCK : 0) |
-                                  (fdfl >= 0 && (fdfl & FD_CLOEXEC) ? SOCK_CLOEXEC : 0));
-    if (sfd == -EAGAIN) {
+    flags = (nonblock ? SOCK_NONBLOCK : 0) | (fdfl >= 0 && (fdfl & FD_CLOEXEC) ? SOCK_CLOEXEC : 0);
+    sfd = xs_shared_claim(fd, flags);
+    /* The parent closes its copy just after the fork: the child's first call
+     * often comes first.  Wait for that a little, the first time. */
+    for (int t = 0; sfd == -EBUSY && !e->claim_wait_us && t < FIRST_TRIES; t++) {
+        nanosleep(&(struct timespec){ 0, FIRST_WAIT_US * 1000 }, NULL);
+        sfd = xs_shared_claim(fd, flags);
+    }
+    if (sfd == -EAGAIN || sfd == -EBUSY) {
         e->claim_wait_us = e->claim_wait_us ? e->claim_wait_us * 2 : FIRST_WAIT_US;
         if (e->claim_wait_us > MAX_WAIT_US)
             e->claim_wait_us = MAX_WAIT_US;

@@ -99,7 +99,7 @@ int xs_shared_claim(int fd, int flags)
     } else if (!can_adopt(o)) {
         r = -EPERM; /* this process cannot map the channel */
     } else if ((r = XS_STACK_CALL(xw_sat_claim(cfd, o, fd, flags))) < 0 && r != -EAGAIN &&
-               r != -EPERM && r != -ENOENT) {
+               r != -EBUSY && r != -EPERM && r != -ENOENT) {
         xs_real.close(cfd); /* (an answer may still come on it) */
         cfd = -1;
         hello = false;

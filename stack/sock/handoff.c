@@ -683,7 +683,7 @@ int xw_handoff_claim_locked(dev_t dev, ino_t ino, struct xw_sock **out, void *ta
     if (!p)
         return -ENOENT;
     if (p->held)
-        return -EAGAIN;
+        return -EBUSY;
     /* (a connection whose channel this stack created cannot be lent: its
      * pages are granted to the peer, not to our domain) */
     if (p->forks != 1 || p->no_claim || p->closed || p->in_fin || p->out_fin || p->out_eof ||

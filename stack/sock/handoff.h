@@ -80,9 +80,9 @@ void xw_handoff_release(int fd, bool copied);
  * the rest of it before the ring), and the pump ended, its reference to the
  * connection the caller's in *out; *taillen bytes (at most
  * XW_HANDOFF_TAIL_MAX) that did not fit into the stream go into tail, for the
- * claimer to deliver after the stream's.  -EAGAIN: not now (this process holds
- * the number still, or the connection has no room for the bytes yet; the pump
- * goes on); -EPERM: never (anyone may hold it, a direction has ended, or it is
+ * claimer to deliver after the stream's.  -EBUSY: not now, this process holds
+ * the number still; -EAGAIN: not now, the connection has no room for the
+ * pump's bytes (the pump goes on); -EPERM: never (anyone may hold it, a direction has ended, or it is
  * not on the ring); -ENOENT: no such pump. */
 int xw_handoff_claim_locked(dev_t dev, ino_t ino, struct xw_sock **out, void *tail,
                             size_t *taillen);

@@ -743,16 +743,19 @@ static void close_fds(bool stop)
 {
     while (own.nclients)
         drop_client(0, false);
+    /* A satellite's connection ends as its process let it go, which the
+     * service thread may not have seen yet; one still served (no keeper
+     * could take over) is closed. */
+    while (stop && own.ndlg) {
+        struct life_msg m = { 0 };
+        ssize_t n = recv(own.dlg[own.ndlg - 1]->life, &m, sizeof(m), MSG_DONTWAIT);
+        char how = n > 0 ? (m.how == 'C' ? 'C' : 'R') : n < 0 && errno == EAGAIN ? 'C' : 0;
+        undelegate(own.ndlg - 1, how);
+    }
     for (int k = 0; k < own.ndlg; k++) {
-        struct dlg *d = own.dlg[k];
-        if (stop) {
-            xw_stack_lock();
-            xw_rpath_forward(d->c, NULL, d);
-            xw_stack_unlock();
-        }
-        close(d->life);
-        close(d->evfd);
-        free(d);
+        close(own.dlg[k]->life);
+        close(own.dlg[k]->evfd);
+        free(own.dlg[k]);
     }
     own.ndlg = 0;
     if (own.lfd >= 0)

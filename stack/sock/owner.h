@@ -123,7 +123,8 @@ int xw_owner_give_back(int life, const struct xw_chan_pos *pos);
  * connection handed off at a fork whose number fd is (this process holds it
  * alone), to serve here: its life socket, *info, *desc and *pos (where the
  * owner left the channel), *tail (the pump's last bytes, which the life
- * socket's first message carries, after what fd holds), or -errno: -EAGAIN (not now: try later), -EPERM
+ * socket's first message carries, after what fd holds), or -errno: -EBUSY
+ * (not now: the owner holds a copy), -EAGAIN (not now: try later), -EPERM
  * (never), -ENOENT, -ECONNRESET (the owner is gone), -ETIMEDOUT, -EPROTO. */
 int xw_owner_claim(int cfd, const struct xw_owner_ref *o, int fd, struct xw_owner_conn *info,
                    struct xw_chan_desc *desc, struct xw_chan_pos *pos, size_t *tail);

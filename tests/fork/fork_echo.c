@@ -4,8 +4,10 @@
  *       is served ((i + FIRST) % 3 == 0) by a forked child, (1) by a forked
  *       child that execs cat on it as stdin/stdout, (2) by the parent itself
  *       after forking a child that exits at once; exits 0 when every child did.
- *       FIRST -1: every connection served by a forked child, and the parent
- *       exits once it has forked the last one (the children go on)
+ *       FIRST < 0: every connection served by a forked child; -1: the parent
+ *       exits once it has forked the last one (the children go on); -2: it
+ *       waits for them; -3: as -2, each child echoing with two threads (one
+ *       reads the socket into a pipe, the other writes the pipe back)
  *   fork_echo client ADDR PORT N BYTES   N concurrent connections, each sends
  *       BYTES of its own pattern and checks that exactly they come back
  */
@@ -50,6 +52,49 @@ static void echo(int fd)
         die("echo read");
 }
 
+static void write_all(int fd, const char *buf, size_t n)
+{
+    for (size_t off = 0; off < n;) {
+        ssize_t w = write(fd, buf + off, n - off);
+        if (w <= 0)
+            die("echo write");
+        off += (size_t)w;
+    }
+}
+
+/* echo(), with the socket's two directions in two threads at once. */
+static void *pipe_back(void *arg)
+{
+    int *fds = arg;
+    char buf[65536];
+    ssize_t n;
+
+    while ((n = read(fds[1], buf, sizeof(buf))) > 0)
+        write_all(fds[0], buf, (size_t)n);
+    return NULL;
+}
+
+static void echo_threads(int fd)
+{
+    int p[2], fds[2];
+    char buf[65536];
+    pthread_t t;
+    ssize_t n;
+
+    if (pipe(p) < 0)
+        die("pipe");
+    fds[0] = fd;
+    fds[1] = p[0];
+    if (pthread_create(&t, NULL, pipe_back, fds))
+        die("pthread_create");
+    while ((n = read(fd, buf, sizeof(buf))) > 0)
+        write_all(p[1], buf, (size_t)n);
+    if (n < 0)
+        die("echo read");
+    close(p[1]);
+    pthread_join(t, NULL);
+}
+
 /* The child's view of the connection: still a TCP connection by its names. */
 static void check_names(int fd)
 {
@@ -90,7 +135,10 @@ static int server(const char *addr, int port, int n, int first)
             if (pid == 0) {
                 close(ls);
                 check_names(c);
-                echo(c);
+                if (first == -3)
+                    echo_threads(c);
+                else
+                    echo(c);
                 _exit(0);
             }
             close(c);
@@ -120,7 +168,7 @@ static int server(const char *addr, int port, int n, int first)
             break;
         }
     }
-    if (first < 0) {
+    if (first == -1) {
         printf("forked %d children, exiting\n", n);
         return 0;
     }
@@ -139,6 +187,7 @@ struct conn {
     int fd;
     uint64_t bytes, got;
     const char *err;
+    int eno; /* errno of a failed read */
     const char *addr;
     int port;
 };
@@ -181,7 +230,7 @@ static void *reader(void *arg)
         c->got += (uint64_t)n;
     }
     if (n < 0)
-        c->err = "read";
+        c->err = "read", c->eno = errno;
     return NULL;
 }
 
@@ -210,7 +259,8 @@ static int client(const char *addr, int port, int n, uint64_t bytes)
         if (!c->err && c->got == c->bytes)
             ok++;
         else
-            printf("connection %d: %s, %llu of %llu bytes back\n", i, c->err ? c->err : "short",
+            printf("connection %d: %s%s%s, %llu of %llu bytes back\n", i,
+                   c->err ? c->err : "short", c->eno ? ": " : "", c->eno ? strerror(c->eno) : "",
                    (unsigned long long)c->got, (unsigned long long)c->bytes);
     }
     printf("verified %d of %d connections\n", ok, n);

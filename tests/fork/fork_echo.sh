@@ -21,27 +21,6 @@ grep -q "served $N connections, 0 bad" "$WORK/srv.out" || die "server: $(cat "$W
     die "fork per connection: $(grep -c 'claimed from' "$WORK/srv.err") of $((N / 3)) claimed by their child"
 echo "ok: $N connections served by forked children (one exec'ing cat) and the parent, all on the ring; $((N / 3)) served in the child"
 
-# Fork per connection whose parent exits while its children serve: the
-# children's claimed connections go on (the parent's stack in a keeper), every
-# byte intact.
-bg -e "$WORK/px.err" "$WORK/px.out" \
-    timeout 100 env XWAY_ADDR=10.77.9.1/24 "$RUN" "$BUILD/tests/fork/fork_echo" server 10.77.9.1 41593 4 -1
-PX=$LAST_PID
-wait_line "$WORK/px.out" listening 10 $PX
-timeout 100 env XWAY_ADDR=10.77.9.4/24 "$RUN" "$BUILD/tests/fork/fork_echo" client 10.77.9.1 41593 4 16000000 \
-    >"$WORK/pxcli.out" 2>"$WORK/pxcli.err" || die "parent exits: client: $(cat "$WORK/pxcli.out")"
-wait "$PX" || die "parent exits: server: $(cat "$WORK/px.out")"
-grep -q "forked 4 children, exiting" "$WORK/px.out" || die "parent exits: $(cat "$WORK/px.out")"
-grep -q "verified 4 of 4" "$WORK/pxcli.out" || die "parent exits: client did not verify"
-[ "$(grep -c 'ring path' "$WORK/pxcli.err")" = 4 ] || die "parent exits: not every connection on the ring"
-[ "$(grep -c 'claimed from the owner.s pump: served in this process' "$WORK/px.err")" = 4 ] ||
-    die "parent exits: $(grep -c 'claimed from' "$WORK/px.err") of 4 served in their child"
-K=$(sed -n 's/.*live on in keeper \([0-9]*\).*/\1/p' "$WORK/px.err" | head -1)
-[ -n "$K" ] || die "parent exits: no keeper took its stack over"
-for _ in $(seq 100); do kill -0 "$K" 2>/dev/null || break; sleep 0.1; done
-! kill -0 "$K" 2>/dev/null || die "parent exits: keeper $K outlived the children"
-echo "ok: fork per connection, the parent gone: 4 x 16 MB served by the children on the ring, intact"
-
 # An idle pumped connection costs (almost) no wake-ups: the pump's threads
 # sleep until something happens (a keeper's pause interrupts them), where they
 # used to wake 4 times a second.  On the TCP path (the client's backend off)

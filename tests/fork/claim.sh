@@ -1,0 +1,39 @@
+# Fork per connection on the ring, with our own programs only (so that it
+# runs under make asan too): the parent accepts and forks a child per
+# connection, which alone keeps it and claims it from the parent's pump
+# (shim/claim.c): the child serves it itself, on the ring.  Also with the
+# child's two directions in two threads at once (calls in libc on the number
+# while it is claimed), and when the parent exits while its children serve
+# (its stack goes on in a keeper).  Every byte checked by the client.
+. "$2/tests/lib.sh"
+shim_env "$@"
+port=41620
+run_case() { # FIRST N BYTES WHAT
+    local first=$1 n=$2 bytes=$3 what=$4 srv k
+    port=$((port + 1))
+    bg -e "$WORK/$port.srv.err" "$WORK/$port.srv.out" \
+        timeout 100 env XWAY_ADDR=10.77.9.1/24 "$RUN" "$BUILD/tests/fork/fork_echo" server 10.77.9.1 $port $n $first
+    srv=$LAST_PID
+    wait_line "$WORK/$port.srv.out" listening 10 $srv
+    timeout 100 env XWAY_ADDR=10.77.9.2/24 "$RUN" "$BUILD/tests/fork/fork_echo" client 10.77.9.1 $port $n $bytes \
+        >"$WORK/$port.cli.out" 2>"$WORK/$port.cli.err" ||
+        die "$what: client: $(cat "$WORK/$port.cli.out" "$WORK/$port.srv.err")"
+    wait "$srv" || die "$what: server: $(cat "$WORK/$port.srv.out" "$WORK/$port.srv.err")"
+    grep -q "verified $n of $n" "$WORK/$port.cli.out" || die "$what: client did not verify"
+    [ "$(grep -c 'ring path' "$WORK/$port.cli.err")" = $n ] || die "$what: not every connection on the ring"
+    [ "$(grep -c 'claimed from the owner.s pump: served in this process' "$WORK/$port.srv.err")" = $n ] ||
+        die "$what: $(grep -c 'claimed from' "$WORK/$port.srv.err") of $n served in their child: $(grep -i claim "$WORK/$port.srv.err" | head -5)"
+    if [ "$first" = -1 ]; then
+        grep -q "forked $n children, exiting" "$WORK/$port.srv.out" || die "$what: $(cat "$WORK/$port.srv.out")"
+        k=$(sed -n 's/.*live on in keeper \([0-9]*\).*/\1/p' "$WORK/$port.srv.err" | head -1)
+        [ -n "$k" ] || die "$what: no keeper took the parent's stack over"
+        for _ in $(seq 100); do kill -0 "$k" 2>/dev/null || break; sleep 0.1; done
+        ! kill -0 "$k" 2>/dev/null || die "$what: keeper $k outlived the children"
+    else
+        grep -q "served $n connections, 0 bad" "$WORK/$port.srv.out" || die "$what: $(cat "$WORK/$port.srv.out")"
+    fi
+    echo "ok: $what: $n connections x $bytes bytes each way, every one served by its child on the ring, intact"
+}
+run_case -2 6 4000000 "fork per connection"
+run_case -3 6 4000000 "fork per connection, two threads per child"
+run_case -1 4 16000000 "fork per connection, the parent gone mid-transfer"
