@@ -48,6 +48,7 @@ struct pump {
     int forks;         /* forks of this process while it held the number */
     bool no_claim;     /* passed or duplicated: anyone may hold it */
     bool in_fin, out_fin; /* that direction has finished (lock) */
+    bool in_eof;       /* in_fin at the peer's FIN (not an error) */
     bool closed;       /* the connection has been closed (lock) */
     bool out_eof;      /* the holders' EOF was passed on: waiting for them to let go */
     bool started;      /* its threads were started once (lock) */
@@ -217,8 +218,10 @@ static void *pump_in(void *arg)
     }
     if (rc < 0)
         xw_debug("fd %d: handed-off connection: receive: %s", p->fd, strerror((int)-rc));
-    if (rc == 0)
+    if (rc == 0) {
         shutdown(p->b, SHUT_WR); /* the peer's FIN: EOF after the last byte */
+        p->in_eof = true;
+    }
     else if (rc != -EPIPE && rc != -EBADF)
         shutdown(p->b, SHUT_RDWR); /* reset or error: EOF, and writes fail */
     (void)!write(p->done_fd, &(uint64_t){ 1 }, sizeof(uint64_t));
@@ -686,14 +689,14 @@ int xw_handoff_claim_locked(dev_t dev, ino_t ino, struct xw_sock **out, void *ta
         return -EBUSY;
     /* (a connection whose channel this stack created cannot be lent: its
      * pages are granted to the peer, not to our domain) */
-    if (p->forks != 1 || p->no_claim || p->closed || p->in_fin || p->out_fin || p->out_eof ||
-        p->skip || atomic_load(&pausing) || atomic_load(&p->halting) ||
+    if (p->forks != 1 || p->no_claim || p->closed || (p->in_fin && !p->in_eof) || p->out_fin ||
+        p->out_eof || p->skip || atomic_load(&pausing) || atomic_load(&p->halting) ||
         xw_path_of(p->s) != &xw_ring_ops || !p->s->ring.ch || p->s->err ||
         xw_channel_describe(p->s->ring.ch, &desc) < 0)
         return -EPERM;
     atomic_fetch_add(&p->threads, 1); /* held: a direction ending now cannot free it */
     halt(p);
-    if (p->closed || p->in_fin || p->out_fin || p->out_eof || p->s->err)
+    if (p->closed || (p->in_fin && !p->in_eof) || p->out_fin || p->out_eof || p->s->err)
         return unhalt(p, -EPERM);
     if ((rc = flush_out(p)) < 0)
         return unhalt(p, rc == -EAGAIN ? -EAGAIN : -EPERM);

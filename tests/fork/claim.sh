@@ -1,7 +1,8 @@
 # Fork per connection on the ring, with our own programs only (so that it
 # runs under make asan too): the parent accepts and forks a child per
 # connection, which alone keeps it and claims it from the parent's pump
-# (shim/claim.c): the child serves it itself, on the ring.  Also with the
+# (shim/claim.c): the child serves it itself, on the ring (also after the
+# client's FIN came through the pump).  Also with the
 # child's two directions in two threads at once (calls in libc on the number
 # while it is claimed), and when the parent exits while its children serve
 # (its stack goes on in a keeper).  Every byte checked by the client.
@@ -35,5 +36,7 @@ run_case() { # FIRST N BYTES WHAT
     echo "ok: $what: $n connections x $bytes bytes each way, every one served by its child on the ring, intact"
 }
 run_case -2 6 4000000 "fork per connection"
+# (the whole request and the client's FIN often pumped before the child reads)
+run_case -2 4 100 "fork per connection, 100-byte requests"
 run_case -3 6 4000000 "fork per connection, two threads per child"
 run_case -1 4 16000000 "fork per connection, the parent gone mid-transfer"
