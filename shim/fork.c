@@ -74,14 +74,18 @@ static void orphan(int fd, struct xs_fd *e)
 static bool hand(int fd, struct xs_fd *e, int (*how)(int fd))
 {
     struct sockaddr_storage self, peer;
-    socklen_t sl = sizeof(self), pl = sizeof(peer);
+    socklen_t sl = sizeof(self), pl = sizeof(peer), il = sizeof(struct xway_conn_info);
+    struct xway_conn_info ci = { .path = "" };
     int k = atomic_load(&e->kind);
 
     if ((k != XS_SOCK && k != XS_HIDDEN) ||
         XS_STACK_CALL(xway_getpeername(fd, (void *)&peer, &pl)) < 0 ||
-        XS_STACK_CALL(xway_getsockname(fd, (void *)&self, &sl)) < 0 ||
-        XS_STACK_CALL(how(fd)) < 0)
+        XS_STACK_CALL(xway_getsockname(fd, (void *)&self, &sl)) < 0)
         return false;
+    XS_STACK_CALL(xway_getsockopt(fd, XWAY_SOL, XWAY_INFO, &ci, &il));
+    if (XS_STACK_CALL(how(fd)) < 0)
+        return false;
+    e->ring = !strcmp(ci.path, "ring");
     e->addr = self;
     e->addrlen = sl;
     e->peer = peer;
@@ -124,9 +128,9 @@ static void handoff_done(int fd, struct xs_fd *e)
         return;
     e->handed = false;
     atomic_store(&e->refs, 0);
-    /* The child of this fork may claim a connection that has this one number
-     * (claim.c); with duplicates, nobody may. */
-    atomic_store(&e->claim, alone && forking && !xs_in_child);
+    /* The child of this fork may claim a ring connection that has this one
+     * number (claim.c); with duplicates, nobody may. */
+    atomic_store(&e->claim, alone && e->ring && forking && !xs_in_child);
     atomic_store(&e->claim_at, 0);
     e->claim_wait_us = 0;
     if (!alone && !xs_in_child)

@@ -173,6 +173,7 @@ struct xs_fd {
     struct sockaddr_storage peer; /* XS_HANDED: peer name */
     socklen_t peerlen;
     bool handed; /* fork: handed off just now (before its aliases follow) */
+    bool ring;   /* fork: ... and it was on the ring */
     int nopts;
     struct xs_opt opts[XS_MAX_OPTS];
 };

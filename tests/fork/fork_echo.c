@@ -16,6 +16,8 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,18 +38,27 @@ static unsigned char pattern(unsigned conn, uint64_t off)
     return (unsigned char)(x >> 29);
 }
 
+/* Echo until EOF.  A connection whose first byte is 'K' kills its child
+ * (SIGKILL) once 64 KiB were echoed and more comes (prefork crash-client). */
 static void echo(int fd)
 {
     char buf[65536];
     ssize_t n;
+    size_t echoed = 0;
+    bool doomed = false;
 
-    while ((n = read(fd, buf, sizeof(buf))) > 0)
+    while ((n = read(fd, buf, sizeof(buf))) > 0) {
+        if (doomed && echoed >= 65536)
+            raise(SIGKILL);
+        doomed |= echoed == 0 && buf[0] == 'K';
+        echoed += (size_t)n;
         for (ssize_t off = 0; off < n;) {
             ssize_t w = write(fd, buf + off, (size_t)(n - off));
             if (w <= 0)
                 die("echo write");
             off += w;
         }
+    }
     if (n < 0)
         die("echo read");
 }
