@@ -38,6 +38,16 @@ static unsigned char pattern(unsigned conn, uint64_t off)
     return (unsigned char)(x >> 29);
 }
 
+static void write_all(int fd, const char *buf, size_t n)
+{
+    for (size_t off = 0; off < n;) {
+        ssize_t w = write(fd, buf + off, n - off);
+        if (w <= 0)
+            die("echo write");
+        off += (size_t)w;
+    }
+}
+
 /* Echo until EOF.  A connection whose first byte is 'K' kills its child
  * (SIGKILL) once 64 KiB were echoed and more comes (prefork crash-client). */
 static void echo(int fd)
@@ -52,25 +62,10 @@ static void echo(int fd)
             raise(SIGKILL);
         doomed |= echoed == 0 && buf[0] == 'K';
         echoed += (size_t)n;
-        for (ssize_t off = 0; off < n;) {
-            ssize_t w = write(fd, buf + off, (size_t)(n - off));
-            if (w <= 0)
-                die("echo write");
-            off += w;
-        }
+        write_all(fd, buf, (size_t)n);
     }
     if (n < 0)
         die("echo read");
-}
-
-static void write_all(int fd, const char *buf, size_t n)
-{
-    for (size_t off = 0; off < n;) {
-        ssize_t w = write(fd, buf + off, n - off);
-        if (w <= 0)
-            die("echo write");
-        off += (size_t)w;
-    }
 }
 
 /* echo(), with the socket's two directions in two threads at once. */
