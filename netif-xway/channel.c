@@ -443,6 +443,11 @@ bool xw_channel_at_eof(struct xw_channel *ch)
     return xw_ring_at_eof(&ch->rx);
 }
 
+bool xw_channel_peer_shut(struct xw_channel *ch)
+{
+    return xw_ring_eof_sent(&ch->rx);
+}
+
 int xw_channel_poll(struct xw_channel *ch, int events)
 {
     return ready(ch, events);

@@ -118,6 +118,9 @@ int xw_channel_wait(struct xw_channel *ch, int events, int timeout_ms);
 int xw_channel_arm(struct xw_channel *ch, int events);
 /* The peer's EOF has been read: nothing more will arrive. */
 bool xw_channel_at_eof(struct xw_channel *ch);
+/* The peer shut its side down (its EOF is there, bytes before it maybe not
+ * read yet). */
+bool xw_channel_peer_shut(struct xw_channel *ch);
 /* What is ready now (XW_CHAN_* mask), without arming anything: for spinning. */
 int xw_channel_poll(struct xw_channel *ch, int events);
 /* The thread that receives (events & XW_CHAN_READABLE) and/or sends

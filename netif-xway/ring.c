@@ -198,6 +198,11 @@ void xw_ring_set_eof(struct xw_ring *r)
     xw_store_release(&r->ctl->eof, 1);
 }
 
+bool xw_ring_eof_sent(struct xw_ring *r)
+{
+    return xw_load_acquire(&r->ctl->eof) != 0;
+}
+
 bool xw_ring_at_eof(struct xw_ring *r)
 {
     if (!xw_load_acquire(&r->ctl->eof))

@@ -126,6 +126,8 @@ int xw_ring_release(struct xw_ring *r, uint32_t n);
 long xw_ring_read(struct xw_ring *r, void *buf, size_t len);
 /* true when the producer set EOF and every byte before it was consumed. */
 bool xw_ring_at_eof(struct xw_ring *r);
+/* true when the producer set EOF (bytes before it may be left). */
+bool xw_ring_eof_sent(struct xw_ring *r);
 
 /* Both sides: reset the direction with an errno (e.g. ECONNRESET, EPIPE). */
 void xw_ring_set_error(struct xw_ring *r, int err);

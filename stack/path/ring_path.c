@@ -277,8 +277,8 @@ static void refresh(struct xw_sock *s, bool arrival)
     if (arrival && rd && s->polled)
         xw_ready_pulse_locked(&s->ready);
     xw_ready_set_locked(&s->ready, rd, wr);
-    if (xw_channel_at_eof(s->ring.ch))
-        xw_ready_ends_locked(&s->ready, true, s->shut_wr);
+    if (xw_channel_peer_shut(s->ring.ch) || atomic_load_explicit(&s->err, memory_order_relaxed))
+        xw_ready_ends_locked(&s->ready, true, s->shut_wr || s->err, s->err);
     pthread_mutex_unlock(&s->ready.lock);
 }
 

@@ -121,6 +121,7 @@ static err_t on_recv(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err)
         return ERR_OK;
     } else {
         rx_append(s, p);
+        s->tcp.arrived = true;
         if (xw_hs_reading(&s->hs)) {
             hs->input(s);
             if (s->tcp.pcb != pcb)
@@ -829,10 +830,15 @@ static void tcp_readiness(struct xw_sock *s, bool settle, bool *rd, bool *wr)
 static void tcp_changed(struct xw_sock *s)
 {
     pthread_mutex_lock(&s->ready.lock);
+    /* Every arrival is an edge (edge-triggered pollers), as on a kernel socket. */
+    if (s->tcp.arrived && s->polled && readable(s))
+        xw_ready_pulse_locked(&s->ready);
+    s->tcp.arrived = false;
     xw_ready_set_locked(&s->ready, readable(s), writable(s));
-    if (s->state != XW_SS_LISTEN && s->was_connected && s->tcp.rx_len == 0)
+    if (s->state != XW_SS_LISTEN && s->was_connected)
         xw_ready_ends_locked(&s->ready, s->rd_eof || s->state == XW_SS_DEAD,
-                             s->state == XW_SS_DEAD || (s->rd_eof && s->shut_wr));
+                             s->state == XW_SS_DEAD || (s->rd_eof && s->shut_wr),
+                             s->state == XW_SS_DEAD && s->err);
     pthread_mutex_unlock(&s->ready.lock);
 }
 

@@ -320,7 +320,7 @@ static int handoff(struct xw_sock *s, bool start, int b, uint32_t skip)
     /* Only what the application holds: not a connection still negotiating or
      * waiting in an accept queue. */
     if ((s->state != XW_SS_CONNECTED && !(s->state == XW_SS_DEAD && s->was_connected)) ||
-        s->queued || s->listener || s->doomed)
+        s->queued || s->listener || s->doomed || s->ready.b < 0 /* (reset: readyfd.h) */)
         return -ENOTCONN;
     p = calloc(1, sizeof(*p));
     if (!p)

@@ -20,7 +20,7 @@ int xw_ready_open(struct xw_ready *r, bool cloexec)
     r->b = sv[1];
     r->rd = false;
     r->wr = true;
-    r->off = r->rdhup = r->hup = false;
+    r->off = r->rdhup = r->hup = r->err = false;
     pthread_mutex_init(&r->lock, NULL);
     xw_ready_set(r, false, false);
     return 0;
@@ -70,11 +70,19 @@ void xw_ready_pulse_locked(struct xw_ready *r)
         (void)!send(r->b, "r", 1, MSG_NOSIGNAL); /* more queued on A: a new EPOLLIN edge */
 }
 
-void xw_ready_ends_locked(struct xw_ready *r, bool rdhup, bool hup)
+void xw_ready_ends_locked(struct xw_ready *r, bool rdhup, bool hup, bool err)
 {
-    if (r->off)
+    if (r->off || r->err)
         return;
-    if (hup && !r->hup) {
+    if (err) {
+        /* Closing B with a byte unread in it gives A the error (ECONNRESET)
+         * besides both ends. */
+        xw_ready_set_locked(r, true, true);
+        (void)!send(r->a, "e", 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+        close(r->b);
+        r->b = -1;
+        r->err = r->hup = r->rdhup = true;
+    } else if (hup && !r->hup) {
         xw_ready_set_locked(r, true, true);
         shutdown(r->b, SHUT_RDWR);
         r->hup = r->rdhup = true;

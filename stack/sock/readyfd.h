@@ -21,6 +21,7 @@ struct xw_ready {
     bool off;    /* the pair carries the connection's bytes now (handoff.c) */
     bool rdhup;  /* B shut for writing: A reads EOF (POLLRDHUP), stays readable */
     bool hup;    /* B shut both ways: A shows POLLHUP too */
+    bool err;    /* B closed with unread bytes: A shows POLLERR too (b is -1) */
     pthread_mutex_t lock;
 };
 
@@ -32,9 +33,10 @@ void xw_ready_set(struct xw_ready *r, bool readable, bool writable);
  * (so that a stale computation can never overwrite a newer one). */
 void xw_ready_set_locked(struct xw_ready *r, bool readable, bool writable);
 /* The connection's end as the kernel shows it on A, one way only (lock held):
- * EOF read with nothing left (POLLRDHUP; readable for good), and both
- * directions over (POLLHUP; writable for good). */
-void xw_ready_ends_locked(struct xw_ready *r, bool rdhup, bool hup);
+ * the peer's FIN (POLLRDHUP; readable for good, also while bytes are left,
+ * as on a kernel TCP socket), both directions over (POLLHUP; writable for
+ * good), and a reset or error (POLLERR too: the socket is dead). */
+void xw_ready_ends_locked(struct xw_ready *r, bool rdhup, bool hup, bool err);
 /* Stop signalling and empty both directions: the pair may carry data (lock held). */
 void xw_ready_stop_locked(struct xw_ready *r);
 /* Already readable, and new data came: wake edge-triggered pollers again, as

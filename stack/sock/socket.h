@@ -47,6 +47,7 @@ struct xw_tcp_conn {
     struct pbuf *rx;         /* received, not yet read; rx_off bytes of it consumed */
     uint32_t rx_off;
     uint32_t rx_len;         /* bytes readable = rx->tot_len - rx_off */
+    bool arrived;            /* bytes came since the readiness fd was last set */
     uint64_t tx_bytes, rx_bytes; /* payload the TCP path moved */
 };
 

@@ -25,6 +25,7 @@ struct conn_info {
 
 _Atomic int st_fails;
 bool st_xway;
+static const char *mode, *path = "ring";
 static struct sockaddr_in peer;
 
 void st_die(const char *fmt, ...)
@@ -43,12 +44,15 @@ void st_die(const char *fmt, ...)
 
 void st_init(int argc, char **argv, int secs)
 {
-    if (argc < 4 || (strcmp(argv[1], "xway") && strcmp(argv[1], "kernel")) ||
+    if (argc < 4 || (strcmp(argv[1], "xway") && strcmp(argv[1], "kernel") && strcmp(argv[1], "tcp")) ||
         inet_pton(AF_INET, argv[2], &peer.sin_addr) != 1) {
-        fprintf(stderr, "usage: %s xway|kernel PEER_ADDR PORT ...\n", argv[0]);
+        fprintf(stderr, "usage: %s xway|tcp|kernel PEER_ADDR PORT ...\n", argv[0]);
         exit(2);
     }
-    st_xway = !strcmp(argv[1], "xway");
+    mode = argv[1];
+    st_xway = strcmp(mode, "kernel") != 0; /* tcp: under the shim, on the TCP path */
+    if (!strcmp(mode, "tcp"))
+        path = "tcp";
     peer.sin_family = AF_INET;
     peer.sin_port = htons((unsigned short)atoi(argv[3]));
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -99,8 +103,8 @@ void st_ring(int fd, const char *what)
         CHECK(rc < 0, "%s: XWAY_INFO answered without the shim", what);
         return;
     }
-    CHECK(rc == 0 && !strcmp(ci.path, "ring") && ci.ring_tx + ci.ring_rx > 0,
-          "%s: not on the ring (rc %d %s, path '%s', fallback '%s', ring tx %llu rx %llu)", what,
+    CHECK(rc == 0 && !strcmp(ci.path, path) && (ci.ring_tx + ci.ring_rx > 0 || strcmp(path, "ring")),
+          "%s: not on the %s path (rc %d %s, path '%s', fallback '%s', ring tx %llu rx %llu)", what, path,
           rc, strerror(errno), ci.path, ci.fallback, (unsigned long long)ci.ring_tx,
           (unsigned long long)ci.ring_rx);
 }
@@ -170,6 +174,6 @@ long st_ms_since(const struct timespec *t0)
 
 int st_done(const char *name)
 {
-    printf("%s %s %s\n", name, st_fails ? "FAILED" : "passed", st_xway ? "xway" : "kernel");
+    printf("%s %s %s\n", name, st_fails ? "FAILED" : "passed", mode);
     return st_fails ? 1 : 0;
 }

@@ -19,3 +19,17 @@ pair() {
     ring_used "$WORK/x.err"
     ring_used "$WORK/xpeer.err"
 }
+
+# pair_tcp PROG NET PORT [ARGS...]: once more under xway-run, the program's
+# backend off: its connections take the stack's TCP path (mode "tcp"); the
+# peer at 10.77.NET.4, the program at .3.
+# Outputs: $WORK/t.out, $WORK/t.err.
+pair_tcp() {
+    local prog=$1 net=$2 port=$3
+    shift 3
+    bg -e "$WORK/tpeer.err" "$WORK/tpeer.out" \
+        timeout 50 env XWAY_ADDR=10.77.$net.4/24 "$RUN" "$BUILD/tests/shim/xs_peer" 10.77.$net.4 $port
+    wait_line "$WORK/tpeer.out" listening 10 $LAST_PID
+    timeout 50 env XWAY_ADDR=10.77.$net.3/24 XWAY_BACKEND=off "$RUN" "$BUILD/tests/shim/$prog" tcp \
+        10.77.$net.4 $port "$@" >"$WORK/t.out" 2>"$WORK/t.err" || die "tcp run: $(cat "$WORK/t.out")"
+}

@@ -164,6 +164,15 @@ static void names(int fd, uint32_t id)
         echo(fd, id);
 }
 
+static void reset(int fd)
+{
+    struct linger lg = { 1, 0 };
+    char c;
+
+    if (recv(fd, &c, 1, 0) == 1)
+        setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+}
+
 static void *serve(void *arg)
 {
     int fd = (int)(intptr_t)arg;
@@ -179,6 +188,7 @@ static void *serve(void *arg)
         case PEER_GEN: gen(fd, &h); break;
         case PEER_QUERY: query(fd, &h); break;
         case PEER_NAMES: names(fd, h.id); break;
+        case PEER_RESET: reset(fd); break;
         default: fprintf(stderr, "peer: unknown command %d\n", h.cmd);
         }
     }

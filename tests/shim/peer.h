@@ -34,6 +34,7 @@ enum peer_cmd {
     PEER_GEN = 'G',   /* send arg pattern bytes (id's pattern), then close */
     PEER_QUERY = 'Q', /* reply struct peer_state of connection arg (wait for its end) */
     PEER_NAMES = 'N', /* reply struct peer_names, then echo */
+    PEER_RESET = 'R', /* wait for one byte, then close with a reset (SO_LINGER 0) */
 };
 
 struct peer_sum {

@@ -1,0 +1,223 @@
+/* epoll's finer semantics on connections, as Linux gives them on kernel TCP
+ * sockets (xs_epoll_more xway|kernel PEER_ADDR PORT, against xs_peer):
+ * edge-triggered (an edge per arrival, EPOLLOUT once), EPOLLRDHUP, EPOLLHUP
+ * and EPOLLERR, one connection in two sets, an epoll set inside another and
+ * in poll(), a waiter in another thread, EPOLLEXCLUSIVE. */
+#include <poll.h>
+#include <pthread.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "peer.h"
+
+/* The events of the registrations (tag: data.u32) that epoll set ep reports
+ * within ms (several waits; the union per tag, up to 8 tags), stopping
+ * early once tag want has all of want_ev.  The number of tags seen. */
+static int collect(int ep, int ms, uint32_t ev_of[8], uint32_t want, uint32_t want_ev)
+{
+    struct epoll_event evs[8];
+    struct timespec t0;
+    int seen = 0;
+
+    memset(ev_of, 0, 8 * sizeof(ev_of[0]));
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        long left = ms - st_ms_since(&t0);
+        int n = epoll_wait(ep, evs, 8, left > 0 ? (int)left : 0);
+        CHECK(n >= 0, "epoll_wait: %s", strerror(errno));
+        for (int i = 0; i < n; i++) {
+            uint32_t t = evs[i].data.u32 % 8;
+            seen += !ev_of[t];
+            ev_of[t] |= evs[i].events;
+        }
+        if (left <= 0 || (want_ev && (ev_of[want % 8] & want_ev) == want_ev))
+            return seen;
+    }
+}
+
+static void add(int ep, int op, int fd, uint32_t events, uint32_t tag)
+{
+    struct epoll_event ev = { .events = events, .data.u32 = tag };
+    CHECK(epoll_ctl(ep, op, fd, &ev) == 0, "epoll_ctl %d, tag %u: %s", op, tag, strerror(errno));
+}
+
+static void send_pat(int fd, uint32_t id, uint64_t off, size_t n)
+{
+    char buf[4096];
+    st_fill(id, off, buf, n);
+    st_write_all(fd, buf, n);
+}
+
+static void read_pat(int fd, uint32_t id, uint64_t off, size_t n)
+{
+    char buf[4096];
+    CHECK(st_read_n(fd, buf, n) == n, "connection %u: short read", id);
+    CHECK(st_verify(id, off, buf, n) == 0, "connection %u: bytes differ", id);
+}
+
+/* Nothing reported by ep for ms. */
+#define QUIET(ep, ms, what)                                                              \
+    do {                                                                                 \
+        uint32_t q_[8];                                                                  \
+        int n_ = collect((ep), (ms), q_, 0, 0);                                          \
+        CHECK(n_ == 0, "%s: %d registrations reported (tag 0: %#x, 1: %#x)", (what), n_, \
+              q_[0], q_[1]);                                                             \
+    } while (0)
+
+#define HUPS (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)
+
+static void edge_triggered(void)
+{
+    int ep = epoll_create1(EPOLL_CLOEXEC), c = st_conn(PEER_ECHO, 400, 0, 0, 0);
+    int w = st_conn(PEER_ECHO, 401, 0, 0, 0);
+    uint32_t ev[8];
+
+    add(ep, EPOLL_CTL_ADD, c, EPOLLIN | EPOLLET, 0);
+    QUIET(ep, 100, "ET, nothing sent");
+    send_pat(c, 400, 0, 100);
+    collect(ep, 5000, ev, 0, EPOLLIN);
+    CHECK(ev[0] == EPOLLIN, "ET: first arrival: events %#x", ev[0]);
+    /* Unread, but no new edge. */
+    QUIET(ep, 300, "ET, data unread, nothing new");
+    /* A new arrival is a new edge, though the first bytes are unread. */
+    send_pat(c, 400, 100, 50);
+    collect(ep, 5000, ev, 0, EPOLLIN);
+    CHECK(ev[0] == EPOLLIN, "ET: second arrival: events %#x", ev[0]);
+    read_pat(c, 400, 0, 150);
+    QUIET(ep, 200, "ET, all read");
+    /* EPOLLOUT, edge-triggered: once when added (writable), not again. */
+    add(ep, EPOLL_CTL_ADD, w, EPOLLOUT | EPOLLET, 1);
+    collect(ep, 2000, ev, 1, EPOLLOUT);
+    CHECK(ev[1] == EPOLLOUT, "ET EPOLLOUT: events %#x", ev[1]);
+    QUIET(ep, 200, "ET EPOLLOUT reported once");
+    /* MOD re-arms an edge: reported again at once (still writable). */
+    add(ep, EPOLL_CTL_MOD, w, EPOLLOUT | EPOLLET, 1);
+    collect(ep, 2000, ev, 1, EPOLLOUT);
+    CHECK(ev[1] == EPOLLOUT, "ET EPOLLOUT after MOD: events %#x", ev[1]);
+    close(ep);
+    close(c);
+    close(w);
+}
+
+static void hangups(void)
+{
+    int ep = epoll_create1(EPOLL_CLOEXEC), g = st_conn(PEER_GEN, 402, 1000, 0, 0);
+    int r = st_conn(PEER_RESET, 403, 0, 0, 0);
+    uint32_t ev[8];
+    char buf[64];
+
+    /* The peer sends 1000 bytes and closes: EPOLLIN | EPOLLRDHUP, level. */
+    add(ep, EPOLL_CTL_ADD, g, EPOLLIN | EPOLLRDHUP, 0);
+    collect(ep, 5000, ev, 0, EPOLLIN | EPOLLRDHUP);
+    CHECK((ev[0] & HUPS) == (EPOLLIN | EPOLLRDHUP), "peer's FIN: events %#x", ev[0]);
+    read_pat(g, 402, 0, 1000);
+    collect(ep, 2000, ev, 0, EPOLLIN | EPOLLRDHUP);
+    CHECK((ev[0] & HUPS) == (EPOLLIN | EPOLLRDHUP), "peer's FIN, all read: events %#x", ev[0]);
+    /* Our side shut down too: EPOLLHUP. */
+    CHECK(shutdown(g, SHUT_WR) == 0, "shutdown: %s", strerror(errno));
+    collect(ep, 5000, ev, 0, EPOLLHUP);
+    CHECK((ev[0] & HUPS) == (EPOLLIN | EPOLLRDHUP | EPOLLHUP), "both shut: events %#x", ev[0]);
+    CHECK(read(g, buf, sizeof(buf)) == 0, "read at EOF");
+    add(ep, EPOLL_CTL_DEL, g, 0, 0);
+
+    /* The peer resets: EPOLLERR and EPOLLHUP, then recv's ECONNRESET. */
+    add(ep, EPOLL_CTL_ADD, r, EPOLLIN | EPOLLRDHUP, 1);
+    QUIET(ep, 100, "before the reset");
+    st_write_all(r, "x", 1);
+    collect(ep, 5000, ev, 1, EPOLLERR | EPOLLHUP);
+    CHECK((ev[1] & (EPOLLERR | EPOLLHUP)) == (EPOLLERR | EPOLLHUP), "reset: events %#x", ev[1]);
+    EXPECT_ERR(recv(r, buf, sizeof(buf), 0), ECONNRESET);
+    close(ep);
+    close(g);
+    close(r);
+}
+
+static void *waiter(void *arg)
+{
+    int *ep = arg;
+    struct epoll_event ev;
+
+    ep[1] = epoll_wait(ep[0], &ev, 1, 10000);
+    ep[2] = ep[1] == 1 ? (int)ev.events : 0;
+    return NULL;
+}
+
+static void sets(void)
+{
+    int a = epoll_create1(EPOLL_CLOEXEC), b = epoll_create1(EPOLL_CLOEXEC);
+    int outer = epoll_create1(EPOLL_CLOEXEC), x = epoll_create1(EPOLL_CLOEXEC);
+    int c = st_conn(PEER_ECHO, 404, 0, 0, 0), d = st_conn(PEER_ECHO, 405, 0, 0, 0);
+    int e = st_conn(PEER_ECHO, 406, 0, 0, 0);
+    int th[3] = { epoll_create1(EPOLL_CLOEXEC), -1, 0 };
+    struct pollfd p;
+    pthread_t t;
+    uint32_t ev[8];
+
+    /* One connection in two sets: both report it. */
+    add(a, EPOLL_CTL_ADD, c, EPOLLIN, 0);
+    add(b, EPOLL_CTL_ADD, c, EPOLLIN, 0);
+    send_pat(c, 404, 0, 10);
+    collect(a, 5000, ev, 0, EPOLLIN);
+    CHECK(ev[0] == EPOLLIN, "first set: events %#x", ev[0]);
+    collect(b, 5000, ev, 0, EPOLLIN);
+    CHECK(ev[0] == EPOLLIN, "second set: events %#x", ev[0]);
+    read_pat(c, 404, 0, 10);
+    QUIET(a, 200, "first set, all read");
+    QUIET(b, 100, "second set, all read");
+
+    /* A set inside another set, and in poll(). */
+    add(outer, EPOLL_CTL_ADD, a, EPOLLIN, 3);
+    QUIET(outer, 100, "outer set, nothing in the inner one");
+    p = (struct pollfd){ .fd = a, .events = POLLIN };
+    CHECK(poll(&p, 1, 0) == 0, "poll on the idle inner set: %#x", p.revents);
+    send_pat(c, 404, 10, 20);
+    collect(outer, 5000, ev, 3, EPOLLIN);
+    CHECK(ev[3] == EPOLLIN, "outer set: events %#x", ev[3]);
+    CHECK(poll(&p, 1, 5000) == 1 && p.revents == POLLIN, "poll on the inner set: %#x",
+          p.revents);
+    collect(a, 5000, ev, 0, EPOLLIN);
+    CHECK(ev[0] == EPOLLIN, "inner set: events %#x", ev[0]);
+    read_pat(c, 404, 10, 20);
+    QUIET(outer, 200, "outer set, all read");
+
+    /* A waiter in another thread wakes when data comes. */
+    add(th[0], EPOLL_CTL_ADD, d, EPOLLIN, 0);
+    CHECK(pthread_create(&t, NULL, waiter, th) == 0, "pthread_create");
+    usleep(100000);
+    send_pat(d, 405, 0, 5);
+    pthread_join(t, NULL);
+    CHECK(th[1] == 1 && th[2] == EPOLLIN, "the other thread's wait: %d, events %#x", th[1],
+          th[2]);
+    read_pat(d, 405, 0, 5);
+
+    /* EPOLLEXCLUSIVE: accepted on ADD, reported, refused by MOD. */
+    add(x, EPOLL_CTL_ADD, e, EPOLLIN | EPOLLEXCLUSIVE, 0);
+    send_pat(e, 406, 0, 7);
+    collect(x, 5000, ev, 0, EPOLLIN);
+    CHECK(ev[0] == EPOLLIN, "EPOLLEXCLUSIVE: events %#x", ev[0]);
+    {
+        struct epoll_event mev = { .events = EPOLLIN | EPOLLEXCLUSIVE };
+        EXPECT_ERR(epoll_ctl(x, EPOLL_CTL_MOD, e, &mev), EINVAL);
+    }
+    read_pat(e, 406, 0, 7);
+    st_ring(c, "one connection in two sets"); /* (tcp mode: on the TCP path) */
+    st_ring(e, "EPOLLEXCLUSIVE");
+    close(a);
+    close(b);
+    close(outer);
+    close(x);
+    close(th[0]);
+    close(c);
+    close(d);
+    close(e);
+}
+
+int main(int argc, char **argv)
+{
+    st_init(argc, argv, 60);
+    edge_triggered();
+    hangups();
+    sets();
+    return st_done("epoll_more");
+}
