@@ -310,6 +310,28 @@ static void pump_start(struct pump *p)
     }
 }
 
+/* The pair showed the peer's FIN (readyfd.h: B shut for writing), which a
+ * stream still to carry bytes cannot: the number becomes a fresh pair's end
+ * (lock held).  0 or -errno. */
+static int fresh_pair(struct xw_ready *r)
+{
+    int sv[2], fl = fcntl(r->a, F_GETFD);
+
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0)
+        return -errno;
+    if (dup3(sv[0], r->a, fl > 0 && (fl & FD_CLOEXEC) ? O_CLOEXEC : 0) < 0) {
+        int e = errno;
+        close(sv[0]);
+        close(sv[1]);
+        return -e;
+    }
+    close(sv[0]);
+    close(r->b);
+    r->b = sv[1];
+    r->rdhup = r->hup = false;
+    return 0;
+}
+
 /* b < 0: the socket's own pair; else another stream end to pump through. */
 static int handoff(struct xw_sock *s, bool start, int b, uint32_t skip)
 {
@@ -340,7 +362,14 @@ static int handoff(struct xw_sock *s, bool start, int b, uint32_t skip)
     }
     pthread_mutex_lock(&s->ready.lock);
     xw_ready_stop_locked(&s->ready);
+    rc = s->ready.rdhup ? fresh_pair(&s->ready) : 0;
     pthread_mutex_unlock(&s->ready.lock);
+    if (rc < 0) {
+        close(p->done_fd);
+        close(p->ctl_fd);
+        free(p);
+        return rc;
+    }
     /* A is the application's alone now, with its O_NONBLOCK; B does not
      * block (the pump waits in poll, to notice a pause). */
     fl = fcntl(s->ready.a, F_GETFL);
@@ -692,12 +721,18 @@ int xw_handoff_claim_locked(dev_t dev, ino_t ino, struct xw_sock **out, void *ta
     if (p->forks != 1 || p->no_claim || p->closed || (p->in_fin && !p->in_eof) || p->out_fin ||
         p->out_eof || p->skip || atomic_load(&pausing) || atomic_load(&p->halting) ||
         xw_path_of(p->s) != &xw_ring_ops || !p->s->ring.ch || p->s->err ||
-        xw_channel_describe(p->s->ring.ch, &desc) < 0)
+        xw_channel_describe(p->s->ring.ch, &desc) < 0) {
+        xw_debug("fd %d: not claimable (forks %d, no_claim %d, closed %d, in %d/%d, out %d/%d)",
+                 p->fd, p->forks, p->no_claim, p->closed, p->in_fin, p->in_eof, p->out_fin,
+                 p->out_eof);
         return -EPERM;
+    }
     atomic_fetch_add(&p->threads, 1); /* held: a direction ending now cannot free it */
     halt(p);
-    if (p->closed || (p->in_fin && !p->in_eof) || p->out_fin || p->out_eof || p->s->err)
+    if (p->closed || (p->in_fin && !p->in_eof) || p->out_fin || p->out_eof || p->s->err) {
+        xw_debug("fd %d: not claimable once stopped", p->fd);
         return unhalt(p, -EPERM);
+    }
     if ((rc = flush_out(p)) < 0)
         return unhalt(p, rc == -EAGAIN ? -EAGAIN : -EPERM);
     *taillen = flush_in(p);
