@@ -151,6 +151,44 @@ out:
     return NULL;
 }
 
+/* --rr --depth N: N requests in flight; each echo's time from its own send. */
+static void run_rr_pipelined(struct conn *c, unsigned char *buf)
+{
+    const struct xwp_ops *ops = c->o->ops;
+    uint64_t start = xwp_pattern_start(c->seed, c->idx, XWP_DIR_UP);
+    uint32_t depth = c->o->depth, head = 0, inflight = 0;
+    size_t len = c->o->msglen;
+    uint64_t *sent_at = calloc(depth, sizeof(*sent_at));
+    ssize_t n;
+
+    if (!sent_at)
+        return fail(c, -ENOMEM, "malloc");
+    for (;;) {
+        while (inflight < depth && send_more(c)) {
+            n = xwp_send_all(ops, c->fd, xwp_pattern_at(start + c->tx_bytes), len);
+            if (n < 0) {
+                fail(c, (int)n, "send");
+                goto out;
+            }
+            sent_at[(head + inflight++) % depth] = now_ns();
+            c->tx_bytes += len;
+        }
+        if (!inflight)
+            break;
+        n = xwp_recv_all(ops, c->fd, buf, len);
+        if (n != (ssize_t)len) {
+            fail(c, n < 0 ? (int)n : -EPROTO, "receiving the echo");
+            break;
+        }
+        rtt_add(&c->rtt, now_ns() - sent_at[head]);
+        head = (head + 1) % depth;
+        inflight--;
+        rx_account(c, buf, len, start);
+    }
+out:
+    free(sent_at);
+}
+
 static void run_rr(struct conn *c)
 {
     const struct xwp_ops *ops = c->o->ops;
@@ -159,6 +197,11 @@ static void run_rr(struct conn *c)
     unsigned char *buf = malloc(len);
     if (!buf)
         return fail(c, -ENOMEM, "malloc");
+    if (c->o->depth > 1) {
+        run_rr_pipelined(c, buf);
+        free(buf);
+        return;
+    }
     while (send_more(c)) {
         const unsigned char *p = xwp_pattern_at(start + c->tx_bytes);
         uint64_t t0 = now_ns();
@@ -380,6 +423,8 @@ static void report(const struct xwp_opts *o, const struct summary *s)
                    s->seconds > 0 ? (double)s->trips / s->seconds : 0);
         else
             printf("\"rtt_us_p50\": null, \"rtt_us_p99\": null, ");
+        if (o->mode == XWP_RR)
+            printf("\"depth\": %u, ", o->depth ? o->depth : 1);
         printf("\"connections\": %u, \"msglen\": %u, \"verified\": %s}\n", o->nconn, o->msglen,
                s->verified ? "true" : "false");
         return;

@@ -225,37 +225,36 @@ static bool serve(struct evs *v, struct evc *c, uint32_t events)
     return true;
 }
 
-static void accept_all(struct evs *v, int lfd)
+/* One connection of listener lfd (it is readable: level-triggered, the
+ * next one is reported again). */
+static void accept_one(struct evs *v, int lfd)
 {
     const struct xwp_ops *ops = v->o->ops;
+    int fd = ops->accept(lfd, NULL, NULL), one = 1;
+    struct epoll_event ev;
+    struct evc *c;
 
-    for (;;) {
-        int fd = ops->accept(lfd, NULL, NULL), one = 1;
-        struct evc *c;
-        struct epoll_event ev;
-        if (fd < 0) {
-            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
-                errno != ECONNABORTED)
-                fprintf(stderr, "xwperf: accept: %s\n", strerror(errno));
-            return;
-        }
-        if (!(c = calloc(1, sizeof(*c)))) {
-            ops->close(fd);
-            continue;
-        }
-        c->fd = fd;
-        c->r.bad_off = -1;
-        c->events = EPOLLIN;
-        ev = (struct epoll_event){ .events = EPOLLIN, .data.ptr = c };
-        xwp_setopt(ops, fd, IPPROTO_TCP, TCP_NODELAY, 1);
-        /* The xway stack's fd follows the socket exactly for a kernel epoll. */
-        if (ops->info)
-            ops->setsockopt(fd, XWAY_SOL, XWAY_POLLED, &one, sizeof(one));
-        if (epoll_ctl(v->ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
-            fprintf(stderr, "xwperf: epoll_ctl: %s\n", strerror(errno));
-            ops->close(fd);
-            free(c);
-        }
+    if (fd < 0) {
+        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && errno != ECONNABORTED)
+            fprintf(stderr, "xwperf: accept: %s\n", strerror(errno));
+        return;
+    }
+    if (!(c = calloc(1, sizeof(*c)))) {
+        ops->close(fd);
+        return;
+    }
+    c->fd = fd;
+    c->r.bad_off = -1;
+    c->events = EPOLLIN;
+    ev = (struct epoll_event){ .events = EPOLLIN, .data.ptr = c };
+    xwp_setopt(ops, fd, IPPROTO_TCP, TCP_NODELAY, 1);
+    /* The xway stack's fd follows the socket exactly for a kernel epoll. */
+    if (ops->info)
+        ops->setsockopt(fd, XWAY_SOL, XWAY_POLLED, &one, sizeof(one));
+    if (epoll_ctl(v->ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
+        fprintf(stderr, "xwperf: epoll_ctl: %s\n", strerror(errno));
+        ops->close(fd);
+        free(c);
     }
 }
 
@@ -292,7 +291,7 @@ int xwp_evloop_run(const struct xwp_opts *o, const int *lfd, int nl)
         }
         for (int i = 0; i < n; i++) {
             if (evs[i].data.u64 >= 1 && evs[i].data.u64 <= (uint64_t)nl)
-                accept_all(v, lfd[evs[i].data.u64 - 1]);
+                accept_one(v, lfd[evs[i].data.u64 - 1]);
             else
                 serve(v, evs[i].data.ptr, evs[i].events);
         }

@@ -388,6 +388,17 @@ int xwp_server_run(const struct xwp_opts *o)
     else
         printf("xwperf: server (%s) listening on port %u\n", what, o->port);
     fflush(stdout);
+    if (o->epoll) {
+        int lfd[MAX_LISTENERS], rc;
+        for (nfds_t i = 0; i < n; i++)
+            lfd[i] = pfd[i].fd;
+        rc = xwp_evloop_run(o, lfd, (int)n);
+        for (nfds_t i = 0; i < n; i++)
+            o->ops->close(pfd[i].fd);
+        if (o->ops == &xwp_unix_ops)
+            unlink(o->host);
+        return rc;
+    }
     while (!(o->once && once_done(&s))) {
         int r = o->ops->poll(pfd, n, 200);
         if (r < 0 && errno != EINTR) {

@@ -12,11 +12,13 @@
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: xwperf -s [-B ADDR] [-p PORT] [-1] [-v] [--kernel | --unix PATH]\n"
+            "usage: xwperf -s [-B ADDR] [-p PORT] [-1] [-v] [--epoll] [--kernel | --unix PATH]\n"
             "       xwperf {-c HOST [-p PORT] | --unix PATH} [-t SECONDS | -n BYTES] [-l MSGLEN]\n"
-            "              [-P CONNS] [--bidir | --rr | --connect-rate N] [--json] [--kernel]\n"
-            "              [--timeout SECONDS]\n"
+            "              [-P CONNS] [--bidir | --rr [--depth N] | --connect-rate N] [--json]\n"
+            "              [--kernel] [--timeout SECONDS]\n"
             "  -s          serve (until killed; -1: exit after one test)\n"
+            "  --epoll     serve from one thread with an epoll event loop (rr, bulk and\n"
+            "              connect tests; --bidir is refused)\n"
             "  -c HOST     run a test against the server at HOST (numeric address)\n"
             "  -B ADDR     server: listen on ADDR only (default :: and 0.0.0.0)\n"
             "  -p PORT     port (default %d)\n"
@@ -26,6 +28,7 @@ static void usage(FILE *f)
             "  -P CONNS    parallel connections (default 1)\n"
             "  --bidir     send both ways at once (with -n: BYTES each way)\n"
             "  --rr        request/response: MSGLEN bytes each way per round trip\n"
+            "  --depth N   --rr: N requests in flight per connection (pipelined; default 1)\n"
             "  --connect-rate N\n"
             "              open N connections one after another (connect, hello, result,\n"
             "              close; with the xway stack's negotiation): connections per second\n"
@@ -75,7 +78,17 @@ static bool parse_double(const char *s, double *out)
     return end != s && *end == '\0' && *out > 0;
 }
 
-enum { OPT_RR = 256, OPT_BIDIR, OPT_JSON, OPT_KERNEL, OPT_TIMEOUT, OPT_CONNECT_RATE, OPT_UNIX };
+enum {
+    OPT_RR = 256,
+    OPT_BIDIR,
+    OPT_JSON,
+    OPT_KERNEL,
+    OPT_TIMEOUT,
+    OPT_CONNECT_RATE,
+    OPT_UNIX,
+    OPT_EPOLL,
+    OPT_DEPTH,
+};
 
 static const struct option longopts[] = {
     { "rr", no_argument, NULL, OPT_RR },
@@ -85,6 +98,8 @@ static const struct option longopts[] = {
     { "timeout", required_argument, NULL, OPT_TIMEOUT },
     { "connect-rate", required_argument, NULL, OPT_CONNECT_RATE },
     { "unix", required_argument, NULL, OPT_UNIX },
+    { "epoll", no_argument, NULL, OPT_EPOLL },
+    { "depth", required_argument, NULL, OPT_DEPTH },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
 };
@@ -135,6 +150,12 @@ int main(int argc, char **argv)
         case '1': o.once = true; break;
         case 'v': o.verbose = true; break;
         case OPT_RR: o.mode = XWP_RR; break;
+        case OPT_EPOLL: o.epoll = true; break;
+        case OPT_DEPTH:
+            if (!parse_size(optarg, &v) || v == 0 || v > 1024)
+                return bad_arg("--depth", optarg);
+            o.depth = (uint32_t)v;
+            break;
         case OPT_BIDIR: o.mode = XWP_BIDIR; break;
         case OPT_JSON: o.json = true; break;
         case OPT_KERNEL: kernel = true; break;
@@ -168,7 +189,8 @@ int main(int argc, char **argv)
         o.ops = &xwp_kernel_ops;
     }
     if (optind != argc || server == (connect_to != NULL) || (!server && bind_to) ||
-        (have_t && o.bytes)) {
+        (have_t && o.bytes) || (o.epoll && !server) ||
+        (o.depth && (server || o.mode != XWP_RR))) {
         usage(stderr);
         return 2;
     }

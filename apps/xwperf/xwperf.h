@@ -20,12 +20,16 @@ struct xwp_opts {
     int mode;          /* enum xwp_mode */
     bool json;
     bool once;         /* server: exit after one test */
+    bool epoll;        /* server: one thread, an epoll event loop (evloop.c) */
+    uint32_t depth;    /* client --rr: requests in flight per connection (1: none pipelined) */
     bool verbose;
     double timeout;    /* client: give up after this many seconds */
 };
 
 /* Each returns the process exit code: 0 ok, 1 verification failed, 2 error. */
 int xwp_server_run(const struct xwp_opts *o);
+/* The event-loop server on listeners lfd[0..nl) (server.c opened them). */
+int xwp_evloop_run(const struct xwp_opts *o, const int *lfd, int nl);
 int xwp_client_run(const struct xwp_opts *o);
 
 /* "bulk", "bidir", "rr", "connect". */

@@ -25,6 +25,21 @@ python3 -c 'import json,sys; o=json.loads(sys.argv[1]); sys.exit(0 if 0 < o["rtt
 out=$(run -c 10.77.8.1 -n 4M --rr -l 1000 -P 3); echo "$out"; check "$out"
 out=$(run -c fd00::1 -n 32M --bidir); echo "$out"; check "$out"
 
+# The event-loop server (-s --epoll, one thread): pipelined request/response
+# from 8 connections, bulk, connection setup; --bidir is refused.
+bg "$WORK/esrv.log" on_hub 10.77.8.3/24 timeout 200 "$XWPERF" -s --epoll -B 10.77.8.3 -p 5302
+wait_line "$WORK/esrv.log" listening 10 $LAST_PID
+out=$(run -c 10.77.8.3 -p 5302 -n 2M --rr -l 1000 -P 8 --depth 4); echo "$out"; check "$out"
+[ "$(json_get "$out" depth)" = 4 ] || die "depth: $out"
+out=$(run -c 10.77.8.3 -p 5302 -n 16M -P 2); echo "$out"; check "$out"
+out=$(run -c 10.77.8.3 -p 5302 --connect-rate 20); echo "$out"
+[ "$(json_get "$out" verified)" = true ] || die "connect-rate against --epoll: $out"
+set +e
+out=$(run -c 10.77.8.3 -p 5302 -n 1M --bidir 2>"$WORK/ebidir.err")
+rc=$?
+set -e
+[ $rc != 0 ] && [ "$(json_get "$out" verified)" != true ] || die "--bidir against --epoll not refused: $out"
+
 # kernel baseline: the identical test over kernel sockets
 port=$((20000 + $$ % 20000))
 bg "$WORK/ksrv.log" timeout 100 "$XWPERF" -s --kernel -B 127.0.0.1 -p $port
