@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """make bench: xway over the ring, xway over its own TCP path, kernel TCP over
 loopback and kernel AF_UNIX -- message sizes, parallel connections, bulk and
-request/response -- plus iperf3, sockperf and a pre-fork echo server natively and
+request/response -- plus iperf3, sockperf, a pre-fork echo server and an event-loop
+server natively and
 under xway-run.
 
 Interleaved: in each repetition every transport runs one point back to back
@@ -99,6 +100,7 @@ def plan(cfg):
     if cfg["apps"]:
         steps += [("iperf3", ()), ("sockperf", ("pp", runs.SOCKPERF_PP_SIZE)),
                   ("sockperf", ("tp", runs.SOCKPERF_TP_SIZE)), ("prefork", ())]
+        steps += [("evloop", (c,)) for c in runs.EVLOOP_CLIENTS]
     return steps
 
 
@@ -157,6 +159,9 @@ def run_matrix(bench, cfg, samples):
                 elif kind == "prefork":
                     s = bench.prefork(xway, cfg["app_seconds"])
                     what = "pre-fork 2 workers, 16 x 64B rr"
+                elif kind == "evloop":
+                    s = bench.evloop(xway, params[0], cfg["app_seconds"])
+                    what = f"event loop, {params[0]} x 64B rr"
                 else:
                     test, size = params
                     s = bench.sockperf(xway, test, size, cfg["app_seconds"])

@@ -8,7 +8,7 @@ import json
 import os
 import statistics
 
-from runs import (IPERF3_LEN, PREFORK_CLIENTS, SOCKPERF_PP_MPS, SOCKPERF_PP_SIZE,
+from runs import (EVLOOP_CLIENTS, IPERF3_LEN, PREFORK_CLIENTS, SOCKPERF_PP_MPS, SOCKPERF_PP_SIZE,
                   SOCKPERF_TP_SIZE, TRANSPORTS)
 
 BULK_TARGET = 8.0  # ring >= 8x kernel TCP loopback, bulk at 64 KiB (the issues' targets)
@@ -249,6 +249,10 @@ def markdown_apps(cfg, summary):
     row(f"pre-fork echo server, 2 workers (`tests/fork/prefork block`), {PREFORK_CLIENTS} "
         f"clients, 64 B request/response, {secs} s", "requests/s", "prefork", "rr", 64,
         "transactions_per_s", False, PREFORK_CLIENTS)
+    for c in EVLOOP_CLIENTS:
+        row(f"event-loop server (`xwperf -s --epoll --kernel`: one thread, epoll), {c} "
+            f"client{'s' if c > 1 else ''} (`xwperf --kernel --rr -l 64 -P {c}`), {secs} s",
+            "requests/s", "evloop", "rr", 64, "transactions_per_s", False, c)
     return ("### Real programs: natively over 127.0.0.1 vs both ends under `xway-run` "
             "(co-resident: the ring)\n\n"
             + table(["program", "measure", "native (kernel TCP)", "under xway-run",

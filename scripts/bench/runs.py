@@ -30,6 +30,7 @@ SOCKPERF_PP_SIZE = 64
 SOCKPERF_TP_SIZE = 65000  # sockperf's largest message is under 64 KiB
 IPERF3_LEN = 131072       # iperf3's default write size for TCP
 PREFORK_CLIENTS = 16      # the pre-fork server's client connections (2 workers)
+EVLOOP_CLIENTS = (1, 16, 64)  # the event-loop server's client connections
 
 
 def free_port():
@@ -243,6 +244,30 @@ class Bench:
                 error = f"exit {rc}: {tail(out)} {tail(err)}"
             else:
                 s["transactions_per_s"] = float(m.group(1))
+        return finish_app(s, error, xway, err, logs)
+
+    def evloop(self, xway, conns, seconds):
+        """xwperf's event-loop server (-s --epoll: one thread, epoll) on the
+        kernel's sockets, natively or under xway-run (the shim's epoll over
+        ring sockets), and conns client connections of 64-byte
+        request/response (xwperf --rr, every byte verified)."""
+        port = free_port()
+        host = self.addr(APP_SERVER) if xway else "127.0.0.1"
+        x = self.xwperf
+        rc, out, err, logs, error = self.app_pair(
+            "evloop", xway, [x, "-s", "--epoll", "--kernel", "-B", host, "-p", str(port), "-1"],
+            [x, "--kernel", "-c", host, "-p", str(port), "--rr", "-l", "64", "-P", str(conns),
+             "-t", str(seconds), "--json"],
+            r"listening on port", seconds, one_shot=True)
+        s = base_sample("evloop", "rr", xway, 64)
+        s["conns"] = conns
+        if error is None:
+            j = next((json.loads(l) for l in out.splitlines() if l.startswith("{")), None)
+            s["verified"] = bool(j and j.get("verified"))
+            if rc != 0 or not j:
+                error = f"exit {rc}: {tail(out)} {tail(err)}"
+            else:
+                s["transactions_per_s"] = j.get("transactions_per_s")
         return finish_app(s, error, xway, err, logs)
 
     def sockperf(self, xway, test, msglen, seconds):
