@@ -16,6 +16,7 @@
  * freed by close). */
 struct xs_epset {
     pthread_mutex_t lock;
+    _Atomic unsigned spin_us; /* its waits' adaptive spin (spin.h) */
     int n, cap;
     struct pollfd *fds;
     struct epoll_event *evs;
@@ -233,19 +234,19 @@ static bool epset_spin(int epfd)
 {
     struct xs_fd *e = xs_fd_peek(epfd);
     struct xs_epset *s = e ? atomic_load(&e->ep) : NULL;
-    struct pollfd p[16];
+    struct pollfd p[64];
     int n = 0;
 
     if (!s)
         return false;
     pthread_mutex_lock(&s->lock);
-    for (int i = 0; i < s->n && n < 16; i++) {
+    for (int i = 0; i < s->n && n < 64; i++) {
         int key = xs_route(s->fds[i].fd);
         if (key >= 0)
             p[n++] = (struct pollfd){ .fd = key, .events = s->fds[i].events };
     }
     pthread_mutex_unlock(&s->lock);
-    return n && XS_STACK_CALL(xw_poll_spin(p, (nfds_t)n));
+    return n && XS_STACK_CALL(xw_poll_spin(p, (nfds_t)n, &s->spin_us));
 }
 
 static int xepoll_wait(int epfd, struct epoll_event *ev, int max, int timeout,

@@ -75,7 +75,7 @@ void xs_real_init(void);
 
 /* From the stack's objects (stack/sock/poll.c): busy-poll the ring sockets among fds
  * for up to XWAY_SPIN_US; true as soon as one is ready. */
-bool xw_poll_spin(const struct pollfd *fds, nfds_t nfds);
+bool xw_poll_spin(const struct pollfd *fds, nfds_t nfds, _Atomic unsigned *budget);
 /* The same objects (stack/path/ring_path.c): every raw-fd wait of the shim's
  * goes through xw_poll_settle/xway_poll or is on an XWAY_POLLED socket (see
  * ring_path.h), so the stack may leave a ring socket's fd stale on EAGAIN. */

@@ -27,3 +27,14 @@ void xw_spin_leave(void)
 {
     atomic_fetch_sub(&spinners, 1);
 }
+
+unsigned xw_spin_next(unsigned cur, bool hit, unsigned max)
+{
+    if (!cur || cur > max)
+        cur = max;
+    if (hit)
+        return cur * 2 < max ? cur * 2 : max;
+    if (cur - cur / 4 > XW_SPIN_MIN_US)
+        return cur - cur / 4;
+    return XW_SPIN_MIN_US < max ? XW_SPIN_MIN_US : max;
+}

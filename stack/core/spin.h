@@ -11,4 +11,12 @@
 bool xw_spin_enter(void);
 void xw_spin_leave(void);
 
+/* Adaptive spinning (ring_path.c, polling.c): how long a waiter spins next
+ * time, microseconds, after a spin of cur that saw what it waited for (hit:
+ * doubles, up to max) or not (shrinks by a quarter, down to 4 us).  Spinning
+ * pays only while the peer runs; when it does not (more runnable threads than
+ * cores), a long spin only keeps the core from it.  cur 0: max. */
+unsigned xw_spin_next(unsigned cur, bool hit, unsigned max);
+#define XW_SPIN_MIN_US 4u
+
 #endif

@@ -98,15 +98,10 @@ static int check_owned(struct xw_sock *s, int events)
 }
 
 /* The spinning part of a wait: ready mask, an interruption, or 0 when the
- * spin is over.  Adaptive, per socket: a spin that ends without the peer's
- * move halves the next one (down to SPIN_MIN_US), one that sees it doubles it
- * (up to XWAY_SPIN_US).  Spinning pays only while the peer runs; when it does
- * not (more runnable threads than cores: pre-fork workers and their clients
- * on 2 vCPUs), a long spin only keeps the core from it.  Measured (pre-fork,
- * 2 workers, 16 clients, 2 vCPUs): a fixed 50 us gave 0.5x-1.7x the kernel
- * from run to run, 10 us 2.4x-3x; a single connection's round trips need the
- * longer spin (10 us: 0.25x-0.5x of 50 us). */
-#define SPIN_MIN_US 4u
+ * spin is over.  Adaptive, per socket (spin.h: xw_spin_next).  Measured
+ * (pre-fork, 2 workers, 16 clients, 2 vCPUs): a fixed 50 us gave 0.5x-1.7x
+ * the kernel from run to run, 10 us 2.4x-3x; a single connection's round
+ * trips need the longer spin (10 us: 0.25x-0.5x of 50 us). */
 
 static int spin_wait(struct xw_sock *s, int events, uint64_t deadline)
 {
@@ -132,11 +127,8 @@ static int spin_wait(struct xw_sock *s, int events, uint64_t deadline)
         xw_cpu_relax();
     }
     xw_spin_leave();
-    if (r)
-        cur = cur * 2 < max ? cur * 2 : max;
-    else
-        cur = cur - cur / 4 > SPIN_MIN_US ? cur - cur / 4 : SPIN_MIN_US < max ? SPIN_MIN_US : max;
-    atomic_store_explicit(&s->ring.spin_us, cur, memory_order_relaxed);
+    atomic_store_explicit(&s->ring.spin_us, xw_spin_next(cur, r != 0, max),
+                          memory_order_relaxed);
     return r;
 }
 

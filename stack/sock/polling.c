@@ -88,14 +88,18 @@ static uint64_t now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-#define SPIN_MAX 16 /* sockets watched while spinning */
+#define SPIN_MAX 64 /* sockets watched while spinning */
 
-bool xw_poll_spin(const struct pollfd *fds, nfds_t nfds)
+/* The spin of a poll/select/xway_poll call: the calling thread's own. */
+static __thread unsigned thread_spin_us;
+
+bool xw_poll_spin(const struct pollfd *fds, nfds_t nfds, _Atomic unsigned *budget)
 {
     struct { struct xw_sock *s; const struct xw_path_ops *ops; int ev; } w[SPIN_MAX];
     int n = 0;
     bool hit = false, serving;
     uint64_t end;
+    unsigned max, cur;
 
     for (nfds_t i = 0; i < nfds && n < SPIN_MAX; i++) {
         int ev = (fds[i].events & (POLLIN | POLLRDNORM) ? XW_CHAN_READABLE : 0) |
@@ -118,8 +122,12 @@ bool xw_poll_spin(const struct pollfd *fds, nfds_t nfds)
     }
     xw_stack_lock();
     serving = xw_stack_running() || xw_stack_satellite();
-    end = now_ns() + (serving ? (uint64_t)xw_stack_config()->spin_us * 1000u : 0);
+    max = serving ? (unsigned)xw_stack_config()->spin_us : 0;
     xw_stack_unlock();
+    cur = budget ? atomic_load_explicit(budget, memory_order_relaxed) : thread_spin_us;
+    if (!cur || cur > max)
+        cur = max;
+    end = now_ns() + (uint64_t)cur * 1000u;
     for (unsigned k = 0; !hit; k++) {
         for (int j = 0; j < n && !hit; j++)
             hit = w[j].ops->poll_fast(w[j].s, w[j].ev) != 0;
@@ -130,6 +138,11 @@ bool xw_poll_spin(const struct pollfd *fds, nfds_t nfds)
     xw_spin_leave();
     for (int j = 0; j < n; j++)
         xw_sock_put_fast(w[j].s);
+    cur = xw_spin_next(cur, hit, max);
+    if (budget)
+        atomic_store_explicit(budget, cur, memory_order_relaxed);
+    else
+        thread_spin_us = cur;
     return hit;
 }
 
@@ -147,7 +160,7 @@ int xway_poll(struct pollfd *fds, nfds_t nfds, int timeout_ms)
         return ready;
     if (timeout_ms == 0) /* nothing: leave no stale "ready" on the fds */
         return refine(fds, nfds, true, NULL);
-    if (xw_poll_spin(fds, nfds) && (ready = ready_now(fds, nfds)) != 0)
+    if (xw_poll_spin(fds, nfds, NULL) && (ready = ready_now(fds, nfds)) != 0)
         return ready;
     for (;;) {
         rc = poll(fds, nfds, left);

@@ -4,14 +4,17 @@
 #define XW_POLLING_H
 
 #include <poll.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 
 /* Set the xway sockets' revents among fds from their state, lowering (and
  * arming) a socket's stale "ready" on its fd: before a kernel sleep on the
  * raw fds (epoll).  Ready count. */
 int xw_poll_settle(struct pollfd *fds, nfds_t nfds);
-/* Busy-poll the sockets among fds (their events) whose path can be polled
- * without the lock, for up to XWAY_SPIN_US; true as soon as one is ready. */
-bool xw_poll_spin(const struct pollfd *fds, nfds_t nfds);
+/* Busy-poll the sockets among fds (their events; the first 64) whose path can
+ * be polled without the lock, for up to XWAY_SPIN_US; true as soon as one is
+ * ready.  Adaptive (spin.h): budget is the spin's state (an epoll set's; NULL:
+ * the calling thread's). */
+bool xw_poll_spin(const struct pollfd *fds, nfds_t nfds, _Atomic unsigned *budget);
 
 #endif
