@@ -2,9 +2,12 @@
  * addressed forms, shutdown, sendfile, and glibc's _FORTIFY_SOURCE variants.
  * Each forwards to the stack for an xway socket and to libc otherwise (XS_FWD). */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/sendfile.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "shim.h"
@@ -142,6 +145,147 @@ ssize_t sendfile(int out, int in, off_t *off, size_t count)
 ssize_t sendfile64(int out, int in, off_t *off, size_t count)
 {
     return sendfile(out, in, off, count);
+}
+
+/* ---- splice ------------------------------------------------------------------ */
+
+/* splice between a pipe and an xway socket (one end must be a pipe, as the
+ * kernel requires; the socket's offset must be NULL).  Without this, libc's
+ * splice would move the socket's readiness bytes.  Nothing is lost: into a
+ * pipe, what the socket holds is peeked, written, then consumed as far as
+ * the pipe took it; from a pipe, bytes are taken only when the socket
+ * polls writable, and then sent in full (a nonblocking socket may block for
+ * the rest of them). */
+#define SPLICE_CHUNK (64 * 1024)
+
+static bool is_pipe(int fd)
+{
+    struct stat st;
+    return fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode);
+}
+
+/* Wait until fd has events, unless nonblocking: 0, or -1 (EAGAIN / errno). */
+static int splice_wait(int fd, short events, bool nonblock, bool xway)
+{
+    struct pollfd p = { .fd = fd, .events = events };
+    int r;
+
+    if (nonblock) {
+        errno = EAGAIN;
+        return -1;
+    }
+    while ((r = xway ? XS_STACK_CALL(xway_poll(&p, 1, -1)) : xs_real.poll(&p, 1, -1)) < 0 &&
+           errno == EINTR)
+        ;
+    return r < 0 ? -1 : 0;
+}
+
+static ssize_t splice_to_pipe(int key, int pipe, size_t n, unsigned flags)
+{
+    /* (SPLICE_F_NONBLOCK is for the pipe; the socket waits unless O_NONBLOCK) */
+    bool nb = atomic_load(&xs_key_entry(key)->nonblock);
+    char *buf;
+    ssize_t got, w;
+    int size, queued;
+
+    for (;;) { /* room in the pipe */
+        size = xs_real.fcntl(pipe, F_GETPIPE_SZ);
+        if (size < 0 || xs_real.ioctl(pipe, FIONREAD, &queued) < 0)
+            return -1;
+        if (size > queued)
+            break;
+        if (splice_wait(pipe, POLLOUT, flags & SPLICE_F_NONBLOCK, false) < 0)
+            return -1;
+    }
+    if (n > (size_t)(size - queued))
+        n = (size_t)(size - queued);
+    if (n > SPLICE_CHUNK)
+        n = SPLICE_CHUNK;
+    if (!(buf = malloc(n ? n : 1)))
+        return -1;
+    got = XS_STACK_CALL(xway_recv(key, buf, n, MSG_PEEK | (nb ? MSG_DONTWAIT : 0)));
+    w = got > 0 ? xs_real.write(pipe, buf, (size_t)got) : got;
+    if (w > 0 && XS_STACK_CALL(xway_recv(key, buf, (size_t)w, 0)) != w) {
+        errno = EIO; /* (another thread read the socket meanwhile) */
+        w = -1;
+    }
+    free(buf);
+    return w;
+}
+
+static ssize_t splice_from_pipe(int pipe, int key, size_t n, unsigned flags)
+{
+    bool nb = (flags & SPLICE_F_NONBLOCK) != 0;
+    int queued, fl = xs_real.fcntl(pipe, F_GETFL);
+    struct pollfd p = { .fd = key, .events = POLLOUT };
+    char *buf;
+    ssize_t got, sent = 0;
+
+    for (;;) { /* bytes in the pipe (none, and no writer: EOF) */
+        struct pollfd pp = { .fd = pipe, .events = POLLIN };
+        if (xs_real.ioctl(pipe, FIONREAD, &queued) < 0)
+            return -1;
+        if (queued > 0)
+            break;
+        if (xs_real.poll(&pp, 1, 0) > 0 && (pp.revents & POLLHUP) &&
+            xs_real.ioctl(pipe, FIONREAD, &queued) == 0 && queued == 0)
+            return 0;
+        if (nb || (fl >= 0 && (fl & O_NONBLOCK))) {
+            errno = EAGAIN;
+            return -1;
+        }
+        if (xs_real.poll(&pp, 1, -1) < 0 && errno != EINTR)
+            return -1;
+    }
+    if (XS_STACK_CALL(xway_poll(&p, 1, 0)) == 0 &&
+        (nb || atomic_load(&xs_key_entry(key)->nonblock))) {
+        errno = EAGAIN;
+        return -1;
+    }
+    if (n > (size_t)queued)
+        n = (size_t)queued;
+    if (n > SPLICE_CHUNK)
+        n = SPLICE_CHUNK;
+    if (!(buf = malloc(n)))
+        return -1;
+    got = xs_real.read(pipe, buf, n);
+    while (got > 0 && sent < got) {
+        ssize_t s = XS_STACK_CALL(xway_send(key, buf + sent, (size_t)(got - sent), MSG_NOSIGNAL));
+        if (s < 0 && errno == EAGAIN && splice_wait(key, POLLOUT, false, true) == 0)
+            continue;
+        if (s < 0)
+            break;
+        sent += s;
+    }
+    free(buf);
+    return got <= 0 ? got : sent ? sent : -1;
+}
+
+ssize_t splice(int in, loff_t *oi, int out, loff_t *oo, size_t n, unsigned flags)
+{
+    int kin = xs_route(in), kout = xs_route(out);
+
+    if (kin == XS_R_KERNEL && kout == XS_R_KERNEL)
+        return xs_real.splice(in, oi, out, oo, n, flags);
+    if (kin == XS_R_BAD || kout == XS_R_BAD)
+        return xs_bad();
+    /* The kernel's errors: no pipe (or two sockets) EINVAL, an offset for the
+     * pipe ESPIPE, one for the socket EINVAL. */
+    if ((kin >= 0 && kout >= 0) || !is_pipe(kin >= 0 ? out : in)) {
+        errno = EINVAL;
+        return -1;
+    }
+    if (kin >= 0 ? oo != NULL : oi != NULL) {
+        errno = ESPIPE;
+        return -1;
+    }
+    if (kin >= 0 ? oi != NULL : oo != NULL) {
+        errno = EINVAL;
+        return -1;
+    }
+    if (!n)
+        return 0;
+    return kin >= 0 ? splice_to_pipe(kin, out, n, flags) : splice_from_pipe(in, kout, n, flags);
 }
 
 /* ---- the glibc _FORTIFY_SOURCE variants ------------------------------------- */

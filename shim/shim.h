@@ -13,7 +13,7 @@
  *   fdtable.c      the shim's view of file descriptors
  *   route.c        which sockets go to the xway stack (socket/bind/connect)
  *   dual_listen.c  listen/accept: xway listeners with a kernel twin
- *   data.c         read/write/send/recv ..., sendfile, the _chk variants
+ *   data.c         read/write/send/recv ..., sendfile, splice, the _chk variants
  *   sockopt.c      options and names
  *   fdcalls.c      fcntl, ioctl, close, dup
  *   poll.c         poll/ppoll/select/pselect

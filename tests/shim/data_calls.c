@@ -1,5 +1,5 @@
 /* The data calls on connections: sendfile with and without an offset,
- * sendmsg/recvmsg and writev/readv with iovecs, MSG_PEEK, MSG_WAITALL,
+ * splice through pipes, sendmsg/recvmsg and writev/readv with iovecs, MSG_PEEK, MSG_WAITALL,
  * shutdown(SHUT_WR), getsockname/getpeername, sendto/recvfrom
  * (xs_data_calls xway|kernel PEER_ADDR PORT, against xs_peer).  Our address is
  * the peer's (127.0.0.1) on kernel sockets, XWAY_ADDR's under the shim. */
@@ -145,6 +145,58 @@ static size_t readv_all(int fd, struct iovec *iov, int cnt)
         }
     }
     return got;
+}
+
+/* splice between pipes and a connection (an echo), both ways, every byte
+ * checked; the kernel's errors; EOF of a pipe; SPLICE_F_NONBLOCK. */
+static void with_splice(void)
+{
+    enum { TOTAL = 300000, CH = 16384 };
+    int c = st_conn(PEER_ECHO, 540, 0, 0, 0), c2 = st_conn(PEER_ECHO, 541, 0, 0, 0), a[2], b[2];
+    char buf[CH], got[CH];
+    uint64_t sent = 0, recvd = 0;
+    loff_t off = 0;
+
+    CHECK(pipe(a) == 0 && pipe(b) == 0, "pipe: %s", strerror(errno));
+    CHECK(fcntl(c, F_SETFL, O_NONBLOCK) == 0, "O_NONBLOCK");
+    EXPECT_ERR(splice(c, NULL, b[1], NULL, 10, 0), EAGAIN);
+    CHECK(fcntl(c, F_SETFL, 0) == 0, "O_NONBLOCK off");
+    while (recvd < TOTAL) {
+        if (sent < TOTAL) {
+            size_t n = TOTAL - sent < CH ? TOTAL - sent : CH, moved = 0;
+            st_fill(540, sent, buf, n);
+            CHECK(write(a[1], buf, n) == (ssize_t)n, "write into the pipe");
+            while (moved < n) {
+                ssize_t r = splice(a[0], NULL, c, NULL, n - moved, 0);
+                CHECK(r > 0, "splice pipe -> connection: %zd (%s)", r, strerror(errno));
+                if (r <= 0)
+                    return;
+                moved += (size_t)r;
+            }
+            sent += n;
+        }
+        ssize_t r = splice(c, NULL, b[1], NULL, CH, 0);
+        CHECK(r > 0, "splice connection -> pipe: %zd (%s)", r, strerror(errno));
+        if (r <= 0)
+            return;
+        CHECK(read(b[0], got, (size_t)r) == r, "read from the pipe");
+        CHECK(st_verify(540, recvd, got, (size_t)r) == 0, "spliced bytes differ at %llu",
+              (unsigned long long)recvd);
+        recvd += (size_t)r;
+    }
+    EXPECT_ERR(splice(c, &off, b[1], NULL, 10, 0), EINVAL);
+    EXPECT_ERR(splice(c, NULL, b[1], &off, 10, 0), ESPIPE);
+    EXPECT_ERR(splice(c, NULL, c2, NULL, 10, 0), EINVAL);
+    EXPECT_ERR(splice(a[0], &off, c, NULL, 10, 0), ESPIPE);
+    EXPECT_ERR(splice(a[0], NULL, c, NULL, 10, SPLICE_F_NONBLOCK), EAGAIN);
+    close(a[1]);
+    CHECK(splice(a[0], NULL, c, NULL, 10, 0) == 0, "splice from a pipe at EOF");
+    st_ring(c, "splice");
+    close(a[0]);
+    close(b[0]);
+    close(b[1]);
+    close(c);
+    close(c2);
 }
 
 static void with_iovecs(void)
@@ -332,6 +384,7 @@ int main(int argc, char **argv)
     local[strcspn(local, "/,")] = '\0';
     f = pattern_file();
     with_sendfile(f);
+    with_splice();
     close(f);
     with_iovecs();
     peek_waitall();
