@@ -1,5 +1,5 @@
 /* The data calls on xway sockets: read/write and their vectored, flagged and
- * addressed forms, shutdown, sendfile, and glibc's _FORTIFY_SOURCE variants.
+ * addressed forms, shutdown, sendfile, splice, and glibc's _FORTIFY_SOURCE variants.
  * Each forwards to the stack for an xway socket and to libc otherwise (XS_FWD). */
 #include <errno.h>
 #include <fcntl.h>
