@@ -443,6 +443,11 @@ bool xw_channel_at_eof(struct xw_channel *ch)
     return xw_ring_at_eof(&ch->rx);
 }
 
+uint32_t xw_channel_rx_mark(const struct xw_channel *ch)
+{
+    return xw_load_acquire(&ch->rx.ctl->prod);
+}
+
 bool xw_channel_peer_shut(struct xw_channel *ch)
 {
     return xw_ring_eof_sent(&ch->rx);

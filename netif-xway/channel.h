@@ -121,6 +121,9 @@ bool xw_channel_at_eof(struct xw_channel *ch);
 /* The peer shut its side down (its EOF is there, bytes before it maybe not
  * read yet). */
 bool xw_channel_peer_shut(struct xw_channel *ch);
+/* The peer's producer index as it is now (unvalidated): it moves when bytes
+ * arrive, and only then (an edge for edge-triggered pollers). */
+uint32_t xw_channel_rx_mark(const struct xw_channel *ch);
 /* What is ready now (XW_CHAN_* mask), without arming anything: for spinning. */
 int xw_channel_poll(struct xw_channel *ch, int events);
 /* The thread that receives (events & XW_CHAN_READABLE) and/or sends

@@ -116,6 +116,7 @@ struct xw_ring_state {
     char *pre;
     size_t pre_len;
     _Atomic size_t pre_off;
+    uint32_t rx_mark; /* the peer's producer index at the last arrival's edge (ready.lock) */
 };
 
 /* Lock held: switch the connection to ops (the switch rule above). */

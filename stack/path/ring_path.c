@@ -251,6 +251,7 @@ static void refresh(struct xw_sock *s, bool arrival)
     const int both = XW_CHAN_READABLE | XW_CHAN_WRITABLE;
     int r, arm;
     bool rd, wr, gone;
+    uint32_t mark;
 
     pthread_mutex_lock(&s->ready.lock);
     /* Whatever is not ready now is armed, so that the peer's next move wakes
@@ -266,8 +267,15 @@ static void refresh(struct xw_sock *s, bool arrival)
     gone = s->closing || atomic_load_explicit(&s->err, memory_order_relaxed);
     rd = (r & (XW_CHAN_READABLE | XW_CHAN_ERROR)) || gone || s->shut_rd || pre_left(s);
     wr = (r & (XW_CHAN_WRITABLE | XW_CHAN_ERROR)) || gone || s->shut_wr;
-    if (arrival && rd && s->polled)
+    /* An edge per arrival: the fd's raise, or a pulse while it is up (an
+     * event for the other direction, the peer consuming, is no arrival). */
+    mark = xw_channel_rx_mark(s->ring.ch);
+    if (arrival && rd && s->ready.rd && s->polled && mark != s->ring.rx_mark) {
         xw_ready_pulse_locked(&s->ready);
+        s->ring.rx_mark = mark;
+    }
+    if (rd && !s->ready.rd)
+        s->ring.rx_mark = mark;
     xw_ready_set_locked(&s->ready, rd, wr);
     if (xw_channel_peer_shut(s->ring.ch) || atomic_load_explicit(&s->err, memory_order_relaxed))
         xw_ready_ends_locked(&s->ready, true, s->shut_wr || s->err, s->err);

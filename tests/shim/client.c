@@ -177,3 +177,17 @@ int st_done(const char *name)
     printf("%s %s %s\n", name, st_fails ? "FAILED" : "passed", mode);
     return st_fails ? 1 : 0;
 }
+
+void st_send_pat(int fd, uint32_t id, uint64_t off, size_t n)
+{
+    char buf[4096];
+    st_fill(id, off, buf, n);
+    st_write_all(fd, buf, n);
+}
+
+void st_read_pat(int fd, uint32_t id, uint64_t off, size_t n)
+{
+    char buf[4096];
+    CHECK(st_read_n(fd, buf, n) == n, "connection %u: short read", id);
+    CHECK(st_verify(id, off, buf, n) == 0, "connection %u: bytes differ", id);
+}

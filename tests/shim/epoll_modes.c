@@ -63,20 +63,6 @@ static const char *tags(unsigned m, char *buf)
     } while (0)
 #define BIT(t) (1u << (t))
 
-static void send_pat(int fd, uint32_t id, uint64_t off, size_t n)
-{
-    char buf[4096];
-    st_fill(id, off, buf, n);
-    st_write_all(fd, buf, n);
-}
-
-static void read_pat(int fd, uint32_t id, uint64_t off, size_t n)
-{
-    char buf[4096];
-    CHECK(st_read_n(fd, buf, n) == n, "connection %u: short read", id);
-    CHECK(st_verify(id, off, buf, n) == 0, "connection %u: bytes differ", id);
-}
-
 /* A connected kernel TCP pair on 127.0.0.1 (under the shim, loopback makes
  * kernel sockets). */
 static void kernel_pair(int *a, int *b)
@@ -114,13 +100,13 @@ int main(int argc, char **argv)
     /* Level-triggered: reported on every wait until all is read. */
     add(EPOLL_CTL_ADD, c0, EPOLLIN, T_C0);
     READY(0, 100);
-    send_pat(c0, 200, 0, 100);
+    st_send_pat(c0, 200, 0, 100);
     READY(BIT(T_C0), 5000);
     CHECK(ev_of[T_C0] == EPOLLIN, "c0 events %#x", ev_of[T_C0]);
-    read_pat(c0, 200, 0, 10);
+    st_read_pat(c0, 200, 0, 10);
     READY(BIT(T_C0), 5000);
     READY(BIT(T_C0), 5000);
-    read_pat(c0, 200, 10, 90);
+    st_read_pat(c0, 200, 10, 90);
     READY(0, 200);
 
     /* EPOLLOUT, level-triggered: every wait, alone while nothing is readable. */
@@ -133,10 +119,10 @@ int main(int argc, char **argv)
 
     /* EPOLLONESHOT: one event, then silent (data or not) until MOD re-arms. */
     add(EPOLL_CTL_ADD, c1, EPOLLIN | EPOLLONESHOT, T_C1);
-    send_pat(c1, 201, 0, 50);
+    st_send_pat(c1, 201, 0, 50);
     READY(BIT(T_C1), 5000);
     READY(0, 300);
-    send_pat(c1, 201, 50, 50);
+    st_send_pat(c1, 201, 50, 50);
     READY(0, 300);
     add(EPOLL_CTL_MOD, c1, EPOLLIN | EPOLLONESHOT, T_C1);
     {
@@ -147,12 +133,12 @@ int main(int argc, char **argv)
               (unsigned long long)ev.data.u64, ev.events);
     }
     READY(0, 200);
-    read_pat(c1, 201, 0, 100);
+    st_read_pat(c1, 201, 0, 100);
     add(EPOLL_CTL_MOD, c1, EPOLLIN | EPOLLONESHOT, T_C1);
     READY(0, 200);
-    send_pat(c1, 201, 100, 10);
+    st_send_pat(c1, 201, 100, 10);
     READY(BIT(T_C1), 5000);
-    read_pat(c1, 201, 100, 10);
+    st_read_pat(c1, 201, 100, 10);
 
     /* A mixed set: pipe, kernel TCP, a connection and its alias. */
     add(EPOLL_CTL_ADD, p[0], EPOLLIN, T_PIPE);
@@ -162,8 +148,8 @@ int main(int argc, char **argv)
     READY(0, 200);
     CHECK(write(p[1], "!", 1) == 1, "pipe write");
     READY(BIT(T_PIPE), 5000);
-    send_pat(k1, 300, 0, 20);
-    send_pat(c2, 202, 0, 30);
+    st_send_pat(k1, 300, 0, 20);
+    st_send_pat(c2, 202, 0, 30);
     READY(BIT(T_PIPE) | BIT(T_KERN) | BIT(T_C2) | BIT(T_ALIAS), 5000);
     for (int t = 0; t < T_MAX; t++)
         CHECK(!ev_of[t] || ev_of[t] == EPOLLIN, "%s events %#x", names[t], ev_of[t]);
@@ -172,17 +158,17 @@ int main(int argc, char **argv)
         CHECK(read(p[0], &ch, 1) == 1, "pipe read");
     }
     READY(BIT(T_KERN) | BIT(T_C2) | BIT(T_ALIAS), 1000);
-    read_pat(k2, 300, 0, 20);
+    st_read_pat(k2, 300, 0, 20);
     READY(BIT(T_C2) | BIT(T_ALIAS), 1000);
-    read_pat(alias, 202, 0, 30);
+    st_read_pat(alias, 202, 0, 30);
     READY(0, 200);
 
     /* EPOLL_CTL_DEL: c2 is no longer reported, its alias still is. */
     add(EPOLL_CTL_DEL, c2, 0, T_C2);
-    send_pat(c2, 202, 30, 40);
+    st_send_pat(c2, 202, 30, 40);
     READY(BIT(T_ALIAS), 5000);
     READY(BIT(T_ALIAS), 300);
-    read_pat(c2, 202, 30, 40);
+    st_read_pat(c2, 202, 30, 40);
     READY(0, 200);
 
     /* epoll_ctl's errors are the kernel's. */
@@ -203,15 +189,15 @@ int main(int argc, char **argv)
      * registration (epoll(7)): the alias's tag fires for data on c2. */
     x = alias;
     close(alias);
-    send_pat(c2, 202, 70, 5);
+    st_send_pat(c2, 202, 70, 5);
     READY(BIT(T_ALIAS), 5000);
-    read_pat(c2, 202, 70, 5);
+    st_read_pat(c2, 202, 70, 5);
     READY(0, 200);
     /* ... and closing the last number removes it. */
     add(EPOLL_CTL_ADD, c2, EPOLLIN, T_C2);
     close(k2);
     CHECK(write(p[1], "!", 1) == 1, "pipe write");
-    send_pat(k1, 300, 20, 5); /* to a closed peer: no event anywhere */
+    st_send_pat(k1, 300, 20, 5); /* to a closed peer: no event anywhere */
     READY(BIT(T_PIPE), 300);
 
     /* EOF: EPOLLIN, and read gives 0. */

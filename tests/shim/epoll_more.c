@@ -42,20 +42,6 @@ static void add(int ep, int op, int fd, uint32_t events, uint32_t tag)
     CHECK(epoll_ctl(ep, op, fd, &ev) == 0, "epoll_ctl %d, tag %u: %s", op, tag, strerror(errno));
 }
 
-static void send_pat(int fd, uint32_t id, uint64_t off, size_t n)
-{
-    char buf[4096];
-    st_fill(id, off, buf, n);
-    st_write_all(fd, buf, n);
-}
-
-static void read_pat(int fd, uint32_t id, uint64_t off, size_t n)
-{
-    char buf[4096];
-    CHECK(st_read_n(fd, buf, n) == n, "connection %u: short read", id);
-    CHECK(st_verify(id, off, buf, n) == 0, "connection %u: bytes differ", id);
-}
-
 /* Nothing reported by ep for ms. */
 #define QUIET(ep, ms, what)                                                              \
     do {                                                                                 \
@@ -75,16 +61,16 @@ static void edge_triggered(void)
 
     add(ep, EPOLL_CTL_ADD, c, EPOLLIN | EPOLLET, 0);
     QUIET(ep, 100, "ET, nothing sent");
-    send_pat(c, 400, 0, 100);
+    st_send_pat(c, 400, 0, 100);
     collect(ep, 5000, ev, 0, EPOLLIN);
     CHECK(ev[0] == EPOLLIN, "ET: first arrival: events %#x", ev[0]);
     /* Unread, but no new edge. */
     QUIET(ep, 300, "ET, data unread, nothing new");
     /* A new arrival is a new edge, though the first bytes are unread. */
-    send_pat(c, 400, 100, 50);
+    st_send_pat(c, 400, 100, 50);
     collect(ep, 5000, ev, 0, EPOLLIN);
     CHECK(ev[0] == EPOLLIN, "ET: second arrival: events %#x", ev[0]);
-    read_pat(c, 400, 0, 150);
+    st_read_pat(c, 400, 0, 150);
     QUIET(ep, 200, "ET, all read");
     /* EPOLLOUT, edge-triggered: once when added (writable), not again. */
     add(ep, EPOLL_CTL_ADD, w, EPOLLOUT | EPOLLET, 1);
@@ -111,7 +97,7 @@ static void hangups(void)
     add(ep, EPOLL_CTL_ADD, g, EPOLLIN | EPOLLRDHUP, 0);
     collect(ep, 5000, ev, 0, EPOLLIN | EPOLLRDHUP);
     CHECK((ev[0] & HUPS) == (EPOLLIN | EPOLLRDHUP), "peer's FIN: events %#x", ev[0]);
-    read_pat(g, 402, 0, 1000);
+    st_read_pat(g, 402, 0, 1000);
     collect(ep, 2000, ev, 0, EPOLLIN | EPOLLRDHUP);
     CHECK((ev[0] & HUPS) == (EPOLLIN | EPOLLRDHUP), "peer's FIN, all read: events %#x", ev[0]);
     /* Our side shut down too: EPOLLHUP. */
@@ -157,12 +143,12 @@ static void sets(void)
     /* One connection in two sets: both report it. */
     add(a, EPOLL_CTL_ADD, c, EPOLLIN, 0);
     add(b, EPOLL_CTL_ADD, c, EPOLLIN, 0);
-    send_pat(c, 404, 0, 10);
+    st_send_pat(c, 404, 0, 10);
     collect(a, 5000, ev, 0, EPOLLIN);
     CHECK(ev[0] == EPOLLIN, "first set: events %#x", ev[0]);
     collect(b, 5000, ev, 0, EPOLLIN);
     CHECK(ev[0] == EPOLLIN, "second set: events %#x", ev[0]);
-    read_pat(c, 404, 0, 10);
+    st_read_pat(c, 404, 0, 10);
     QUIET(a, 200, "first set, all read");
     QUIET(b, 100, "second set, all read");
 
@@ -171,36 +157,36 @@ static void sets(void)
     QUIET(outer, 100, "outer set, nothing in the inner one");
     p = (struct pollfd){ .fd = a, .events = POLLIN };
     CHECK(poll(&p, 1, 0) == 0, "poll on the idle inner set: %#x", p.revents);
-    send_pat(c, 404, 10, 20);
+    st_send_pat(c, 404, 10, 20);
     collect(outer, 5000, ev, 3, EPOLLIN);
     CHECK(ev[3] == EPOLLIN, "outer set: events %#x", ev[3]);
     CHECK(poll(&p, 1, 5000) == 1 && p.revents == POLLIN, "poll on the inner set: %#x",
           p.revents);
     collect(a, 5000, ev, 0, EPOLLIN);
     CHECK(ev[0] == EPOLLIN, "inner set: events %#x", ev[0]);
-    read_pat(c, 404, 10, 20);
+    st_read_pat(c, 404, 10, 20);
     QUIET(outer, 200, "outer set, all read");
 
     /* A waiter in another thread wakes when data comes. */
     add(th[0], EPOLL_CTL_ADD, d, EPOLLIN, 0);
     CHECK(pthread_create(&t, NULL, waiter, th) == 0, "pthread_create");
     usleep(100000);
-    send_pat(d, 405, 0, 5);
+    st_send_pat(d, 405, 0, 5);
     pthread_join(t, NULL);
     CHECK(th[1] == 1 && th[2] == EPOLLIN, "the other thread's wait: %d, events %#x", th[1],
           th[2]);
-    read_pat(d, 405, 0, 5);
+    st_read_pat(d, 405, 0, 5);
 
     /* EPOLLEXCLUSIVE: accepted on ADD, reported, refused by MOD. */
     add(x, EPOLL_CTL_ADD, e, EPOLLIN | EPOLLEXCLUSIVE, 0);
-    send_pat(e, 406, 0, 7);
+    st_send_pat(e, 406, 0, 7);
     collect(x, 5000, ev, 0, EPOLLIN);
     CHECK(ev[0] == EPOLLIN, "EPOLLEXCLUSIVE: events %#x", ev[0]);
     {
         struct epoll_event mev = { .events = EPOLLIN | EPOLLEXCLUSIVE };
         EXPECT_ERR(epoll_ctl(x, EPOLL_CTL_MOD, e, &mev), EINVAL);
     }
-    read_pat(e, 406, 0, 7);
+    st_read_pat(e, 406, 0, 7);
     st_ring(c, "one connection in two sets"); /* (tcp mode: on the TCP path) */
     st_ring(e, "EPOLLEXCLUSIVE");
     close(a);

@@ -85,6 +85,10 @@ void st_ring(int fd, const char *what);
 /* Write all of buf (blocking); read exactly n unless EOF comes first. */
 void st_write_all(int fd, const void *buf, size_t n);
 size_t st_read_n(int fd, void *buf, size_t n);
+/* Send bytes [off, off+n) of id's pattern (n <= 4096); read exactly that
+ * many and check them (a CHECK fails otherwise). */
+void st_send_pat(int fd, uint32_t id, uint64_t off, size_t n);
+void st_read_pat(int fd, uint32_t id, uint64_t off, size_t n);
 /* Fill / verify buf as bytes [off, off+n) of id's pattern; 0 if equal. */
 void st_fill(uint32_t id, uint64_t off, void *buf, size_t n);
 int st_verify(uint32_t id, uint64_t off, const void *buf, size_t n);

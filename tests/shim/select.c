@@ -55,13 +55,6 @@ static void drain_echo(int fd, uint32_t id, uint64_t off, size_t n)
     CHECK(st_verify(id, off, buf, n) == 0, "echo of %u differs", id);
 }
 
-static void send_pat(int fd, uint32_t id, uint64_t off, size_t n)
-{
-    char buf[4096];
-    st_fill(id, off, buf, n);
-    st_write_all(fd, buf, n);
-}
-
 static volatile sig_atomic_t got_usr1;
 static void on_usr1(int sig)
 {
@@ -162,7 +155,7 @@ static void with_pselect(int c, int pr)
     SETS_ARE(&r, 0);
 
     /* Data ready. */
-    send_pat(c, 101, 1000, 10);
+    st_send_pat(c, 101, 1000, 10);
     set(&r, 2, fds);
     ts = (struct timespec){ 5, 0 };
     rc = pselect(maxfd + 1, &r, NULL, NULL, &ts, NULL);
@@ -242,7 +235,7 @@ int main(int argc, char **argv)
     SETS_ARE(&w, 0, p[1], c[0], c[1], c[2], d);
 
     /* An echo arrives on c1 only, then the pipe too. */
-    send_pat(c[1], 101, 0, 1000);
+    st_send_pat(c[1], 101, 0, 1000);
     set(&r, 5, rd);
     tv = (struct timeval){ 5, 0 };
     rc = select(maxfd + 1, &r, NULL, NULL, &tv);
@@ -279,7 +272,7 @@ int main(int argc, char **argv)
     SETS_ARE(&r, 0);
 
     /* c2 and its alias d are the same connection. */
-    send_pat(c[2], 102, 0, 3000);
+    st_send_pat(c[2], 102, 0, 3000);
     set(&r, 1, &d);
     tv = (struct timeval){ 5, 0 };
     rc = select(maxfd + 1, &r, NULL, NULL, &tv);
