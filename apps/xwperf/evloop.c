@@ -81,27 +81,23 @@ static void finish(struct evs *v, struct evc *c, int rc)
     free(c);
 }
 
-/* Queue n bytes for sending. */
+/* Queue n bytes for sending (what was sent moves out of the way first). */
 static bool queue(struct evc *c, const void *p, size_t n)
 {
-    if (c->out_off == c->out_len)
-        c->out_off = c->out_len = 0;
+    if (c->out_off) {
+        memmove(c->out, c->out + c->out_off, c->out_len - c->out_off);
+        c->out_len -= c->out_off;
+        c->out_off = 0;
+    }
     if (c->out_len + n > c->out_cap) {
         size_t cap = c->out_cap ? c->out_cap : CHUNK;
         unsigned char *nb;
         while (cap < c->out_len + n)
             cap *= 2;
-        if (c->out_off) {
-            memmove(c->out, c->out + c->out_off, c->out_len - c->out_off);
-            c->out_len -= c->out_off;
-            c->out_off = 0;
-        }
-        if (c->out_len + n > c->out_cap && !(nb = realloc(c->out, cap)))
+        if (!(nb = realloc(c->out, cap)))
             return false;
-        else if (c->out_len + n > c->out_cap) {
-            c->out = nb;
-            c->out_cap = cap;
-        }
+        c->out = nb;
+        c->out_cap = cap;
     }
     memcpy(c->out + c->out_len, p, n);
     c->out_len += n;
