@@ -360,7 +360,8 @@ struct summary {
     bool have_rtt, verified;
     /* Paths (XWAY_INFO) of the connections, client side, both directions. */
     uint32_t n_ring, n_tcp, n_unknown;
-    const char *fallback; /* reason of the first TCP connection */
+    char fallback[sizeof(((struct xway_conn_info *)0)->fallback)]; /* of the first TCP
+                                                                       connection; "" */
     uint32_t ring_bytes;
     uint64_t ring_payload, tcp_payload;
 };
@@ -375,8 +376,8 @@ static void path_add(struct summary *s, const struct conn *c)
         s->n_ring++;
     } else {
         s->n_tcp++;
-        if (!s->fallback)
-            s->fallback = c->ci.fallback;
+        if (!s->fallback[0])
+            snprintf(s->fallback, sizeof(s->fallback), "%s", c->ci.fallback);
     }
     if (c->ci.ring_bytes > s->ring_bytes)
         s->ring_bytes = c->ci.ring_bytes;
@@ -400,7 +401,7 @@ static void report(const struct xwp_opts *o, const struct summary *s)
 {
     double gbps = s->seconds > 0 ? (double)s->bytes / s->seconds / 1e9 : 0;
     double cps = s->seconds > 0 ? o->nconn / s->seconds : 0;
-    const char *path = path_name(o, s), *fallback = s->fallback ? s->fallback : "none";
+    const char *path = path_name(o, s), *fallback = s->fallback[0] ? s->fallback : "none";
     if (o->json) {
         printf("{\"path\": \"%s\", \"mode\": \"%s\", \"bytes\": %llu, \"seconds\": %.6f, "
                "\"gbytes_per_s\": %.6f, ",
