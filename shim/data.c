@@ -1,5 +1,6 @@
 /* The data calls on xway sockets: read/write and their vectored, flagged and
- * addressed forms, shutdown, sendfile, splice, and glibc's _FORTIFY_SOURCE variants.
+ * addressed forms (sendmmsg/recvmmsg too), shutdown, sendfile, splice, and glibc's
+ * _FORTIFY_SOURCE variants.
  * Each forwards to the stack for an xway socket and to libc otherwise (XS_FWD). */
 #include <errno.h>
 #include <fcntl.h>
@@ -8,6 +9,7 @@
 #include <sys/ioctl.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "shim.h"
@@ -63,10 +65,71 @@ static void passing(const struct msghdr *m)
             }
 }
 
+/* The same for every message of a sendmmsg. */
+static void passing_all(const struct mmsghdr *v, unsigned n)
+{
+    for (unsigned i = 0; v && i < n; i++)
+        passing(&v[i].msg_hdr);
+}
+
 ssize_t sendmsg(int fd, const struct msghdr *m, int flags)
 {
     passing(m);
     XS_FWD(fd, xs_real.sendmsg(fd, m, flags), xway_sendmsg(key, m, flags));
+}
+
+/* sendmmsg/recvmmsg on an xway socket: one sendmsg/recvmsg per message, as
+ * the kernel does on a stream socket (libc's would move the readiness pair's
+ * bytes).  A failure after some messages returns their count; recvmmsg's
+ * MSG_WAITFORONE makes the messages after the first nonblocking, and it stops
+ * at EOF or once the timeout passed (checked between messages, as Linux). */
+static int xsendmmsg(int key, struct mmsghdr *v, unsigned n, int flags)
+{
+    unsigned i;
+
+    for (i = 0; i < n; i++) {
+        ssize_t r = XS_STACK_CALL(xway_sendmsg(key, &v[i].msg_hdr, flags));
+        if (r < 0)
+            return i ? (int)i : -1;
+        v[i].msg_len = (unsigned)r;
+    }
+    return (int)n;
+}
+
+int sendmmsg(int fd, struct mmsghdr *v, unsigned n, int flags)
+{
+    passing_all(v, n);
+    XS_FWD(fd, xs_real.sendmmsg(fd, v, n, flags), xsendmmsg(key, v, n, flags));
+}
+
+static int xrecvmmsg(int key, struct mmsghdr *v, unsigned n, int flags, struct timespec *t)
+{
+    struct timespec end, now;
+    unsigned i;
+
+    if (t) {
+        clock_gettime(CLOCK_MONOTONIC, &end);
+        end.tv_sec += t->tv_sec + (end.tv_nsec + t->tv_nsec) / 1000000000;
+        end.tv_nsec = (end.tv_nsec + t->tv_nsec) % 1000000000;
+    }
+    for (i = 0; i < n; i++) {
+        int f = (flags & ~MSG_WAITFORONE) | (i && (flags & MSG_WAITFORONE) ? MSG_DONTWAIT : 0);
+        ssize_t r = XS_STACK_CALL(xway_recvmsg(key, &v[i].msg_hdr, f));
+        if (r < 0)
+            return i ? (int)i : -1;
+        v[i].msg_len = (unsigned)r;
+        if (r == 0)
+            return (int)i + 1;
+        if (t && (clock_gettime(CLOCK_MONOTONIC, &now), now.tv_sec > end.tv_sec ||
+                  (now.tv_sec == end.tv_sec && now.tv_nsec >= end.tv_nsec)))
+            return (int)i + 1;
+    }
+    return (int)n;
+}
+
+int recvmmsg(int fd, struct mmsghdr *v, unsigned n, int flags, struct timespec *t)
+{
+    XS_FWD(fd, xs_real.recvmmsg(fd, v, n, flags, t), xrecvmmsg(key, v, n, flags, t));
 }
 
 /* TCP: the source address is not reported (Linux sets *alen to 0). */

@@ -1,5 +1,5 @@
 /* The data calls on connections: sendfile with and without an offset,
- * splice through pipes, sendmsg/recvmsg and writev/readv with iovecs, MSG_PEEK, MSG_WAITALL,
+ * splice through pipes, sendmmsg/recvmmsg, sendmsg/recvmsg and writev/readv with iovecs, MSG_PEEK, MSG_WAITALL,
  * shutdown(SHUT_WR), getsockname/getpeername, sendto/recvfrom
  * (xs_data_calls xway|kernel PEER_ADDR PORT, against xs_peer).  Our address is
  * the peer's (127.0.0.1) on kernel sockets, XWAY_ADDR's under the shim. */
@@ -199,6 +199,49 @@ static void with_splice(void)
     close(c2);
 }
 
+/* sendmmsg and recvmmsg on a connection (an echo): 3 messages out, the
+ * stream back through recvmmsg (MSG_WAITFORONE) and recv, every byte checked. */
+static void with_mmsg(void)
+{
+    int c = st_conn(PEER_ECHO, 545, 0, 0, 0);
+    char out[3][1000], in[4][700];
+    struct iovec ov[3], iv[4];
+    struct mmsghdr om[3], im[4];
+    size_t got = 0, total = 0;
+
+    memset(om, 0, sizeof(om));
+    memset(im, 0, sizeof(im));
+    for (int i = 0; i < 3; i++) {
+        size_t n = 300 + 300 * (size_t)i;
+        st_fill(545, total, out[i], n);
+        ov[i] = (struct iovec){ out[i], n };
+        om[i].msg_hdr = (struct msghdr){ .msg_iov = &ov[i], .msg_iovlen = 1 };
+        total += n;
+    }
+    CHECK(sendmmsg(c, om, 3, 0) == 3, "sendmmsg: %s", strerror(errno));
+    for (int i = 0; i < 3; i++)
+        CHECK(om[i].msg_len == ov[i].iov_len, "sendmmsg message %d: %u bytes", i, om[i].msg_len);
+    while (got < total) {
+        int r;
+        for (int i = 0; i < 4; i++) {
+            iv[i] = (struct iovec){ in[i], sizeof(in[i]) };
+            im[i].msg_hdr = (struct msghdr){ .msg_iov = &iv[i], .msg_iovlen = 1 };
+        }
+        r = recvmmsg(c, im, 4, MSG_WAITFORONE, NULL);
+        CHECK(r >= 1 && r <= 4, "recvmmsg: %d (%s)", r, strerror(errno));
+        if (r < 1)
+            break;
+        for (int i = 0; i < r; i++) {
+            CHECK(im[i].msg_len > 0 && st_verify(545, got, in[i], im[i].msg_len) == 0,
+                  "recvmmsg message %d: %u bytes, differ", i, im[i].msg_len);
+            got += im[i].msg_len;
+        }
+    }
+    CHECK(got == total, "recvmmsg: %zu of %zu bytes", got, total);
+    st_ring(c, "sendmmsg/recvmmsg");
+    close(c);
+}
+
 static void with_iovecs(void)
 {
     uint32_t id = 720;
@@ -385,6 +428,7 @@ int main(int argc, char **argv)
     f = pattern_file();
     with_sendfile(f);
     with_splice();
+    with_mmsg();
     close(f);
     with_iovecs();
     peek_waitall();
