@@ -510,15 +510,6 @@ void xway_fini(void)
         xw_stack_lock();
         xw_stack_flush();
     }
-    /* Connections whose FIN the peer acknowledged (FIN_WAIT_2) end without
-     * a reset: the peer has every byte and our FIN, as when a process exits
-     * with kernel sockets (the kernel lets them go silently later).  The
-     * rest are aborted (reset) when the link goes. */
-    for (struct tcp_pcb *p = tcp_active_pcbs, *next; p; p = next) {
-        next = p->next;
-        if (p->state == FIN_WAIT_2)
-            tcp_abandon(p, 0);
-    }
     st.running = false;
     wake_loop();
     xw_stack_unlock();
