@@ -25,19 +25,12 @@
 
 #include "handoff.h"
 #include "shim.h"
+#include "stack.h"
 #include "xway.h"
 
 #define FIRST_WAIT_US 200
 #define FIRST_TRIES 5
 #define MAX_WAIT_US 1000000
-
-static uint64_t now_ns(void)
-{
-    struct timespec t;
-
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
-}
 
 /* Number fd, a copy of connection sfd's, is that connection's (xs_lock held):
  * 0, or -1 (fd is unchanged). */
@@ -75,7 +68,7 @@ static int take_number(int fd, struct xs_fd *e, int sfd, bool nonblock)
 /* Claim fd now if it is time (xs_lock held): true if it is ours now. */
 static bool try_claim(int fd, struct xs_fd *e)
 {
-    uint64_t now = now_ns();
+    uint64_t now = xw_mono_ns();
     int fl, fdfl, sfd, flags;
     bool nonblock;
 
@@ -102,7 +95,7 @@ static bool try_claim(int fd, struct xs_fd *e)
         e->claim_wait_us = e->claim_wait_us ? e->claim_wait_us * 2 : FIRST_WAIT_US;
         if (e->claim_wait_us > MAX_WAIT_US)
             e->claim_wait_us = MAX_WAIT_US;
-        e->claim_at = now_ns() + e->claim_wait_us * 1000ull;
+        e->claim_at = xw_mono_ns() + e->claim_wait_us * 1000ull;
     } else if (sfd < 0) {
         atomic_store(&e->claim, false);
         xs_debug("fd %d: stays pumped by the owner (claim: %s)", fd, strerror(-sfd));
@@ -126,7 +119,7 @@ int xs_claim_enter(int fd, struct xs_fd *e)
     for (;;) {
         int key;
         if (atomic_load_explicit(&e->claim, memory_order_relaxed) &&
-            now_ns() >= e->claim_at) {
+            xw_mono_ns() >= e->claim_at) {
             xs_lock();
             try_claim(fd, e);
             xs_unlock();

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "polling.h"
 #include "shim.h"
 #include "xway.h"
 
@@ -234,13 +235,13 @@ static bool epset_spin(int epfd)
 {
     struct xs_fd *e = xs_fd_peek(epfd);
     struct xs_epset *s = e ? atomic_load(&e->ep) : NULL;
-    struct pollfd p[64];
+    struct pollfd p[XW_POLL_SPIN_MAX];
     int n = 0;
 
     if (!s)
         return false;
     pthread_mutex_lock(&s->lock);
-    for (int i = 0; i < s->n && n < 64; i++) {
+    for (int i = 0; i < s->n && n < XW_POLL_SPIN_MAX; i++) {
         int key = xs_route(s->fds[i].fd);
         if (key >= 0)
             p[n++] = (struct pollfd){ .fd = key, .events = s->fds[i].events };

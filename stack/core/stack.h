@@ -14,8 +14,18 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
 
 #include "config.h"
+
+/* CLOCK_MONOTONIC in nanoseconds (deadlines, spins). */
+static inline uint64_t xw_mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
 
 extern pthread_mutex_t xw_stack_mutex;
 

@@ -23,18 +23,11 @@
 #include "stack.h"
 #include "xway.h"
 
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static uint64_t deadline_ns(const struct timeval *tv)
 {
     if (!tv->tv_sec && !tv->tv_usec)
         return UINT64_MAX;
-    return now_ns() + (uint64_t)tv->tv_sec * 1000000000u + (uint64_t)tv->tv_usec * 1000u;
+    return xw_mono_ns() + (uint64_t)tv->tv_sec * 1000000000u + (uint64_t)tv->tv_usec * 1000u;
 }
 
 /* A reason to stop waiting that is not the ring's: close, a TCP reset, or a
@@ -114,14 +107,14 @@ static int spin_wait(struct xw_sock *s, int events, uint64_t deadline)
         return 0;
     if (!cur || cur > max) /* (0 with XWAY_SPIN_US=0: one pass of 64 looks) */
         cur = max;
-    spin_end = now_ns() + (uint64_t)cur * 1000u;
+    spin_end = xw_mono_ns() + (uint64_t)cur * 1000u;
     for (unsigned i = 0;; i++) {
         if ((r = xw_channel_poll(s->ring.ch, events)) != 0)
             break;
         if ((i & 63) == 63) {
             if ((r = interrupted(s)) != 0)
                 break;
-            if ((t = now_ns()) >= spin_end || t >= deadline)
+            if ((t = xw_mono_ns()) >= spin_end || t >= deadline)
                 break;
         }
         xw_cpu_relax();
@@ -153,7 +146,7 @@ static int sleep_wait(struct xw_sock *s, int events, uint64_t deadline)
             return r;
         if ((r = interrupted(s)) != 0)
             return r;
-        t = now_ns();
+        t = xw_mono_ns();
         if (t >= deadline)
             return -ETIMEDOUT;
         ms = deadline - t > (uint64_t)slice * 1000000u ? slice
@@ -189,7 +182,7 @@ static int ring_wait(struct xw_sock *s, int events, uint64_t deadline)
      * the indices); the loop still ends here, at close or the timeout. */
     if ((r = interrupted(s)) != 0)
         return r;
-    if (deadline != UINT64_MAX && now_ns() >= deadline)
+    if (deadline != UINT64_MAX && xw_mono_ns() >= deadline)
         return -ETIMEDOUT;
     r = spin_wait(s, events, deadline);
     if (r)

@@ -637,28 +637,20 @@ static int unhalt(struct pump *p, int rc)
     return rc;
 }
 
-static uint64_t mono_ns(void)
-{
-    struct timespec t;
-
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
-}
-
 /* Move what p holds for the connection on: its bytes and what the process
  * wrote into the stream, into the connection, waiting up to CLAIM_WAIT_MS for
  * room (lock held, released while waiting).  0, -EAGAIN (no room), -errno. */
 #define CLAIM_WAIT_MS 20
 static int flush_out(struct pump *p)
 {
-    uint64_t deadline = mono_ns() + CLAIM_WAIT_MS * 1000000ull;
+    uint64_t deadline = xw_mono_ns() + CLAIM_WAIT_MS * 1000000ull;
 
     for (;;) {
         ssize_t n;
         if (p->out_off < p->out_len) {
             struct iovec v = { p->out_buf + p->out_off, p->out_len - p->out_off };
             n = xw_sock_send_locked(p->s, &v, 1, v.iov_len, MSG_NOSIGNAL | MSG_DONTWAIT);
-            if (n == -EAGAIN && mono_ns() < deadline && !p->s->err) {
+            if (n == -EAGAIN && xw_mono_ns() < deadline && !p->s->err) {
                 xw_stack_unlock();
                 nanosleep(&(struct timespec){ 0, 50000 }, NULL);
                 xw_stack_lock();

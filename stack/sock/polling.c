@@ -81,27 +81,18 @@ int xw_poll_settle(struct pollfd *fds, nfds_t nfds)
     return refine(fds, nfds, true, NULL);
 }
 
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-#define SPIN_MAX 64 /* sockets watched while spinning */
-
 /* The spin of a poll/select/xway_poll call: the calling thread's own. */
 static __thread unsigned thread_spin_us;
 
 bool xw_poll_spin(const struct pollfd *fds, nfds_t nfds, _Atomic unsigned *budget)
 {
-    struct { struct xw_sock *s; const struct xw_path_ops *ops; int ev; } w[SPIN_MAX];
+    struct { struct xw_sock *s; const struct xw_path_ops *ops; int ev; } w[XW_POLL_SPIN_MAX];
     int n = 0;
     bool hit = false, serving;
     uint64_t end;
     unsigned max, cur;
 
-    for (nfds_t i = 0; i < nfds && n < SPIN_MAX; i++) {
+    for (nfds_t i = 0; i < nfds && n < XW_POLL_SPIN_MAX; i++) {
         int ev = (fds[i].events & (POLLIN | POLLRDNORM) ? XW_CHAN_READABLE : 0) |
                  (fds[i].events & (POLLOUT | POLLWRNORM) ? XW_CHAN_WRITABLE : 0);
         struct xw_sock *s = ev ? xw_sock_get_fast(fds[i].fd) : NULL;
@@ -127,11 +118,11 @@ bool xw_poll_spin(const struct pollfd *fds, nfds_t nfds, _Atomic unsigned *budge
     cur = budget ? atomic_load_explicit(budget, memory_order_relaxed) : thread_spin_us;
     if (!cur || cur > max)
         cur = max;
-    end = now_ns() + (uint64_t)cur * 1000u;
+    end = xw_mono_ns() + (uint64_t)cur * 1000u;
     for (unsigned k = 0; !hit; k++) {
         for (int j = 0; j < n && !hit; j++)
             hit = w[j].ops->poll_fast(w[j].s, w[j].ev) != 0;
-        if ((k & 15) == 15 && now_ns() >= end)
+        if ((k & 15) == 15 && xw_mono_ns() >= end)
             break;
         xw_cpu_relax();
     }

@@ -16,5 +16,6 @@ int xw_poll_settle(struct pollfd *fds, nfds_t nfds);
  * ready.  Adaptive (spin.h): budget is the spin's state (an epoll set's; NULL:
  * the calling thread's). */
 bool xw_poll_spin(const struct pollfd *fds, nfds_t nfds, _Atomic unsigned *budget);
+#define XW_POLL_SPIN_MAX 64
 
 #endif
