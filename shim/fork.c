@@ -178,6 +178,7 @@ static void unclaim(int fd, struct xs_fd *e)
 /* Every connection to its kernel fd (xs_lock held). */
 static void handoff_all(void)
 {
+    xs_epoll_unring();
     xs_fd_foreach(unclaim);
     if (xs_in_child && XS_STACK_CALL(xw_stack_satellite())) {
         xs_fd_foreach(give_back_key);

@@ -17,7 +17,7 @@ static bool any_ours(const struct pollfd *fds, nfds_t n)
     for (nfds_t i = 0; i < n; i++) {
         int k = xs_kind_of(fds[i].fd);
         if (k == XS_SOCK || k == XS_ALIAS || k == XS_HIDDEN || k == XS_ORPHAN ||
-            k == XS_SHARED)
+            k == XS_SHARED || (k == XS_NONE && xs_epoll_has_ring(fds[i].fd)))
             return true;
     }
     return false;
@@ -47,6 +47,8 @@ static int xpoll(struct pollfd *fds, nfds_t n, int timeout)
             p[i].fd = -1;
         else if (key >= 0)
             p[i].fd = key;
+        if (key == XS_R_KERNEL && fds[i].fd >= 0)
+            xs_epoll_prime(fds[i].fd); /* (an epoll set with ring members) */
         if (key != XS_R_BAD && fds[i].fd >= 0 && (t = xs_twin_of(fds[i].fd)) >= 0) {
             tw[i] = (int)(n + extra);
             p[n + extra++] = (struct pollfd){ .fd = t, .events = POLLIN };
@@ -144,7 +146,7 @@ static bool sets_have_ours(int nfds, fd_set *r, fd_set *w, fd_set *x)
         if ((r && FD_ISSET(fd, r)) || (w && FD_ISSET(fd, w)) || (x && FD_ISSET(fd, x))) {
             int k = xs_kind_of(fd);
             if (k == XS_SOCK || k == XS_ALIAS || k == XS_HIDDEN || k == XS_ORPHAN ||
-                k == XS_SHARED)
+                k == XS_SHARED || (k == XS_NONE && xs_epoll_has_ring(fd)))
                 return true;
         }
     return false;

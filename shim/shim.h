@@ -17,7 +17,7 @@
  *   sockopt.c      options and names
  *   fdcalls.c      fcntl, ioctl, close, dup
  *   poll.c         poll/ppoll/select/pselect
- *   epoll.c        epoll_ctl/epoll_wait/epoll_pwait
+ *   epoll.c        epoll_ctl/epoll_wait/epoll_pwait/epoll_pwait2
  *   fork.c         fork (and the exec policy)
  *   shared.c       listeners shared over fork: accept through their owner
  *   outgoing.c     connections a forked child makes through its owner
@@ -328,6 +328,15 @@ void xs_shared_copy_locked(int from, int to);
  * (xs_lock held): fd, or -1.  member: fd stays one of the sets' xway members
  * (*n: in how many sets), else it is a kernel fd now. */
 int xs_epoll_swap(int fd, int twin, bool member, int *n);
+/* epoll.c: before fork or exec (xs_lock held), every ring socket in an epoll
+ * set goes back into the kernel's set (the connections are handed to their
+ * fds). */
+void xs_epoll_unring(void);
+/* epoll.c: is fd an epoll set with members only the shim watches (its fd is
+ * readable in the kernel only once primed)?  Prime it before a kernel wait
+ * that includes it. */
+bool xs_epoll_has_ring(int fd);
+void xs_epoll_prime(int fd);
 /* route.c: is fd a kernel TCP socket? */
 bool xs_kernel_tcp(int fd);
 /* outgoing.c: connect(fd) in a forked child to a destination the stack

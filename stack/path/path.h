@@ -77,6 +77,15 @@ struct xw_path_ops {
      * among `events` that are ready now, for busy-polling.  NULL: the path
      * cannot be polled without the lock (nobody spins on it). */
     int (*poll_fast)(struct xw_sock *s, int events);
+    /* Without the stack lock (a lock-free reference held): the socket's
+     * EPOLL* mask now (IN, OUT, RDHUP, HUP, ERR and the NORM twins) for a
+     * waiter in user space (waiter.h), and its edges' marks: marks[0] moves
+     * with every arrival, marks[1] with every send that found no room.  arm
+     * (XW_CHAN_* mask): first ask the peer to notify its next move in those
+     * directions (a waiter about to sleep).  The path's events signal the
+     * socket's watchers.  NULL: the path's readiness is the readiness fd's
+     * (the kernel waits on it). */
+    uint32_t (*look)(struct xw_sock *s, int arm, uint32_t marks[2]);
     /* Lock held, last reference gone: free the path's state in s (called for
      * every path, whether s used it or not; a no-op then). */
     void (*release)(struct xw_sock *s);
@@ -117,6 +126,7 @@ struct xw_ring_state {
     size_t pre_len;
     _Atomic size_t pre_off;
     uint32_t rx_mark; /* the peer's producer index at the last arrival's edge (ready.lock) */
+    _Atomic uint32_t tx_stalls; /* sends that found the ring full (an EPOLLOUT edge each) */
 };
 
 /* Lock held: switch the connection to ops (the switch rule above). */

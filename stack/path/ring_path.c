@@ -7,6 +7,7 @@
 #include "ring_path.h"
 
 #include <errno.h>
+#include <sys/epoll.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
@@ -305,15 +306,23 @@ static void ring_wake(struct xw_sock *s)
 static void ring_changed(struct xw_sock *s)
 {
     ring_wake(s);
+    xw_watchers_signal(s);
     refresh(s, true);
 }
 
+/* The peer moved.  The fd follows only where the kernel waits on it (an
+ * XWAY_POLLED socket, or the library, whose users may poll the number): the
+ * shim's waiters look at the ring itself (waiter.h), and a refresh here would
+ * arm the channel again and again (an event-channel kick per message). */
 static bool on_event(void *arg)
 {
     struct xw_sock *s = arg;
     bool news = xw_channel_progress(s->ring.ch);
 
-    ring_changed(s);
+    ring_wake(s);
+    xw_watchers_signal(s);
+    if (s->polled || !lazy_ready)
+        refresh(s, true);
     return news;
 }
 
@@ -385,6 +394,8 @@ again:
         }
         err = send_stalled(s, n == 0 ? -EAGAIN : n, nonblock, deadline);
     }
+    if (err == -EAGAIN || done < total)
+        atomic_fetch_add_explicit(&s->ring.tx_stalls, 1, memory_order_relaxed);
     if ((err == -EAGAIN || done < total) && (s->polled || !lazy_ready)) {
         refresh(s, false); /* the caller will wait: arm, publish "not writable" */
         /* The consumer made room meanwhile: then the fd stayed writable, and an
@@ -459,6 +470,8 @@ static ssize_t ring_sendfile(struct xw_sock *s, int in, off_t *off, size_t count
             break;
         err = f.err ? -f.err : send_stalled(s, n, nonblock, deadline);
     }
+    if (err == -EAGAIN)
+        atomic_fetch_add_explicit(&s->ring.tx_stalls, 1, memory_order_relaxed);
     if (err == -EAGAIN && (s->polled || !lazy_ready))
         refresh(s, false); /* the caller will wait: arm, publish "not writable" */
     atomic_fetch_add_explicit(&s->ring.tx_bytes, done, memory_order_relaxed);
@@ -638,6 +651,31 @@ static int ring_poll_fast(struct xw_sock *s, int events)
     return (events & XW_CHAN_READABLE) && pre_left(s) ? r | XW_CHAN_READABLE : r;
 }
 
+static uint32_t ring_look(struct xw_sock *s, int arm, uint32_t marks[2])
+{
+    int r = arm ? xw_channel_arm(s->ring.ch, arm) : 0;
+
+    r |= xw_channel_poll(s->ring.ch, XW_CHAN_READABLE | XW_CHAN_WRITABLE);
+    bool err = atomic_load_explicit(&s->err, memory_order_relaxed) || (r & XW_CHAN_ERROR);
+    bool gone = err || atomic_load_explicit(&s->closing, memory_order_relaxed);
+    bool shut = xw_channel_peer_shut(s->ring.ch), shut_wr = s->shut_wr;
+    uint32_t m = 0;
+
+    marks[0] = xw_channel_rx_mark(s->ring.ch);
+    marks[1] = atomic_load_explicit(&s->ring.tx_stalls, memory_order_relaxed);
+    if ((r & XW_CHAN_READABLE) || gone || shut || s->shut_rd || pre_left(s))
+        m |= EPOLLIN | EPOLLRDNORM;
+    if ((r & XW_CHAN_WRITABLE) || gone || shut_wr)
+        m |= EPOLLOUT | EPOLLWRNORM;
+    if (shut || err)
+        m |= EPOLLRDHUP;
+    if (err)
+        m |= EPOLLERR | EPOLLHUP;
+    else if ((shut && shut_wr) || s->state == XW_SS_DEAD)
+        m |= EPOLLHUP;
+    return m;
+}
+
 static void ring_release(struct xw_sock *s)
 {
     free(s->ring.pre);
@@ -670,6 +708,7 @@ const struct xw_path_ops xw_ring_ops = {
     .changed = ring_changed,
     .wake = ring_wake,
     .poll_fast = ring_poll_fast,
+    .look = ring_look,
     .release = ring_release,
     .info = ring_info,
 };

@@ -3,6 +3,9 @@
  * sockets' revents are then taken from the socket state, which adds what the
  * readiness fd cannot say (POLLHUP, POLLERR, POLLRDHUP). */
 #include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <unistd.h>
 #include <poll.h>
 #include <time.h>
 
@@ -22,7 +25,10 @@ static short sock_revents(struct xw_sock *s, short events, bool settle)
     short r = 0;
     bool rd, wr;
 
-    xw_path_of(s)->readiness(s, settle, &rd, &wr);
+    const struct xw_path_ops *ops = xw_path_of(s);
+
+    /* (A socket with a look is never waited on through its fd: no settling.) */
+    ops->readiness(s, settle && !ops->look, &rd, &wr);
     if (rd)
         r |= POLLIN | POLLRDNORM;
     if (wr)
@@ -137,6 +143,116 @@ bool xw_poll_spin(const struct pollfd *fds, nfds_t nfds, _Atomic unsigned *budge
     return hit;
 }
 
+int xw_poll_look(int fd, uint64_t *tok, int arm, uint32_t *mask, uint32_t marks[2])
+{
+    struct xw_sock *s = xw_sock_get_fast(fd);
+    const struct xw_path_ops *ops;
+    int rc = 0;
+
+    if (!s)
+        return -ENOTSOCK;
+    ops = xw_path_of(s);
+    if (*tok && *tok != s->id)
+        rc = -ENOTSOCK;
+    else if (!ops->look)
+        rc = s->state == XW_SS_NEW || s->state == XW_SS_CONNECTING ? -EAGAIN : -ENOTSOCK;
+    else {
+        *tok = s->id;
+        *mask = ops->look(s, arm, marks);
+    }
+    xw_sock_put_fast(s);
+    return rc;
+}
+
+/* The waiter of a thread's poll/select/xway_poll sleeps (waiter.h): made at
+ * its first sleep on a ring socket, dropped at its exit; a forked child makes
+ * its own (the eventfd is shared with the parent's). */
+static pthread_key_t waiter_key;
+static pthread_once_t waiter_once = PTHREAD_ONCE_INIT;
+static __thread struct xw_waiter *thread_waiter;
+static __thread pid_t thread_waiter_pid;
+
+static void waiter_gone(void *w)
+{
+    xw_waiter_put(w);
+}
+
+static void waiter_key_init(void)
+{
+    pthread_key_create(&waiter_key, waiter_gone);
+}
+
+static struct xw_waiter *my_waiter(void)
+{
+    pid_t pid = getpid();
+
+    if (thread_waiter && thread_waiter_pid != pid) {
+        close(thread_waiter->efd); /* the parent's: not ours to free */
+        thread_waiter = NULL;
+    }
+    if (!thread_waiter) {
+        pthread_once(&waiter_once, waiter_key_init);
+        if (!(thread_waiter = xw_waiter_new()))
+            return NULL;
+        thread_waiter_pid = pid;
+        pthread_setspecific(waiter_key, thread_waiter);
+    }
+    return thread_waiter;
+}
+
+/* One kernel sleep of xway_poll: the ring sockets among fds are watched by
+ * the thread's waiter instead of being polled by their fds, so that their
+ * peers notify only this sleep.  The poll's result, the kernel fds' revents in
+ * fds (the xway sockets' are refined after). */
+static int sleep_once(struct pollfd *fds, nfds_t nfds, int timeout)
+{
+    struct pollfd small[65], *k = small;
+    int ring[64], *rs = ring, nr = 0, rc, e;
+    struct xw_waiter *w = my_waiter();
+    uint64_t tok;
+    uint32_t m, mk[2];
+
+    if (!w || (nfds >= 64 && (!(k = malloc((nfds + 1) * sizeof(*k))) ||
+                               !(rs = malloc(nfds * sizeof(*rs)))))) {
+        if (k != small)
+            free(k);
+        refine(fds, nfds, true, NULL);
+        return poll(fds, nfds, timeout); /* (every fd then follows the ring) */
+    }
+    xw_waiter_arm(w);
+    for (nfds_t i = 0; i < nfds; i++) {
+        int arm = (fds[i].events & (POLLIN | POLLRDNORM) ? XW_CHAN_READABLE : 0) |
+                  (fds[i].events & (POLLOUT | POLLWRNORM) ? XW_CHAN_WRITABLE : 0);
+        k[i] = fds[i];
+        k[i].revents = 0;
+        tok = 0;
+        if (fds[i].fd >= 0 && xw_poll_look(fds[i].fd, &tok, arm, &m, mk) == 0 &&
+            xw_watch(fds[i].fd, w, true) == 0) {
+            rs[nr++] = (int)i;
+            k[i].fd = -1;
+            if (m & ((uint32_t)fds[i].events | POLLERR | POLLHUP))
+                timeout = 0; /* ready already: look, do not sleep */
+        }
+    }
+    k[nfds] = (struct pollfd){ .fd = w->efd, .events = POLLIN };
+    if (refine(k, nfds, true, NULL)) /* the others' fds made exact */
+        timeout = 0;
+    rc = poll(k, nfds + 1, timeout);
+    e = errno;
+    if (!xw_waiter_disarm(w) || (rc > 0 && k[nfds].revents))
+        xw_waiter_drain(w);
+    for (int j = 0; j < nr; j++)
+        xw_watch(fds[rs[j]].fd, w, false);
+    for (nfds_t i = 0; i < nfds; i++)
+        fds[i].revents = k[i].revents;
+    if (k != small) {
+        free(k);
+        free(rs);
+    }
+    errno = e;
+    return rc;
+}
+
 int xway_poll(struct pollfd *fds, nfds_t nfds, int timeout_ms) XW_EXPORT;
 int xway_poll(struct pollfd *fds, nfds_t nfds, int timeout_ms)
 {
@@ -154,7 +270,7 @@ int xway_poll(struct pollfd *fds, nfds_t nfds, int timeout_ms)
     if (xw_poll_spin(fds, nfds, NULL) && (ready = ready_now(fds, nfds)) != 0)
         return ready;
     for (;;) {
-        rc = poll(fds, nfds, left);
+        rc = sleep_once(fds, nfds, left);
         if (rc < 0)
             return rc;
         ready = refine(fds, nfds, true, NULL);

@@ -6,6 +6,7 @@
 #include <poll.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 /* Set the xway sockets' revents among fds from their state, lowering (and
  * arming) a socket's stale "ready" on its fd: before a kernel sleep on the
@@ -17,5 +18,13 @@ int xw_poll_settle(struct pollfd *fds, nfds_t nfds);
  * the calling thread's). */
 bool xw_poll_spin(const struct pollfd *fds, nfds_t nfds, _Atomic unsigned *budget);
 #define XW_POLL_SPIN_MAX 64
+
+/* The user-space look at socket fd (path.h: look), after arming arm
+ * (XW_CHAN_* mask, 0: none), if it is still the socket *tok (its id; 0: any, then
+ * set): 0 and *mask, marks
+ * set; -EAGAIN: not yet known (a connection not yet connected may be on the
+ * ring later); -ENOTSOCK: not (or no longer) such a socket.  No lock, no
+ * syscall. */
+int xw_poll_look(int fd, uint64_t *tok, int arm, uint32_t *mask, uint32_t marks[2]);
 
 #endif

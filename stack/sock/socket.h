@@ -29,6 +29,7 @@
 #include "lwip/tcp.h"
 #include "path.h"
 #include "readyfd.h"
+#include "waiter.h"
 
 enum xw_sock_state {
     XW_SS_NEW,        /* created, maybe bound */
@@ -59,6 +60,12 @@ struct xw_sock {
     _Atomic bool zombie;     /* last reference dropped while users > 0 */
     struct xw_sock *next_free;
     int fd;                  /* public number: the readiness fd the app polls */
+    uint64_t id;             /* unique in the process (never reused, unlike the struct) */
+    /* The user-space waiters watching it (waiter.h), under watch_lock. */
+    atomic_flag watch_lock;
+    _Atomic int nwatch;
+    int capwatch;
+    struct xw_waiter **watch;
     struct xw_ready ready;
     int domain;              /* AF_INET / AF_INET6 */
     enum xw_sock_state state;

@@ -136,6 +136,8 @@ static struct xw_sock *sock_alloc(void)
     return s;
 }
 
+static uint64_t last_id; /* (lock held) */
+
 int xw_sock_new(int domain, bool nonblock, bool cloexec, struct xw_sock **out)
 {
     struct xw_sock *s = sock_alloc();
@@ -152,6 +154,7 @@ int xw_sock_new(int domain, bool nonblock, bool cloexec, struct xw_sock **out)
     pthread_cond_init(&s->cond, &ca);
     pthread_condattr_destroy(&ca);
     s->fd = s->ready.a;
+    s->id = ++last_id;
     s->domain = domain;
     s->nonblock = nonblock;
     s->refs = 1;
@@ -180,6 +183,7 @@ out_free:
 static void reclaim(struct xw_sock *s)
 {
     xw_path_release(s);
+    xw_watchers_drop(s);
     if (s->sat)
         xw_sat_release(s);
     xw_ready_close(&s->ready);
