@@ -281,7 +281,9 @@ static void ring_readiness(struct xw_sock *s, bool settle, bool *rd, bool *wr)
     int r;
     bool gone;
 
-    if (settle) { /* lower (and arm) a stale "ready" on the fd */
+    /* Lower (and arm) a stale "ready" on the fd, unless only the shim's
+     * waiters wait for this socket, which look at the ring (waiter.h). */
+    if (settle && (s->polled || !lazy_ready)) {
         refresh(s, false);
         *rd = s->ready.rd;
         *wr = s->ready.wr;

@@ -25,10 +25,7 @@ static short sock_revents(struct xw_sock *s, short events, bool settle)
     short r = 0;
     bool rd, wr;
 
-    const struct xw_path_ops *ops = xw_path_of(s);
-
-    /* (A socket with a look is never waited on through its fd: no settling.) */
-    ops->readiness(s, settle && !ops->look, &rd, &wr);
+    xw_path_of(s)->readiness(s, settle, &rd, &wr);
     if (rd)
         r |= POLLIN | POLLRDNORM;
     if (wr)

@@ -1,8 +1,10 @@
 /* epoll's finer semantics on connections, as Linux gives them on kernel TCP
  * sockets (xs_epoll_more xway|kernel PEER_ADDR PORT, against xs_peer):
- * edge-triggered (an edge per arrival, EPOLLOUT once), EPOLLRDHUP, EPOLLHUP
+ * edge-triggered (an edge per arrival, EPOLLOUT once, a writer's EPOLLOUT
+ * edge after EAGAIN), epoll_pwait2, EPOLLRDHUP, EPOLLHUP
  * and EPOLLERR, one connection in two sets, an epoll set inside another and
  * in poll(), a waiter in another thread, EPOLLEXCLUSIVE. */
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <sys/epoll.h>
@@ -84,6 +86,79 @@ static void edge_triggered(void)
     close(ep);
     close(c);
     close(w);
+}
+
+/* An edge-triggered writer: writes until EAGAIN, then waits for the
+ * EPOLLOUT edge that the peer's reading gives (the stream checked whole). */
+static void writer_edge(void)
+{
+    int ep = epoll_create1(EPOLL_CLOEXEC), s = st_conn(PEER_SINK, 407, 0, 0, 300);
+    uint32_t ev[8];
+    uint64_t off = 0, h = FNV_INIT, left = 8u << 20;
+    struct peer_sum sum;
+    char buf[16384];
+    int edges = 0;
+
+    CHECK(fcntl(s, F_SETFL, O_NONBLOCK) == 0, "O_NONBLOCK");
+    add(ep, EPOLL_CTL_ADD, s, EPOLLOUT | EPOLLET, 0);
+    collect(ep, 2000, ev, 0, EPOLLOUT);
+    CHECK(ev[0] == EPOLLOUT, "ET writer: first EPOLLOUT: events %#x", ev[0]);
+    while (left) {
+        size_t n = left < sizeof(buf) ? (size_t)left : sizeof(buf);
+        ssize_t w;
+        st_fill(407, off, buf, n);
+        w = send(s, buf, n, MSG_NOSIGNAL);
+        if (w > 0) {
+            h = fnv(h, buf, (size_t)w);
+            off += (uint64_t)w;
+            left -= (uint64_t)w;
+            continue;
+        }
+        CHECK(w < 0 && errno == EAGAIN, "ET writer: send: %zd %s", w, strerror(errno));
+        if (st_fails)
+            break;
+        /* Full: the next EPOLLOUT edge comes when the peer has read. */
+        collect(ep, 5000, ev, 0, EPOLLOUT);
+        CHECK(ev[0] & EPOLLOUT, "ET writer: no EPOLLOUT edge after EAGAIN at %llu bytes",
+              (unsigned long long)off);
+        if (!(ev[0] & EPOLLOUT))
+            break;
+        edges++;
+    }
+    CHECK(edges > 0, "ET writer: the sink never made us wait");
+    CHECK(fcntl(s, F_SETFL, 0) == 0, "blocking");
+    CHECK(shutdown(s, SHUT_WR) == 0, "shutdown: %s", strerror(errno));
+    CHECK(recv(s, &sum, sizeof(sum), MSG_WAITALL) == (ssize_t)sizeof(sum), "the sink's sum");
+    CHECK(sum.bytes == off && sum.fnv == h, "ET writer: the sink got %llu bytes (sent %llu)%s",
+          (unsigned long long)sum.bytes, (unsigned long long)off,
+          sum.fnv == h ? "" : ", checksum differs");
+    close(ep);
+    close(s);
+}
+
+/* epoll_pwait2: a timeout in nanoseconds. */
+static void pwait2(void)
+{
+    int ep = epoll_create1(EPOLL_CLOEXEC), c = st_conn(PEER_ECHO, 408, 0, 0, 0);
+    struct timespec ts = { 0, 80 * 1000000 }, t0;
+    struct epoll_event e;
+    int n;
+
+    add(ep, EPOLL_CTL_ADD, c, EPOLLIN, 0);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    n = epoll_pwait2(ep, &e, 1, &ts, NULL);
+    CHECK(n == 0 && st_ms_since(&t0) >= 79, "epoll_pwait2, idle: %d after %ld ms", n,
+          st_ms_since(&t0));
+    st_send_pat(c, 408, 0, 10);
+    ts.tv_sec = 5;
+    n = epoll_pwait2(ep, &e, 1, &ts, NULL);
+    CHECK(n == 1 && e.events == EPOLLIN, "epoll_pwait2, data: %d, events %#x", n, e.events);
+    ts = (struct timespec){ 0, -1 };
+    EXPECT_ERR(epoll_pwait2(ep, &e, 1, &ts, NULL), EINVAL);
+    st_read_pat(c, 408, 0, 10);
+    st_ring(c, "epoll_pwait2");
+    close(ep);
+    close(c);
 }
 
 static void hangups(void)
@@ -203,6 +278,8 @@ int main(int argc, char **argv)
 {
     st_init(argc, argv, 60);
     edge_triggered();
+    writer_edge();
+    pwait2();
     hangups();
     sets();
     return st_done("epoll_more");
