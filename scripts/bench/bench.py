@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """make bench: xway over the ring, xway over its own TCP path, kernel TCP over
 loopback and kernel AF_UNIX -- message sizes, parallel connections, bulk and
-request/response -- plus iperf3, sockperf, a pre-fork echo server and an event-loop
-server natively and
-under xway-run.
+request/response -- plus real programs natively and under xway-run: iperf3,
+sockperf, a pre-fork echo server, an event-loop server, memcached with memcaslap,
+and nginx sending a file (sendfile) to ApacheBench.
 
 Interleaved: in each repetition every transport runs one point back to back
 (in an order that rotates from one repetition to the next) before the next
@@ -40,7 +40,7 @@ FULL = {"sizes": [64, 256, 1024, 4096, 16384, 65536, 262144, 1048576],
 QUICK = {"sizes": [64, 4096, 65536, 1048576], "conns": [1, 16, 256], "reps": 2,
          "seconds": 1.0, "app_seconds": 2}
 HEADLINE_SIZE = report.HEADLINE_SIZE
-TOOLS = ("iperf3", "sockperf", "gnuplot")
+TOOLS = ("iperf3", "sockperf", "gnuplot", "memcached", "memcaslap", "nginx", "ab")
 
 
 def size_arg(text):
@@ -68,8 +68,8 @@ def parse_args():
                     help="parallel connections for the aggregate sweep, e.g. 1,16,256")
     ap.add_argument("--transports", type=lambda t: t.split(","), default=list(runs.TRANSPORTS),
                     help="subset of " + ",".join(runs.TRANSPORTS))
-    ap.add_argument("--no-apps", action="store_true", help="leave out iperf3, sockperf and the pre-fork server")
-    ap.add_argument("--no-xwperf", action="store_true", help="only iperf3, sockperf and the pre-fork server")
+    ap.add_argument("--no-apps", action="store_true", help="leave out the real programs (iperf3, sockperf, ..., nginx)")
+    ap.add_argument("--no-xwperf", action="store_true", help="only the real programs (iperf3, sockperf, ..., nginx)")
     ap.add_argument("--report-from", metavar="RESULTS_JSON",
                     help="run nothing: redo the tables and plots of an earlier results.json")
     a = ap.parse_args()
@@ -101,6 +101,7 @@ def plan(cfg):
         steps += [("iperf3", ()), ("sockperf", ("pp", runs.SOCKPERF_PP_SIZE)),
                   ("sockperf", ("tp", runs.SOCKPERF_TP_SIZE)), ("prefork", ())]
         steps += [("evloop", (c,)) for c in runs.EVLOOP_CLIENTS]
+        steps += [("memcached", ()), ("sendfile", ())]
     return steps
 
 
@@ -162,6 +163,12 @@ def run_matrix(bench, cfg, samples):
                 elif kind == "evloop":
                     s = bench.evloop(xway, params[0], cfg["app_seconds"])
                     what = f"event loop, {params[0]} x 64B rr"
+                elif kind == "memcached":
+                    s = bench.memcached(xway, cfg["app_seconds"])
+                    what = f"memcached, memcaslap {runs.MEMCACHED_CLIENTS} conns"
+                elif kind == "sendfile":
+                    s = bench.sendfile(xway, cfg["app_seconds"])
+                    what = "nginx sendfile 1MiB, ab -k"
                 else:
                     test, size = params
                     s = bench.sockperf(xway, test, size, cfg["app_seconds"])

@@ -8,7 +8,8 @@ import json
 import os
 import statistics
 
-from runs import (EVLOOP_CLIENTS, IPERF3_LEN, PREFORK_CLIENTS, SOCKPERF_PP_MPS, SOCKPERF_PP_SIZE,
+from runs import (EVLOOP_CLIENTS, IPERF3_LEN, MEMCACHED_CLIENTS, MEMCACHED_THREADS,
+                  PREFORK_CLIENTS, SENDFILE_SIZE, SOCKPERF_PP_MPS, SOCKPERF_PP_SIZE,
                   SOCKPERF_TP_SIZE, TRANSPORTS)
 
 BULK_TARGET = 8.0  # ring >= 8x kernel TCP loopback, bulk at 64 KiB (the issues' targets)
@@ -253,13 +254,20 @@ def markdown_apps(cfg, summary):
         row(f"event-loop server (`xwperf -s --epoll --kernel`: one thread, epoll), {c} "
             f"client{'s' if c > 1 else ''} (`xwperf --kernel --rr -l 64 -P {c}`), {secs} s",
             "requests/s", "evloop", "rr", 64, "transactions_per_s", False, c)
+    row(f"memcached (4 threads, libevent/epoll) and `memcaslap -T {MEMCACHED_THREADS} "
+        f"-c {MEMCACHED_CLIENTS} -t {secs}s --verify=0.1`", "requests/s", "memcached", "rr", 0,
+        "transactions_per_s", False, MEMCACHED_CLIENTS)
+    row(f"nginx, one event-loop process, `sendfile on`, a {SENDFILE_SIZE >> 20} MiB file; "
+        "`ab -k -c 1`", "responses/s", "sendfile", "bulk", SENDFILE_SIZE, "transactions_per_s",
+        False)
     return ("### Real programs: natively over 127.0.0.1 vs both ends under `xway-run` "
             "(co-resident: the ring)\n\n"
             + table(["program", "measure", "native (kernel TCP)", "under xway-run",
                      "gain under xway-run (>1 better)"], rows)
             + "\nChecks: xwperf verifies every byte; iperf3 carries no pattern, so both ends' "
             "exit status and byte counts; the pre-fork client compares every reply with "
-            "its request; sockperf ping-pong checks each reply "
+            "its request; memcaslap verifies a tenth of its gets; ab checks every response's "
+            "length; sockperf ping-pong checks each reply "
             "(`--data-integrity`) and counts drops, duplicates and reordering; sockperf "
             "throughput reports the sender's rate only. Under xway-run both ends must log "
             "a ring connection.\n")

@@ -31,6 +31,9 @@ SOCKPERF_TP_SIZE = 65000  # sockperf's largest message is under 64 KiB
 IPERF3_LEN = 131072       # iperf3's default write size for TCP
 PREFORK_CLIENTS = 16      # the pre-fork server's client connections (2 workers)
 EVLOOP_CLIENTS = (1, 16, 64)  # the event-loop server's client connections
+MEMCACHED_THREADS = 2      # memcaslap's threads
+MEMCACHED_CLIENTS = 16     # ... and connections (memcached itself: its default 4 threads)
+SENDFILE_SIZE = 1 << 20    # the static file nginx sends (sendfile on)
 
 
 def free_port():
@@ -40,12 +43,26 @@ def free_port():
         return s.getsockname()[1]
 
 
+def can_connect(host, port):
+    """A server that logs nothing when it is ready: its port takes connections."""
+    def ready():
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return True
+        except OSError:
+            return False
+    return ready
+
+
 def wait_for(paths, pattern, proc, timeout=10.0):
-    """Until one of the files matches pattern: True; False when proc died or time ran out."""
-    rx = re.compile(pattern)
+    """Until one of the files matches pattern (or the callable pattern says
+    so): True; False when proc died or time ran out."""
+    rx = None if callable(pattern) else re.compile(pattern)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        for path in paths:
+        if rx is None and pattern():
+            return True
+        for path in paths if rx else ():
             try:
                 with open(path, errors="replace") as f:
                     if rx.search(f.read()):
@@ -268,6 +285,76 @@ class Bench:
                 error = f"exit {rc}: {tail(out)} {tail(err)}"
             else:
                 s["transactions_per_s"] = j.get("transactions_per_s")
+        return finish_app(s, error, xway, err, logs)
+
+    def memcached(self, xway, seconds):
+        """memcached (its default 4 worker threads, libevent over epoll; 1 GiB
+        of cache, so that nothing set during the run is evicted) and
+        libmemcached-tools' memcaslap (90% get, 10% set; a tenth of the gets
+        verified against what was set, and no get may miss)."""
+        port = free_port()
+        host = self.addr(APP_SERVER) if xway else "127.0.0.1"
+        # (as root, -u nobody: the process gives root up, its stack goes on in a keeper)
+        ready = r"listening (on port|through)" if xway else can_connect(host, port)
+        rc, out, err, logs, error = self.app_pair(
+            "memcached", xway, ["memcached", "-u", "nobody", "-m", "1024", "-l", host, "-p", str(port)],
+            ["memcaslap", "-s", f"{host}:{port}", "-T", str(MEMCACHED_THREADS),
+             "-c", str(MEMCACHED_CLIENTS), "-t", f"{seconds}s", "--verify=0.1"],
+            ready, seconds, one_shot=False, grace=0.5)
+        s = base_sample("memcached", "rr", xway, 0)
+        s["conns"] = MEMCACHED_CLIENTS
+        if error is None:
+            m = re.search(r"Ops: (\d+) TPS: (\d+)", out)
+            bad = re.findall(r"(verify_misses|verify_failed|get_misses): (\d+)", out)
+            s["verified"] = bool(m and bad and all(v == "0" for _, v in bad))
+            if rc != 0 or not m or int(m.group(1)) == 0:
+                error = f"exit {rc}: {tail(out)} {tail(err)}"
+            elif not s["verified"]:
+                error = f"memcaslap found wrong or missing values: {bad}"
+            else:
+                s["transactions_per_s"] = float(m.group(2))
+        return finish_app(s, error, xway, err, logs)
+
+    def sendfile(self, xway, seconds):
+        """nginx as one event-loop process (master_process off; epoll,
+        sendfile on) serving a 1 MiB file to ApacheBench on one keep-alive
+        connection (ab -k; it checks every response's length)."""
+        port = free_port()
+        host = self.addr(APP_SERVER) if xway else "127.0.0.1"
+        n = self.serial + 1
+        root = os.path.join(self.work, f"nginx-{n}")
+        os.makedirs(os.path.join(root, "www"), exist_ok=True)
+        os.makedirs(os.path.join(root, "logs"), exist_ok=True)
+        for d in (self.work, root, os.path.join(root, "www")):
+            os.chmod(d, 0o755)
+        with open(os.path.join(root, "www", "file.bin"), "wb") as f:
+            f.write(os.urandom(SENDFILE_SIZE))
+        os.chmod(os.path.join(root, "www", "file.bin"), 0o644)
+        conf = os.path.join(root, "nginx.conf")
+        with open(conf, "w") as f:
+            f.write(f"daemon off; master_process off; worker_processes 1; pid {root}/nginx.pid;\n"
+                    "error_log stderr warn;\n"
+                    "events { worker_connections 64; }\n"
+                    "http { access_log off; sendfile on;\n"
+                    f"  server {{ listen {host}:{port}; root {root}/www; }} }}\n")
+        ready = r"listening on port" if xway else can_connect(host, port)
+        count = max(200, 400 * seconds)
+        rc, out, err, logs, error = self.app_pair(
+            "sendfile", xway, ["nginx", "-c", conf, "-p", root, "-e", "stderr"],
+            ["ab", "-q", "-k", "-n", str(count), "-c", "1", f"http://{host}:{port}/file.bin"],
+            ready, seconds, one_shot=False, grace=0.5)
+        s = base_sample("sendfile", "bulk", xway, SENDFILE_SIZE)
+        if error is None:
+            m = re.search(r"Requests per second:\s+([\d.]+)", out)
+            done = re.search(r"Complete requests:\s+(\d+)", out)
+            failed = re.search(r"Failed requests:\s+(\d+)", out)
+            s["verified"] = bool(done and failed and int(done.group(1)) == count
+                                 and failed.group(1) == "0")
+            if rc != 0 or not m or not s["verified"]:
+                error = f"exit {rc}: {tail(out)} {tail(err)}"
+            else:
+                s["transactions_per_s"] = float(m.group(1))
+                s["gbytes_per_s"] = float(m.group(1)) * SENDFILE_SIZE / 1e9
         return finish_app(s, error, xway, err, logs)
 
     def sockperf(self, xway, test, msglen, seconds):
