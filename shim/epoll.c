@@ -65,7 +65,7 @@ struct xs_epset {
     int nkern;                /* the application's registrations in the kernel's set */
     struct xw_waiter *w;      /* its eventfd in the kernel's set; NULL: none yet */
     uint64_t cookie;
-    unsigned seen;            /* w->signals already consumed */
+    _Atomic unsigned seen;    /* w->signals already consumed */
     unsigned rot, skip;
     _Atomic int sleepers;
 };
@@ -233,6 +233,14 @@ static void decide(int epfd, struct xs_epset *s)
     }
 }
 
+/* A member added or re-armed while threads sleep in the set: they look again
+ * (as the kernel wakes them for a ready one). */
+static void woken(struct xs_epset *s)
+{
+    if (s->w && atomic_load(&s->sleepers))
+        XS_STACK_CALL((xw_waiter_kick(s->w), 0));
+}
+
 /* epoll_ctl on an xway socket: on a ring socket, done here with the kernel's
  * errors (0, -errno); 1: the kernel's to do. */
 static int ring_ctl(int epfd, struct xs_epset *s, int op, int fd, int key,
@@ -265,6 +273,7 @@ static int ring_ctl(int epfd, struct xs_epset *s, int op, int fd, int key,
             s->n--;
             return 1; /* (the caller asks the kernel instead) */
         }
+        woken(s);
         return 0;
     }
     if (!m)
@@ -282,6 +291,7 @@ static int ring_ctl(int epfd, struct xs_epset *s, int op, int fd, int key,
     m->ev = *ev;
     m->off = false;
     m->fresh = true;
+    woken(s);
     return 0;
 }
 
@@ -607,7 +617,7 @@ static int kernel_events(struct xs_epset *s, int epfd, struct epoll_event *ev, i
     /* The eventfd's edge is consumed (the set's fd no longer readable for
      * an outer wait) once the kernel reported it, or had room to. */
     if (got || (r >= 0 && r < max))
-        s->seen = sig;
+        atomic_store(&s->seen, sig);
     return r < 0 ? r : k;
 }
 
@@ -709,6 +719,24 @@ static int spin(int epfd, struct xs_epset *s, struct epoll_event *ev, int max, b
     return n;
 }
 
+/* A thread leaves the set's sleep (lock held).  The waiter stays armed while
+ * other threads sleep on (one signal wakes one of them); ready members left
+ * over (max reached) wake one of them. */
+static void leave(struct xs_epset *s, bool more)
+{
+    int others = atomic_fetch_sub(&s->sleepers, 1) - 1;
+
+    if (!s->w)
+        return;
+    if (!others) {
+        XS_STACK_CALL(xw_waiter_disarm(s->w));
+        return;
+    }
+    XS_STACK_CALL((xw_waiter_arm(s->w), 0));
+    if (more)
+        XS_STACK_CALL((xw_waiter_kick(s->w), 0));
+}
+
 /* The events of a set with ring members (or nested sets, or undecided
  * members): ring members looked at here, the kernel's asked only when it has
  * members of its own (at most every KERNEL_EVERY calls while the ring keeps
@@ -719,52 +747,56 @@ static int ring_wait(int epfd, struct xs_epset *s, struct epoll_event *ev, int m
                      const sigset_t *mask)
 {
     struct timespec t0, now;
-    int n, k, left = timeout;
-    bool more, kern;
+    int n = 0, k, left = timeout;
+    bool more, kern, due;
 
     clock_gettime(CLOCK_MONOTONIC, &t0);
     pthread_mutex_lock(&s->lock);
     decide(epfd, s);
-    n = scan(epfd, s, ev, max, false, false, &more);
-    kern = ((s->nkern > 0 || s->nnested) && (!n || ++s->skip >= KERNEL_EVERY)) ||
-           (s->w && atomic_load(&s->w->signals) != s->seen);
-    if (kern) {
-        s->skip = 0;
-        settle(s);
-        pthread_mutex_unlock(&s->lock);
-        k = kernel_events(s, epfd, ev + n, max - n, 0, mask);
-        if (k < 0 && !n)
-            return k;
-        n += k > 0 ? k : 0;
-    } else {
-        pthread_mutex_unlock(&s->lock);
+    /* The kernel's members first when they are due (so that a busy ring
+     * never starves them, whatever max), the ring's after; the kernel's
+     * also when the ring has nothing. */
+    kern = s->nkern > 0 || s->nnested;
+    due = (kern && ++s->skip >= KERNEL_EVERY) ||
+          (s->w && atomic_load(&s->w->signals) != atomic_load(&s->seen));
+    for (int pass = 0; pass < 2; pass++) {
+        if (due) {
+            s->skip = 0;
+            settle(s);
+            pthread_mutex_unlock(&s->lock);
+            k = kernel_events(s, epfd, ev, max, 0, mask);
+            if (k < 0)
+                return k;
+            pthread_mutex_lock(&s->lock);
+        } else {
+            k = 0;
+        }
+        n = k + scan(epfd, s, ev + k, max - k, false, false, &more);
+        if (n || due || !kern)
+            break;
+        due = true;
     }
+    pthread_mutex_unlock(&s->lock);
     if (n || timeout == 0)
         return n;
     if ((n = spin(epfd, s, ev, max, &more)) != 0)
         return n;
     for (;;) {
         pthread_mutex_lock(&s->lock);
+        atomic_fetch_add(&s->sleepers, 1); /* (before arming: see woken) */
         n = arm_all(epfd, s, ev, max, 0, false, &more);
         if (n) {
-            if (s->w && !XS_STACK_CALL(xw_waiter_disarm(s->w)) && more)
-                XS_STACK_CALL((xw_waiter_kick(s->w), 0)); /* (its signal is another's) */
+            leave(s, more);
             pthread_mutex_unlock(&s->lock);
             return n;
         }
         settle(s);
         pthread_mutex_unlock(&s->lock);
-        atomic_fetch_add(&s->sleepers, 1);
         k = kernel_events(s, epfd, ev, max, left, mask);
-        atomic_fetch_sub(&s->sleepers, 1);
         pthread_mutex_lock(&s->lock);
-        if (s->w)
-            XS_STACK_CALL(xw_waiter_disarm(s->w));
         n = k > 0 ? k : 0;
         n += scan(epfd, s, ev + n, max - n, false, false, &more);
-        /* Ready members left over while other threads sleep: one of them. */
-        if (more && s->w && atomic_load(&s->sleepers))
-            XS_STACK_CALL((xw_waiter_kick(s->w), 0));
+        leave(s, more);
         pthread_mutex_unlock(&s->lock);
         if (n || k < 0)
             return n ? n : k;
@@ -782,16 +814,31 @@ static int xepoll_wait(int epfd, struct epoll_event *ev, int max, int timeout,
                        const sigset_t *mask)
 {
     struct xs_epset *s;
+    struct timespec t0, now;
+    int k;
 
     if (xs_in_stack || max <= 0 || !(s = set_of(epfd, false)))
         return xs_real.epoll_pwait(epfd, ev, max, timeout, mask);
     if (s->nring || s->nundecided || s->nnested)
         return ring_wait(epfd, s, ev, max, timeout, mask);
-    /* Only the kernel's members. */
+    /* Only the kernel's members: its wait, counted as a sleeper, so that a
+     * ring member added meanwhile wakes it (woken) to wait on for it. */
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     pthread_mutex_lock(&s->lock);
     settle(s);
+    atomic_fetch_add(&s->sleepers, 1);
     pthread_mutex_unlock(&s->lock);
-    return kernel_events(s, epfd, ev, max, timeout, mask);
+    k = kernel_events(s, epfd, ev, max, timeout, mask);
+    atomic_fetch_sub(&s->sleepers, 1);
+    if (k != 0 || timeout == 0 || !(s->nring || s->nundecided || s->nnested))
+        return k;
+    if (timeout > 0) {
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        timeout -= (int)((now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec - t0.tv_nsec) / 1000000);
+        if (timeout < 0)
+            timeout = 0;
+    }
+    return ring_wait(epfd, s, ev, max, timeout, mask);
 }
 
 int epoll_wait(int epfd, struct epoll_event *ev, int max, int timeout)

@@ -1,7 +1,8 @@
 /* epoll's finer semantics on connections, as Linux gives them on kernel TCP
  * sockets (xs_epoll_more xway|kernel PEER_ADDR PORT, against xs_peer):
  * edge-triggered (an edge per arrival, EPOLLOUT once, a writer's EPOLLOUT
- * edge after EAGAIN), epoll_pwait2, EPOLLRDHUP, EPOLLHUP
+ * edge after EAGAIN), epoll_pwait2, a thread pool on one set (EPOLLONESHOT,
+ * MOD), EPOLLRDHUP, EPOLLHUP
  * and EPOLLERR, one connection in two sets, an epoll set inside another and
  * in poll(), a waiter in another thread, EPOLLEXCLUSIVE. */
 #include <fcntl.h>
@@ -134,6 +135,74 @@ static void writer_edge(void)
           sum.fnv == h ? "" : ", checksum differs");
     close(ep);
     close(s);
+}
+
+/* A thread pool on one set (EPOLLONESHOT, re-armed by MOD), connections added
+ * while the threads sleep: every echo is served, none waits for a timeout. */
+#define POOL_THREADS 3
+#define POOL_CONNS 4
+#define POOL_ROUNDS 25
+#define POOL_MSG 64
+static struct {
+    int ep, fd[POOL_CONNS], stop[2];
+    uint64_t off[POOL_CONNS];
+    _Atomic int served;
+} pool;
+
+static void *pool_thread(void *arg)
+{
+    struct epoll_event e;
+
+    (void)arg;
+    for (;;) { /* (no timeout: a lost wake-up fails the round) */
+        int n = epoll_wait(pool.ep, &e, 1, -1), i;
+        if (n != 1)
+            continue;
+        if (e.data.u32 == 99) /* the stop pipe, level-triggered: every thread */
+            return NULL;
+        i = (int)e.data.u32;
+        st_read_pat(pool.fd[i], 409 + (uint32_t)i, pool.off[i], POOL_MSG);
+        pool.off[i] += POOL_MSG;
+        pool.served++;
+        e.events = EPOLLIN | EPOLLONESHOT;
+        CHECK(epoll_ctl(pool.ep, EPOLL_CTL_MOD, pool.fd[i], &e) == 0, "pool MOD: %s",
+              strerror(errno));
+    }
+    return NULL;
+}
+
+static void thread_pool(void)
+{
+    pthread_t t[POOL_THREADS];
+    pool.ep = epoll_create1(EPOLL_CLOEXEC);
+    CHECK(pipe(pool.stop) == 0, "pipe");
+    add(pool.ep, EPOLL_CTL_ADD, pool.stop[0], EPOLLIN, 99);
+    for (int k = 0; k < POOL_THREADS; k++)
+        CHECK(pthread_create(&t[k], NULL, pool_thread, NULL) == 0, "pthread_create");
+    usleep(50000); /* (they sleep in the empty set) */
+    for (int i = 0; i < POOL_CONNS; i++) {
+        pool.fd[i] = st_conn(PEER_ECHO, 409 + (uint32_t)i, 0, 0, 0);
+        add(pool.ep, EPOLL_CTL_ADD, pool.fd[i], EPOLLIN | EPOLLONESHOT, (uint32_t)i);
+    }
+    for (int r = 0; r < POOL_ROUNDS && !st_fails; r++) {
+        struct timespec tr;
+        for (int i = 0; i < POOL_CONNS; i++)
+            st_send_pat(pool.fd[i], 409 + (uint32_t)i, (uint64_t)r * POOL_MSG, POOL_MSG);
+        clock_gettime(CLOCK_MONOTONIC, &tr);
+        while (pool.served < (r + 1) * POOL_CONNS && st_ms_since(&tr) < 5000)
+            usleep(100);
+        CHECK(pool.served == (r + 1) * POOL_CONNS, "thread pool: round %d: %d of %d served",
+              r, pool.served, (r + 1) * POOL_CONNS);
+    }
+    CHECK(write(pool.stop[1], "!", 1) == 1, "stop");
+    for (int k = 0; k < POOL_THREADS; k++)
+        pthread_join(t[k], NULL);
+    st_ring(pool.fd[0], "thread pool");
+    for (int i = 0; i < POOL_CONNS; i++)
+        close(pool.fd[i]);
+    close(pool.stop[0]);
+    close(pool.stop[1]);
+    close(pool.ep);
 }
 
 /* epoll_pwait2: a timeout in nanoseconds. */
@@ -280,6 +349,7 @@ int main(int argc, char **argv)
     edge_triggered();
     writer_edge();
     pwait2();
+    thread_pool();
     hangups();
     sets();
     return st_done("epoll_more");
