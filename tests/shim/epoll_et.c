@@ -128,6 +128,11 @@ static int server(struct sockaddr_in *sa, int n)
         }
     }
     printf("served %d\n", closed);
+    for (int i = 0; i < n; i++)
+        free(cs[i].buf);
+    free(cs);
+    close(ep);
+    close(l);
     return 0;
 }
 
@@ -215,6 +220,10 @@ static int client(struct sockaddr_in *sa, int n, size_t bytes)
         }
     }
     printf("verified %d connections x %zu bytes\n", done, bytes);
+    for (int i = 0; i < n; i++)
+        free(cs[i].buf);
+    free(cs);
+    close(ep);
     return 0;
 }
 
