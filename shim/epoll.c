@@ -64,7 +64,8 @@ struct xs_epset {
     int nring, nundecided, nnested;
     int nkern;                /* the application's registrations in the kernel's set */
     struct xw_waiter *w;      /* its eventfd in the kernel's set; NULL: none yet */
-    uint64_t cookie;
+    uint64_t cookie;          /* the eventfd's data; cookie + 1: the event fd's */
+    int evfd;                 /* the stack's event fd in the kernel's set, or -1 */
     _Atomic unsigned seen;    /* w->signals already consumed */
     unsigned rot, skip;
     _Atomic int sleepers;
@@ -91,6 +92,8 @@ static void forget(struct xs_epset *s, struct member *m)
     *m = s->m[--s->n];
 }
 
+static void inline_events(int epfd, struct xs_epset *s, bool joins);
+
 void xs_epset_free(struct xs_epset *s)
 {
     if (!s)
@@ -99,8 +102,10 @@ void xs_epset_free(struct xs_epset *s)
         forget(s, &s->m[0]);
     pthread_mutex_destroy(&s->lock);
     free(s->m);
-    if (s->w)
+    if (s->w) {
+        inline_events(-1, s, false);
         XS_STACK_CALL((xw_waiter_put(s->w), 0));
+    }
     free(s);
 }
 
@@ -115,6 +120,7 @@ static struct xs_epset *set_of(int epfd, bool create)
     if (s || !create || !(fresh = calloc(1, sizeof(*fresh))))
         return s;
     pthread_mutex_init(&fresh->lock, NULL);
+    fresh->evfd = -1;
     if (getrandom(&fresh->cookie, sizeof(fresh->cookie), GRND_NONBLOCK) != sizeof(fresh->cookie))
         fresh->cookie = (uint64_t)(uintptr_t)fresh ^ 0x9e3779b97f4a7c15ull;
     if (!atomic_compare_exchange_strong(&e->ep, &s, fresh)) {
@@ -139,6 +145,38 @@ static struct member *add(struct xs_epset *s, int fd, const struct epoll_event *
     return &s->m[s->n++];
 }
 
+/* The stack's event fd in a set's kernel set (edge-triggered): a sleep it
+ * ends takes the process's ring events itself (ring_events.h), a thread
+ * switch earlier than through the dispatcher, which still takes whatever the
+ * sleep does not.  Only while the set is the only one of the process with a
+ * waiter: threads with sets of their own (memcached's workers) would wake for
+ * each other's events (one event fd per process), and contend for the stack
+ * to take them. */
+static pthread_mutex_t inline_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct xs_epset *inline_set; /* the set that has it, or NULL */
+static int inline_epfd, nwaiting;   /* sets with a waiter */
+
+static void inline_events(int epfd, struct xs_epset *s, bool joins)
+{
+    struct epoll_event ev = { .events = EPOLLIN | EPOLLET, .data.u64 = s->cookie + 1 };
+
+    pthread_mutex_lock(&inline_lock);
+    nwaiting += joins ? 1 : -1;
+    if (joins && nwaiting == 1 && (s->evfd = XS_STACK_CALL(xw_rev_wait_fd())) >= 0) {
+        if (xs_real.epoll_ctl(epfd, EPOLL_CTL_ADD, s->evfd, &ev) == 0) {
+            inline_set = s;
+            inline_epfd = epfd;
+        } else {
+            s->evfd = -1;
+        }
+    } else if (inline_set && (joins || inline_set == s)) {
+        xs_real.epoll_ctl(inline_epfd, EPOLL_CTL_DEL, inline_set->evfd, NULL);
+        inline_set->evfd = -1;
+        inline_set = NULL;
+    }
+    pthread_mutex_unlock(&inline_lock);
+}
+
 /* The set's waiter, its eventfd in the kernel's set (lock held).  0, -errno
  * (epfd is no epoll fd: the kernel's EBADF or EINVAL). */
 static int waiter_of(int epfd, struct xs_epset *s)
@@ -155,6 +193,7 @@ static int waiter_of(int epfd, struct xs_epset *s)
         s->w = NULL;
         return -e;
     }
+    inline_events(epfd, s, true);
     return 0;
 }
 
@@ -603,17 +642,25 @@ static int kernel_events(struct xs_epset *s, int epfd, struct epoll_event *ev, i
                          int timeout, const sigset_t *mask)
 {
     unsigned sig = s->w ? atomic_load(&s->w->signals) : 0;
-    bool got = false;
+    bool got = false, events = false;
     int r, k = 0;
 
     if (max <= 0)
         return 0;
     r = xs_real.epoll_pwait(epfd, ev, max, timeout, mask);
     for (int i = 0; i < r; i++)
-        if (ev[i].data.u64 != s->cookie)
-            ev[k++] = ev[i];
-        else
+        if (ev[i].data.u64 == s->cookie)
             got = true;
+        else if (ev[i].data.u64 == s->cookie + 1)
+            events = true;
+        else
+            ev[k++] = ev[i];
+    if (events && s->evfd >= 0 && s->evfd == XS_STACK_CALL(xw_rev_wait_fd())) {
+        /* (our own sleep ends here: no eventfd write for it) */
+        if (s->w && atomic_load(&s->sleepers) <= 1)
+            XS_STACK_CALL(xw_waiter_disarm(s->w));
+        XS_STACK_CALL((xw_rev_dispatch_now(), 0));
+    }
     /* The eventfd's edge is consumed (the set's fd no longer readable for
      * an outer wait) once the kernel reported it, or had room to. */
     if (got || (r >= 0 && r < max))

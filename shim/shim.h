@@ -80,6 +80,10 @@ bool xw_poll_spin(const struct pollfd *fds, nfds_t nfds, _Atomic unsigned *budge
  * goes through xw_poll_settle/xway_poll or is on an XWAY_POLLED socket (see
  * ring_path.h), so the stack may leave a ring socket's fd stale on EAGAIN. */
 void xw_rpath_lazy_ready(void);
+/* The same objects (stack/path/ring_events.h): the stack's event fd, for a
+ * sleep to wait on too, and taking its events on the caller's thread. */
+int xw_rev_wait_fd(void);
+void xw_rev_dispatch_now(void);
 /* The same objects: lower the ring sockets' stale "ready" before epoll sleeps. */
 int xw_poll_settle(struct pollfd *fds, nfds_t nfds);
 /* The same objects (stack/sock/socket.h): the socket on number fd moves to

@@ -174,12 +174,23 @@ static int unmask_due(uint64_t now)
 /* Take every pending port (bounded per round, so an event storm cannot starve
  * the others), call its route, then unmask it or keep it masked a while.
  * Returns poll's next timeout. */
+static int dispatch_locked(void);
+
 static int dispatch(void)
+{
+    int timeout;
+
+    xw_stack_lock();
+    timeout = dispatch_locked();
+    xw_stack_unlock();
+    return timeout;
+}
+
+static int dispatch_locked(void)
 {
     uint64_t now = now_ms();
     int port, n = 0, timeout;
 
-    xw_stack_lock();
     timeout = unmask_due(now);
     while (n++ < 4096 && (port = xw_evtchn_pending(ev.x)) >= 0) {
         struct route *r = (unsigned)port < MAX_PORTS ? &ev.ports[port] : NULL;
@@ -191,8 +202,20 @@ static int dispatch(void)
         if (r->unmask_at && (timeout < 0 || r->unmask_at - now < (uint64_t)timeout))
             timeout = (int)(r->unmask_at - now);
     }
-    xw_stack_unlock();
     return timeout;
+}
+
+int xw_rev_wait_fd(void)
+{
+    return ev.x && !ev.sat && ev.ports && !ev.stop ? xw_evtchn_fd(ev.x) : -1;
+}
+
+void xw_rev_dispatch_now(void)
+{
+    xw_stack_lock();
+    if (ev.x && !ev.sat && ev.ports && !ev.stop)
+        (void)dispatch_locked(); /* (delays: the dispatcher woke too, it recomputes) */
+    xw_stack_unlock();
 }
 
 static void *loop(void *arg)

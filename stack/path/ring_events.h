@@ -26,6 +26,14 @@ void xw_rev_forget(void);
  * dispatcher thread runs the routes of our ports whenever the owner signals
  * fwd_fd (an eventfd).  0, -ENODEV (no usable handle), -errno.  Lock held. */
 int xw_rev_satellite(int fwd_fd);
+/* A waiter about to sleep in the kernel (waiter.h) may also wait for the
+ * event fd the dispatcher waits on (readable: events are pending; -1: none,
+ * or a satellite's), and when woken by it, take the pending events itself
+ * (stack lock NOT held): the route runs on the waiter's thread, one thread
+ * switch less than through the dispatcher (which wakes too, and finds them
+ * taken). */
+int xw_rev_wait_fd(void);
+void xw_rev_dispatch_now(void);
 /* The backend handle, or NULL when the fast path is unavailable. */
 struct xw_xenif *xw_rev_xenif(void);
 

@@ -12,6 +12,7 @@
 #include "barrier.h"
 #include "channel.h"
 #include "polling.h"
+#include "ring_events.h"
 #include "spin.h"
 #include "socket.h"
 #include "stack.h"
@@ -201,15 +202,18 @@ static struct xw_waiter *my_waiter(void)
  * the thread's waiter instead of being polled by their fds, so that their
  * peers notify only this sleep.  The poll's result, the kernel fds' revents in
  * fds (the xway sockets' are refined after). */
+static _Atomic int poll_sleepers;
+
 static int sleep_once(struct pollfd *fds, nfds_t nfds, int timeout)
 {
-    struct pollfd small[65], *k = small;
+    bool solo;
+    struct pollfd small[66], *k = small;
     int ring[64], *rs = ring, nr = 0, rc, e;
     struct xw_waiter *w = my_waiter();
     uint64_t tok;
     uint32_t m, mk[2];
 
-    if (!w || (nfds >= 64 && (!(k = malloc((nfds + 1) * sizeof(*k))) ||
+    if (!w || (nfds >= 64 && (!(k = malloc((nfds + 2) * sizeof(*k))) ||
                                !(rs = malloc(nfds * sizeof(*rs)))))) {
         if (k != small)
             free(k);
@@ -232,12 +236,21 @@ static int sleep_once(struct pollfd *fds, nfds_t nfds, int timeout)
         }
     }
     k[nfds] = (struct pollfd){ .fd = w->efd, .events = POLLIN };
+    /* The stack's event fd too, for a thread that sleeps alone: a sleep it
+     * ends takes the events itself, a thread switch earlier than through the
+     * dispatcher (ring_events.h).  (Not with other sleepers: they would all
+     * wake for each event, and contend for the stack to take it.) */
+    solo = atomic_fetch_add(&poll_sleepers, 1) == 0;
+    k[nfds + 1] = (struct pollfd){ .fd = nr && solo ? xw_rev_wait_fd() : -1, .events = POLLIN };
     if (refine(k, nfds, true, NULL)) /* the others' fds made exact */
         timeout = 0;
-    rc = poll(k, nfds + 1, timeout);
+    rc = poll(k, nfds + 2, timeout);
     e = errno;
+    atomic_fetch_sub(&poll_sleepers, 1);
     if (!xw_waiter_disarm(w) || (rc > 0 && k[nfds].revents))
         xw_waiter_drain(w);
+    if (rc > 0 && (k[nfds + 1].revents & POLLIN))
+        xw_rev_dispatch_now();
     for (int j = 0; j < nr; j++)
         xw_watch(fds[rs[j]].fd, w, false);
     for (nfds_t i = 0; i < nfds; i++)
