@@ -215,10 +215,13 @@ static int sleep_once(struct pollfd *fds, nfds_t nfds, int timeout)
 
     if (!w || (nfds >= 64 && (!(k = malloc((nfds + 2) * sizeof(*k))) ||
                                !(rs = malloc(nfds * sizeof(*rs)))))) {
+        /* (No waiter: out of fds or memory.)  A ring socket's fd does not
+         * follow the ring under the shim: sleep in slices of 10 ms, after
+         * which the caller looks again. */
         if (k != small)
             free(k);
         refine(fds, nfds, true, NULL);
-        return poll(fds, nfds, timeout); /* (every fd then follows the ring) */
+        return poll(fds, nfds, timeout < 0 || timeout > 10 ? 10 : timeout);
     }
     xw_waiter_arm(w);
     for (nfds_t i = 0; i < nfds; i++) {
