@@ -816,6 +816,7 @@ static int ring_wait(int epfd, struct xs_epset *s, struct epoll_event *ev, int m
     struct timespec t0, now;
     int n = 0, k, left = timeout;
     bool more, kern, due;
+    uint64_t t1;
 
     clock_gettime(CLOCK_MONOTONIC, &t0);
     pthread_mutex_lock(&s->lock);
@@ -848,6 +849,7 @@ static int ring_wait(int epfd, struct xs_epset *s, struct epoll_event *ev, int m
     pthread_mutex_unlock(&s->lock);
     if (n || timeout == 0)
         return n;
+    t1 = xw_mono_ns();
     if ((n = spin(epfd, s, ev, max, &more)) != 0)
         return n;
     for (;;) {
@@ -867,6 +869,13 @@ static int ring_wait(int epfd, struct xs_epset *s, struct epoll_event *ev, int m
         n += scan(epfd, s, ev + n, max - n, false, false, false, &more);
         leave(s, more);
         pthread_mutex_unlock(&s->lock);
+        if (n) /* (spin.h: a sleep a full spin would have saved) */
+            atomic_store_explicit(
+                &s->spin_us,
+                xw_spin_slept(atomic_load_explicit(&s->spin_us, memory_order_relaxed),
+                              xw_mono_ns() - t1,
+                              (unsigned)XS_STACK_CALL(xw_stack_config()->spin_us)),
+                memory_order_relaxed);
         if (n || k < 0)
             return n ? n : k;
         if (timeout > 0) {

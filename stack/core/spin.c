@@ -44,3 +44,8 @@ unsigned xw_spin_next(unsigned cur, bool hit, unsigned max)
         return cur - cur / 4;
     return XW_SPIN_MIN_US < max ? XW_SPIN_MIN_US : max;
 }
+
+unsigned xw_spin_slept(unsigned cur, uint64_t waited_ns, unsigned max)
+{
+    return waited_ns <= (uint64_t)max * 1000u ? max : cur;
+}

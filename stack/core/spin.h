@@ -5,6 +5,7 @@
 #define XW_SPIN_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 /* A thread may spin now (xw_spin_leave after) or should sleep at once: the
  * process spins on at most half the CPUs. */
@@ -17,6 +18,12 @@ void xw_spin_leave(void);
  * pays only while the peer runs; when it does not (more runnable threads than
  * cores), a long spin only keeps the core from it.  cur 0: max. */
 unsigned xw_spin_next(unsigned cur, bool hit, unsigned max);
+/* After a spin that missed and a sleep: the spin next time.  A wait that
+ * ended within max (spin and sleep together) would have been caught by a
+ * spin of max: max.  Else cur.  (Without it both sides of a request/response
+ * can settle on short spins that always miss, each waking the other from a
+ * sleep: a stable slow mode, seen at 32k against 1.16M requests/s.) */
+unsigned xw_spin_slept(unsigned cur, uint64_t waited_ns, unsigned max);
 #define XW_SPIN_MIN_US 4u
 
 #endif

@@ -176,6 +176,7 @@ static int sleep_wait(struct xw_sock *s, int events, uint64_t deadline)
  * -ETIMEDOUT at the deadline, or -EBADF when the socket is being closed. */
 static int ring_wait(struct xw_sock *s, int events, uint64_t deadline)
 {
+    uint64_t t0;
     int r;
 
     /* Callers loop on ring_wait until their call can proceed.  A peer can make
@@ -183,7 +184,8 @@ static int ring_wait(struct xw_sock *s, int events, uint64_t deadline)
      * the indices); the loop still ends here, at close or the timeout. */
     if ((r = interrupted(s)) != 0)
         return r;
-    if (deadline != UINT64_MAX && xw_mono_ns() >= deadline)
+    t0 = xw_mono_ns();
+    if (deadline != UINT64_MAX && t0 >= deadline)
         return -ETIMEDOUT;
     r = spin_wait(s, events, deadline);
     if (r)
@@ -193,6 +195,13 @@ static int ring_wait(struct xw_sock *s, int events, uint64_t deadline)
     atomic_fetch_add(&s->ring.sleepers, 1);
     r = sleep_wait(s, events, deadline);
     atomic_fetch_sub(&s->ring.sleepers, 1);
+    if (r > 0)
+        atomic_store_explicit(&s->ring.spin_us,
+                              xw_spin_slept(atomic_load_explicit(&s->ring.spin_us,
+                                                                 memory_order_relaxed),
+                                            xw_mono_ns() - t0,
+                                            (unsigned)xw_stack_config()->spin_us),
+                              memory_order_relaxed);
     return r;
 }
 
