@@ -205,15 +205,23 @@ static int dispatch_locked(void)
     return timeout;
 }
 
+/* Only while this process's dispatcher runs: a process whose stack went on
+ * in a keeper (xw_rev_pause) still holds the event fd, which is the keeper's
+ * now; events it took would never reach the keeper's routes. */
+static bool dispatching(void)
+{
+    return ev.x && !ev.sat && ev.ports && !ev.stop && ev.thread;
+}
+
 int xw_rev_wait_fd(void)
 {
-    return ev.x && !ev.sat && ev.ports && !ev.stop ? xw_evtchn_fd(ev.x) : -1;
+    return dispatching() ? xw_evtchn_fd(ev.x) : -1;
 }
 
 void xw_rev_dispatch_now(void)
 {
     xw_stack_lock();
-    if (ev.x && !ev.sat && ev.ports && !ev.stop)
+    if (dispatching())
         (void)dispatch_locked(); /* (delays: the dispatcher woke too, it recomputes) */
     xw_stack_unlock();
 }
