@@ -84,7 +84,7 @@ static void forget(struct xs_epset *s, struct member *m)
 {
     if (m->ring) {
         s->nring--;
-        XS_STACK_CALL(xw_watch(m->key, s->w, false));
+        XS_STACK_CALL(xw_watch(m->key, m->tok, s->w, false));
     } else if (m->undecided) {
         s->nundecided--;
     } else if (m->swap < 0) {
@@ -209,7 +209,7 @@ static int to_ring(int epfd, struct xs_epset *s, struct member *m, int key, bool
 
     if (!e || waiter_of(epfd, s) < 0 ||
         XS_STACK_CALL(xw_poll_look(key, &tok, 0, &mask, mk)) != 0 ||
-        XS_STACK_CALL(xw_watch(key, s->w, true)) != 0)
+        XS_STACK_CALL(xw_watch(key, tok, s->w, true)) != 0)
         return -1;
     if (in_kernel)
         xs_real.epoll_ctl(epfd, EPOLL_CTL_DEL, m->fd, NULL);
@@ -239,7 +239,7 @@ static bool to_kernel(int epfd, struct xs_epset *s, struct member *m)
 
     if (m->off)
         ev.events &= (uint32_t)EPOLLONESHOT | EPOLLET | EPOLLEXCLUSIVE; /* fired: none */
-    XS_STACK_CALL(xw_watch(m->key, s->w, false));
+    XS_STACK_CALL(xw_watch(m->key, m->tok, s->w, false));
     m->ring = false;
     s->nring--;
     if (xs_real.epoll_ctl(epfd, EPOLL_CTL_ADD, m->fd, &ev) < 0 && errno != EEXIST)
@@ -446,7 +446,7 @@ static void unregister(int epfd, struct xs_fd *e)
     pthread_mutex_lock(&s->lock);
     if ((m = find(s, swap_fd)) && m->swap >= 0) {
         if (m->ring) {
-            XS_STACK_CALL(xw_watch(m->key, s->w, false));
+            XS_STACK_CALL(xw_watch(m->key, m->tok, s->w, false));
             m->ring = false;
             s->nring--;
             m->swap = 1;

@@ -231,7 +231,7 @@ static int sleep_once(struct pollfd *fds, nfds_t nfds, int timeout)
         k[i].revents = 0;
         tok = 0;
         if (fds[i].fd >= 0 && xw_poll_look(fds[i].fd, &tok, arm, &m, mk) == 0 &&
-            xw_watch(fds[i].fd, w, true) == 0) {
+            xw_watch(fds[i].fd, tok, w, true) == 0) {
             rs[nr++] = (int)i;
             k[i].fd = -1;
             if (m & ((uint32_t)fds[i].events | POLLERR | POLLHUP))
@@ -255,7 +255,7 @@ static int sleep_once(struct pollfd *fds, nfds_t nfds, int timeout)
     if (rc > 0 && (k[nfds + 1].revents & POLLIN))
         xw_rev_dispatch_now();
     for (int j = 0; j < nr; j++)
-        xw_watch(fds[rs[j]].fd, w, false);
+        xw_watch(fds[rs[j]].fd, 0, w, false);
     for (nfds_t i = 0; i < nfds; i++)
         fds[i].revents = k[i].revents;
     if (k != small) {

@@ -77,13 +77,17 @@ static void watch_unlock(struct xw_sock *s)
     atomic_flag_clear_explicit(&s->watch_lock, memory_order_release);
 }
 
-int xw_watch(int fd, struct xw_waiter *w, bool on)
+int xw_watch(int fd, uint64_t id, struct xw_waiter *w, bool on)
 {
     struct xw_sock *s = xw_sock_get_fast(fd);
     int rc = 0, i;
 
     if (!s)
         return -ENOTSOCK;
+    if (id && s->id != id) { /* (another socket on the number now) */
+        xw_sock_put_fast(s);
+        return -ENOTSOCK;
+    }
     if (on && !xw_path_of(s)->look) {
         xw_sock_put_fast(s);
         return -ENOTSOCK;

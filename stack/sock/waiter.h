@@ -41,9 +41,11 @@ void xw_waiter_kick(struct xw_waiter *w);
 void xw_waiter_drain(struct xw_waiter *w);
 
 /* Socket fd's watchers (lock-free; the socket's own spinlock): add (on) or
- * remove w, counted (two adds need two removes).  0; -ENOTSOCK: fd is not a socket whose readiness can be looked
- * at in user space (then nothing is added); -ENOMEM. */
-int xw_watch(int fd, struct xw_waiter *w, bool on);
+ * remove w, counted (two adds need two removes), if fd is the socket with
+ * that id (0: whichever).  0; -ENOTSOCK: fd is not that socket, or not one
+ * whose readiness can be looked at in user space (then nothing is added);
+ * -ENOMEM. */
+int xw_watch(int fd, uint64_t id, struct xw_waiter *w, bool on);
 /* The ring path: signal s's armed watchers. */
 void xw_watchers_signal(struct xw_sock *s);
 /* The socket is reclaimed: drop its watchers. */
