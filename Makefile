@@ -45,12 +45,17 @@ bench: build
 # thread held a lock of the sanitizer's allocator inherits it locked, and the
 # leak check at its exit then waits for ever (seen: a daemon's server hung in
 # __lsan::LockAllocator at exit, 2 runs in 10); memory errors are still caught.
+# The same lock also hangs a child's first allocation of that size (GCC 12's
+# ASan has no fork handler for its allocator; seen: a pre-fork worker's thread
+# in SizeClassAllocator64::GetFromAllocator -> Mutex::Lock, about 1 run in 6 of
+# fork_prefork's "owner exits" case, also at commits before the shim's
+# user-space readiness): a fork test that fails is run again, up to 3 times.
 asan: deps
 	cmake -S . -B $(BUILD)-asan -DXWAY_WERROR=ON -DXWAY_SANITIZE=ON -DXWAY_XEN_TESTS=OFF $(CMAKE_FLAGS)
 	cmake --build $(BUILD)-asan -j$(JOBS)
 	cd $(BUILD)-asan && ctest --output-on-failure -j2 -E '^install$$' -LE '^shim$$' $(CTEST_FLAGS)
 	cd $(BUILD)-asan && ASAN_OPTIONS=verify_asan_link_order=0 ctest --output-on-failure -R '^(shim_fdrace|shim_exec|shim_select|shim_epoll_modes|shim_epoll_more|shim_epoll_et)$$' $(CTEST_FLAGS)
-	cd $(BUILD)-asan && ASAN_OPTIONS=verify_asan_link_order=0:detect_leaks=0 ctest --output-on-failure -R '^(fork_prefork|fork_signals|fork_spawn|fork_outgoing|fork_claim)$$' $(CTEST_FLAGS)
+	cd $(BUILD)-asan && ASAN_OPTIONS=verify_asan_link_order=0:detect_leaks=0 ctest --output-on-failure --repeat until-pass:3 -R '^(fork_prefork|fork_signals|fork_spawn|fork_outgoing|fork_claim)$$' $(CTEST_FLAGS)
 
 install: build
 	cmake --install $(BUILD) --prefix $(or $(PREFIX),/usr/local)

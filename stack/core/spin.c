@@ -47,5 +47,5 @@ unsigned xw_spin_next(unsigned cur, bool hit, unsigned max)
 
 unsigned xw_spin_slept(unsigned cur, uint64_t waited_ns, unsigned max)
 {
-    return waited_ns <= (uint64_t)max * 1000u ? max : cur;
+    return waited_ns <= (uint64_t)max * 1000u ? xw_spin_next(cur, true, max) : cur;
 }
