@@ -694,9 +694,9 @@ static int kernel_events(struct xs_epset *s, int epfd, struct epoll_event *ev, i
 static void settle(struct xs_epset *s)
 {
     struct pollfd small[64], *p = small;
-    int n = 0;
+    int n = 0, most = s->n - s->nring - s->nnested; /* (those that may be settled) */
 
-    if (s->n > 64 && !(p = malloc((size_t)s->n * sizeof(*p))))
+    if (most > 64 && !(p = malloc((size_t)most * sizeof(*p))))
         return;
     for (int i = 0; i < s->n; i++) {
         int key;

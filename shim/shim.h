@@ -73,12 +73,9 @@ struct xs_real {
 extern struct xs_real xs_real;
 void xs_real_init(void);
 
-/* From the stack's objects (stack/sock/poll.c): busy-poll the ring sockets among fds
- * for up to XWAY_SPIN_US; true as soon as one is ready. */
-bool xw_poll_spin(const struct pollfd *fds, nfds_t nfds, _Atomic unsigned *budget);
-/* The same objects (stack/path/ring_path.c): every raw-fd wait of the shim's
- * goes through xw_poll_settle/xway_poll or is on an XWAY_POLLED socket (see
- * ring_path.h), so the stack may leave a ring socket's fd stale on EAGAIN. */
+/* From the stack's objects (stack/path/ring_path.c): the shim's waits look at
+ * ring sockets in user space (xway_poll, epoll.c) or are on an XWAY_POLLED
+ * socket (see ring_path.h), so the stack may leave a ring socket's fd stale. */
 void xw_rpath_lazy_ready(void);
 /* The same objects (stack/path/ring_events.h): the stack's event fd, for a
  * sleep to wait on too, and taking its events on the caller's thread. */

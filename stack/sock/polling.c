@@ -85,10 +85,13 @@ int xw_poll_settle(struct pollfd *fds, nfds_t nfds)
     return refine(fds, nfds, true, NULL);
 }
 
-/* The spin of a poll/select/xway_poll call: the calling thread's own. */
+/* Busy-poll the sockets among fds (their events; the first XW_POLL_SPIN_MAX)
+ * whose path can be polled without the lock, for up to XWAY_SPIN_US; true as
+ * soon as one is ready.  Adaptive (spin.h), per thread. */
+#define XW_POLL_SPIN_MAX 64
 static __thread unsigned thread_spin_us;
 
-bool xw_poll_spin(const struct pollfd *fds, nfds_t nfds, _Atomic unsigned *budget)
+static bool poll_spin(const struct pollfd *fds, nfds_t nfds)
 {
     struct { struct xw_sock *s; const struct xw_path_ops *ops; int ev; } w[XW_POLL_SPIN_MAX];
     int n = 0;
@@ -119,7 +122,7 @@ bool xw_poll_spin(const struct pollfd *fds, nfds_t nfds, _Atomic unsigned *budge
     serving = xw_stack_running() || xw_stack_satellite();
     max = serving ? (unsigned)xw_stack_config()->spin_us : 0;
     xw_stack_unlock();
-    cur = budget ? atomic_load_explicit(budget, memory_order_relaxed) : thread_spin_us;
+    cur = thread_spin_us;
     if (!cur || cur > max)
         cur = max;
     end = xw_mono_ns() + (uint64_t)cur * 1000u;
@@ -133,11 +136,7 @@ bool xw_poll_spin(const struct pollfd *fds, nfds_t nfds, _Atomic unsigned *budge
     xw_spin_leave();
     for (int j = 0; j < n; j++)
         xw_sock_put_fast(w[j].s);
-    cur = xw_spin_next(cur, hit, max);
-    if (budget)
-        atomic_store_explicit(budget, cur, memory_order_relaxed);
-    else
-        thread_spin_us = cur;
+    thread_spin_us = xw_spin_next(cur, hit, max);
     return hit;
 }
 
@@ -280,7 +279,7 @@ int xway_poll(struct pollfd *fds, nfds_t nfds, int timeout_ms)
         return ready;
     if (timeout_ms == 0) /* nothing: leave no stale "ready" on the fds */
         return refine(fds, nfds, true, NULL);
-    if (xw_poll_spin(fds, nfds, NULL) && (ready = ready_now(fds, nfds)) != 0)
+    if (poll_spin(fds, nfds) && (ready = ready_now(fds, nfds)) != 0)
         return ready;
     for (;;) {
         rc = sleep_once(fds, nfds, left);

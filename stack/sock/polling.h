@@ -12,12 +12,6 @@
  * arming) a socket's stale "ready" on its fd: before a kernel sleep on the
  * raw fds (epoll).  Ready count. */
 int xw_poll_settle(struct pollfd *fds, nfds_t nfds);
-/* Busy-poll the sockets among fds (their events; the first 64) whose path can
- * be polled without the lock, for up to XWAY_SPIN_US; true as soon as one is
- * ready.  Adaptive (spin.h): budget is the spin's state (an epoll set's; NULL:
- * the calling thread's). */
-bool xw_poll_spin(const struct pollfd *fds, nfds_t nfds, _Atomic unsigned *budget);
-#define XW_POLL_SPIN_MAX 64
 
 /* The user-space look at socket fd (path.h: look), after arming arm
  * (XW_CHAN_* mask, 0: none), if it is still the socket *tok (its id; 0: any, then
