@@ -761,29 +761,35 @@ bool xs_epoll_has_ring(int fd)
 }
 
 /* Spin on the ring members for the set's adaptive budget: events found. */
+struct spin_arg {
+    int epfd;
+    struct xs_epset *s;
+    struct epoll_event *ev;
+    int max;
+    bool *more;
+};
+
+static int spin_look(void *arg)
+{
+    struct spin_arg *a = arg;
+    int n;
+
+    pthread_mutex_lock(&a->s->lock);
+    n = a->s->nring ? scan(a->epfd, a->s, a->ev, a->max, false, false, false, a->more) : -1;
+    pthread_mutex_unlock(&a->s->lock);
+    return n;
+}
+
 static int spin(int epfd, struct xs_epset *s, struct epoll_event *ev, int max, bool *more)
 {
-    unsigned cap = (unsigned)XS_STACK_CALL(xw_stack_config()->spin_us), cur;
-    uint64_t end;
-    int n = 0;
+    unsigned cap = (unsigned)XS_STACK_CALL(xw_stack_config()->spin_us);
+    struct spin_arg a = { epfd, s, ev, max, more };
+    int n;
 
-    if (!cap || !XS_STACK_CALL(xw_spin_enter()))
+    if (!cap)
         return 0;
-    cur = atomic_load_explicit(&s->spin_us, memory_order_relaxed);
-    if (!cur || cur > cap)
-        cur = cap;
-    end = xw_mono_ns() + (uint64_t)cur * 1000u;
-    for (unsigned k = 0; !n; k++) {
-        pthread_mutex_lock(&s->lock);
-        n = s->nring ? scan(epfd, s, ev, max, false, false, false, more) : 0;
-        pthread_mutex_unlock(&s->lock);
-        if (n || !s->nring || ((k & 7) == 7 && xw_mono_ns() >= end))
-            break;
-        xw_cpu_relax();
-    }
-    XS_STACK_CALL((xw_spin_leave(), 0));
-    atomic_store_explicit(&s->spin_us, xw_spin_next(cur, n != 0, cap), memory_order_relaxed);
-    return n;
+    n = XS_STACK_CALL(xw_spin(&s->spin_us, cap, UINT64_MAX, spin_look, &a));
+    return n > 0 ? n : 0;
 }
 
 /* A thread leaves the set's sleep (lock held).  The waiter stays armed while

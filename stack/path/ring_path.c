@@ -97,33 +97,28 @@ static int check_owned(struct xw_sock *s, int events)
  * the kernel from run to run, 10 us 2.4x-3x; a single connection's round
  * trips need the longer spin (10 us: 0.25x-0.5x of 50 us). */
 
+struct spin_arg {
+    struct xw_sock *s;
+    int events;
+    unsigned i;
+};
+
+static int spin_look(void *arg)
+{
+    struct spin_arg *a = arg;
+    int r = xw_channel_poll(a->s->ring.ch, a->events);
+
+    if (!r && (++a->i & 63) == 0)
+        r = interrupted(a->s);
+    return r;
+}
+
 static int spin_wait(struct xw_sock *s, int events, uint64_t deadline)
 {
-    unsigned max = (unsigned)xw_stack_config()->spin_us;
-    unsigned cur = atomic_load_explicit(&s->ring.spin_us, memory_order_relaxed);
-    uint64_t t, spin_end;
-    int r = 0;
+    struct spin_arg a = { s, events, 0 };
 
-    if (!xw_spin_enter())
-        return 0;
-    if (!cur || cur > max) /* (0 with XWAY_SPIN_US=0: one pass of 64 looks) */
-        cur = max;
-    spin_end = xw_mono_ns() + (uint64_t)cur * 1000u;
-    for (unsigned i = 0;; i++) {
-        if ((r = xw_channel_poll(s->ring.ch, events)) != 0)
-            break;
-        if ((i & 63) == 63) {
-            if ((r = interrupted(s)) != 0)
-                break;
-            if ((t = xw_mono_ns()) >= spin_end || t >= deadline)
-                break;
-        }
-        xw_cpu_relax();
-    }
-    xw_spin_leave();
-    atomic_store_explicit(&s->ring.spin_us, xw_spin_next(cur, r != 0, max),
-                          memory_order_relaxed);
-    return r;
+    return xw_spin(&s->ring.spin_us, (unsigned)xw_stack_config()->spin_us, deadline, spin_look,
+                   &a);
 }
 
 /* The sleeping part: arm, re-check, sleep on the socket's futex word.  The

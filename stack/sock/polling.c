@@ -89,54 +89,53 @@ int xw_poll_settle(struct pollfd *fds, nfds_t nfds)
  * whose path can be polled without the lock, for up to XWAY_SPIN_US; true as
  * soon as one is ready.  Adaptive (spin.h), per thread. */
 #define XW_POLL_SPIN_MAX 64
-static __thread unsigned thread_spin_us;
+static __thread _Atomic unsigned thread_spin_us;
+
+struct spin_set {
+    int n;
+    struct { struct xw_sock *s; const struct xw_path_ops *ops; int ev; } w[XW_POLL_SPIN_MAX];
+};
+
+static int spin_look(void *arg)
+{
+    struct spin_set *set = arg;
+
+    for (int j = 0; j < set->n; j++)
+        if (set->w[j].ops->poll_fast(set->w[j].s, set->w[j].ev) != 0)
+            return 1;
+    return 0;
+}
 
 static bool poll_spin(const struct pollfd *fds, nfds_t nfds)
 {
-    struct { struct xw_sock *s; const struct xw_path_ops *ops; int ev; } w[XW_POLL_SPIN_MAX];
-    int n = 0;
+    struct spin_set set;
     bool hit = false, serving;
-    uint64_t end;
-    unsigned max, cur;
+    unsigned max;
 
-    for (nfds_t i = 0; i < nfds && n < XW_POLL_SPIN_MAX; i++) {
+    set.n = 0;
+    for (nfds_t i = 0; i < nfds && set.n < XW_POLL_SPIN_MAX; i++) {
         int ev = (fds[i].events & (POLLIN | POLLRDNORM) ? XW_CHAN_READABLE : 0) |
                  (fds[i].events & (POLLOUT | POLLWRNORM) ? XW_CHAN_WRITABLE : 0);
         struct xw_sock *s = ev ? xw_sock_get_fast(fds[i].fd) : NULL;
         if (!s)
             continue;
-        w[n].ops = xw_path_of(s);
-        if (!w[n].ops->poll_fast) {
+        set.w[set.n].ops = xw_path_of(s);
+        if (!set.w[set.n].ops->poll_fast) {
             xw_sock_put_fast(s);
             continue;
         }
-        w[n].s = s;
-        w[n++].ev = ev;
+        set.w[set.n].s = s;
+        set.w[set.n++].ev = ev;
     }
-    if (!n || !xw_spin_enter()) {
-        for (int j = 0; j < n; j++)
-            xw_sock_put_fast(w[j].s);
-        return false;
+    if (set.n) {
+        xw_stack_lock();
+        serving = xw_stack_running() || xw_stack_satellite();
+        max = serving ? (unsigned)xw_stack_config()->spin_us : 0;
+        xw_stack_unlock();
+        hit = xw_spin(&thread_spin_us, max, UINT64_MAX, spin_look, &set) > 0;
     }
-    xw_stack_lock();
-    serving = xw_stack_running() || xw_stack_satellite();
-    max = serving ? (unsigned)xw_stack_config()->spin_us : 0;
-    xw_stack_unlock();
-    cur = thread_spin_us;
-    if (!cur || cur > max)
-        cur = max;
-    end = xw_mono_ns() + (uint64_t)cur * 1000u;
-    for (unsigned k = 0; !hit; k++) {
-        for (int j = 0; j < n && !hit; j++)
-            hit = w[j].ops->poll_fast(w[j].s, w[j].ev) != 0;
-        if ((k & 15) == 15 && xw_mono_ns() >= end)
-            break;
-        xw_cpu_relax();
-    }
-    xw_spin_leave();
-    for (int j = 0; j < n; j++)
-        xw_sock_put_fast(w[j].s);
-    thread_spin_us = xw_spin_next(cur, hit, max);
+    for (int j = 0; j < set.n; j++)
+        xw_sock_put_fast(set.w[j].s);
     return hit;
 }
 
