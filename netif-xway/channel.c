@@ -655,27 +655,19 @@ ssize_t xw_channel_send_fill(struct xw_channel *ch,
 /* One nonblocking attempt: bytes, 0 at EOF, -EAGAIN or -errno. */
 static ssize_t try_recv(struct xw_channel *ch, void *buf, size_t len)
 {
-    int err = atomic_load_explicit(&ch->error, memory_order_relaxed);
-    int perr = xw_ring_peer_error(&ch->rx);
-    long n;
+    struct iovec iov[2];
+    int n = xw_channel_view(ch, iov), err;
+    size_t c, a;
 
-    if (err)
-        return err;
-    if (perr == -ECONNRESET)
-        return perr; /* a reset discards what is still queued */
-    n = xw_ring_read(&ch->rx, buf, len);
-    if (n < 0)
-        return broken(ch, (int)n);
-    if (n > 0) {
-        if (xw_ring_consumer_should_kick(&ch->rx))
-            kick(ch);
+    if (n <= 0)
         return n;
-    }
-    if (xw_ring_at_eof(&ch->rx))
-        return 0;
-    if (ch->rx.broken)
-        return broken(ch, ch->rx.broken);
-    return perr ? perr : -EAGAIN;
+    c = (size_t)n < len ? (size_t)n : len;
+    a = c < iov[0].iov_len ? c : iov[0].iov_len;
+    memcpy(buf, iov[0].iov_base, a);
+    if (c > a)
+        memcpy((uint8_t *)buf + a, iov[1].iov_base, c - a);
+    err = xw_channel_consume(ch, (uint32_t)c);
+    return err ? err : (ssize_t)c;
 }
 
 ssize_t xw_channel_recv(struct xw_channel *ch, void *buf, size_t len, int timeout_ms)
@@ -707,6 +699,64 @@ int xw_channel_peek(struct xw_channel *ch, struct iovec iov[2])
         return err;
     err = xw_ring_peek(&ch->rx, iov);
     return err < 0 ? broken(ch, err) : err;
+}
+
+int xw_channel_view(struct xw_channel *ch, struct iovec iov[2])
+{
+    int err = atomic_load_explicit(&ch->error, memory_order_relaxed);
+    int perr = xw_ring_peer_error(&ch->rx), n;
+
+    if (err)
+        return err;
+    if (perr == -ECONNRESET)
+        return perr; /* a reset discards what is still queued */
+    n = xw_ring_peek(&ch->rx, iov);
+    if (n < 0)
+        return broken(ch, n);
+    if (n > 0)
+        return n;
+    if (xw_ring_at_eof(&ch->rx))
+        return 0;
+    if (ch->rx.broken)
+        return broken(ch, ch->rx.broken);
+    return perr ? perr : -EAGAIN;
+}
+
+int xw_channel_consume(struct xw_channel *ch, uint32_t n)
+{
+    int err = xw_ring_release(&ch->rx, n);
+
+    if (err)
+        return err == -EINVAL ? err : broken(ch, err);
+    if (n && xw_ring_consumer_should_kick(&ch->rx))
+        kick(ch);
+    return 0;
+}
+
+int xw_channel_reserve(struct xw_channel *ch, struct iovec iov[2])
+{
+    int err = tx_state(ch), room;
+
+    if (err)
+        return err;
+    room = xw_ring_reserve(&ch->tx, iov);
+    if (room < 0)
+        return broken(ch, room);
+    return room ? room : -EAGAIN;
+}
+
+int xw_channel_commit(struct xw_channel *ch, uint32_t n)
+{
+    int err = tx_state(ch);
+
+    if (err)
+        return err;
+    err = xw_ring_commit(&ch->tx, n);
+    if (err)
+        return err == -EINVAL ? err : broken(ch, err);
+    if (n && xw_ring_producer_should_kick(&ch->tx))
+        kick(ch);
+    return 0;
 }
 
 int xw_channel_shutdown_write(struct xw_channel *ch)

@@ -107,6 +107,17 @@ ssize_t xw_channel_send_fill(struct xw_channel *ch,
  * 0 = none now. */
 int xw_channel_peek(struct xw_channel *ch, struct iovec iov[2]);
 
+/* Zero copy, by the direction's owner.  view: the readable bytes in place
+ * (1 or 2 segments), count, 0 at EOF, -EAGAIN, or -errno (a reset discards
+ * what is queued); consume: release the first n of them (-EINVAL: more than
+ * the view had).  reserve: the free space in place, count, -EAGAIN (full), or
+ * -errno (-EPIPE ...); commit: publish its first n bytes (nothing when the
+ * channel failed since: -errno). */
+int xw_channel_view(struct xw_channel *ch, struct iovec iov[2]);
+int xw_channel_consume(struct xw_channel *ch, uint32_t n);
+int xw_channel_reserve(struct xw_channel *ch, struct iovec iov[2]);
+int xw_channel_commit(struct xw_channel *ch, uint32_t n);
+
 /* Wait until readable (events & 1) and/or writable (events & 2), or EOF/error.
  * Returns the ready mask (1 readable-or-EOF, 2 writable, 4 error), -ETIMEDOUT, -errno. */
 enum { XW_CHAN_READABLE = 1, XW_CHAN_WRITABLE = 2, XW_CHAN_ERROR = 4 };

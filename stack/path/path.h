@@ -86,6 +86,17 @@ struct xw_path_ops {
      * socket's watchers.  NULL: the path's readiness is the readiness fd's
      * (the kernel waits on it). */
     uint32_t (*look)(struct xw_sock *s, int arm, uint32_t marks[2]);
+    /* The zero-copy API (xway_zc.h; sock/zc.c keeps each socket's open view
+     * and reservation).  Lock held iff !unlocked_io.  view: wait (unless
+     * nonblock; SO_RCVTIMEO: -EAGAIN) for readable bytes and describe them in
+     * place in seg: count, 0 at EOF, -errno; a view holds the receiving
+     * direction until consume(n <= count).  reserve: wait for room, up to
+     * want bytes in seg: count or -errno; holds the sending direction until
+     * commit(n <= count): bytes sent or -errno. */
+    ssize_t (*zc_view)(struct xw_sock *s, struct iovec seg[2], bool nonblock);
+    void (*zc_consume)(struct xw_sock *s, size_t n);
+    ssize_t (*zc_reserve)(struct xw_sock *s, size_t want, struct iovec seg[2], bool nonblock);
+    ssize_t (*zc_commit)(struct xw_sock *s, size_t n, int flags);
     /* Lock held, last reference gone: free the path's state in s (called for
      * every path, whether s used it or not; a no-op then). */
     void (*release)(struct xw_sock *s);

@@ -638,6 +638,102 @@ static ssize_t ring_recv(struct xw_sock *s, const struct iovec *iov, int iovcnt,
     return ret;
 }
 
+/* ---- zero copy (path.h) ---------------------------------------------------- */
+
+static ssize_t ring_zc_view(struct xw_sock *s, struct iovec seg[2], bool nonblock)
+{
+    uint64_t deadline = deadline_ns(&s->rcvtimeo);
+    int n, r;
+
+    for (;;) {
+        if (s->shut_rd)
+            return 0;
+        dir_take(&s->ring.rx_busy);
+        if (pre_left(s)) { /* a claimed connection's bytes come first */
+            size_t off = atomic_load_explicit(&s->ring.pre_off, memory_order_relaxed);
+            seg[0] = (struct iovec){ s->ring.pre + off, s->ring.pre_len - off };
+            seg[1] = (struct iovec){ NULL, 0 };
+            return (ssize_t)seg[0].iov_len; /* rx_busy held until consume */
+        }
+        n = xw_channel_view(s->ring.ch, seg);
+        if (n > 0)
+            return n; /* rx_busy held until consume */
+        dir_give(&s->ring.rx_busy);
+        if (n == 0)
+            return 0;
+        if (n != -EAGAIN)
+            return sock_error(s, n, false);
+        if (nonblock) {
+            if (s->polled || !lazy_ready)
+                refresh(s, false);
+            return -EAGAIN;
+        }
+        r = ring_wait(s, XW_CHAN_READABLE, deadline);
+        if (r < 0)
+            return r == -ETIMEDOUT ? -EAGAIN : r;
+        if ((r & XW_CHAN_ERROR) && !(r & XW_CHAN_READABLE) &&
+            atomic_load_explicit(&s->err, memory_order_relaxed))
+            return sock_error(s, -ECONNRESET, false);
+    }
+}
+
+static void ring_zc_consume(struct xw_sock *s, size_t n)
+{
+    if (pre_left(s))
+        atomic_store_explicit(&s->ring.pre_off,
+                              atomic_load_explicit(&s->ring.pre_off, memory_order_relaxed) + n,
+                              memory_order_relaxed);
+    else
+        xw_channel_consume(s->ring.ch, (uint32_t)n); /* (a failure is the next call's) */
+    dir_give(&s->ring.rx_busy);
+    atomic_fetch_add_explicit(&s->ring.rx_bytes, n, memory_order_relaxed);
+    if (s->polled)
+        refresh(s, false);
+}
+
+static ssize_t ring_zc_reserve(struct xw_sock *s, size_t want, struct iovec seg[2], bool nonblock)
+{
+    uint64_t deadline = deadline_ns(&s->sndtimeo);
+    int n, err;
+
+    for (;;) {
+        if (s->shut_wr)
+            return -EPIPE;
+        dir_take(&s->ring.tx_busy);
+        n = xw_channel_reserve(s->ring.ch, seg);
+        if (n > 0) { /* tx_busy held until commit */
+            if (seg[0].iov_len >= want) {
+                seg[0].iov_len = want;
+                seg[1].iov_len = 0;
+            } else if (seg[1].iov_len > want - seg[0].iov_len) {
+                seg[1].iov_len = want - seg[0].iov_len;
+            }
+            return (ssize_t)(seg[0].iov_len + seg[1].iov_len);
+        }
+        dir_give(&s->ring.tx_busy);
+        err = send_stalled(s, n, nonblock, deadline);
+        if (err == -EAGAIN) {
+            atomic_fetch_add_explicit(&s->ring.tx_stalls, 1, memory_order_relaxed);
+            if (s->polled || !lazy_ready)
+                refresh(s, false);
+        }
+        if (err)
+            return err;
+    }
+}
+
+static ssize_t ring_zc_commit(struct xw_sock *s, size_t n, int flags)
+{
+    int err = xw_channel_commit(s->ring.ch, (uint32_t)n);
+
+    (void)flags;
+    dir_give(&s->ring.tx_busy);
+    if (err)
+        return sock_error(s, err, true);
+    atomic_fetch_add_explicit(&s->ring.tx_bytes, n, memory_order_relaxed);
+    return (ssize_t)n;
+}
+
 static void ring_shutdown_wr(struct xw_sock *s)
 {
     if (s->ring.ch)
@@ -715,6 +811,10 @@ const struct xw_path_ops xw_ring_ops = {
     .wake = ring_wake,
     .poll_fast = ring_poll_fast,
     .look = ring_look,
+    .zc_view = ring_zc_view,
+    .zc_consume = ring_zc_consume,
+    .zc_reserve = ring_zc_reserve,
+    .zc_commit = ring_zc_commit,
     .release = ring_release,
     .info = ring_info,
 };

@@ -514,7 +514,8 @@ int xw_tcp_connect(struct xw_sock *s, const ip_addr_t *ip, u16_t port)
 /* ---- data -------------------------------------------------------------------- */
 
 /* Copy up to len bytes of the receive queue into iov, from byte `skip` of the
- * iovec on; consume them unless peeking.  Returns bytes copied. */
+ * iovec on (iov NULL: none, the bytes are only consumed); consume them unless
+ * peeking.  Returns bytes copied. */
 static size_t rx_copy(struct xw_sock *s, const struct iovec *iov, int iovcnt, size_t skip,
                       size_t len, bool peek)
 {
@@ -523,20 +524,21 @@ static size_t rx_copy(struct xw_sock *s, const struct iovec *iov, int iovcnt, si
     int i = 0;
     size_t io = skip;
 
-    while (i < iovcnt && io >= iov[i].iov_len)
+    while (iov && i < iovcnt && io >= iov[i].iov_len)
         io -= iov[i++].iov_len;
-    while (q && done < len && i < iovcnt) {
+    while (q && done < len && (!iov || i < iovcnt)) {
         size_t n = q->len - off;
-        size_t room = iov[i].iov_len - io;
+        size_t room = iov ? iov[i].iov_len - io : SIZE_MAX;
         if (n > room)
             n = room;
         if (n > len - done)
             n = len - done;
-        memcpy((char *)iov[i].iov_base + io, (char *)q->payload + off, n);
+        if (iov)
+            memcpy((char *)iov[i].iov_base + io, (char *)q->payload + off, n);
         done += n;
         off += n;
         io += n;
-        if (io == iov[i].iov_len) {
+        if (iov && io == iov[i].iov_len) {
             i++;
             io = 0;
         }
@@ -585,6 +587,45 @@ void xw_tcp_rx_flush(struct xw_sock *s)
     s->tcp.rx_len = s->tcp.rx_off = 0;
 }
 
+/* Wait until the receive queue has bytes for the application: 1; 0 at EOF
+ * (or a dead or shut connection); 2 when an error is pending (the caller
+ * reports it, or first what it has); -EAGAIN (nonblocking, the timeout, or
+ * the connection switched path: path.h), -errno. */
+static int rx_ready(struct xw_sock *s, bool nonblock, const struct timespec *deadline)
+{
+    int rc;
+
+    for (;;) {
+        if (xw_path_of(s) != &xw_tcp_ops) /* switched while we waited (path.h) */
+            return -EAGAIN;
+        if (s->tcp.rx_len && !xw_hs_reading(&s->hs))
+            return 1;
+        if (s->rd_eof || s->shut_rd)
+            return 0;
+        if (s->err)
+            return 2;
+        if (s->state == XW_SS_DEAD)
+            return 0;
+        if (nonblock)
+            return -EAGAIN;
+        rc = xw_sock_wait(s, deadline);
+        if (rc == -ETIMEDOUT)
+            return -EAGAIN;
+        if (rc < 0)
+            return rc;
+    }
+}
+
+/* The pending error, reported once. */
+static int take_err(struct xw_sock *s)
+{
+    int rc = s->err;
+
+    s->err = 0;
+    xw_sock_changed(s);
+    return -rc;
+}
+
 static ssize_t path_recv(struct xw_sock *s, const struct iovec *iov, int iovcnt,
                            size_t want, int flags)
 {
@@ -600,9 +641,8 @@ static ssize_t path_recv(struct xw_sock *s, const struct iovec *iov, int iovcnt,
     if (want == 0)
         return 0;
     for (;;) {
-        if (xw_path_of(s) != &xw_tcp_ops) /* switched while we waited (path.h) */
-            return got ? (ssize_t)got : -EAGAIN;
-        if (s->tcp.rx_len && !xw_hs_reading(&s->hs)) {
+        rc = rx_ready(s, nonblock, deadline);
+        if (rc == 1) {
             size_t n = rx_copy(s, iov, iovcnt, got, want - got, peek);
             got += n;
             if (!peek)
@@ -610,26 +650,11 @@ static ssize_t path_recv(struct xw_sock *s, const struct iovec *iov, int iovcnt,
             xw_sock_changed(s);
             if (got == want || !waitall)
                 return (ssize_t)got;
+            continue;
         }
-        if (s->rd_eof || s->shut_rd)
+        if (got)
             return (ssize_t)got;
-        if (s->err) {
-            if (got)
-                return (ssize_t)got;
-            rc = s->err;
-            s->err = 0;
-            xw_sock_changed(s);
-            return -rc;
-        }
-        if (s->state == XW_SS_DEAD)
-            return (ssize_t)got;
-        if (nonblock)
-            return got ? (ssize_t)got : -EAGAIN;
-        rc = xw_sock_wait(s, deadline);
-        if (rc == -ETIMEDOUT)
-            return got ? (ssize_t)got : -EAGAIN;
-        if (rc < 0)
-            return got ? (ssize_t)got : rc;
+        return rc == 2 ? take_err(s) : rc;
     }
 }
 
@@ -800,6 +825,84 @@ static size_t tcp_space(const struct xw_sock *s)
     return s->tcp.pcb && s->state == XW_SS_CONNECTED ? send_space(s->tcp.pcb) : 0;
 }
 
+/* ---- zero copy (path.h): lwIP's segments in place; a buffer to send from -- */
+
+#define ZC_TX_MAX (256u * 1024u) /* the most one reservation offers */
+
+static ssize_t tcp_zc_view(struct xw_sock *s, struct iovec seg[2], bool nonblock)
+{
+    struct timespec dbuf;
+    const struct timespec *deadline = xw_deadline(&s->rcvtimeo, &dbuf);
+    struct pbuf *q;
+    int rc;
+
+    if (s->state == XW_SS_NEW || s->state == XW_SS_LISTEN)
+        return -ENOTCONN;
+    rc = rx_ready(s, nonblock, deadline);
+    if (rc != 1)
+        return rc == 2 ? take_err(s) : rc;
+    q = s->tcp.rx;
+    seg[0] = (struct iovec){ (char *)q->payload + s->tcp.rx_off, q->len - s->tcp.rx_off };
+    seg[1] = (struct iovec){ NULL, 0 };
+    if (q->next)
+        seg[1] = (struct iovec){ q->next->payload, q->next->len };
+    if (seg[0].iov_len + seg[1].iov_len > s->tcp.rx_len) /* (never: rx_len counts them) */
+        seg[1].iov_len = s->tcp.rx_len - seg[0].iov_len;
+    return (ssize_t)(seg[0].iov_len + seg[1].iov_len);
+}
+
+static void tcp_zc_consume(struct xw_sock *s, size_t n)
+{
+    s->tcp.rx_bytes += rx_copy(s, NULL, 0, 0, n, false);
+    xw_sock_changed(s);
+}
+
+/* Room: a buffer of the socket's (the commit copies it into TCP segments, as
+ * send copies the caller's); nonblocking, no more than TCP takes now. */
+static ssize_t tcp_zc_reserve(struct xw_sock *s, size_t want, struct iovec seg[2], bool nonblock)
+{
+    size_t n = want < ZC_TX_MAX ? want : ZC_TX_MAX;
+
+    if (s->err)
+        return take_err(s);
+    if (s->shut_wr || (s->state == XW_SS_DEAD && s->was_connected))
+        return -EPIPE;
+    if (s->state != XW_SS_CONNECTED)
+        return s->state == XW_SS_CONNECTING && nonblock ? -EAGAIN : -ENOTCONN;
+    if (nonblock) {
+        size_t room = tcp_space(s);
+        if (!room)
+            return -EAGAIN;
+        if (n > room)
+            n = room;
+    }
+    if (s->tcp.zc_cap < n) {
+        void *b = realloc(s->tcp.zc_buf, n);
+        if (!b)
+            return -ENOMEM;
+        s->tcp.zc_buf = b;
+        s->tcp.zc_cap = n;
+    }
+    seg[0] = (struct iovec){ s->tcp.zc_buf, n };
+    seg[1] = (struct iovec){ NULL, 0 };
+    return (ssize_t)n;
+}
+
+static ssize_t tcp_zc_commit(struct xw_sock *s, size_t n, int flags)
+{
+    struct iovec v = { s->tcp.zc_buf, n };
+
+    return n ? path_send(s, &v, 1, n, flags) : 0;
+}
+
+static void tcp_release(struct xw_sock *s)
+{
+    xw_tcp_rx_flush(s);
+    free(s->tcp.zc_buf);
+    s->tcp.zc_buf = NULL;
+    s->tcp.zc_cap = 0;
+}
+
 /* ---- the path's ops ---------------------------------------------------------- */
 
 static bool readable(const struct xw_sock *s)
@@ -863,6 +966,10 @@ const struct xw_path_ops xw_tcp_ops = {
     .readiness = tcp_readiness,
     .changed = tcp_changed,
     .wake = tcp_wake,
-    .release = xw_tcp_rx_flush,
+    .zc_view = tcp_zc_view,
+    .zc_consume = tcp_zc_consume,
+    .zc_reserve = tcp_zc_reserve,
+    .zc_commit = tcp_zc_commit,
+    .release = tcp_release,
     .info = tcp_info,
 };

@@ -386,6 +386,8 @@ static ssize_t path_call(const struct xw_path_ops *ops, struct xw_sock *s, bool 
 static ssize_t path_io(struct xw_sock *s, bool sending, const struct iovec *iov, int iovcnt,
                        size_t total, int flags)
 {
+    if (xw_zc_busy(s, sending))
+        return -EBUSY;
     for (;;) {
         const struct xw_path_ops *ops = xw_path_of(s);
         ssize_t rc;
@@ -421,7 +423,10 @@ static bool path_fast(int fd, bool sending, const struct iovec *iov, int iovcnt,
     if (!s)
         return false;
     ops = xw_path_of(s);
-    if (ops->unlocked_io) {
+    if (xw_zc_busy(s, sending)) {
+        *rc = -EBUSY;
+        done = true;
+    } else if (ops->unlocked_io) {
         *rc = path_call(ops, s, sending, iov, iovcnt, total, flags);
         done = *rc != -EAGAIN || xw_path_of(s) == ops;
     }
@@ -518,6 +523,10 @@ ssize_t xway_sendfile(int out, int in, off_t *off, size_t count)
     struct xw_sock *s = xw_sock_get_fast(out);
     ssize_t rc;
 
+    if (s && xw_zc_busy(s, true)) {
+        xw_sock_put_fast(s);
+        return send_result(-EBUSY, 0);
+    }
     if (s && xw_path_of(s)->sendfile && xw_path_of(s)->unlocked_io) {
         rc = xw_path_of(s)->sendfile(s, in, off, count);
         xw_sock_put_fast(s);

@@ -50,6 +50,18 @@ struct xw_tcp_conn {
     uint32_t rx_len;         /* bytes readable = rx->tot_len - rx_off */
     bool arrived;            /* bytes came since the readiness fd was last set */
     uint64_t tx_bytes, rx_bytes; /* payload the TCP path moved */
+    void *zc_buf;            /* zero copy: the reservations' buffer (tcp_path.c) */
+    size_t zc_cap;
+};
+
+/* The zero-copy API's open view and reservation (zc.c, xway_zc.h): state
+ * ZC_NONE -> ZC_OPENING (the call waits) -> ZC_OPEN -> ZC_CLOSING -> ZC_NONE;
+ * the path that made it, and its size. */
+enum { XW_ZC_NONE, XW_ZC_OPENING, XW_ZC_OPEN, XW_ZC_CLOSING };
+struct xw_zc_dir {
+    _Atomic int state;
+    const struct xw_path_ops *ops;
+    size_t len;
 };
 
 struct xw_sat;
@@ -118,6 +130,7 @@ struct xw_sock {
      * change it with xw_path_set), and the ring path's state. */
     _Atomic(const struct xw_path_ops *) ops;
     struct xw_ring_state ring;
+    struct xw_zc_dir zc_rx, zc_tx;
 
     /* options */
     _Atomic bool polled;       /* XWAY_POLLED: keep the fd exact on the ring */
@@ -138,6 +151,9 @@ static inline const struct xw_path_ops *xw_path_of(const struct xw_sock *s)
 /* Enter a public API call on fd: start the stack if needed, lock, look fd up.
  * NULL with errno set on failure (the lock is then not held). */
 struct xw_sock *xw_api_enter(int fd);
+/* A zero-copy view (receiving) or reservation (sending) is open or being
+ * opened on s: that direction's other data calls fail with EBUSY (zc.c). */
+bool xw_zc_busy(struct xw_sock *s, bool sending);
 /* Leave it (xw_stack_leave) with a result: negative values become -1 + errno. */
 long xw_api_leave(long rc);
 

@@ -1,0 +1,171 @@
+/* The zero-copy API (include/xway_zc.h): each socket's open view and
+ * reservation, and the calls that open and close them through the
+ * connection's path (path.h: zc_view/zc_consume, zc_reserve/zc_commit).
+ *
+ * A path that runs without the stack lock (the ring) is called under a
+ * lock-free reference, as send and recv are; the TCP path under the lock.
+ * A direction's state (socket.h: struct xw_zc_dir) goes NONE -> OPENING while
+ * the call waits, OPEN once the path described the bytes, CLOSING while they
+ * are consumed or sent, NONE again: a second open finds it taken (EALREADY),
+ * a close finds it not OPEN (EINVAL), the direction's other data calls find
+ * it not NONE (EBUSY, api.c).  The path that made the view or reservation is
+ * the one that closes it.
+ */
+#include "socket.h"
+
+#include "path.h"
+#include "stack.h"
+#include "xway_zc.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <sys/socket.h>
+
+#include "xway.h"
+
+struct zc_ref {
+    struct xw_sock *s;
+    bool locked; /* under the stack lock (else a lock-free reference) */
+};
+
+/* The socket of fd, held the way its path runs.  false: errno set. */
+static bool zc_get(int fd, struct zc_ref *r)
+{
+    r->s = xw_sock_get_fast(fd);
+    if (r->s && xw_path_of(r->s)->unlocked_io) {
+        r->locked = false;
+        return true;
+    }
+    if (r->s)
+        xw_sock_put_fast(r->s);
+    r->locked = true;
+    r->s = xw_api_enter(fd);
+    return r->s != NULL;
+}
+
+/* Let go of it with a result: negative values become -1 + errno. */
+static ssize_t zc_put(struct zc_ref *r, ssize_t rc)
+{
+    if (r->locked) {
+        xw_stack_leave();
+    } else {
+        xw_sock_put_fast(r->s);
+    }
+    if (rc < 0) {
+        errno = (int)-rc;
+        return -1;
+    }
+    return rc;
+}
+
+static bool take(struct xw_zc_dir *d, int from, int to)
+{
+    return atomic_compare_exchange_strong(&d->state, &from, to);
+}
+
+/* Open a view or reservation: the path's call, its result kept in d. */
+static ssize_t zc_open(struct zc_ref *r, struct xw_zc_dir *d, bool sending, size_t want,
+                       struct xway_zc *z, int flags)
+{
+    struct xw_sock *s = r->s;
+    const struct xw_path_ops *ops = xw_path_of(s);
+    bool nonblock = s->nonblock || (flags & MSG_DONTWAIT);
+    ssize_t n;
+
+    if (s->state == XW_SS_LISTEN)
+        return -ENOTCONN;
+    if (!take(d, XW_ZC_NONE, XW_ZC_OPENING))
+        return -EALREADY;
+    n = sending ? ops->zc_reserve(s, want, z->seg, nonblock) : ops->zc_view(s, z->seg, nonblock);
+    if (n <= 0) {
+        atomic_store(&d->state, XW_ZC_NONE);
+        return n;
+    }
+    d->ops = ops;
+    d->len = (size_t)n;
+    z->len = (size_t)n;
+    atomic_store(&d->state, XW_ZC_OPEN);
+    return n;
+}
+
+ssize_t xway_zc_recv(int fd, struct xway_zc *z, int flags) XW_EXPORT;
+ssize_t xway_zc_recv(int fd, struct xway_zc *z, int flags)
+{
+    struct zc_ref r;
+
+    if (!z || (flags & ~MSG_DONTWAIT)) {
+        errno = EINVAL;
+        return -1;
+    }
+    if (!zc_get(fd, &r))
+        return -1;
+    return zc_put(&r, zc_open(&r, &r.s->zc_rx, false, 0, z, flags));
+}
+
+int xway_zc_recv_done(int fd, size_t n) XW_EXPORT;
+int xway_zc_recv_done(int fd, size_t n)
+{
+    struct zc_ref r;
+    struct xw_zc_dir *d;
+
+    if (!zc_get(fd, &r))
+        return -1;
+    d = &r.s->zc_rx;
+    if (!take(d, XW_ZC_OPEN, XW_ZC_CLOSING))
+        return (int)zc_put(&r, -EINVAL);
+    if (n > d->len) {
+        atomic_store(&d->state, XW_ZC_OPEN);
+        return (int)zc_put(&r, -EINVAL);
+    }
+    d->ops->zc_consume(r.s, n);
+    atomic_store(&d->state, XW_ZC_NONE);
+    return (int)zc_put(&r, 0);
+}
+
+ssize_t xway_zc_reserve(int fd, size_t want, struct xway_zc *z, int flags) XW_EXPORT;
+ssize_t xway_zc_reserve(int fd, size_t want, struct xway_zc *z, int flags)
+{
+    struct zc_ref r;
+
+    if (!z || !want || (flags & ~MSG_DONTWAIT)) {
+        errno = EINVAL;
+        return -1;
+    }
+    if (!zc_get(fd, &r))
+        return -1;
+    return zc_put(&r, zc_open(&r, &r.s->zc_tx, true, want, z, flags));
+}
+
+ssize_t xway_zc_commit(int fd, size_t n, int flags) XW_EXPORT;
+ssize_t xway_zc_commit(int fd, size_t n, int flags)
+{
+    struct zc_ref r;
+    struct xw_zc_dir *d;
+    ssize_t rc;
+
+    if (flags & ~(MSG_DONTWAIT | MSG_NOSIGNAL)) {
+        errno = EINVAL;
+        return -1;
+    }
+    if (!zc_get(fd, &r))
+        return -1;
+    d = &r.s->zc_tx;
+    if (!take(d, XW_ZC_OPEN, XW_ZC_CLOSING))
+        return zc_put(&r, -EINVAL);
+    if (n > d->len) {
+        atomic_store(&d->state, XW_ZC_OPEN);
+        return zc_put(&r, -EINVAL);
+    }
+    rc = d->ops->zc_commit(r.s, n, flags | MSG_NOSIGNAL);
+    atomic_store(&d->state, XW_ZC_NONE);
+    if (rc == -EPIPE && !(flags & MSG_NOSIGNAL))
+        raise(SIGPIPE);
+    return zc_put(&r, rc);
+}
+
+bool xw_zc_busy(struct xw_sock *s, bool sending)
+{
+    return atomic_load_explicit(sending ? &s->zc_tx.state : &s->zc_rx.state,
+                                memory_order_relaxed) != XW_ZC_NONE;
+}
