@@ -292,7 +292,10 @@ static int open_link(const struct xw_config *c)
     if (!st.link)
         return 0;
     /* Another host on the link with one of our addresses: refuse, naming it. */
-    rc = xw_link_probe(st.link, c->addrs, c->n_addrs, last_error, sizeof(last_error));
+    if (st.link->ops->claim)
+        rc = st.link->ops->claim(st.link, c->addrs, c->n_addrs, last_error, sizeof(last_error));
+    else
+        rc = xw_link_probe(st.link, c->addrs, c->n_addrs, last_error, sizeof(last_error));
     if (rc == 0) {
         rc = configure_netif(&st.link->netif, c);
         if (rc < 0)

@@ -41,6 +41,7 @@
 #include "config.h"
 #include "link.h"
 #include "eth.h"
+#include "hub_claim.h"
 #include "log.h"
 
 #include "lwip/pbuf.h"
@@ -108,6 +109,8 @@ struct peer {
 struct hub {
     struct xw_link link; /* first: the ops get a struct xw_link *; fd is the epoll fd */
     struct sockaddr_un self;
+    struct xw_cidr claims[XW_MAX_ADDRS]; /* the addresses it holds (hub_claim.h) */
+    int n_claims;
     size_t dir_len; /* strlen of the directory, the prefix of self.sun_path */
     size_t frame_max;
     struct conn listener;
@@ -711,10 +714,43 @@ static void hub_free(struct hub *h)
     free(h);
 }
 
+/* The endpoint's own name (its MAC in hex), in self.sun_path after the
+ * directory, which it ends there for the calls that want the directory. */
+static const char *split_self(struct hub *h)
+{
+    h->self.sun_path[h->dir_len] = '\0';
+    return h->self.sun_path + h->dir_len + 1;
+}
+
+static void join_self(struct hub *h)
+{
+    h->self.sun_path[h->dir_len] = '/';
+}
+
+static int hub_claim(struct xw_link *l, const struct xw_cidr *addrs, int n, char *err,
+                     size_t errlen)
+{
+    struct hub *h = (struct hub *)l;
+    int rc;
+
+    if (n > XW_MAX_ADDRS)
+        return -EINVAL;
+    rc = xw_hub_claim(h->self.sun_path, split_self(h), addrs, n, err, errlen);
+    join_self(h);
+    if (rc == 0) {
+        memcpy(h->claims, addrs, sizeof(*addrs) * (size_t)n);
+        h->n_claims = n;
+    }
+    return rc;
+}
+
 static void hub_close(struct xw_link *l)
 {
     struct hub *h = (struct hub *)l;
     unsigned long queued = 0;
+
+    xw_hub_unclaim(h->self.sun_path, split_self(h), h->claims, h->n_claims);
+    join_self(h);
 
     netif_remove(&l->netif);
     for (struct peer *pe = h->peers; pe; pe = pe->next) {
@@ -741,6 +777,7 @@ static const struct xw_link_ops hub_ops = {
     .input = hub_input,
     .flush = hub_flush,
     .close = hub_close,
+    .claim = hub_claim,
 };
 
 static err_t hub_netif_init(struct netif *n)

@@ -6,6 +6,8 @@
 #ifndef XW_LINK_H
 #define XW_LINK_H
 
+#include "config.h"
+
 #include <stdbool.h>
 
 #include "lwip/netif.h"
@@ -20,6 +22,10 @@ struct xw_link_ops {
     void (*flush)(struct xw_link *l);
     /* netif_remove, close fds, free l. */
     void (*close)(struct xw_link *l);
+    /* Take addrs[0..n) on the link: 0, or -EADDRINUSE / -errno with a message
+     * in err.  NULL: probe the link for them (probe.h). */
+    int (*claim)(struct xw_link *l, const struct xw_cidr *addrs, int n, char *err,
+                 size_t errlen);
 };
 
 struct xw_link {

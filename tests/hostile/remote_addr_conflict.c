@@ -1,13 +1,17 @@
 /* Two stacks claiming one address on a hub: the second is refused at start
- * (EADDRINUSE) with a message naming the address, found by an ARP probe for
- * IPv4 and duplicate address detection for IPv6, instead of starting and
+ * (EADDRINUSE) with a message naming the address and its owner's MAC, instead of starting and
  * stealing the first one's connections.  Two stacks starting at the same
- * moment with one address do not both start.  A stack with addresses of its
- * own starts and reaches the first. */
+ * moment with one address do not both start.  On a hub the addresses are
+ * claimed in the hub's directory (stack/link/hub_claim.h): a stack that
+ * stopped leaves no claim, and one killed with -9 leaves a stale claim that
+ * the next stack takes over.  A stack with addresses of its own starts and
+ * reaches the first. */
 #include "peer.h"
 #include "testlib.h"
 
 #include <errno.h>
+#include <signal.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -109,6 +113,23 @@ int main(void)
         at_once(hub, "10.77.16.9/24", "10.77.16.9");
         at_once(hub, "fd00:16::10/64", "fd00:16::10");
     }
+
+    /* A stack that stopped cleanly left no claim behind (hub_claim.h). */
+    char claim[512];
+    snprintf(claim, sizeof(claim), "%s/ip4-10.77.16.9", hub);
+    CHECK(access(claim, F_OK) < 0 && errno == ENOENT);
+
+    /* One killed with -9 left its claim, stale: a new stack takes it over. */
+    snprintf(claim, sizeof(claim), "%s/ip4-10.77.16.20", hub);
+    pid_t held = spawn_start(hub, "10.77.16.20/24", "10.77.16.20", NULL, 60000);
+    for (int i = 0; i < 500 && access(claim, F_OK) < 0; i++)
+        usleep(10000);
+    CHECK(access(claim, F_OK) == 0);
+    CHECK_EQ(try_start(hub, "10.77.16.20/24", "10.77.16.20"), 10); /* alive: refused */
+    CHECK(kill(held, SIGKILL) == 0);
+    xw_wait(held);
+    CHECK(access(claim, F_OK) == 0);
+    CHECK_EQ(try_start(hub, "10.77.16.20/24", "10.77.16.20"), 0);
 
     uint64_t t0 = xw_now_ns();
     xwt_start(hub, "10.77.16.2/24,fd00:16::2/64");
