@@ -88,6 +88,33 @@ static void send_payload(struct conn *c)
     }
 }
 
+/* --zc: the pattern written straight into the reserved room (seg[0], then
+ * seg[1] where the ring wraps), then committed: no buffer of ours in between. */
+static void send_payload_zc(struct conn *c)
+{
+    const struct xwp_ops *ops = c->o->ops;
+    uint64_t start = xwp_pattern_start(c->seed, c->idx, XWP_DIR_UP);
+    struct xway_zc z;
+    while (send_more(c)) {
+        ssize_t n = ops->zc_reserve(c->fd, next_len(c), &z, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return fail(c, -errno, "xway_zc_reserve");
+        /* z.len <= msglen <= XWP_MAX_MSG: one contiguous run of the pattern */
+        const unsigned char *p = xwp_pattern_at(start + c->tx_bytes);
+        for (int i = 0; i < 2; i++) {
+            if (z.seg[i].iov_len)
+                memcpy(z.seg[i].iov_base, p, z.seg[i].iov_len);
+            p += z.seg[i].iov_len;
+        }
+        n = ops->zc_commit(c->fd, z.len, MSG_NOSIGNAL);
+        if (n < 0)
+            return fail(c, -errno, "xway_zc_commit");
+        c->tx_bytes += (uint64_t)n; /* a short commit: the rest is written again */
+    }
+}
+
 static void rx_account(struct conn *c, const void *buf, size_t n, uint64_t start)
 {
     long bad = xwp_pattern_check(buf, n, start + c->rx_bytes);
@@ -254,6 +281,8 @@ static void *conn_thread(void *arg)
     }
     if (c->o->mode == XWP_RR)
         run_rr(c);
+    else if (!c->err && c->o->zc)
+        send_payload_zc(c);
     else if (!c->err)
         send_payload(c);
     if (ops->shutdown(c->fd, SHUT_WR) < 0)
@@ -307,7 +336,7 @@ static int open_conn(struct conn *c, const struct sockaddr_storage *ss, socklen_
         return -errno;
     struct xwp_hello h = {
         .mode = (uint32_t)o->mode, .msglen = o->msglen, .seed = c->seed, .nconn = o->nconn,
-        .conn_idx = c->idx, .test_id = test_id,
+        .conn_idx = c->idx, .test_id = test_id, .flags = o->zc ? XWP_F_ZC : 0,
         .down_bytes = o->mode == XWP_BIDIR ? c->budget : 0,
     };
     unsigned char buf[XWP_HELLO_LEN];
@@ -329,6 +358,11 @@ static bool conn_verified(struct conn *c)
     if (c->o->mode == XWP_BIDIR || c->o->mode == XWP_RR)
         ok = ok && c->rx_bad < 0 && c->r.tx_bytes == c->rx_bytes &&
              c->r.tx_csum == xwp_stream_digest(down, c->rx_bytes);
+    if (ok && c->o->zc && !(c->r.flags & XWP_F_ZC)) {
+        fprintf(stderr, "xwperf: conn %u: --zc: the server did not check in place (it "
+                "runs on the kernel's sockets?)\n", c->idx);
+        return false;
+    }
     if (!ok && !c->err)
         fprintf(stderr,
                 "xwperf: conn %u: VERIFICATION FAILED: server status %u, bad byte at %lld; "
@@ -364,6 +398,7 @@ struct summary {
                                                                        connection; "" */
     uint32_t ring_bytes;
     uint64_t ring_payload, tcp_payload;
+    bool zc; /* --zc, and every connection's server confirmed it */
 };
 
 static void path_add(struct summary *s, const struct conn *c)
@@ -426,6 +461,7 @@ static void report(const struct xwp_opts *o, const struct summary *s)
             printf("\"rtt_us_p50\": null, \"rtt_us_p99\": null, ");
         if (o->mode == XWP_RR)
             printf("\"depth\": %u, ", o->depth ? o->depth : 1);
+        printf("\"zc\": %s, ", s->zc ? "true" : "false");
         printf("\"connections\": %u, \"msglen\": %u, \"verified\": %s}\n", o->nconn, o->msglen,
                s->verified ? "true" : "false");
         return;
@@ -439,6 +475,9 @@ static void report(const struct xwp_opts *o, const struct summary *s)
                (unsigned long long)s->tcp_payload, fallback);
     if (o->mode == XWP_CONNECT)
         printf("  %u connections one after another: %.0f/s\n", o->nconn, cps);
+    if (o->zc)
+        printf("  zero-copy: %s\n", s->zc ? "sent from reservations, checked in place"
+                                           : "NOT confirmed by the server");
     printf("  %llu bytes in %.3f s: %.3f GB/s (%.2f Gbit/s)\n", (unsigned long long)s->bytes,
            s->seconds, gbps, gbps * 8);
     if (s->have_rtt)
@@ -455,8 +494,11 @@ static void summarize(const struct xwp_opts *o, struct conn *cs, uint64_t t0,
     size_t nrtt = 0, k = 0;
     uint64_t end = t0;
     s->verified = true;
+    s->zc = o->zc;
     for (uint32_t i = 0; i < o->nconn; i++) {
         struct conn *c = &cs[i];
+        if (c->err || !(c->r.flags & XWP_F_ZC))
+            s->zc = false;
         if (c->err) {
             fprintf(stderr, "xwperf: conn %u: %s: %s\n", i, c->what, strerror(-c->err));
             s->verified = false;

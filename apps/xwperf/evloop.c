@@ -1,8 +1,9 @@
 /* xwperf server, event-loop mode (-s --epoll): one thread, one epoll set, every
  * connection a state machine (hello, payload, result), the way event-driven
  * servers are written.  Serves --rr (an echo that verifies every byte, so
- * pipelined requests work), bulk and --connect-rate tests; --bidir is refused
- * (status "bad protocol").  On the xway stack the connections' fds are the
+ * pipelined requests work), bulk (also --zc: checked in place, in nonblocking
+ * xway_zc_recv views) and --connect-rate tests; --bidir is refused (status
+ * "bad protocol").  On the xway stack the connections' fds are the
  * kernel's epoll's with XWAY_POLLED (include/xway.h); under xway-run, with
  * --kernel, the shim's epoll serves them. */
 #include "xwperf.h"
@@ -145,7 +146,31 @@ static bool payload(struct evc *c, const unsigned char *p, size_t n)
     return queue(c, p, n);
 }
 
-static bool hello_in(struct evc *c, const unsigned char *p, size_t n, size_t *used)
+/* --zc: what is readable now, checked where it lies and consumed, CHUNK bytes
+ * a view at most (the sender refills behind the checker, as behind a recv of
+ * that size).  0 (wait for more), 1 at the client's EOF, or -errno. */
+static int payload_zc(struct evs *v, struct evc *c)
+{
+    const struct xwp_ops *ops = v->o->ops;
+    struct xway_zc z;
+
+    for (;;) {
+        ssize_t n = ops->zc_recv(c->fd, &z, MSG_DONTWAIT);
+        if (n < 0)
+            return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? 0 : -errno;
+        if (n == 0)
+            return 1;
+        size_t len = z.len < CHUNK ? z.len : CHUNK;
+        size_t len0 = len < z.seg[0].iov_len ? len : z.seg[0].iov_len;
+        payload(c, z.seg[0].iov_base, len0); /* bulk: no echo to queue */
+        payload(c, z.seg[1].iov_base, len - len0);
+        if (ops->zc_recv_done(c->fd, len) < 0)
+            return -errno;
+    }
+}
+
+static bool hello_in(const struct xwp_ops *ops, struct evc *c, const unsigned char *p, size_t n,
+                     size_t *used)
 {
     size_t k = XWP_HELLO_LEN - c->hello_got;
 
@@ -160,6 +185,8 @@ static bool hello_in(struct evc *c, const unsigned char *p, size_t n, size_t *us
         return false;
     c->start = xwp_pattern_start(c->h.seed, c->h.conn_idx, XWP_DIR_UP);
     c->state = S_PAYLOAD;
+    if ((c->h.flags & XWP_F_ZC) && ops->zc_recv) /* else copied, and the result says so */
+        c->r.flags |= XWP_F_ZC;
     if (c->h.mode == XWP_BIDIR) {
         c->r.status = XWP_BAD_PROTO;
         start_result(c);
@@ -176,7 +203,19 @@ static bool serve(struct evs *v, struct evc *c, uint32_t events)
 
     while ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && c->state != S_RESULT &&
            c->out_len - c->out_off < OUT_MAX) {
-        ssize_t n = ops->recv(c->fd, v->buf, sizeof(v->buf), MSG_DONTWAIT);
+        if (c->state == S_PAYLOAD && (c->r.flags & XWP_F_ZC)) {
+            int r = payload_zc(v, c);
+            if (r < 0) {
+                finish(v, c, 2);
+                return false;
+            }
+            if (r > 0)
+                start_result(c);
+            break;
+        }
+        /* The hello alone first: a --zc payload is read in place after it. */
+        size_t want = c->state == S_HELLO ? XWP_HELLO_LEN - c->hello_got : sizeof(v->buf);
+        ssize_t n = ops->recv(c->fd, v->buf, want, MSG_DONTWAIT);
         size_t used = 0;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
             break;
@@ -192,7 +231,7 @@ static bool serve(struct evs *v, struct evc *c, uint32_t events)
             start_result(c);
             break;
         }
-        if (c->state == S_HELLO && !hello_in(c, v->buf, (size_t)n, &used)) {
+        if (c->state == S_HELLO && !hello_in(ops, c, v->buf, (size_t)n, &used)) {
             fprintf(stderr, "xwperf: bad hello\n");
             finish(v, c, 2);
             return false;

@@ -63,6 +63,10 @@ const struct xwp_ops xwp_xway_ops = {
     .setsockopt = xway_setsockopt,
     .poll = xway_poll,
     .info = xway_conn_info,
+    .zc_recv = xway_zc_recv,
+    .zc_recv_done = xway_zc_recv_done,
+    .zc_reserve = xway_zc_reserve,
+    .zc_commit = xway_zc_commit,
 };
 
 ssize_t xwp_send_all(const struct xwp_ops *o, int fd, const void *buf, size_t len)

@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <xway.h>
+#include <xway_zc.h>
 
 struct xwp_ops {
     const char *path; /* "tcp" (the stack's TCP path), "kernel" or "unix" */
@@ -29,6 +30,11 @@ struct xwp_ops {
     int (*poll)(struct pollfd *fds, nfds_t n, int timeout_ms);
     /* The connection's path (XWAY_INFO); NULL for the kernel's sockets. */
     int (*info)(int fd, struct xway_conn_info *ci);
+    /* Zero-copy (include/xway_zc.h, --zc); NULL for the kernel's sockets. */
+    ssize_t (*zc_recv)(int fd, struct xway_zc *z, int flags);
+    int (*zc_recv_done)(int fd, size_t n);
+    ssize_t (*zc_reserve)(int fd, size_t want, struct xway_zc *z, int flags);
+    ssize_t (*zc_commit)(int fd, size_t n, int flags);
 };
 
 extern const struct xwp_ops xwp_kernel_ops;

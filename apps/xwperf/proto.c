@@ -29,7 +29,7 @@ static uint64_t get64(const unsigned char *p)
 void xwp_hello_encode(const struct xwp_hello *h, unsigned char out[XWP_HELLO_LEN])
 {
     put32(out, XWP_MAGIC_HELLO);
-    put32(out + 4, h->mode);
+    put32(out + 4, h->mode | h->flags << 16);
     put32(out + 8, h->msglen);
     put32(out + 12, h->seed);
     put32(out + 16, h->nconn);
@@ -42,7 +42,8 @@ int xwp_hello_decode(const unsigned char in[XWP_HELLO_LEN], struct xwp_hello *h)
 {
     if (get32(in) != XWP_MAGIC_HELLO)
         return -EPROTO;
-    h->mode = get32(in + 4);
+    h->mode = get32(in + 4) & 0xffff;
+    h->flags = get32(in + 4) >> 16;
     h->msglen = get32(in + 8);
     h->seed = get32(in + 12);
     h->nconn = get32(in + 16);
@@ -50,7 +51,8 @@ int xwp_hello_decode(const unsigned char in[XWP_HELLO_LEN], struct xwp_hello *h)
     h->test_id = get64(in + 24);
     h->down_bytes = get64(in + 32);
     if (h->mode < XWP_BULK || h->mode > XWP_CONNECT || h->msglen == 0 ||
-        h->msglen > XWP_MAX_MSG || h->nconn == 0 || h->conn_idx >= h->nconn)
+        h->msglen > XWP_MAX_MSG || h->nconn == 0 || h->conn_idx >= h->nconn ||
+        (h->flags & ~(uint32_t)XWP_FLAGS_KNOWN) || ((h->flags & XWP_F_ZC) && h->mode != XWP_BULK))
         return -EPROTO;
     return 0;
 }
@@ -58,7 +60,7 @@ int xwp_hello_decode(const unsigned char in[XWP_HELLO_LEN], struct xwp_hello *h)
 void xwp_result_encode(const struct xwp_result *r, unsigned char out[XWP_RESULT_LEN])
 {
     put32(out, XWP_MAGIC_RESULT);
-    put32(out + 4, r->status);
+    put32(out + 4, r->status | r->flags << 16);
     put64(out + 8, r->rx_bytes);
     put64(out + 16, r->rx_csum);
     put64(out + 24, r->tx_bytes);
@@ -70,7 +72,8 @@ int xwp_result_decode(const unsigned char in[XWP_RESULT_LEN], struct xwp_result 
 {
     if (get32(in) != XWP_MAGIC_RESULT)
         return -EPROTO;
-    r->status = get32(in + 4);
+    r->status = get32(in + 4) & 0xffff;
+    r->flags = get32(in + 4) >> 16;
     r->rx_bytes = get64(in + 8);
     r->rx_csum = get64(in + 16);
     r->tx_bytes = get64(in + 24);

@@ -14,6 +14,13 @@
 enum xwp_mode { XWP_BULK = 1, XWP_BIDIR = 2, XWP_RR = 3, XWP_CONNECT = 4 };
 enum xwp_status { XWP_OK = 0, XWP_BAD_DATA = 1, XWP_BAD_PROTO = 2 };
 enum xwp_dir { XWP_DIR_UP = 0, XWP_DIR_DOWN = 1 };
+/* Flags of a hello and of its result, in the high 16 bits of the mode and
+ * status words (an older peer sees an unknown mode or status, never a wrong
+ * test).  XWP_F_ZC: the client sends from xway_zc_reserve'd room and asks the
+ * server to check the payload in place (xway_zc_recv, bulk only); the result
+ * carries it back when the server did. */
+enum xwp_flag { XWP_F_ZC = 1 };
+#define XWP_FLAGS_KNOWN XWP_F_ZC
 
 #define XWP_MAGIC_HELLO 0x58575048u  /* "XWPH" */
 #define XWP_MAGIC_RESULT 0x58575052u /* "XWPR" */
@@ -23,6 +30,7 @@ enum xwp_dir { XWP_DIR_UP = 0, XWP_DIR_DOWN = 1 };
 
 struct xwp_hello {
     uint32_t mode;
+    uint32_t flags;     /* enum xwp_flag */
     uint32_t msglen;
     uint32_t seed;
     uint32_t nconn;     /* connections in this test */
@@ -33,6 +41,7 @@ struct xwp_hello {
 
 struct xwp_result {
     uint32_t status;   /* enum xwp_status */
+    uint32_t flags;    /* enum xwp_flag: what the server did */
     uint64_t rx_bytes; /* payload the server received */
     uint64_t rx_csum;  /* xwp_stream_digest of what was received */
     uint64_t tx_bytes; /* payload the server sent (--bidir, --rr) */

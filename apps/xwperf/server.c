@@ -69,6 +69,32 @@ static int serve_bulk(struct conn *c, unsigned char *buf, size_t bufsz)
     }
 }
 
+/* --zc: every byte checked where it lies, in the view (both segments), then
+ * consumed; no copy out of the ring or of lwIP's segments.  At most max bytes
+ * a view (the rest stays for the next): the sender refills the ring behind
+ * the checker, as behind a recv of that size. */
+static int serve_bulk_zc(struct conn *c, size_t max)
+{
+    const struct xwp_ops *ops = c->srv->o->ops;
+    uint64_t start = xwp_pattern_start(c->h.seed, c->h.conn_idx, XWP_DIR_UP);
+    struct xway_zc z;
+    for (;;) {
+        ssize_t n = ops->zc_recv(c->fd, &z, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -errno;
+        if (n == 0)
+            return 0;
+        size_t len = z.len < max ? z.len : max;
+        size_t len0 = len < z.seg[0].iov_len ? len : z.seg[0].iov_len;
+        account_rx(c, z.seg[0].iov_base, len0, start);
+        account_rx(c, z.seg[1].iov_base, len - len0, start);
+        if (ops->zc_recv_done(c->fd, len) < 0)
+            return -errno;
+    }
+}
+
 static void *bidir_sender(void *arg)
 {
     struct conn *c = arg;
@@ -189,8 +215,14 @@ static int serve(struct conn *c)
     unsigned char *buf = malloc(bufsz);
     if (!buf)
         return 2;
+    /* --zc where the client asked for it and this side has the API; the
+     * kernel's sockets receive as usual, and the result tells the client */
+    if ((c->h.flags & XWP_F_ZC) && ops->zc_recv)
+        c->r.flags |= XWP_F_ZC;
     int rc;
-    if (c->h.mode == XWP_BULK)
+    if (c->r.flags & XWP_F_ZC)
+        rc = serve_bulk_zc(c, bufsz);
+    else if (c->h.mode == XWP_BULK)
         rc = serve_bulk(c, buf, bufsz);
     else if (c->h.mode == XWP_BIDIR)
         rc = serve_bidir(c, buf, bufsz);
@@ -215,8 +247,9 @@ static int serve(struct conn *c)
     if (c->srv->o->verbose || c->r.status) {
         char note[48];
         path_note(c, note, sizeof(note));
-        fprintf(stderr, "xwperf: %s: conn %u/%u %s: %llu bytes in, %llu out, %s%s\n", c->peer,
-                c->h.conn_idx + 1, c->h.nconn, xwp_mode_name((int)c->h.mode),
+        fprintf(stderr, "xwperf: %s: conn %u/%u %s%s: %llu bytes in, %llu out, %s%s\n",
+                c->peer, c->h.conn_idx + 1, c->h.nconn, xwp_mode_name((int)c->h.mode),
+                c->r.flags & XWP_F_ZC ? " zc" : "",
                 (unsigned long long)c->r.rx_bytes, (unsigned long long)c->r.tx_bytes,
                 c->r.status ? "BAD DATA" : "verified", note);
     }

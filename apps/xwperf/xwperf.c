@@ -15,7 +15,7 @@ static void usage(FILE *f)
             "usage: xwperf -s [-B ADDR] [-p PORT] [-1] [-v] [--epoll] [--kernel | --unix PATH]\n"
             "       xwperf {-c HOST [-p PORT] | --unix PATH} [-t SECONDS | -n BYTES] [-l MSGLEN]\n"
             "              [-P CONNS] [--bidir | --rr [--depth N] | --connect-rate N] [--json]\n"
-            "              [--kernel] [--timeout SECONDS]\n"
+            "              [--kernel | --zc] [--timeout SECONDS]\n"
             "  -s          serve (until killed; -1: exit after one test)\n"
             "  --epoll     serve from one thread with an epoll event loop (rr, bulk and\n"
             "              connect tests; --bidir is refused)\n"
@@ -34,6 +34,11 @@ static void usage(FILE *f)
             "              close; with the xway stack's negotiation): connections per second\n"
             "  --json      print one JSON object\n"
             "  --kernel    use the kernel's sockets instead of the xway stack (baseline)\n"
+            "  --zc        bulk through xway's zero-copy API (xway_zc.h): the client writes\n"
+            "              the pattern straight into xway_zc_reserve'd room and commits it,\n"
+            "              the server checks every byte in place in its xway_zc_recv view;\n"
+            "              JSON \"zc\": true (the xway stack on both sides; not with --rr,\n"
+            "              --bidir, --connect-rate, --kernel or --unix)\n"
             "  --unix PATH the kernel's AF_UNIX stream sockets at PATH (baseline; \"path\":\n"
             "              \"unix\"); the server replaces a stale socket file at PATH\n"
             "The xway stack is configured from the XWAY_* environment (XWAY_LINK, XWAY_ADDR, ...).\n"
@@ -88,6 +93,7 @@ enum {
     OPT_UNIX,
     OPT_EPOLL,
     OPT_DEPTH,
+    OPT_ZC,
 };
 
 static const struct option longopts[] = {
@@ -100,6 +106,7 @@ static const struct option longopts[] = {
     { "unix", required_argument, NULL, OPT_UNIX },
     { "epoll", no_argument, NULL, OPT_EPOLL },
     { "depth", required_argument, NULL, OPT_DEPTH },
+    { "zc", no_argument, NULL, OPT_ZC },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
 };
@@ -160,6 +167,7 @@ int main(int argc, char **argv)
         case OPT_JSON: o.json = true; break;
         case OPT_KERNEL: kernel = true; break;
         case OPT_UNIX: unix_path = optarg; break;
+        case OPT_ZC: o.zc = true; break;
         case OPT_CONNECT_RATE:
             if (!parse_size(optarg, &v) || v == 0 || v > 1000000)
                 return bad_arg("--connect-rate", optarg);
@@ -173,6 +181,15 @@ int main(int argc, char **argv)
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
+    }
+    if (o.zc && (kernel || unix_path || server || o.mode != XWP_BULK)) {
+        fprintf(stderr, "xwperf: --zc: %s\n",
+                kernel || unix_path ? "the zero-copy API is the xway stack's: not with the "
+                                      "kernel's sockets (--kernel, --unix)"
+                : server ? "a client option (the server checks in place when the client "
+                           "asks)"
+                         : "bulk tests only (not --rr, --bidir or --connect-rate)");
+        return 2;
     }
     if (unix_path) {
         /* The path is both the listening and the connecting address. */

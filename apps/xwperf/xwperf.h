@@ -23,6 +23,7 @@ struct xwp_opts {
     bool epoll;        /* server: one thread, an epoll event loop (evloop.c) */
     uint32_t depth;    /* client --rr: requests in flight per connection (1: none pipelined) */
     bool verbose;
+    bool zc;           /* client --zc: bulk through the zero-copy API (xway_zc.h) */
     double timeout;    /* client: give up after this many seconds */
 };
 

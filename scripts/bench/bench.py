@@ -40,6 +40,9 @@ FULL = {"sizes": [64, 256, 1024, 4096, 16384, 65536, 262144, 1048576],
 QUICK = {"sizes": [64, 4096, 65536, 1048576], "conns": [1, 16, 256], "reps": 2,
          "seconds": 1.0, "app_seconds": 2}
 HEADLINE_SIZE = report.HEADLINE_SIZE
+# The point the ring also runs through the zero-copy API (xwperf --zc), right
+# after every transport's run of it.
+ZC_POINT = ("bulk", HEADLINE_SIZE, 1)
 TOOLS = ("iperf3", "sockperf", "gnuplot", "memcached", "memcaslap", "nginx", "ab")
 
 
@@ -105,6 +108,11 @@ def plan(cfg):
     return steps
 
 
+def zc_after(cfg, params):
+    """Whether the ring's --zc run follows this xwperf point."""
+    return params == ZC_POINT and "ring" in cfg["transports"]
+
+
 def human(n):
     for unit, div in (("MiB", 1 << 20), ("KiB", 1 << 10)):
         if n >= div and n % div == 0:
@@ -140,7 +148,7 @@ class Progress:
 def run_matrix(bench, cfg, samples):
     steps = plan(cfg)
     ntr = len(cfg["transports"])
-    total = cfg["reps"] * sum(ntr if k == "xwperf" else 2 for k, _ in steps)
+    total = cfg["reps"] * sum(ntr + zc_after(cfg, p) if k == "xwperf" else 2 for k, p in steps)
     prog = Progress(total)
     for rep in range(cfg["reps"]):
         order = cfg["transports"][rep % ntr:] + cfg["transports"][:rep % ntr]
@@ -152,6 +160,11 @@ def run_matrix(bench, cfg, samples):
                     s.update(mode=mode, msglen=size, conns=conns, rep=rep)
                     samples.append(s)
                     prog.line(f"{t:<6} {mode:<4} {human(size):>6} P{conns:<3} rep{rep + 1}", s)
+                if zc_after(cfg, params):
+                    s = bench.xwperf_client("ring", mode, size, conns, cfg["seconds"], zc=True)
+                    s.update(mode=report.ZC_MODE, msglen=size, conns=conns, rep=rep)
+                    samples.append(s)
+                    prog.line(f"ring   {mode:<4} {human(size):>6} P{conns:<3} rep{rep + 1} --zc", s)
                 continue
             for xway in ((False, True) if rep % 2 == 0 else (True, False)):
                 if kind == "iperf3":

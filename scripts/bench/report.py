@@ -15,6 +15,7 @@ from runs import (EVLOOP_CLIENTS, IPERF3_LEN, MEMCACHED_CLIENTS, MEMCACHED_THREA
 BULK_TARGET = 8.0  # ring >= 8x kernel TCP loopback, bulk at 64 KiB (the issues' targets)
 RTT_TARGET = 20.0  # ring round trip >= 20x lower
 HEADLINE_SIZE = 65536
+ZC_MODE = "bulk-zc"  # the ring's bulk at HEADLINE_SIZE through the zero-copy API (xwperf --zc)
 COLORS = {"ring": "#d62728", "tcp": "#1f77b4", "kernel": "#2ca02c", "unix": "#9467bd"}
 METRICS = ("gbytes_per_s", "rtt_us_p50", "rtt_us_p99", "transactions_per_s")
 
@@ -78,6 +79,10 @@ def headline(summary, cfg):
             "rtt_lower_than_kernel": ratio(summary, "rtt_us_p50", rr(t), rr("kernel"),
                                            invert=True),
         }
+    zc = ("xwperf", "ring", ZC_MODE, HEADLINE_SIZE, 1)
+    if zc in summary:
+        h["ring_zc"] = {"bulk": summary[zc].get("gbytes_per_s"),
+                        "bulk_vs_kernel": ratio(summary, "gbytes_per_s", zc, bulk("kernel"))}
     ring = h["rows"].get("ring", {})
     for name, r, target in (("bulk", ring.get("bulk_vs_kernel"), BULK_TARGET),
                             ("rtt", ring.get("rtt_lower_than_kernel"), RTT_TARGET)):
@@ -209,6 +214,10 @@ def markdown_xwperf(cfg, summary, h, tr):
         rows.append([TRANSPORTS[t], cell(r["bulk"]), xcell(r["bulk_vs_kernel"]),
                      cell(r["rtt_p50"]), cell(r["rtt_p99"]),
                      xcell(r["rtt_lower_than_kernel"])])
+        if t == "ring" and "ring_zc" in h:
+            z = h["ring_zc"]
+            rows.append([TRANSPORTS[t] + ", zero-copy (`xwperf --zc`)", cell(z["bulk"]),
+                         xcell(z["bulk_vs_kernel"]), "-", "-", "-"])
     md.append(table(["transport", "bulk GB/s", "÷ kernel TCP", "rtt p50 µs", "rtt p99 µs",
                      "kernel TCP p50 ÷ this"], rows))
     md.append("Ratios: above 1 is better than kernel TCP; medians' ratio, then the range of "

@@ -152,13 +152,14 @@ class Bench:
         if not wait_for([log], "listening", p):
             raise RuntimeError(f"xwperf server ({name}) did not start: {tail_file(log)}")
 
-    def xwperf_client(self, transport, mode, msglen, conns, seconds):
+    def xwperf_client(self, transport, mode, msglen, conns, seconds, zc=False):
         try:
             self.ensure_server(self.server_for(transport))
         except RuntimeError as e:
             return {"tool": "xwperf", "transport": transport, "ok": False, "error": str(e)}
         test = ["-t", f"{seconds:g}", "-l", str(msglen), "-P", str(conns), "--json",
                 "--timeout", f"{seconds + 30:g}"] + (["--rr"] if mode == "rr" else [])
+        test += ["--zc"] if zc else []
         if transport in ("ring", "tcp"):
             # A new address for each client process: no 4-tuple is ever reused.
             self.serial += 1
@@ -175,7 +176,7 @@ class Bench:
         log = self.server_logs[self.server_for(transport)]
         mark = os.path.getsize(log)
         rc, out, err = self.procs.run(argv, env, timeout=seconds + 45)
-        s = xwperf_sample(transport, rc, out, err)
+        s = xwperf_sample(transport, rc, out, err, zc)
         if not s["ok"]:
             with open(log, errors="replace") as f:
                 f.seek(mark)
@@ -377,7 +378,7 @@ class Bench:
         return finish_app(s, error, xway, err, logs)
 
 
-def xwperf_sample(transport, rc, out, err):
+def xwperf_sample(transport, rc, out, err, zc=False):
     s = {"tool": "xwperf", "transport": transport, "ok": False, "error": None}
     if rc is None:
         s["error"] = "hung: killed after its time + 45 s"
@@ -399,6 +400,8 @@ def xwperf_sample(transport, rc, out, err):
         s["error"] = f"NOT VERIFIED (exit {rc}): {tail(err)}"
     elif j["path"] != want:
         s["error"] = f"took path {j['path']} (fallback {j['fallback']}), not {want}"
+    elif zc and j.get("zc") is not True:
+        s["error"] = "not zero-copy (\"zc\" not true)"
     else:
         s["ok"] = True
     return s

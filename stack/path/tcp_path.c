@@ -858,24 +858,37 @@ static void tcp_zc_consume(struct xw_sock *s, size_t n)
 }
 
 /* Room: a buffer of the socket's (the commit copies it into TCP segments, as
- * send copies the caller's); nonblocking, no more than TCP takes now. */
+ * send copies the caller's), offered once TCP has room (waiting for it as
+ * send would) and no larger than that room: a commit of it then goes at once,
+ * unless another thread sent meanwhile. */
 static ssize_t tcp_zc_reserve(struct xw_sock *s, size_t want, struct iovec seg[2], bool nonblock)
 {
-    size_t n = want < ZC_TX_MAX ? want : ZC_TX_MAX;
+    struct timespec dbuf;
+    const struct timespec *deadline = xw_deadline(&s->sndtimeo, &dbuf);
+    size_t n = want < ZC_TX_MAX ? want : ZC_TX_MAX, room;
+    int rc;
 
-    if (s->err)
-        return take_err(s);
-    if (s->shut_wr || (s->state == XW_SS_DEAD && s->was_connected))
-        return -EPIPE;
-    if (s->state != XW_SS_CONNECTED)
-        return s->state == XW_SS_CONNECTING && nonblock ? -EAGAIN : -ENOTCONN;
-    if (nonblock) {
-        size_t room = tcp_space(s);
-        if (!room)
+    for (;;) {
+        if (s->err)
+            return take_err(s);
+        if (s->shut_wr || (s->state == XW_SS_DEAD && s->was_connected))
+            return -EPIPE;
+        if (s->state == XW_SS_CONNECTING && nonblock)
             return -EAGAIN;
-        if (n > room)
-            n = room;
+        if (s->state != XW_SS_CONNECTING && (s->state != XW_SS_CONNECTED || !s->tcp.pcb))
+            return -ENOTCONN;
+        if (xw_path_of(s) != &xw_tcp_ops) /* switched while we waited (path.h) */
+            return -EAGAIN;
+        if (s->state == XW_SS_CONNECTED && (room = send_space(s->tcp.pcb)) > 0)
+            break;
+        if (nonblock)
+            return -EAGAIN;
+        rc = xw_sock_wait(s, deadline);
+        if (rc < 0)
+            return rc == -ETIMEDOUT ? -EAGAIN : rc;
     }
+    if (n > room)
+        n = room;
     if (s->tcp.zc_cap < n) {
         void *b = realloc(s->tcp.zc_buf, n);
         if (!b)
