@@ -1,12 +1,13 @@
 #!/bin/bash
 # cmake --install gives a usable library: a program built with pkg-config
-# against the installed tree links, starts the stack and moves verified bytes.
+# against the installed tree links, starts the stack and moves verified bytes;
+# the installed xway-run preloads the installed shim.
 source "$(dirname "$0")/../lib.sh"
 BUILD=$1
 xw_tmpdir P
 cmake --install "$BUILD" --prefix "$P" >/dev/null
 for f in lib/libxwaystack.so lib/libxwaystack.a include/xway.h include/xway_zc.h lib/pkgconfig/xwaystack.pc \
-         bin/xwperf; do
+         bin/xwperf bin/xway-run lib/xway/libxwayshim.so; do
     [ -e "$P/$f" ] || die "missing $f"
 done
 cat > "$P/t.c" <<'C'
@@ -34,6 +35,9 @@ export PKG_CONFIG_PATH=$P/lib/pkgconfig
 cc -o "$P/t" "$P/t.c" $(pkg-config --cflags --libs xwaystack) -Wl,-rpath,"$P/lib"
 out=$(XWAY_BACKEND=off "$P/t")
 [ "$out" = hello ] || die "got '$out'"
+shim=$(realpath "$P/lib/xway/libxwayshim.so")
+pre=$("$P/bin/xway-run" --link "hub:$P" printenv LD_PRELOAD) || die "xway-run printenv: status $?"
+[ "$pre" = "$shim${LD_PRELOAD:+:$LD_PRELOAD}" ] || die "xway-run set LD_PRELOAD=$pre"
 # only the API is exported
 if nm -D --defined-only "$P/lib/libxwaystack.so" | awk '$2 ~ /[TDB]/ {print $3}' | grep -v '^xway_'; then
     die "symbols other than xway_* are exported"
