@@ -764,7 +764,8 @@ int xw_tcp_shutdown(struct xw_sock *s, bool rd, bool wr)
         return -ENOTCONN;
     if (rd) {
         s->shut_rd = true;
-        xw_tcp_rx_flush(s);
+        if (!xw_zc_busy(s, false)) /* else at its consume: the view is in it */
+            xw_tcp_rx_flush(s);
     }
     if (wr && !s->shut_wr) {
         const struct xw_path_ops *ops = xw_path_of(s);
@@ -854,6 +855,8 @@ static ssize_t tcp_zc_view(struct xw_sock *s, struct iovec seg[2], bool nonblock
 static void tcp_zc_consume(struct xw_sock *s, size_t n)
 {
     s->tcp.rx_bytes += rx_copy(s, NULL, 0, 0, n, false);
+    if (s->shut_rd) /* shut while the view was open (xw_tcp_shutdown) */
+        xw_tcp_rx_flush(s);
     xw_sock_changed(s);
 }
 
