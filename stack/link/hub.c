@@ -42,6 +42,7 @@
 #include "link.h"
 #include "eth.h"
 #include "hub_claim.h"
+#include "probe.h"
 #include "log.h"
 
 #include "lwip/pbuf.h"
@@ -735,8 +736,16 @@ static int hub_claim(struct xw_link *l, const struct xw_cidr *addrs, int n, char
 
     if (n > XW_MAX_ADDRS)
         return -EINVAL;
-    rc = xw_hub_claim(h->self.sun_path, split_self(h), addrs, n, err, errlen);
+    rc = xw_hub_claim(h->self.sun_path, split_self(h), addrs, n, false, err, errlen);
     join_self(h);
+    if (rc == -EADDRINUSE) { /* its owner listens: does a stack answer for it? */
+        rc = xw_link_probe(l, addrs, n, err, errlen);
+        if (rc == 0) {
+            xw_info("hub: the claims on our addresses are stale (nobody answers): taken over");
+            rc = xw_hub_claim(h->self.sun_path, split_self(h), addrs, n, true, err, errlen);
+            join_self(h);
+        }
+    }
     if (rc == 0) {
         memcpy(h->claims, addrs, sizeof(*addrs) * (size_t)n);
         h->n_claims = n;

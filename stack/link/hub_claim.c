@@ -6,7 +6,10 @@
  * starting at once with one address cannot both win.  A claim whose owner no
  * longer listens (its process was killed: connecting to its endpoint is
  * refused, or the endpoint's file is gone) is stale and taken over; the
- * lock goes with a process that dies holding it.
+ * lock goes with a process that dies holding it.  An owner that still
+ * listens may yet be dead (a forked child of it holds its listening socket,
+ * with no stack behind it): the caller asks the link then (hub.c), and takes
+ * the claim over (take_live) when nobody answers for the address.
  */
 #include "hub_claim.h"
 
@@ -64,7 +67,7 @@ static void owner_message(const struct xw_cidr *a, const char *owner, char *err,
 
 /* One address, the directory locked: 0, -EADDRINUSE (err set) or -errno. */
 static int claim_one(int dirfd, const char *dir, const char *self, const struct xw_cidr *a,
-                     char *err, size_t errlen)
+                     bool take_live, char *err, size_t errlen)
 {
     char name[64], owner[64];
     ssize_t n;
@@ -81,7 +84,7 @@ static int claim_one(int dirfd, const char *dir, const char *self, const struct 
         owner[n] = '\0';
         if (!strcmp(owner, self))
             return 0;
-        if (listening(dirfd, dir, owner)) {
+        if (!take_live && listening(dirfd, dir, owner)) {
             owner_message(a, owner, err, errlen);
             return -EADDRINUSE;
         }
@@ -92,7 +95,7 @@ static int claim_one(int dirfd, const char *dir, const char *self, const struct 
 }
 
 int xw_hub_claim(const char *dir, const char *self, const struct xw_cidr *addrs, int n,
-                 char *err, size_t errlen)
+                 bool take_live, char *err, size_t errlen)
 {
     int dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = 0, i;
 
@@ -103,7 +106,7 @@ int xw_hub_claim(const char *dir, const char *self, const struct xw_cidr *addrs,
         goto out_close;
     }
     for (i = 0; i < n && rc == 0; i++)
-        rc = claim_one(dirfd, dir, self, &addrs[i], err, errlen);
+        rc = claim_one(dirfd, dir, self, &addrs[i], take_live, err, errlen);
     if (rc < 0) {
         if (rc != -EADDRINUSE)
             snprintf(err, errlen, "XWAY_ADDR: cannot claim the addresses on the hub: %s",

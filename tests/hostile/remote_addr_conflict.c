@@ -4,8 +4,9 @@
  * moment with one address do not both start.  On a hub the addresses are
  * claimed in the hub's directory (stack/link/hub_claim.h): a stack that
  * stopped leaves no claim, and one killed with -9 leaves a stale claim that
- * the next stack takes over.  A stack with addresses of its own starts and
- * reaches the first. */
+ * the next stack takes over, also when a forked child of it keeps its
+ * listener open (the link's probe then finds nobody answering).  A stack with
+ * addresses of its own starts and reaches the first. */
 #include "peer.h"
 #include "testlib.h"
 
@@ -130,6 +131,42 @@ int main(void)
     xw_wait(held);
     CHECK(access(claim, F_OK) == 0);
     CHECK_EQ(try_start(hub, "10.77.16.20/24", "10.77.16.20"), 0);
+
+    /* One killed with -9 while a forked child of it keeps its hub listener
+     * open: the claim's owner still "listens", the link's probe finds nobody
+     * answering for the address: taken over too. */
+    int pp[2];
+    pid_t orphan = -1;
+    CHECK(pipe(pp) == 0);
+    held = xw_fork();
+    if (held == 0) {
+        struct xway_config cfg;
+        char link[300];
+        snprintf(link, sizeof(link), "hub:%s", hub);
+        xway_config_init(&cfg);
+        cfg.link = link;
+        cfg.addr = "10.77.16.21/24";
+        cfg.backend = "off";
+        CHECK(xway_init(&cfg) == 0);
+        pid_t g = fork();
+        if (g == 0) { /* holds every fd of its parent's, no stack */
+            close(pp[0]);
+            close(pp[1]);
+            alarm(30); /* gone by itself if this test dies first */
+            pause();
+            _exit(0);
+        }
+        CHECK(write(pp[1], &g, sizeof(g)) == (ssize_t)sizeof(g));
+        raise(SIGKILL);
+    }
+    close(pp[1]);
+    CHECK(read(pp[0], &orphan, sizeof(orphan)) == sizeof(orphan));
+    xw_wait(held);
+    snprintf(claim, sizeof(claim), "%s/ip4-10.77.16.21", hub);
+    CHECK(access(claim, F_OK) == 0);
+    CHECK_EQ(try_start(hub, "10.77.16.21/24", "10.77.16.21"), 0);
+    kill(orphan, SIGKILL);
+    close(pp[0]);
 
     uint64_t t0 = xw_now_ns();
     xwt_start(hub, "10.77.16.2/24,fd00:16::2/64");
