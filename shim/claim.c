@@ -86,7 +86,8 @@ static bool try_claim(int fd, struct xs_fd *e)
     flags = (nonblock ? SOCK_NONBLOCK : 0) | (fdfl >= 0 && (fdfl & FD_CLOEXEC) ? SOCK_CLOEXEC : 0);
     sfd = xs_shared_claim(fd, flags);
     /* The parent closes its copy just after the fork: the child's first call
-     * often comes first.  Wait for that a little, the first time. */
+     * often comes first.  Wait for that a little, the first time (the
+     * parent's side of this race: fork.c, unclaim). */
     for (int t = 0; sfd == -EBUSY && !e->claim_wait_us && t < FIRST_TRIES; t++) {
         nanosleep(&(struct timespec){ 0, FIRST_WAIT_US * 1000 }, NULL);
         sfd = xs_shared_claim(fd, flags);
