@@ -95,7 +95,8 @@
 #define LWIP_TCP_RTO_TIME               1000
 
 /* Checksums: generated and checked in software, switched off per link where the
- * link itself guarantees integrity (the hub, loopback). */
+ * link itself guarantees integrity (the hub, loopback) or the kernel vouches for
+ * them (the TAP's offloads, per frame: link/tap.c). */
 #define LWIP_CHECKSUM_CTRL_PER_NETIF    1
 #define CHECKSUM_GEN_IP                 1
 #define CHECKSUM_GEN_TCP                1
@@ -105,7 +106,11 @@
 #define CHECKSUM_CHECK_TCP              1
 #define CHECKSUM_CHECK_ICMP             1
 #define CHECKSUM_CHECK_ICMP6            1
-#define LWIP_CHECKSUM_ON_COPY           1
+/* No checksum while tcp_write copies: no link has lwIP generate TCP checksums
+ * (the hub and loopback need none, the TAP leaves them to the kernel), so it
+ * would be a second pass over every byte sent, for nothing.  A link that does
+ * (a TAP whose kernel refuses offloads) sums each segment when it goes out. */
+#define LWIP_CHECKSUM_ON_COPY           0
 
 #define LWIP_NETIF_STATUS_CALLBACK      0
 #define LWIP_NETIF_LINK_CALLBACK        0

@@ -75,11 +75,17 @@ static void poison_tail(struct pbuf *q, size_t len, size_t alloc)
 
 int xw_link_rx_deliver(struct netif *netif, struct pbuf *p, size_t len)
 {
+    return xw_link_rx_deliver_copybreak(netif, p, len, XW_LINK_RX_COPYBREAK);
+}
+
+int xw_link_rx_deliver_copybreak(struct netif *netif, struct pbuf *p, size_t len,
+                                 size_t copybreak)
+{
     struct pbuf *q = p;
 
     if (len < XW_ETH_HLEN || len > p->len)
         return 0;
-    if (len <= XW_LINK_RX_COPYBREAK) {
+    if (len <= copybreak) {
         q = pbuf_alloc(PBUF_RAW, (u16_t)len, PBUF_RAM);
         if (!q)
             return 0;

@@ -45,4 +45,9 @@ struct pbuf *xw_link_rx_alloc(const struct netif *netif);
  * small frame is copied out so that p stays the caller's (also 0). */
 int xw_link_rx_deliver(struct netif *netif, struct pbuf *p, size_t len);
 
+/* The same with frames up to copybreak bytes copied (for a link whose receive
+ * buffers are larger than its usual frames). */
+int xw_link_rx_deliver_copybreak(struct netif *netif, struct pbuf *p, size_t len,
+                                 size_t copybreak);
+
 #endif

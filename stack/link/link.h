@@ -44,8 +44,9 @@ struct xw_link {
  * frames intact).  0 or -errno. */
 int xw_link_hub_open(const char *path, unsigned mtu, struct xw_link **out);
 
-/* Attach to the existing TAP device ifname (IFF_TAP|IFF_NO_PI), MTU mtu,
- * checksums on.  0 or -errno. */
+/* Attach to the existing TAP device ifname (IFF_TAP|IFF_NO_PI), MTU mtu, with
+ * the kernel's offloads (IFF_VNET_HDR, TSO, checksums: tap.c) unless
+ * XWAY_TAP_OFFLOAD=off or the kernel refuses them.  0 or -errno. */
 int xw_link_tap_open(const char *ifname, unsigned mtu, struct xw_link **out);
 
 #endif
