@@ -651,6 +651,7 @@ static int flush_out(struct pump *p)
             struct iovec v = { p->out_buf + p->out_off, p->out_len - p->out_off };
             n = xw_sock_send_locked(p->s, &v, 1, v.iov_len, MSG_NOSIGNAL | MSG_DONTWAIT);
             if (n == -EAGAIN && xw_mono_ns() < deadline && !p->s->err) {
+                xw_stack_flush(); /* what lwIP queued goes out while we sleep */
                 xw_stack_unlock();
                 nanosleep(&(struct timespec){ 0, 50000 }, NULL);
                 xw_stack_lock();
