@@ -132,6 +132,24 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 trap 'exit 129' HUP
 
+# free_port: a loopback TCP port free now, below the kernel's ephemeral range
+# (other tests' connections take ports there at any moment: a port picked in
+# it collided with one, "Address already in use").
+free_port() {
+    python3 -c '
+import random, socket
+lo = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+for _ in range(200):
+    p = random.randrange(10000, max(10001, lo))
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", p)); print(p); break
+    except OSError:
+        pass
+    finally:
+        s.close()
+'
+}
 wait_for() {
     local log=$1 pat=$2 secs=$3 pid=${4:-} i
     for ((i = 0; i < secs * 10; i++)); do

@@ -13,7 +13,7 @@ echo "$out"
 json_expect "$out" verified true
 json_expect "$out" path '"ring"'
 json_expect "$out" connections 500
-port=$((20000 + $$ % 20000))
+port=$(free_port)
 bg "$WORK/ksrv.log" timeout 100 "$XWPERF" -s -1 --kernel -B 127.0.0.1 -p $port
 wait_line "$WORK/ksrv.log" listening 10 $LAST_PID
 kout=$(timeout 60 "$XWPERF" -c 127.0.0.1 -p $port --kernel --connect-rate 500 --json) || die "kernel: $kout"

@@ -41,7 +41,7 @@ set -e
 [ $rc != 0 ] && [ "$(json_get "$out" verified)" != true ] || die "--bidir against --epoll not refused: $out"
 
 # kernel baseline: the identical test over kernel sockets
-port=$((20000 + $$ % 20000))
+port=$(free_port)
 bg "$WORK/ksrv.log" timeout 100 "$XWPERF" -s --kernel -B 127.0.0.1 -p $port
 wait_line "$WORK/ksrv.log" listening 10 $LAST_PID
 out=$(timeout 60 "$XWPERF" -c 127.0.0.1 -p $port --kernel -n 64M --json); echo "$out"; check "$out"
