@@ -53,20 +53,6 @@ static void recv_pattern(int fd, size_t n, uint64_t off, uint32_t seed, bool eof
         CHECK_EQ(xway_recv(fd, buf, 1, 0), 0);
 }
 
-static uint64_t ctl_recv64(int ctl)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v = v << 8 | xwt_ctl_recv(ctl);
-    return v;
-}
-
-static void ctl_send64(int ctl, uint64_t v)
-{
-    for (int i = 7; i >= 0; i--)
-        xwt_ctl_send(ctl, (unsigned char)(v >> (8 * i)));
-}
-
 static int server(int ctl, void *arg)
 {
     (void)arg;
@@ -109,7 +95,7 @@ static int server(int ctl, void *arg)
             CHECK_EQ(xwt_ctl_recv(ctl), 'g');
             usleep(100000);
             send_pattern(fd, 500, 500, 25);
-            recv_pattern(fd, ctl_recv64(ctl), 0, 26, true);
+            recv_pattern(fd, xwt_ctl_recv64(ctl), 0, 26, true);
             break;
         }
         xwt_ctl_send(ctl, 'd');
@@ -306,7 +292,7 @@ static void readiness_cases(void)
     pfd.events = POLLOUT;
     CHECK_EQ(xway_poll(&pfd, 1, 0), 0);
     /* ... until the peer drains it */
-    ctl_send64(ctl, filled);
+    xwt_ctl_send64(ctl, filled);
     CHECK(epoll_got(out_et, 5000) & EPOLLOUT);
     CHECK(epoll_got(out_lt, 5000) & EPOLLOUT);
     CHECK_EQ(xway_poll(&pfd, 1, 5000), 1);

@@ -64,20 +64,6 @@ static void expect_err_soft(ssize_t r, int err, const char *what)
     }
 }
 
-static uint64_t ctl_recv64(int ctl)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v = v << 8 | xwt_ctl_recv(ctl);
-    return v;
-}
-
-static void ctl_send64(int ctl, uint64_t v)
-{
-    for (int i = 7; i >= 0; i--)
-        xwt_ctl_send(ctl, (unsigned char)(v >> (8 * i)));
-}
-
 /* A view's or reservation's own invariants (ret: what the call returned). */
 static void check_zc(const char *what, const struct xway_zc *z, ssize_t ret, size_t max)
 {
@@ -284,8 +270,8 @@ static void server_case(int ctl, int fd, unsigned char what)
     switch (what) {
     case 'B':
         bulk("server", fd, 2, 1, &tx, &rx);
-        ctl_send64(ctl, rx.sum);
-        ctl_send64(ctl, tx.sum);
+        xwt_ctl_send64(ctl, rx.sum);
+        xwt_ctl_send64(ctl, tx.sum);
         break;
     case 'E': /* 1000 bytes 100 ms after the cue; then 30 arrive, then EOF */
         CHECK_EQ(xwt_ctl_recv(ctl), 'g');
@@ -299,8 +285,8 @@ static void server_case(int ctl, int fd, unsigned char what)
         CHECK_EQ(xwt_ctl_recv(ctl), 'g');
         usleep(100000);
         zc_recv_eof(fd, 43, &rx);
-        ctl_send64(ctl, rx.bytes);
-        ctl_send64(ctl, rx.sum);
+        xwt_ctl_send64(ctl, rx.bytes);
+        xwt_ctl_send64(ctl, rx.sum);
         break;
     case 'C': /* the client closes with a reservation open: 10 bytes, then EOF */
     case 'P': /* it shuts down with one open: EOF at once */
@@ -369,7 +355,7 @@ static void bulk_case(void)
     struct zc_stream tx, rx;
     int fd = open_case('B');
     bulk("client", fd, 1, 2, &tx, &rx);
-    uint64_t peer_rx = ctl_recv64(ctl), peer_tx = ctl_recv64(ctl);
+    uint64_t peer_rx = xwt_ctl_recv64(ctl), peer_tx = xwt_ctl_recv64(ctl);
     CHECK(peer_rx == tx.sum); /* what the server checksummed is what we wrote */
     CHECK(peer_tx == rx.sum);
     end_case(fd);
@@ -572,8 +558,8 @@ static void full_case(void)
     }
     zc_send(fd, s.bytes + (1u << 20), 43, &s);
     CHECK_EQ(xway_shutdown(fd, SHUT_WR), 0);
-    CHECK_EQ(ctl_recv64(ctl), s.bytes);
-    CHECK(ctl_recv64(ctl) == s.sum);
+    CHECK_EQ(xwt_ctl_recv64(ctl), s.bytes);
+    CHECK(xwt_ctl_recv64(ctl) == s.sum);
     end_case(fd);
     printf("EAGAIN when full, blocking reserve: ok\n");
 }

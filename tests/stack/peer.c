@@ -103,6 +103,20 @@ unsigned char xwt_ctl_recv(int ctl)
     return v;
 }
 
+void xwt_ctl_send64(int ctl, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--)
+        xwt_ctl_send(ctl, (unsigned char)(v >> (8 * i)));
+}
+
+uint64_t xwt_ctl_recv64(int ctl)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | xwt_ctl_recv(ctl);
+    return v;
+}
+
 socklen_t xwt_addr(const char *ip, unsigned port, struct sockaddr_storage *ss)
 {
     struct sockaddr_in *s4 = (void *)ss;

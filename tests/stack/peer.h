@@ -38,6 +38,9 @@ int xwt_join_status(struct xwt_peer *p);
 /* Control messages: one byte.  recv CHECKs that it arrives within 30 s. */
 void xwt_ctl_send(int ctl, unsigned char v);
 unsigned char xwt_ctl_recv(int ctl);
+/* A 64-bit value over the control socket, most significant byte first. */
+void xwt_ctl_send64(int ctl, uint64_t v);
+uint64_t xwt_ctl_recv64(int ctl);
 
 /* Numeric IPv4/IPv6 address + port. */
 socklen_t xwt_addr(const char *ip, unsigned port, struct sockaddr_storage *ss);
