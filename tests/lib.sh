@@ -193,6 +193,10 @@ in_netns() {
         exec env XWT_IN_NETNS=1 unshare --net bash "$@"
     fi
     ip link set lo up
+    # The tests' fixed ports are below 50000: the kernel's own ephemeral ports
+    # in this namespace (the shim's kernel twins, clients' connects) stay above
+    # them (one took a listener's port 41630: "Address already in use").
+    echo "50000 60999" >/proc/sys/net/ipv4/ip_local_port_range
 }
 
 tap_up() {
