@@ -359,7 +359,7 @@ static int start(const struct xw_config *c)
     xw_neg_start(fault);
     raise_fd_limit();
     st.running = true;
-    rc = xw_thread_start(&st.thread, false, loop, NULL);
+    rc = xw_thread_start(&st.thread, false, "xway-stack", loop, NULL);
     if (rc < 0) {
         snprintf(last_error, sizeof(last_error), "pthread_create: %s", strerror(-rc));
         st.running = false;
@@ -408,7 +408,7 @@ int xw_stack_resume(void)
     if (st.running)
         return -EINVAL;
     st.running = true;
-    if ((rc = xw_thread_start(&st.thread, false, loop, NULL)) < 0)
+    if ((rc = xw_thread_start(&st.thread, false, "xway-stack", loop, NULL)) < 0)
         st.running = false;
     return rc;
 }

@@ -3,7 +3,8 @@
 
 #include <signal.h>
 
-int xw_thread_start(pthread_t *t, bool detached, void *(*fn)(void *), void *arg)
+int xw_thread_start(pthread_t *t, bool detached, const char *name, void *(*fn)(void *),
+                    void *arg)
 {
     sigset_t all, old;
     pthread_attr_t at;
@@ -17,5 +18,7 @@ int xw_thread_start(pthread_t *t, bool detached, void *(*fn)(void *), void *arg)
     rc = pthread_create(t, &at, fn, arg);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     pthread_attr_destroy(&at);
+    if (!rc)
+        pthread_setname_np(*t, name);
     return -rc;
 }

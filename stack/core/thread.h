@@ -11,8 +11,10 @@
 #include <pthread.h>
 #include <stdbool.h>
 
-/* pthread_create with every signal blocked in the new thread; detached if
- * asked.  0 or -errno. */
-int xw_thread_start(pthread_t *t, bool detached, void *(*fn)(void *), void *arg);
+/* pthread_create with every signal blocked in the new thread, named name
+ * (what top -H and /proc/PID/task/TID/comm show); detached if asked.
+ * 0 or -errno. */
+int xw_thread_start(pthread_t *t, bool detached, const char *name, void *(*fn)(void *),
+                    void *arg);
 
 #endif

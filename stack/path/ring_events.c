@@ -284,7 +284,7 @@ static int run(void *(*fn)(void *))
     if (!ev.ports || ev.stop_fd < 0)
         return -ENOMEM;
     ev.stop = false;
-    return xw_thread_start(&ev.thread, false, fn, NULL);
+    return xw_thread_start(&ev.thread, false, "xway-events", fn, NULL);
 }
 
 int xw_rev_satellite(int fwd_fd)
@@ -378,7 +378,7 @@ int xw_rev_resume(void)
 {
     if (ev.stop_fd < 0 || ev.thread)
         return 0;
-    return xw_thread_start(&ev.thread, false, loop, NULL);
+    return xw_thread_start(&ev.thread, false, "xway-events", loop, NULL);
 }
 
 /* A forked child's copy of the parent's state: kept reachable for leak

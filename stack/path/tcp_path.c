@@ -13,6 +13,7 @@
 #include "lwip/tcp.h"
 #include "lwip/timeouts.h"
 #include "log.h"
+#include "ports.h"
 #include "stack.h"
 #include "xway.h"
 
@@ -334,9 +335,12 @@ int xw_tcp_bind(struct xw_sock *s, const ip_addr_t *ip, u16_t port)
         return -EINVAL;
     if (s->reuseaddr || s->reuseport) /* (a group shares one port: listen) */
         ip_set_option(s->tcp.pcb, SOF_REUSEADDR);
+    if (!port && !(port = xw_port_ephemeral()))
+        return -EADDRINUSE; /* (Linux's answer when none is left) */
     e = tcp_bind(s->tcp.pcb, ip, port);
     if (e != ERR_OK)
         return e == ERR_USE ? -EADDRINUSE : -err_to_errno(e);
+    xw_port_taken(port);
     s->bound = true;
     return 0;
 }
@@ -502,6 +506,10 @@ int xw_tcp_connect(struct xw_sock *s, const ip_addr_t *ip, u16_t port)
         return rc;
     attach(s, s->tcp.pcb);
     xw_tcp_apply_opts(s);
+    /* Our port, not lwIP's choice (ports.h); tcp_connect takes a pcb's
+     * preset port as it is (the pcb goes on the active list). */
+    if (!s->tcp.pcb->local_port && !(s->tcp.pcb->local_port = xw_port_ephemeral()))
+        return -EADDRNOTAVAIL;
     hs->connect_prepare(s);
     e = tcp_connect(s->tcp.pcb, ip, port, on_connected);
     if (e != ERR_OK)

@@ -12,7 +12,6 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
-#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "channel.h"
@@ -180,7 +179,6 @@ static void *pump_in(void *arg)
     struct pump *p = arg;
     ssize_t rc = 1;
 
-    prctl(PR_SET_NAME, "xway-pump");
     for (;;) {
         if (p->in_off < p->in_len) {
             ssize_t w = send(p->b, p->in_buf + p->in_off, p->in_len - p->in_off,
@@ -233,7 +231,6 @@ static void *pump_out(void *arg)
 {
     struct pump *p = arg;
 
-    prctl(PR_SET_NAME, "xway-pump");
     while (!p->out_eof) {
         ssize_t n;
         if (p->out_off < p->out_len) {
@@ -294,7 +291,7 @@ static void pump_start(struct pump *p)
             continue;
         running++;
         p->active++;
-        if ((rc = xw_thread_start(&t, true, fn[i], p)) == 0)
+        if ((rc = xw_thread_start(&t, true, "xway-pump", fn[i], p)) == 0)
             continue;
         running--;
         p->active--;

@@ -727,7 +727,7 @@ int xw_owner_start(void)
         goto out;
     }
     own.nclients = 0;
-    if ((rc = xw_thread_start(&own.thread, false, serve, NULL)) < 0)
+    if ((rc = xw_thread_start(&own.thread, false, "xway-owner", serve, NULL)) < 0)
         goto out;
     own.running = true;
     own.self.valid = true;
@@ -790,7 +790,7 @@ int xw_owner_resume(void)
 
     if (own.running || own.lfd < 0)
         return 0;
-    if ((rc = xw_thread_start(&own.thread, false, serve, NULL)) == 0)
+    if ((rc = xw_thread_start(&own.thread, false, "xway-owner", serve, NULL)) == 0)
         own.running = true;
     return rc;
 }
