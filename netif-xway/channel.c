@@ -59,6 +59,10 @@ struct xw_channel {
     /* xw_channel_progress (the event handler's thread): what the peer had
      * published at the last event. */
     uint32_t ev_prod, ev_cons, ev_flags;
+    /* Heartbeats (their caller's thread): ours, and the peer's as last seen
+     * with when it moved (ms; 0: not looked yet). */
+    uint32_t beat, peer_beat;
+    uint64_t peer_beat_ms;
 };
 
 static uint64_t now_us(void)
@@ -369,6 +373,24 @@ int xw_channel_check_nonce(struct xw_channel *ch, uint64_t nonce)
 
 uint32_t xw_channel_ring_bytes(const struct xw_channel *ch) { return 1u << ch->shift; }
 int xw_channel_fd(const struct xw_channel *ch) { return xw_evtchn_fd(ch->x); }
+uint32_t xw_channel_peer_domid(const struct xw_channel *ch) { return ch->peer_domid; }
+
+void xw_channel_beat(struct xw_channel *ch)
+{
+    xw_store_relaxed(&ch->tx.ctl->beat, ++ch->beat);
+}
+
+bool xw_channel_peer_stalled(struct xw_channel *ch, uint64_t now_ms, unsigned dead_ms)
+{
+    uint32_t b = xw_load_relaxed(&ch->rx.ctl->beat); /* any value: only "moved?" */
+
+    if (!ch->peer_beat_ms || b != ch->peer_beat) {
+        ch->peer_beat = b;
+        ch->peer_beat_ms = now_ms;
+        return false;
+    }
+    return now_ms - ch->peer_beat_ms >= dead_ms;
+}
 int xw_channel_error(const struct xw_channel *ch) { return atomic_load(&ch->error); }
 
 static void kick(struct xw_channel *ch)

@@ -150,6 +150,22 @@ int xw_channel_check(struct xw_channel *ch, int events);
 bool xw_channel_progress(struct xw_channel *ch);
 /* Our local event-channel port: events of the handle's fd name it. */
 int xw_channel_port(const struct xw_channel *ch);
+/* The peer's domain. */
+uint32_t xw_channel_peer_domid(const struct xw_channel *ch);
+
+/* Heartbeats, for a peer in a domain whose death nothing else tells us (a
+ * guest cannot see another guest's domain go: no event, no xenstore node it
+ * may read, and a destroyed domain's kernel sends no unmap notification).
+ * Each side's process calls beat every XW_CHAN_BEAT_MS (one thread per
+ * channel: it bumps a counter in the ring it produces); peer_stalled (one
+ * thread per channel) is true when the peer's counter has not moved for
+ * dead_ms of now_ms (a monotonic clock): its domain is gone, paused, or its
+ * process stopped (a debugger, SIGSTOP).  A peer that never beat (version)
+ * cannot be here: the interface page's version has the beats. */
+#define XW_CHAN_BEAT_MS 500
+#define XW_CHAN_DEAD_MS 3000
+void xw_channel_beat(struct xw_channel *ch);
+bool xw_channel_peer_stalled(struct xw_channel *ch, uint64_t now_ms, unsigned dead_ms);
 int xw_channel_fd(const struct xw_channel *ch);
 
 /* End our sending direction (the peer reads EOF after the last byte). */

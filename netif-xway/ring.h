@@ -24,9 +24,10 @@
 #include "xenif.h"
 
 #define XW_INTF_MAGIC 0x31525758u /* "XWR1" little-endian */
-#define XW_INTF_VERSION 4u /* 2: producer and consumer indices on separate lines;
+#define XW_INTF_VERSION 5u /* 2: producer and consumer indices on separate lines;
                              3: the offer's key;
-                             4: the live bytes */
+                             4: the live bytes;
+                             5: the heartbeats */
 
 #define XW_RING_MIN_SHIFT 12 /* 4 KiB per direction (tests); XWAY_RING >= 64K */
 #define XW_RING_MAX_SHIFT 22 /* 4 MiB per direction */
@@ -34,14 +35,15 @@
 /* Per-direction control block, shared: two cache lines, one written by each
  * side, so that the producer's prod and the consumer's cons do not bounce one
  * line between the two CPUs on every update.  Written by:
- * prod, eof: the producer; cons, cons_wake: the consumer; prod_wake: the
+ * prod, eof, beat: the producer; cons, cons_wake: the consumer; prod_wake: the
  * producer sets it, the consumer clears it (and cons_wake the other way round);
  * error: either side (a reset).  The other side treats every value as hostile. */
 struct xw_ring_ctl {
     uint32_t prod;      /* bytes produced (free-running) */
     uint32_t eof;       /* producer: no bytes after prod will ever come */
     uint32_t prod_wake; /* producer: "notify me when cons moves" */
-    uint8_t pad0[52];
+    uint32_t beat;      /* producer: its process's heartbeat (xw_channel_beat) */
+    uint8_t pad0[48];
     uint32_t cons;      /* bytes consumed (free-running) */
     uint32_t cons_wake; /* consumer: "notify me when prod moves" */
     uint32_t error;     /* 0, or an errno: the connection was reset / closed */

@@ -130,10 +130,15 @@ void xw_xenif_close(struct xw_xenif *x);
  *     xen backend) and a notify to a dead peer is dropped (0).  A peer
  *     process's death then shows only through its unmap notifications
  *     (share_notify / map_notify), which the sim runs on its behalf, as its
- *     kernel does under Xen. */
+ *     kernel does under Xen;
+ *   guest: as domain, but as seen from a guest, which cannot see another
+ *     guest's domain at all: evtchn_peer_alive and domain_alive say -EACCES
+ *     for another domain (the heartbeats then tell a stopped peer: a SIGSTOP
+ *     plays a destroyed domain, where nothing runs and nothing notifies). */
 int xw_xenif_open_xen(struct xw_xenif **out);
 int xw_xenif_open_sim(const char *host_dir, int requested_domid, struct xw_xenif **out);
-/* XWAY_SIM_LIVENESS: 0 process (or unset), 1 domain, -EINVAL otherwise. */
+/* XWAY_SIM_LIVENESS: process (or unset), domain, guest, or -EINVAL. */
+enum { XW_SIM_LIVE_PROCESS, XW_SIM_LIVE_DOMAIN, XW_SIM_LIVE_GUEST };
 int xw_sim_liveness_domain(void);
 
 /* Wrappers, so callers read like the Xen libraries. */

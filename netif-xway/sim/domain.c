@@ -266,7 +266,11 @@ int xw_sim_alive(struct xw_sim *s, uint32_t id)
 
 int xw_sim_domain_alive(struct xw_xenif *x, uint32_t domid)
 {
-    return xw_sim_alive(xw_sim_of(x), domid);
+    struct xw_sim *s = xw_sim_of(x);
+
+    if (s->domain_liveness == XW_SIM_LIVE_GUEST && domid != s->pub.domid)
+        return -EACCES; /* as a guest reading another's /local/domain/ID */
+    return xw_sim_alive(s, domid);
 }
 
 /* ---- fork ---- */
@@ -493,14 +497,16 @@ static void raise_nofile(void)
     }
 }
 
-/* XWAY_SIM_LIVENESS: process (default) or domain; -EINVAL otherwise. */
+/* XWAY_SIM_LIVENESS: process (default), domain or guest; -EINVAL otherwise. */
 int xw_sim_liveness_domain(void)
 {
     const char *v = getenv("XWAY_SIM_LIVENESS");
 
     if (!v || !*v || !strcmp(v, "process"))
-        return 0;
-    return strcmp(v, "domain") ? -EINVAL : 1;
+        return XW_SIM_LIVE_PROCESS;
+    if (!strcmp(v, "domain"))
+        return XW_SIM_LIVE_DOMAIN;
+    return strcmp(v, "guest") ? -EINVAL : XW_SIM_LIVE_GUEST;
 }
 
 int xw_xenif_open_sim(const char *dir, int requested_domid, struct xw_xenif **out)

@@ -356,6 +356,8 @@ int xw_sim_evtchn_peer_alive(struct xw_xenif *x, uint32_t port)
     alive = xw_sim_alive(s, p_dom(me));
     if (alive == 0 && p_state(me) == PORT_INTER) /* what its kernel would do */
         xw_sim_ntf_run(s, p_dom(me), p_port(me));
+    if (s->domain_liveness == XW_SIM_LIVE_GUEST)
+        return -EACCES; /* as xen_peer_alive in a guest */
     if (s->domain_liveness)
         return 1; /* as xen_peer_alive: the peer's domain lives on */
     if (alive != 1 || p_state(me) == PORT_UNBOUND)

@@ -93,9 +93,10 @@ struct xw_sim {
     pthread_mutex_t mu;
     struct sim_peer *peers; /* [XW_SIM_MAX_DOMID + 1] */
     int lock_fd;            /* our dom<ID>.lock, write-locked */
-    /* XWAY_SIM_LIVENESS=domain: Xen's view of a peer (a domain outlives the
-     * process in it), see xw_xenif_open_sim. */
-    bool domain_liveness;
+    /* XWAY_SIM_LIVENESS (xw_xenif_open_sim): XW_SIM_LIVE_DOMAIN, Xen's view of
+     * a peer (a domain outlives the process in it); XW_SIM_LIVE_GUEST, a
+     * guest's view besides (another domain's life cannot be seen at all). */
+    int domain_liveness;
 
     /* gnttab.c */
     struct gnt_entry *gnt;

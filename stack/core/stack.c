@@ -346,7 +346,7 @@ static int start(const struct xw_config *c)
     }
     if (xw_sim_liveness_domain() < 0) {
         rc = -EINVAL;
-        snprintf(last_error, sizeof(last_error), "XWAY_SIM_LIVENESS=%s: must be process or domain",
+        snprintf(last_error, sizeof(last_error), "XWAY_SIM_LIVENESS=%s: must be process, domain or guest",
                  getenv("XWAY_SIM_LIVENESS"));
         goto out_wake;
     }

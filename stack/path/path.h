@@ -138,6 +138,10 @@ struct xw_ring_state {
     _Atomic size_t pre_off;
     uint32_t rx_mark; /* the peer's producer index at the last arrival's edge (ready.lock) */
     _Atomic uint32_t tx_stalls; /* sends that found the ring full (an EPOLLOUT edge each) */
+    /* Heartbeats (ring_beat.c, lock held): the list of ring sockets, and
+     * whether the peer's beats are what tells its death. */
+    struct xw_sock *beat_next, *beat_prev;
+    bool watch_beat;
 };
 
 /* Lock held: switch the connection to ops (the switch rule above). */

@@ -18,8 +18,9 @@
 #include "channel.h"
 #include "futex.h"
 #include "log.h"
-#include "spin.h"
+#include "ring_beat.h"
 #include "ring_events.h"
+#include "spin.h"
 #include "socket.h"
 #include "stack.h"
 #include "xway.h"
@@ -339,7 +340,14 @@ int xw_rpath_start(struct xw_sock *s)
     if (rc < 0)
         return rc;
     xw_path_set(s, &xw_ring_ops);
+    xw_rbeat_add(s);
     return 0;
+}
+
+void xw_rpath_peer_gone(struct xw_sock *s)
+{
+    xw_channel_reset(s->ring.ch);
+    ring_changed(s);
 }
 
 int xw_rpath_forward(struct xw_sock *s, bool (*fn)(void *arg), void *arg)
@@ -784,6 +792,7 @@ static void ring_release(struct xw_sock *s)
     s->ring.pre = NULL;
     if (!s->ring.ch)
         return;
+    xw_rbeat_remove(s);
     xw_rev_detach(xw_channel_port(s->ring.ch), s);
     xw_channel_close(s->ring.ch);
     s->ring.ch = NULL;

@@ -23,6 +23,10 @@ int xw_rpath_forward(struct xw_sock *s, bool (*fn)(void *arg), void *arg);
 void xw_rpath_set_pre(struct xw_sock *s, char *buf, size_t len);
 bool xw_rpath_pre_left(struct xw_sock *s);
 
+/* Lock held: the peer is gone without a word (ring_beat.c): reset the channel
+ * and wake every waiter of s. */
+void xw_rpath_peer_gone(struct xw_sock *s);
+
 /* For the shim: raw fds are waited on only through xway_poll (which settles
  * them first) or with XWAY_POLLED, so EAGAIN leaves a socket's fd alone. */
 void xw_rpath_lazy_ready(void);

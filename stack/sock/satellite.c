@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "ring_beat.h"
 #include "ring_events.h"
 #include "ring_path.h"
 #include "socket.h"
@@ -276,6 +277,7 @@ int xw_sat_give_back(int fd)
     close(nfd);
     if (rc == 0 && s->nonblock)
         (void)!fcntl(fd, F_SETFL, O_NONBLOCK);
+    xw_rbeat_remove(s);
     xw_rev_detach(xw_channel_port(s->ring.ch), s);
     xw_channel_drop(s->ring.ch);
     s->ring.ch = NULL;

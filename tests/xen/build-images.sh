@@ -3,6 +3,8 @@
 # kernel, and two dom0 initramfs images with our test programs in /xw:
 #   initrd-dom0.img   dom0 only (tests between processes of dom0)
 #   initrd-domus.img  dom0 + xl + a guest kernel/initramfs for two PV domUs
+#   initrd-stack.img  dom0 + xl + a bridge, two PV domUs with a vif each on it,
+#                     whose stacks reach each other over the Xen network
 # Usage: build-images.sh OUT_DIR TEST_BINARY...
 #
 # Packages are fetched with `apt-get download` (never installed) and unpacked
@@ -72,7 +74,7 @@ fetch() {
 
 unpack() {
     local want have d
-    want=$(cd "$C/debs" && ls *.deb)
+    want="$(cd "$C/debs" && ls *.deb) netmods"
     have=$(cat "$C/x.stamp" 2>/dev/null || true)
     if [ "$want" != "$have" ] || [ ! -d "$C/x" ]; then
         log "unpacking"
@@ -81,7 +83,11 @@ unpack() {
             case $(basename "$d") in
             linux-image-*) # only the kernel and the Xen modules: saves ~400 MB
                 dpkg-deb --fsys-tarfile "$d" | tar -x -C "$C/x" --wildcards \
-                    './boot/vmlinuz-*' './lib/modules/*/kernel/drivers/xen/*';;
+                    './boot/vmlinuz-*' './lib/modules/*/kernel/drivers/xen/*' \
+                    './lib/modules/*/kernel/drivers/net/xen-net*' \
+                    './lib/modules/*/kernel/drivers/net/tun.ko' \
+                    './lib/modules/*/kernel/net/bridge/bridge.ko' \
+                    './lib/modules/*/kernel/net/802/stp.ko' './lib/modules/*/kernel/net/llc/llc.ko';;
             *) dpkg-deb -x "$d" "$C/x";;
             esac
         done
@@ -106,6 +112,10 @@ copylibs() {
 }
 
 MODS="xen-evtchn xen-privcmd xenfs/xenfs xen-gntdev xen-gntalloc"
+# The Xen network (stack image): netback in dom0, netfront and TAP in the
+# guests, a bridge in both.
+NETMODS="drivers/net/xen-netback/xen-netback drivers/net/xen-netfront drivers/net/tun
+         net/llc/llc net/802/stp net/bridge/bridge"
 
 # base_root ROOT: busybox, the Xen kernel modules, our test programs.
 base_root() {
@@ -114,6 +124,7 @@ base_root() {
     mkdir -p "$R"/{bin,sbin,proc,sys,dev,run,tmp,etc,modules,xw,usr/bin}
     cp "$C/x/bin/busybox" "$R/bin/busybox"
     for m in $MODS; do cp "$C/x/lib/modules/$KVER/kernel/drivers/xen/$m.ko" "$R/modules/"; done
+    for m in $NETMODS; do cp "$C/x/lib/modules/$KVER/kernel/$m.ko" "$R/modules/"; done
     for b in "${BINS[@]}"; do cp "$b" "$R/xw/"; done
     copylibs "$R" "$R"/xw/*
 }
@@ -128,7 +139,7 @@ dom0_root() { # ROOT MODE
     mkdir -p "$R"/{var/lib/xen,var/lib/xenstored,var/log/xen,var/lock,etc/xen,guest,$X}
     ln -s /run "$R/var/run"
     local bins="xenstored xen-init-dom0"
-    [ "$2" = domus ] && bins="$bins xenconsoled xl libxl-save-helper xenconsole"
+    [ "$2" != procs ] && bins="$bins xenconsoled xl libxl-save-helper xenconsole"
     for b in $bins; do cp "$C/x$X/$b" "$R$X/"; done
     cp -a "$C"/x/usr/bin/xenstore* "$R/usr/bin/"
     copylibs "$R" $(for b in $bins; do echo "$R$X/$b"; done) "$R/usr/bin/xenstore"
@@ -154,9 +165,28 @@ build_domus() {
     mkcpio "$R" "$OUT/initrd-domus.img"
 }
 
+# Two guests with a vif each on dom0's bridge; their init runs the stack's
+# programs (and a dynamically linked nc, for xway-run), dom0 a kernel client.
+build_stack() {
+    local D=$C/root-sguest R=$C/root-stack
+    base_root "$D"
+    cp -L /usr/bin/nc.openbsd "$D/usr/bin/nc"
+    cp -a "$C"/x/usr/bin/xenstore* "$D/usr/bin/"
+    copylibs "$D" "$D/usr/bin/nc" "$D/usr/bin/xenstore"
+    cp "$SRC/init-sguest.sh" "$D/init" && chmod +x "$D/init"
+    dom0_root "$R" stack
+    cp "$C/x/etc/xen/xl.conf" "$R/etc/xen/"
+    cp "$SRC/sguest.cfg" "$R/etc/xen/sguest.cfg.in"
+    mkdir -p "$R/etc/xen/scripts"
+    cp "$SRC/xw-vif" "$R/etc/xen/scripts/xw-vif" && chmod +x "$R/etc/xen/scripts/xw-vif"
+    cp "$OUT/vmlinuz" "$R/guest/vmlinuz"
+    mkcpio "$D" "$R/guest/domu.img"
+    mkcpio "$R" "$OUT/initrd-stack.img"
+}
+
 # inputs_hash: everything an image is made of.
 inputs_hash() {
-    { sha256sum "${BINS[@]}" "$SRC"/init-*.sh "$SRC/domu.cfg" "$0" | awk '{print $1}'
+    { sha256sum "${BINS[@]}" "$SRC"/init-*.sh "$SRC"/*.cfg "$SRC/xw-vif" "$0" | awk '{print $1}'
       cat "$C/x.stamp"; echo "$KVER"; } | sha256sum | awk '{print $1}'
 }
 
@@ -165,7 +195,7 @@ fetch
 unpack
 H=$(inputs_hash)
 if [ "$H" = "$(cat "$OUT/images.stamp" 2>/dev/null || true)" ] &&
-   [ -s "$OUT/initrd-dom0.img" ] && [ -s "$OUT/initrd-domus.img" ]; then
+   [ -s "$OUT/initrd-dom0.img" ] && [ -s "$OUT/initrd-domus.img" ] && [ -s "$OUT/initrd-stack.img" ]; then
     log "images up to date (kernel $KVER)"
     exit 0
 fi
@@ -173,5 +203,6 @@ log "building images (kernel $KVER, test programs: ${BINS[*]##*/})"
 rm -f "$OUT/images.stamp"
 build_procs
 build_domus
+build_stack
 echo "$H" > "$OUT/images.stamp"
 ls -la "$OUT"/xen-4.17 "$OUT"/vmlinuz "$OUT"/initrd-*.img

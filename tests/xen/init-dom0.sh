@@ -88,9 +88,50 @@ run_domus() {
   sleep 2   # let the relays print the last lines
 }
 
+# The stack between two guests over the Xen network (xen_two_guests_stack):
+# a bridge here with each guest's vif on it, dom0's own kernel TCP as a plain
+# client of a guest's xway server, and the guest destroyed on request (the
+# survivor times its error from the moment written to /xt/destroy-at).
+run_stack() {
+  for m in xen-netback llc stp bridge; do insmod /modules/$m.ko || echo "XQ: insmod $m FAILED"; done
+  brctl addbr xenbr0 && ip addr add 10.77.50.254/24 dev xenbr0 && ip link set xenbr0 up ||
+    echo "XQ: bridge FAILED"
+  xenconsoled --pid-file=/run/xenconsoled.pid --log=guest --log-dir=/var/log/xen/console
+  for n in 1 2; do
+    touch /var/log/xen/console/guest-xw-g$n.log
+    tail -n +1 -f /var/log/xen/console/guest-xw-g$n.log | while IFS= read -r l; do echo "[g$n] $l"; done &
+  done
+  echo "XQ: TEST-START uptime=$(up)"
+  pids=
+  for n in 1 2; do
+    r=srv; [ $n = 2 ] && r=cli
+    sed "s/@N@/$n/; s/@ROLE@/$r/" /etc/xen/sguest.cfg.in > /etc/xen/g$n.cfg
+    (xl create /etc/xen/g$n.cfg > /var/log/xen/xlcreate-g$n.log 2>&1 ||
+       sed "s/^/XQ: xl g$n: /" /var/log/xen/xlcreate-g$n.log | tail -20) &
+    pids="$pids $!"
+  done
+  wait $pids
+  xl list | sed 's/^/XQ: /'
+  key() { xenstore-read "/xt/$1" 2>/dev/null; }
+  i=0; while [ -z "$(key srv-ready)" ] && [ $i -lt $TMO ]; do sleep 0.5; i=$((i+1)); done
+  timeout 120 /xw/xwperf --kernel -c 10.77.50.11 -p 5201 -n 8388608 --json > /tmp/k.json 2>&1
+  rc=$?; sed 's/^/XQ: dom0 kernel client: /' /tmp/k.json
+  if [ $rc = 0 ] && grep -q '"path": "kernel"' /tmp/k.json && grep -q '"verified": true' /tmp/k.json; then
+    echo "XWT: ALL PASS prog=dom0-kernel role=client"
+  else echo "XWT: FAIL prog=dom0-kernel role=client rc=$rc"; fi
+  i=0; while [ -z "$(key destroy-me)" ] && [ $i -lt $TMO ]; do sleep 0.2; i=$((i+1)); done
+  xenstore-write /xt/destroy-at "$(/xw/xwt_live now)"
+  xl destroy xw-g2 && echo "XQ: destroyed xw-g2 on its request uptime=$(up)"
+  i=0; while [ $i -lt $TMO ] && xl list | grep -q '^xw-g'; do sleep 1; i=$((i+1)); done
+  echo "XQ: guests gone after ${i}s uptime=$(up)"
+  xl destroy xw-g1 2>/dev/null && echo "XQ: destroyed xw-g1 (timeout)"
+  sleep 2
+}
+
 case $MODE in
   procs) run_procs;;
   domus) run_domus;;
+  stack) run_stack;;
   *) echo "XQ: unknown mode $MODE";;
 esac
 echo "XQ: TEST-END uptime=$(up)"

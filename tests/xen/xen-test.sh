@@ -1,7 +1,7 @@
 #!/bin/bash
 # CTest driver of the real-Xen tests: build (or reuse) the images with our
 # test programs inside, boot them, judge the serial log.
-# Usage: xen-test.sh dom0_two_procs|two_domus IMAGE_DIR LOG_DIR TEST_PROGRAM...
+# Usage: xen-test.sh dom0_two_procs|two_domus|two_guests_stack IMAGE_DIR LOG_DIR TEST_PROGRAM...
 SRC=$(cd "$(dirname "$0")" && pwd)
 source "$SRC/../lib.sh"
 MODE=$1 IMG=$2 LOGS=$3; shift 3
@@ -16,5 +16,11 @@ case $MODE in
     EXPECT=("prog=xwt_probe role=sharer" "prog=xwt_probe role=mapper"
             "prog=xwt_ring role=sharer" "prog=xwt_ring role=mapper")
     MEM=${MEM:-1024} DOM0_MEM=${DOM0_MEM:-384M} exec bash "$SRC/run-qemu.sh" "$IMG" "$IMG/initrd-domus.img" "$LOG" "${EXPECT[@]}";;
+  two_guests_stack)
+    EXPECT=("prog=xwperf-ring role=cli" "prog=xwperf-tcp role=cli" "prog=p16-default role=cli"
+            "prog=p16 role=cli" "prog=nc-client role=cli" "prog=nc role=srv"
+            "prog=live-kill role=srv" "prog=live-destroy role=srv" "prog=dom0-kernel role=client"
+            "prog=dom0-reason role=srv" "prog=kernel-coexist role=srv")
+    MEM=${MEM:-1024} DOM0_MEM=${DOM0_MEM:-384M} exec bash "$SRC/run-qemu.sh" "$IMG" "$IMG/initrd-stack.img" "$LOG" "${EXPECT[@]}";;
   *) die "unknown mode $MODE";;
 esac

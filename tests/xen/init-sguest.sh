@@ -1,0 +1,165 @@
+#!/bin/busybox sh
+# /init of the stack test's PV guests (xen_two_guests_stack).  Each guest has
+# eth0 (netfront, a vif on dom0's bridge) in a bridge br0 with TAP devices:
+# the guest kernel's own address is on br0, each xway stack has a TAP device
+# of its own (its own MAC and address), so the stacks and the kernel share the
+# Xen network without taking each other's packets.
+#   srv (10.77.50.1; stacks .11 xwperf, .12 xwt_live, .13 nc)
+#   cli (10.77.50.2; stacks .21 xwperf, .22 xwt_live killed, .23 nc,
+#        .24 xwt_live destroyed: not .22 again, whose new stack would answer
+#        the survivor's segments for the killed one with a reset)
+# The guests meet in xenstore (/xt, writable by every domain).  Verdicts are
+# "XWT: ALL PASS prog=P role=R" / "XWT: FAIL ..." lines (run-qemu.sh).
+/bin/busybox --install -s /bin
+export PATH=/bin:/sbin:/usr/bin
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev
+mkdir -p /dev/shm /tmp /dev/net
+up() { cut -d' ' -f1 /proc/uptime; }
+ROLE=$(sed -n 's/.*xwrole=\([a-z]*\).*/\1/p' /proc/cmdline)
+echo "DU: USERLAND-START role=$ROLE uptime=$(up)"
+for m in xen-evtchn xen-privcmd xenfs xen-gntdev xen-gntalloc xen-netfront tun llc stp bridge; do
+  insmod /modules/$m.ko || echo "DU: insmod $m FAILED"
+done
+mount -t xenfs xenfs /proc/xen || echo "DU: xenfs mount FAILED"
+[ -c /dev/net/tun ] || mknod /dev/net/tun c 10 200
+if [ "$ROLE" = srv ]; then ME=1; else ME=2; fi
+i=0; while ! ip link show eth0 >/dev/null 2>&1 && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
+brctl addbr br0 && brctl addif br0 eth0 && ip link set eth0 up &&
+  ip addr add 10.77.50.$ME/24 dev br0 && ip link set br0 up || echo "DU: br0 FAILED"
+for t in 0 1 2 3; do
+  tunctl -t xw$t >/dev/null && brctl addif br0 xw$t && ip link set xw$t up || echo "DU: xw$t FAILED"
+done
+# Why the stacks need heartbeats here: another guest's domain is invisible.
+for d in 1 2; do
+  echo "DU: xenstore-read /local/domain/$d: $(xenstore-read /local/domain/$d 2>&1 | head -1)"
+done
+export XWAY_BACKEND=xen XWAY_LOG=info
+stack() { # N: the environment of this guest's Nth stack (TAP xwN)
+  echo "XWAY_LINK=tap:xw$1 XWAY_ADDR=10.77.50.$ME$(($1 + 1))/24"
+}
+pass() { echo "XWT: ALL PASS prog=$1 role=$ROLE"; }
+fail() { echo "XWT: FAIL prog=$1 role=$ROLE: $2"; }
+key() { xenstore-read "/xt/$1" 2>/dev/null; }
+wait_key() { # KEY SECONDS
+  local i=0
+  while [ -z "$(key "$1")" ] && [ $i -lt $(($2 * 5)) ]; do sleep 0.2; i=$((i+1)); done
+  [ -n "$(key "$1")" ]
+}
+json() { # FILE FIELD: a field of xwperf's one-line JSON
+  sed -n "s/.*\"$2\": \"\{0,1\}\([^,\"}]*\).*/\1/p" "$1"
+}
+show() { sed "s/^/DU: $1: /" "$2"; }
+
+srv() {
+  env $(stack 0) /xw/xwperf -s -v -p 5201 > /tmp/xwperf-srv.out 2> /tmp/xwperf-srv.err &
+  SP=$!
+  env $(stack 2) timeout 200 /xw/xway-run /usr/bin/nc -l -N 10.77.50.13 5300 < /dev/null > /tmp/nc.got 2> /tmp/nc.err &
+  NP=$!
+  # The guest kernel's own TCP on the same interface, beside the stacks.
+  /usr/bin/nc -l -N 10.77.50.1 5500 < /dev/null > /tmp/k.got &
+  KP=$!
+  i=0; while ! grep -q listening /tmp/xwperf-srv.out && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
+  xenstore-write /xt/srv-ready 1
+  # xway-run nc: every byte as sent, on the ring.
+  wait_key nc-sha 200 || fail nc "no client"
+  wait $NP
+  got=$(sha256sum < /tmp/nc.got | cut -d' ' -f1)
+  show nc /tmp/nc.err
+  if [ "$got" = "$(key nc-sha)" ] && grep -q "ring path" /tmp/nc.err; then pass nc
+  else fail nc "sha $got, want $(key nc-sha)"; fi
+  wait_key kernel-sha 200 && wait $KP
+  if [ "$(sha256sum < /tmp/k.got | cut -d' ' -f1)" = "$(key kernel-sha)" ]; then pass kernel-coexist
+  else fail kernel-coexist "the guest kernels' own connection lost bytes"; fi
+  # Liveness: the peer process killed -9, then the peer's domain destroyed;
+  # each time our blocked recv must fail within 5 s.
+  for what in kill destroy; do
+    env $(stack 1) /xw/xwt_live server 5400 > /tmp/live-$what.out 2>&1
+    show live-$what /tmp/live-$what.out
+    wait_key $what-at 30 || { fail live-$what "no $what time"; continue; }
+    d=$(awk -v a="$(key $what-at)" '/recv-ended/ { sub(/.*at=/, ""); print $0 - a }' /tmp/live-$what.out)
+    echo "DU: live-$what: the error came ${d}s after the $what"
+    if grep -q "marker received, path ring" /tmp/live-$what.out &&
+       awk -v d="$d" 'BEGIN { exit !(d != "" && d >= 0 && d <= 5) }'; then pass live-$what
+    else fail live-$what "error after ${d}s"; fi
+  done
+  kill $SP; wait $SP
+  show xwperf-srv /tmp/xwperf-srv.err
+  grep -q "10.77.50.254.* verified, path tcp (peer-no-option)" /tmp/xwperf-srv.err &&
+    pass dom0-reason || fail dom0-reason "the kernel client's connection: no peer-no-option"
+}
+
+xwperf_c() { # NAME ARGS...: the xwperf client (environment + $XENV), JSON in /tmp/NAME.json
+  local n=$1; shift
+  env $(stack 0) $XENV /xw/xwperf -c 10.77.50.11 -p 5201 --json "$@" > /tmp/$n.json 2> /tmp/$n.err
+  local rc=$?
+  show $n /tmp/$n.json
+  [ $rc = 0 ] || show $n /tmp/$n.err
+  return $rc
+}
+
+cli() {
+  wait_key srv-ready 120 || { fail cli "server never ready"; return; }
+  # xway-run nc: a file, on the ring.
+  dd if=/dev/urandom of=/tmp/f bs=65536 count=64 2>/dev/null
+  env $(stack 2) timeout 60 /xw/xway-run /usr/bin/nc -N 10.77.50.13 5300 < /tmp/f 2> /tmp/nc.err
+  echo "DU: nc rc=$?"
+  show nc /tmp/nc.err
+  xenstore-write /xt/nc-sha "$(sha256sum < /tmp/f | cut -d' ' -f1)"
+  grep -q "ring path" /tmp/nc.err && pass nc-client || fail nc-client "not on the ring"
+  # The guest kernels' own TCP (busybox nc, no xway) beside the stacks.
+  timeout 60 /usr/bin/nc -N 10.77.50.1 5500 < /tmp/f
+  xenstore-write /xt/kernel-sha "$(sha256sum < /tmp/f | cut -d' ' -f1)"
+  local M=268435456 T=33554432
+  # The ring: verified bulk (one way, then both at once), the 1-byte round trip.
+  XENV=
+  if xwperf_c ring-up -n $M -l 65536 && [ "$(json /tmp/ring-up.json path)" = ring ] &&
+     xwperf_c ring-bidir -n $M -l 65536 --bidir && [ "$(json /tmp/ring-bidir.json path)" = ring ] &&
+     xwperf_c ring-rr --rr -l 1 -t 3 && [ "$(json /tmp/ring-rr.json path)" = ring ]; then
+    pass xwperf-ring
+  else fail xwperf-ring "see the JSON above"; fi
+  # The TCP path of the same stacks: the backend off on our side.
+  XENV=XWAY_BACKEND=off
+  if xwperf_c tcp-up -n $T -l 65536 && [ "$(json /tmp/tcp-up.json path)" = tcp ] &&
+     xwperf_c tcp-rr --rr -l 1 -t 3 && [ "$(json /tmp/tcp-rr.json path)" = tcp ]; then
+    pass xwperf-tcp
+  else fail xwperf-tcp "see the JSON above"; fi
+  XENV=
+  awk -v r="$(json /tmp/ring-up.json gbytes_per_s)" -v t="$(json /tmp/tcp-up.json gbytes_per_s)" \
+      -v rr="$(json /tmp/ring-rr.json transactions_per_s)" -v tr="$(json /tmp/tcp-rr.json transactions_per_s)" \
+      'BEGIN { if (t > 0 && tr > 0) printf "DU: ratio ring/tcp-path between the guests: bulk %.2fx, 1-byte round trips %.2fx\n", r / t, rr / tr }'
+  # Concurrent rings: at gntalloc's default limit (1024 pages, 129 a ring)
+  # the connections past it fall back to TCP (resources); raised, all ring.
+  if xwperf_c p16-default -P 16 -n 16777216 && [ "$(json /tmp/p16-default.json path)" = mixed ] &&
+     [ "$(json /tmp/p16-default.json fallback)" = resources ]; then pass p16-default
+  else fail p16-default "want mixed paths, fallback resources"; fi
+  echo 65536 > /sys/module/xen_gntalloc/parameters/limit
+  if xwperf_c p16 -P 16 -n 16777216 && [ "$(json /tmp/p16.json path)" = ring ]; then pass p16
+  else fail p16 "want 16 ring connections"; fi
+  # Liveness: killed, then destroyed (dom0 does it when asked).
+  t=1
+  for what in kill destroy; do
+    env $(stack $t) /xw/xwt_live client 10.77.50.12 5400 > /tmp/live.out 2>&1 &
+    LP=$!
+    i=0; while ! grep -q connected /tmp/live.out && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done
+    show live-$what /tmp/live.out
+    sleep 1
+    if [ $what = kill ]; then
+      xenstore-write /xt/kill-at "$(/xw/xwt_live now)"
+      kill -9 $LP
+      wait $LP
+      t=3
+    else
+      xenstore-write /xt/destroy-me 1
+      sleep 60 # dom0 destroys us here
+      fail live-destroy "not destroyed"
+    fi
+  done
+}
+
+echo "DU: TEST-START role=$ROLE uptime=$(up)"
+$ROLE
+echo "DU: TEST-END role=$ROLE uptime=$(up)"
+sync
+poweroff -f
