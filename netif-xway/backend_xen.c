@@ -346,6 +346,33 @@ static void read_identity(struct xenb *b)
     snprintf(b->pub.host_token, sizeof(b->pub.host_token), "%s", buf);
 }
 
+/* A forked child serving a connection of its parent's (a satellite): a grant
+ * handle of its own (gntdev maps for the process that opened it), the
+ * parent's event-channel handle to notify the parent's ports through (the fd
+ * is the same open file, whose ports they are; the parent alone reads it), no
+ * share handle (a satellite creates nothing) and no xenstore (the parent's
+ * connection is not the child's to use). */
+int xw_xenif_xen_child(struct xw_xenif *parent, struct xw_xenif **out)
+{
+    struct xenb *b = calloc(1, sizeof(*b));
+
+    if (!b)
+        return -ENOMEM;
+    pthread_mutex_init(&b->mu, NULL);
+    b->pub = *parent;
+    errno = 0;
+    b->gt = xengnttab_open(NULL, 0);
+    if (!b->gt) {
+        int err = errno ? -errno : -ENODEV;
+        pthread_mutex_destroy(&b->mu);
+        free(b);
+        return err;
+    }
+    b->ev = X(parent)->ev;
+    *out = &b->pub;
+    return 0;
+}
+
 int xw_xenif_open_xen(struct xw_xenif **out)
 {
     struct xenb *b = calloc(1, sizeof(*b));

@@ -136,6 +136,9 @@ void xw_xenif_close(struct xw_xenif *x);
  *     for another domain (the heartbeats then tell a stopped peer: a SIGSTOP
  *     plays a destroyed domain, where nothing runs and nothing notifies). */
 int xw_xenif_open_xen(struct xw_xenif **out);
+/* A forked child's handle for a xen parent's connections it serves
+ * (backend_xen.c); closing it leaves the parent's event channels alone. */
+int xw_xenif_xen_child(struct xw_xenif *parent, struct xw_xenif **out);
 int xw_xenif_open_sim(const char *host_dir, int requested_domid, struct xw_xenif **out);
 /* XWAY_SIM_LIVENESS: process (or unset), domain, guest, or -EINVAL. */
 enum { XW_SIM_LIVE_PROCESS, XW_SIM_LIVE_DOMAIN, XW_SIM_LIVE_GUEST };

@@ -292,7 +292,10 @@ int xw_rev_satellite(int fwd_fd)
     struct xw_xenif *x = parents[0];
     int rc;
 
-    if (!x || x->kind != XW_XENIF_SIM)
+    /* The sim's handle is files: the parent's copy maps as well.  Xen's
+     * gntdev maps only for the process that opened it: a handle of our own. */
+    if (!x || (x->kind != XW_XENIF_SIM &&
+               (x->kind != XW_XENIF_XEN || xw_xenif_xen_child(x, &x) < 0)))
         return -ENODEV;
     ev.x = x;
     ev.sat = true;
@@ -353,7 +356,9 @@ void xw_rev_stop(void)
     free(ev.live);
     ev.live = NULL;
     ev.nlive = ev.livecap = 0;
-    if (ev.x && !ev.sat) /* a satellite's is its parent's copy, still mapping */
+    /* A satellite's is its parent's copy (on Xen, with a grant handle of its
+     * own), kept: channels may still be mapped through it. */
+    if (ev.x && !ev.sat)
         xw_xenif_close(ev.x);
     ev.x = NULL;
     ev.sat = false;

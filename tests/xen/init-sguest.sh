@@ -4,10 +4,11 @@
 # the guest kernel's own address is on br0, each xway stack has a TAP device
 # of its own (its own MAC and address), so the stacks and the kernel share the
 # Xen network without taking each other's packets.
-#   srv (10.77.50.1; stacks .11 xwperf, .12 xwt_live, .13 nc)
+#   srv (10.77.50.1; stacks .11 xwperf, .12 xwt_live, .13 nc, .15 forking servers)
 #   cli (10.77.50.2; stacks .21 xwperf, .22 xwt_live killed, .23 nc,
 #        .24 xwt_live destroyed: not .22 again, whose new stack would answer
-#        the survivor's segments for the killed one with a reset)
+#        the survivor's segments for the killed one with a reset),
+#        .25 the forking servers' client)
 # The guests meet in xenstore (/xt, writable by every domain).  Verdicts are
 # "XWT: ALL PASS prog=P role=R" / "XWT: FAIL ..." lines (run-qemu.sh).
 /bin/busybox --install -s /bin
@@ -28,7 +29,7 @@ if [ "$ROLE" = srv ]; then ME=1; else ME=2; fi
 i=0; while ! ip link show eth0 >/dev/null 2>&1 && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
 brctl addbr br0 && brctl addif br0 eth0 && ip link set eth0 up &&
   ip addr add 10.77.50.$ME/24 dev br0 && ip link set br0 up || echo "DU: br0 FAILED"
-for t in 0 1 2 3; do
+for t in 0 1 2 3 4; do
   tunctl -t xw$t >/dev/null && brctl addif br0 xw$t && ip link set xw$t up || echo "DU: xw$t FAILED"
 done
 # Why the stacks need heartbeats here: another guest's domain is invisible.
@@ -72,6 +73,25 @@ srv() {
   wait_key kernel-sha 200 && wait $KP
   if [ "$(sha256sum < /tmp/k.got | cut -d' ' -f1)" = "$(key kernel-sha)" ]; then pass kernel-coexist
   else fail kernel-coexist "the guest kernels' own connection lost bytes"; fi
+  # Multi-process servers under xway-run: pre-fork workers accept on their
+  # parent's listener, a forking server's children claim what it accepted;
+  # either way the child serves the ring connection itself (a satellite,
+  # with a grant handle of its own).
+  for srvmode in prefork fork; do
+    if [ $srvmode = prefork ]; then set -- /xw/prefork block 10.77.50.15 5600 2 4
+    else set -- /xw/fork_echo server 10.77.50.15 5601 3; fi
+    env $(stack 4) timeout 120 /xw/xway-run "$@" > /tmp/$srvmode.out 2> /tmp/$srvmode.err &
+    FP=$!
+    i=0; while ! grep -q listening /tmp/$srvmode.out && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
+    xenstore-write /xt/$srvmode-ready 1
+    wait $FP; rc=$?
+    show $srvmode /tmp/$srvmode.out
+    grep -E "served in this process|ring path|handed" /tmp/$srvmode.err | sed "s/^/DU: $srvmode: /"
+    if [ $srvmode = prefork ]; then want=4; else want=1; fi
+    n=$(grep -c "served in this process" /tmp/$srvmode.err)
+    if [ $rc = 0 ] && grep -q "0 bad" /tmp/$srvmode.out && [ "$n" -ge $want ]; then pass $srvmode
+    else fail $srvmode "rc=$rc, $n connections served in a child (want $want)"; show $srvmode /tmp/$srvmode.err; fi
+  done
   # Liveness: the peer process killed -9, then the peer's domain destroyed;
   # each time our blocked recv must fail within 5 s.
   for what in kill destroy; do
@@ -111,6 +131,18 @@ cli() {
   # The guest kernels' own TCP (busybox nc, no xway) beside the stacks.
   timeout 60 /usr/bin/nc -N 10.77.50.1 5500 < /tmp/f
   xenstore-write /xt/kernel-sha "$(sha256sum < /tmp/f | cut -d' ' -f1)"
+  # The forking servers' client: every byte echoed and checked.
+  for srvmode in prefork fork; do
+    if [ $srvmode = prefork ]; then port=5600 n=4; else port=5601 n=3; fi
+    wait_key $srvmode-ready 120
+    env $(stack 4) timeout 120 /xw/xway-run /xw/fork_echo client 10.77.50.15 $port $n 300000 \
+      > /tmp/fe.out 2> /tmp/fe.err
+    rc=$?
+    show fe-$srvmode /tmp/fe.out
+    if [ $rc = 0 ] && grep -q "verified $n of $n" /tmp/fe.out &&
+       [ "$(grep -c 'ring path' /tmp/fe.err)" = $n ]; then pass fe-$srvmode
+    else fail fe-$srvmode "rc=$rc"; show fe-$srvmode /tmp/fe.err; fi
+  done
   local M=268435456 T=33554432
   # The ring: verified bulk (one way, then both at once), the 1-byte round trip.
   XENV=
@@ -140,10 +172,10 @@ cli() {
   # Liveness: killed, then destroyed (dom0 does it when asked).
   t=1
   for what in kill destroy; do
-    env $(stack $t) /xw/xwt_live client 10.77.50.12 5400 > /tmp/live.out 2>&1 &
+    env $(stack $t) /xw/xwt_live client 10.77.50.12 5400 > /tmp/live-$what.out 2>&1 &
     LP=$!
-    i=0; while ! grep -q connected /tmp/live.out && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done
-    show live-$what /tmp/live.out
+    i=0; while ! grep -qs connected /tmp/live-$what.out && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done
+    show live-$what /tmp/live-$what.out
     sleep 1
     if [ $what = kill ]; then
       xenstore-write /xt/kill-at "$(/xw/xwt_live now)"

@@ -20,7 +20,8 @@ case $MODE in
     EXPECT=("prog=xwperf-ring role=cli" "prog=xwperf-tcp role=cli" "prog=p16-default role=cli"
             "prog=p16 role=cli" "prog=nc-client role=cli" "prog=nc role=srv"
             "prog=live-kill role=srv" "prog=live-destroy role=srv" "prog=dom0-kernel role=client"
-            "prog=dom0-reason role=srv" "prog=kernel-coexist role=srv")
+            "prog=dom0-reason role=srv" "prog=kernel-coexist role=srv"
+            "prog=prefork role=srv" "prog=fork role=srv" "prog=fe-prefork role=cli" "prog=fe-fork role=cli")
     MEM=${MEM:-1024} DOM0_MEM=${DOM0_MEM:-384M} exec bash "$SRC/run-qemu.sh" "$IMG" "$IMG/initrd-stack.img" "$LOG" "${EXPECT[@]}";;
   *) die "unknown mode $MODE";;
 esac
