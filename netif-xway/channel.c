@@ -375,6 +375,16 @@ uint32_t xw_channel_ring_bytes(const struct xw_channel *ch) { return 1u << ch->s
 int xw_channel_fd(const struct xw_channel *ch) { return xw_evtchn_fd(ch->x); }
 uint32_t xw_channel_peer_domid(const struct xw_channel *ch) { return ch->peer_domid; }
 
+void xw_channel_fill(const struct xw_channel *ch, struct xw_chan_fill *f)
+{
+    uint32_t size = 1u << ch->shift;
+    uint32_t t = xw_load_relaxed(&ch->tx.idx) - xw_load_relaxed(&ch->tx.ctl->cons);
+    uint32_t r = xw_load_relaxed(&ch->rx.ctl->prod) - xw_load_relaxed(&ch->rx.idx);
+
+    f->tx = t <= size ? t : size; /* (the peer's index is a hint: clamped) */
+    f->rx = r <= size ? r : size;
+}
+
 void xw_channel_beat(struct xw_channel *ch)
 {
     xw_store_relaxed(&ch->tx.ctl->beat, ++ch->beat);

@@ -212,6 +212,13 @@ void xw_channel_set_position(struct xw_channel *ch, const struct xw_chan_pos *po
 /* A borrowed channel given back: unmap, no word to the peer. */
 void xw_channel_drop(struct xw_channel *ch);
 
+/* Bytes in the rings now (hints, for tools): ours not yet consumed by the
+ * peer, and the peer's not yet consumed by us. */
+struct xw_chan_fill {
+    uint32_t tx, rx;
+};
+void xw_channel_fill(const struct xw_channel *ch, struct xw_chan_fill *f);
+
 /* Bytes per direction of this channel. */
 uint32_t xw_channel_ring_bytes(const struct xw_channel *ch);
 

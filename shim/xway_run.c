@@ -1,6 +1,8 @@
 /* xway-run: run an unmodified program with its TCP sockets on the xway stack.
- *   xway-run [--link L] [--addr A] [--gw G] [--host H] [--backend B] [--log LEVEL] CMD ARGS...
- * Each option sets the XWAY_* variable of the same name (README: Configuration);
+ *   xway-run [--link L] [--addr A] [--gw G] [--host H] [--backend B] [--log LEVEL] [--stats]
+ *            CMD ARGS...
+ * Each option sets the XWAY_* variable of the same name (README: Configuration;
+ * --stats sets XWAY_STATS=1: each process prints its stack's counters at exit);
  * variables already in the environment are kept unless an option overrides them.
  * Then libxwayshim.so goes first in LD_PRELOAD and CMD is exec'd.
  *
@@ -41,7 +43,8 @@ static const struct {
 static _Noreturn void usage(void)
 {
     fputs("usage: xway-run [--link hub:DIR|tap:IF] [--addr CIDRS] [--gw ADDRS] [--host DIR]"
-          " [--backend auto|xen|sim|off] [--log error|warn|info|debug] CMD ARGS...\n", stderr);
+          " [--backend auto|xen|sim|off] [--log error|warn|info|debug] [--stats] CMD ARGS...\n",
+          stderr);
     exit(2);
 }
 
@@ -69,6 +72,9 @@ static int parse_options(int argc, char **argv)
                 exit(126);
             }
             i += 2;
+        } else if (!strcmp(arg, "--stats")) {
+            setenv("XWAY_STATS", "1", 1);
+            i++;
         } else if (!strcmp(arg, "-h") || !strcmp(arg, "--help")) {
             usage();
         } else if (!strcmp(arg, "--")) {

@@ -17,6 +17,7 @@
 #include "lwip/netif.h"
 #include "lwip/sys.h"
 #include "lwip/timeouts.h"
+#include "ctl.h"
 #include "handoff.h"
 #include "keeper.h"
 #include "link.h"
@@ -190,7 +191,7 @@ void xw_stack_set_satellite(bool on)
 
 static void *loop(void *arg)
 {
-    struct pollfd pfd[2];
+    struct pollfd pfd[3];
     uint64_t junk;
 
     xw_stack_lock();
@@ -207,14 +208,17 @@ static void *loop(void *arg)
         xw_stack_unlock();
 
         pfd[0] = (struct pollfd){ .fd = st.wake_fd, .events = POLLIN };
+        pfd[1] = (struct pollfd){ .fd = xw_ctl_fd(), .events = POLLIN };
         if (st.link)
-            pfd[n++] = (struct pollfd){ .fd = st.link->fd, .events = POLLIN };
-        poll(pfd, (nfds_t)n, sleep == SYS_TIMEOUTS_SLEEPTIME_INFINITE ? -1 : (int)sleep);
+            pfd[n++ + 1] = (struct pollfd){ .fd = st.link->fd, .events = POLLIN };
+        poll(pfd, (nfds_t)n + 1, sleep == SYS_TIMEOUTS_SLEEPTIME_INFINITE ? -1 : (int)sleep);
         if (pfd[0].revents)
             (void)!read(st.wake_fd, &junk, sizeof(junk));
 
         xw_stack_lock();
-        if (n > 1 && pfd[1].revents) {
+        if (pfd[1].revents)
+            xw_ctl_serve();
+        if (n > 1 && pfd[2].revents) {
             int got;
             /* Bounded batches; let application threads have the lock in between. */
             while ((got = st.link->ops->input(st.link)) > 0 && st.running) {
@@ -368,6 +372,8 @@ static int start(const struct xw_config *c)
     if ((rc = xw_owner_start()) < 0)
         xw_warn("no process channel (%s): forked children cannot accept on this "
                 "process's listeners", strerror(-rc));
+    if ((rc = xw_ctl_start()) < 0)
+        xw_info("no control socket (%s): xwayctl does not see this stack", strerror(-rc));
     xw_info("stack started: link %s%s%s, %d address(es), mtu %u",
             c->link_kind == XW_LINK_HUB ? "hub:" : c->link_kind == XW_LINK_TAP ? "tap:" : "none",
             c->link_arg, "", c->n_addrs, c->mtu);
@@ -429,6 +435,7 @@ void xw_stack_forget(void)
     st.satellite = false;
     st.link = NULL;
     st.wake_fd = -1;
+    xw_ctl_forget();
     xw_rev_forget();
     xw_sock_forget_all();
 }
@@ -441,8 +448,28 @@ static void forget_in_child(void)
 
 /* The process exits: its listeners live on in a keeper while processes it
  * shared them with live (keeper.h); otherwise the stack stops as xway_fini. */
+/* XWAY_STATS=1 (xway-run --stats): the stack's counters, at exit. */
+static void print_stats(void)
+{
+    const char *v = getenv("XWAY_STATS");
+    struct xway_stats s;
+
+    if (!v || strcmp(v, "1") || !st.running)
+        return;
+    xw_stack_lock();
+    xw_neg_stats(&s);
+    xw_stack_unlock();
+    fprintf(stderr, "xway[%d] stats: %llu connection(s) on the ring, %llu on TCP",
+            (int)getpid(), (unsigned long long)s.ring_conns, (unsigned long long)s.tcp_conns);
+    for (int i = 1; i < XWAY_REASONS; i++)
+        if (s.fallback[i])
+            fprintf(stderr, ", %s %llu", xway_reason_name(i), (unsigned long long)s.fallback[i]);
+    fprintf(stderr, " (backend %s, domain %d)\n", s.backend, s.domid);
+}
+
 static void at_exit(void)
 {
+    print_stats();
     if (!xw_keeper_handover(false))
         xway_fini();
 }
@@ -518,6 +545,7 @@ void xway_fini(void)
     xw_stack_unlock();
     pthread_join(st.thread, NULL);
     xw_rev_stop();
+    xw_ctl_stop();
 
     xw_stack_lock();
     if (st.link)

@@ -546,6 +546,12 @@ static void neg_forget(struct xw_sock *s)
     sys_untimeout(late_offer, s);
 }
 
+void xw_neg_reset_stats(void)
+{
+    memset(ng.count, 0, sizeof(ng.count));
+    ng.ring_conns = ng.tcp_conns = 0;
+}
+
 void xw_neg_stats(struct xway_stats *st)
 {
     memset(st, 0, sizeof(*st));

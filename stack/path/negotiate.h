@@ -28,5 +28,7 @@ int xw_neg_parse_fault(const char *v, enum xw_fault *out);
 void xw_neg_start(enum xw_fault fault);
 
 void xw_neg_stats(struct xway_stats *st);
+/* xwayctl stats --reset: the counters start again from 0. */
+void xw_neg_reset_stats(void);
 
 #endif

@@ -142,6 +142,8 @@ struct xw_ring_state {
      * whether the peer's beats are what tells its death. */
     struct xw_sock *beat_next, *beat_prev;
     bool watch_beat;
+    /* Waits that spun / slept (xwayctl). */
+    _Atomic unsigned spins, sleeps;
 };
 
 /* Lock held: switch the connection to ops (the switch rule above). */

@@ -118,6 +118,7 @@ static int spin_wait(struct xw_sock *s, int events, uint64_t deadline)
 {
     struct spin_arg a = { s, events, 0 };
 
+    atomic_fetch_add_explicit(&s->ring.spins, 1, memory_order_relaxed);
     return xw_spin(&s->ring.spin_us, (unsigned)xw_stack_config()->spin_us, deadline, spin_look,
                    &a);
 }
@@ -189,6 +190,7 @@ static int ring_wait(struct xw_sock *s, int events, uint64_t deadline)
     /* Counted before the first look at seq: a waker that sees no sleeper
      * bumped seq before that look, so the sleep below returns at once. */
     atomic_fetch_add(&s->ring.sleepers, 1);
+    atomic_fetch_add_explicit(&s->ring.sleeps, 1, memory_order_relaxed);
     r = sleep_wait(s, events, deadline);
     atomic_fetch_sub(&s->ring.sleepers, 1);
     if (r > 0)
