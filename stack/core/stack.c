@@ -350,7 +350,8 @@ static int start(const struct xw_config *c)
     }
     if (xw_sim_liveness_domain() < 0) {
         rc = -EINVAL;
-        snprintf(last_error, sizeof(last_error), "XWAY_SIM_LIVENESS=%s: must be process, domain or guest",
+        snprintf(last_error, sizeof(last_error),
+                 "XWAY_SIM_LIVENESS=%s: must be process, domain or guest",
                  getenv("XWAY_SIM_LIVENESS"));
         goto out_wake;
     }
@@ -446,8 +447,6 @@ static void forget_in_child(void)
         xw_stack_forget();
 }
 
-/* The process exits: its listeners live on in a keeper while processes it
- * shared them with live (keeper.h); otherwise the stack stops as xway_fini. */
 /* XWAY_STATS=1 (xway-run --stats): the stack's counters, at exit. */
 static void print_stats(void)
 {
@@ -467,6 +466,8 @@ static void print_stats(void)
     fprintf(stderr, " (backend %s, domain %d)\n", s.backend, s.domid);
 }
 
+/* The process exits: its listeners live on in a keeper while processes it
+ * shared them with live (keeper.h); otherwise the stack stops as xway_fini. */
 static void at_exit(void)
 {
     print_stats();

@@ -187,7 +187,8 @@ static void stack_line(FILE *f)
     const struct xw_config *c = xw_stack_config();
     struct xw_xenif *x = xw_rev_xenif();
     struct xway_stats st;
-    char prog[64] = "", addrs[XW_MAX_ADDRS * 48] = "", *p = addrs, link[PATH_MAX + 8];
+    char prog[64] = "", addrs[XW_MAX_ADDRS * 64] = "", link[PATH_MAX + 8];
+    size_t used = 0;
     FILE *comm = fopen("/proc/self/comm", "r");
 
     if (comm) {
@@ -197,9 +198,13 @@ static void stack_line(FILE *f)
     }
     for (int i = 0; i < c->n_addrs; i++) {
         char ip[INET6_ADDRSTRLEN];
+        int n;
         inet_ntop(c->addrs[i].family, &c->addrs[i].addr, ip, sizeof(ip));
-        p += snprintf(p, (size_t)(addrs + sizeof(addrs) - p), "%s%s/%u", i ? "," : "", ip,
-                      c->addrs[i].prefix);
+        n = snprintf(addrs + used, sizeof(addrs) - used, "%s%s/%u", i ? "," : "", ip,
+                     c->addrs[i].prefix);
+        if (n < 0 || (size_t)n >= sizeof(addrs) - used)
+            break;
+        used += (size_t)n;
     }
     xw_neg_stats(&st);
     fprintf(f, "stack pid=%d", (int)getpid());
