@@ -174,10 +174,14 @@ int xw_channel_create(struct xw_xenif *x, uint32_t peer_domid, const struct xw_c
     err = publish_refs(ch, refs);
     if (err)
         goto out_unshare_data;
-    if (getrandom(&ch->nonce, sizeof(ch->nonce), 0) != sizeof(ch->nonce) ||
-        getrandom(&ch->key, sizeof(ch->key), 0) != sizeof(ch->key)) {
-        err = -EIO;
-        goto out_unshare_ind;
+    {
+        uint64_t rnd[2]; /* one call: the nonce and the key */
+        if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd)) {
+            err = -EIO;
+            goto out_unshare_ind;
+        }
+        ch->nonce = rnd[0];
+        ch->key = rnd[1];
     }
     xw_store_release8(&ch->intf->creator_live, 1);
     ch->intf->magic = XW_INTF_MAGIC;
