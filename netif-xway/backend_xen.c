@@ -25,6 +25,7 @@ struct xenb {
     xengntshr_handle *gs;
     xenevtchn_handle *ev;
     struct xs_handle *xs; /* NULL when xenstore is unreachable */
+    bool ev_borrowed;     /* ev is the parent's (xw_xenif_xen_child): not ours to close */
     pthread_mutex_t mu;
     uint32_t *port_dom; /* remote domid + 1 per local port, 0 = unknown */
     size_t nport_dom;
@@ -296,7 +297,7 @@ static void xen_close(struct xw_xenif *x)
 
     if (b->xs)
         xs_close(b->xs);
-    if (b->ev)
+    if (b->ev && !b->ev_borrowed)
         xenevtchn_close(b->ev);
     if (b->gs)
         xengntshr_close(b->gs);
@@ -369,6 +370,7 @@ int xw_xenif_xen_child(struct xw_xenif *parent, struct xw_xenif **out)
         return err;
     }
     b->ev = X(parent)->ev;
+    b->ev_borrowed = true;
     *out = &b->pub;
     return 0;
 }
