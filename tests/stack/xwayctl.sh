@@ -3,10 +3,11 @@
 # not-co-resident TCP connection and a backend-off one alive at once, its text
 # and JSON views list all three with the right path, reason and byte counts
 # (each client sent one byte); a stack killed with -9 disappears (its socket is
-# removed); another user sees none of these stacks; and xwperf's ring bulk
-# with `xwayctl -i 0.1` running beside it stays verified and within 0.5x of the
-# same transfer without (the figure is printed: a loose bound, not a
-# benchmark).
+# removed); another user sees none of these stacks; xwperf's ring bulk with
+# `xwayctl -i 0.1` running beside it stays verified, and the best of 3 runs
+# within 0.5x of the best of 3 without (a loose bound against a pathological
+# slowdown, not a benchmark: the figures are printed).  (`xway-run --stats`:
+# tests/shim/nc_pipe.sh.)
 source "$(dirname "$0")/../lib.sh"
 ring_env "$@"
 CTL=$BUILD/apps/xwayctl/xwayctl
@@ -105,9 +106,12 @@ echo "ok: another user sees none of them"
 # The data path with xwayctl polling every 0.1 s beside it.
 bg "$WORK/perf-srv.log" on_hub 10.77.92.20/24 "$XWPERF" -s -B 10.77.92.20
 wait_line "$WORK/perf-srv.log" listening 10 $LAST_PID
-bulk() {
-    on_hub 10.77.92.21/24 "$XWPERF" -c 10.77.92.20 -n 1G --json |
-        python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["verified"] and d["path"] == "ring", d; print(d["gbytes_per_s"])'
+bulk() { # best of 3
+    for i in 1 2 3; do
+        on_hub 10.77.92.21/24 "$XWPERF" -c 10.77.92.20 -n 512M --json |
+            python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["verified"] and d["path"] == "ring", d; print(d["gbytes_per_s"])' ||
+            return 1
+    done | sort -g | tail -1
 }
 a=$(bulk) || die "bulk without xwayctl"
 "$CTL" -i 0.1 conns > /dev/null &
@@ -118,18 +122,3 @@ echo "ring bulk: $a GB/s alone, $b GB/s with xwayctl -i 0.1 conns"
 awk -v a="$a" -v b="$b" 'BEGIN { exit !(b >= 0.5 * a) }' || die "xwayctl slowed the ring: $a -> $b GB/s"
 echo "ok: xwayctl -i 0.1 beside a ring transfer: still verified, within the loose bound"
 
-# xway-run --stats: each process's counters at its exit.
-RUN=$BUILD/shim/xway-run
-bg -e "$WORK/ncs.err" "$WORK/ncs.out" on_hub 10.77.92.30/24 "$RUN" --stats nc -l -N 10.77.92.30 7410
-NCS=$LAST_PID
-for i in $(seq 50); do # (until the server listens)
-    echo hello | on_hub 10.77.92.31/24 "$RUN" --stats nc -N 10.77.92.30 7410 2> "$WORK/ncc.err" && break
-    [ $i = 50 ] && die "nc client under xway-run --stats: $(cat "$WORK/ncc.err")"
-    sleep 0.1
-done
-wait $NCS || die "nc server: $(cat "$WORK/ncs.err")"
-for f in ncs ncc; do
-    grep -q "stats: 1 connection(s) on the ring, 0 on TCP (backend sim" "$WORK/$f.err" ||
-        die "xway-run --stats ($f): $(cat "$WORK/$f.err")"
-done
-echo "ok: xway-run --stats: $(cat "$WORK/ncc.err")"
