@@ -251,18 +251,17 @@ static void jrec(const struct rec *r, long pid)
     putchar('}');
 }
 
-static void jreasons(const struct stack *s, int ns)
+static void jreasons(const struct stack *s)
 {
     bool first = true;
     putchar('{');
-    for (int i = 0; i < ns; i++)
-        for (int j = 0; j < s[i].nr; j++) {
-            const struct rec *r = &s[i].r[j];
-            if (strcmp(r->kind, "reason"))
-                continue;
-            printf("%s\"%s\": %llu", first ? "" : ", ", get(r, "name"), num(r, "count"));
-            first = false;
-        }
+    for (int j = 0; j < s->nr; j++) {
+        const struct rec *r = &s->r[j];
+        if (strcmp(r->kind, "reason"))
+            continue;
+        printf("%s\"%s\": %llu", first ? "" : ", ", get(r, "name"), num(r, "count"));
+        first = false;
+    }
     putchar('}');
 }
 
@@ -291,7 +290,7 @@ static void json(const struct stack *s, int ns)
                 continue;
             printf("%s{\"pid\": %llu, \"ring\": %llu, \"tcp\": %llu, \"reasons\": ",
                    first ? "" : ", ", num(r, "pid"), num(r, "ring"), num(r, "tcp"));
-            jreasons(&s[i], 1);
+            jreasons(&s[i]);
             putchar('}');
             ring += num(r, "ring");
             tcp += num(r, "tcp");

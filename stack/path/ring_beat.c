@@ -16,6 +16,8 @@
  * stack thread's (through this timer) and its callers'. */
 #include "ring_beat.h"
 
+#include <string.h>
+
 #include "channel.h"
 #include "log.h"
 #include "lwip/timeouts.h"
@@ -24,10 +26,39 @@
 #include "socket.h"
 #include "stack.h"
 
+/* Whether a peer domain's life can be seen from here is our privilege, not
+ * the peer's state: asked once per peer domain (on Xen a xenstore read), not
+ * per connection.  Direct-mapped by domain id, per backend handle. */
+#define SEEN_SLOTS 64
+
 static struct {
     struct xw_sock *head;
     bool armed;
+    const struct xw_xenif *x; /* the handle the slots are about */
+    struct {
+        uint32_t domid_1; /* domain id + 1; 0: empty */
+        bool watch;
+    } seen[SEEN_SLOTS];
 } bt;
+
+/* Watched where nothing else can tell the peer's domain is gone (the domain
+ * check answers neither "alive" nor "gone"). */
+static bool watch_peer(struct xw_xenif *x, uint32_t peer)
+{
+    unsigned i = peer % SEEN_SLOTS;
+
+    if (!x || peer == x->domid)
+        return false;
+    if (bt.x != x) {
+        memset(bt.seen, 0, sizeof(bt.seen));
+        bt.x = x;
+    }
+    if (bt.seen[i].domid_1 != peer + 1) {
+        bt.seen[i].domid_1 = peer + 1;
+        bt.seen[i].watch = xw_domain_alive(x, peer) < 0;
+    }
+    return bt.seen[i].watch;
+}
 
 static void tick(void *arg)
 {
@@ -54,12 +85,9 @@ static void tick(void *arg)
 
 void xw_rbeat_add(struct xw_sock *s)
 {
-    struct xw_xenif *x = xw_rev_xenif();
     uint32_t peer = xw_channel_peer_domid(s->ring.ch);
 
-    /* Watched where nothing else can tell the peer's domain is gone (the
-     * domain check answers neither "alive" nor "gone"). */
-    s->ring.watch_beat = x && peer != x->domid && xw_domain_alive(x, peer) < 0;
+    s->ring.watch_beat = watch_peer(xw_rev_xenif(), peer);
     xw_debug("fd %d: ring peer in domain %u; its heartbeats %s", s->fd, peer,
              s->ring.watch_beat ? "tell its death" : "are not watched");
     s->ring.beat_prev = NULL;

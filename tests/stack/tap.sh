@@ -49,16 +49,25 @@ offloads_used() {
     echo "$what: offloads used: rx $RX frames ($RX_GSO GSO, $RX_TRUSTED checksums trusted), tx $TX ($TX_GSO GSO, $TX_CSUM checksums offloaded)"
 }
 
+# nc_echo NAME on|off [VAR=VALUE...]: kernel nc -> an xway echo server on the
+# TAP (its offloads on or off): what comes back is what went out.
+nc_echo() {
+    local name=$1 mode=$2 pid
+    shift 2
+    bg "$WORK/$name.log" "${TAPENV[@]}" "$@" XWAY_LOG=info timeout 60 "$ECHO" -s -p 7 -1
+    pid=$LAST_PID
+    wait_line "$WORK/$name.log" listening 10 $pid
+    grep -q "tap xwtap0: attached, mtu 1500, offloads $mode" "$WORK/$name.log" ||
+        die "offloads not $mode: $(cat "$WORK/$name.log")"
+    timeout 30 nc -N 10.77.0.2 7 <"$WORK/in.bin" >"$WORK/$name.bin" || die "nc exit $?"
+    got=$(sha256sum <"$WORK/$name.bin" | cut -d' ' -f1)
+    [ "$got" = "$want" ] || die "nc -> xway echo ($name): $(stat -c %s "$WORK/$name.bin") bytes, sha256 differs"
+    wait $pid || die "xway echo server exit $?"
+}
+
 # 1. kernel nc -> xway echo server: what comes back is what went out
-bg "$WORK/echo.log" "${TAPENV[@]}" XWAY_LOG=info timeout 60 "$ECHO" -s -p 7 -1
-pid=$LAST_PID
-wait_line "$WORK/echo.log" listening 10 $pid
-grep -q 'tap xwtap0: attached, mtu 1500, offloads on' "$WORK/echo.log" || die "offloads not on: $(cat "$WORK/echo.log")"
-timeout 30 nc -N 10.77.0.2 7 <"$WORK/in.bin" >"$WORK/out1.bin" || die "nc exit $?"
-got=$(sha256sum <"$WORK/out1.bin" | cut -d' ' -f1)
-[ "$got" = "$want" ] || die "nc -> xway echo: $(stat -c %s "$WORK/out1.bin") bytes, sha256 differs"
-echo "kernel nc -> xway echo server: $(stat -c %s "$WORK/out1.bin") bytes verified"
-wait $pid || die "xway echo server exit $?"
+nc_echo echo on
+echo "kernel nc -> xway echo server: $(stat -c %s "$WORK/echo.bin") bytes verified"
 offloads_used "$WORK/echo.log" "kernel nc -> xway echo" in out
 
 # 2. kernel xwperf --kernel -> xway xwperf server, both ways at once, IPv4 then IPv6
@@ -122,14 +131,7 @@ done
 # 6. XWAY_TAP_OFFLOAD=off on the same device: plain frames, checksums in software
 # (and the offloads the runs above turned on were turned off when they closed: a
 # plain reader would get GSO frames it cannot take, and this would not get through)
-bg "$WORK/plain.log" "${TAPENV[@]}" XWAY_TAP_OFFLOAD=off XWAY_LOG=info timeout 60 "$ECHO" -s -p 7 -1
-pid=$LAST_PID
-wait_line "$WORK/plain.log" listening 10 $pid
-grep -q 'tap xwtap0: attached, mtu 1500, offloads off' "$WORK/plain.log" || die "offloads not off: $(cat "$WORK/plain.log")"
-timeout 30 nc -N 10.77.0.2 7 <"$WORK/in.bin" >"$WORK/out6.bin" || die "nc exit $?"
-got=$(sha256sum <"$WORK/out6.bin" | cut -d' ' -f1)
-[ "$got" = "$want" ] || die "nc -> plain xway echo: $(stat -c %s "$WORK/out6.bin") bytes, sha256 differs"
-wait $pid || die "xway echo server exit $?"
+nc_echo plain off XWAY_TAP_OFFLOAD=off
 tap_counts "$WORK/plain.log"
 [ "$RX_GSO$RX_TRUSTED$TX_CSUM$TX_GSO" = 0000 ] ||
     die "XWAY_TAP_OFFLOAD=off but offloads used: $(grep closed "$WORK/plain.log")"
