@@ -162,6 +162,10 @@ enum xway_reason {
     XWAY_REASON_NONCE = 11,
     XWAY_REASON_PEER_DECLINED = 12,
     XWAY_REASON_OFFER_KEY = 13,     /* a replayed or forged offer, declined */
+    /* A ring connection that switched to TCP while it lived (counted in
+     * xway_stats.fallback too: one per switch). */
+    XWAY_REASON_MOVED = 14,         /* our domain moved to another host */
+    XWAY_REASON_PEER_MOVED = 15,    /* the peer's domain moved (or left the ring) */
 };
 #define XWAY_REASONS 16
 
@@ -172,12 +176,14 @@ struct xway_conn_info {
     uint32_t ring_bytes;   /* ring size per direction; 0 on TCP */
     uint64_t ring_tx, ring_rx; /* payload bytes through the ring */
     uint64_t tcp_tx, tcp_rx;   /* payload bytes through lwIP TCP */
+    uint32_t switches;     /* times the connection changed path while it lived */
 };
 
 struct xway_stats {
     uint64_t ring_conns;              /* connections that switched to the ring */
     uint64_t tcp_conns;               /* connections that stayed TCP */
-    uint64_t fallback[XWAY_REASONS];  /* tcp_conns by enum xway_reason */
+    uint64_t fallback[XWAY_REASONS];  /* tcp_conns by enum xway_reason; [MOVED] and
+                                         [PEER_MOVED]: ring connections switched to TCP */
     const char *backend;              /* "xen", "sim" or "off" */
     int domid;                        /* our domain id, -1 without a backend */
 };

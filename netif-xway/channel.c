@@ -56,6 +56,8 @@ struct xw_channel {
     /* The peer's live byte has been 1 (or the nonce proved it mapped): a 0
      * from now on means its process is gone. */
     _Atomic bool peer_seen_live;
+    /* The peer went without ending or resetting the stream (xw_channel_vanished). */
+    _Atomic bool vanished;
     /* xw_channel_progress (the event handler's thread): what the peer had
      * published at the last event. */
     uint32_t ev_prod, ev_cons, ev_flags;
@@ -407,14 +409,30 @@ bool xw_channel_peer_stalled(struct xw_channel *ch, uint64_t now_ms, unsigned de
 }
 int xw_channel_error(const struct xw_channel *ch) { return atomic_load(&ch->error); }
 
+/* The peer is gone.  Without its own word on our sending direction (its close
+ * says EPIPE, its reset ECONNRESET) it vanished: died, or moved away. */
+static void peer_gone(struct xw_channel *ch)
+{
+    if (!xw_ring_peer_error(&ch->tx))
+        atomic_store(&ch->vanished, true);
+}
+
+bool xw_channel_vanished(const struct xw_channel *ch)
+{
+    return atomic_load_explicit(&ch->vanished, memory_order_relaxed);
+}
+
 static void kick(struct xw_channel *ch)
 {
     int err = xw_evtchn_notify(ch->x, (uint32_t)ch->port);
 
     /* The peer is gone.  If it ended its stream first (EOF), what it wrote is
      * still ours to read: only a peer that died mid-stream resets us. */
-    if (err == -ESRCH && !xw_load_acquire(&ch->rx.ctl->eof))
-        set_error(ch, -ECONNRESET);
+    if (err == -ESRCH) {
+        peer_gone(ch);
+        if (!xw_load_acquire(&ch->rx.ctl->eof))
+            set_error(ch, -ECONNRESET);
+    }
 }
 
 /* A ring reported a violation: tell the peer, remember it. */
@@ -444,6 +462,7 @@ static void check_peer(struct xw_channel *ch)
     }
     if (!atomic_load_explicit(&ch->peer_seen_live, memory_order_relaxed))
         return; /* the acceptor has not mapped yet */
+    peer_gone(ch);
     if (!xw_load_acquire(&ch->rx.ctl->eof))
         set_error(ch, -ECONNRESET);
     else if (!xw_ring_peer_error(&ch->tx))
@@ -564,8 +583,10 @@ static int block(struct xw_channel *ch, int ms)
     }
     if (n < 0)
         return errno == EINTR ? 0 : -errno;
-    if (xw_evtchn_peer_alive(ch->x, (uint32_t)ch->port) == 0)
+    if (xw_evtchn_peer_alive(ch->x, (uint32_t)ch->port) == 0) {
+        peer_gone(ch);
         set_error(ch, -ECONNRESET);
+    }
     return 0;
 }
 
@@ -828,6 +849,11 @@ void xw_channel_lend(struct xw_channel *ch, bool lent)
     ch->lent = lent;
 }
 
+bool xw_channel_is_lent(const struct xw_channel *ch)
+{
+    return ch->lent;
+}
+
 bool xw_channel_lent_unread(const struct xw_channel *ch)
 {
     return xw_load_acquire(&ch->rx.ctl->prod) != xw_load_acquire(&ch->rx.ctl->cons);
@@ -893,15 +919,60 @@ void xw_channel_drop(struct xw_channel *ch)
     free(ch);
 }
 
-void xw_channel_close(struct xw_channel *ch)
+static uint8_t *copy_span(const struct xw_ring *r, uint32_t from, uint32_t n)
 {
-    if (!ch)
-        return;
-    if (!ch->wr_shut)
-        xw_ring_set_eof(&ch->tx);
-    if (!atomic_load(&ch->error))
-        xw_ring_set_error(&ch->rx, EPIPE); /* nobody will consume any more */
-    kick(ch);
+    struct iovec iov[2];
+    uint8_t *buf;
+
+    if (!n)
+        return NULL;
+    buf = malloc(n);
+    if (!buf)
+        return NULL;
+    xw_ring_span(r, from, n, iov);
+    memcpy(buf, iov[0].iov_base, iov[0].iov_len);
+    memcpy(buf + iov[0].iov_len, iov[1].iov_base, iov[1].iov_len);
+    return buf;
+}
+
+int xw_channel_switch_out(struct xw_channel *ch, bool moved, struct xw_chan_switch *out)
+{
+    /* The creator's pages hold both rings; the acceptor reads them through
+     * its mapping, which a domain that moved no longer has. */
+    bool readable = ch->creator || !moved;
+    long avail = 0;
+
+    memset(out, 0, sizeof(*out));
+    if (readable) {
+        avail = xw_ring_readable(&ch->rx);
+        if (avail < 0)
+            return (int)avail;
+    }
+    out->rx_idx = ch->rx.idx + (uint32_t)avail;
+    out->rx_len = (uint32_t)avail;
+    out->rx = copy_span(&ch->rx, ch->rx.idx, (uint32_t)avail);
+    out->tx_from = ch->tx.seen;
+    out->tx_idx = ch->tx.idx;
+    out->tx_known = readable;
+    if (out->tx_known)
+        out->tx = copy_span(&ch->tx, out->tx_from, out->tx_idx - out->tx_from);
+    if ((avail && !out->rx) || (out->tx_known && out->tx_idx != out->tx_from && !out->tx)) {
+        free(out->rx);
+        free(out->tx);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+static void release(struct xw_channel *ch, bool quiet)
+{
+    if (!quiet) {
+        if (!ch->wr_shut)
+            xw_ring_set_eof(&ch->tx);
+        if (!atomic_load(&ch->error))
+            xw_ring_set_error(&ch->rx, EPIPE); /* nobody will consume any more */
+        kick(ch);
+    }
     /* The pages first, the port last (as create's error path and Xen's
      * drivers do): the interface page's unmap notification signals the port. */
     if (ch->creator) {
@@ -919,4 +990,16 @@ void xw_channel_close(struct xw_channel *ch)
     if (!ch->borrowed)
         xw_evtchn_unbind(ch->x, (uint32_t)ch->port);
     free(ch);
+}
+
+void xw_channel_close(struct xw_channel *ch)
+{
+    if (ch)
+        release(ch, false);
+}
+
+void xw_channel_close_quiet(struct xw_channel *ch)
+{
+    if (ch)
+        release(ch, true);
 }

@@ -178,6 +178,30 @@ int xw_channel_error(const struct xw_channel *ch);
  * unmap/unshare, unbind.  ch is freed. */
 void xw_channel_close(struct xw_channel *ch);
 
+/* The switch to TCP (stack/path/switch.c).
+ * vanished: the peer's process or domain went without a word (its live byte
+ * cleared, its port or domain gone, before it ended or reset the stream
+ * itself): it died, or its domain moved to another host.
+ * switch_out: what this side still holds of the connection, copied out, the
+ * directions' owners stopped (the caller holds both): rx, the peer's bytes we
+ * have not consumed, and rx_idx our ring index after them; tx, our bytes the
+ * peer may not have consumed yet, [tx_from, tx_idx).  Both rings are in the
+ * creator's pages: an acceptor whose domain moved (moved) has lost its
+ * mapping of them and copies neither (rx_len 0, tx_known false).  Buffers
+ * malloc'd (NULL when empty), the caller's to free.  0, -EPROTO (the peer's
+ * index is out of bounds), -ENOMEM.
+ * close_quiet: release as close does, without a word to the peer (no EOF, no
+ * EPIPE): after a switch, the stream goes on elsewhere. */
+bool xw_channel_vanished(const struct xw_channel *ch);
+struct xw_chan_switch {
+    uint8_t *rx, *tx;
+    uint32_t rx_len, rx_idx;
+    uint32_t tx_from, tx_idx;
+    bool tx_known; /* tx holds [tx_from, tx_idx) (else unreadable) */
+};
+int xw_channel_switch_out(struct xw_channel *ch, bool moved, struct xw_chan_switch *out);
+void xw_channel_close_quiet(struct xw_channel *ch);
+
 /* Another process of our domain taking over an acceptor's data path (a
  * forked worker serving a connection its owner accepted: stack/sock/
  * satellite.c).  describe: what it needs (-EINVAL for a creator's channel).
@@ -207,6 +231,8 @@ void xw_channel_lend(struct xw_channel *ch, bool lent);
 /* Lent: did the borrower leave bytes of the peer's unread (its published
  * consumer index behind the peer's producer index)? */
 bool xw_channel_lent_unread(const struct xw_channel *ch);
+/* Lent now (its data path is another process's). */
+bool xw_channel_is_lent(const struct xw_channel *ch);
 /* The data path comes back: take over the positions another process reached. */
 void xw_channel_set_position(struct xw_channel *ch, const struct xw_chan_pos *pos);
 /* A borrowed channel given back: unmap, no word to the peer. */

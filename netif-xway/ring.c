@@ -81,7 +81,7 @@ long xw_ring_readable(struct xw_ring *r)
 }
 
 /* Split [idx, idx+n) into at most two segments of the data area. */
-static void segments(struct xw_ring *r, uint32_t idx, uint32_t n, struct iovec iov[2])
+static void segments(const struct xw_ring *r, uint32_t idx, uint32_t n, struct iovec iov[2])
 {
     uint32_t off = idx & r->mask;
     uint32_t first = r->size - off;
@@ -92,6 +92,11 @@ static void segments(struct xw_ring *r, uint32_t idx, uint32_t n, struct iovec i
     iov[0].iov_len = first;
     iov[1].iov_base = r->data;
     iov[1].iov_len = n - first;
+}
+
+void xw_ring_span(const struct xw_ring *r, uint32_t idx, uint32_t n, struct iovec iov[2])
+{
+    segments(r, idx, n <= r->size ? n : r->size, iov);
 }
 
 int xw_ring_reserve(struct xw_ring *r, struct iovec iov[2])

@@ -152,6 +152,9 @@ bool xw_ring_consumer_should_kick(struct xw_ring *r); /* after release */
  * ring broken (-EPROTO) otherwise. */
 long xw_ring_readable(struct xw_ring *r);
 long xw_ring_writable(struct xw_ring *r);
+/* Where the n bytes (at most the ring's size) from index idx lie: 1 or 2
+ * segments of the data area (no check of what they hold). */
+void xw_ring_span(const struct xw_ring *r, uint32_t idx, uint32_t n, struct iovec iov[2]);
 /* Any thread (pollers): anything to read / room to write, from the peer's
  * published index and our private one (never the shared copy of ours, which
  * the peer can write); never marks the ring broken, says "ready" when unsure. */

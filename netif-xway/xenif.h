@@ -18,6 +18,7 @@
 #ifndef XW_XENIF_H
 #define XW_XENIF_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -97,6 +98,14 @@ struct xw_xenif_ops {
 
     /* 1 if domain domid exists, 0 if not, -errno if unknown. */
     int (*domain_alive)(struct xw_xenif *x, uint32_t domid);
+
+    /* The domain moved to another host (the sim's live migration, xwayctl
+     * sim-move): to its peers it is gone, as at its death (its ports closed,
+     * its grants revoked, its unmap notifications run); here, what is still
+     * shared or mapped through the handle stays readable until unshared or
+     * unmapped, which then only unmap; every other call fails.  NULL: the
+     * backend cannot (Xen: the hypervisor moves the domain itself). */
+    int (*retire)(struct xw_xenif *x);
 };
 
 /* A backend handle.  Backends embed this as their first member. */
@@ -203,6 +212,10 @@ static inline int xw_evtchn_peer_alive(struct xw_xenif *x, uint32_t port)
 static inline int xw_domain_alive(struct xw_xenif *x, uint32_t domid)
 {
     return x->ops->domain_alive(x, domid);
+}
+static inline int xw_xenif_retire(struct xw_xenif *x)
+{
+    return x->ops->retire ? x->ops->retire(x) : -EOPNOTSUPP;
 }
 
 /* Fork policy: a forked child is not the domain (the sim drops its copies of

@@ -36,11 +36,13 @@ static struct {
     long pid;
     bool json, reset;
     double interval;
+    const char *host; /* sim-move */
 } opt = { .view = "stacks", .pid = -1 };
 
 static void usage(FILE *f)
 {
     fputs("usage: xwayctl [stacks | conns [-p PID] | stats [--reset]] [--json] [-i SECONDS]\n"
+          "       xwayctl sim-move --pid PID --host DIR\n"
           "\n"
           "Every running xway stack of this user (root: of every user) and its connections.\n"
           "  stacks      (default) one line per stack: pid, program, link, addresses,\n"
@@ -55,9 +57,13 @@ static void usage(FILE *f)
           "  --reset     stats: set the stacks' counters back to 0 (after printing them)\n"
           "  --json      one JSON object (schema: docs/XWAYCTL.md)\n"
           "  -i SECONDS  print again every SECONDS until interrupted\n"
+          "  sim-move    the sim backend's live migration: the stack of process PID\n"
+          "              (-p/--pid) moves to the sim host DIR (--host), with a new domain\n"
+          "              id; its ring connections go on over TCP (the switch).  Prints\n"
+          "              the new domain id; exit status 1 when the stack refused\n"
           "Stacks are found by their control sockets, in $XWAY_CTL_DIR or\n"
           "/dev/shm/xway-ctl-<uid>; a dead process's socket is removed.\n"
-          "Exit status: 0, or 2 on a usage error.\n",
+          "Exit status: 0, 1 (sim-move failed), or 2 on a usage error.\n",
           f);
 }
 
@@ -217,7 +223,8 @@ static bool numeric_key(const char *k)
 {
     static const char *const keys[] = { "pid", "domid", "ring", "tcp", "count", "fd",
                                         "ring_bytes", "ring_tx", "ring_rx", "tcp_tx", "tcp_rx",
-                                        "tx_fill", "rx_fill", "sleeps", "spins", NULL };
+                                        "tx_fill", "rx_fill", "sleeps", "spins", "switches",
+                                        NULL };
     for (int i = 0; keys[i]; i++)
         if (!strcmp(k, keys[i]))
             return true;
@@ -246,7 +253,7 @@ static void jrec(const struct rec *r, long pid)
         } else
             jstr(r->v[i]);
     }
-    if (!strcmp(r->kind, "conn"))
+    if (!strcmp(r->kind, "conn") && !get(r, "switches")) /* (an older stack's) */
         fputs(", \"switches\": 0", stdout);
     putchar('}');
 }
@@ -403,10 +410,40 @@ static void release(struct stack *s, int ns)
     free(s);
 }
 
+/* sim-move: ask the stack of opt.pid to move to opt.host. */
+static int sim_move(void)
+{
+    char path[4096], *req = NULL, *text;
+    const char *dir = getenv("XWAY_CTL_DIR");
+    int ok;
+
+    if (dir && *dir)
+        snprintf(path, sizeof(path), "%s/%ld", dir, opt.pid);
+    else
+        snprintf(path, sizeof(path), "/dev/shm/xway-ctl-%u/%ld", (unsigned)getuid(), opt.pid);
+    if (asprintf(&req, "move %s\n", opt.host) < 0)
+        return 1;
+    text = ask(path, req);
+    free(req);
+    if (!text) {
+        fprintf(stderr, "xwayctl: sim-move: no xway stack answers for process %ld\n", opt.pid);
+        return 1;
+    }
+    ok = !strncmp(text, "moved ", 6);
+    text[strcspn(text, "\n")] = 0;
+    if (ok)
+        printf("%s\n", text);
+    else
+        fprintf(stderr, "xwayctl: sim-move: %s\n", text);
+    free(text);
+    return ok ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
     static const struct option longs[] = {
         { "json", no_argument, NULL, 'j' }, { "reset", no_argument, NULL, 'r' },
+        { "pid", required_argument, NULL, 'p' }, { "host", required_argument, NULL, 'H' },
         { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 } };
     char *end;
     int c;
@@ -428,6 +465,7 @@ int main(int argc, char **argv)
                 return 2;
             }
             break;
+        case 'H': opt.host = optarg; break;
         case 'j': opt.json = true; break;
         case 'r': opt.reset = true; break;
         case 'h': usage(stdout); return 0;
@@ -436,6 +474,18 @@ int main(int argc, char **argv)
     }
     if (optind < argc)
         opt.view = argv[optind++];
+    if (!strcmp(opt.view, "sim-move")) {
+        if (optind < argc || opt.pid < 0 || !opt.host || !*opt.host || opt.json || opt.reset ||
+            opt.interval > 0) {
+            usage(stderr);
+            return 2;
+        }
+        return sim_move();
+    }
+    if (opt.host) {
+        usage(stderr);
+        return 2;
+    }
     if (optind < argc || (strcmp(opt.view, "stacks") && strcmp(opt.view, "conns") &&
                           strcmp(opt.view, "stats")) ||
         (opt.reset && strcmp(opt.view, "stats"))) {

@@ -416,7 +416,7 @@ static int host_token(struct xw_sim *s)
 /* ---- open / close ---- */
 
 /* Safe on a partly opened handle: each part skips what it never opened. */
-static void sim_close(struct xw_xenif *x)
+void xw_sim_close(struct xw_xenif *x)
 {
     struct xw_sim *s = xw_sim_of(x);
     uint32_t i;
@@ -438,7 +438,7 @@ static void sim_close(struct xw_xenif *x)
 
 static const struct xw_xenif_ops sim_ops = {
     .name = "sim",
-    .close = sim_close,
+    .close = xw_sim_close,
     .share = xw_sim_share,
     .share_notify = xw_sim_share_notify,
     .unshare = xw_sim_unshare,
@@ -460,6 +460,7 @@ static const struct xw_xenif_ops sim_ops = {
     .store_watch_fd = xw_sim_store_watch_fd,
     .store_read_watch = xw_sim_store_read_watch,
     .domain_alive = xw_sim_domain_alive,
+    .retire = xw_sim_retire,
 };
 
 static int alloc_sim(const char *dir, struct xw_sim **out)
@@ -547,7 +548,7 @@ int xw_xenif_open_sim(const char *dir, int requested_domid, struct xw_xenif **ou
     return 0;
 out_close:
     if (s)
-        sim_close(&s->pub);
+        xw_sim_close(&s->pub);
     return err;
 }
 

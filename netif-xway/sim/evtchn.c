@@ -86,7 +86,8 @@ void xw_sim_evtchn_close(struct xw_sim *s)
         if (s->peers[i].evt)
             munmap(s->peers[i].evt, EVT_BYTES);
     if (s->evt) {
-        memset((void *)s->evt->port, 0, sizeof(s->evt->port));
+        if (!s->retired)
+            memset((void *)s->evt->port, 0, sizeof(s->evt->port));
         munmap(s->evt, EVT_BYTES);
     }
     if (s->sock >= 0)

@@ -257,12 +257,24 @@ static void notify_now(struct xw_sim *s, uint8_t *addr, int offset, int port, ui
     }
 }
 
+/* Revoke sh's entries (keeping their generation): future maps fail; and
+ * delete its object (mappers keep its pages).  Caller holds mu. */
+static void revoke_share(struct xw_sim *s, const struct gnt_share *sh)
+{
+    char p[PATH_MAX];
+
+    for (uint32_t i = 0; i < sh->count; i++) {
+        struct gnt_entry *e = &s->gnt[sh->first_ref + i];
+        atomic_store_explicit(&e->state, atomic_load(&e->state) & ~0xffu, memory_order_release);
+    }
+    if (!xw_sim_path(s, p, "g%u-%u", s->pub.domid, sh->obj))
+        unlink(p);
+}
+
 int xw_sim_unshare(struct xw_xenif *x, void *addr, uint32_t count)
 {
     struct xw_sim *s = xw_sim_of(x);
     struct gnt_share **pp, *sh = NULL;
-    char p[PATH_MAX];
-    uint32_t i;
 
     pthread_mutex_lock(&s->mu);
     for (pp = &s->shares; *pp; pp = &(*pp)->next)
@@ -271,23 +283,36 @@ int xw_sim_unshare(struct xw_xenif *x, void *addr, uint32_t count)
             *pp = sh->next;
             break;
         }
-    if (sh) {
-        for (i = 0; i < count; i++) { /* revoke (keeping the generation): future maps fail */
-            struct gnt_entry *e = &s->gnt[sh->first_ref + i];
-            atomic_store_explicit(&e->state, atomic_load(&e->state) & ~0xffu,
-                                  memory_order_release);
-        }
-        if (!xw_sim_path(s, p, "g%u-%u", s->pub.domid, sh->obj))
-            unlink(p);
-    }
+    if (sh && !s->retired)
+        revoke_share(s, sh);
     pthread_mutex_unlock(&s->mu);
     if (!sh)
         return -EINVAL;
-    notify_now(s, addr, sh->notify_offset, sh->notify_port, s->pub.domid, sh->obj);
+    if (!s->retired)
+        notify_now(s, addr, sh->notify_offset, sh->notify_port, s->pub.domid, sh->obj);
     munmap(addr, (size_t)count << XW_PAGE_SHIFT);
     free(sh);
     return 0;
 }
+
+/* The domain ends for its peers (xw_sim_retire): every notification runs and
+ * every grant is revoked now; what we shared and mapped stays mapped here
+ * until unshared / unmapped (then only unmapped). */
+void xw_sim_gnttab_retire(struct xw_sim *s)
+{
+    struct gnt_share *sh;
+    struct gnt_mapping *mp;
+
+    pthread_mutex_lock(&s->mu);
+    for (sh = s->shares; sh; sh = sh->next)
+        revoke_share(s, sh);
+    pthread_mutex_unlock(&s->mu);
+    for (sh = s->shares; sh; sh = sh->next)
+        notify_now(s, sh->addr, sh->notify_offset, sh->notify_port, s->pub.domid, sh->obj);
+    for (mp = s->maps; mp; mp = mp->next)
+        notify_now(s, mp->addr, mp->notify_offset, mp->notify_port, mp->dom, mp->obj);
+}
+
 
 /* ---- mapping ---- */
 
@@ -493,7 +518,8 @@ int xw_sim_unmap(struct xw_xenif *x, void *addr, uint32_t count)
     pthread_mutex_unlock(&s->mu);
     if (!mp)
         return -EINVAL;
-    notify_now(s, addr, mp->notify_offset, mp->notify_port, mp->dom, mp->obj);
+    if (!s->retired)
+        notify_now(s, addr, mp->notify_offset, mp->notify_port, mp->dom, mp->obj);
     munmap(addr, (size_t)count << XW_PAGE_SHIFT);
     free(mp);
     return 0;

@@ -5,6 +5,7 @@
  *   evtchn.c   event channels: alloc/bind/notify/unbind, the pollable fd
  *   store.c    the key store: read/write/watch
  *   notify.c   unmap notifications run for a dead process
+ *   move.c     a live migration: the domain leaves this sim host
  *
  * A sim host is a directory; each attached handle is a domain:
  *   dom<ID>.lock   liveness: an OFD write lock held for the domain's life (the
@@ -97,6 +98,9 @@ struct xw_sim {
      * a peer (a domain outlives the process in it); XW_SIM_LIVE_GUEST, a
      * guest's view besides (another domain's life cannot be seen at all). */
     int domain_liveness;
+    /* The domain moved away (move.c): the handle only unmaps what is still
+     * mapped through it, and writes nothing to the old domain's files. */
+    bool retired;
 
     /* gnttab.c */
     struct gnt_entry *gnt;
@@ -142,6 +146,7 @@ void *xw_sim_peer_state(struct xw_sim *s, void **slot, const char *kind, uint32_
 void xw_sim_zero_state(struct xw_sim *s, const char *kind, uint32_t id, size_t len,
                        bool reserve);
 int xw_sim_alive(struct xw_sim *s, uint32_t domid);
+void xw_sim_close(struct xw_xenif *x);
 int xw_sim_domain_alive(struct xw_xenif *x, uint32_t domid);
 
 /* gnttab.c */
@@ -158,6 +163,11 @@ int xw_sim_map(struct xw_xenif *x, uint32_t domid, uint32_t count, const uint32_
 int xw_sim_map_notify(struct xw_xenif *x, uint32_t domid, uint32_t ref, int writable,
                       int notify_offset, int notify_port, void **addr);
 int xw_sim_unmap(struct xw_xenif *x, void *addr, uint32_t count);
+
+void xw_sim_gnttab_retire(struct xw_sim *s);
+
+/* move.c */
+int xw_sim_retire(struct xw_xenif *x);
 
 /* evtchn.c */
 int xw_sim_evtchn_open(struct xw_sim *s);

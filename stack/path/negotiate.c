@@ -138,6 +138,13 @@ void xw_neg_start(enum xw_fault fault)
     xw_tcp_set_handshake(&hooks);
 }
 
+void xw_neg_rehost(void)
+{
+    struct xw_xenif *x = xw_rev_xenif();
+
+    ng.host = x ? xw_host_hash(x->host_token) : 0;
+}
+
 static void neg_connect_prepare(struct xw_sock *s)
 {
     struct pcb_hs *h;
@@ -544,6 +551,12 @@ static void neg_forget(struct xw_sock *s)
     sys_untimeout(hs_timeout, s);
     sys_untimeout(delayed_map, s);
     sys_untimeout(late_offer, s);
+}
+
+void xw_neg_count_switch(int reason)
+{
+    if (reason > 0 && reason < XW_REASON_MAX)
+        ng.count[reason]++;
 }
 
 void xw_neg_reset_stats(void)

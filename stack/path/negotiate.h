@@ -30,5 +30,9 @@ void xw_neg_start(enum xw_fault fault);
 void xw_neg_stats(struct xway_stats *st);
 /* xwayctl stats --reset: the counters start again from 0. */
 void xw_neg_reset_stats(void);
+/* Our host changed (a move): the SYN option names the new one. */
+void xw_neg_rehost(void);
+/* A ring connection switched to TCP (switch.c), by reason. */
+void xw_neg_count_switch(int reason);
 
 #endif

@@ -28,4 +28,5 @@ void xw_path_info(const struct xw_sock *s, struct xway_conn_info *ci)
     ci->ring_rx = s->ring.rx_bytes;
     ci->tcp_tx = s->tcp.tx_bytes;
     ci->tcp_rx = s->tcp.rx_bytes;
+    ci->switches = s->sw.count;
 }

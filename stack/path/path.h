@@ -18,8 +18,9 @@
  * connection's ops changed returns what it has moved (or -EAGAIN if nothing);
  * the socket layer then calls the new path for the rest (it compares the ops
  * it called with the current ones; no value is reserved for "switched").
- * Today the only switch is the handshake's TCP -> ring, made before the
- * connection is shown to the application as connected or accepted.
+ * Switches: the handshake's TCP -> ring, made before the connection is shown
+ * to the application as connected or accepted; and ring -> TCP on a live
+ * connection (switch.c), when a domain moves.
  */
 #ifndef XW_PATH_H
 #define XW_PATH_H
@@ -144,6 +145,10 @@ struct xw_ring_state {
     bool watch_beat;
     /* Waits that spun / slept (xwayctl). */
     _Atomic unsigned spins, sleeps;
+    /* The connection left the ring (switch.c): every call of the ring path
+     * stops at its next step (a direction's owner checks it) and the socket
+     * layer calls the TCP path instead. */
+    _Atomic bool left;
 };
 
 /* Lock held: switch the connection to ops (the switch rule above). */

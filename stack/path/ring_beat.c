@@ -23,6 +23,7 @@
 #include "lwip/timeouts.h"
 #include "ring_events.h"
 #include "ring_path.h"
+#include "switch.h"
 #include "socket.h"
 #include "stack.h"
 
@@ -66,7 +67,8 @@ static void tick(void *arg)
 
     (void)arg;
     bt.armed = false;
-    for (struct xw_sock *s = bt.head; s; s = s->ring.beat_next) {
+    for (struct xw_sock *s = bt.head, *next; s; s = next) {
+        next = s->ring.beat_next; /* (a switch takes s off the list) */
         if (!s->ring.ch)
             continue;
         xw_channel_beat(s->ring.ch);
@@ -74,7 +76,7 @@ static void tick(void *arg)
             xw_channel_peer_stalled(s->ring.ch, now_ms, XW_CHAN_DEAD_MS)) {
             xw_info("fd %d: ring peer (domain %u) silent for %u ms: gone", s->fd,
                     xw_channel_peer_domid(s->ring.ch), XW_CHAN_DEAD_MS);
-            xw_rpath_peer_gone(s);
+            xw_switch_leave(s, XW_REASON_PEER_MOVED, false); /* dead, or moved */
         }
     }
     if (bt.head) {

@@ -273,6 +273,11 @@ static void *loop_sat(void *arg)
     return NULL;
 }
 
+/* Handles of domains that moved away, kept while channels may still map
+ * through them (closed with the stack). */
+static struct xw_xenif *retired[64];
+static unsigned nretired;
+
 static void *volatile parents[5];
 
 /* The route table, the stop fd, and the dispatcher thread running fn; on
@@ -360,9 +365,44 @@ void xw_rev_stop(void)
      * own), kept: channels may still be mapped through it. */
     if (ev.x && !ev.sat)
         xw_xenif_close(ev.x);
+    while (nretired)
+        xw_xenif_close(retired[--nretired]);
     ev.x = NULL;
     ev.sat = false;
     ev.fwd_fd = -1;
+}
+
+int xw_rev_move(const char *host)
+{
+    const struct xw_config *c = xw_stack_config();
+    struct xw_xenif *nx = NULL, *old;
+    int rc;
+
+    if (!ev.x || ev.sat)
+        return -ENODEV;
+    if (ev.x->kind != XW_XENIF_SIM || nretired == sizeof(retired) / sizeof(retired[0]))
+        return -EOPNOTSUPP;
+    rc = xw_xenif_open(XW_XENIF_SIM, host, -1, &nx);
+    if (rc < 0)
+        return rc;
+    (void)c;
+    xw_rev_pause();
+    xw_stack_lock();
+    old = ev.x;
+    rc = xw_xenif_retire(old);
+    if (rc < 0) {
+        xw_stack_unlock();
+        xw_xenif_close(nx);
+        xw_rev_resume();
+        return rc;
+    }
+    retired[nretired++] = old;
+    ev.x = nx;
+    /* (every ring socket left the ring first: no route names an old port) */
+    memset(ev.ports, 0, MAX_PORTS * sizeof(*ev.ports));
+    ev.ndelayed = 0;
+    xw_stack_unlock();
+    return xw_rev_resume();
 }
 
 void xw_rev_pause(void)
@@ -392,6 +432,7 @@ int xw_rev_resume(void)
  * parent borrowed). */
 void xw_rev_forget(void)
 {
+    nretired = 0; /* (the parent's: reachable in retired[]) */
     if (ev.x && !ev.sat) {
         parents[0] = ev.x;
         parents[1] = ev.ports;

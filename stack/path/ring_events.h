@@ -19,6 +19,12 @@ void xw_rev_stop(void);
  * its routes; start it again (in the keeper process).  0 or -errno. */
 void xw_rev_pause(void);
 int xw_rev_resume(void);
+/* The sim's live migration (xwayctl sim-move), stack lock NOT held, every
+ * ring connection off the ring already (switch.h): our domain moves to the sim
+ * host dir, with a new domain id and host token; the old handle is retired
+ * (xenif.h), kept for the channels still mapped through it.  0, -ENODEV (no
+ * backend), -EOPNOTSUPP (not the sim), -errno of opening the new host. */
+int xw_rev_move(const char *host);
 /* In a forked child: drop the parent's state without touching it. */
 void xw_rev_forget(void);
 /* A forked child serving ring connections of its owner (satellite.h): the

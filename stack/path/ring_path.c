@@ -23,6 +23,7 @@
 #include "spin.h"
 #include "socket.h"
 #include "stack.h"
+#include "switch.h"
 #include "xway.h"
 
 static uint64_t deadline_ns(const struct timeval *tv)
@@ -32,13 +33,19 @@ static uint64_t deadline_ns(const struct timeval *tv)
     return xw_mono_ns() + (uint64_t)tv->tv_sec * 1000000000u + (uint64_t)tv->tv_usec * 1000u;
 }
 
+static bool left(const struct xw_sock *s)
+{
+    return atomic_load_explicit(&s->ring.left, memory_order_acquire);
+}
+
 /* A reason to stop waiting that is not the ring's: close, a TCP reset, or a
- * pump's pause (its call ends as at a timeout). */
+ * pump's pause or the switch to TCP (the call ends as at a timeout: what it
+ * moved, or EAGAIN and the socket layer goes on on the new path). */
 static int interrupted(const struct xw_sock *s)
 {
     if (s->closing)
         return -EBADF;
-    if (atomic_load_explicit(&s->halt, memory_order_relaxed))
+    if (atomic_load_explicit(&s->halt, memory_order_relaxed) || left(s))
         return -ETIMEDOUT;
     if (atomic_load_explicit(&s->err, memory_order_relaxed))
         return XW_CHAN_ERROR;
@@ -158,9 +165,12 @@ static int sleep_wait(struct xw_sock *s, int events, uint64_t deadline)
             xw_evtchn_peer_alive(xw_rev_xenif(), (uint32_t)xw_channel_port(s->ring.ch)) == 0 &&
             !(xw_channel_poll(s->ring.ch, events) & events)) {
             /* Gone without a word (a closing peer sets EOF or EPIPE first, and
-             * what it wrote before is still ours to read). */
+             * what it wrote before is still ours to read): moved away, or
+             * dead.  The switch tells which. */
             xw_info("fd %d: ring peer is gone", s->fd);
-            xw_channel_reset(s->ring.ch);
+            xw_stack_lock();
+            xw_switch_leave(s, XW_REASON_PEER_MOVED, false);
+            xw_stack_leave(); /* (its timer: the stack thread plans it) */
         }
         /* We own the direction we wait on: a peer that wrote our index while
          * we slept has broken the ring, whether or not it woke us. */
@@ -207,7 +217,18 @@ static int ring_wait(struct xw_sock *s, int events, uint64_t deadline)
  * reported once; after that the connection is just gone (EPIPE / EOF). */
 static int sock_error(struct xw_sock *s, long err, bool sending)
 {
-    int e = atomic_load_explicit(&s->err, memory_order_relaxed);
+    int e;
+
+    /* A peer that vanished may have moved: the switch goes on over TCP, and
+     * this call with it (EAGAIN: the socket layer calls the TCP path). */
+    if (!left(s) && xw_channel_vanished(s->ring.ch)) {
+        xw_stack_lock();
+        xw_switch_leave(s, XW_REASON_PEER_MOVED, false);
+        xw_stack_leave(); /* (its timer: the stack thread plans it) */
+    }
+    if (left(s))
+        return -EAGAIN;
+    e = atomic_load_explicit(&s->err, memory_order_relaxed);
 
     if (atomic_exchange(&s->ring.err_seen, true))
         return sending ? -EPIPE : 0;
@@ -352,6 +373,53 @@ void xw_rpath_peer_gone(struct xw_sock *s)
     ring_changed(s);
 }
 
+/* Take a direction for the switch, unless a zero-copy call holds it (or may:
+ * it is being opened), which can keep it for as long as its application
+ * wants: then false, and the call's end retries (zc_closed). */
+static bool take_for_switch(_Atomic bool *busy, const struct xw_zc_dir *zc)
+{
+    for (unsigned i = 0; atomic_exchange_explicit(busy, true, memory_order_acquire); i++) {
+        if (atomic_load(&zc->state) != XW_ZC_NONE)
+            return false;
+        if (i % 256 == 255)
+            sched_yield();
+        else
+            xw_cpu_relax();
+    }
+    return true;
+}
+
+bool xw_rpath_stop(struct xw_sock *s)
+{
+    if (!take_for_switch(&s->ring.rx_busy, &s->zc_rx))
+        return false;
+    if (!take_for_switch(&s->ring.tx_busy, &s->zc_tx)) {
+        dir_give(&s->ring.rx_busy);
+        return false;
+    }
+    atomic_store(&s->ring.left, true);
+    xw_rbeat_remove(s);
+    xw_rev_detach(xw_channel_port(s->ring.ch), s);
+    return true;
+}
+
+void xw_rpath_stopped(struct xw_sock *s)
+{
+    dir_give(&s->ring.tx_busy);
+    dir_give(&s->ring.rx_busy);
+    ring_wake(s);
+    xw_watchers_signal(s);
+}
+
+void xw_rpath_drop(struct xw_sock *s)
+{
+    free(s->ring.pre);
+    s->ring.pre = NULL;
+    s->ring.pre_len = 0;
+    xw_channel_close_quiet(s->ring.ch);
+    s->ring.ch = NULL;
+}
+
 int xw_rpath_forward(struct xw_sock *s, bool (*fn)(void *arg), void *arg)
 {
     int port = xw_channel_port(s->ring.ch);
@@ -400,6 +468,11 @@ again:
             continue;
         }
         dir_take(&s->ring.tx_busy);
+        if (left(s)) {
+            dir_give(&s->ring.tx_busy);
+            err = -EAGAIN;
+            break;
+        }
         n = xw_channel_send(s->ring.ch, (const char *)iov[i].iov_base + off, iov[i].iov_len - off,
                             0);
         dir_give(&s->ring.tx_busy);
@@ -412,7 +485,7 @@ again:
     }
     if (err == -EAGAIN || done < total)
         atomic_fetch_add_explicit(&s->ring.tx_stalls, 1, memory_order_relaxed);
-    if ((err == -EAGAIN || done < total) && (s->polled || !lazy_ready)) {
+    if ((err == -EAGAIN || done < total) && (s->polled || !lazy_ready) && !left(s)) {
         refresh(s, false); /* the caller will wait: arm, publish "not writable" */
         /* The consumer made room meanwhile: then the fd stayed writable, and an
          * edge-triggered poller told EAGAIN would wait for an edge that never
@@ -476,6 +549,11 @@ static ssize_t ring_sendfile(struct xw_sock *s, int in, off_t *off, size_t count
             break;
         }
         dir_take(&s->ring.tx_busy);
+        if (left(s)) {
+            dir_give(&s->ring.tx_busy);
+            err = -EAGAIN;
+            break;
+        }
         n = xw_channel_send_fill(s->ring.ch, fill_from_file, &f);
         dir_give(&s->ring.tx_busy);
         if (n > 0) {
@@ -488,7 +566,7 @@ static ssize_t ring_sendfile(struct xw_sock *s, int in, off_t *off, size_t count
     }
     if (err == -EAGAIN)
         atomic_fetch_add_explicit(&s->ring.tx_stalls, 1, memory_order_relaxed);
-    if (err == -EAGAIN && (s->polled || !lazy_ready))
+    if (err == -EAGAIN && (s->polled || !lazy_ready) && !left(s))
         refresh(s, false); /* the caller will wait: arm, publish "not writable" */
     atomic_fetch_add_explicit(&s->ring.tx_bytes, done, memory_order_relaxed);
     return done ? (ssize_t)done : err;
@@ -609,8 +687,12 @@ static ssize_t ring_recv(struct xw_sock *s, const struct iovec *iov, int iovcnt,
             break;
         }
         dir_take(&s->ring.rx_busy);
-        n = recv_once(s, iov, iovcnt, got, want - got, peek);
+        n = left(s) ? -EAGAIN : recv_once(s, iov, iovcnt, got, want - got, peek);
         dir_give(&s->ring.rx_busy);
+        if (n == -EAGAIN && left(s)) {
+            ret = got ? (ssize_t)got : -EAGAIN;
+            break;
+        }
         if (n > 0) {
             got += (size_t)n;
             if (got == want || !waitall) {
@@ -643,12 +725,23 @@ static ssize_t ring_recv(struct xw_sock *s, const struct iovec *iov, int iovcnt,
     }
     if (!peek)
         atomic_fetch_add_explicit(&s->ring.rx_bytes, got, memory_order_relaxed);
-    if (s->polled || (ret == -EAGAIN && !lazy_ready))
+    if ((s->polled || (ret == -EAGAIN && !lazy_ready)) && !left(s))
         refresh(s, false); /* the caller will wait: arm, publish "not readable" */
     return ret;
 }
 
 /* ---- zero copy (path.h) ---------------------------------------------------- */
+
+/* A zero-copy call gave its direction back (a view consumed, a reservation
+ * committed, or a call that opened none): a switch that waited for it goes on. */
+static void zc_closed(struct xw_sock *s)
+{
+    if (s->sw.state != XW_SW_PENDING)
+        return;
+    xw_stack_lock();
+    xw_switch_retry(s);
+    xw_stack_leave();
+}
 
 static ssize_t ring_zc_view(struct xw_sock *s, struct iovec seg[2], bool nonblock)
 {
@@ -659,6 +752,10 @@ static ssize_t ring_zc_view(struct xw_sock *s, struct iovec seg[2], bool nonbloc
         if (s->shut_rd)
             return 0;
         dir_take(&s->ring.rx_busy);
+        if (left(s)) {
+            dir_give(&s->ring.rx_busy);
+            return -EAGAIN;
+        }
         if (pre_left(s)) { /* a claimed connection's bytes come first */
             size_t off = atomic_load_explicit(&s->ring.pre_off, memory_order_relaxed);
             seg[0] = (struct iovec){ s->ring.pre + off, s->ring.pre_len - off };
@@ -669,6 +766,7 @@ static ssize_t ring_zc_view(struct xw_sock *s, struct iovec seg[2], bool nonbloc
         if (n > 0)
             return n; /* rx_busy held until consume */
         dir_give(&s->ring.rx_busy);
+        zc_closed(s);
         if (n == 0)
             return 0;
         if (n != -EAGAIN)
@@ -699,6 +797,7 @@ static void ring_zc_consume(struct xw_sock *s, size_t n)
     atomic_fetch_add_explicit(&s->ring.rx_bytes, n, memory_order_relaxed);
     if (s->polled)
         refresh(s, false);
+    zc_closed(s);
 }
 
 static ssize_t ring_zc_reserve(struct xw_sock *s, size_t want, struct iovec seg[2], bool nonblock)
@@ -710,6 +809,10 @@ static ssize_t ring_zc_reserve(struct xw_sock *s, size_t want, struct iovec seg[
         if (s->shut_wr)
             return -EPIPE;
         dir_take(&s->ring.tx_busy);
+        if (left(s)) {
+            dir_give(&s->ring.tx_busy);
+            return -EAGAIN;
+        }
         n = xw_channel_reserve(s->ring.ch, seg);
         if (n > 0) { /* tx_busy held until commit */
             if (seg[0].iov_len >= want) {
@@ -721,6 +824,7 @@ static ssize_t ring_zc_reserve(struct xw_sock *s, size_t want, struct iovec seg[
             return (ssize_t)(seg[0].iov_len + seg[1].iov_len);
         }
         dir_give(&s->ring.tx_busy);
+        zc_closed(s);
         err = send_stalled(s, n, nonblock, deadline);
         if (err == -EAGAIN) {
             atomic_fetch_add_explicit(&s->ring.tx_stalls, 1, memory_order_relaxed);
@@ -738,9 +842,13 @@ static ssize_t ring_zc_commit(struct xw_sock *s, size_t n, int flags)
 
     (void)flags;
     dir_give(&s->ring.tx_busy);
-    if (err)
-        return sock_error(s, err, true);
+    if (err) {
+        zc_closed(s);
+        err = sock_error(s, err, true);
+        return err == -EAGAIN ? -ECONNRESET : err;
+    }
     atomic_fetch_add_explicit(&s->ring.tx_bytes, n, memory_order_relaxed);
+    zc_closed(s);
     return (ssize_t)n;
 }
 
@@ -794,6 +902,10 @@ static void ring_release(struct xw_sock *s)
     s->ring.pre = NULL;
     if (!s->ring.ch)
         return;
+    if (left(s)) { /* (stopped already; the stream went on over TCP) */
+        xw_rpath_drop(s);
+        return;
+    }
     xw_rbeat_remove(s);
     xw_rev_detach(xw_channel_port(s->ring.ch), s);
     xw_channel_close(s->ring.ch);

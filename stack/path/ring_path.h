@@ -27,6 +27,17 @@ bool xw_rpath_pre_left(struct xw_sock *s);
  * and wake every waiter of s. */
 void xw_rpath_peer_gone(struct xw_sock *s);
 
+/* The switch to TCP (switch.c), lock held.  stop: take both directions (the
+ * calls in a step finish first) and mark the ring left (s->ring.left: every
+ * call stops at its next step); no event or heartbeat reaches s any more.
+ * false, nothing done: a zero-copy view or reservation holds a direction (the
+ * ring path calls xw_switch_retry when it gives it back).  stopped: give the
+ * directions back and wake every waiter (they find the new path).  drop:
+ * release the channel without a word to the peer (no call inside it). */
+bool xw_rpath_stop(struct xw_sock *s);
+void xw_rpath_stopped(struct xw_sock *s);
+void xw_rpath_drop(struct xw_sock *s);
+
 /* For the shim: raw fds are waited on only through xway_poll (which settles
  * them first) or with XWAY_POLLED, so EAGAIN leaves a socket's fd alone. */
 void xw_rpath_lazy_ready(void);

@@ -15,6 +15,7 @@
 #include "log.h"
 #include "ports.h"
 #include "stack.h"
+#include "switch.h"
 #include "xway.h"
 
 /* No handshake registered: every connection is plain TCP. */
@@ -38,6 +39,7 @@ void xw_tcp_set_handshake(const struct xw_tcp_handshake *h)
 void xw_tcp_forget(struct xw_sock *s)
 {
     hs->forget(s);
+    xw_switch_forget(s);
     sys_untimeout(reap_later, s);
 }
 
@@ -102,6 +104,21 @@ static err_t on_recv(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err)
 {
     struct xw_sock *s = arg;
 
+    if (p && xw_switch_wants_input(s)) {
+        /* On the ring, and until the peer's SWITCH: its control message. */
+        u16_t used = xw_switch_input(s, p);
+        if (s->tcp.pcb != pcb) {
+            pbuf_free(p);
+            return ERR_ABRT; /* reset: malformed */
+        }
+        tcp_recved(pcb, used);
+        if (used == p->tot_len) {
+            pbuf_free(p);
+            xw_sock_changed(s);
+            return ERR_OK;
+        }
+        p = pbuf_free_header(p, used);
+    }
     if (p && xw_path_of(s) != &xw_tcp_ops) {
         /* Under another path TCP carries no payload: a peer sending some is broken. */
         pbuf_free(p);
@@ -135,7 +152,11 @@ static err_t on_recv(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err)
 
 static err_t on_sent(void *arg, struct tcp_pcb *pcb, u16_t len)
 {
-    xw_sock_changed(arg);
+    struct xw_sock *s = arg;
+
+    if (s->tcp.resend)
+        xw_tcp_pump(s);
+    xw_sock_changed(s);
     return ERR_OK;
 }
 
@@ -524,16 +545,55 @@ int xw_tcp_connect(struct xw_sock *s, const ip_addr_t *ip, u16_t port)
 /* Copy up to len bytes of the receive queue into iov, from byte `skip` of the
  * iovec on (iov NULL: none, the bytes are only consumed); consume them unless
  * peeking.  Returns bytes copied. */
+/* The switch's prefix (bytes the ring still held) into iov from byte io of
+ * iov[*i], up to len: bytes copied; consumed unless peek. */
+static size_t pre_copy(struct xw_sock *s, const struct iovec *iov, int iovcnt, int *i, size_t *io,
+                       size_t len, bool peek)
+{
+    size_t off = s->tcp.pre_off, done = 0;
+
+    while (off < s->tcp.pre_len && done < len && (!iov || *i < iovcnt)) {
+        size_t n = s->tcp.pre_len - off, room = iov ? iov[*i].iov_len - *io : SIZE_MAX;
+        if (n > room)
+            n = room;
+        if (n > len - done)
+            n = len - done;
+        if (iov)
+            memcpy((char *)iov[*i].iov_base + *io, s->tcp.pre + off, n);
+        done += n;
+        off += n;
+        *io += n;
+        if (iov && *io == iov[*i].iov_len) {
+            (*i)++;
+            *io = 0;
+        }
+    }
+    if (!peek) {
+        s->tcp.pre_off = off;
+        s->tcp.rx_len -= (uint32_t)done;
+        if (off == s->tcp.pre_len) {
+            free(s->tcp.pre);
+            s->tcp.pre = NULL;
+            s->tcp.pre_len = s->tcp.pre_off = 0;
+        }
+    }
+    return done;
+}
+
 static size_t rx_copy(struct xw_sock *s, const struct iovec *iov, int iovcnt, size_t skip,
                       size_t len, bool peek)
 {
     struct pbuf *q = s->tcp.rx;
-    size_t off = s->tcp.rx_off, done = 0;
+    size_t off = s->tcp.rx_off, done = 0, pre;
     int i = 0;
     size_t io = skip;
 
     while (iov && i < iovcnt && io >= iov[i].iov_len)
         io -= iov[i++].iov_len;
+    pre = s->tcp.pre ? pre_copy(s, iov, iovcnt, &i, &io, len, peek) : 0;
+    len -= pre; /* done: lwIP's bytes (the window opens by them) */
+    if (pre && peek && s->tcp.pre_off + pre < s->tcp.pre_len)
+        return pre;
     while (q && done < len && (!iov || i < iovcnt)) {
         size_t n = q->len - off;
         size_t room = iov ? iov[i].iov_len - io : SIZE_MAX;
@@ -556,7 +616,7 @@ static size_t rx_copy(struct xw_sock *s, const struct iovec *iov, int iovcnt, si
         }
     }
     if (peek)
-        return done;
+        return done + pre;
     /* Free the fully consumed pbufs one by one (detached, so the rest survives). */
     while (s->tcp.rx != q) {
         struct pbuf *head = s->tcp.rx;
@@ -574,7 +634,7 @@ static size_t rx_copy(struct xw_sock *s, const struct iovec *iov, int iovcnt, si
             left -= n;
         }
     }
-    return done;
+    return done + pre;
 }
 
 size_t xw_tcp_rx_take(struct xw_sock *s, void *buf, size_t len, bool peek)
@@ -585,6 +645,9 @@ size_t xw_tcp_rx_take(struct xw_sock *s, void *buf, size_t len, bool peek)
 
 void xw_tcp_rx_flush(struct xw_sock *s)
 {
+    free(s->tcp.pre);
+    s->tcp.pre = NULL;
+    s->tcp.pre_len = s->tcp.pre_off = 0;
     while (s->tcp.rx) {
         struct pbuf *head = s->tcp.rx;
         s->tcp.rx = head->next;
@@ -674,6 +737,48 @@ static size_t send_space(struct tcp_pcb *pcb)
     return pcb->snd_buf; /* tcp_sndbuf() clamps to 16 bits */
 }
 
+/* The switch's resend as far as lwIP takes it now; then the FIN the
+ * application asked for while the ring carried its bytes.  Lock held.  true
+ * when nothing of the switch holds new bytes back any more. */
+bool xw_tcp_pump(struct xw_sock *s)
+{
+    struct tcp_pcb *pcb = s->tcp.pcb;
+
+    if (s->tcp.hold || !pcb)
+        return false;
+    while (s->tcp.resend_off < s->tcp.resend_len) {
+        size_t n = s->tcp.resend_len - s->tcp.resend_off, room = send_space(pcb);
+        if (n > room)
+            n = room;
+        if (n > 0xffff)
+            n = 0xffff;
+        if (!n || tcp_write(pcb, s->tcp.resend + s->tcp.resend_off, (u16_t)n,
+                            TCP_WRITE_FLAG_COPY) != ERR_OK)
+            break;
+        s->tcp.resend_off += n;
+        s->tcp.tx_bytes += n;
+    }
+    if (s->tcp.resend_off < s->tcp.resend_len) {
+        tcp_output(pcb);
+        return false;
+    }
+    free(s->tcp.resend);
+    s->tcp.resend = NULL;
+    s->tcp.resend_len = s->tcp.resend_off = 0;
+    if (s->tcp.fin_due && s->state == XW_SS_CONNECTED) {
+        s->tcp.fin_due = false;
+        tcp_shutdown(pcb, 0, 1);
+    }
+    tcp_output(pcb);
+    return true;
+}
+
+/* New bytes must wait: the switch's resend goes first. */
+static bool held(struct xw_sock *s)
+{
+    return (s->tcp.hold || s->tcp.resend) && !xw_tcp_pump(s);
+}
+
 /* Queue as much of iov (from byte `skip`) as lwIP takes now.  Returns bytes queued. */
 static size_t tx_queue(struct xw_sock *s, const struct iovec *iov, int iovcnt, size_t skip,
                        size_t len)
@@ -740,7 +845,7 @@ static ssize_t path_send(struct xw_sock *s, const struct iovec *iov, int iovcnt,
             return sent ? (ssize_t)sent : -ENOTCONN;
         if (xw_path_of(s) != &xw_tcp_ops) /* switched while we waited (path.h) */
             return sent ? (ssize_t)sent : -EAGAIN;
-        {
+        if (!held(s)) {
             size_t n = tx_queue(s, iov, iovcnt, sent, total - sent);
             sent += n;
             s->tcp.tx_bytes += n;
@@ -780,7 +885,11 @@ int xw_tcp_shutdown(struct xw_sock *s, bool rd, bool wr)
         s->shut_wr = true;
         if (ops->shutdown_wr)
             ops->shutdown_wr(s);
-        if (s->tcp.pcb && s->state == XW_SS_CONNECTED) {
+        if (ops != &xw_tcp_ops || s->tcp.hold || s->tcp.resend) {
+            /* The ring carries our end (EOF in the ring); TCP's FIN waits, so
+             * that a switch can still send what the peer did not read. */
+            s->tcp.fin_due = true;
+        } else if (s->tcp.pcb && s->state == XW_SS_CONNECTED) {
             e = tcp_shutdown(s->tcp.pcb, 0, 1);
             if (e != ERR_OK)
                 return -err_to_errno(e);
@@ -850,6 +959,11 @@ static ssize_t tcp_zc_view(struct xw_sock *s, struct iovec seg[2], bool nonblock
     rc = rx_ready(s, nonblock, deadline);
     if (rc != 1)
         return rc == 2 ? take_err(s) : rc;
+    if (s->tcp.pre) { /* the ring's bytes first (a switch) */
+        seg[0] = (struct iovec){ s->tcp.pre + s->tcp.pre_off, s->tcp.pre_len - s->tcp.pre_off };
+        seg[1] = (struct iovec){ NULL, 0 };
+        return (ssize_t)seg[0].iov_len;
+    }
     q = s->tcp.rx;
     seg[0] = (struct iovec){ (char *)q->payload + s->tcp.rx_off, q->len - s->tcp.rx_off };
     seg[1] = (struct iovec){ NULL, 0 };
@@ -890,7 +1004,7 @@ static ssize_t tcp_zc_reserve(struct xw_sock *s, size_t want, struct iovec seg[2
             return -ENOTCONN;
         if (xw_path_of(s) != &xw_tcp_ops) /* switched while we waited (path.h) */
             return -EAGAIN;
-        if (s->state == XW_SS_CONNECTED && (room = send_space(s->tcp.pcb)) > 0)
+        if (s->state == XW_SS_CONNECTED && !held(s) && (room = send_space(s->tcp.pcb)) > 0)
             break;
         if (nonblock)
             return -EAGAIN;
@@ -922,6 +1036,9 @@ static ssize_t tcp_zc_commit(struct xw_sock *s, size_t n, int flags)
 static void tcp_release(struct xw_sock *s)
 {
     xw_tcp_rx_flush(s);
+    free(s->tcp.resend);
+    s->tcp.resend = NULL;
+    s->tcp.resend_len = s->tcp.resend_off = 0;
     free(s->tcp.zc_buf);
     s->tcp.zc_buf = NULL;
     s->tcp.zc_cap = 0;
@@ -942,7 +1059,7 @@ static bool writable(const struct xw_sock *s)
 {
     if (s->err || s->state == XW_SS_DEAD || s->shut_wr)
         return s->was_connected || s->err;
-    if (s->state != XW_SS_CONNECTED)
+    if (s->state != XW_SS_CONNECTED || s->tcp.hold || s->tcp.resend)
         return false;
     return tcp_space(s) >= TCP_SND_BUF / 4;
 }
@@ -976,9 +1093,12 @@ static void tcp_wake(struct xw_sock *s)
 
 static void tcp_info(const struct xw_sock *s, struct xway_conn_info *ci)
 {
+    /* A connection that left the ring: why it did. */
+    int r = s->sw.count ? s->sw.reason : s->hs.reason;
+
     strcpy(ci->path, "tcp");
-    snprintf(ci->fallback, sizeof(ci->fallback), "%s", xw_reason_name(s->hs.reason));
-    ci->fallback_code = s->hs.reason;
+    snprintf(ci->fallback, sizeof(ci->fallback), "%s", xw_reason_name(r));
+    ci->fallback_code = r;
 }
 
 const struct xw_path_ops xw_tcp_ops = {

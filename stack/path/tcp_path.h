@@ -55,5 +55,9 @@ bool xw_tcp_queue_accepted(struct xw_sock *l, struct xw_sock *s);
 /* Reset the connection (RST) and record err for the application.  A socket
  * the application has not accepted yet is freed later (as above). */
 void xw_tcp_abort_conn(struct xw_sock *s, int err);
+/* The switch from the ring (switch.c), lock held: send what struct
+ * xw_tcp_conn's resend still holds as lwIP takes it, then the FIN due; true
+ * when nothing holds new bytes back any more. */
+bool xw_tcp_pump(struct xw_sock *s);
 
 #endif

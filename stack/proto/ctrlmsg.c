@@ -22,6 +22,8 @@ static const char *const reason_names[XW_REASON_MAX] = {
     [XW_REASON_NONCE] = "nonce",
     [XW_REASON_PEER_DECLINED] = "peer-declined",
     [XW_REASON_OFFER_KEY] = "offer-key",
+    [XW_REASON_MOVED] = "moved",
+    [XW_REASON_PEER_MOVED] = "peer-moved",
 };
 
 const char *xw_reason_name(int r)
@@ -57,6 +59,8 @@ int xw_ctrl_size(unsigned type)
     case XW_CTRL_CONFIRM:
     case XW_CTRL_ABORT:
         return XW_CTRL_HDR + 4;
+    case XW_CTRL_SWITCH:
+        return XW_CTRL_HDR + 8;
     default:
         return -EINVAL;
     }
@@ -82,6 +86,10 @@ static void write_body(uint8_t *b, const struct xw_ctrl *m)
     case XW_CTRL_DECLINE:
     case XW_CTRL_ABORT:
         put_be(b, m->reason, 2);
+        break;
+    case XW_CTRL_SWITCH:
+        put_be(b, m->rx_idx, 4);
+        put_be(b + 4, m->reason, 2);
         break;
     default: /* CONFIRM: reserved only */
         break;
@@ -126,6 +134,10 @@ static void read_body(const uint8_t *b, struct xw_ctrl *out)
     case XW_CTRL_DECLINE:
     case XW_CTRL_ABORT:
         out->reason = (uint16_t)get_be(b, 2);
+        break;
+    case XW_CTRL_SWITCH:
+        out->rx_idx = (uint32_t)get_be(b, 4);
+        out->reason = (uint16_t)get_be(b + 4, 2);
         break;
     default:
         break;

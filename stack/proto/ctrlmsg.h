@@ -13,7 +13,8 @@
 
 enum {
     XW_CTRL_MAGIC = 0x5857, /* "XW" */
-    XW_CTRL_VERSION = 2,    /* 2: OFFER carries the key that binds it to its sender */
+    XW_CTRL_VERSION = 3,    /* 2: OFFER carries the key that binds it to its sender;
+                               3: SWITCH, a ring connection moves to TCP */
     XW_CTRL_HDR = 8,        /* magic u16, version u8, type u8, length u16, reserved u16 */
     XW_CTRL_MAX = 32,       /* largest message */
 };
@@ -25,6 +26,8 @@ enum xw_ctrl_type {
     XW_CTRL_DECLINE = 4, /* acceptor -> connector: will not use the ring (12) */
     XW_CTRL_CONFIRM = 5, /* connector -> acceptor: nonce verified, ring from now on (12) */
     XW_CTRL_ABORT = 6,   /* connector -> acceptor: rejected (e.g. bad nonce), TCP (12) */
+    XW_CTRL_SWITCH = 7,  /* either side, on the ring: leaving it for TCP; the bytes of
+                            the peer's stream the sender has (16) */
 };
 
 /* Why a connection stays on TCP: the wire u16 of NOOFFER/DECLINE/ABORT and the
@@ -44,6 +47,10 @@ enum xw_reason {
     XW_REASON_NONCE = 11,
     XW_REASON_PEER_DECLINED = 12,
     XW_REASON_OFFER_KEY = 13, /* the OFFER's key is not the page's: replayed or forged */
+    /* Why a ring connection switched to TCP (SWITCH's reason; counted with the
+     * others: these connections are TCP now). */
+    XW_REASON_MOVED = 14,      /* our domain moved to another host */
+    XW_REASON_PEER_MOVED = 15, /* the peer left the ring: its domain moved, or vanished */
     XW_REASON_MAX /* count */
 };
 
@@ -55,11 +62,13 @@ const char *xw_reason_name(int r);
  *   OFFER:   domid, intf_ref, port, ring_shift, flags, key
  *   ACCEPT:  nonce, domid (the acceptor's)
  *   NOOFFER, DECLINE, ABORT: reason
- *   CONFIRM: none */
+ *   CONFIRM: none
+ *   SWITCH:  rx_idx (the receiver's ring index up to which it has the peer's
+ *            bytes), reason */
 struct xw_ctrl {
     uint8_t type;
     uint16_t reason;
-    uint32_t domid, intf_ref, port;
+    uint32_t domid, intf_ref, port, rx_idx;
     uint8_t ring_shift, flags;
     uint64_t nonce, key;
 };

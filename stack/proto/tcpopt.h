@@ -15,7 +15,7 @@ enum {
     XW_OPT_KIND = 253,      /* RFC 6994 experimental option */
     XW_OPT_LEN = 20,        /* kind, len, ExID(2), version, flags, rsvd(2), domid(4), host(8) */
     XW_OPT_EXID = 0x5857,   /* "XW", big-endian on the wire */
-    XW_OPT_VERSION = 2,     /* with the control messages': v1 and v2 stacks never exchange them */
+    XW_OPT_VERSION = 3,     /* with the control messages': stacks of different versions never exchange them */
     XW_OPT_F_REPLY = 1,     /* flags bit 0: set in the SYN-ACK by a willing listener */
 };
 

@@ -13,10 +13,12 @@
 #include "lwip/tcp.h"
 #include "handoff.h"
 #include "keeper.h"
+#include "log.h"
 #include "negotiate.h"
 #include "satellite.h"
 #include "socket.h"
 #include "stack.h"
+#include "switch.h"
 #include "tcp_path.h"
 #include "xway.h"
 
@@ -177,6 +179,11 @@ void xw_sock_close_locked(struct xw_sock *s)
     if (s->state == XW_SS_LISTEN)
         xw_sock_close_children(s);
     reset = (s->linger.l_onoff && s->linger.l_linger == 0) || s->tcp.rx_len > 0;
+    if (!reset && xw_switch_unfinished(s)) {
+        /* (our bytes the ring held are not all with TCP: a FIN would cut them) */
+        xw_warn("fd %d: closed in the middle of a switch to TCP: connection reset", s->fd);
+        reset = true;
+    }
     if (reset && ops->reset)
         ops->reset(s);
     else if (!reset && ops->shutdown_wr)
@@ -383,31 +390,80 @@ static ssize_t path_call(const struct xw_path_ops *ops, struct xw_sock *s, bool 
  * stack lock if the path runs so (holding a reference, so the socket outlives
  * a concurrent close), and again on the new path if the connection switched
  * while the call waited (path.h).  Lock held on entry and on return. */
+/* iov without its first skip bytes, in out[] (malloc'd when cnt exceeds
+ * what the caller offers): the count of entries, -ENOMEM. */
+static int iov_skip(const struct iovec *iov, int cnt, size_t skip, struct iovec *local,
+                    int nlocal, struct iovec **out)
+{
+    int i = 0, n;
+
+    while (i < cnt && skip >= iov[i].iov_len)
+        skip -= iov[i++].iov_len;
+    n = cnt - i;
+    *out = n <= nlocal ? local : malloc((size_t)n * sizeof(**out));
+    if (!*out)
+        return -ENOMEM;
+    memcpy(*out, iov + i, (size_t)n * sizeof(**out));
+    if (n) {
+        (*out)[0].iov_base = (char *)(*out)[0].iov_base + skip;
+        (*out)[0].iov_len -= skip;
+    }
+    return n;
+}
+
 static ssize_t path_io(struct xw_sock *s, bool sending, const struct iovec *iov, int iovcnt,
                        size_t total, int flags)
 {
+    const struct iovec *orig = iov;
+    struct iovec local[8], *rest = NULL;
+    int origcnt = iovcnt;
+    size_t done = 0;
+    ssize_t rc;
+
     if (xw_zc_busy(s, sending))
         return -EBUSY;
     for (;;) {
         const struct xw_path_ops *ops = xw_path_of(s);
-        ssize_t rc;
 
         if (ops->unlocked_io) {
             s->refs++;
+            s->sw.ring_calls++;
             xw_stack_unlock();
-            rc = path_call(ops, s, sending, iov, iovcnt, total, flags);
+            rc = path_call(ops, s, sending, iov, iovcnt, total - done, flags);
             xw_stack_lock();
-            if (rc != -EAGAIN || s->closing || xw_path_of(s) == ops) {
-                xw_sock_put(s);
-                return rc;
-            }
+            s->sw.ring_calls--;
+            xw_switch_ring_idle(s);
             xw_sock_put(s);
+        } else {
+            rc = path_call(ops, s, sending, iov, iovcnt, total - done, flags);
+        }
+        if (s->closing || xw_path_of(s) == ops)
+            break;
+        /* Switched during the call (path.h): a blocking send goes on with the
+         * rest on the new path, as it would have on the old one. */
+        if (rc > 0 && sending && !s->nonblock && !(flags & MSG_DONTWAIT) &&
+            done + (size_t)rc < total) {
+            int n;
+            done += (size_t)rc;
+            if (rest && rest != local)
+                free(rest);
+            n = iov_skip(orig, origcnt, done, local, 8, &rest);
+            if (n < 0) {
+                rc = 0;
+                break;
+            }
+            iov = rest;
+            iovcnt = n;
             continue;
         }
-        rc = path_call(ops, s, sending, iov, iovcnt, total, flags);
-        if (rc != -EAGAIN || s->closing || xw_path_of(s) == ops)
-            return rc;
+        if (rc != -EAGAIN)
+            break;
     }
+    if (rest && rest != local)
+        free(rest);
+    if (done)
+        return rc < 0 ? (ssize_t)done : (ssize_t)done + rc;
+    return rc;
 }
 
 /* The data path without any lock: the socket is held by a lock-free

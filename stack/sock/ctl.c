@@ -3,8 +3,8 @@
  * A listening AF_UNIX socket per running stack, DIR/<pid>, where DIR is
  * XWAY_CTL_DIR or /dev/shm/xway-ctl-<uid> (mode 0700: the user's own, and
  * root's).  The stack thread answers each connection with one dump (or a
- * counter reset) and closes it; nothing else changes on any path: the dump
- * reads the counters the sockets keep anyway, under the stack lock, as any
+ * counter reset; or a sim-move, "move DIR": switch.h) and closes it; nothing
+ * else changes on any path: the dump reads the counters the sockets keep anyway, under the stack lock, as any
  * call does (the ring's data path never takes it).  A stack that stops
  * removes its socket; one killed leaves it, and a tool that finds it refusing
  * removes it (xwayctl).
@@ -14,7 +14,7 @@
  *   stack pid= program= link= addrs= backend= domid= host= ring= tcp=
  *   reason name= count=          (the fallback reasons counted, non-zero)
  *   conn fd= local= remote= state= path= reason= ring_bytes= ring_tx= ring_rx=
- *        tcp_tx= tcp_rx= tx_fill= rx_fill= sleeps= spins=
+ *        tcp_tx= tcp_rx= tx_fill= rx_fill= sleeps= spins= switches=
  *   end
  */
 #include "ctl.h"
@@ -41,6 +41,7 @@
 #include "ring_events.h"
 #include "socket.h"
 #include "stack.h"
+#include "switch.h"
 
 #define REQ_WAIT_MS 200 /* a tool has this long to say what it wants */
 
@@ -175,11 +176,11 @@ static void conn_line(struct xw_sock *s)
     word(out, "path", s->state == XW_SS_LISTEN ? "-" : ci.path);
     word(out, "reason", s->state == XW_SS_LISTEN ? "-" : ci.fallback);
     fprintf(out, " ring_bytes=%u ring_tx=%llu ring_rx=%llu tcp_tx=%llu tcp_rx=%llu"
-                 " tx_fill=%u rx_fill=%u sleeps=%u spins=%u\n",
+                 " tx_fill=%u rx_fill=%u sleeps=%u spins=%u switches=%u\n",
             ci.ring_bytes, (unsigned long long)ci.ring_tx, (unsigned long long)ci.ring_rx,
             (unsigned long long)ci.tcp_tx, (unsigned long long)ci.tcp_rx, fill.tx, fill.rx,
             atomic_load_explicit(&s->ring.sleeps, memory_order_relaxed),
-            atomic_load_explicit(&s->ring.spins, memory_order_relaxed));
+            atomic_load_explicit(&s->ring.spins, memory_order_relaxed), ci.switches);
 }
 
 static void stack_line(FILE *f)
@@ -244,9 +245,22 @@ static char *dump(size_t *len)
     return buf;
 }
 
+/* "move DIR": the sim's live migration (xwayctl sim-move).  The answer:
+ * "moved domid=ID" or "error TEXT", then "end". */
+static char *move(const char *dir, size_t *len)
+{
+    char *buf = NULL;
+    int rc = xw_switch_move(dir);
+    int n = rc == 0 ? asprintf(&buf, "moved domid=%u\nend\n", xw_rev_xenif()->domid)
+                    : asprintf(&buf, "error %s\nend\n", strerror(-rc));
+
+    *len = n > 0 ? (size_t)n : 0;
+    return n > 0 ? buf : NULL;
+}
+
 static void answer(int c)
 {
-    char req[32];
+    char req[PATH_MAX + 16];
     size_t len = 0, off = 0;
     char *buf = NULL;
     ssize_t n = -1;
@@ -256,11 +270,17 @@ static void answer(int c)
     if (n <= 0)
         return;
     req[n] = 0;
+    req[strcspn(req, "\n")] = 0;
+    if (!strncmp(req, "move ", 5)) {
+        buf = move(req + 5, &len);
+        goto send;
+    }
     xw_stack_lock();
     if (!strncmp(req, "reset", 5))
         xw_neg_reset_stats();
     buf = dump(&len);
     xw_stack_unlock();
+send:
     /* Blocking, bounded: a tool that stops reading loses its answer. */
     fcntl(c, F_SETFL, fcntl(c, F_GETFL) & ~O_NONBLOCK);
     setsockopt(c, SOL_SOCKET, SO_SNDTIMEO, &(struct timeval){ .tv_sec = 1 },

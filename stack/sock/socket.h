@@ -52,6 +52,33 @@ struct xw_tcp_conn {
     uint64_t tx_bytes, rx_bytes; /* payload the TCP path moved */
     void *zc_buf;            /* zero copy: the reservations' buffer (tcp_path.c) */
     size_t zc_cap;
+    /* After a switch from the ring (switch.c): pre, the peer's bytes the ring
+     * still held, read before lwIP's (counted in rx_len); resend, ours the
+     * peer had not read from the ring, sent before any new byte; hold: where
+     * the peer's reading stopped is not known yet, nothing is sent; fin_due:
+     * the application ended its sending side while the ring carried it, the
+     * FIN follows the resend. */
+    uint8_t *pre, *resend;
+    size_t pre_len, pre_off, resend_len, resend_off;
+    bool hold, fin_due;
+};
+
+/* The switch from the ring to TCP (switch.c): state NONE -> (PENDING: an open
+ * zero-copy view or reservation holds the ring) -> WAIT (we left: our SWITCH
+ * sent, the peer's due) -> DONE (the peer's SWITCH applied). */
+enum { XW_SW_NONE, XW_SW_PENDING, XW_SW_WAIT, XW_SW_DONE };
+struct xw_switch {
+    int state;
+    int reason;          /* enum xw_reason: why we left */
+    bool moved;          /* our domain moved: our mappings of the peer's pages are gone */
+    bool peer_known;     /* the peer's SWITCH arrived: peer_idx */
+    uint32_t peer_idx;
+    uint8_t in[32];      /* the peer's SWITCH as it arrives */
+    uint8_t in_len;
+    struct xw_chan_switch out; /* what we held of the ring when we left */
+    bool release_due;    /* the ring's channel goes once no call is inside it */
+    int ring_calls;      /* path_io's calls inside the ring path now */
+    uint32_t count;      /* switches made (XWAY_INFO) */
 };
 
 /* The zero-copy API's open view and reservation (zc.c, xway_zc.h): state
@@ -130,6 +157,7 @@ struct xw_sock {
      * change it with xw_path_set), and the ring path's state. */
     _Atomic(const struct xw_path_ops *) ops;
     struct xw_ring_state ring;
+    struct xw_switch sw;
     struct xw_zc_dir zc_rx, zc_tx;
 
     /* options */

@@ -1,6 +1,7 @@
 /* setsockopt/getsockopt: the options of include/xway.h, with Linux's errno
  * values for unknown options (ENOPROTOOPT) and short buffers (EINVAL). */
 #include <errno.h>
+#include <stddef.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #undef TCP_MSS /* glibc's 512; lwIP's (lwipopts.h) is meant below */
@@ -202,8 +203,11 @@ int xway_getsockopt(int fd, int level, int name, void *val, socklen_t *len)
         rc = get_tcp_level(s, name, val, len);
     else if (level == XWAY_SOL && name == XWAY_INFO) {
         struct xway_conn_info ci;
+        /* Grown at its end since (switches): a caller built with the older,
+         * shorter struct gets what fits it. */
+        socklen_t old = (socklen_t)offsetof(struct xway_conn_info, switches);
         xw_path_info(s, &ci);
-        rc = put(val, len, &ci, sizeof(ci));
+        rc = put(val, len, &ci, len && *len >= old && *len < sizeof(ci) ? *len : sizeof(ci));
     } else
         rc = -ENOPROTOOPT;
     return (int)xw_api_leave(rc);

@@ -89,18 +89,32 @@ static ssize_t zc_open(struct zc_ref *r, struct xw_zc_dir *d, bool sending, size
     return n;
 }
 
+/* Open one, again on the new path if the connection switched meanwhile. */
+static ssize_t zc_open_fd(int fd, bool sending, size_t want, struct xway_zc *z, int flags)
+{
+    for (;;) {
+        struct zc_ref r;
+        const struct xw_path_ops *ops;
+        ssize_t n;
+
+        if (!zc_get(fd, &r))
+            return -1;
+        ops = xw_path_of(r.s);
+        n = zc_open(&r, sending ? &r.s->zc_tx : &r.s->zc_rx, sending, want, z, flags);
+        if (n != -EAGAIN || xw_path_of(r.s) == ops || r.s->closing)
+            return zc_put(&r, n);
+        zc_put(&r, 0);
+    }
+}
+
 ssize_t xway_zc_recv(int fd, struct xway_zc *z, int flags) XW_EXPORT;
 ssize_t xway_zc_recv(int fd, struct xway_zc *z, int flags)
 {
-    struct zc_ref r;
-
     if (!z || (flags & ~MSG_DONTWAIT)) {
         errno = EINVAL;
         return -1;
     }
-    if (!zc_get(fd, &r))
-        return -1;
-    return zc_put(&r, zc_open(&r, &r.s->zc_rx, false, 0, z, flags));
+    return zc_open_fd(fd, false, 0, z, flags);
 }
 
 int xway_zc_recv_done(int fd, size_t n) XW_EXPORT;
@@ -126,15 +140,11 @@ int xway_zc_recv_done(int fd, size_t n)
 ssize_t xway_zc_reserve(int fd, size_t want, struct xway_zc *z, int flags) XW_EXPORT;
 ssize_t xway_zc_reserve(int fd, size_t want, struct xway_zc *z, int flags)
 {
-    struct zc_ref r;
-
     if (!z || !want || (flags & ~MSG_DONTWAIT)) {
         errno = EINVAL;
         return -1;
     }
-    if (!zc_get(fd, &r))
-        return -1;
-    return zc_put(&r, zc_open(&r, &r.s->zc_tx, true, want, z, flags));
+    return zc_open_fd(fd, true, want, z, flags);
 }
 
 ssize_t xway_zc_commit(int fd, size_t n, int flags) XW_EXPORT;

@@ -22,7 +22,7 @@ static int tcpopt_seeds(const char *dir)
 {
     const struct xw_synopt syn = { XW_OPT_VERSION, 0, 5, 0x1122334455667788ull };
     const struct xw_synopt synack = { XW_OPT_VERSION, XW_OPT_F_REPLY, 6, 0x1122334455667788ull };
-    const struct xw_synopt v2 = { 2, 0, 5, 1 };
+    const struct xw_synopt old = { XW_OPT_VERSION - 1, 0, 5, 1 }; /* another version */
     uint8_t b[64];
     int err = 0;
 
@@ -35,8 +35,8 @@ static int tcpopt_seeds(const char *dir)
     b[0] = 0;
     xw_tcpopt_write(b + 1, &synack);
     err |= put(dir, "synack_alone", b, 1 + XW_OPT_LEN);
-    xw_tcpopt_write(b + 1, &v2);
-    err |= put(dir, "version2", b, 1 + XW_OPT_LEN);
+    xw_tcpopt_write(b + 1, &old);
+    err |= put(dir, "version_old", b, 1 + XW_OPT_LEN);
     const uint8_t other[] = { 3, 253, 6, 0x12, 0x34, 0, 0, 1, 1, 0 };
     err |= put(dir, "other_exid", other, sizeof(other));
     const uint8_t bad[] = { 1, 2, 4, 5, 0xb4, 8, 0 };

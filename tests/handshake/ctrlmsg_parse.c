@@ -50,6 +50,9 @@ static struct xw_ctrl relevant(const struct xw_ctrl *m)
     case XW_CTRL_ABORT:
         r.reason = m->reason;
         break;
+    case XW_CTRL_SWITCH:
+        r.rx_idx = m->rx_idx, r.reason = m->reason;
+        break;
     }
     return r;
 }
@@ -61,7 +64,7 @@ static void test_wire_bytes(void)
                              .port = 0x00000011, .ring_shift = 20, .flags = 0x80,
                              .key = 0x1112131415161718ull,
                              .reason = 7, .nonce = 99 /* not encoded */ };
-    static const uint8_t want_offer[32] = { 0x58, 0x57, 2, 1, 0, 32, 0, 0, 1, 2, 3, 4,
+    static const uint8_t want_offer[32] = { 0x58, 0x57, 3, 1, 0, 32, 0, 0, 1, 2, 3, 4,
                                             0xa0, 0xb0, 0xc0, 0xd0, 0, 0, 0, 0x11, 20, 0x80, 0, 0,
                                             0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18 };
     memset(b, 0xcc, sizeof(b));
@@ -69,23 +72,29 @@ static void test_wire_bytes(void)
     CHECK(memcmp(b, want_offer, 32) == 0);
 
     struct xw_ctrl acc = { .type = XW_CTRL_ACCEPT, .nonce = 0x0102030405060708ull, .domid = 7 };
-    static const uint8_t want_acc[24] = { 0x58, 0x57, 2, 3, 0, 24, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8,
+    static const uint8_t want_acc[24] = { 0x58, 0x57, 3, 3, 0, 24, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8,
                                           0, 0, 0, 7, 0, 0, 0, 0 };
     memset(b, 0xcc, sizeof(b));
     CHECK_EQ(xw_ctrl_write(b, sizeof(b), &acc), 24);
     CHECK(memcmp(b, want_acc, 24) == 0);
 
     struct xw_ctrl abort_ = { .type = XW_CTRL_ABORT, .reason = XW_REASON_NONCE };
-    static const uint8_t want_abort[12] = { 0x58, 0x57, 2, 6, 0, 12, 0, 0, 0, 11, 0, 0 };
+    static const uint8_t want_abort[12] = { 0x58, 0x57, 3, 6, 0, 12, 0, 0, 0, 11, 0, 0 };
     memset(b, 0xcc, sizeof(b));
     CHECK_EQ(xw_ctrl_write(b, sizeof(b), &abort_), 12);
     CHECK(memcmp(b, want_abort, 12) == 0);
     CHECK_EQ(b[12], 0xcc); /* nothing past the message */
 
     struct xw_ctrl conf = { .type = XW_CTRL_CONFIRM, .reason = 5 };
-    static const uint8_t want_conf[12] = { 0x58, 0x57, 2, 5, 0, 12, 0, 0, 0, 0, 0, 0 };
+    static const uint8_t want_conf[12] = { 0x58, 0x57, 3, 5, 0, 12, 0, 0, 0, 0, 0, 0 };
     CHECK_EQ(xw_ctrl_write(b, sizeof(b), &conf), 12);
     CHECK(memcmp(b, want_conf, 12) == 0);
+
+    struct xw_ctrl sw = { .type = XW_CTRL_SWITCH, .rx_idx = 0x0a0b0c0d, .reason = 15 };
+    static const uint8_t want_sw[16] = { 0x58, 0x57, 3, 7, 0, 16, 0, 0,
+                                         0x0a, 0x0b, 0x0c, 0x0d, 0, 15, 0, 0 };
+    CHECK_EQ(xw_ctrl_write(b, sizeof(b), &sw), 16);
+    CHECK(memcmp(b, want_sw, 16) == 0);
 }
 
 static const struct xw_ctrl samples[] = {
@@ -100,6 +109,8 @@ static const struct xw_ctrl samples[] = {
     { .type = XW_CTRL_DECLINE, .reason = XW_REASON_GRANT_MAP },
     { .type = XW_CTRL_CONFIRM },
     { .type = XW_CTRL_ABORT, .reason = XW_REASON_NONCE },
+    { .type = XW_CTRL_SWITCH, .rx_idx = ~0u, .reason = XW_REASON_MOVED },
+    { .type = XW_CTRL_SWITCH, .rx_idx = 1, .reason = 0xffff },
     /* Fields of other types are not encoded and come back zero. */
     { .type = XW_CTRL_CONFIRM, .reason = 3, .domid = 4, .nonce = 5, .ring_shift = 6 },
     { .type = XW_CTRL_DECLINE, .reason = 1, .domid = 4, .nonce = 5, .port = 6 },
@@ -132,12 +143,13 @@ static void test_round_trips(void)
     CHECK_EQ(xw_ctrl_size(XW_CTRL_DECLINE), 12);
     CHECK_EQ(xw_ctrl_size(XW_CTRL_CONFIRM), 12);
     CHECK_EQ(xw_ctrl_size(XW_CTRL_ABORT), 12);
+    CHECK_EQ(xw_ctrl_size(XW_CTRL_SWITCH), 16);
 }
 
 static void test_write_errors(void)
 {
     uint8_t b[XW_CTRL_MAX];
-    const unsigned bad[] = { 0, 7, 8, 0x80, 255 };
+    const unsigned bad[] = { 0, 8, 9, 0x80, 255 };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         struct xw_ctrl m = { .type = (uint8_t)bad[i] };
         CHECK_EQ(xw_ctrl_write(b, sizeof(b), &m), -EINVAL);
@@ -188,7 +200,7 @@ static void test_header_errors(void)
     b[2] = XW_CTRL_VERSION;
 
     /* Length field not matching the type: from 6 bytes on. */
-    for (unsigned t = XW_CTRL_OFFER; t <= XW_CTRL_ABORT; t++) {
+    for (unsigned t = XW_CTRL_OFFER; t <= XW_CTRL_SWITCH; t++) {
         int size = xw_ctrl_size(t);
         const unsigned lens[] = { 0, 1, 8, 11, 12, 13, 23, 24, 25, 31, 32, 33, 0x100, 0x0c00, 0xffff };
         for (size_t j = 0; j < sizeof(lens) / sizeof(lens[0]); j++) {
@@ -205,7 +217,7 @@ static void test_header_errors(void)
     }
 
     /* Unknown type: -ENOMSG with a plausible length, else -EBADMSG. */
-    const unsigned types[] = { 0, 7, 8, 100, 255 };
+    const unsigned types[] = { 0, 8, 9, 100, 255 };
     for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
         b[3] = (uint8_t)types[i];
         for (unsigned len = 0; len < 300; len++) {
@@ -284,7 +296,7 @@ static void test_random_sweep(void)
         struct xw_ctrl o;
         int r = parse_exact(b, len, &o);
         CHECK(r == 0 || r == -EBADMSG || r == -EPROTONOSUPPORT || r == -ENOMSG ||
-              r == 12 || r == 24 || r == 32);
+              r == 12 || r == 16 || r == 24 || r == 32);
         for (size_t k = 0; k < len; k++) {
             struct xw_ctrl p;
             int rk = parse_exact(b, k, &p);
@@ -335,7 +347,8 @@ static void test_reason_names(void)
     static const char *const want[] = { "none", "peer-no-option", "not-co-resident",
                                         "backend-off", "grant-share", "grant-map", "evtchn",
                                         "timeout", "malformed", "version", "resources",
-                                        "nonce", "peer-declined", "offer-key" };
+                                        "nonce", "peer-declined", "offer-key", "moved",
+                                        "peer-moved" };
     CHECK_EQ(sizeof(want) / sizeof(want[0]), XW_REASON_MAX);
     for (int r = 0; r < XW_REASON_MAX; r++)
         CHECK(strcmp(xw_reason_name(r), want[r]) == 0);

@@ -58,7 +58,7 @@ static void check_same(const struct xw_synopt *a, const struct xw_synopt *b)
 
 static void test_wire_bytes(void)
 {
-    static const uint8_t want[XW_OPT_LEN] = { 253, 20, 0x58, 0x57, 2, 1, 0, 0, 1, 2, 3, 4,
+    static const uint8_t want[XW_OPT_LEN] = { 253, 20, 0x58, 0x57, 3, 1, 0, 0, 1, 2, 3, 4,
                                               0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88 };
     uint8_t out[XW_OPT_LEN];
     xw_tcpopt_write(out, &sample);

@@ -1,6 +1,6 @@
 /* Liveness across domains, through the whole stack (xen_two_guests_stack).
  *
- *   xwt_live server PORT   accept one connection, read its marker byte, then
+ *   xwt_live server PORT   accept one connection (then stop listening), read its marker byte, then
  *                          block in recv until the connection fails; print
  *                          when (CLOCK_REALTIME, comparable between the
  *                          guests of one host) and with which error
@@ -61,6 +61,10 @@ static int server(int port)
     printf("xwt_live: listening on %d\n", port);
     fflush(stdout);
     c = xway_accept(l, NULL, NULL);
+    /* One connection: a client started for the next round (while this one
+     * still waits for its error) is refused and tries again, instead of
+     * landing in this listener's queue. */
+    xway_close(l);
     if (c < 0 || xway_recv(c, &b, 1, 0) != 1) {
         printf("xwt_live: accept/marker: %s\n", strerror(errno));
         return 1;
