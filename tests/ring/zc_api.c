@@ -493,14 +493,16 @@ static void errors_case(void)
 
 /* Fill what the connection holds (the peer reads nothing): reservations with
  * MSG_DONTWAIT until EAGAIN.  On TCP, acknowledgements free room for a while
- * after the first EAGAIN: full is EAGAIN still after 200 ms. */
+ * after the first EAGAIN (lwIP's delayed ACKs go out on its 250 ms timer; 1 run
+ * in ~8 found room again after a 200 ms wait): full is EAGAIN still after
+ * 600 ms. */
 static void fill_up(int fd, struct zc_stream *s)
 {
     for (;;) {
         while (send_one(fd, 65536, 43, MSG_DONTWAIT, s) > 0)
             CHECK(s->bytes < (256u << 20));
         CHECK_EQ(errno, EAGAIN);
-        usleep(200000);
+        usleep(600000);
         struct xway_zc z;
         ssize_t r = xway_zc_reserve(fd, 65536, &z, MSG_DONTWAIT);
         if (r < 0) {
@@ -527,7 +529,8 @@ static void full_case(void)
     uint64_t t0 = xw_now_ns();
     ssize_t r = xway_zc_reserve(fd, 100, &z, 0);
     uint64_t ms = ms_since(t0);
-    expect_err_soft(r, EAGAIN, "reserve SO_SNDTIMEO 200 ms, full");
+    if (ring || r < 0) /* (TCP's room may come back: see below) */
+        expect_err_soft(r, EAGAIN, "reserve SO_SNDTIMEO 200 ms, full");
     if (r > 0)
         CHECK_EQ(xway_zc_commit(fd, 0, 0), 0);
     else
@@ -549,8 +552,11 @@ static void full_case(void)
     s.bytes += z.len;
     printf("blocking reserve on a full connection: room after %llu ms, committed after %llu ms\n",
            (unsigned long long)ms_reserve, (unsigned long long)ms);
-    CHECK(ms >= 50);
-    if (ms_reserve < 50) {
+    /* Only a ring stays full until the peer reads: TCP's room also comes back
+     * with acknowledgements of what the peer's stack queued (seen after 13 ms,
+     * 1 run in ~8, whatever the wait before). */
+    CHECK(ms >= 50 || !ring);
+    if (ms_reserve < 50 && ring) {
         fprintf(stderr, "FAIL: a blocking xway_zc_reserve on a full connection returned %zd "
                 "after %llu ms, without waiting for room (MSG_DONTWAIT and O_NONBLOCK: "
                 "EAGAIN)\n", r, (unsigned long long)ms_reserve);

@@ -1,0 +1,51 @@
+# Unmodified programs under xway-run, moved mid-transfer: nc (netcat-openbsd)
+# pipes random data to a listening nc on the same sim host (sha256 of what goes
+# in and of what comes out), and in the middle `xwayctl sim-move` moves one of
+# the two processes to another sim host: first the receiving listener, then
+# (a fresh pair) the sending client.  The checksums must match, and each nc's
+# --stats must count its connection as switched (moved / peer-moved).
+. "$(dirname "$0")/../lib.sh"
+shim_env "$@"
+CTL=$BUILD/apps/xwayctl/xwayctl
+MB=${XS_NC_MB:-384}
+export XWAY_CTL_DIR=$WORK/ctl
+
+round() { # PORT WHO(listener|client)
+    local port=$1 who=$2 d=$WORK/$2 pid host2
+    mkdir -p "$d"
+    xw_simhost host2 xw-shimtest2-
+    mkfifo "$d/fifo"
+    bg -e "$d/sum.err" "$d/out.sum" timeout 120 sha256sum "$d/fifo"
+    bg -e "$d/srv.err" "$d/fifo" timeout 120 env XWAY_ADDR=10.77.82.1/24 "$RUN" --stats \
+        nc -l -N 10.77.82.1 "$port"
+    wait_line "$d/srv.err" ": listening.*port $port" 10 $LAST_PID
+    (head -c ${MB}M /dev/urandom | tee >(sha256sum >"$d/in.sum") |
+        timeout 120 env XWAY_ADDR=10.77.82.2/24 "$RUN" --stats nc -N 10.77.82.1 "$port" \
+            2>"$d/cli.err") &
+    local cli=$!
+    track $cli
+    wait_line "$d/srv.err" "ring path" 10
+    sleep 0.3
+    if [ "$who" = listener ]; then pid=$(pgrep -f "^nc -l -N 10.77.82.1 $port")
+    else pid=$(pgrep -f "^nc -N 10.77.82.1 $port"); fi
+    [ -n "$pid" ] || die "$who: no nc process"
+    "$CTL" sim-move --pid "$pid" --host "$host2" >"$d/move.out" 2>&1 ||
+        die "sim-move $who: $(cat "$d/move.out")"
+    grep -q "moved domid=" "$d/move.out" || die "sim-move said: $(cat "$d/move.out")"
+    wait $cli || die "$who moved: client nc failed: $(tail -5 "$d/cli.err")"
+    for _ in $(seq 300); do [ -s "$d/out.sum" ] && [ -s "$d/in.sum" ] && break; sleep 0.1; done
+    [ -s "$d/out.sum" ] || die "$who moved: the listener's output has no checksum"
+    [ "$(cut -d' ' -f1 "$d/in.sum")" = "$(cut -d' ' -f1 "$d/out.sum")" ] ||
+        die "$who moved: checksums differ: $(cat "$d/in.sum" "$d/out.sum")"
+    for _ in $(seq 50); do grep -q "stats:" "$d/srv.err" && break; sleep 0.1; done
+    local lw=peer-moved cw=moved
+    [ "$who" = listener ] && { lw=moved; cw=peer-moved; }
+    grep -q "stats: 1 connection(s) on the ring, 0 on TCP, $lw 1 " "$d/srv.err" ||
+        die "$who moved: listener's stats: $(grep stats: "$d/srv.err")"
+    grep -q "stats: 1 connection(s) on the ring, 0 on TCP, $cw 1 " "$d/cli.err" ||
+        die "$who moved: client's stats: $(grep stats: "$d/cli.err")"
+    echo "ok: $MB MiB through nc, the $who moved mid-transfer, $(cut -c1-16 "$d/in.sum")"
+}
+XW_DIE_SHOW="$WORK/*/*.err"
+round 41700 listener
+round 41701 client
