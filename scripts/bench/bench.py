@@ -22,6 +22,7 @@ import argparse
 import datetime
 import json
 import os
+import statistics
 import platform
 import shutil
 import subprocess
@@ -248,6 +249,25 @@ def report_again(path, out):
     return 0
 
 
+def run_switch(build, reps):
+    """The switch ring -> TCP (tests/switch/bench.c): a stream whose receiver is
+    moved halfway (xwayctl sim-move); reps runs, their medians."""
+    prog = os.path.join(build, "tests", "switch", "switch_bench")
+    ctl = os.path.join(build, "apps", "xwayctl", "xwayctl")
+    got = []
+    for i in range(max(reps, 3)):
+        r = subprocess.run([prog, ctl, "4"], capture_output=True, text=True, timeout=120)
+        line = [l for l in r.stdout.splitlines() if l.startswith("{")]
+        if r.returncode == 0 and line:
+            got.append(json.loads(line[-1]))
+        print(f"  switch ring -> tcp, run {i + 1}: "
+              f"{line[-1] if line else 'failed: ' + r.stderr.strip()[-200:]}",
+              file=sys.stderr, flush=True)
+    keys = ("ring_gbps", "tcp_gbps", "first_tcp_ms", "stall_ms", "switch_ms")
+    med = {k: statistics.median(g[k] for g in got) for k in keys} if got else None
+    return {"runs": got, "median": med, "failed": max(reps, 3) - len(got)}
+
+
 def main():
     args, cfg = parse_args()
     if args.report_from:
@@ -272,6 +292,8 @@ def main():
         simhost = tempfile.mkdtemp(prefix="xwbench-host-", dir="/dev/shm")
         bench = runs.Bench(procs, build, work, simhost, net=200)
         run_matrix(bench, cfg, samples)
+        if not cfg["custom"]:
+            meta["switch"] = run_switch(build, cfg["reps"])
     except KeyboardInterrupt:
         status, rc = "interrupted (SIGINT)", 130
     except P.Interrupted as e:

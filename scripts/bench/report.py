@@ -196,6 +196,8 @@ def markdown(meta, cfg, summary, samples, h):
         md.append(markdown_xwperf(cfg, summary, h, tr))
     if cfg["apps"]:
         md.append(markdown_apps(cfg, summary))
+    if meta.get("switch"):
+        md.append(markdown_switch(meta["switch"]))
     md.append(markdown_failures(samples))
     if cfg["xwperf"]:
         md.append("![Throughput vs message size](throughput_vs_size.png)\n"
@@ -280,6 +282,19 @@ def markdown_apps(cfg, summary):
             "(`--data-integrity`) and counts drops, duplicates and reordering; sockperf "
             "throughput reports the sender's rate only. Under xway-run both ends must log "
             "a ring connection.\n")
+
+
+def markdown_switch(sw):
+    m = sw.get("median")
+    if not m:
+        return "### The switch ring -> TCP\n\nNo run succeeded.\n"
+    return ("### The switch ring -> TCP (a stream's receiver moved halfway: xwayctl sim-move)\n\n"
+            + table(["ring GB/s before", "TCP GB/s after", "move -> first TCP byte, ms",
+                     "longest stall, ms", "the move itself, ms"],
+                    [[f"{m['ring_gbps']:.2f}", f"{m['tcp_gbps']:.2f}", f"{m['first_tcp_ms']:.1f}",
+                      f"{m['stall_ms']:.1f}", f"{m['switch_ms']:.1f}"]])
+            + f"\nMedians of {len(sw['runs'])} runs ({sw['failed']} failed); every byte "
+              "verified.\n")
 
 
 def markdown_failures(samples):
