@@ -439,10 +439,10 @@ static ssize_t path_io(struct xw_sock *s, bool sending, const struct iovec *iov,
         }
         if (s->closing || xw_path_of(s) == ops)
             break;
-        /* Switched during the call (path.h): a blocking send goes on with the
-         * rest on the new path, as it would have on the old one. */
-        if (rc > 0 && sending && !s->nonblock && !(flags & MSG_DONTWAIT) &&
-            done + (size_t)rc < total) {
+        /* Switched during the call (path.h): a blocking send (or MSG_WAITALL
+         * recv) goes on with the rest on the new path, as on the old one. */
+        if (rc > 0 && (sending || (flags & MSG_WAITALL)) && !s->nonblock &&
+            !(flags & MSG_DONTWAIT) && done + (size_t)rc < total) {
             int n;
             done += (size_t)rc;
             if (rest && rest != local)
