@@ -29,6 +29,11 @@ struct pcb_hs {
     bool replied;         /* acceptor: our SYN-ACK answers it */
     bool peer_opt;        /* the peer's segment carried a valid option */
     struct xw_synopt peer;
+    /* MARK options (both sides spoke the SYN option: every segment after the
+     * SYN exchange carries one): ours, where our latest control section
+     * starts; the peer's as last received. */
+    bool tx_mark_set, rx_mark_set;
+    uint32_t tx_mark, rx_mark;
 };
 
 static struct {
@@ -177,12 +182,22 @@ static bool carries_option(const struct tcp_pcb *pcb, const struct pcb_hs *h)
     return h->replied && pcb->state == SYN_RCVD;
 }
 
+/* Both sides spoke the option: from the established state on, every segment
+ * carries a MARK (a fixed length per pcb from then on: lwIP sizes a segment's
+ * options when it makes it and checks them again at each transmission). */
+static bool carries_mark(const struct tcp_pcb *pcb, const struct pcb_hs *h)
+{
+    return h->peer_opt && (h->offer_opt || h->replied) && pcb->state >= ESTABLISHED;
+}
+
 u8_t xw_hook_tcpopt_length(const struct tcp_pcb *pcb, u8_t internal_len)
 {
     struct pcb_hs *h = pcb_hs_of(pcb);
 
     if (h && carries_option(pcb, h) && internal_len + XW_OPT_LEN <= 40)
         return (u8_t)(internal_len + XW_OPT_LEN);
+    if (h && carries_mark(pcb, h) && internal_len + XW_MARK_LEN <= 40)
+        return (u8_t)(internal_len + XW_MARK_LEN);
     return internal_len;
 }
 
@@ -194,6 +209,10 @@ u32_t *xw_hook_tcpopt_add(struct pbuf *p, struct tcp_hdr *hdr, const struct tcp_
                            .host = ng.fault == XW_FAULT_RAW ? 0 : ng.host };
     u8_t internal = (u8_t)((u8_t *)opts - (u8_t *)(hdr + 1));
 
+    if (h && !carries_option(pcb, h) && carries_mark(pcb, h) && internal + XW_MARK_LEN <= 40) {
+        xw_tcpopt_mark_write((uint8_t *)opts, h->tx_mark_set, h->tx_mark);
+        return opts + XW_MARK_LEN / 4;
+    }
     if (!h || !carries_option(pcb, h) || internal + XW_OPT_LEN > 40)
         return opts;
     o.domid = xw_rev_xenif() ? xw_rev_xenif()->domid : 0;
@@ -225,6 +244,14 @@ err_t xw_hook_tcp_inpacket(struct tcp_pcb *pcb, struct tcp_hdr *hdr, u16_t optle
         return ERR_VAL; /* dropped */
     if (pcb->state == TIME_WAIT)
         return xw_timewait_syn(pcb, hdr, p) ? ERR_ABRT : ERR_OK;
+    if (pcb->state != LISTEN && (h = pcb_hs_of(pcb)) && h->peer_opt) {
+        uint32_t seq;
+        if (xw_tcpopt_mark_parse((const uint8_t *)(hdr + 1), opt1len, opt2,
+                                 opt2 ? (size_t)(optlen - opt1len) : 0, &seq) == 1) {
+            h->rx_mark = seq;
+            h->rx_mark_set = true;
+        }
+    }
     if (!ng.ext_ready || !(flags & TCP_SYN))
         return ERR_OK;
     if (pcb->state == LISTEN) {
@@ -551,6 +578,45 @@ static void neg_forget(struct xw_sock *s)
     sys_untimeout(hs_timeout, s);
     sys_untimeout(delayed_map, s);
     sys_untimeout(late_offer, s);
+}
+
+bool xw_neg_marks(const struct xw_sock *s)
+{
+    const struct pcb_hs *h = pcb_hs_of(s->tcp.pcb);
+
+    return h && carries_mark(s->tcp.pcb, h);
+}
+
+void xw_neg_mark_tx(struct xw_sock *s)
+{
+    struct pcb_hs *h = pcb_hs_of(s->tcp.pcb);
+
+    if (h) {
+        h->tx_mark = s->tcp.pcb->snd_lbb;
+        h->tx_mark_set = true;
+    }
+}
+
+bool xw_neg_mark_rx(const struct xw_sock *s, uint32_t *seq)
+{
+    const struct pcb_hs *h = pcb_hs_of(s->tcp.pcb);
+
+    if (!h || !h->rx_mark_set)
+        return false;
+    *seq = h->rx_mark;
+    return true;
+}
+
+bool xw_neg_connector(const struct xw_sock *s)
+{
+    const struct pcb_hs *h = pcb_hs_of(s->tcp.pcb);
+
+    return h && h->offer_opt;
+}
+
+uint64_t xw_neg_host(void)
+{
+    return ng.host;
 }
 
 void xw_neg_count_switch(int reason)

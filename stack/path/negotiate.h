@@ -32,6 +32,16 @@ void xw_neg_stats(struct xway_stats *st);
 void xw_neg_reset_stats(void);
 /* Our host changed (a move): the SYN option names the new one. */
 void xw_neg_rehost(void);
+/* The way back to the ring (upgrade.c).  marks: both sides spoke the SYN
+ * option, so every segment carries a MARK; mark_tx: our next control section
+ * starts at the next byte we queue; mark_rx: where the peer's latest starts
+ * (false: never said); connector: s made the connection; host: our host hash. */
+struct xw_sock;
+bool xw_neg_marks(const struct xw_sock *s);
+void xw_neg_mark_tx(struct xw_sock *s);
+bool xw_neg_mark_rx(const struct xw_sock *s, uint32_t *seq);
+bool xw_neg_connector(const struct xw_sock *s);
+uint64_t xw_neg_host(void);
 /* A ring connection switched to TCP (switch.c), by reason. */
 void xw_neg_count_switch(int reason);
 

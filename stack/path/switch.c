@@ -22,6 +22,7 @@
 #include "socket.h"
 #include "stack.h"
 #include "tcp_path.h"
+#include "upgrade.h"
 
 static void timed_out(void *arg);
 static void retry_release(void *arg);
@@ -100,6 +101,10 @@ static void resume(struct xw_sock *s)
             xw_reason_name(s->sw.reason), o->tx_known ? o->tx_idx - from : 0, o->rx_len);
     xw_tcp_pump(s);
     xw_sock_changed(s);
+    if (s->sw.moved)
+        xw_upgrade_start(s); /* (the new host may be the peer's) */
+    else
+        xw_upgrade_retry(s);
 }
 
 /* Try to give the ring's channel back: only with no call inside the ring
@@ -116,6 +121,10 @@ void xw_switch_ring_idle(struct xw_sock *s)
     s->sw.release_due = false;
     sys_untimeout(retry_release, s);
     xw_rpath_drop(s);
+    if (s->sw.moved && s->sw.state == XW_SW_DONE)
+        xw_upgrade_start(s);
+    else
+        xw_upgrade_retry(s);
 }
 
 static void retry_release(void *arg)
@@ -266,6 +275,13 @@ static void leave_moved(struct xw_sock *s)
         xw_switch_leave(s, XW_REASON_MOVED, true);
 }
 
+/* (a connection on TCP since before the move: the new host may be the peer's) */
+static void try_back(struct xw_sock *s)
+{
+    if (xw_path_of(s) == &xw_tcp_ops && (!s->sw.moved || s->sw.state == XW_SW_DONE))
+        xw_upgrade_moved(s);
+}
+
 int xw_switch_move(const char *host)
 {
     int rc;
@@ -278,6 +294,7 @@ int xw_switch_move(const char *host)
     if (rc == 0) {
         xw_neg_rehost();
         xw_info("moved to sim host %s: domain %u", host, xw_rev_xenif()->domid);
+        xw_sock_foreach(try_back);
     }
     xw_stack_leave();
     return rc;

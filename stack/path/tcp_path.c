@@ -12,10 +12,13 @@
 #include "lwip/priv/tcp_priv.h"
 #include "lwip/tcp.h"
 #include "lwip/timeouts.h"
+#include "channel.h"
 #include "log.h"
 #include "ports.h"
 #include "stack.h"
 #include "switch.h"
+#include "upgrade.h"
+#include "negotiate.h"
 #include "xway.h"
 
 /* No handshake registered: every connection is plain TCP. */
@@ -40,6 +43,7 @@ void xw_tcp_forget(struct xw_sock *s)
 {
     hs->forget(s);
     xw_switch_forget(s);
+    xw_upgrade_forget(s);
     sys_untimeout(reap_later, s);
 }
 
@@ -119,6 +123,16 @@ static err_t on_recv(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err)
         }
         p = pbuf_free_header(p, used);
     }
+    if (p && xw_path_of(s) == &xw_tcp_ops && !xw_hs_reading(&s->hs) && xw_neg_marks(s)) {
+        /* The peer's control section (the way back to the ring), if one starts here. */
+        p = xw_upgrade_input(s, p);
+        if (s->tcp.pcb != pcb)
+            return ERR_ABRT;
+        if (!p) {
+            xw_sock_changed(s);
+            return ERR_OK;
+        }
+    }
     if (p && xw_path_of(s) != &xw_tcp_ops) {
         /* Under another path TCP carries no payload: a peer sending some is broken. */
         pbuf_free(p);
@@ -156,6 +170,7 @@ static err_t on_sent(void *arg, struct tcp_pcb *pcb, u16_t len)
 
     if (s->tcp.resend)
         xw_tcp_pump(s);
+    xw_upgrade_sent(s);
     xw_sock_changed(s);
     return ERR_OK;
 }
@@ -168,7 +183,13 @@ static void on_err(void *arg, err_t err)
     bool connecting = s->state == XW_SS_CONNECTING;
 
     s->tcp.pcb = NULL;
-    if (err == ERR_RST)
+    if (err == ERR_RST && xw_path_of(s) == &xw_ring_ops && s->ring.ch &&
+        xw_channel_peer_shut(s->ring.ch) && !xw_channel_error(s->ring.ch)) {
+        /* The peer ended its stream in the ring, then its stack reset TCP as
+         * it stopped (its process exited): what the ring holds is still ours
+         * to read, then EOF, as after the graceful close it was. */
+        xw_debug("fd %d: reset after the peer's end in the ring: a close", s->fd);
+    } else if (err == ERR_RST)
         s->err = connecting ? ECONNREFUSED : ECONNRESET;
     else if (err == ERR_ABRT || err == ERR_TIMEOUT)
         s->err = ETIMEDOUT;
@@ -762,6 +783,7 @@ bool xw_tcp_pump(struct xw_sock *s)
         tcp_output(pcb);
         return false;
     }
+    bool resent = s->tcp.resend != NULL;
     free(s->tcp.resend);
     s->tcp.resend = NULL;
     s->tcp.resend_len = s->tcp.resend_off = 0;
@@ -770,6 +792,8 @@ bool xw_tcp_pump(struct xw_sock *s)
         tcp_shutdown(pcb, 0, 1);
     }
     tcp_output(pcb);
+    if (resent)
+        xw_upgrade_retry(s);
     return true;
 }
 

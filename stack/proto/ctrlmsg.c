@@ -61,6 +61,8 @@ int xw_ctrl_size(unsigned type)
         return XW_CTRL_HDR + 4;
     case XW_CTRL_SWITCH:
         return XW_CTRL_HDR + 8;
+    case XW_CTRL_HELLO:
+        return XW_CTRL_HDR + 16;
     default:
         return -EINVAL;
     }
@@ -90,6 +92,10 @@ static void write_body(uint8_t *b, const struct xw_ctrl *m)
     case XW_CTRL_SWITCH:
         put_be(b, m->rx_idx, 4);
         put_be(b + 4, m->reason, 2);
+        break;
+    case XW_CTRL_HELLO:
+        put_be(b, m->domid, 4);
+        put_be(b + 8, m->host, 8);
         break;
     default: /* CONFIRM: reserved only */
         break;
@@ -138,6 +144,10 @@ static void read_body(const uint8_t *b, struct xw_ctrl *out)
     case XW_CTRL_SWITCH:
         out->rx_idx = (uint32_t)get_be(b, 4);
         out->reason = (uint16_t)get_be(b + 4, 2);
+        break;
+    case XW_CTRL_HELLO:
+        out->domid = (uint32_t)get_be(b, 4);
+        out->host = get_be(b + 8, 8);
         break;
     default:
         break;

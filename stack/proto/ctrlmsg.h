@@ -14,7 +14,8 @@
 enum {
     XW_CTRL_MAGIC = 0x5857, /* "XW" */
     XW_CTRL_VERSION = 3,    /* 2: OFFER carries the key that binds it to its sender;
-                               3: SWITCH, a ring connection moves to TCP */
+                               3: SWITCH and HELLO, a live connection moves between
+                               the ring and TCP */
     XW_CTRL_HDR = 8,        /* magic u16, version u8, type u8, length u16, reserved u16 */
     XW_CTRL_MAX = 32,       /* largest message */
 };
@@ -28,6 +29,8 @@ enum xw_ctrl_type {
     XW_CTRL_ABORT = 6,   /* connector -> acceptor: rejected (e.g. bad nonce), TCP (12) */
     XW_CTRL_SWITCH = 7,  /* either side, on the ring: leaving it for TCP; the bytes of
                             the peer's stream the sender has (16) */
+    XW_CTRL_HELLO = 8,   /* either side, on TCP: a control section starts (the way back
+                            to the ring); the sender's domain and host (24) */
 };
 
 /* Why a connection stays on TCP: the wire u16 of NOOFFER/DECLINE/ABORT and the
@@ -64,13 +67,14 @@ const char *xw_reason_name(int r);
  *   NOOFFER, DECLINE, ABORT: reason
  *   CONFIRM: none
  *   SWITCH:  rx_idx (the receiver's ring index up to which it has the peer's
- *            bytes), reason */
+ *            bytes), reason
+ *   HELLO:   domid, host (the sender's host hash) */
 struct xw_ctrl {
     uint8_t type;
     uint16_t reason;
     uint32_t domid, intf_ref, port, rx_idx;
     uint8_t ring_shift, flags;
-    uint64_t nonce, key;
+    uint64_t nonce, key, host;
 };
 
 /* Total wire size of a message of this type, or -EINVAL if unknown. */

@@ -119,6 +119,39 @@ int xw_tcpopt_parse(const uint8_t *p1, size_t n1, const uint8_t *p2, size_t n2,
     return ret;
 }
 
+void xw_tcpopt_mark_write(uint8_t out[XW_MARK_LEN], bool set, uint32_t seq)
+{
+    out[0] = XW_OPT_KIND;
+    out[1] = XW_MARK_LEN;
+    put_be(out + 2, XW_MARK_EXID, 2);
+    out[4] = set ? XW_MARK_F_SET : 0;
+    out[5] = out[6] = out[7] = 0;
+    put_be(out + 8, set ? seq : 0, 4);
+}
+
+int xw_tcpopt_mark_parse(const uint8_t *p1, size_t n1, const uint8_t *p2, size_t n2,
+                         uint32_t *seq)
+{
+    if ((!p1 && n1) || (!p2 && n2) || n2 > SIZE_MAX - n1 || !seq)
+        return -EINVAL;
+    struct area a = { p1, p2, n1, n1 + n2 };
+    uint8_t kind;
+    size_t i = 0, len;
+
+    while (next_option(&a, i, &kind, &len) == 1) {
+        if (kind == XW_OPT_KIND && len >= 4 && get_be(&a, i + 2, 2) == XW_MARK_EXID) {
+            if (len != XW_MARK_LEN)
+                return -EBADMSG;
+            if (!(at(&a, i + 4) & XW_MARK_F_SET))
+                return 0;
+            *seq = (uint32_t)get_be(&a, i + 8, 4);
+            return 1;
+        }
+        i += len;
+    }
+    return 0;
+}
+
 uint64_t xw_host_hash(const char *token)
 {
     uint64_t h = 0xcbf29ce484222325ULL;

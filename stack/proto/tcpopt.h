@@ -49,6 +49,22 @@ int xw_tcpopt_parse(const uint8_t *p1, size_t n1, const uint8_t *p2, size_t n2,
  * fail this are dropped before lwIP parses them (negotiate.c). */
 bool xw_tcpopt_valid(const uint8_t *p1, size_t n1, const uint8_t *p2, size_t n2);
 
+/* The MARK option (kind 253, ExID "XM", 12 bytes: kind, len, ExID(2), flags,
+ * reserved(3), seq(4)) on every segment after the SYN exchange between two
+ * xway stacks: where the sender's latest control section starts in its
+ * stream (seq; flags bit 0 set), so that the receiver takes the bytes from
+ * there on as control messages, not payload (docs/PROTOCOL.md, section 7). */
+enum {
+    XW_MARK_LEN = 12,
+    XW_MARK_EXID = 0x584d, /* "XM" */
+    XW_MARK_F_SET = 1,
+};
+void xw_tcpopt_mark_write(uint8_t out[XW_MARK_LEN], bool set, uint32_t seq);
+/* In a well-formed option area (xw_tcpopt_valid): 1 with *seq (a set mark),
+ * 0 (none, or not set), -EBADMSG (ours with another length). */
+int xw_tcpopt_mark_parse(const uint8_t *p1, size_t n1, const uint8_t *p2, size_t n2,
+                         uint32_t *seq);
+
 /* 64-bit FNV-1a of the host token string; NULL or "" -> 0 (unknown).  A
  * non-empty token that happens to hash to 0 is mapped to 1, so 0 always means
  * "no token". */

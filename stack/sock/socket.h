@@ -81,6 +81,31 @@ struct xw_switch {
     uint32_t count;      /* switches made (XWAY_INFO) */
 };
 
+/* The way back, TCP -> ring on a live connection (upgrade.c): each side sends
+ * a control section (HELLO, then the handshake's messages) at a position its
+ * MARK option names; UP_DRAIN: ours waits for our queued bytes to leave (the
+ * application's new ones wait: tcp.hold); UP_ON: ours is out. */
+enum { XW_UP_NONE, XW_UP_DRAIN, XW_UP_ON };
+struct xw_upgrade {
+    int state;
+    struct xw_hs hs;       /* the exchange after both HELLOs */
+    bool peer_hello;       /* the peer's HELLO arrived */
+    bool decided;          /* both HELLOs seen, the FSM started */
+    bool willing;          /* our HELLO offers our host (else: only an answer) */
+    uint64_t my_host;      /* the host our HELLO named (0: unwilling) */
+    bool retry;            /* we answered unwilling, for a while only: try later */
+    bool coresident;
+    struct xw_channel *ch; /* the new ring while the exchange goes on */
+    uint32_t peer_domid;
+    uint64_t peer_host;
+    bool in_section;       /* the bytes arriving are the peer's section */
+    bool mark_done;        /* rx_mark's section was read (or is being read) */
+    uint32_t rx_mark;
+    uint8_t in[32];        /* the peer's message as it arrives */
+    uint8_t in_len;
+    uint32_t count;        /* times the connection went back to the ring */
+};
+
 /* The zero-copy API's open view and reservation (zc.c, xway_zc.h): state
  * ZC_NONE -> ZC_OPENING (the call waits) -> ZC_OPEN -> ZC_CLOSING -> ZC_NONE;
  * the path that made it, and its size. */
@@ -158,6 +183,7 @@ struct xw_sock {
     _Atomic(const struct xw_path_ops *) ops;
     struct xw_ring_state ring;
     struct xw_switch sw;
+    struct xw_upgrade up;
     struct xw_zc_dir zc_rx, zc_tx;
 
     /* options */

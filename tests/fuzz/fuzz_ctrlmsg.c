@@ -11,7 +11,8 @@ static int same(const struct xw_ctrl *a, const struct xw_ctrl *b)
 {
     return a->type == b->type && a->reason == b->reason && a->domid == b->domid &&
            a->intf_ref == b->intf_ref && a->port == b->port &&
-           a->ring_shift == b->ring_shift && a->flags == b->flags && a->nonce == b->nonce && a->key == b->key;
+           a->ring_shift == b->ring_shift && a->flags == b->flags && a->nonce == b->nonce &&
+           a->key == b->key && a->rx_idx == b->rx_idx && a->host == b->host;
 }
 
 /* Parse from an exact-size heap copy of buf[0..len). */
@@ -28,8 +29,8 @@ static int parse_exact(const uint8_t *buf, size_t len, struct xw_ctrl *out)
 
 static void check_one(const uint8_t *buf, size_t len, int r, const struct xw_ctrl *m)
 {
-    if (r != 0 && r != -EBADMSG && r != -EPROTONOSUPPORT && r != -ENOMSG && r != 12 && r != 24 &&
-        r != 32)
+    if (r != 0 && r != -EBADMSG && r != -EPROTONOSUPPORT && r != -ENOMSG && r != 12 && r != 16 &&
+        r != 24 && r != 32)
         abort();
     size_t upto = len < XW_CTRL_MAX ? len : XW_CTRL_MAX;
     for (size_t k = 0; k < upto; k++) {

@@ -31,6 +31,8 @@ static void check_same(const struct xw_ctrl *a, const struct xw_ctrl *b)
     CHECK_EQ(a->flags, b->flags);
     CHECK(a->nonce == b->nonce);
     CHECK(a->key == b->key);
+    CHECK_EQ(a->rx_idx, b->rx_idx);
+    CHECK(a->host == b->host);
 }
 
 /* m with only its type's fields kept (what parse returns). */
@@ -52,6 +54,9 @@ static struct xw_ctrl relevant(const struct xw_ctrl *m)
         break;
     case XW_CTRL_SWITCH:
         r.rx_idx = m->rx_idx, r.reason = m->reason;
+        break;
+    case XW_CTRL_HELLO:
+        r.domid = m->domid, r.host = m->host;
         break;
     }
     return r;
@@ -111,6 +116,8 @@ static const struct xw_ctrl samples[] = {
     { .type = XW_CTRL_ABORT, .reason = XW_REASON_NONCE },
     { .type = XW_CTRL_SWITCH, .rx_idx = ~0u, .reason = XW_REASON_MOVED },
     { .type = XW_CTRL_SWITCH, .rx_idx = 1, .reason = 0xffff },
+    { .type = XW_CTRL_HELLO, .domid = 7, .host = 0x0102030405060708ull },
+    { .type = XW_CTRL_HELLO, .domid = ~0u, .host = ~0ull, .reason = 9 /* not encoded */ },
     /* Fields of other types are not encoded and come back zero. */
     { .type = XW_CTRL_CONFIRM, .reason = 3, .domid = 4, .nonce = 5, .ring_shift = 6 },
     { .type = XW_CTRL_DECLINE, .reason = 1, .domid = 4, .nonce = 5, .port = 6 },
@@ -144,12 +151,13 @@ static void test_round_trips(void)
     CHECK_EQ(xw_ctrl_size(XW_CTRL_CONFIRM), 12);
     CHECK_EQ(xw_ctrl_size(XW_CTRL_ABORT), 12);
     CHECK_EQ(xw_ctrl_size(XW_CTRL_SWITCH), 16);
+    CHECK_EQ(xw_ctrl_size(XW_CTRL_HELLO), 24);
 }
 
 static void test_write_errors(void)
 {
     uint8_t b[XW_CTRL_MAX];
-    const unsigned bad[] = { 0, 8, 9, 0x80, 255 };
+    const unsigned bad[] = { 0, 9, 10, 0x80, 255 };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         struct xw_ctrl m = { .type = (uint8_t)bad[i] };
         CHECK_EQ(xw_ctrl_write(b, sizeof(b), &m), -EINVAL);
@@ -200,7 +208,7 @@ static void test_header_errors(void)
     b[2] = XW_CTRL_VERSION;
 
     /* Length field not matching the type: from 6 bytes on. */
-    for (unsigned t = XW_CTRL_OFFER; t <= XW_CTRL_SWITCH; t++) {
+    for (unsigned t = XW_CTRL_OFFER; t <= XW_CTRL_HELLO; t++) {
         int size = xw_ctrl_size(t);
         const unsigned lens[] = { 0, 1, 8, 11, 12, 13, 23, 24, 25, 31, 32, 33, 0x100, 0x0c00, 0xffff };
         for (size_t j = 0; j < sizeof(lens) / sizeof(lens[0]); j++) {
@@ -217,7 +225,7 @@ static void test_header_errors(void)
     }
 
     /* Unknown type: -ENOMSG with a plausible length, else -EBADMSG. */
-    const unsigned types[] = { 0, 8, 9, 100, 255 };
+    const unsigned types[] = { 0, 9, 10, 100, 255 };
     for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
         b[3] = (uint8_t)types[i];
         for (unsigned len = 0; len < 300; len++) {
@@ -247,6 +255,8 @@ static void test_reserved_ignored(void)
         case XW_CTRL_OFFER: b[22] = 0xaa; b[23] = 0x55; break;
         case XW_CTRL_ACCEPT: b[20] = b[21] = b[22] = b[23] = 0xff; break;
         case XW_CTRL_CONFIRM: b[8] = b[9] = b[10] = b[11] = 0x42; break;
+        case XW_CTRL_SWITCH: b[14] = b[15] = 0x77; break;
+        case XW_CTRL_HELLO: b[12] = b[13] = b[14] = b[15] = 0x77; break;
         default: b[10] = b[11] = 0x77; break;
         }
         struct xw_ctrl o, want = relevant(&samples[i]);
@@ -290,7 +300,7 @@ static void test_random_sweep(void)
         }
         if (x & 1) b[0] = 0x58, b[1] = 0x57;
         if (x & 2) b[2] = XW_CTRL_VERSION;
-        if (x & 4) b[3] = (uint8_t)(1 + (x >> 8) % 7);
+        if (x & 4) b[3] = (uint8_t)(1 + (x >> 8) % 8);
         if (x & 8) b[4] = 0, b[5] = (x & 16) ? 12 : (x & 32) ? 24 : 32;
         size_t len = (x >> 32) % (sizeof(b) + 1);
         struct xw_ctrl o;

@@ -306,9 +306,38 @@ static void test_valid(void)
     CHECK(!xw_tcpopt_valid(NULL, 1, NULL, 0));
 }
 
+static void test_mark(void)
+{
+    uint8_t a[4 + XW_MARK_LEN + 4] = { 1, 1, 1, 1 };
+    uint32_t seq = 0;
+
+    xw_tcpopt_mark_write(a + 4, true, 0xfedcba98u);
+    a[4 + XW_MARK_LEN] = 0; /* EOL */
+    CHECK(xw_tcpopt_valid(a, sizeof(a), NULL, 0));
+    CHECK_EQ(xw_tcpopt_mark_parse(a, sizeof(a), NULL, 0, &seq), 1);
+    CHECK_EQ(seq, 0xfedcba98u);
+    for (size_t split = 0; split <= sizeof(a); split++) { /* in two pieces, as lwIP gives it */
+        seq = 0;
+        CHECK_EQ(xw_tcpopt_mark_parse(a, split, a + split, sizeof(a) - split, &seq), 1);
+        CHECK_EQ(seq, 0xfedcba98u);
+    }
+    xw_tcpopt_mark_write(a + 4, false, 5);
+    CHECK_EQ(xw_tcpopt_mark_parse(a, sizeof(a), NULL, 0, &seq), 0);
+    a[5] = 8; /* ours, wrong length */
+    CHECK_EQ(xw_tcpopt_mark_parse(a, sizeof(a), NULL, 0, &seq), -EBADMSG);
+    /* The SYN option's parser skips a MARK (another ExID), and the reverse. */
+    struct xw_synopt o;
+    xw_tcpopt_mark_write(a + 4, true, 1);
+    CHECK_EQ(xw_tcpopt_parse(a, sizeof(a), NULL, 0, &o), 0);
+    uint8_t b[XW_OPT_LEN];
+    xw_tcpopt_write(b, &(struct xw_synopt){ XW_OPT_VERSION, 0, 1, 2 });
+    CHECK_EQ(xw_tcpopt_mark_parse(b, sizeof(b), NULL, 0, &seq), 0);
+}
+
 int main(void)
 {
     test_valid();
+    test_mark();
     test_wire_bytes();
     test_round_trips();
     test_absent();
