@@ -7,7 +7,8 @@
  * side leaves when its domain moves, when the peer's SWITCH arrives, or when
  * the peer vanishes (dead, or moved: only its SWITCH tells); a peer that
  * sends no SWITCH within XW_SWITCH_TIMEOUT_MS is dead, and the connection is
- * reset.  Everything here runs with the stack lock held. */
+ * reset.  The way back, TCP -> ring: upgrade.h.  Everything here runs with
+ * the stack lock held. */
 #ifndef XW_SWITCH_H
 #define XW_SWITCH_H
 
