@@ -508,6 +508,12 @@ bool xw_channel_peer_shut(struct xw_channel *ch)
     return xw_ring_eof_sent(&ch->rx);
 }
 
+bool xw_channel_peer_ended(struct xw_channel *ch)
+{
+    return xw_ring_eof_sent(&ch->rx) && xw_ring_peer_error(&ch->rx) != -ECONNRESET &&
+           !atomic_load(&ch->error);
+}
+
 int xw_channel_poll(struct xw_channel *ch, int events)
 {
     return ready(ch, events);

@@ -132,6 +132,9 @@ bool xw_channel_at_eof(struct xw_channel *ch);
 /* The peer shut its side down (its EOF is there, bytes before it maybe not
  * read yet). */
 bool xw_channel_peer_shut(struct xw_channel *ch);
+/* The peer ended its stream gracefully (EOF, no reset of its own, no error
+ * of the channel's): what is left in the ring is the stream's end. */
+bool xw_channel_peer_ended(struct xw_channel *ch);
 /* The peer's producer index as it is now (unvalidated): it moves when bytes
  * arrive, and only then (an edge for edge-triggered pollers). */
 uint32_t xw_channel_rx_mark(const struct xw_channel *ch);

@@ -184,7 +184,7 @@ static void on_err(void *arg, err_t err)
 
     s->tcp.pcb = NULL;
     if (err == ERR_RST && xw_path_of(s) == &xw_ring_ops && s->ring.ch &&
-        xw_channel_peer_shut(s->ring.ch) && !xw_channel_error(s->ring.ch)) {
+        xw_channel_peer_ended(s->ring.ch)) {
         /* The peer ended its stream in the ring, then its stack reset TCP as
          * it stopped (its process exited): what the ring holds is still ours
          * to read, then EOF, as after the graceful close it was. */
