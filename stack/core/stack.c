@@ -345,7 +345,8 @@ static int start(const struct xw_config *c)
     if (rc < 0) {
         snprintf(last_error, sizeof(last_error),
                  "XWAY_FAULT=%s: must be grant-share, grant-map, evtchn, timeout, malformed, "
-                 "version, resources, nonce, raw or offer-late", getenv("XWAY_FAULT"));
+                 "version, resources, nonce, raw, offer-late or upgrade-grants",
+                 getenv("XWAY_FAULT"));
         goto out_wake;
     }
     if (xw_sim_liveness_domain() < 0) {

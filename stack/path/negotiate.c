@@ -55,7 +55,7 @@ static const char *const fault_names[] = {
     [XW_FAULT_TIMEOUT] = "timeout", [XW_FAULT_MALFORMED] = "malformed",
     [XW_FAULT_VERSION] = "version", [XW_FAULT_RESOURCES] = "resources",
     [XW_FAULT_NONCE] = "nonce", [XW_FAULT_RAW] = "raw",
-    [XW_FAULT_OFFER_LATE] = "offer-late",
+    [XW_FAULT_OFFER_LATE] = "offer-late", [XW_FAULT_UPGRADE_GRANTS] = "upgrade-grants",
 };
 
 int xw_neg_parse_fault(const char *v, enum xw_fault *out)
@@ -617,6 +617,11 @@ bool xw_neg_connector(const struct xw_sock *s)
 uint64_t xw_neg_host(void)
 {
     return ng.host;
+}
+
+enum xw_fault xw_neg_fault(void)
+{
+    return ng.fault;
 }
 
 void xw_neg_count_switch(int reason)

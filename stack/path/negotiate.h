@@ -18,7 +18,7 @@
 enum xw_fault {
     XW_FAULT_NONE, XW_FAULT_GRANT_SHARE, XW_FAULT_GRANT_MAP, XW_FAULT_EVTCHN,
     XW_FAULT_TIMEOUT, XW_FAULT_MALFORMED, XW_FAULT_VERSION, XW_FAULT_RESOURCES,
-    XW_FAULT_NONCE, XW_FAULT_RAW, XW_FAULT_OFFER_LATE,
+    XW_FAULT_NONCE, XW_FAULT_RAW, XW_FAULT_OFFER_LATE, XW_FAULT_UPGRADE_GRANTS,
 };
 #define XW_OFFER_LATE_MS 1000
 int xw_neg_parse_fault(const char *v, enum xw_fault *out);
@@ -42,6 +42,7 @@ void xw_neg_mark_tx(struct xw_sock *s);
 bool xw_neg_mark_rx(const struct xw_sock *s, uint32_t *seq);
 bool xw_neg_connector(const struct xw_sock *s);
 uint64_t xw_neg_host(void);
+enum xw_fault xw_neg_fault(void);
 /* A ring connection switched to TCP (switch.c), by reason. */
 void xw_neg_count_switch(int reason);
 

@@ -797,10 +797,11 @@ bool xw_tcp_pump(struct xw_sock *s)
     return true;
 }
 
-/* New bytes must wait: the switch's resend goes first. */
+/* New bytes must wait: the switch's resend goes first, and none go while our
+ * control section for the way back to the ring is open (upgrade.c). */
 static bool held(struct xw_sock *s)
 {
-    return (s->tcp.hold || s->tcp.resend) && !xw_tcp_pump(s);
+    return ((s->tcp.hold || s->tcp.resend) && !xw_tcp_pump(s)) || s->up.state != XW_UP_NONE;
 }
 
 /* Queue as much of iov (from byte `skip`) as lwIP takes now.  Returns bytes queued. */
@@ -909,7 +910,7 @@ int xw_tcp_shutdown(struct xw_sock *s, bool rd, bool wr)
         s->shut_wr = true;
         if (ops->shutdown_wr)
             ops->shutdown_wr(s);
-        if (ops != &xw_tcp_ops || s->tcp.hold || s->tcp.resend) {
+        if (ops != &xw_tcp_ops || s->tcp.hold || s->tcp.resend || s->up.state != XW_UP_NONE) {
             /* The ring carries our end (EOF in the ring); TCP's FIN waits, so
              * that a switch can still send what the peer did not read. */
             s->tcp.fin_due = true;
@@ -1083,7 +1084,8 @@ static bool writable(const struct xw_sock *s)
 {
     if (s->err || s->state == XW_SS_DEAD || s->shut_wr)
         return s->was_connected || s->err;
-    if (s->state != XW_SS_CONNECTED || s->tcp.hold || s->tcp.resend)
+    if (s->state != XW_SS_CONNECTED || s->tcp.hold || s->tcp.resend ||
+        s->up.state != XW_UP_NONE)
         return false;
     return tcp_space(s) >= TCP_SND_BUF / 4;
 }

@@ -5,7 +5,7 @@
  * the connector offers a fresh ring, the acceptor maps it and answers with
  * the nonce, the connector confirms.  A section's bytes follow the sender's
  * earlier payload and nothing else follows them until the exchange is over:
- * its application's new bytes wait (tcp.hold). */
+ * its application's new bytes wait (tcp_path.c: held). */
 #include "upgrade.h"
 
 #include <errno.h>
@@ -38,7 +38,6 @@ static void fail(struct xw_sock *s, const char *why, int err)
     }
     s->up.state = XW_UP_NONE;
     s->up.in_section = false;
-    s->tcp.hold = false;
     xw_tcp_abort_conn(s, err);
 }
 
@@ -75,7 +74,6 @@ static void finish(struct xw_sock *s)
 
     sys_untimeout(timed_out, s);
     u->state = XW_UP_NONE;
-    s->tcp.hold = false;
     if (u->hs.state != XW_HS_RING) {
         xw_info("fd %d: stays on TCP (%s)", s->fd, xw_reason_name(u->hs.reason));
         xw_tcp_pump(s);
@@ -107,6 +105,8 @@ static void finish(struct xw_sock *s)
         fail(s, "its event-channel port is routed already", ECONNRESET);
         return;
     }
+    if (s->shut_wr) /* (ended during the exchange: the end goes in the ring) */
+        xw_channel_shutdown_write(s->ring.ch);
     s->sw.count++;
     u->count++;
     xw_info("fd %d: back on the ring (%u byte(s) of TCP first)", s->fd, (unsigned)pre);
@@ -131,6 +131,14 @@ static void apply(struct xw_sock *s, const struct xw_hs_step *st)
         finish(s);
 }
 
+/* The peer's section is over; a try we owe (xw_upgrade_retry) may start. */
+static void section_over(struct xw_sock *s)
+{
+    s->up.in_section = false;
+    if (s->up.state == XW_UP_NONE)
+        xw_upgrade_retry(s);
+}
+
 /* Both HELLOs are out: the connector offers a ring if the hosts are equal. */
 static void decide(struct xw_sock *s)
 {
@@ -150,7 +158,9 @@ static void decide(struct xw_sock *s)
     struct xw_chan_offer off;
     struct xw_chan_params prm = { .ring_bytes = (uint32_t)xw_stack_config()->ring, .spin_us = -1 };
     int rc = -EINVAL;
-    if (u->coresident) {
+    if (u->coresident && xw_neg_fault() == XW_FAULT_UPGRADE_GRANTS) {
+        rc = -ENOSPC; /* (test knob: no grants left for the way back) */
+    } else if (u->coresident) {
         rc = xw_channel_create(xw_rev_xenif(), u->peer_domid, &prm, &u->ch, &off);
         if (rc < 0) {
             u->ch = NULL;
@@ -163,6 +173,9 @@ static void decide(struct xw_sock *s)
     }
     st = xw_hs_connector_start(&u->hs, true, u->coresident, rc, &offer);
     apply(s, &st);
+    /* (NOOFFER: the acceptor's section was its HELLO alone) */
+    if (s->tcp.pcb && u->in_section && u->peer_hello && !xw_hs_reading(&u->hs))
+        section_over(s);
 }
 
 /* Our section goes out once everything we sent before has been acknowledged:
@@ -176,13 +189,13 @@ static void open_section(struct xw_sock *s)
     struct xw_ctrl hello = { .type = XW_CTRL_HELLO, .domid = x ? x->domid : 0,
                              .host = u->my_host };
 
-    if (!s->tcp.pcb || s->tcp.pcb->unsent || s->tcp.pcb->unacked)
+    /* (after a switch's bytes too: they are our stream's before the section) */
+    if (!s->tcp.pcb || s->tcp.pcb->unsent || s->tcp.pcb->unacked || s->tcp.hold ||
+        s->tcp.resend)
         return; /* (xw_upgrade_sent) */
     xw_neg_mark_tx(s);
-    if (send_msg(s, &hello) < 0) {
-        fail(s, "TCP has no room for HELLO", ECONNRESET);
-        return;
-    }
+    if (send_msg(s, &hello) < 0)
+        return; /* no room yet: again when something is acknowledged */
     u->state = XW_UP_ON;
     if (u->peer_hello)
         decide(s);
@@ -205,7 +218,6 @@ static void start_section(struct xw_sock *s, bool willing)
         xw_debug("fd %d: unwilling: switch %d, release %d, ring %d, resend %d, marks %d", s->fd,
                  s->sw.state, s->sw.release_due, s->ring.ch != NULL, s->tcp.resend != NULL,
                  xw_neg_marks(s));
-    s->tcp.hold = true;
     sys_untimeout(timed_out, s);
     sys_timeout(XW_UPGRADE_TIMEOUT_MS, timed_out, s);
     xw_info("fd %d: %s", s->fd, willing ? "trying the way back to the ring" : "answering HELLO");
@@ -253,14 +265,6 @@ static void timed_out(void *arg)
         return;
     }
     fail(s, "timed out", ETIMEDOUT);
-}
-
-/* The peer's section is over; a try we owe (xw_upgrade_retry) may start. */
-static void section_over(struct xw_sock *s)
-{
-    s->up.in_section = false;
-    if (s->up.state == XW_UP_NONE)
-        xw_upgrade_retry(s);
 }
 
 /* One whole message of the peer's section. */

@@ -25,6 +25,12 @@
 #define IP_B "10.77.84.2"
 #define MOVES 20
 
+/* argv[3] "nogrants": the connector (B) has no grants for the way back
+ * (XWAY_FAULT=upgrade-grants): moved away and back once, the connection goes
+ * to TCP and stays there (NOOFFER), the stream intact. */
+static bool nogrants;
+static int total_moves = MOVES;
+
 static const char *xwayctl;
 static uint64_t min_bytes = 1024ull << 20;
 static volatile bool stop;
@@ -146,10 +152,15 @@ int main(int argc, char **argv)
 {
     char dir[] = "/dev/shm/xwt-ctl-XXXXXX", cmd[4096], path[8];
 
-    CHECK(argc == 2 || argc == 3);
+    CHECK(argc >= 2 && argc <= 4);
     xwayctl = argv[1];
-    if (argc == 3)
+    if (argc >= 3)
         min_bytes = strtoull(argv[2], NULL, 10) << 20;
+    if (argc == 4) {
+        CHECK(strcmp(argv[3], "nogrants") == 0);
+        nogrants = true;
+        total_moves = 2;
+    }
     const char *hub = xwt_setup(400);
     const char *host[2] = { xw_sim_host(), xw_sim_host() };
     CHECK(mkdtemp(dir) != NULL);
@@ -159,22 +170,23 @@ int main(int argc, char **argv)
 
     struct xwt_peer a = xwt_spawn(hub, IP_A "/24", side_a, NULL);
     CHECK_EQ(xwt_ctl_recv(a.ctl), 'L');
-    struct xwt_peer b = xwt_spawn(hub, IP_B "/24", side_b, NULL);
+    static const char *const fault[] = { "XWAY_FAULT=upgrade-grants", NULL };
+    struct xwt_peer b = xwt_spawn_env(hub, IP_B "/24", nogrants ? fault : NULL, side_b, NULL);
     xwt_ctl_send(b.ctl, 'C');
     CHECK_EQ(xwt_ctl_recv(a.ctl), 'G');
     CHECK_EQ(xwt_ctl_recv(b.ctl), 'G');
     int moves = 0;
-    for (int i = 0; i < MOVES; i++) {
+    for (int i = 0; i < total_moves; i++) {
         usleep(20000 + (useconds_t)(rand() % 150000));
-        const char *to = host[(i + 1) % 2], *want = (i + 1) % 2 ? "tcp" : "ring";
+        const char *to = host[(i + 1) % 2], *want = (i + 1) % 2 || nogrants ? "tcp" : "ring";
         snprintf(cmd, sizeof(cmd), "%s sim-move --pid %d --host %s >/dev/null", xwayctl,
                  (int)a.pid, to);
         CHECK_EQ(system(cmd), 0);
         moves++;
         for (int k = 0; k < 300; k++) {
             path_now(a.pid, path, sizeof(path));
-            if (!strcmp(path, want))
-                break;
+            if (!strcmp(path, want) && !(nogrants && i == 1 && k < 50))
+                break; /* (no grants: it must still be TCP after 0.5 s) */
             usleep(10000);
         }
         printf("move %d: A on host %d, path %s (want %s)\n", i + 1, (i + 1) % 2, path, want);
@@ -195,8 +207,8 @@ int main(int argc, char **argv)
     xwt_join(&b);
     printf("%d moves, switches: A %llu, B %llu\n", moves, (unsigned long long)sa,
            (unsigned long long)sb);
-    CHECK_EQ(sa, (uint64_t)MOVES);
-    CHECK_EQ(sb, (uint64_t)MOVES);
+    CHECK_EQ(sa, (uint64_t)(nogrants ? 1 : MOVES));
+    CHECK_EQ(sb, (uint64_t)(nogrants ? 1 : MOVES));
     rmdir(dir);
     printf("PASS\n");
     return 0;
