@@ -250,20 +250,22 @@ def report_again(path, out):
 
 
 def run_switch(build, reps):
-    """The switch ring -> TCP (tests/switch/bench.c): a stream whose receiver is
-    moved halfway (xwayctl sim-move); reps runs, their medians."""
+    """The switches (tests/switch/bench.c): a stream whose receiver is moved
+    away (ring -> TCP) and back (TCP -> ring) with xwayctl sim-move; reps runs
+    (at least 3), their medians."""
     prog = os.path.join(build, "tests", "switch", "switch_bench")
     ctl = os.path.join(build, "apps", "xwayctl", "xwayctl")
     got = []
     for i in range(max(reps, 3)):
-        r = subprocess.run([prog, ctl, "4"], capture_output=True, text=True, timeout=120)
+        r = subprocess.run([prog, ctl, "6"], capture_output=True, text=True, timeout=120)
         line = [l for l in r.stdout.splitlines() if l.startswith("{")]
         if r.returncode == 0 and line:
             got.append(json.loads(line[-1]))
         print(f"  switch ring -> tcp, run {i + 1}: "
               f"{line[-1] if line else 'failed: ' + r.stderr.strip()[-200:]}",
               file=sys.stderr, flush=True)
-    keys = ("ring_gbps", "tcp_gbps", "first_tcp_ms", "stall_ms", "switch_ms")
+    keys = ("ring_gbps", "tcp_gbps", "back_gbps", "first_tcp_ms", "first_ring_ms", "stall_ms",
+            "switch_ms")
     med = {k: statistics.median(g[k] for g in got) for k in keys} if got else None
     return {"runs": got, "median": med, "failed": max(reps, 3) - len(got)}
 

@@ -287,11 +287,13 @@ def markdown_apps(cfg, summary):
 def markdown_switch(sw):
     m = sw.get("median")
     if not m:
-        return "### The switch ring -> TCP\n\nNo run succeeded.\n"
-    return ("### The switch ring -> TCP (a stream's receiver moved halfway: xwayctl sim-move)\n\n"
-            + table(["ring GB/s before", "TCP GB/s after", "move -> first TCP byte, ms",
+        return "### The switches\n\nNo run succeeded.\n"
+    return ("### The switches (a stream's receiver moved away and back: xwayctl sim-move)\n\n"
+            + table(["ring GB/s", "TCP GB/s after the move", "ring GB/s after the way back",
+                     "move -> first TCP byte, ms", "move back -> first ring byte, ms",
                      "longest stall, ms", "the move itself, ms"],
-                    [[f"{m['ring_gbps']:.2f}", f"{m['tcp_gbps']:.2f}", f"{m['first_tcp_ms']:.1f}",
+                    [[f"{m['ring_gbps']:.2f}", f"{m['tcp_gbps']:.2f}", f"{m['back_gbps']:.2f}",
+                      f"{m['first_tcp_ms']:.1f}", f"{m['first_ring_ms']:.1f}",
                       f"{m['stall_ms']:.1f}", f"{m['switch_ms']:.1f}"]])
             + f"\nMedians of {len(sw['runs'])} runs ({sw['failed']} failed); every byte "
               "verified.\n")

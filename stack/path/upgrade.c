@@ -257,6 +257,15 @@ static void timed_out(void *arg)
 {
     struct xw_sock *s = arg;
 
+    if (s->up.state == XW_UP_DRAIN && !s->up.peer_hello && !s->up.in_section) {
+        /* Nothing of ours went out (what we sent before is still not
+         * acknowledged: the peer does not read): give up, quietly. */
+        xw_info("fd %d: the way back to the ring waits too long: stays on TCP", s->fd);
+        s->up.state = XW_UP_NONE;
+        xw_tcp_pump(s);
+        xw_sock_changed(s);
+        return;
+    }
     if (s->rd_eof && !s->up.peer_hello && s->up.state == XW_UP_ON) {
         /* (the peer ended its stream: it cannot answer; we stay on TCP) */
         s->up.hs.state = XW_HS_TCP;

@@ -1,14 +1,18 @@
-/* switch_bench XWAYCTL [SECONDS]: what a switch ring -> TCP costs a stream
- * (`make bench`; not a test).  A sender streams 64 KiB messages to a
- * receiver on the same sim host; halfway the parent moves the receiver with
- * `xwayctl sim-move`.  The receiver checks every byte and samples, every
- * millisecond from a second thread, the bytes it has and the bytes TCP
- * delivered (XWAY_INFO).  One JSON line:
- *   ring_gbps     throughput before the move (the ring)
- *   tcp_gbps      throughput from the first TCP byte to the end (TCP)
- *   first_tcp_ms  from the move's start to the first byte TCP delivered
- *   stall_ms      the longest time around the move in which no byte arrived
- *   switch_ms     how long xwayctl sim-move took (the move itself) */
+/* switch_bench XWAYCTL [SECONDS]: what the switches cost a stream (`make
+ * bench`; not a test).  A sender streams 64 KiB messages to a receiver on the
+ * same sim host; at a third of the time the parent moves the receiver away
+ * with `xwayctl sim-move` (ring -> TCP), at two thirds back (TCP -> ring).
+ * The receiver checks every byte and samples, every millisecond from a second
+ * thread, the bytes it has and the bytes each path delivered (XWAY_INFO).
+ * One JSON line:
+ *   ring_gbps       throughput before the first move (the ring)
+ *   tcp_gbps        from the first TCP byte to the second move (TCP)
+ *   back_gbps       from the first ring byte after the second move to the end
+ *   first_tcp_ms    from the first move's start to the first byte TCP delivered
+ *   first_ring_ms   from the second move's start to the first byte the new
+ *                   ring delivered
+ *   stall_ms        the longest time around the first move with no byte
+ *   switch_ms       how long xwayctl sim-move took (the first move itself) */
 #include "peer.h"
 #include "ringtest.h"
 #include "testlib.h"
@@ -31,7 +35,7 @@
 static double seconds = 4.0;
 
 struct sample {
-    uint64_t ns, bytes, tcp;
+    uint64_t ns, bytes, tcp, ring;
 };
 
 static _Atomic uint64_t got;
@@ -47,7 +51,9 @@ static void *sampler(void *arg)
         struct xway_conn_info ci;
         socklen_t len = sizeof(ci);
         uint64_t b = atomic_load(&got);
-        s[n].tcp = xway_getsockopt(rfd, XWAY_SOL, XWAY_INFO, &ci, &len) == 0 ? ci.tcp_rx : 0;
+        bool ok = xway_getsockopt(rfd, XWAY_SOL, XWAY_INFO, &ci, &len) == 0;
+        s[n].tcp = ok ? ci.tcp_rx : 0;
+        s[n].ring = ok ? ci.ring_rx : 0;
         s[n].ns = xw_now_ns();
         s[n++].bytes = b;
         usleep(1000);
@@ -80,8 +86,9 @@ static int receiver(int ctl, void *arg)
     }
     atomic_store(&done, true);
     CHECK(pthread_join(t, NULL) == 0);
-    xwt_expect_path("receiver", rfd, "tcp", "moved");
+    xwt_expect_path("receiver", rfd, "ring", "none");
     uint64_t t_move = xwt_ctl_recv64(ctl), move_ns = xwt_ctl_recv64(ctl);
+    uint64_t t_back = xwt_ctl_recv64(ctl);
     /* Before: from the first sample to the move; after: from the first TCP
      * byte to the last arrival. */
     size_t n = 0, first_tcp = 0, i;
@@ -95,8 +102,14 @@ static int receiver(int ctl, void *arg)
         ;
     first_tcp = i;
     CHECK(first_tcp < n);
+    size_t back = first_tcp, first_ring;
+    while (back < n && s[back].ns < t_back)
+        back++;
+    for (first_ring = back; first_ring + 1 < n && s[first_ring].ring == s[back].ring; first_ring++)
+        ;
+    CHECK(first_ring + 1 < n);
     size_t last = n - 1;
-    while (last > first_tcp && s[last - 1].bytes == s[last].bytes)
+    while (last > first_ring && s[last - 1].bytes == s[last].bytes)
         last--;
     uint64_t stall = 0;
     for (i = before; i + 1 < n && i < first_tcp + 1000; i++) {
@@ -108,12 +121,17 @@ static int receiver(int ctl, void *arg)
         i = j;
     }
     double ring = (double)(s[before].bytes - s[0].bytes) / (double)(s[before].ns - s[0].ns);
-    double tcp = last > first_tcp ? (double)(s[last].bytes - s[first_tcp].bytes) /
-                                        (double)(s[last].ns - s[first_tcp].ns)
+    double tcp = back > first_tcp ? (double)(s[back].bytes - s[first_tcp].bytes) /
+                                        (double)(s[back].ns - s[first_tcp].ns)
                                   : 0;
-    printf("{\"ring_gbps\": %.3f, \"tcp_gbps\": %.3f, \"first_tcp_ms\": %.2f, \"stall_ms\": %.2f,"
-           " \"switch_ms\": %.2f, \"bytes\": %llu, \"verified\": true}\n",
-           ring, tcp, (double)(s[first_tcp].ns - t_move) / 1e6, (double)stall / 1e6,
+    double again = last > first_ring ? (double)(s[last].bytes - s[first_ring].bytes) /
+                                           (double)(s[last].ns - s[first_ring].ns)
+                                     : 0;
+    printf("{\"ring_gbps\": %.3f, \"tcp_gbps\": %.3f, \"back_gbps\": %.3f, "
+           "\"first_tcp_ms\": %.2f, \"first_ring_ms\": %.2f, \"stall_ms\": %.2f, "
+           "\"switch_ms\": %.2f, \"bytes\": %llu, \"verified\": true}\n",
+           ring, tcp, again, (double)(s[first_tcp].ns - t_move) / 1e6,
+           (double)(s[first_ring].ns - t_back) / 1e6, (double)stall / 1e6,
            (double)move_ns / 1e6, (unsigned long long)off);
     fflush(stdout);
     xway_close(rfd);
@@ -159,14 +177,20 @@ int main(int argc, char **argv)
     struct xwt_peer r = xwt_spawn(hub, IP_R "/24", receiver, NULL);
     CHECK_EQ(xwt_ctl_recv(r.ctl), 'L');
     struct xwt_peer s = xwt_spawn(hub, "10.77.83.2/24", sender, NULL);
-    usleep((useconds_t)(seconds / 2 * 1e6));
+    usleep((useconds_t)(seconds / 3 * 1e6));
     snprintf(cmd, sizeof(cmd), "%s sim-move --pid %d --host %s >/dev/null", argv[1], (int)r.pid,
              host2);
     uint64_t t0 = xw_now_ns();
     CHECK_EQ(system(cmd), 0);
     uint64_t t1 = xw_now_ns();
+    usleep((useconds_t)(seconds / 3 * 1e6));
+    snprintf(cmd, sizeof(cmd), "%s sim-move --pid %d --host %s >/dev/null", argv[1], (int)r.pid,
+             host);
+    uint64_t t2 = xw_now_ns();
+    CHECK_EQ(system(cmd), 0);
     xwt_ctl_send64(r.ctl, t0);
     xwt_ctl_send64(r.ctl, t1 - t0);
+    xwt_ctl_send64(r.ctl, t2);
     xwt_join(&s);
     xwt_join(&r);
     rmdir(dir);
