@@ -563,9 +563,6 @@ int xw_tcp_connect(struct xw_sock *s, const ip_addr_t *ip, u16_t port)
 
 /* ---- data -------------------------------------------------------------------- */
 
-/* Copy up to len bytes of the receive queue into iov, from byte `skip` of the
- * iovec on (iov NULL: none, the bytes are only consumed); consume them unless
- * peeking.  Returns bytes copied. */
 /* The switch's prefix (bytes the ring still held) into iov from byte io of
  * iov[*i], up to len: bytes copied; consumed unless peek. */
 static size_t pre_copy(struct xw_sock *s, const struct iovec *iov, int iovcnt, int *i, size_t *io,
@@ -601,6 +598,9 @@ static size_t pre_copy(struct xw_sock *s, const struct iovec *iov, int iovcnt, i
     return done;
 }
 
+/* Copy up to len bytes of the receive queue into iov, from byte `skip` of the
+ * iovec on (iov NULL: none, the bytes are only consumed); consume them unless
+ * peeking.  Returns bytes copied. */
 static size_t rx_copy(struct xw_sock *s, const struct iovec *iov, int iovcnt, size_t skip,
                       size_t len, bool peek)
 {
@@ -787,8 +787,8 @@ bool xw_tcp_pump(struct xw_sock *s)
     free(s->tcp.resend);
     s->tcp.resend = NULL;
     s->tcp.resend_len = s->tcp.resend_off = 0;
-    if (s->tcp.fin_due && s->state == XW_SS_CONNECTED) {
-        s->tcp.fin_due = false;
+    if (s->tcp.fin_due && s->state == XW_SS_CONNECTED && s->up.state == XW_UP_NONE) {
+        s->tcp.fin_due = false; /* (not inside our section: after it, upgrade.c) */
         tcp_shutdown(pcb, 0, 1);
     }
     tcp_output(pcb);

@@ -257,9 +257,11 @@ static void timed_out(void *arg)
 {
     struct xw_sock *s = arg;
 
-    if (s->up.state == XW_UP_DRAIN && !s->up.peer_hello && !s->up.in_section) {
+    if (s->up.state == XW_UP_DRAIN && (!s->up.peer_hello || !s->up.willing) &&
+        !s->up.in_section) {
         /* Nothing of ours went out (what we sent before is still not
-         * acknowledged: the peer does not read): give up, quietly. */
+         * acknowledged: the peer does not read), and nothing we owe would
+         * have said yes: give up, quietly. */
         xw_info("fd %d: the way back to the ring waits too long: stays on TCP", s->fd);
         s->up.state = XW_UP_NONE;
         xw_tcp_pump(s);
@@ -289,7 +291,13 @@ static void message(struct xw_sock *s, int rc, const struct xw_ctrl *m)
         u->peer_hello = true;
         u->peer_domid = m->domid;
         u->peer_host = m->host;
-        if (u->state == XW_UP_NONE)
+        if (u->state == XW_UP_NONE && (s->shut_wr || s->tcp.fin_due)) {
+            /* Our side is ended (its FIN is out or due): no section of ours
+             * can follow; the peer's ends here, and its attempt times out
+             * quietly on our FIN. */
+            u->my_host = 0;
+            xw_info("fd %d: HELLO on a connection we ended: no answer", s->fd);
+        } else if (u->state == XW_UP_NONE)
             start_section(s, eligible(s));
         else if (u->state == XW_UP_ON && !u->decided)
             decide(s);

@@ -425,6 +425,7 @@ static ssize_t path_io(struct xw_sock *s, bool sending, const struct iovec *iov,
     for (;;) {
         const struct xw_path_ops *ops = xw_path_of(s);
 
+        bool same;
         if (ops->unlocked_io) {
             s->refs++;
             s->sw.ring_calls++;
@@ -433,11 +434,13 @@ static ssize_t path_io(struct xw_sock *s, bool sending, const struct iovec *iov,
             xw_stack_lock();
             s->sw.ring_calls--;
             xw_switch_ring_idle(s);
+            same = s->closing || xw_path_of(s) == ops; /* (before our reference goes) */
             xw_sock_put(s);
         } else {
             rc = path_call(ops, s, sending, iov, iovcnt, total - done, flags);
+            same = s->closing || xw_path_of(s) == ops;
         }
-        if (s->closing || xw_path_of(s) == ops)
+        if (same)
             break;
         /* Switched during the call (path.h): a blocking send (or MSG_WAITALL
          * recv) goes on with the rest on the new path, as on the old one. */

@@ -201,6 +201,7 @@ static struct xw_waiter *my_waiter(void)
  * peers notify only this sleep.  The poll's result, the kernel fds' revents in
  * fds (the xway sockets' are refined after). */
 static _Atomic int poll_sleepers;
+#define RING_SLICE_MS 100
 
 static int sleep_once(struct pollfd *fds, nfds_t nfds, int timeout)
 {
@@ -245,6 +246,12 @@ static int sleep_once(struct pollfd *fds, nfds_t nfds, int timeout)
     k[nfds + 1] = (struct pollfd){ .fd = nr && solo ? xw_rev_wait_fd() : -1, .events = POLLIN };
     if (refine(k, nfds, true, NULL)) /* the others' fds made exact */
         timeout = 0;
+    /* Ring members are looked at again at least every RING_SLICE_MS, as a
+     * blocking ring call's sleep is cut into slices: a wake-up that went
+     * missing (seen: a reader asleep here beside a full ring, twice, not
+     * explained yet) costs a slice, not the connection. */
+    if (nr && (timeout < 0 || timeout > RING_SLICE_MS))
+        timeout = RING_SLICE_MS;
     rc = poll(k, nfds + 2, timeout);
     e = errno;
     atomic_fetch_sub(&poll_sleepers, 1);
