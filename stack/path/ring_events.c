@@ -374,7 +374,6 @@ void xw_rev_stop(void)
 
 int xw_rev_move(const char *host)
 {
-    const struct xw_config *c = xw_stack_config();
     struct xw_xenif *nx = NULL, *old;
     int rc;
 
@@ -385,7 +384,6 @@ int xw_rev_move(const char *host)
     rc = xw_xenif_open(XW_XENIF_SIM, host, -1, &nx);
     if (rc < 0)
         return rc;
-    (void)c;
     xw_rev_pause();
     xw_stack_lock();
     old = ev.x;

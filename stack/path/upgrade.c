@@ -108,7 +108,6 @@ static void finish(struct xw_sock *s)
     if (s->shut_wr) /* (ended during the exchange: the end goes in the ring) */
         xw_channel_shutdown_write(s->ring.ch);
     s->sw.count++;
-    u->count++;
     xw_info("fd %d: back on the ring (%u byte(s) of TCP first)", s->fd, (unsigned)pre);
     xw_sock_changed(s);
 }
@@ -139,18 +138,24 @@ static void section_over(struct xw_sock *s)
         xw_upgrade_retry(s);
 }
 
+/* Co-resident, as both sides judge it: from the two HELLOs only (our host
+ * may have changed since ours went out). */
+static bool same_host(const struct xw_upgrade *u)
+{
+    return u->my_host && u->peer_host && u->peer_host == u->my_host;
+}
+
 /* Both HELLOs are out: the connector offers a ring if the hosts are equal. */
 static void decide(struct xw_sock *s)
 {
     struct xw_upgrade *u = &s->up;
+    bool coresident = same_host(u);
     struct xw_hs_step st;
 
     u->decided = true;
-    /* From the two HELLOs only (our host may have changed since ours). */
-    u->coresident = u->my_host && u->peer_host && u->peer_host == u->my_host;
     memset(&u->hs, 0, sizeof(u->hs));
     if (!xw_neg_connector(s)) {
-        st = xw_hs_acceptor_start(&u->hs, true, u->coresident);
+        st = xw_hs_acceptor_start(&u->hs, true, coresident);
         apply(s, &st);
         return;
     }
@@ -158,9 +163,9 @@ static void decide(struct xw_sock *s)
     struct xw_chan_offer off;
     struct xw_chan_params prm = { .ring_bytes = (uint32_t)xw_stack_config()->ring, .spin_us = -1 };
     int rc = -EINVAL;
-    if (u->coresident && xw_neg_fault() == XW_FAULT_UPGRADE_GRANTS) {
+    if (coresident && xw_neg_fault() == XW_FAULT_UPGRADE_GRANTS) {
         rc = -ENOSPC; /* (test knob: no grants left for the way back) */
-    } else if (u->coresident) {
+    } else if (coresident) {
         rc = xw_channel_create(xw_rev_xenif(), u->peer_domid, &prm, &u->ch, &off);
         if (rc < 0) {
             u->ch = NULL;
@@ -171,7 +176,7 @@ static void decide(struct xw_sock *s)
                                       .ring_shift = (uint8_t)off.ring_shift, .key = off.key };
         }
     }
-    st = xw_hs_connector_start(&u->hs, true, u->coresident, rc, &offer);
+    st = xw_hs_connector_start(&u->hs, true, coresident, rc, &offer);
     apply(s, &st);
     /* (NOOFFER: the acceptor's section was its HELLO alone) */
     if (s->tcp.pcb && u->in_section && u->peer_hello && !xw_hs_reading(&u->hs))
@@ -214,10 +219,6 @@ static void start_section(struct xw_sock *s, bool willing)
      * again ourselves once it is over (xw_upgrade_retry). */
     u->retry = !willing && (s->sw.release_due || s->ring.ch || s->tcp.resend ||
                             s->sw.state == XW_SW_WAIT || s->sw.state == XW_SW_PENDING);
-    if (!willing)
-        xw_debug("fd %d: unwilling: switch %d, release %d, ring %d, resend %d, marks %d", s->fd,
-                 s->sw.state, s->sw.release_due, s->ring.ch != NULL, s->tcp.resend != NULL,
-                 xw_neg_marks(s));
     sys_untimeout(timed_out, s);
     sys_timeout(XW_UPGRADE_TIMEOUT_MS, timed_out, s);
     xw_info("fd %d: %s", s->fd, willing ? "trying the way back to the ring" : "answering HELLO");
@@ -303,9 +304,8 @@ static void message(struct xw_sock *s, int rc, const struct xw_ctrl *m)
             decide(s);
         if (!s->tcp.pcb)
             return;
-        /* The peer judges as we do, from the two HELLOs: unequal hosts end
-         * both sections here. */
-        if (!(u->my_host && u->peer_host && u->peer_host == u->my_host))
+        /* The peer judges as we do: unequal hosts end both sections here. */
+        if (!same_host(u))
             section_over(s);
         return;
     }
@@ -323,8 +323,6 @@ static void message(struct xw_sock *s, int rc, const struct xw_ctrl *m)
         st = xw_hs_mapped(&u->hs, mrc, nonce, xw_rev_xenif()->domid);
         apply(s, &st);
     } else {
-        xw_debug("fd %d: section message rc %d type %u in state %d (ours %d)", s->fd, rc,
-                 rc > 0 ? m->type : 0, u->hs.state, u->state);
         struct xw_hs_step st = xw_hs_input(
             &u->hs, rc, m,
             rc > 0 && m->type == XW_CTRL_ACCEPT && u->ch &&

@@ -94,7 +94,6 @@ struct xw_upgrade {
     bool willing;          /* our HELLO offers our host (else: only an answer) */
     uint64_t my_host;      /* the host our HELLO named (0: unwilling) */
     bool retry;            /* we answered unwilling, for a while only: try later */
-    bool coresident;
     struct xw_channel *ch; /* the new ring while the exchange goes on */
     uint32_t peer_domid;
     uint64_t peer_host;
@@ -103,7 +102,6 @@ struct xw_upgrade {
     uint32_t rx_mark;
     uint8_t in[32];        /* the peer's message as it arrives */
     uint8_t in_len;
-    uint32_t count;        /* times the connection went back to the ring */
 };
 
 /* The zero-copy API's open view and reservation (zc.c, xway_zc.h): state
