@@ -62,6 +62,12 @@ void xw_rpath_lazy_ready(void)
     lazy_ready = true;
 }
 
+/* Whether the socket's fd follows the ring: the kernel may be waiting on it. */
+static bool fd_exact(struct xw_sock *s)
+{
+    return !lazy_ready || s->polled || atomic_load(&s->fd_sleepers);
+}
+
 /* A direction's ownership (struct xw_ring_state): one atomic exchange to take
  * it, a plain release store to give it back; a thread that finds it taken
  * waits for another thread's step (a copy), never for a sleep. */
@@ -311,7 +317,7 @@ static void ring_readiness(struct xw_sock *s, bool settle, bool *rd, bool *wr)
 
     /* Lower (and arm) a stale "ready" on the fd, unless only the shim's
      * waiters wait for this socket, which look at the ring (waiter.h). */
-    if (settle && (s->polled || !lazy_ready)) {
+    if (settle && fd_exact(s)) {
         refresh(s, false);
         *rd = s->ready.rd;
         *wr = s->ready.wr;
@@ -351,7 +357,7 @@ static bool on_event(void *arg)
 
     ring_wake(s);
     xw_watchers_signal(s);
-    if (s->polled || !lazy_ready)
+    if (fd_exact(s))
         refresh(s, true);
     return news;
 }
@@ -485,7 +491,7 @@ again:
     }
     if (err == -EAGAIN || done < total)
         atomic_fetch_add_explicit(&s->ring.tx_stalls, 1, memory_order_relaxed);
-    if ((err == -EAGAIN || done < total) && (s->polled || !lazy_ready) && !left(s)) {
+    if ((err == -EAGAIN || done < total) && fd_exact(s) && !left(s)) {
         refresh(s, false); /* the caller will wait: arm, publish "not writable" */
         /* The consumer made room meanwhile: then the fd stayed writable, and an
          * edge-triggered poller told EAGAIN would wait for an edge that never
@@ -566,7 +572,7 @@ static ssize_t ring_sendfile(struct xw_sock *s, int in, off_t *off, size_t count
     }
     if (err == -EAGAIN)
         atomic_fetch_add_explicit(&s->ring.tx_stalls, 1, memory_order_relaxed);
-    if (err == -EAGAIN && (s->polled || !lazy_ready) && !left(s))
+    if (err == -EAGAIN && fd_exact(s) && !left(s))
         refresh(s, false); /* the caller will wait: arm, publish "not writable" */
     atomic_fetch_add_explicit(&s->ring.tx_bytes, done, memory_order_relaxed);
     return done ? (ssize_t)done : err;
@@ -725,7 +731,7 @@ static ssize_t ring_recv(struct xw_sock *s, const struct iovec *iov, int iovcnt,
     }
     if (!peek)
         atomic_fetch_add_explicit(&s->ring.rx_bytes, got, memory_order_relaxed);
-    if ((s->polled || (ret == -EAGAIN && !lazy_ready)) && !left(s))
+    if ((s->polled || (ret == -EAGAIN && fd_exact(s))) && !left(s))
         refresh(s, false); /* the caller will wait: arm, publish "not readable" */
     return ret;
 }
@@ -772,7 +778,7 @@ static ssize_t ring_zc_view(struct xw_sock *s, struct iovec seg[2], bool nonbloc
         if (n != -EAGAIN)
             return sock_error(s, n, false);
         if (nonblock) {
-            if (s->polled || !lazy_ready)
+            if (fd_exact(s))
                 refresh(s, false);
             return -EAGAIN;
         }
@@ -828,7 +834,7 @@ static ssize_t ring_zc_reserve(struct xw_sock *s, size_t want, struct iovec seg[
         err = send_stalled(s, n, nonblock, deadline);
         if (err == -EAGAIN) {
             atomic_fetch_add_explicit(&s->ring.tx_stalls, 1, memory_order_relaxed);
-            if (s->polled || !lazy_ready)
+            if (fd_exact(s))
                 refresh(s, false);
         }
         if (err)

@@ -203,22 +203,55 @@ static struct xw_waiter *my_waiter(void)
 static _Atomic int poll_sleepers;
 #define RING_SLICE_MS 100
 
+/* xway_poll's kernel sleep on the fd of an xway socket begins: the ring keeps
+ * the fd exact meanwhile (socket.h fd_sleepers).  The socket's identity, 0 if
+ * fd is no xway socket. */
+static uint64_t fd_sleep_begin(int fd)
+{
+    struct xw_sock *s = xw_sock_get_fast(fd);
+    uint64_t id;
+
+    if (!s)
+        return 0;
+    id = s->id;
+    atomic_fetch_add(&s->fd_sleepers, 1);
+    xw_sock_put_fast(s);
+    return id;
+}
+
+static void fd_sleep_end(int fd, uint64_t id)
+{
+    struct xw_sock *s = xw_sock_get_fast(fd);
+
+    if (!s)
+        return;
+    if (s->id == id)
+        atomic_fetch_sub(&s->fd_sleepers, 1);
+    xw_sock_put_fast(s);
+}
+
 static int sleep_once(struct pollfd *fds, nfds_t nfds, int timeout)
 {
     bool solo;
     struct pollfd small[66], *k = small;
-    int ring[64], *rs = ring, nr = 0, rc, e;
+    /* rs: the ring members' indices from the front, the fd sleepers' from
+     * the back (their identities in ft) */
+    int ring[64], *rs = ring, nr = 0, nf = 0, rc, e;
+    uint64_t ftok[64], *ft = ftok, tok;
     struct xw_waiter *w = my_waiter();
-    uint64_t tok;
     uint32_t m, mk[2];
 
     if (!w || (nfds >= 64 && (!(k = malloc((nfds + 2) * sizeof(*k))) ||
-                               !(rs = malloc(nfds * sizeof(*rs)))))) {
+                               !(rs = malloc(nfds * sizeof(*rs))) ||
+                               !(ft = malloc(nfds * sizeof(*ft)))))) {
         /* (No waiter: out of fds or memory.)  A ring socket's fd does not
          * follow the ring under the shim: sleep in slices of 10 ms, after
          * which the caller looks again. */
-        if (k != small)
+        if (k != small) {
             free(k);
+            if (rs != ring)
+                free(rs);
+        }
         refine(fds, nfds, true, NULL);
         return poll(fds, nfds, timeout < 0 || timeout > 10 ? 10 : timeout);
     }
@@ -235,6 +268,10 @@ static int sleep_once(struct pollfd *fds, nfds_t nfds, int timeout)
             k[i].fd = -1;
             if (m & ((uint32_t)fds[i].events | POLLERR | POLLHUP))
                 timeout = 0; /* ready already: look, do not sleep */
+        } else if (fds[i].fd >= 0 && (ft[nf] = fd_sleep_begin(fds[i].fd)) != 0) {
+            /* Watched by its fd: kept exact from here (before the settle
+             * below) even if the socket goes onto the ring meanwhile. */
+            rs[nfds - 1 - nf++] = (int)i;
         }
     }
     k[nfds] = (struct pollfd){ .fd = w->efd, .events = POLLIN };
@@ -247,9 +284,10 @@ static int sleep_once(struct pollfd *fds, nfds_t nfds, int timeout)
     if (refine(k, nfds, true, NULL)) /* the others' fds made exact */
         timeout = 0;
     /* Ring members are looked at again at least every RING_SLICE_MS, as a
-     * blocking ring call's sleep is cut into slices: a wake-up that went
-     * missing (seen: a reader asleep here beside a full ring, twice, not
-     * explained yet) costs a slice, not the connection. */
+     * blocking ring call's sleep is cut into slices: a wake-up that goes
+     * missing costs a slice, not the connection.  (One did: a socket that
+     * went from TCP onto the ring while its reader slept on its fd, which
+     * the ring left stale; now fd_sleepers.) */
     if (nr && (timeout < 0 || timeout > RING_SLICE_MS))
         timeout = RING_SLICE_MS;
     rc = poll(k, nfds + 2, timeout);
@@ -261,11 +299,14 @@ static int sleep_once(struct pollfd *fds, nfds_t nfds, int timeout)
         xw_rev_dispatch_now();
     for (int j = 0; j < nr; j++)
         xw_watch(fds[rs[j]].fd, 0, w, false);
+    for (int j = 0; j < nf; j++)
+        fd_sleep_end(fds[rs[nfds - 1 - j]].fd, ft[j]);
     for (nfds_t i = 0; i < nfds; i++)
         fds[i].revents = k[i].revents;
     if (k != small) {
         free(k);
         free(rs);
+        free(ft);
     }
     errno = e;
     return rc;

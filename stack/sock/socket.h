@@ -186,6 +186,10 @@ struct xw_sock {
 
     /* options */
     _Atomic bool polled;       /* XWAY_POLLED: keep the fd exact on the ring */
+    /* xway_poll's kernel sleeps on the fd of a socket it could not watch in
+     * user space (not on the ring when it looked): the fd is kept exact while
+     * one lasts, so that a switch to the ring during it wakes it. */
+    _Atomic int fd_sleepers;
     bool reuseaddr, reuseport, keepalive, nodelay;
     struct linger linger;
     int rcvbuf, sndbuf;
