@@ -33,7 +33,13 @@
  *   done.  A reservation on a connection reset or shut down for writing since:
  *   the commit sends nothing and fails (ECONNRESET, EPIPE).
  * - A connection moves to another path (the switch) only when no view or
- *   reservation is open on it.
+ *   reservation is open on it: the switch waits for them (at most 1 s, then
+ *   the connection is reset), and the socket's other calls wait with it.  A
+ *   reservation committed while the peer has vanished is sent again over TCP
+ *   with the rest.  One exception: a ring acceptor (the side that maps its
+ *   peer's pages) whose own domain moves while it holds a view or
+ *   reservation — their bytes were in the mapping the move took — has its
+ *   connection reset (ECONNRESET).
  * - A view of a whole ring leaves its sender no room until done: consume a
  *   large view in pieces (xwperf --zc: 64 KiB at a time; with the whole
  *   256 KiB ring in one view it was slower than copying, 7.2 against 11.4 GB/s).

@@ -58,6 +58,8 @@ struct xw_channel {
     _Atomic bool peer_seen_live;
     /* The peer went without ending or resetting the stream (xw_channel_vanished). */
     _Atomic bool vanished;
+    /* Our domain moves (xw_channel_moving): an acceptor's mapping goes. */
+    _Atomic bool moving;
     /* xw_channel_progress (the event handler's thread): what the peer had
      * published at the last event. */
     uint32_t ev_prod, ev_cons, ev_flags;
@@ -415,6 +417,16 @@ static void peer_gone(struct xw_channel *ch)
 {
     if (!xw_ring_peer_error(&ch->tx))
         atomic_store(&ch->vanished, true);
+}
+
+bool xw_channel_is_creator(const struct xw_channel *ch)
+{
+    return ch->creator;
+}
+
+void xw_channel_moving(struct xw_channel *ch)
+{
+    atomic_store(&ch->moving, true);
 }
 
 bool xw_channel_vanished(const struct xw_channel *ch)
@@ -811,12 +823,20 @@ int xw_channel_reserve(struct xw_channel *ch, struct iovec iov[2])
 int xw_channel_commit(struct xw_channel *ch, uint32_t n)
 {
     int err = tx_state(ch);
+    /* A reservation written while the peer vanished: if the connection
+     * switches, its bytes are sent again (xw_channel_switch_out copies up to
+     * our index) — unless they are in an acceptor's mapping that its move
+     * took — so they are committed here, unseen by the peer. */
+    bool vanished = err && !ch->wr_shut && xw_channel_vanished(ch) &&
+                    (ch->creator || !atomic_load(&ch->moving));
 
-    if (err)
+    if (err && !vanished)
         return err;
     err = xw_ring_commit(&ch->tx, n);
     if (err)
         return err == -EINVAL ? err : broken(ch, err);
+    if (vanished)
+        return 0;
     if (n && xw_ring_producer_should_kick(&ch->tx))
         kick(ch);
     return 0;

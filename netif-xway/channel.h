@@ -196,6 +196,12 @@ void xw_channel_close(struct xw_channel *ch);
  * close_quiet: release as close does, without a word to the peer (no EOF, no
  * EPIPE): after a switch, the stream goes on elsewhere. */
 bool xw_channel_vanished(const struct xw_channel *ch);
+/* Our domain is about to move (before the backend's handle is retired): a
+ * zero-copy commit that finds the peer vanished records its bytes for the
+ * switch only where they stay readable (the creator's own pages). */
+void xw_channel_moving(struct xw_channel *ch);
+/* The channel's pages are ours (we created it), not a mapping of the peer's. */
+bool xw_channel_is_creator(const struct xw_channel *ch);
 struct xw_chan_switch {
     uint8_t *rx, *tx;
     uint32_t rx_len, rx_idx;

@@ -219,6 +219,21 @@ static int ring_wait(struct xw_sock *s, int events, uint64_t deadline)
     return r;
 }
 
+/* A leave that waits for a zero-copy call to end (switch.c: PENDING, which
+ * another thread's call ends, or the switch's timeout with a reset): this
+ * call waits with it, to go on over TCP, or to report the reset. */
+static void leave_wait(struct xw_sock *s)
+{
+    atomic_fetch_add(&s->ring.sleepers, 1);
+    for (;;) {
+        unsigned seen = atomic_load(&s->ring.seq);
+        if (interrupted(s) || s->sw.state != XW_SW_PENDING)
+            break;
+        xw_futex_wait(&s->ring.seq, seen, XW_CHAN_SLICE_MS);
+    }
+    atomic_fetch_sub(&s->ring.sleepers, 1);
+}
+
 /* The channel's -errno as the socket's.  As with TCP on Linux, a reset is
  * reported once; after that the connection is just gone (EPIPE / EOF). */
 static int sock_error(struct xw_sock *s, long err, bool sending)
@@ -231,6 +246,7 @@ static int sock_error(struct xw_sock *s, long err, bool sending)
         xw_stack_lock();
         xw_switch_leave(s, XW_REASON_PEER_MOVED, false);
         xw_stack_leave(); /* (its timer: the stack thread plans it) */
+        leave_wait(s);
     }
     if (left(s))
         return -EAGAIN;

@@ -140,6 +140,13 @@ static void leave_now(struct xw_sock *s)
 
     sys_untimeout(timed_out, s);
     if (!xw_rpath_stop(s)) {
+        if (s->sw.moved && !xw_channel_is_creator(s->ring.ch)) {
+            /* The view's or reservation's bytes are in the peer's pages,
+             * whose mapping our domain's move took: no waiting brings them
+             * back. */
+            fail(s, "a zero-copy view or reservation was open in the mapping the move took");
+            return;
+        }
         s->sw.state = XW_SW_PENDING; /* a zero-copy call's end retries */
         sys_timeout(XW_SWITCH_TIMEOUT_MS, timed_out, s);
         return;
@@ -271,8 +278,10 @@ void xw_switch_forget(struct xw_sock *s)
 
 static void leave_moved(struct xw_sock *s)
 {
-    if (xw_path_of(s) == &xw_ring_ops && s->ring.ch)
+    if (xw_path_of(s) == &xw_ring_ops && s->ring.ch) {
+        xw_channel_moving(s->ring.ch);
         xw_switch_leave(s, XW_REASON_MOVED, true);
+    }
 }
 
 /* (a connection on TCP since before the move: the new host may be the peer's) */
