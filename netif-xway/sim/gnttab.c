@@ -295,9 +295,11 @@ int xw_sim_unshare(struct xw_xenif *x, void *addr, uint32_t count)
     return 0;
 }
 
-/* The domain ends for its peers (xw_sim_retire): every notification runs and
- * every grant is revoked now; what we shared and mapped stays mapped here
- * until unshared / unmapped (then only unmapped). */
+/* The domain ends for its peers (xw_sim_retire): every grant is revoked now;
+ * what we shared and mapped stays mapped here until unshared / unmapped (then
+ * only unmapped).  No unmap notification runs, now or later (they are
+ * disarmed): as under Xen, where the process of a domain that moves does not
+ * end, and its old domain's kernel runs nothing when the domain goes. */
 void xw_sim_gnttab_retire(struct xw_sim *s)
 {
     struct gnt_share *sh;
@@ -308,9 +310,11 @@ void xw_sim_gnttab_retire(struct xw_sim *s)
         revoke_share(s, sh);
     pthread_mutex_unlock(&s->mu);
     for (sh = s->shares; sh; sh = sh->next)
-        notify_now(s, sh->addr, sh->notify_offset, sh->notify_port, s->pub.domid, sh->obj);
+        if (sh->notify_port > 0)
+            xw_sim_ntf_disarm(s, (uint32_t)sh->notify_port, s->pub.domid, sh->obj);
     for (mp = s->maps; mp; mp = mp->next)
-        notify_now(s, mp->addr, mp->notify_offset, mp->notify_port, mp->dom, mp->obj);
+        if (mp->notify_port > 0)
+            xw_sim_ntf_disarm(s, (uint32_t)mp->notify_port, mp->dom, mp->obj);
 }
 
 
