@@ -100,8 +100,9 @@ struct xw_xenif_ops {
     int (*domain_alive)(struct xw_xenif *x, uint32_t domid);
 
     /* The domain moved to another host (the sim's live migration, xwayctl
-     * sim-move): to its peers it is gone, as at its death (its ports closed,
-     * its grants revoked, its unmap notifications run); here, what is still
+     * sim-move): to its peers its domain is gone (its ports closed, its
+     * grants revoked; no unmap notification runs: its process did not end,
+     * as a migrated Xen guest's does not); here, what is still
      * shared or mapped through the handle stays readable until unshared or
      * unmapped, which then only unmap; every other call fails.  NULL: the
      * backend cannot (Xen: the hypervisor moves the domain itself). */

@@ -1,6 +1,7 @@
 /* The sim's live migration (xenif.h: retire).  The domain's old self ends for
- * its peers as a dead process's would: its notifications run, its grants are
- * revoked, its ports freed, its lock released (its id is free again); the
+ * its peers as a destroyed domain's would: its grants are revoked, its ports
+ * freed, its lock released (its id is free again), and no unmap notification
+ * runs (its process lives on, as a migrated Xen guest's); the
  * process goes on in a new domain, a handle opened on the new host.  What the
  * old handle still has shared or mapped stays mapped here, as the memory a
  * migrated guest keeps (its peers' pages are no longer read through it: the
