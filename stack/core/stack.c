@@ -453,17 +453,21 @@ static void print_stats(void)
 {
     const char *v = getenv("XWAY_STATS");
     struct xway_stats s;
+    uint64_t back;
 
     if (!v || strcmp(v, "1") || !st.running)
         return;
     xw_stack_lock();
     xw_neg_stats(&s);
+    back = xw_neg_back();
     xw_stack_unlock();
     fprintf(stderr, "xway[%d] stats: %llu connection(s) on the ring, %llu on TCP",
             (int)getpid(), (unsigned long long)s.ring_conns, (unsigned long long)s.tcp_conns);
     for (int i = 1; i < XWAY_REASONS; i++)
         if (s.fallback[i])
             fprintf(stderr, ", %s %llu", xway_reason_name(i), (unsigned long long)s.fallback[i]);
+    if (back)
+        fprintf(stderr, ", back-to-ring %llu", (unsigned long long)back);
     fprintf(stderr, " (backend %s, domain %d)\n", s.backend, s.domid);
 }
 

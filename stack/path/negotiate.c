@@ -47,6 +47,7 @@ static struct {
     enum xw_fault fault;
     uint64_t count[XW_REASON_MAX];
     uint64_t ring_conns, tcp_conns;
+    uint64_t back; /* TCP connections that went back onto a ring (upgrade.c) */
 } ng;
 
 static const char *const fault_names[] = {
@@ -630,10 +631,20 @@ void xw_neg_count_switch(int reason)
         ng.count[reason]++;
 }
 
+void xw_neg_count_back(void)
+{
+    ng.back++;
+}
+
+uint64_t xw_neg_back(void)
+{
+    return ng.back;
+}
+
 void xw_neg_reset_stats(void)
 {
     memset(ng.count, 0, sizeof(ng.count));
-    ng.ring_conns = ng.tcp_conns = 0;
+    ng.ring_conns = ng.tcp_conns = ng.back = 0;
 }
 
 void xw_neg_stats(struct xway_stats *st)

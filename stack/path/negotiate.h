@@ -45,5 +45,10 @@ uint64_t xw_neg_host(void);
 enum xw_fault xw_neg_fault(void);
 /* A ring connection switched to TCP (switch.c), by reason. */
 void xw_neg_count_switch(int reason);
+/* A TCP connection went back onto a ring (upgrade.c), and how many did: not
+ * in struct xway_stats (its size is the ABI's), in xwayctl's and --stats'
+ * reasons as "back-to-ring". */
+void xw_neg_count_back(void);
+uint64_t xw_neg_back(void);
 
 #endif

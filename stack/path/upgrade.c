@@ -108,6 +108,7 @@ static void finish(struct xw_sock *s)
     if (s->shut_wr) /* (ended during the exchange: the end goes in the ring) */
         xw_channel_shutdown_write(s->ring.ch);
     s->sw.count++;
+    xw_neg_count_back();
     xw_info("fd %d: back on the ring (%u byte(s) of TCP first)", s->fd, (unsigned)pre);
     xw_sock_changed(s);
 }

@@ -224,6 +224,8 @@ static void stack_line(FILE *f)
         if (st.fallback[i])
             fprintf(f, "reason name=%s count=%llu\n", xw_reason_name(i),
                     (unsigned long long)st.fallback[i]);
+    if (xw_neg_back())
+        fprintf(f, "reason name=back-to-ring count=%llu\n", (unsigned long long)xw_neg_back());
 }
 
 /* The dump, malloc'd, lock held. */

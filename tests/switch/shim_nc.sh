@@ -65,9 +65,12 @@ round() { # PORT WHO(listener|client) [back]
     for _ in $(seq 50); do grep -q "stats:" "$d/srv.err" && break; sleep 0.1; done
     local lw=peer-moved cw=moved
     [ "$who" = listener ] && { lw=moved; cw=peer-moved; }
-    grep -q "stats: 1 connection(s) on the ring, 0 on TCP, $lw 1 " "$d/srv.err" ||
+    # (the way back counted too, on both sides)
+    local tail=" "
+    [ -n "$back" ] && tail=", back-to-ring 1 "
+    grep -q "stats: 1 connection(s) on the ring, 0 on TCP, $lw 1$tail" "$d/srv.err" ||
         die "$who moved: listener's stats: $(grep stats: "$d/srv.err")"
-    grep -q "stats: 1 connection(s) on the ring, 0 on TCP, $cw 1 " "$d/cli.err" ||
+    grep -q "stats: 1 connection(s) on the ring, 0 on TCP, $cw 1$tail" "$d/cli.err" ||
         die "$who moved: client's stats: $(grep stats: "$d/cli.err")"
     [ -z "$back" ] || grep -q "back on the ring" "$d/cli.err" || die "$who: no way back logged"
     echo "ok: $MB MiB through nc, the $who moved mid-transfer${back:+ and back}, $(cut -c1-16 "$d/in.sum")"
