@@ -4,7 +4,8 @@
 #   initrd-dom0.img   dom0 only (tests between processes of dom0)
 #   initrd-domus.img  dom0 + xl + a guest kernel/initramfs for two PV domUs
 #   initrd-stack.img  dom0 + xl + a bridge, two PV domUs with a vif each on it,
-#                     whose stacks reach each other over the Xen network
+#                     whose stacks reach each other over the Xen network (also
+#                     booted with xwmode=migrate: one saved and restored)
 # Usage: build-images.sh OUT_DIR TEST_BINARY...
 #
 # Packages are fetched with `apt-get download` (never installed) and unpacked

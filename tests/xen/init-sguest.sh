@@ -1,5 +1,6 @@
 #!/bin/busybox sh
-# /init of the stack test's PV guests (xen_two_guests_stack).  Each guest has
+# /init of the stack tests' PV guests (xen_two_guests_stack, and xen_migrate
+# with xwmode=migrate: see srv_migrate and cli_migrate).  Each guest has
 # eth0 (netfront, a vif on dom0's bridge) in a bridge br0 with TAP devices:
 # the guest kernel's own address is on br0, each xway stack has a TAP device
 # of its own (its own MAC and address), so the stacks and the kernel share the
@@ -9,6 +10,8 @@
 #        .24 xwt_live destroyed: not .22 again, whose new stack would answer
 #        the survivor's segments for the killed one with a reset),
 #        .25 the forking servers' client)
+#   migrate: srv .11 xwperf; cli .21 the client saved mid-stream, .22 the new
+#        client after the restore (not .21: the saved one's stack comes back)
 # The guests meet in xenstore (/xt, writable by every domain).  Verdicts are
 # "XWT: ALL PASS prog=P role=R" / "XWT: FAIL ..." lines (run-qemu.sh).
 /bin/busybox --install -s /bin
@@ -19,6 +22,7 @@ mount -t devtmpfs dev /dev
 mkdir -p /dev/shm /tmp /dev/net
 up() { cut -d' ' -f1 /proc/uptime; }
 ROLE=$(sed -n 's/.*xwrole=\([a-z]*\).*/\1/p' /proc/cmdline)
+MODE=$(sed -n 's/.*xwmode=\([a-z]*\).*/\1/p' /proc/cmdline)
 echo "DU: USERLAND-START role=$ROLE uptime=$(up)"
 for m in xen-evtchn xen-privcmd xenfs xen-gntdev xen-gntalloc xen-netfront tun llc stp bridge; do
   insmod /modules/$m.ko || echo "DU: insmod $m FAILED"
@@ -52,6 +56,11 @@ json() { # FILE FIELD: a field of xwperf's one-line JSON
   sed -n "s/.*\"$2\": \"\{0,1\}\([^,\"}]*\).*/\1/p" "$1"
 }
 show() { sed "s/^/DU: $1: /" "$2"; }
+wait_grep() { # FILE PATTERN SECONDS
+  local i=0
+  while ! grep -qs "$2" "$1" && [ $i -lt $(($3 * 5)) ]; do sleep 0.2; i=$((i+1)); done
+  grep -qs "$2" "$1"
+}
 
 srv() {
   env $(stack 0) /xw/xwperf -s -v -p 5201 > /tmp/xwperf-srv.out 2> /tmp/xwperf-srv.err &
@@ -190,8 +199,106 @@ cli() {
   done
 }
 
-echo "DU: TEST-START role=$ROLE uptime=$(up)"
-$ROLE
+# Save/restore (xen_migrate), the server's side: it outlives its client's
+# domain.  Its stderr lines are stamped (this domain's clock), and the saved
+# client's failure is told to dom0 as it comes: dom0 times it against the
+# save on its own clock (the domains' wall clocks were seen 20 s apart on a
+# loaded host).
+srv_migrate() {
+  local gone reset
+  mkfifo /tmp/srv.fifo
+  while IFS= read -r l; do
+    echo "$(/xw/xwt_live now) $l"
+    case $l in *10.77.50.21:*"test failed"*) xenstore-write /xt/srv-reset "$l";; esac
+  done < /tmp/srv.fifo > /tmp/srv.err &
+  env $(stack 0) /xw/xwperf -s -v -p 5201 > /tmp/srv.out 2> /tmp/srv.fifo &
+  SP=$!
+  wait_grep /tmp/srv.out listening 20
+  xenstore-write /xt/srv-ready 1
+  # The saved client's connection: reset (ECONNRESET) once its ring was
+  # silent (3 s) and no SWITCH came (1 s), the server still serving.
+  wait_key saving 300 || { fail mig-reset "no save"; return; }
+  wait_grep /tmp/srv.err "10.77.50.21:.*test failed" 60
+  grep -E "silent|leaving the ring|switch to TCP|test failed" /tmp/srv.err | sed "s/^/DU: srv: /"
+  gone=$(awk '/ring peer .* silent/ { print $1; exit }' /tmp/srv.err)
+  reset=$(awk '/10\.77\.50\.21:.*test failed/ { print $1; exit }' /tmp/srv.err)
+  awk -v g="$gone" -v r="$reset" 'BEGIN { if (g != "" && r != "")
+    printf "DU: mig-reset: the reset %.2fs after the ring was found silent\n", r - g }'
+  if grep -q "10.77.50.21:.*test failed: Connection reset by peer" /tmp/srv.err &&
+     [ -n "$gone" ] && kill -0 $SP; then pass mig-reset
+  else fail mig-reset "no reset by peer after the ring's silence, or the server died"; fi
+  xenstore-write /xt/srv-judged 1
+  # The restored guest's new client, on the same server.
+  wait_key cli-done 300
+  wait_grep /tmp/srv.err "10.77.50.22:.*: 67108864 bytes in, 0 out, verified, path ring" 30
+  if grep -q "10.77.50.22:.*: 67108864 bytes in, 0 out, verified, path ring" /tmp/srv.err &&
+     kill -0 $SP; then pass mig-serve
+  else fail mig-serve "the restored guest's connection was not served on the ring"; fi
+  kill $SP; wait $SP
+  show srv /tmp/srv.err
+  xenstore-write /xt/srv-done 1
+}
+
+# Save/restore (xen_migrate), the client's side: streaming on the ring when
+# dom0 saves this guest, then restored under a new domain id.
+cli_migrate() {
+  local d1 d2 rc i
+  wait_key srv-ready 120 || { fail mig-ring "server never ready"; return; }
+  d1=$(xenstore-read domid)
+  # -t 600: still streaming when dom0 saves us.
+  env $(stack 0) /xw/xwperf -c 10.77.50.11 -p 5201 -t 600 -l 65536 --json > /tmp/old.json 2> /tmp/old.err &
+  OP=$!
+  wait_grep /tmp/old.err "fd [0-9]*: ring path" 60
+  sleep 2 # (data on the ring when the save begins)
+  if grep -q "fd [0-9]*: ring path" /tmp/old.err && kill -0 $OP; then pass mig-ring
+  else fail mig-ring "not streaming on the ring"; show old /tmp/old.err; fi
+  xenstore-write /xt/cli-streaming 1
+  # dom0 saves us here and restores us when the server has judged.
+  wait_key restored 300 || { fail mig-domid "never restored"; return; }
+  d2=$(xenstore-read domid)
+  echo "DU: domain $d1 before the save, $d2 after the restore uptime=$(up)"
+  if [ -n "$d2" ] && [ "$d2" != "$d1" ] && [ "$d2" = "$(key restored)" ]; then pass mig-domid
+  else fail mig-domid "domain $d1 before the save, $d2 after, dom0 says $(key restored)"; fi
+  # The saved client cannot go on here, and must be out of the way before a
+  # new process binds an event channel: Linux 6.1 keeps a process's bindings
+  # across the resume but drops their IRQs, and unbinds by port number, so
+  # the old process's teardown would unbind whatever new binding took one of
+  # its numbers (seen: "Trying to free already-free IRQ 10", the new client's
+  # ring without events, then its own unbind's BUG).  Killed now, its
+  # teardown ends in "kernel BUG at drivers/xen/evtchn.c:422" (its ports
+  # have no IRQ): waited for that, 20 s at most.
+  kill -9 $OP
+  i=0; while ! old_ended && [ $i -lt 100 ]; do sleep 0.2; i=$((i+1)); done
+  echo "DU: the saved client, killed: $(grep State /proc/$OP/status 2>&1)," \
+       "$(dmesg | grep -c "kernel BUG at drivers/xen/evtchn.c") evtchn BUG(s) in dmesg"
+  # A new stack, a new ring with the new domain id.
+  env $(stack 1) timeout 150 /xw/xwperf -c 10.77.50.11 -p 5201 -n 67108864 -l 65536 --json \
+    > /tmp/new.json 2> /tmp/new.err
+  rc=$?
+  show new /tmp/new.json
+  if [ $rc = 0 ] && [ "$(json /tmp/new.json path)" = ring ] &&
+     [ "$(json /tmp/new.json verified)" = true ] && [ "$(json /tmp/new.json bytes)" = 67108864 ] &&
+     grep -q "shared-memory backend xen: domain $d2\$" /tmp/new.err; then pass mig-new-ring
+  else fail mig-new-ring "rc=$rc"; show new /tmp/new.err; fi
+  show old /tmp/old.err
+  dmesg | grep -E "kernel BUG|Trying to free|WARNING" | sed "s/^/DU: dmesg: /"
+  xenstore-write /xt/cli-done 1
+}
+
+# old_ended: the saved client ($OP) is gone, dead (the BUG in its exit), or
+# in D after the BUG.
+old_ended() {
+  local st
+  st=$(sed -n 's/^State:[[:space:]]*\(.\).*/\1/p' /proc/$OP/status 2>/dev/null)
+  case $st in
+    ""|Z|X) return 0;;
+    D) dmesg | grep -q "kernel BUG at drivers/xen/evtchn.c";;
+    *) return 1;;
+  esac
+}
+
+echo "DU: TEST-START role=$ROLE mode=$MODE uptime=$(up)"
+if [ "$MODE" = migrate ]; then ${ROLE}_migrate; else $ROLE; fi
 echo "DU: TEST-END role=$ROLE uptime=$(up)"
 sync
 poweroff -f

@@ -5,7 +5,8 @@
 # reached "XQ: TEST-END".  Each serial line is stamped with host seconds.
 # Usage: run-qemu.sh IMAGE_DIR INITRD LOG EXPECT...
 # Env: TMO (s, default 360), MEM (MB of the machine, 1024), DOM0_MEM (384M),
-#      XWARGS (extra test-program args, comma-separated), CPU (qemu64).
+#      XWARGS (extra test-program args, comma-separated), CPU (qemu64),
+#      XWMODE (dom0's mode, when not the image's own: init-dom0.sh).
 source "$(dirname "$0")/../lib.sh"
 set +e +o pipefail # judged from the serial log, below
 [ $# -ge 4 ] || die "usage: $0 IMAGE_DIR INITRD LOG EXPECT..."
@@ -18,7 +19,7 @@ XWARGS=${XWARGS:-}
 # smap=0: without it dom0 dies at its first instruction under TCG.  No
 # "noreboot": a crashed dom0 then reboots and -no-reboot ends QEMU at once.
 XEN_CMDLINE="console=com1 com1=115200,8n1 dom0_mem=$DOM0_MEM,max:$DOM0_MEM loglvl=all guest_loglvl=all console_timestamps=boot smap=0"
-DOM0_CMDLINE="console=hvc0 earlyprintk=xen xwtmo=$((TMO - 60)) xwargs=$XWARGS"
+DOM0_CMDLINE="console=hvc0 earlyprintk=xen xwtmo=$((TMO - 60)) xwargs=$XWARGS${XWMODE:+ xwmode=$XWMODE}"
 for f in xen-4.17 vmlinuz; do [ -s "$IMG/$f" ] || die "missing $IMG/$f"; done
 [ -s "$INITRD" ] || die "missing $INITRD"
 mkdir -p "$(dirname "$LOG")"
