@@ -126,8 +126,8 @@ stack_guests() {
 
 # The stack between two guests over the Xen network (xen_two_guests_stack):
 # dom0's own kernel TCP as a plain client of a guest's xway server, and the
-# guest destroyed on request (the survivor times its error from the moment
-# written to /xt/destroy-at).
+# guest destroyed on request (the survivor times its error, on its own clock,
+# from when /xt/destroy-at shows up there).
 run_stack() {
   stack_guests
   i=0; while [ -z "$(key srv-ready)" ] && [ $i -lt $TMO ]; do sleep 0.5; i=$((i+1)); done
