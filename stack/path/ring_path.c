@@ -469,8 +469,8 @@ static int send_stalled(struct xw_sock *s, ssize_t n, bool nonblock, uint64_t de
     return 0;
 }
 
-static ssize_t ring_send(struct xw_sock *s, const struct iovec *iov, int iovcnt, size_t total,
-                     int flags)
+static ssize_t ring_send_body(struct xw_sock *s, const struct iovec *iov, int iovcnt,
+                              size_t total, int flags)
 {
     bool nonblock = s->nonblock || (flags & MSG_DONTWAIT);
     uint64_t deadline = deadline_ns(&s->sndtimeo);
@@ -555,7 +555,7 @@ static ssize_t fill_from_file(void *arg, const struct iovec *iov, int cnt)
     return n;
 }
 
-static ssize_t ring_sendfile(struct xw_sock *s, int in, off_t *off, size_t count)
+static ssize_t ring_sendfile_body(struct xw_sock *s, int in, off_t *off, size_t count)
 {
     bool nonblock = s->nonblock;
     uint64_t deadline = deadline_ns(&s->sndtimeo);
@@ -692,8 +692,8 @@ static ssize_t recv_once(struct xw_sock *s, const struct iovec *iov, int iovcnt,
     return (ssize_t)got;
 }
 
-static ssize_t ring_recv(struct xw_sock *s, const struct iovec *iov, int iovcnt, size_t want,
-                     int flags)
+static ssize_t ring_recv_body(struct xw_sock *s, const struct iovec *iov, int iovcnt,
+                              size_t want, int flags)
 {
     bool peek = flags & MSG_PEEK, nonblock = s->nonblock || (flags & MSG_DONTWAIT);
     bool waitall = (flags & MSG_WAITALL) && !peek && !nonblock;
@@ -765,7 +765,7 @@ static void zc_closed(struct xw_sock *s)
     xw_stack_leave();
 }
 
-static ssize_t ring_zc_view(struct xw_sock *s, struct iovec seg[2], bool nonblock)
+static ssize_t ring_zc_view_body(struct xw_sock *s, struct iovec seg[2], bool nonblock)
 {
     uint64_t deadline = deadline_ns(&s->rcvtimeo);
     int n, r;
@@ -822,7 +822,8 @@ static void ring_zc_consume(struct xw_sock *s, size_t n)
     zc_closed(s);
 }
 
-static ssize_t ring_zc_reserve(struct xw_sock *s, size_t want, struct iovec seg[2], bool nonblock)
+static ssize_t ring_zc_reserve_body(struct xw_sock *s, size_t want, struct iovec seg[2],
+                                    bool nonblock)
 {
     uint64_t deadline = deadline_ns(&s->sndtimeo);
     int n, err;
@@ -940,6 +941,49 @@ static void ring_info(const struct xw_sock *s, struct xway_conn_info *ci)
     strcpy(ci->fallback, "none");
     ci->fallback_code = 0;
     ci->ring_bytes = xw_channel_ring_bytes(s->ring.ch);
+}
+
+/* A call that stopped because the connection left the ring returns what it
+ * moved, or EAGAIN (path.h: the caller then calls the new path for the
+ * rest).  The leave sets the ring's flag and the new path in one section
+ * under the stack lock, after copying out what the ring holds: the call waits
+ * for that section's end, so that a caller without the lock (api.c
+ * path_fast, zc.c) finds the new path set, not a short count or EAGAIN for a
+ * blocking call. */
+static ssize_t left_settled(struct xw_sock *s, ssize_t rc)
+{
+    if (left(s)) {
+        xw_stack_lock();
+        xw_stack_unlock();
+    }
+    return rc;
+}
+
+static ssize_t ring_send(struct xw_sock *s, const struct iovec *iov, int iovcnt, size_t total,
+                         int flags)
+{
+    return left_settled(s, ring_send_body(s, iov, iovcnt, total, flags));
+}
+
+static ssize_t ring_sendfile(struct xw_sock *s, int in, off_t *off, size_t count)
+{
+    return left_settled(s, ring_sendfile_body(s, in, off, count));
+}
+
+static ssize_t ring_recv(struct xw_sock *s, const struct iovec *iov, int iovcnt, size_t want,
+                         int flags)
+{
+    return left_settled(s, ring_recv_body(s, iov, iovcnt, want, flags));
+}
+
+static ssize_t ring_zc_view(struct xw_sock *s, struct iovec seg[2], bool nonblock)
+{
+    return left_settled(s, ring_zc_view_body(s, seg, nonblock));
+}
+
+static ssize_t ring_zc_reserve(struct xw_sock *s, size_t want, struct iovec seg[2], bool nonblock)
+{
+    return left_settled(s, ring_zc_reserve_body(s, want, seg, nonblock));
 }
 
 const struct xw_path_ops xw_ring_ops = {

@@ -469,6 +469,25 @@ static ssize_t path_io(struct xw_sock *s, bool sending, const struct iovec *iov,
     return rc;
 }
 
+/* A blocking send (or MSG_WAITALL recv) that moved done bytes and found the
+ * connection switched (path.h): the rest on the new path, as path_io goes
+ * on; what the call moved in all. */
+static ssize_t rest_locked(struct xw_sock *s, bool sending, const struct iovec *iov, int iovcnt,
+                           size_t total, int flags, size_t done)
+{
+    struct iovec local[8], *rest = NULL;
+    ssize_t rc = 0;
+    int n = iov_skip(iov, iovcnt, done, local, 8, &rest);
+
+    xw_stack_lock();
+    if (n > 0 && !s->closing)
+        rc = path_io(s, sending, rest, n, total - done, flags);
+    xw_stack_leave();
+    if (rest && rest != local)
+        free(rest);
+    return rc > 0 ? (ssize_t)done + rc : (ssize_t)done;
+}
+
 /* The data path without any lock: the socket is held by a lock-free
  * reference.  false when fd's path needs the stack lock (or fd is not a
  * socket, or its path switched during the call): take the locked way. */
@@ -488,6 +507,9 @@ static bool path_fast(int fd, bool sending, const struct iovec *iov, int iovcnt,
     } else if (ops->unlocked_io) {
         *rc = path_call(ops, s, sending, iov, iovcnt, total, flags);
         done = *rc != -EAGAIN || xw_path_of(s) == ops;
+        if (*rc > 0 && (size_t)*rc < total && xw_path_of(s) != ops &&
+            (sending || (flags & MSG_WAITALL)) && !s->nonblock && !(flags & MSG_DONTWAIT))
+            *rc = rest_locked(s, sending, iov, iovcnt, total, flags, (size_t)*rc);
     }
     xw_sock_put_fast(s);
     return done;
@@ -587,9 +609,15 @@ ssize_t xway_sendfile(int out, int in, off_t *off, size_t count)
         return send_result(-EBUSY, 0);
     }
     if (s && xw_path_of(s)->sendfile && xw_path_of(s)->unlocked_io) {
-        rc = xw_path_of(s)->sendfile(s, in, off, count);
+        const struct xw_path_ops *ops = xw_path_of(s);
+        bool switched;
+        rc = ops->sendfile(s, in, off, count);
+        switched = rc == -EAGAIN && xw_path_of(s) != ops; /* (path.h) */
         xw_sock_put_fast(s);
-        return send_result(rc, 0);
+        if (!switched)
+            return send_result(rc, 0);
+        /* The rest on the new path, as send would go on. */
+        return send_result(copy_file(out, in, off, count), 0);
     }
     if (s)
         xw_sock_put_fast(s);

@@ -96,22 +96,12 @@ static ssize_t zc_open_fd(int fd, bool sending, size_t want, struct xway_zc *z, 
         struct zc_ref r;
         const struct xw_path_ops *ops;
         ssize_t n;
-        bool same;
 
         if (!zc_get(fd, &r))
             return -1;
         ops = xw_path_of(r.s);
         n = zc_open(&r, sending ? &r.s->zc_tx : &r.s->zc_rx, sending, want, z, flags);
-        if (n != -EAGAIN)
-            return zc_put(&r, n);
-        /* A path that stopped (the switch) returns EAGAIN; the new one is
-         * set under the stack lock in the same step: look under it. */
-        if (!r.locked)
-            xw_stack_lock();
-        same = xw_path_of(r.s) == ops || r.s->closing;
-        if (!r.locked)
-            xw_stack_unlock();
-        if (same)
+        if (n != -EAGAIN || xw_path_of(r.s) == ops || r.s->closing)
             return zc_put(&r, n);
         zc_put(&r, 0);
     }

@@ -58,6 +58,7 @@ struct xfer {
     int err;            /* errno of a failed call, 0 */
     volatile bool *stall;
     bool zc;
+    bool whole; /* blocking sends must move all they were given */
 };
 
 /* The zero-copy sender: the second reservation is held open ZC_HOLD_MS (the
@@ -109,6 +110,11 @@ static void *sender(void *arg)
         ssize_t n = xway_send(x->fd, buf, len, MSG_NOSIGNAL);
         if (n <= 0) {
             x->err = n < 0 ? errno : EPIPE;
+            return NULL;
+        }
+        if ((size_t)n != len && x->whole) { /* blocking: all of it, switch or not */
+            fprintf(stderr, "a blocking send of %zu returned %zd\n", len, n);
+            x->err = EMSGSIZE;
             return NULL;
         }
         off += (uint64_t)n;
@@ -189,7 +195,8 @@ static void transfer(int ctl, int fd, const struct plan *p, bool connector)
 {
     bool zc = p->zc & (connector ? 1 : 2);
     struct xfer tx = { .fd = fd, .n = p->bytes, .seed = connector ? 11 : 22,
-                       .max_write = p->max_write, .stall = &stalled, .zc = zc };
+                       .max_write = p->max_write, .stall = &stalled, .zc = zc,
+                       .whole = !p->reset };
     struct xfer rx = { .fd = fd, .n = p->bytes, .seed = connector ? 22 : 11,
                        .stall = &stalled, .zc = zc };
     pthread_t ts, tr;
