@@ -21,6 +21,17 @@ struct xway_conn_info xwt_info(int fd)
     return ci;
 }
 
+struct xway_conn_info xwt_info_show(const char *who, int fd)
+{
+    struct xway_conn_info ci = xwt_info(fd);
+
+    printf("%s: path %s (%s), %u switch(es); ring %llu/%llu, tcp %llu/%llu bytes out/in\n", who,
+           ci.path, ci.fallback, ci.switches, (unsigned long long)ci.ring_tx,
+           (unsigned long long)ci.ring_rx, (unsigned long long)ci.tcp_tx,
+           (unsigned long long)ci.tcp_rx);
+    return ci;
+}
+
 int xwt_path_is(const char *who, int fd, const char *path, const char *reason)
 {
     struct xway_conn_info ci = xwt_info(fd);

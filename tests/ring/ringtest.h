@@ -8,6 +8,8 @@
 
 /* XWAY_INFO of fd, CHECKed. */
 struct xway_conn_info xwt_info(int fd);
+/* The same, printed as who's line: path, reason, switches, bytes each way. */
+struct xway_conn_info xwt_info_show(const char *who, int fd);
 /* Whether fd's path is path ("ring"/"tcp") with fallback reason (name), and the
  * info consistent with it (ring_bytes only on the ring): 0, or 1 with a message. */
 int xwt_path_is(const char *who, int fd, const char *path, const char *reason);

@@ -98,11 +98,7 @@ static void transfer(int ctl, int fd, bool a)
                 strerror(rx.err));
     CHECK_EQ(tx.err, 0);
     CHECK_EQ(rx.err, 0);
-    struct xway_conn_info ci = xwt_info(fd);
-    printf("%s: path %s (%s), %u switches; ring %llu/%llu, tcp %llu/%llu out/in\n",
-           a ? "A" : "B", ci.path, ci.fallback, ci.switches,
-           (unsigned long long)ci.ring_tx, (unsigned long long)ci.ring_rx,
-           (unsigned long long)ci.tcp_tx, (unsigned long long)ci.tcp_rx);
+    struct xway_conn_info ci = xwt_info_show(a ? "A" : "B", fd);
     xwt_ctl_send64(ctl, ci.switches);
     xwt_ctl_send64(ctl, tx.done);
     xwt_ctl_send64(ctl, rx.done);

@@ -227,11 +227,7 @@ static void transfer(int ctl, int fd, const struct plan *p, bool connector)
     }
     CHECK_EQ(tx.err, 0);
     CHECK_EQ(rx.err, 0);
-    struct xway_conn_info ci = xwt_info(fd);
-    printf("%s: path %s (%s), %u switch(es); ring %llu/%llu, tcp %llu/%llu bytes out/in\n",
-           connector ? "connector" : "acceptor", ci.path, ci.fallback, ci.switches,
-           (unsigned long long)ci.ring_tx, (unsigned long long)ci.ring_rx,
-           (unsigned long long)ci.tcp_tx, (unsigned long long)ci.tcp_rx);
+    struct xway_conn_info ci = xwt_info_show(connector ? "connector" : "acceptor", fd);
     CHECK(strcmp(ci.path, "tcp") == 0);
     CHECK_EQ(ci.switches, 1);
     bool mover = connector != p->move_acceptor;
