@@ -172,6 +172,7 @@ int xw_channel_create(struct xw_xenif *x, uint32_t peer_domid, const struct xw_c
                           ch->port, (void **)&ch->intf);
     if (err)
         goto out_unbind;
+    memset(ch->intf, 0, XW_PAGE_SIZE); /* it may be a kept page (xw_unshare_keep) */
     err = xw_share(x, peer_domid, ch->npages, 1, refs, (void **)&ch->data);
     if (err)
         goto out_unshare_intf;
@@ -1002,10 +1003,19 @@ static void release(struct xw_channel *ch, bool quiet)
     /* The pages first, the port last (as create's error path and Xen's
      * drivers do): the interface page's unmap notification signals the port. */
     if (ch->creator) {
+        /* The peer had mapped the pages and has unmapped them all (its unmap
+         * notification cleared its byte, after its data pages went): they
+         * may serve our next channel with that domain. */
+        int (*drop)(struct xw_xenif *, void *, uint32_t) =
+            !quiet && atomic_load(&ch->peer_seen_live) &&
+                    !xw_load_acquire8(&ch->intf->acceptor_live)
+                ? xw_unshare_keep
+                : xw_unshare;
+
         if (ch->ind)
-            xw_unshare(ch->x, ch->ind, ch->nind);
-        xw_unshare(ch->x, ch->data, ch->npages);
-        xw_unshare(ch->x, ch->intf, 1);
+            drop(ch->x, ch->ind, ch->nind);
+        drop(ch->x, ch->data, ch->npages);
+        drop(ch->x, ch->intf, 1);
         xw_budget_share_put(ch->budget_pages);
     } else {
         xw_unmap(ch->x, ch->data, ch->npages);

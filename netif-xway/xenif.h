@@ -50,7 +50,8 @@ struct xw_xenif_ops {
     const char *name; /* "xen" or "sim" */
     void (*close)(struct xw_xenif *x);
 
-    /* Share count fresh zeroed pages with domid (xengntshr_share_pages):
+    /* Share count fresh zeroed pages with domid (xengntshr_share_pages), or
+     * pages unshare_keep kept from a share with the same domid (as they were):
      * refs[count] receive the grant references, *addr the local mapping. */
     int (*share)(struct xw_xenif *x, uint32_t domid, uint32_t count, int writable,
                  uint32_t *refs, void **addr);
@@ -62,6 +63,12 @@ struct xw_xenif_ops {
     /* Stop sharing what share returned: future maps of these refs fail.
      * Pages the grantee still has mapped stay valid for it until it unmaps. */
     int (*unshare)(struct xw_xenif *x, void *addr, uint32_t count);
+    /* As unshare, where the grantee has unmapped them: the pages may be kept
+     * and given again, contents and all, by a later share with the same
+     * domain (instead of fresh zeroed pages: the sim's tmpfs zeroes 512 KiB
+     * for a ring, as much work as the rest of a short connection).  NULL:
+     * unshare (xen). */
+    int (*unshare_keep)(struct xw_xenif *x, void *addr, uint32_t count);
 
     /* Map count grant refs of domid contiguously (xengnttab_map_domain_grant_refs).
      * -EPERM: a ref was granted to another domain or read-only while writable
@@ -174,6 +181,11 @@ static inline int xw_map_notify(struct xw_xenif *x, uint32_t domid, uint32_t ref
 static inline int xw_unshare(struct xw_xenif *x, void *addr, uint32_t count)
 {
     return x->ops->unshare(x, addr, count);
+}
+static inline int xw_unshare_keep(struct xw_xenif *x, void *addr, uint32_t count)
+{
+    return x->ops->unshare_keep ? x->ops->unshare_keep(x, addr, count)
+                                : x->ops->unshare(x, addr, count);
 }
 static inline int xw_map(struct xw_xenif *x, uint32_t domid, uint32_t count,
                          const uint32_t *refs, int writable, void **addr)

@@ -442,6 +442,7 @@ static const struct xw_xenif_ops sim_ops = {
     .share = xw_sim_share,
     .share_notify = xw_sim_share_notify,
     .unshare = xw_sim_unshare,
+    .unshare_keep = xw_sim_unshare_keep,
     .map = xw_sim_map,
     .map_notify = xw_sim_map_notify,
     .unmap = xw_sim_unmap,

@@ -8,6 +8,14 @@
  * is closed right after.  Unshare revokes the entries and unlinks the object:
  * later maps fail, existing mappings keep their pages until unmapped.
  *
+ * Unshare with keep (a channel whose peer has unmapped it) revokes the
+ * entries but keeps the object and our mapping, at most KEEP_MAX of them: a
+ * later share of as many pages with the same domain takes them, as they are,
+ * and meanwhile the object is named k<ID>-<OBJ> (no grant names it),
+ * instead of creating an object (tmpfs allocates and zeroes its pages: ~50 us
+ * for a 512 KiB ring, and as much again to unmap and free them).  Only the
+ * same grantee: the contents are what it and we wrote to each other.
+ *
  * An entry is published by writing state last (release); a reader that loads
  * state (acquire), reads the rest and finds state unchanged has a consistent
  * entry.  The generation in state makes a revoked-then-reused entry differ.
@@ -26,10 +34,12 @@
 
 /* What we shared, by the address share returned, with what to do on unshare
  * (-1: nothing). */
+#define KEEP_MAX 8
+
 struct gnt_share {
     struct gnt_share *next;
     void *addr;
-    uint32_t count, first_ref, obj;
+    uint32_t count, first_ref, obj, grantee;
     int notify_offset, notify_port;
 };
 
@@ -48,6 +58,56 @@ int xw_sim_gnttab_open(struct xw_sim *s)
     return s->gnt ? 0 : -ENOMEM;
 }
 
+/* A kept object's end: its file and our mapping. */
+static void drop_kept(struct xw_sim *s, struct gnt_share *sh)
+{
+    char p[PATH_MAX];
+
+    if (!s->retired && !xw_sim_path(s, p, "k%u-%u", s->pub.domid, sh->obj))
+        unlink(p);
+    munmap(sh->addr, (size_t)sh->count << XW_PAGE_SHIFT);
+    free(sh);
+}
+
+static void drop_all_kept(struct xw_sim *s)
+{
+    struct gnt_share *sh;
+
+    while ((sh = s->kept)) {
+        s->kept = sh->next;
+        drop_kept(s, sh);
+    }
+    s->nkept = 0;
+}
+
+/* Rename our object obj from one kind to the other ('g' granted, 'k' kept). */
+static int rename_obj(struct xw_sim *s, uint32_t obj, char from, char to)
+{
+    char a[PATH_MAX], b[PATH_MAX];
+
+    if (xw_sim_path(s, a, "%c%u-%u", from, s->pub.domid, obj) ||
+        xw_sim_path(s, b, "%c%u-%u", to, s->pub.domid, obj))
+        return -ENAMETOOLONG;
+    return rename(a, b) ? -errno : 0;
+}
+
+/* A kept object of count pages last shared with domid, off the list and
+ * named for grants again.  Caller holds mu. */
+static struct gnt_share *take_kept(struct xw_sim *s, uint32_t domid, uint32_t count)
+{
+    for (struct gnt_share **pp = &s->kept; *pp; pp = &(*pp)->next)
+        if ((*pp)->grantee == domid && (*pp)->count == count) {
+            struct gnt_share *sh = *pp;
+            *pp = sh->next;
+            s->nkept--;
+            if (rename_obj(s, sh->obj, 'k', 'g') == 0)
+                return sh;
+            drop_kept(s, sh); /* (someone removed it: not ours to trust) */
+            return NULL;
+        }
+    return NULL;
+}
+
 /* Revoke what we shared, drop what we mapped (without the unmap
  * notifications: channels unmap explicitly before closing). */
 void xw_sim_gnttab_close(struct xw_sim *s)
@@ -57,6 +117,7 @@ void xw_sim_gnttab_close(struct xw_sim *s)
 
     while (s->shares)
         xw_sim_unshare(&s->pub, s->shares->addr, s->shares->count);
+    drop_all_kept(s);
     while ((mp = s->maps)) {
         s->maps = mp->next;
         munmap(mp->addr, (size_t)mp->count << XW_PAGE_SHIFT);
@@ -85,7 +146,8 @@ void xw_sim_gnttab_reclaim(struct xw_sim *s, uint32_t id)
     if (!d)
         return;
     while ((de = readdir(d)))
-        if (!strncmp(de->d_name, prefix, strlen(prefix)))
+        if (!strncmp(de->d_name, prefix, strlen(prefix)) ||
+            (de->d_name[0] == 'k' && !strncmp(de->d_name + 1, prefix + 1, strlen(prefix) - 1)))
             unlinkat(dirfd(d), de->d_name, 0);
     closedir(d);
 }
@@ -184,7 +246,7 @@ int xw_sim_share(struct xw_xenif *x, uint32_t domid, uint32_t count, int writabl
                  uint32_t *refs, void **addr)
 {
     struct xw_sim *s = xw_sim_of(x);
-    struct gnt_share *sh;
+    struct gnt_share *sh, *kept;
     int first, err;
 
     if (!count || count > XW_SIM_MAX_GREFS / 2 || domid > XW_SIM_MAX_DOMID)
@@ -201,11 +263,22 @@ int xw_sim_share(struct xw_xenif *x, uint32_t domid, uint32_t count, int writabl
     err = reserve_grefs(s, (uint32_t)first, count);
     if (err)
         goto out_unlock;
-    sh->obj = ++s->next_obj;
-    err = new_object(s, sh->obj, count, &sh->addr);
-    if (err)
-        goto out_unlock;
+    kept = take_kept(s, domid, count);
+    if (kept) {
+        free(sh);
+        sh = kept;
+    } else {
+        sh->obj = ++s->next_obj;
+        err = new_object(s, sh->obj, count, &sh->addr);
+        if (err == -ENOSPC && s->kept) { /* the host is full: kept pages first */
+            drop_all_kept(s);
+            err = new_object(s, sh->obj, count, &sh->addr);
+        }
+        if (err)
+            goto out_unlock;
+    }
     sh->count = count;
+    sh->grantee = domid;
     sh->first_ref = (uint32_t)first;
     sh->notify_offset = sh->notify_port = -1;
     grant(s, sh, domid, writable, refs);
@@ -258,8 +331,8 @@ static void notify_now(struct xw_sim *s, uint8_t *addr, int offset, int port, ui
 }
 
 /* Revoke sh's entries (keeping their generation): future maps fail; and
- * delete its object (mappers keep its pages).  Caller holds mu. */
-static void revoke_share(struct xw_sim *s, const struct gnt_share *sh)
+ * delete its object unless kept (mappers keep its pages).  Caller holds mu. */
+static void revoke_share(struct xw_sim *s, const struct gnt_share *sh, bool keep)
 {
     char p[PATH_MAX];
 
@@ -267,14 +340,16 @@ static void revoke_share(struct xw_sim *s, const struct gnt_share *sh)
         struct gnt_entry *e = &s->gnt[sh->first_ref + i];
         atomic_store_explicit(&e->state, atomic_load(&e->state) & ~0xffu, memory_order_release);
     }
+    if (keep)
+        return;
     if (!xw_sim_path(s, p, "g%u-%u", s->pub.domid, sh->obj))
         unlink(p);
 }
 
-int xw_sim_unshare(struct xw_xenif *x, void *addr, uint32_t count)
+static int unshare_pages(struct xw_xenif *x, void *addr, uint32_t count, bool keep)
 {
     struct xw_sim *s = xw_sim_of(x);
-    struct gnt_share **pp, *sh = NULL;
+    struct gnt_share **pp, *sh = NULL, *old = NULL;
 
     pthread_mutex_lock(&s->mu);
     for (pp = &s->shares; *pp; pp = &(*pp)->next)
@@ -283,16 +358,49 @@ int xw_sim_unshare(struct xw_xenif *x, void *addr, uint32_t count)
             *pp = sh->next;
             break;
         }
+    keep = keep && sh && !s->retired;
     if (sh && !s->retired)
-        revoke_share(s, sh);
+        revoke_share(s, sh, keep);
+    if (keep && rename_obj(s, sh->obj, 'g', 'k') < 0) {
+        revoke_share(s, sh, false); /* (unlinks it) */
+        keep = false;
+    }
     pthread_mutex_unlock(&s->mu);
     if (!sh)
         return -EINVAL;
     if (!s->retired)
         notify_now(s, addr, sh->notify_offset, sh->notify_port, s->pub.domid, sh->obj);
-    munmap(addr, (size_t)count << XW_PAGE_SHIFT);
-    free(sh);
+    if (!keep) {
+        munmap(addr, (size_t)count << XW_PAGE_SHIFT);
+        free(sh);
+        return 0;
+    }
+    pthread_mutex_lock(&s->mu);
+    if (s->nkept == KEEP_MAX) { /* the oldest goes */
+        for (pp = &s->kept; (*pp)->next; pp = &(*pp)->next)
+            ;
+        old = *pp;
+        *pp = NULL;
+        s->nkept--;
+    }
+    sh->notify_offset = sh->notify_port = -1;
+    sh->next = s->kept;
+    s->kept = sh;
+    s->nkept++;
+    if (old)
+        drop_kept(s, old);
+    pthread_mutex_unlock(&s->mu);
     return 0;
+}
+
+int xw_sim_unshare(struct xw_xenif *x, void *addr, uint32_t count)
+{
+    return unshare_pages(x, addr, count, false);
+}
+
+int xw_sim_unshare_keep(struct xw_xenif *x, void *addr, uint32_t count)
+{
+    return unshare_pages(x, addr, count, true);
 }
 
 /* The domain ends for its peers (xw_sim_retire): every grant is revoked now;
@@ -307,7 +415,8 @@ void xw_sim_gnttab_retire(struct xw_sim *s)
 
     pthread_mutex_lock(&s->mu);
     for (sh = s->shares; sh; sh = sh->next)
-        revoke_share(s, sh);
+        revoke_share(s, sh, false);
+    drop_all_kept(s);
     pthread_mutex_unlock(&s->mu);
     for (sh = s->shares; sh; sh = sh->next)
         if (sh->notify_port > 0)

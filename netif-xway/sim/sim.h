@@ -108,6 +108,8 @@ struct xw_sim {
     uint64_t gnt_reserved[GNT_BYTES / XW_PAGE_SIZE / 64]; /* pages reserved */
     uint32_t next_obj, gnt_hint;
     struct gnt_share *shares;
+    struct gnt_share *kept; /* unshared with keep: pages for the same grantee */
+    unsigned nkept;
     struct gnt_mapping *maps;
 
     /* notify.c */
@@ -158,6 +160,7 @@ int xw_sim_share(struct xw_xenif *x, uint32_t domid, uint32_t count, int writabl
 int xw_sim_share_notify(struct xw_xenif *x, uint32_t domid, int writable, uint32_t *ref,
                         int notify_offset, int notify_port, void **addr);
 int xw_sim_unshare(struct xw_xenif *x, void *addr, uint32_t count);
+int xw_sim_unshare_keep(struct xw_xenif *x, void *addr, uint32_t count);
 int xw_sim_map(struct xw_xenif *x, uint32_t domid, uint32_t count, const uint32_t *refs,
                int writable, void **addr);
 int xw_sim_map_notify(struct xw_xenif *x, uint32_t domid, uint32_t ref, int writable,

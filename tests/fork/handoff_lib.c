@@ -119,7 +119,9 @@ int main(void)
 
     xwt_join(&s);
     xway_fini();
-    CHECK_EQ(xwt_sim_leftovers(host, 1) + xwt_sim_leftovers(host, 2), 0);
+    CHECK_EQ(xwt_sim_leftovers(host, 1) + xwt_sim_leftovers(host, 2) + xwt_sim_kept(host, 1) +
+                 xwt_sim_kept(host, 2),
+             0);
     printf("PASS\n");
     return 0;
 }

@@ -112,7 +112,7 @@ static void run(const char *hub, const char *mode)
     uint64_t dom;
     CHECK(read(s.ctl, &dom, sizeof(dom)) == sizeof(dom));
     xwt_join(&s);
-    CHECK_EQ(xwt_sim_leftovers(host, (int)dom), 0); /* and after it exited */
+    CHECK_EQ(xwt_sim_leftovers(host, (int)dom) + xwt_sim_kept(host, (int)dom), 0); /* after exit */
 }
 
 int main(void)

@@ -123,19 +123,33 @@ static int count_ports(const char *host, int dom)
     return n;
 }
 
-int xwt_sim_leftovers(const char *host, int dom)
+/* dom's objects of kind 'g' (granted) or 'k' (kept for its next share). */
+static int count_objects(const char *host, int dom, char kind, const char *what)
 {
     char prefix[32];
     int n = 0;
-    snprintf(prefix, sizeof(prefix), "g%d-", dom);
+    snprintf(prefix, sizeof(prefix), "%c%d-", kind, dom);
     DIR *d = opendir(host);
     CHECK(d != NULL);
     struct dirent *de;
     while ((de = readdir(d)) != NULL)
         if (!strncmp(de->d_name, prefix, strlen(prefix))) {
-            printf("leftover: grant object %s\n", de->d_name);
+            printf("%s: %s\n", what, de->d_name);
             n++;
         }
     closedir(d);
-    return n + count_gnt(host, dom) + count_ports(host, dom);
+    return n;
+}
+
+int xwt_sim_leftovers(const char *host, int dom)
+{
+    int kept = count_objects(host, dom, 'k', "kept object");
+    /* A live process keeps at most 8 (netif-xway/sim/gnttab.c KEEP_MAX). */
+    return count_objects(host, dom, 'g', "leftover: grant object") + (kept > 8 ? kept : 0) +
+           count_gnt(host, dom) + count_ports(host, dom);
+}
+
+int xwt_sim_kept(const char *host, int dom)
+{
+    return count_objects(host, dom, 'k', "leftover: kept object");
 }

@@ -22,8 +22,12 @@ int xwt_reason_code(const char *name);
 int xwt_connect(const char *ip, unsigned port);
 
 /* What the sim host still holds for domain dom: grant objects g<dom>-*, grant
- * entries in use in dom<dom>.gnt, bound event-channel ports in dom<dom>.evt.
- * Prints each finding; returns their number. */
+ * entries in use in dom<dom>.gnt, bound event-channel ports in dom<dom>.evt,
+ * kept objects k<dom>-* beyond the 8 a live process may keep.  Prints each
+ * finding; returns their number. */
 int xwt_sim_leftovers(const char *host, int dom);
+/* dom's kept objects (pages for its next ring with the same peer): none may
+ * be left once its process has ended. */
+int xwt_sim_kept(const char *host, int dom);
 
 #endif
