@@ -271,19 +271,28 @@ static int copy_refs(struct xw_channel *ch, uint32_t domid, uint32_t nrefs, uint
 }
 
 /* Acceptor: our live byte, registered for the unmap notification.  The port
- * exists only after the bind, so the interface page is mapped again with the
- * notification and the first mapping dropped (geometry and nonce are already
- * private copies). */
+ * exists only after the bind: the notification is armed on the mapping we
+ * have where the backend can (the sim), else the interface page is mapped
+ * again with it and the first mapping dropped (geometry and nonce are
+ * already private copies). */
 static int arm_live(struct xw_channel *ch, const struct xw_chan_offer *offer)
 {
+    const int live = offsetof(struct xw_intf, acceptor_live);
     void *m;
-    int err = xw_map_notify(ch->x, offer->domid, offer->intf_ref, 1,
-                            offsetof(struct xw_intf, acceptor_live), ch->port, &m);
+    int err;
 
+    if (ch->x->ops->map_set_notify) { /* on the mapping we have (the sim) */
+        err = ch->x->ops->map_set_notify(ch->x, ch->intf, offer->domid, offer->intf_ref, 1,
+                                         live, ch->port);
+    } else {
+        err = xw_map_notify(ch->x, offer->domid, offer->intf_ref, 1, live, ch->port, &m);
+        if (!err) {
+            xw_unmap(ch->x, ch->intf, 1);
+            ch->intf = m;
+        }
+    }
     if (err)
         return err;
-    xw_unmap(ch->x, ch->intf, 1);
-    ch->intf = m;
     xw_store_release8(&ch->intf->acceptor_live, 1);
     atomic_store(&ch->peer_seen_live, true); /* the creator set its byte first */
     return 0;
@@ -991,34 +1000,70 @@ int xw_channel_switch_out(struct xw_channel *ch, bool moved, struct xw_chan_swit
     return 0;
 }
 
+/* Our end of both streams: EOF after our last byte, EPIPE for the peer's. */
+static void mark_closed(struct xw_channel *ch)
+{
+    if (!ch->wr_shut)
+        xw_ring_set_eof(&ch->tx);
+    if (!atomic_load(&ch->error))
+        xw_ring_set_error(&ch->rx, EPIPE); /* nobody will consume any more */
+}
+
+/* Creator closing: has the acceptor unmapped all its pages (its interface
+ * page's unmap notification, last, cleared its byte)?  One that has ended its
+ * stream (EOF: most close right after) or closed (EPIPE) is likely unmapping:
+ * wait for it at most KEEP_WAIT_US, a few times what a close takes. */
+#define KEEP_WAIT_US 50
+static bool peer_unmapped(struct xw_channel *ch)
+{
+    uint64_t start = 0;
+
+    if (!atomic_load(&ch->peer_seen_live))
+        return false;
+    while (xw_load_acquire8(&ch->intf->acceptor_live)) {
+        if (!xw_load_acquire(&ch->rx.ctl->eof) &&
+            xw_load_acquire(&ch->tx.ctl->error) != EPIPE)
+            return false;
+        if (!start)
+            start = now_us();
+        else if (now_us() - start > KEEP_WAIT_US)
+            return false;
+        xw_cpu_relax();
+    }
+    return true;
+}
+
 static void release(struct xw_channel *ch, bool quiet)
 {
-    if (!quiet) {
-        if (!ch->wr_shut)
-            xw_ring_set_eof(&ch->tx);
-        if (!atomic_load(&ch->error))
-            xw_ring_set_error(&ch->rx, EPIPE); /* nobody will consume any more */
-        kick(ch);
-    }
     /* The pages first, the port last (as create's error path and Xen's
      * drivers do): the interface page's unmap notification signals the port. */
     if (ch->creator) {
-        /* The peer had mapped the pages and has unmapped them all (its unmap
-         * notification cleared its byte, after its data pages went): they
-         * may serve our next channel with that domain. */
-        int (*drop)(struct xw_xenif *, void *, uint32_t) =
-            !quiet && atomic_load(&ch->peer_seen_live) &&
-                    !xw_load_acquire8(&ch->intf->acceptor_live)
-                ? xw_unshare_keep
-                : xw_unshare;
+        int (*drop)(struct xw_xenif *, void *, uint32_t) = xw_unshare;
 
+        if (!quiet) {
+            mark_closed(ch);
+            kick(ch);
+            /* Pages the peer no longer maps may serve our next channel with
+             * its domain (its contents are what we two wrote). */
+            if (peer_unmapped(ch))
+                drop = xw_unshare_keep;
+        }
         if (ch->ind)
             drop(ch->x, ch->ind, ch->nind);
         drop(ch->x, ch->data, ch->npages);
         drop(ch->x, ch->intf, 1);
         xw_budget_share_put(ch->budget_pages);
     } else {
+        /* The data pages go before our end is marked, and the interface
+         * page's unmap notification wakes the peer (a borrowed channel has
+         * none: a kick): a creator closing after it finds everything
+         * unmapped. */
         xw_unmap(ch->x, ch->data, ch->npages);
+        if (!quiet) {
+            mark_closed(ch);
+            if (ch->borrowed)
+                kick(ch);
+        }
         xw_unmap(ch->x, ch->intf, 1);
         if (!ch->borrowed)
             xw_budget_map_put(ch->peer_domid);

@@ -79,6 +79,11 @@ struct xw_xenif_ops {
      * notify_offset and signal notify_port (either may be -1; xen: gntdev). */
     int (*map_notify)(struct xw_xenif *x, uint32_t domid, uint32_t ref, int writable,
                       int notify_offset, int notify_port, void **addr);
+    /* Arm, on a one-page mapping map returned for domid's ref, what
+     * map_notify would have armed (one map instead of two when the port is
+     * bound only after the page was read).  NULL: map again (xen). */
+    int (*map_set_notify)(struct xw_xenif *x, void *addr, uint32_t domid, uint32_t ref,
+                          int writable, int notify_offset, int notify_port);
     int (*unmap)(struct xw_xenif *x, void *addr, uint32_t count);
 
     /* Event channels (xenevtchn_*).  Ports are returned as non-negative ints. */

@@ -429,6 +429,9 @@ void xw_sim_close(struct xw_xenif *x)
     for (i = 0; s->peers && i <= XW_SIM_MAX_DOMID; i++)
         if (s->peers[i].lock_fd >= 0)
             close(s->peers[i].lock_fd);
+    for (i = 0; s->peers && i <= XW_SIM_MAX_DOMID; i++)
+        if (s->peers[i].gnt_fd >= 0)
+            close(s->peers[i].gnt_fd);
     if (s->lock_fd >= 0)
         close(s->lock_fd); /* last: the id is free again */
     free(s->peers);
@@ -445,6 +448,7 @@ static const struct xw_xenif_ops sim_ops = {
     .unshare_keep = xw_sim_unshare_keep,
     .map = xw_sim_map,
     .map_notify = xw_sim_map_notify,
+    .map_set_notify = xw_sim_map_set_notify,
     .unmap = xw_sim_unmap,
     .evtchn_fd = xw_sim_evtchn_fd,
     .evtchn_alloc_unbound = xw_sim_evtchn_alloc_unbound,
@@ -478,7 +482,7 @@ static int alloc_sim(const char *dir, struct xw_sim **out)
     if (!s->peers)
         return -ENOMEM;
     for (i = 0; i <= XW_SIM_MAX_DOMID; i++)
-        s->peers[i].lock_fd = -1;
+        s->peers[i].lock_fd = s->peers[i].gnt_fd = -1;
     s->pub.ops = &sim_ops;
     s->pub.kind = XW_XENIF_SIM;
     s->port_hint = s->gnt_hint = 1;

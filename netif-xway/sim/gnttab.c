@@ -465,9 +465,18 @@ static int refs_backed(struct xw_sim *s, uint32_t domid, uint32_t count, const u
     uint32_t i;
     int fd, err = 0;
 
-    fd = xw_sim_open(s, O_RDONLY, "dom%u.gnt", domid);
-    if (fd < 0)
-        return errno == ENOENT ? -ESRCH : -errno; /* out of fds is not a dead peer */
+    pthread_mutex_lock(&s->mu); /* the fd is kept, as the table's mapping is */
+    fd = s->peers[domid].gnt_fd;
+    if (fd < 0) {
+        fd = xw_sim_open(s, O_RDONLY, "dom%u.gnt", domid);
+        if (fd < 0)
+            err = errno == ENOENT ? -ESRCH : -errno; /* out of fds is not a dead peer */
+        else
+            s->peers[domid].gnt_fd = fd;
+    }
+    pthread_mutex_unlock(&s->mu);
+    if (err)
+        return err;
     for (i = 0; i < count && !err; i++) {
         if (refs[i] == 0 || refs[i] >= XW_SIM_MAX_GREFS)
             continue; /* check_gref refuses it */
@@ -479,7 +488,6 @@ static int refs_backed(struct xw_sim *s, uint32_t domid, uint32_t count, const u
             err = d < 0 && errno != ENXIO ? -errno : -ENOENT;
         last = pg;
     }
-    close(fd);
     return err;
 }
 
@@ -581,12 +589,44 @@ out_free:
     return err;
 }
 
-int xw_sim_map_notify(struct xw_xenif *x, uint32_t domid, uint32_t ref, int writable,
-                      int notify_offset, int notify_port, void **addr)
+int xw_sim_map_set_notify(struct xw_xenif *x, void *addr, uint32_t domid, uint32_t ref,
+                          int writable, int notify_offset, int notify_port)
 {
     struct xw_sim *s = xw_sim_of(x);
     struct gnt_mapping *mp;
     uint32_t obj, page;
+    bool found = false;
+
+    if (notify_offset >= (int)XW_PAGE_SIZE || (notify_offset >= 0 && !writable) ||
+        notify_port >= XW_SIM_MAX_PORTS || domid < 1 || domid > XW_SIM_MAX_DOMID ||
+        !s->peers[domid].gnt)
+        return -EINVAL;
+    /* The page's object, for the record (revoked meanwhile: as a failed map). */
+    if (check_gref(s, s->peers[domid].gnt, ref, writable, &obj, &page))
+        return -ENOENT;
+    pthread_mutex_lock(&s->mu);
+    for (mp = s->maps; mp; mp = mp->next)
+        if (mp->addr == addr && mp->count == 1 && mp->notify_port < 0 && mp->notify_offset < 0) {
+            mp->notify_offset = notify_offset;
+            mp->notify_port = notify_port;
+            mp->dom = domid;
+            mp->obj = obj;
+            found = true;
+            break;
+        }
+    pthread_mutex_unlock(&s->mu);
+    if (!found)
+        return -EINVAL;
+    if (notify_port > 0)
+        xw_sim_ntf_arm(s, (uint32_t)notify_port, domid, obj,
+                       notify_offset >= 0 ? page << XW_PAGE_SHIFT | (uint32_t)notify_offset
+                                          : UINT32_MAX);
+    return 0;
+}
+
+int xw_sim_map_notify(struct xw_xenif *x, uint32_t domid, uint32_t ref, int writable,
+                      int notify_offset, int notify_port, void **addr)
+{
     int err;
 
     if (notify_offset >= (int)XW_PAGE_SIZE || (notify_offset >= 0 && !writable) ||
@@ -595,24 +635,11 @@ int xw_sim_map_notify(struct xw_xenif *x, uint32_t domid, uint32_t ref, int writ
     err = xw_sim_map(x, domid, 1, &ref, writable, addr);
     if (err)
         return err;
-    /* The page's object, for the record (revoked meanwhile: as a failed map). */
-    if (check_gref(s, s->peers[domid].gnt, ref, writable, &obj, &page)) {
+    err = xw_sim_map_set_notify(x, *addr, domid, ref, writable, notify_offset, notify_port);
+    if (err) {
         xw_sim_unmap(x, *addr, 1);
-        return -ENOENT;
+        return err == -EINVAL ? -ENOENT : err;
     }
-    pthread_mutex_lock(&s->mu);
-    for (mp = s->maps; mp; mp = mp->next)
-        if (mp->addr == *addr) {
-            mp->notify_offset = notify_offset;
-            mp->notify_port = notify_port;
-            mp->dom = domid;
-            mp->obj = obj;
-        }
-    pthread_mutex_unlock(&s->mu);
-    if (notify_port > 0)
-        xw_sim_ntf_arm(s, (uint32_t)notify_port, domid, obj,
-                       notify_offset >= 0 ? page << XW_PAGE_SHIFT | (uint32_t)notify_offset
-                                          : UINT32_MAX);
     return 0;
 }
 

@@ -82,6 +82,7 @@ struct sim_peer {
     void *evt; /* its struct evt_page */
     void *ntf; /* its notification records (notify.c) */
     int lock_fd; /* its dom<ID>.lock, for liveness probes; -1 when not open */
+    int gnt_fd;  /* its dom<ID>.gnt, for refs_backed; -1 when not open */
 };
 
 struct gnt_share;
@@ -163,6 +164,8 @@ int xw_sim_unshare(struct xw_xenif *x, void *addr, uint32_t count);
 int xw_sim_unshare_keep(struct xw_xenif *x, void *addr, uint32_t count);
 int xw_sim_map(struct xw_xenif *x, uint32_t domid, uint32_t count, const uint32_t *refs,
                int writable, void **addr);
+int xw_sim_map_set_notify(struct xw_xenif *x, void *addr, uint32_t domid, uint32_t ref,
+                          int writable, int notify_offset, int notify_port);
 int xw_sim_map_notify(struct xw_xenif *x, uint32_t domid, uint32_t ref, int writable,
                       int notify_offset, int notify_port, void **addr);
 int xw_sim_unmap(struct xw_xenif *x, void *addr, uint32_t count);
