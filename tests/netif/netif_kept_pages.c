@@ -97,8 +97,9 @@ int main(void)
         CHECK_EQ(xw_unshare_keep(a, many[i], 1), 0);
     CHECK_EQ(count(host, 'k', a->domid), 8);
 
+    uint32_t dom = a->domid;
     xw_xenif_close(a);
-    CHECK_EQ(count(host, 'k', a->domid) + count(host, 'g', a->domid), 0);
+    CHECK_EQ(count(host, 'k', dom) + count(host, 'g', dom), 0);
     xw_xenif_close(b);
     xw_xenif_close(c);
     printf("PASS\n");
