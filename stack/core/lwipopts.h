@@ -13,9 +13,13 @@
 #define LWIP_NETCONN                    0
 #define LWIP_NETIF_API                  0
 
-/* Memory: the C allocator for everything, so pools never run dry before memory does. */
+/* Memory: the port's allocator (include/xway_port.h) for everything, so pools
+ * never run dry before memory does. */
 #define MEM_LIBC_MALLOC                 1
 #define MEMP_MEM_MALLOC                 1
+#define mem_clib_malloc                 xway_port_malloc
+#define mem_clib_calloc                 xway_port_calloc
+#define mem_clib_free                   xway_port_free
 #define MEM_ALIGNMENT                   8
 #define MEMP_NUM_TCP_PCB                4096
 #define MEMP_NUM_TCP_PCB_LISTEN         1024

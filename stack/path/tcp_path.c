@@ -7,6 +7,8 @@
 #include "tcp_path.h"
 
 #include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "lwip/priv/tcp_priv.h"

@@ -1,31 +1,42 @@
-/* lwIP compiler/platform port for Linux userspace (Debian's lwIP source ships none). */
+/* lwIP's compiler and platform port for xway's core (Debian's lwIP source ships
+ * none): freestanding C, the rest through the port interface. */
 #ifndef XW_ARCH_CC_H
 #define XW_ARCH_CC_H
 
-#include <stdio.h>
-#include <stdlib.h>
+#include <stddef.h>
 #include <stdint.h>
-#include <errno.h>
-#include <sys/time.h>
-#include <endian.h>
 
+#include "xway_port.h"
+
+#define LWIP_NO_INTTYPES_H 1 /* (the formats below are for lwIP's debug output) */
+#define X8_F "02x"
+#define U16_F "u"
+#define S16_F "d"
+#define X16_F "x"
+#define U32_F "u"
+#define S32_F "d"
+#define X32_F "x"
+#define SZT_F "zu"
+#define LWIP_NO_CTYPE_H 1
 #define LWIP_TIMEVAL_PRIVATE 0
+
+/* (A hosted build may have <endian.h>'s, with the same meaning.) */
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
 #ifndef BYTE_ORDER
-#define BYTE_ORDER __BYTE_ORDER
+#define BYTE_ORDER BIG_ENDIAN
 #endif
-
-#define LWIP_PLATFORM_DIAG(x) do { printf x; } while (0)
-#define LWIP_PLATFORM_ASSERT(x)                                                     \
-    do {                                                                            \
-        fprintf(stderr, "xway: lwIP assertion \"%s\" failed at %s:%d\n", x,         \
-                __FILE__, __LINE__);                                                \
-        abort();                                                                    \
-    } while (0)
-
-uint32_t xw_lwip_rand(void);
-#define LWIP_RAND() xw_lwip_rand()
-
+#else
+#ifndef BYTE_ORDER
+#define BYTE_ORDER LITTLE_ENDIAN
+#endif
 #define lwip_htons(x) __builtin_bswap16(x)
 #define lwip_htonl(x) __builtin_bswap32(x)
+#endif
+
+/* lwIP's debug output (LWIP_DEBUG, stats display) is not built. */
+#define LWIP_PLATFORM_DIAG(x) ((void)0)
+#define LWIP_PLATFORM_ASSERT(x) xway_port_fatal(x, __FILE__, __LINE__)
+
+#define LWIP_RAND() xway_port_random32()
 
 #endif

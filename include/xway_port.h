@@ -1,0 +1,61 @@
+/* xway's port interface: what the core needs from the environment it runs in
+ * (a Linux process, a unikernel, an embedded guest) and nothing else.
+ *
+ * The core is the part of xway that builds freestanding: today lwIP with
+ * xway's options (stack/core/lwipopts.h, its arch in stack/core/arch), the
+ * handshake's protocol units (stack/proto: the SYN option, the control
+ * messages, the handshake's state machine) and the ring (netif-xway/ring.c).
+ * It calls only the functions declared here and the C library functions
+ * listed at the end; the freestanding check (tests/embedded) holds it to that.
+ * The Linux library implements this interface in stack/core/port_linux.c and
+ * builds the same core sources, with its threads, sockets and shim around
+ * them.  The rest of the stack joins the core as it loses its Linux calls
+ * (README: "The core").
+ *
+ * The core is single-threaded: a port calls into it from one thread at a
+ * time (the Linux library: under its stack lock).  None of these functions
+ * calls back into the core.
+ */
+#ifndef XWAY_PORT_H
+#define XWAY_PORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* A monotonic clock in milliseconds (it may wrap: the core compares
+ * differences).  lwIP's timers run on it. */
+uint32_t xway_port_now_ms(void);
+
+/* 32 unpredictable bits: TCP's initial sequence numbers and ephemeral ports
+ * come from here (not a seeded PRNG). */
+uint32_t xway_port_random32(void);
+
+/* Memory, as malloc, calloc and free (NULL when there is none left: the core
+ * fails the operation concerned, never the process). */
+void *xway_port_malloc(size_t size);
+void *xway_port_calloc(size_t count, size_t size);
+void xway_port_free(void *p);
+
+/* An internal invariant failed (what, at file:line).  Does not return. */
+_Noreturn void xway_port_fatal(const char *what, const char *file, int line);
+
+/* The C library functions the core calls, with their standard meaning (a
+ * freestanding environment provides them, as its compiler may emit calls to
+ * the first four anyway), from <string.h> and <stdlib.h>:
+ *
+ * libc: memcpy memmove memset memcmp strlen strncmp atoi
+ *
+ * and from <errno.h> the errno values, Linux's numbers (the core returns
+ * -errno codes; it reads no errno variable).  <stddef.h>, <stdint.h>,
+ * <stdbool.h>, <stdatomic.h> and <limits.h> are the compiler's own; struct
+ * iovec is POSIX's (<sys/uio.h>). */
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
