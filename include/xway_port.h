@@ -4,9 +4,13 @@
  * The core is the part of xway that builds freestanding: today lwIP with
  * xway's options (stack/core/lwipopts.h, its arch in stack/core/arch), the
  * handshake's protocol units (stack/proto: the SYN option, the control
- * messages, the handshake's state machine) and the ring (netif-xway/ring.c).
- * It calls only the functions declared here and the C library functions
- * listed at the end; the freestanding check (tests/embedded) holds it to that.
+ * messages, the handshake's state machine) and the ring channel
+ * (netif-xway/ring.c, channel.c, budget.c).  It calls only the functions
+ * declared here, the C library functions listed at the end, and the
+ * shared-memory backend it is given: grants, event channels and a key store
+ * as a struct xw_xenif_ops table (netif-xway/xenif.h), which the port
+ * supplies (the Linux library: Xen's libraries, or the sim's files).  The
+ * freestanding check (tests/embedded) holds it to that.
  * The Linux library implements this interface in stack/core/port_linux.c and
  * builds the same core sources, with its threads, sockets and shim around
  * them.  The rest of the stack joins the core as it loses its Linux calls
@@ -26,19 +30,27 @@
 extern "C" {
 #endif
 
-/* A monotonic clock in milliseconds (it may wrap: the core compares
- * differences).  lwIP's timers run on it. */
-uint32_t xway_port_now_ms(void);
+/* A monotonic clock in microseconds.  lwIP's timers run on it (in ms), the
+ * ring's waits and liveness too. */
+uint64_t xway_port_now_us(void);
 
-/* 32 unpredictable bits: TCP's initial sequence numbers and ephemeral ports
- * come from here (not a seeded PRNG). */
-uint32_t xway_port_random32(void);
+/* len unpredictable bytes: 0, or -errno when there are none to give.  TCP's
+ * initial sequence numbers and ephemeral ports, and each ring's key and nonce,
+ * come from here (not from a seeded PRNG). */
+int xway_port_random(void *buf, size_t len);
 
 /* Memory, as malloc, calloc and free (NULL when there is none left: the core
  * fails the operation concerned, never the process). */
 void *xway_port_malloc(size_t size);
 void *xway_port_calloc(size_t count, size_t size);
 void xway_port_free(void *p);
+
+/* The core's process-wide counters (the ring's grant and mapping budget,
+ * netif-xway/budget.c) are changed between these: a port that calls the core
+ * from one thread makes them nothing; the Linux library, whose threads call
+ * the ring's calls directly, a mutex. */
+void xway_port_lock(void);
+void xway_port_unlock(void);
 
 /* An internal invariant failed (what, at file:line).  Does not return. */
 _Noreturn void xway_port_fatal(const char *what, const char *file, int line);
@@ -52,7 +64,7 @@ _Noreturn void xway_port_fatal(const char *what, const char *file, int line);
  * and from <errno.h> the errno values, Linux's numbers (the core returns
  * -errno codes; it reads no errno variable).  <stddef.h>, <stdint.h>,
  * <stdbool.h>, <stdatomic.h> and <limits.h> are the compiler's own; struct
- * iovec is POSIX's (<sys/uio.h>). */
+ * iovec and ssize_t are POSIX's (<sys/uio.h>, <sys/types.h>). */
 
 #ifdef __cplusplus
 }

@@ -17,6 +17,7 @@
 #include <xengnttab.h>
 #include <xenstore.h>
 
+#include "budget.h"
 #include "xenif.h"
 
 struct xenb {
@@ -318,6 +319,7 @@ static const struct xw_xenif_ops xen_ops = {
     .map_notify = xen_map_notify,
     .unmap = xen_unmap,
     .evtchn_fd = xen_evtchn_fd,
+    .evtchn_wait = xw_xenif_wait_fd,
     .evtchn_alloc_unbound = xen_alloc_unbound,
     .evtchn_bind = xen_bind,
     .evtchn_notify = xen_notify,
@@ -375,6 +377,18 @@ int xw_xenif_xen_child(struct xw_xenif *parent, struct xw_xenif **out)
     return 0;
 }
 
+/* gntalloc's limit on the pages this domain shares, for the budget. */
+static void learn_share_limit(void)
+{
+    unsigned long long v;
+    FILE *f = fopen("/sys/module/xen_gntalloc/parameters/limit", "re");
+
+    if (f && fscanf(f, "%llu", &v) == 1)
+        xw_budget_learn_share_limit(v);
+    if (f)
+        fclose(f);
+}
+
 int xw_xenif_open_xen(struct xw_xenif **out)
 {
     struct xenb *b = calloc(1, sizeof(*b));
@@ -402,6 +416,7 @@ int xw_xenif_open_xen(struct xw_xenif **out)
         goto out_errno;
     b->xs = xs_open(0); /* optional: liveness and identity need it */
     read_identity(b);
+    learn_share_limit();
     *out = &b->pub;
     return 0;
 out_errno:

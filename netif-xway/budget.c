@@ -2,19 +2,16 @@
 #include "budget.h"
 
 #include <errno.h>
-#include <pthread.h>
 #include <stdbool.h>
-#include <stdio.h>
-#include <stdlib.h>
+#include <string.h>
 
-#define GNTALLOC_LIMIT "/sys/module/xen_gntalloc/parameters/limit"
+#include "xway_port.h"
 
 struct peer_count {
     uint32_t domid, rings;
 };
 
-/* Protects everything below. */
-static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+/* Everything below changes between xway_port_lock and xway_port_unlock. */
 static struct peer_count *peers; /* domains with rings mapped, unordered */
 static uint32_t npeers, cap_peers;
 static uint64_t shared, share_limit;
@@ -33,9 +30,12 @@ static struct peer_count *add(uint32_t domid)
 {
     if (npeers == cap_peers) {
         uint32_t n = cap_peers ? 2 * cap_peers : 16;
-        struct peer_count *p = realloc(peers, n * sizeof(*p));
+        struct peer_count *p = xway_port_malloc(n * sizeof(*p));
         if (!p)
             return NULL;
+        if (npeers)
+            memcpy(p, peers, npeers * sizeof(*p));
+        xway_port_free(peers);
         peers = p;
         cap_peers = n;
     }
@@ -48,7 +48,7 @@ int xw_budget_map_take(uint32_t peer, uint32_t cap)
     struct peer_count *p;
     int err = 0;
 
-    pthread_mutex_lock(&mu);
+    xway_port_lock();
     p = find(peer);
     if (!p)
         p = add(peer);
@@ -58,7 +58,7 @@ int xw_budget_map_take(uint32_t peer, uint32_t cap)
         err = -ENOSPC;
     else
         p->rings++;
-    pthread_mutex_unlock(&mu);
+    xway_port_unlock();
     return err;
 }
 
@@ -66,11 +66,11 @@ void xw_budget_map_put(uint32_t peer)
 {
     struct peer_count *p;
 
-    pthread_mutex_lock(&mu);
+    xway_port_lock();
     p = find(peer);
     if (p && p->rings && --p->rings == 0)
         *p = peers[--npeers]; /* forget idle domains: the table stays small */
-    pthread_mutex_unlock(&mu);
+    xway_port_unlock();
 }
 
 uint32_t xw_budget_mapped(uint32_t peer)
@@ -78,56 +78,46 @@ uint32_t xw_budget_mapped(uint32_t peer)
     struct peer_count *p;
     uint32_t n;
 
-    pthread_mutex_lock(&mu);
+    xway_port_lock();
     p = find(peer);
     n = p ? p->rings : 0;
-    pthread_mutex_unlock(&mu);
+    xway_port_unlock();
     return n;
 }
 
-/* gntalloc's limit on xen (0: none known).  Caller holds mu. */
-static void learn_limit(struct xw_xenif *x)
-{
-    unsigned long long v;
-    FILE *f;
-
-    if (limit_known)
-        return;
-    limit_known = true;
-    if (x->kind != XW_XENIF_XEN)
-        return;
-    f = fopen(GNTALLOC_LIMIT, "re");
-    if (f && fscanf(f, "%llu", &v) == 1)
-        share_limit = v;
-    if (f)
-        fclose(f);
-}
-
-int xw_budget_share_take(struct xw_xenif *x, uint32_t pages)
+int xw_budget_share_take(uint32_t pages)
 {
     int err = 0;
 
-    pthread_mutex_lock(&mu);
-    learn_limit(x);
+    xway_port_lock();
     if (share_limit && shared + pages > share_limit)
         err = -ENOSPC;
     else
         shared += pages;
-    pthread_mutex_unlock(&mu);
+    xway_port_unlock();
     return err;
 }
 
 void xw_budget_share_put(uint32_t pages)
 {
-    pthread_mutex_lock(&mu);
+    xway_port_lock();
     shared = pages > shared ? 0 : shared - pages;
-    pthread_mutex_unlock(&mu);
+    xway_port_unlock();
 }
 
 void xw_budget_set_share_limit(uint64_t pages)
 {
-    pthread_mutex_lock(&mu);
+    xway_port_lock();
     share_limit = pages;
     limit_known = true;
-    pthread_mutex_unlock(&mu);
+    xway_port_unlock();
+}
+
+void xw_budget_learn_share_limit(uint64_t pages)
+{
+    xway_port_lock();
+    if (!limit_known)
+        share_limit = pages;
+    limit_known = true;
+    xway_port_unlock();
 }

@@ -18,19 +18,16 @@
  * separate); error is written with a relaxed atomic so either may set it.
  */
 #include <errno.h>
-#include <poll.h>
 #include <stddef.h>
 #include <stdatomic.h>
 #include <stdbool.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
-#include <time.h>
 
 #include "barrier.h"
 #include "budget.h"
 #include "channel.h"
 #include "ring.h"
+#include "xway_port.h"
 
 struct xw_channel {
     struct xw_xenif *x;
@@ -71,10 +68,7 @@ struct xw_channel {
 
 static uint64_t now_us(void)
 {
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+    return xway_port_now_us();
 }
 
 int xw_channel_check_ring_bytes(unsigned long bytes)
@@ -138,7 +132,7 @@ static int publish_refs(struct xw_channel *ch, const uint32_t *refs)
 int xw_channel_create(struct xw_xenif *x, uint32_t peer_domid, const struct xw_chan_params *p,
                       struct xw_channel **out, struct xw_chan_offer *offer)
 {
-    struct xw_channel *ch = calloc(1, sizeof(*ch));
+    struct xw_channel *ch = xway_port_calloc(1, sizeof(*ch));
     uint32_t intf_ref, *refs = NULL;
     int err = -ENOMEM;
 
@@ -152,7 +146,7 @@ int xw_channel_create(struct xw_xenif *x, uint32_t peer_domid, const struct xw_c
     if (err)
         goto out_free;
     ch->npages = xw_ring_data_pages(ch->shift);
-    refs = malloc(ch->npages * sizeof(*refs));
+    refs = xway_port_malloc(ch->npages * sizeof(*refs));
     if (!refs) {
         err = -ENOMEM;
         goto out_free;
@@ -160,7 +154,7 @@ int xw_channel_create(struct xw_xenif *x, uint32_t peer_domid, const struct xw_c
     ch->budget_pages = 1 + ch->npages;
     if (ch->npages > XW_INTF_MAX_REFS)
         ch->budget_pages += (ch->npages + XW_REFS_PER_PAGE - 1) / XW_REFS_PER_PAGE;
-    err = xw_budget_share_take(x, ch->budget_pages);
+    err = xw_budget_share_take(ch->budget_pages);
     if (err)
         goto out_free;
     /* The port first: the interface page's unmap notification signals it. */
@@ -181,10 +175,9 @@ int xw_channel_create(struct xw_xenif *x, uint32_t peer_domid, const struct xw_c
         goto out_unshare_data;
     {
         uint64_t rnd[2]; /* one call: the nonce and the key */
-        if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd)) {
-            err = -EIO;
+        err = xway_port_random(rnd, sizeof(rnd));
+        if (err)
             goto out_unshare_ind;
-        }
         ch->nonce = rnd[0];
         ch->key = rnd[1];
     }
@@ -198,7 +191,7 @@ int xw_channel_create(struct xw_xenif *x, uint32_t peer_domid, const struct xw_c
     *offer = (struct xw_chan_offer){ .domid = x->domid, .intf_ref = intf_ref,
                                      .port = (uint32_t)ch->port, .ring_shift = ch->shift,
                                      .key = ch->key };
-    free(refs);
+    xway_port_free(refs);
     *out = ch;
     return 0;
 out_unshare_ind:
@@ -213,8 +206,8 @@ out_unbind:
 out_budget:
     xw_budget_share_put(ch->budget_pages);
 out_free:
-    free(refs);
-    free(ch);
+    xway_port_free(refs);
+    xway_port_free(ch);
     return err;
 }
 
@@ -325,12 +318,12 @@ static int map_pages(struct xw_channel *ch, const struct xw_chan_offer *offer)
         return err;
     err = read_header(ch, offer, &nrefs, &flags);
     if (!err) {
-        refs = malloc(ch->npages * sizeof(*refs));
+        refs = xway_port_malloc(ch->npages * sizeof(*refs));
         err = refs ? copy_refs(ch, offer->domid, nrefs, flags, refs) : -ENOMEM;
     }
     if (!err)
         err = xw_map(ch->x, offer->domid, ch->npages, refs, 1, (void **)&ch->data);
-    free(refs);
+    xway_port_free(refs);
     if (err)
         xw_unmap(ch->x, ch->intf, 1);
     return err;
@@ -339,7 +332,7 @@ static int map_pages(struct xw_channel *ch, const struct xw_chan_offer *offer)
 int xw_channel_accept(struct xw_xenif *x, const struct xw_chan_offer *offer,
                       const struct xw_chan_params *p, struct xw_channel **out, uint64_t *nonce)
 {
-    struct xw_channel *ch = calloc(1, sizeof(*ch));
+    struct xw_channel *ch = xway_port_calloc(1, sizeof(*ch));
     int err;
 
     if (!ch)
@@ -377,7 +370,7 @@ out_unmap_data:
 out_free:
     if (ch->budget_mapped)
         xw_budget_map_put(ch->peer_domid);
-    free(ch);
+    xway_port_free(ch);
     return err;
 }
 
@@ -599,18 +592,30 @@ int xw_channel_arm(struct xw_channel *ch, int events)
     return ready(ch, events); /* the re-check after arming */
 }
 
+int xw_xenif_drain(struct xw_xenif *x)
+{
+    int p, n = 0;
+
+    /* Bounded: a port the peer keeps notifying is pending again as soon as it
+     * is unmasked. */
+    while (n < XW_SIM_MAX_PORTS && (p = x->ops->evtchn_pending(x)) >= 0) {
+        x->ops->evtchn_unmask(x, (uint32_t)p);
+        n++;
+    }
+    return n;
+}
+
 /* Block on the event channel for up to ms; then check the peer is alive. */
 static int block(struct xw_channel *ch, int ms)
 {
-    struct pollfd pfd = { .fd = xw_evtchn_fd(ch->x), .events = POLLIN };
-    int n = poll(&pfd, 1, ms);
+    int n = ch->x->ops->evtchn_wait(ch->x, ms);
 
     if (n > 0) {
         xw_xenif_drain(ch->x);
         return 0;
     }
     if (n < 0)
-        return errno == EINTR ? 0 : -errno;
+        return n == -EINTR ? 0 : n;
     if (xw_evtchn_peer_alive(ch->x, (uint32_t)ch->port) == 0) {
         peer_gone(ch);
         set_error(ch, -ECONNRESET);
@@ -921,7 +926,7 @@ int xw_channel_adopt(struct xw_xenif *x, const struct xw_chan_desc *d,
 {
     struct xw_chan_offer offer = { .domid = d->peer_domid, .intf_ref = d->intf_ref,
                                    .port = d->port, .ring_shift = d->ring_shift, .key = d->key };
-    struct xw_channel *ch = calloc(1, sizeof(*ch));
+    struct xw_channel *ch = xway_port_calloc(1, sizeof(*ch));
     int err;
 
     if (!ch)
@@ -937,7 +942,7 @@ int xw_channel_adopt(struct xw_xenif *x, const struct xw_chan_desc *d,
     if (!err)
         err = map_pages(ch, &offer);
     if (err) {
-        free(ch);
+        xway_port_free(ch);
         return err;
     }
     setup_rings(ch);
@@ -952,7 +957,7 @@ void xw_channel_drop(struct xw_channel *ch)
         return;
     xw_unmap(ch->x, ch->data, ch->npages);
     xw_unmap(ch->x, ch->intf, 1);
-    free(ch);
+    xway_port_free(ch);
 }
 
 static uint8_t *copy_span(const struct xw_ring *r, uint32_t from, uint32_t n)
@@ -962,7 +967,7 @@ static uint8_t *copy_span(const struct xw_ring *r, uint32_t from, uint32_t n)
 
     if (!n)
         return NULL;
-    buf = malloc(n);
+    buf = xway_port_malloc(n);
     if (!buf)
         return NULL;
     xw_ring_span(r, from, n, iov);
@@ -993,8 +998,8 @@ int xw_channel_switch_out(struct xw_channel *ch, bool moved, struct xw_chan_swit
     if (out->tx_known)
         out->tx = copy_span(&ch->tx, out->tx_from, out->tx_idx - out->tx_from);
     if ((avail && !out->rx) || (out->tx_known && out->tx_idx != out->tx_from && !out->tx)) {
-        free(out->rx);
-        free(out->tx);
+        xway_port_free(out->rx);
+        xway_port_free(out->tx);
         return -ENOMEM;
     }
     return 0;
@@ -1070,7 +1075,7 @@ static void release(struct xw_channel *ch, bool quiet)
     }
     if (!ch->borrowed)
         xw_evtchn_unbind(ch->x, (uint32_t)ch->port);
-    free(ch);
+    xway_port_free(ch);
 }
 
 void xw_channel_close(struct xw_channel *ch)

@@ -191,8 +191,9 @@ void xw_channel_close(struct xw_channel *ch);
  * peer may not have consumed yet, [tx_from, tx_idx).  Both rings are in the
  * creator's pages: an acceptor whose domain moved (moved) has lost its
  * mapping of them and copies neither (rx_len 0, tx_known false).  Buffers
- * malloc'd (NULL when empty), the caller's to free.  0, -EPROTO (the peer's
- * index is out of bounds), -ENOMEM.
+ * from xway_port_malloc (NULL when empty), the caller's to free (the stack
+ * frees them with free(): the Linux port's allocator is malloc's).  0,
+ * -EPROTO (the peer's index is out of bounds), -ENOMEM.
  * close_quiet: release as close does, without a word to the peer (no EOF, no
  * EPIPE): after a switch, the stream goes on elsewhere. */
 bool xw_channel_vanished(const struct xw_channel *ch);

@@ -1,6 +1,7 @@
 /* Backend selection (XWAY_BACKEND semantics) and helpers common to backends. */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdatomic.h>
 #include <unistd.h>
 
@@ -41,17 +42,12 @@ void xw_xenif_close(struct xw_xenif *x)
         x->ops->close(x);
 }
 
-int xw_xenif_drain(struct xw_xenif *x)
+int xw_xenif_wait_fd(struct xw_xenif *x, int ms)
 {
-    int p, n = 0;
+    struct pollfd pfd = { .fd = x->ops->evtchn_fd(x), .events = POLLIN };
+    int n = poll(&pfd, 1, ms);
 
-    /* Bounded: a port the peer keeps notifying is pending again as soon as it
-     * is unmasked. */
-    while (n < XW_SIM_MAX_PORTS && (p = x->ops->evtchn_pending(x)) >= 0) {
-        x->ops->evtchn_unmask(x, (uint32_t)p);
-        n++;
-    }
-    return n;
+    return n < 0 ? -errno : n;
 }
 
 static _Atomic bool fork_keeps;

@@ -88,6 +88,10 @@ struct xw_xenif_ops {
 
     /* Event channels (xenevtchn_*).  Ports are returned as non-negative ints. */
     int (*evtchn_fd)(struct xw_xenif *x);
+    /* Wait up to ms (-1: no end) for a port of the handle to be pending: > 0
+     * when one is (or may be), 0 at the end, -errno (-EINTR: a signal).  Both
+     * Linux backends: poll on evtchn_fd (xw_xenif_wait_fd). */
+    int (*evtchn_wait)(struct xw_xenif *x, int ms);
     int (*evtchn_alloc_unbound)(struct xw_xenif *x, uint32_t domid);
     int (*evtchn_bind)(struct xw_xenif *x, uint32_t domid, uint32_t remote_port);
     int (*evtchn_notify)(struct xw_xenif *x, uint32_t port);
@@ -264,6 +268,8 @@ int xw_xenif_open_file(struct xw_xenif *x, const char *name, int flags);
 /* Consume every pending port of the handle and unmask it (for a poller that
  * only needs "something happened"; channels re-check their rings).  Returns
  * the number of ports consumed. */
-int xw_xenif_drain(struct xw_xenif *x);
+int xw_xenif_drain(struct xw_xenif *x); /* (channel.c: part of the core) */
+/* evtchn_wait of the Linux backends: poll on the handle's evtchn_fd. */
+int xw_xenif_wait_fd(struct xw_xenif *x, int ms);
 
 #endif

@@ -451,6 +451,7 @@ static const struct xw_xenif_ops sim_ops = {
     .map_set_notify = xw_sim_map_set_notify,
     .unmap = xw_sim_unmap,
     .evtchn_fd = xw_sim_evtchn_fd,
+    .evtchn_wait = xw_xenif_wait_fd,
     .evtchn_alloc_unbound = xw_sim_evtchn_alloc_unbound,
     .evtchn_bind = xw_sim_evtchn_bind,
     .evtchn_notify = xw_sim_evtchn_notify,

@@ -56,6 +56,7 @@ static const struct xw_xenif_ops retired_ops = {
     .map_notify = r_map_notify,
     .unmap = xw_sim_unmap,
     .evtchn_fd = r_fd,
+    .evtchn_wait = xw_xenif_wait_fd,
     .evtchn_alloc_unbound = r_dom,
     .evtchn_bind = r_bind,
     .evtchn_notify = r_port,

@@ -1,27 +1,31 @@
-/* The Linux port of the core (include/xway_port.h), and lwIP's clock. */
+/* The Linux port of the core (include/xway_port.h). */
+#include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <stdint.h>
 #include <time.h>
 #include <sys/random.h>
 
-#include "lwip/sys.h"
 #include "xway_port.h"
 
-uint32_t xway_port_now_ms(void)
+uint64_t xway_port_now_us(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint32_t)((uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
-uint32_t xway_port_random32(void)
+int xway_port_random(void *buf, size_t len)
 {
-    uint32_t v = 0;
-    if (getrandom(&v, sizeof(v), GRND_NONBLOCK) != sizeof(v))
-        v = (uint32_t)(time(NULL) ^ (uintptr_t)&v);
-    return v;
+    ssize_t n = getrandom(buf, len, 0);
+    return n == (ssize_t)len ? 0 : n < 0 ? -errno : -EIO;
 }
+
+static pthread_mutex_t core_mu = PTHREAD_MUTEX_INITIALIZER;
+
+void xway_port_lock(void) { pthread_mutex_lock(&core_mu); }
+void xway_port_unlock(void) { pthread_mutex_unlock(&core_mu); }
 
 void *xway_port_malloc(size_t size) { return malloc(size); }
 void *xway_port_calloc(size_t count, size_t size) { return calloc(count, size); }

@@ -24,7 +24,7 @@
 void xw_link_eth_random_mac(uint8_t mac[6])
 {
     if (getrandom(mac, 6, 0) != 6) {
-        uint32_t a = xway_port_random32(), b = xway_port_random32();
+        uint32_t a = xw_lwip_rand(), b = xw_lwip_rand();
         memcpy(mac, &a, 4);
         memcpy(mac + 4, &b, 2);
     }

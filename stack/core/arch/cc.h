@@ -37,6 +37,7 @@
 #define LWIP_PLATFORM_DIAG(x) ((void)0)
 #define LWIP_PLATFORM_ASSERT(x) xway_port_fatal(x, __FILE__, __LINE__)
 
-#define LWIP_RAND() xway_port_random32()
+uint32_t xw_lwip_rand(void); /* lwip_sys.c */
+#define LWIP_RAND() xw_lwip_rand()
 
 #endif

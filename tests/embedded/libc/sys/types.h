@@ -1,0 +1,8 @@
+/* The freestanding check's stand-in for <sys/types.h>: ssize_t, POSIX's
+ * signed size, which the ring's calls return. */
+#ifndef XWT_SYS_TYPES_H
+#define XWT_SYS_TYPES_H
+
+typedef long ssize_t;
+
+#endif
