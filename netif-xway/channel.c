@@ -166,8 +166,10 @@ int xw_channel_create(struct xw_xenif *x, uint32_t peer_domid, const struct xw_c
                           ch->port, (void **)&ch->intf);
     if (err)
         goto out_unbind;
-    memset(ch->intf, 0, XW_PAGE_SIZE); /* it may be a kept page (xw_unshare_keep) */
-    err = xw_share(x, peer_domid, ch->npages, 1, refs, (void **)&ch->data);
+    /* The data pages may be kept ones (xw_unshare_keep): their contents are
+     * what we and this domain wrote, and the ring reads only what it was
+     * written.  The interface page is always fresh. */
+    err = xw_share_kept(x, peer_domid, ch->npages, 1, refs, (void **)&ch->data);
     if (err)
         goto out_unshare_intf;
     err = publish_refs(ch, refs);
@@ -1048,15 +1050,15 @@ static void release(struct xw_channel *ch, bool quiet)
         if (!quiet) {
             mark_closed(ch);
             kick(ch);
-            /* Pages the peer no longer maps may serve our next channel with
-             * its domain (its contents are what we two wrote). */
+            /* Data pages the peer no longer maps may serve our next channel
+             * with its domain (their contents are what we two wrote). */
             if (peer_unmapped(ch))
                 drop = xw_unshare_keep;
         }
         if (ch->ind)
-            drop(ch->x, ch->ind, ch->nind);
+            xw_unshare(ch->x, ch->ind, ch->nind);
         drop(ch->x, ch->data, ch->npages);
-        drop(ch->x, ch->intf, 1);
+        xw_unshare(ch->x, ch->intf, 1);
         xw_budget_share_put(ch->budget_pages);
     } else {
         /* The data pages go before our end is marked, and the interface

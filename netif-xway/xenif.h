@@ -50,8 +50,7 @@ struct xw_xenif_ops {
     const char *name; /* "xen" or "sim" */
     void (*close)(struct xw_xenif *x);
 
-    /* Share count fresh zeroed pages with domid (xengntshr_share_pages), or
-     * pages unshare_keep kept from a share with the same domid (as they were):
+    /* Share count fresh zeroed pages with domid (xengntshr_share_pages):
      * refs[count] receive the grant references, *addr the local mapping. */
     int (*share)(struct xw_xenif *x, uint32_t domid, uint32_t count, int writable,
                  uint32_t *refs, void **addr);
@@ -64,11 +63,13 @@ struct xw_xenif_ops {
      * Pages the grantee still has mapped stay valid for it until it unmaps. */
     int (*unshare)(struct xw_xenif *x, void *addr, uint32_t count);
     /* As unshare, where the grantee has unmapped them: the pages may be kept
-     * and given again, contents and all, by a later share with the same
-     * domain (instead of fresh zeroed pages: the sim's tmpfs zeroes 512 KiB
-     * for a ring, as much work as the rest of a short connection).  NULL:
-     * unshare (xen). */
+     * and given again, contents and all, by a later share_kept of as many
+     * pages with the same domain (instead of fresh zeroed pages: the sim's
+     * tmpfs zeroes 512 KiB for a ring, as much work as the rest of a short
+     * connection).  Both NULL: unshare and share (xen). */
     int (*unshare_keep)(struct xw_xenif *x, void *addr, uint32_t count);
+    int (*share_kept)(struct xw_xenif *x, uint32_t domid, uint32_t count, int writable,
+                      uint32_t *refs, void **addr);
 
     /* Map count grant refs of domid contiguously (xengnttab_map_domain_grant_refs).
      * -EPERM: a ref was granted to another domain or read-only while writable
@@ -190,6 +191,12 @@ static inline int xw_map_notify(struct xw_xenif *x, uint32_t domid, uint32_t ref
 static inline int xw_unshare(struct xw_xenif *x, void *addr, uint32_t count)
 {
     return x->ops->unshare(x, addr, count);
+}
+static inline int xw_share_kept(struct xw_xenif *x, uint32_t domid, uint32_t count,
+                                int writable, uint32_t *refs, void **addr)
+{
+    return x->ops->share_kept ? x->ops->share_kept(x, domid, count, writable, refs, addr)
+                              : x->ops->share(x, domid, count, writable, refs, addr);
 }
 static inline int xw_unshare_keep(struct xw_xenif *x, void *addr, uint32_t count)
 {

@@ -446,6 +446,7 @@ static const struct xw_xenif_ops sim_ops = {
     .share_notify = xw_sim_share_notify,
     .unshare = xw_sim_unshare,
     .unshare_keep = xw_sim_unshare_keep,
+    .share_kept = xw_sim_share_kept,
     .map = xw_sim_map,
     .map_notify = xw_sim_map_notify,
     .map_set_notify = xw_sim_map_set_notify,

@@ -10,7 +10,8 @@
  *
  * Unshare with keep (a channel whose peer has unmapped it) revokes the
  * entries but keeps the object and our mapping, at most KEEP_MAX of them: a
- * later share of as many pages with the same domain takes them, as they are,
+ * later share_kept of as many pages with the same domain takes them, as they
+ * are (a plain share never does),
  * and meanwhile the object is named k<ID>-<OBJ> (no grant names it),
  * instead of creating an object (tmpfs allocates and zeroes its pages: ~50 us
  * for a 512 KiB ring, and as much again to unmap and free them).  Only the
@@ -242,8 +243,8 @@ static void grant(struct xw_sim *s, const struct gnt_share *sh, uint32_t domid, 
     }
 }
 
-int xw_sim_share(struct xw_xenif *x, uint32_t domid, uint32_t count, int writable,
-                 uint32_t *refs, void **addr)
+static int share_pages(struct xw_xenif *x, uint32_t domid, uint32_t count, int writable,
+                       uint32_t *refs, void **addr, bool reuse)
 {
     struct xw_sim *s = xw_sim_of(x);
     struct gnt_share *sh, *kept;
@@ -263,7 +264,7 @@ int xw_sim_share(struct xw_xenif *x, uint32_t domid, uint32_t count, int writabl
     err = reserve_grefs(s, (uint32_t)first, count);
     if (err)
         goto out_unlock;
-    kept = take_kept(s, domid, count);
+    kept = reuse ? take_kept(s, domid, count) : NULL;
     if (kept) {
         free(sh);
         sh = kept;
@@ -291,6 +292,18 @@ out_unlock:
     pthread_mutex_unlock(&s->mu);
     free(sh);
     return err;
+}
+
+int xw_sim_share(struct xw_xenif *x, uint32_t domid, uint32_t count, int writable,
+                 uint32_t *refs, void **addr)
+{
+    return share_pages(x, domid, count, writable, refs, addr, false);
+}
+
+int xw_sim_share_kept(struct xw_xenif *x, uint32_t domid, uint32_t count, int writable,
+                      uint32_t *refs, void **addr)
+{
+    return share_pages(x, domid, count, writable, refs, addr, true);
 }
 
 /* The notification runs on unshare, or for our dead process (notify.c). */

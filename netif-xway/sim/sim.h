@@ -156,6 +156,8 @@ int xw_sim_domain_alive(struct xw_xenif *x, uint32_t domid);
 int xw_sim_gnttab_open(struct xw_sim *s);
 void xw_sim_gnttab_close(struct xw_sim *s);
 void xw_sim_gnttab_reclaim(struct xw_sim *s, uint32_t id);
+int xw_sim_share_kept(struct xw_xenif *x, uint32_t domid, uint32_t count, int writable,
+                      uint32_t *refs, void **addr);
 int xw_sim_share(struct xw_xenif *x, uint32_t domid, uint32_t count, int writable,
                  uint32_t *refs, void **addr);
 int xw_sim_share_notify(struct xw_xenif *x, uint32_t domid, int writable, uint32_t *ref,

@@ -1,8 +1,9 @@
 /* Sim grants, unshare with keep: revoked like an unshare (old refs no longer
- * map), the object renamed k<dom>-<obj>; the next share of as many pages with
- * the same domain gets the same pages back, contents and all; a share with
- * another domain gets fresh zeroed ones; at most 8 are kept; nothing is left
- * once the handle is closed. */
+ * map), the object renamed k<dom>-<obj>; a plain share never takes it (fresh
+ * zeroed pages); the next share_kept of as many pages with the same domain
+ * gets the same pages back, contents and all; one with another domain gets
+ * fresh zeroed ones; at most 8 are kept; nothing is left once the handle is
+ * closed. */
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
@@ -66,8 +67,16 @@ int main(void)
     CHECK_EQ(xw_map(b, a->domid, PAGES, old, 1, (void **)&pb), -ENOENT); /* revoked */
     CHECK_EQ(xw_unshare(a, pa, PAGES), -EINVAL); /* not shared any more */
 
+    /* A plain share: fresh zeroed pages, whatever is kept. */
+    CHECK_EQ(xw_share(a, b->domid, PAGES, 1, refs, (void **)&pc), 0);
+    CHECK(pc != pa);
+    for (size_t i = 0; i < (size_t)PAGES * XW_PAGE_SIZE; i++)
+        CHECK_EQ(pc[i], 0);
+    CHECK_EQ(count(host, 'k', a->domid), 1);
+    CHECK_EQ(xw_unshare(a, pc, PAGES), 0);
+
     /* The same domain: the same pages, as they were, under new refs. */
-    CHECK_EQ(xw_share(a, b->domid, PAGES, 1, refs, (void **)&pa2), 0);
+    CHECK_EQ(xw_share_kept(a, b->domid, PAGES, 1, refs, (void **)&pa2), 0);
     CHECK(pa2 == pa);
     CHECK(holds(pa2, 3));
     CHECK_EQ(count(host, 'g', a->domid), 1);
@@ -81,7 +90,7 @@ int main(void)
     CHECK_EQ(xw_unshare_keep(a, pa2, PAGES), 0);
 
     /* Another domain: fresh zeroed pages, the kept ones stay kept. */
-    CHECK_EQ(xw_share(a, c->domid, PAGES, 1, refs, (void **)&pc), 0);
+    CHECK_EQ(xw_share_kept(a, c->domid, PAGES, 1, refs, (void **)&pc), 0);
     CHECK(pc != pa);
     for (size_t i = 0; i < (size_t)PAGES * XW_PAGE_SIZE; i++)
         CHECK_EQ(pc[i], 0);
