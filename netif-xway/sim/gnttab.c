@@ -9,12 +9,11 @@
  * later maps fail, existing mappings keep their pages until unmapped.
  *
  * Unshare with keep (a channel whose peer has unmapped it) revokes the
- * entries but keeps the object and our mapping, at most KEEP_MAX of them: a
- * later share_kept of as many pages with the same domain takes them, as they
- * are (a plain share never does),
- * and meanwhile the object is named k<ID>-<OBJ> (no grant names it),
- * instead of creating an object (tmpfs allocates and zeroes its pages: ~50 us
- * for a 512 KiB ring, and as much again to unmap and free them).  Only the
+ * entries but keeps the object, renamed k<ID>-<OBJ> (no grant names it), and
+ * our mapping, at most KEEP_MAX of them.  A later share_kept of as many pages
+ * with the same domain takes them back as they are, instead of creating an
+ * object (tmpfs allocates and zeroes its pages: ~50 us for a 512 KiB ring, and
+ * as much again to unmap and free them); a plain share never does.  Only the
  * same grantee: the contents are what it and we wrote to each other.
  *
  * An entry is published by writing state last (release); a reader that loads
@@ -33,10 +32,10 @@
 
 #include "sim.h"
 
-/* What we shared, by the address share returned, with what to do on unshare
- * (-1: nothing). */
 #define KEEP_MAX 8
 
+/* What we shared, by the address share returned, with what to do on unshare
+ * (-1: nothing); grantee for a kept one. */
 struct gnt_share {
     struct gnt_share *next;
     void *addr;
