@@ -2,7 +2,8 @@
  * (a Linux process, a unikernel, an embedded guest) and nothing else.
  *
  * The core is the part of xway that builds freestanding: today lwIP with
- * xway's options (stack/core/lwipopts.h, its arch in stack/core/arch), the
+ * xway's options (stack/core/lwipopts.h, its arch in stack/core/arch), xway's
+ * TCP options on lwIP's pcbs (stack/path/pcbopt.c, timewait.c), the
  * handshake's protocol units (stack/proto: the SYN option, the control
  * messages, the handshake's state machine) and the ring channel
  * (netif-xway/ring.c, channel.c, budget.c).  It calls only the functions
@@ -51,6 +52,16 @@ void xway_port_free(void *p);
  * the ring's calls directly, a mutex. */
 void xway_port_lock(void);
 void xway_port_unlock(void);
+
+/* Diagnostics.  level: 0 error, 1 warning, 2 information, 3 debugging (the
+ * values of xway.h's enum xway_log_level).  The port formats the line
+ * (printf's conventions) and writes it; it may rate-limit the _peer ones
+ * (lines a peer can cause at will).  xway_port_log_level: the most detailed
+ * level the port writes; the core formats nothing above it. */
+extern int xway_port_log_level;
+void xway_port_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void xway_port_log_peer(int level, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 /* An internal invariant failed (what, at file:line).  Does not return. */
 _Noreturn void xway_port_fatal(const char *what, const char *file, int line);

@@ -1,5 +1,6 @@
-/* Diagnostics: one line per call, written with a single write(2) so that lines of
- * concurrent threads and processes do not interleave. */
+/* Diagnostics, the Linux port's (xway_port_log: log.h names it xw_log): one
+ * line per call, written with a single write(2) so that lines of concurrent
+ * threads and processes do not interleave. */
 #include "log.h"
 
 #include <stdarg.h>

@@ -1,31 +1,40 @@
-/* Diagnostics to stderr, filtered by XWAY_LOG.  Lines start with "xway[pid]: ". */
+/* Diagnostics, through the port (include/xway_port.h: the core uses this
+ * header too).  The Linux port (log.c) writes them to stderr, filtered by
+ * XWAY_LOG; lines start with "xway[pid]: ". */
 #ifndef XW_LOG_H
 #define XW_LOG_H
 
-#include "xway.h"
+#if __STDC_HOSTED__
+#include "xway.h" /* (enum xway_log_level, for the Linux library's files) */
+#endif
+#include "xway_port.h"
 
-extern int xw_log_level; /* enum xway_log_level; default XWAY_LOG_WARN */
+/* Levels: xway.h's enum xway_log_level. */
+#define XW_LOG_ERROR 0
+#define XW_LOG_WARN 1
+#define XW_LOG_INFO 2
+#define XW_LOG_DEBUG 3
 
-void xw_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-/* The same, for lines a peer can cause at will (a reset handshake, a broken
- * ring, a full accept queue): at most XW_LOG_BURST such lines per 10 s in the
+#define xw_log_level xway_port_log_level /* default XW_LOG_WARN */
+#define xw_log xway_port_log
+/* For lines a peer can cause at will (a reset handshake, a broken ring, a
+ * full accept queue): at most XW_LOG_BURST such lines per 10 s in the
  * process, the rest counted and reported with the next line let through. */
 #define XW_LOG_BURST 20
-void xw_log_peer(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+#define xw_log_peer xway_port_log_peer
 
-#define xw_err(...) xw_log(XWAY_LOG_ERROR, __VA_ARGS__)
-#define xw_warn(...) xw_log(XWAY_LOG_WARN, __VA_ARGS__)
-#define xw_warn_peer(...) xw_log_peer(XWAY_LOG_WARN, __VA_ARGS__)
+#define xw_err(...) xw_log(XW_LOG_ERROR, __VA_ARGS__)
+#define xw_warn(...) xw_log(XW_LOG_WARN, __VA_ARGS__)
+#define xw_warn_peer(...) xw_log_peer(XW_LOG_WARN, __VA_ARGS__)
 #define xw_info(...)                                                                \
     do {                                                                            \
-        if (xw_log_level >= XWAY_LOG_INFO)                                          \
-            xw_log(XWAY_LOG_INFO, __VA_ARGS__);                                     \
+        if (xw_log_level >= XW_LOG_INFO)                                            \
+            xw_log(XW_LOG_INFO, __VA_ARGS__);                                       \
     } while (0)
 #define xw_debug(...)                                                               \
     do {                                                                            \
-        if (xw_log_level >= XWAY_LOG_DEBUG)                                         \
-            xw_log(XWAY_LOG_DEBUG, __VA_ARGS__);                                    \
+        if (xw_log_level >= XW_LOG_DEBUG)                                           \
+            xw_log(XW_LOG_DEBUG, __VA_ARGS__);                                      \
     } while (0)
 
 #endif

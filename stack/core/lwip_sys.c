@@ -1,7 +1,23 @@
-/* lwIP's system functions for NO_SYS=1 and its random numbers, over the
- * port interface (core). */
+/* lwIP's system functions for NO_SYS=1, its random numbers and its IPv6
+ * default gateway, over the port interface (core). */
+#include "lwip/ip6_addr.h"
+#include "lwip/netif.h"
 #include "lwip/sys.h"
 #include "xway_port.h"
+
+static const ip6_addr_t *gw6;
+
+void xw_lwip_set_gw6(const ip6_addr_t *gw)
+{
+    gw6 = gw;
+}
+
+const ip6_addr_t *xw_hook_nd6_gw(struct netif *netif, const ip6_addr_t *dest)
+{
+    (void)netif;
+    (void)dest;
+    return gw6;
+}
 
 u32_t sys_now(void)
 {

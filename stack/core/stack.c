@@ -18,6 +18,7 @@
 #include "lwip/netif.h"
 #include "lwip/sys.h"
 #include "lwip/timeouts.h"
+#include "xw_lwip_hooks.h"
 #include "ctl.h"
 #include "handoff.h"
 #include "keeper.h"
@@ -114,11 +115,6 @@ int xw_stack_route_check(const ip_addr_t *dst)
                 ip6_addr_netcmp(ip_2_ip6(dst), netif_ip6_addr(nif, i)))
                 return 0;
     return -ENETUNREACH;
-}
-
-const ip6_addr_t *xw_hook_nd6_gw(struct netif *netif, const ip6_addr_t *dest)
-{
-    return st.cfg.has_gw6 ? &st.gw6 : NULL;
 }
 
 static void wake_loop(void)
@@ -276,6 +272,7 @@ static int configure_netif(struct netif *nif, const struct xw_config *c)
     }
     if (c->has_gw6)
         to_lwip6(&c->gw6, &st.gw6);
+    xw_lwip_set_gw6(c->has_gw6 ? &st.gw6 : NULL);
     netif_set_default(nif);
     return 0;
 }

@@ -19,9 +19,12 @@ err_t xw_hook_tcp_inpacket(struct tcp_pcb *pcb, struct tcp_hdr *hdr, u16_t optle
 #define LWIP_HOOK_TCP_INPACKET_PCB(pcb, hdr, optlen, opt1len, opt2, p) \
     xw_hook_tcp_inpacket(pcb, hdr, optlen, opt1len, opt2, p)
 
-/* IPv6 default gateway from XWAY_GW for destinations that are not on-link. */
+/* IPv6 default gateway from XWAY_GW for destinations that are not on-link
+ * (lwip_sys.c: the stack sets it, NULL for none; the address stays the
+ * caller's). */
 struct netif;
 const ip6_addr_t *xw_hook_nd6_gw(struct netif *netif, const ip6_addr_t *dest);
+void xw_lwip_set_gw6(const ip6_addr_t *gw);
 #define LWIP_HOOK_ND6_GET_GW(netif, dest) xw_hook_nd6_gw(netif, dest)
 
 #endif

@@ -3,13 +3,13 @@
  * the switch of a connection to its path.  Decisions are handshake.c's.
  * Everything here runs with the stack lock held (lwIP callbacks and hooks). */
 #include "negotiate.h"
-#include "timewait.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "channel.h"
+#include "pcbopt.h"
 #include "ctrlmsg.h"
 #include "log.h"
 #include "lwip/priv/tcp_priv.h"
@@ -23,27 +23,8 @@
 
 #define HS_TIMEOUT_MS 2000
 
-/* What a pcb carries from its SYN exchange (lwIP ext arg; freed with the pcb). */
-struct pcb_hs {
-    bool offer_opt;       /* connector: our SYN carries the option */
-    bool replied;         /* acceptor: our SYN-ACK answers it */
-    bool peer_opt;        /* the peer's segment carried a valid option */
-    struct xw_synopt peer;
-    /* MARK options (both sides spoke the SYN option: every segment after the
-     * SYN exchange carries one): ours, where our latest control section
-     * starts; the peer's as last received. */
-    bool tx_mark_set, rx_mark_set;
-    uint32_t tx_mark, rx_mark;
-};
-
 static struct {
-    u8_t ext_id;
-    bool ext_ready;
     uint64_t host;  /* our host hash */
-    /* The option of the SYN being processed on a listening pcb, handed to the
-     * new pcb in passive_open (both run inside one tcp_input call). */
-    bool syn_valid;
-    struct xw_synopt syn;
     enum xw_fault fault;
     uint64_t count[XW_REASON_MAX];
     uint64_t ring_conns, tcp_conns;
@@ -72,39 +53,9 @@ int xw_neg_parse_fault(const char *v, enum xw_fault *out)
     return -EINVAL;
 }
 
-/* ---- per-pcb state ----------------------------------------------------------- */
-
-static void pcb_hs_destroy(u8_t id, void *data)
-{
-    free(data);
-}
-
-static err_t passive_open(u8_t id, struct tcp_pcb_listen *lpcb, struct tcp_pcb *cpcb);
-
-static const struct tcp_ext_arg_callbacks conn_cbs = { .destroy = pcb_hs_destroy };
-static const struct tcp_ext_arg_callbacks listen_cbs = { .passive_open = passive_open };
-
-static struct pcb_hs *pcb_hs_of(const struct tcp_pcb *pcb)
-{
-    if (!pcb || !ng.ext_ready || pcb->state == LISTEN)
-        return NULL;
-    return tcp_ext_arg_get(pcb, ng.ext_id);
-}
-
-static struct pcb_hs *pcb_hs_new(struct tcp_pcb *pcb)
-{
-    struct pcb_hs *h = calloc(1, sizeof(*h));
-
-    if (!h)
-        return NULL;
-    tcp_ext_arg_set_callbacks(pcb, ng.ext_id, &conn_cbs);
-    tcp_ext_arg_set(pcb, ng.ext_id, h);
-    return h;
-}
-
 static bool ring_available(void)
 {
-    return ng.ext_ready && xw_rev_xenif() != NULL;
+    return xw_pcbopt_ring();
 }
 
 static bool coresident(const struct xw_synopt *peer)
@@ -130,161 +81,41 @@ static const struct xw_tcp_handshake hooks = {
     .forget = neg_forget,
 };
 
-void xw_neg_start(enum xw_fault fault)
+/* What the SYN option says of us (pcbopt.h). */
+static void say(void)
 {
     struct xw_xenif *x = xw_rev_xenif();
 
-    if (!ng.ext_ready) {
-        ng.ext_id = tcp_ext_arg_alloc_id();
-        ng.ext_ready = true;
-    }
     ng.host = x ? xw_host_hash(x->host_token) : 0;
+    xw_pcbopt_set(ng.host, x ? x->domid : 0, x != NULL, ng.fault == XW_FAULT_RAW);
+}
+
+void xw_neg_start(enum xw_fault fault)
+{
     ng.fault = fault;
-    ng.syn_valid = false;
+    say();
     xw_tcp_set_handshake(&hooks);
 }
 
 void xw_neg_rehost(void)
 {
-    struct xw_xenif *x = xw_rev_xenif();
-
-    ng.host = x ? xw_host_hash(x->host_token) : 0;
+    say();
 }
 
 static void neg_connect_prepare(struct xw_sock *s)
 {
-    struct pcb_hs *h;
-
     s->hs.state = XW_HS_NONE;
     s->hs.reason = XW_REASON_BACKEND_OFF;
     if (!ring_available())
         return;
-    h = pcb_hs_new(s->tcp.pcb);
-    if (h)
-        h->offer_opt = true;
-    else
+    if (!xw_pcbopt_connect(s->tcp.pcb))
         s->hs.reason = XW_REASON_RESOURCES;
 }
 
 static void neg_listen_prepare(struct xw_sock *s)
 {
     if (ring_available())
-        tcp_ext_arg_set_callbacks(s->tcp.pcb, ng.ext_id, &listen_cbs);
-}
-
-/* ---- lwIP hooks (xw_lwip_hooks.h) --------------------------------------------- */
-
-static bool carries_option(const struct tcp_pcb *pcb, const struct pcb_hs *h)
-{
-    /* Only SYN and SYN-ACK, and identically on retransmissions: the answer
-     * depends on nothing but the pcb's state while those are in flight. */
-    if (h->offer_opt)
-        return pcb->state == CLOSED || pcb->state == SYN_SENT;
-    return h->replied && pcb->state == SYN_RCVD;
-}
-
-/* Both sides spoke the option: from the established state on, every segment
- * carries a MARK (a fixed length per pcb from then on: lwIP sizes a segment's
- * options when it makes it and checks them again at each transmission). */
-static bool carries_mark(const struct tcp_pcb *pcb, const struct pcb_hs *h)
-{
-    return h->peer_opt && (h->offer_opt || h->replied) && pcb->state >= ESTABLISHED;
-}
-
-u8_t xw_hook_tcpopt_length(const struct tcp_pcb *pcb, u8_t internal_len)
-{
-    struct pcb_hs *h = pcb_hs_of(pcb);
-
-    if (h && carries_option(pcb, h) && internal_len + XW_OPT_LEN <= 40)
-        return (u8_t)(internal_len + XW_OPT_LEN);
-    if (h && carries_mark(pcb, h) && internal_len + XW_MARK_LEN <= 40)
-        return (u8_t)(internal_len + XW_MARK_LEN);
-    return internal_len;
-}
-
-u32_t *xw_hook_tcpopt_add(struct pbuf *p, struct tcp_hdr *hdr, const struct tcp_pcb *pcb,
-                          u32_t *opts)
-{
-    struct pcb_hs *h = pcb_hs_of(pcb);
-    struct xw_synopt o = { .version = XW_OPT_VERSION,
-                           .host = ng.fault == XW_FAULT_RAW ? 0 : ng.host };
-    u8_t internal = (u8_t)((u8_t *)opts - (u8_t *)(hdr + 1));
-
-    if (h && !carries_option(pcb, h) && carries_mark(pcb, h) && internal + XW_MARK_LEN <= 40) {
-        xw_tcpopt_mark_write((uint8_t *)opts, h->tx_mark_set, h->tx_mark);
-        return opts + XW_MARK_LEN / 4;
-    }
-    if (!h || !carries_option(pcb, h) || internal + XW_OPT_LEN > 40)
-        return opts;
-    o.domid = xw_rev_xenif() ? xw_rev_xenif()->domid : 0;
-    o.flags = h->replied ? XW_OPT_F_REPLY : 0;
-    xw_tcpopt_write((uint8_t *)opts, &o);
-    return opts + XW_OPT_LEN / 4;
-}
-
-static bool parse_option(struct tcp_hdr *hdr, u16_t optlen, u16_t opt1len, u8_t *opt2,
-                         struct xw_synopt *out)
-{
-    const uint8_t *p1 = (const uint8_t *)(hdr + 1);
-    int rc = xw_tcpopt_parse(p1, opt1len, opt2, opt2 ? (size_t)(optlen - opt1len) : 0, out);
-
-    if (rc < 0)
-        xw_debug("SYN option ignored: %s", strerror(-rc));
-    return rc == 1;
-}
-
-err_t xw_hook_tcp_inpacket(struct tcp_pcb *pcb, struct tcp_hdr *hdr, u16_t optlen,
-                           u16_t opt1len, u8_t *opt2, struct pbuf *p)
-{
-    struct xw_synopt o;
-    struct pcb_hs *h;
-    u8_t flags = TCPH_FLAGS(hdr);
-
-    /* Every segment, before lwIP's own option walker (which trusts the length bytes). */
-    if (!xw_tcpopt_valid((const uint8_t *)(hdr + 1), opt1len, opt2, opt2 ? (size_t)(optlen - opt1len) : 0))
-        return ERR_VAL; /* dropped */
-    if (pcb->state == TIME_WAIT)
-        return xw_timewait_syn(pcb, hdr, p) ? ERR_ABRT : ERR_OK;
-    if (pcb->state != LISTEN && (h = pcb_hs_of(pcb)) && h->peer_opt) {
-        uint32_t seq;
-        if (xw_tcpopt_mark_parse((const uint8_t *)(hdr + 1), opt1len, opt2,
-                                 opt2 ? (size_t)(optlen - opt1len) : 0, &seq) == 1) {
-            h->rx_mark = seq;
-            h->rx_mark_set = true;
-        }
-    }
-    if (!ng.ext_ready || !(flags & TCP_SYN))
-        return ERR_OK;
-    if (pcb->state == LISTEN) {
-        ng.syn_valid = !(flags & TCP_ACK) && parse_option(hdr, optlen, opt1len, opt2, &o);
-        if (ng.syn_valid)
-            ng.syn = o;
-        return ERR_OK;
-    }
-    h = pcb_hs_of(pcb);
-    if (pcb->state == SYN_SENT && h && h->offer_opt && (flags & TCP_ACK) &&
-        parse_option(hdr, optlen, opt1len, opt2, &o) && (o.flags & XW_OPT_F_REPLY)) {
-        h->peer_opt = true;
-        h->peer = o;
-    }
-    return ERR_OK;
-}
-
-/* A listening pcb spawned cpcb for the SYN the hook just saw. */
-static err_t passive_open(u8_t id, struct tcp_pcb_listen *lpcb, struct tcp_pcb *cpcb)
-{
-    struct pcb_hs *h;
-
-    if (!ng.syn_valid || !ring_available())
-        return ERR_OK;
-    ng.syn_valid = false;
-    h = pcb_hs_new(cpcb);
-    if (!h)
-        return ERR_OK; /* no reply: the connection stays TCP */
-    h->replied = true;
-    h->peer_opt = true;
-    h->peer = ng.syn;
-    return ERR_OK;
+        xw_pcbopt_listen(s->tcp.pcb);
 }
 
 /* ---- the exchange --------------------------------------------------------------- */
@@ -473,7 +304,7 @@ static void late_offer(void *arg)
 
 static bool neg_on_connected(struct xw_sock *s)
 {
-    struct pcb_hs *h = pcb_hs_of(s->tcp.pcb);
+    struct xw_pcbopt *h = xw_pcbopt_of(s->tcp.pcb);
     struct xw_ctrl offer = { 0 };
     struct xw_chan_offer off;
     struct xw_chan_params prm = { .ring_bytes = (uint32_t)xw_stack_config()->ring, .spin_us = -1 };
@@ -514,7 +345,7 @@ static bool neg_on_connected(struct xw_sock *s)
 
 static bool neg_on_accepted(struct xw_sock *l, struct xw_sock *s)
 {
-    struct pcb_hs *h = pcb_hs_of(s->tcp.pcb);
+    struct xw_pcbopt *h = xw_pcbopt_of(s->tcp.pcb);
     struct xw_hs_step st;
 
     if (!h || !h->replied) {
@@ -583,14 +414,14 @@ static void neg_forget(struct xw_sock *s)
 
 bool xw_neg_marks(const struct xw_sock *s)
 {
-    const struct pcb_hs *h = pcb_hs_of(s->tcp.pcb);
+    const struct xw_pcbopt *h = xw_pcbopt_of(s->tcp.pcb);
 
-    return h && carries_mark(s->tcp.pcb, h);
+    return h && xw_pcbopt_marks(s->tcp.pcb, h);
 }
 
 void xw_neg_mark_tx(struct xw_sock *s)
 {
-    struct pcb_hs *h = pcb_hs_of(s->tcp.pcb);
+    struct xw_pcbopt *h = xw_pcbopt_of(s->tcp.pcb);
 
     if (h) {
         h->tx_mark = s->tcp.pcb->snd_lbb;
@@ -600,7 +431,7 @@ void xw_neg_mark_tx(struct xw_sock *s)
 
 bool xw_neg_mark_rx(const struct xw_sock *s, uint32_t *seq)
 {
-    const struct pcb_hs *h = pcb_hs_of(s->tcp.pcb);
+    const struct xw_pcbopt *h = xw_pcbopt_of(s->tcp.pcb);
 
     if (!h || !h->rx_mark_set)
         return false;
@@ -610,7 +441,7 @@ bool xw_neg_mark_rx(const struct xw_sock *s, uint32_t *seq)
 
 bool xw_neg_connector(const struct xw_sock *s)
 {
-    const struct pcb_hs *h = pcb_hs_of(s->tcp.pcb);
+    const struct xw_pcbopt *h = xw_pcbopt_of(s->tcp.pcb);
 
     return h && h->offer_opt;
 }
