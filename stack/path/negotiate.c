@@ -9,12 +9,12 @@
 #include <string.h>
 
 #include "channel.h"
-#include "pcbopt.h"
 #include "ctrlmsg.h"
 #include "log.h"
 #include "lwip/priv/tcp_priv.h"
 #include "lwip/tcp.h"
 #include "lwip/timeouts.h"
+#include "pcbopt.h"
 #include "ring_events.h"
 #include "ring_path.h"
 #include "stack.h"

@@ -36,8 +36,8 @@ void xw_pcbopt_set(uint64_t host, uint32_t domid, bool ring, bool raw)
     if (!po.ext_ready) {
         po.ext_id = tcp_ext_arg_alloc_id();
         po.ext_ready = true;
-        po.syn_valid = false;
     }
+    po.syn_valid = false;
     po.host = host;
     po.domid = domid;
     po.ring = ring;
