@@ -17,9 +17,10 @@
  * them.  The rest of the stack joins the core as it loses its Linux calls
  * (README: "The core").
  *
- * The core is single-threaded: a port calls into it from one thread at a
- * time (the Linux library: under its stack lock).  None of these functions
- * calls back into the core.
+ * A port calls lwIP and the handshake from one thread at a time (the Linux
+ * library: under its stack lock); the ring channel's data calls may come from
+ * several threads at once (they synchronise on the shared ring itself).  None
+ * of these functions calls back into the core.
  */
 #ifndef XWAY_PORT_H
 #define XWAY_PORT_H

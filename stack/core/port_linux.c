@@ -1,11 +1,11 @@
 /* The Linux port of the core (include/xway_port.h). */
 #include <errno.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <stdint.h>
-#include <time.h>
 #include <sys/random.h>
+#include <time.h>
 
 #include "xway_port.h"
 
@@ -33,6 +33,6 @@ void xway_port_free(void *p) { free(p); }
 
 _Noreturn void xway_port_fatal(const char *what, const char *file, int line)
 {
-    fprintf(stderr, "xway: lwIP assertion \"%s\" failed at %s:%d\n", what, file, line);
+    fprintf(stderr, "xway: assertion \"%s\" failed at %s:%d\n", what, file, line);
     abort();
 }
