@@ -906,23 +906,30 @@ static int xepoll_wait(int epfd, struct epoll_event *ev, int max, int timeout,
     if (s->nring || s->nundecided || s->nnested)
         return ring_wait(epfd, s, ev, max, timeout, mask);
     /* Only the kernel's members: its wait, counted as a sleeper, so that a
-     * ring member added meanwhile wakes it (woken) to wait on for it. */
+     * ring member added meanwhile wakes it (woken) to wait on for it.  A wake
+     * that was only ours (the waiter's or the event fd's: no event for the
+     * application) is no timeout: the wait goes on for the time left, as the
+     * kernel's would (ab took an early 0 for its timeout and gave up). */
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    pthread_mutex_lock(&s->lock);
-    settle(s);
-    atomic_fetch_add(&s->sleepers, 1);
-    pthread_mutex_unlock(&s->lock);
-    k = kernel_events(s, epfd, ev, max, timeout, mask);
-    atomic_fetch_sub(&s->sleepers, 1);
-    if (k != 0 || timeout == 0 || !(s->nring || s->nundecided || s->nnested))
-        return k;
-    if (timeout > 0) {
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        timeout -= (int)((now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec - t0.tv_nsec) / 1000000);
-        if (timeout < 0)
-            timeout = 0;
+    for (int left = timeout;;) {
+        pthread_mutex_lock(&s->lock);
+        settle(s);
+        atomic_fetch_add(&s->sleepers, 1);
+        pthread_mutex_unlock(&s->lock);
+        k = kernel_events(s, epfd, ev, max, left, mask);
+        atomic_fetch_sub(&s->sleepers, 1);
+        if (k != 0 || timeout == 0)
+            return k;
+        if (timeout > 0) {
+            clock_gettime(CLOCK_MONOTONIC, &now);
+            left = timeout - (int)((now.tv_sec - t0.tv_sec) * 1000 +
+                                   (now.tv_nsec - t0.tv_nsec) / 1000000);
+            if (left <= 0)
+                return 0;
+        }
+        if (s->nring || s->nundecided || s->nnested)
+            return ring_wait(epfd, s, ev, max, left, mask);
     }
-    return ring_wait(epfd, s, ev, max, timeout, mask);
 }
 
 int epoll_wait(int epfd, struct epoll_event *ev, int max, int timeout)

@@ -61,6 +61,25 @@ int xw_count_fds(void)
     return n - 1; /* the directory's own fd */
 }
 
+void xw_print_fds(void)
+{
+    struct dirent *de;
+    DIR *d = opendir("/proc/self/fd");
+
+    CHECK(d);
+    while ((de = readdir(d))) {
+        char path[300], to[256];
+        ssize_t n;
+        if (de->d_name[0] == '.' || atoi(de->d_name) == dirfd(d))
+            continue;
+        snprintf(path, sizeof(path), "/proc/self/fd/%s", de->d_name);
+        n = readlink(path, to, sizeof(to) - 1);
+        to[n < 0 ? 0 : n] = 0;
+        printf("  fd %s -> %s\n", de->d_name, to);
+    }
+    closedir(d);
+}
+
 /* ---- temp directories, children, watchdog ---------------------------------------- */
 
 struct owned {

@@ -42,6 +42,8 @@ uint64_t xw_now_ns(void);
 
 /* The process's open file descriptors (/proc/self/fd, without the listing's own). */
 int xw_count_fds(void);
+/* Print each open fd and what it refers to (for a test whose count is off). */
+void xw_print_fds(void);
 
 /* Temp directories and children are cleaned up at exit (atexit) and by the
  * watchdog, each only by the process that made it: a forked child never removes

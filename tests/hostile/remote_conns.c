@@ -125,6 +125,8 @@ void rconn_settled(int socks, int fds)
         usleep(10000);
     printf("sockets %d (baseline %d), fds %d (baseline %d)\n", rconn_sockets(), socks,
            xw_count_fds(), fds);
+    if (xw_count_fds() != fds)
+        xw_print_fds();
     CHECK_EQ(rconn_sockets(), socks);
     CHECK_EQ(xw_count_fds(), fds);
 }

@@ -4,7 +4,8 @@
  * edge after EAGAIN), epoll_pwait2, a thread pool on one set (EPOLLONESHOT,
  * MOD), EPOLLRDHUP, EPOLLHUP
  * and EPOLLERR, one connection in two sets, an epoll set inside another and
- * in poll(), a waiter in another thread, EPOLLEXCLUSIVE. */
+ * in poll(), a waiter in another thread, EPOLLEXCLUSIVE, a timeout that
+ * comes no earlier than asked while the set changes. */
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
@@ -343,6 +344,48 @@ static void sets(void)
     close(e);
 }
 
+static void *timed_wait(void *arg)
+{
+    int *ep = arg;
+    struct epoll_event ev;
+    struct timespec t0;
+
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    ep[1] = epoll_wait(ep[0], &ev, 1, 800);
+    ep[2] = (int)st_ms_since(&t0);
+    return NULL;
+}
+
+/* epoll_wait returns 0 only when its timeout has passed: a set whose only
+ * member is a kernel fd, while another thread adds a connection and removes
+ * it again (the shim's own wake-ups; ab took an early 0 for its timeout). */
+static void timeout_not_early(void)
+{
+    int ep = epoll_create1(EPOLL_CLOEXEC), c = st_conn(PEER_ECHO, 407, 0, 0, 0), pfd[2];
+    int th[3] = { ep, -1, 0 };
+    pthread_t t;
+
+    CHECK(pipe(pfd) == 0, "pipe");
+    add(ep, EPOLL_CTL_ADD, c, EPOLLIN, 1); /* (the set has been a ring set) */
+    add(ep, EPOLL_CTL_DEL, c, 0, 1);
+    add(ep, EPOLL_CTL_ADD, pfd[0], EPOLLIN, 0);
+    CHECK(pthread_create(&t, NULL, timed_wait, th) == 0, "pthread_create");
+    for (int i = 0; i < 20; i++) {
+        usleep(10000);
+        add(ep, EPOLL_CTL_ADD, c, EPOLLIN, 1);
+        add(ep, EPOLL_CTL_DEL, c, 0, 1);
+    }
+    pthread_join(t, NULL);
+    CHECK(th[1] == 0 && th[2] >= 790, "epoll_wait(800 ms): %d after %d ms", th[1], th[2]);
+    st_send_pat(c, 407, 0, 5);
+    st_read_pat(c, 407, 0, 5);
+    st_ring(c, "a connection added and removed");
+    close(pfd[0]);
+    close(pfd[1]);
+    close(ep);
+    close(c);
+}
+
 int main(int argc, char **argv)
 {
     st_init(argc, argv, 60);
@@ -352,5 +395,6 @@ int main(int argc, char **argv)
     thread_pool();
     hangups();
     sets();
+    timeout_not_early();
     return st_done("epoll_more");
 }
