@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,7 @@
 
 #include "handoff.h"
 #include "log.h"
+#include "polling.h"
 #include "ring_events.h"
 #include "ring_path.h"
 #include "socket.h"
@@ -667,7 +669,11 @@ static void *serve(void *arg)
 {
     static struct pollfd p[MAX_CLIENTS + MAX_PENDING + MAX_DLG + 2];
 
-    (void)arg;
+    /* Its xway_poll's waiter (an eventfd) before start_serve returns: the
+     * process's fds do not change behind the back of whoever started the
+     * stack (a test counting them saw one appear late, under load). */
+    (void)xw_poll_thread_init();
+    sem_post(arg); /* (the starter's: not touched after) */
     for (;;) {
         int n = own.nclients, np = own.npend, nd = own.ndlg;
         p[0] = (struct pollfd){ .fd = own.stop_fd, .events = POLLIN };
@@ -703,6 +709,22 @@ static void *serve(void *arg)
     return NULL;
 }
 
+/* The service thread, once it has its waiter.  0 or -errno. */
+static int start_serve(void)
+{
+    sem_t started;
+    int rc;
+
+    if (sem_init(&started, 0, 0) < 0)
+        return -EAGAIN;
+    rc = xw_thread_start(&own.thread, false, "xway-owner", serve, &started);
+    if (!rc)
+        while (sem_wait(&started) < 0)
+            ;
+    sem_destroy(&started);
+    return rc;
+}
+
 int xw_owner_start(void)
 {
     uint8_t rnd[8];
@@ -728,7 +750,7 @@ int xw_owner_start(void)
         goto out;
     }
     own.nclients = 0;
-    if ((rc = xw_thread_start(&own.thread, false, "xway-owner", serve, NULL)) < 0)
+    if ((rc = start_serve()) < 0)
         goto out;
     own.running = true;
     own.self.valid = true;
@@ -791,7 +813,7 @@ int xw_owner_resume(void)
 
     if (own.running || own.lfd < 0)
         return 0;
-    if ((rc = xw_thread_start(&own.thread, false, "xway-owner", serve, NULL)) == 0)
+    if ((rc = start_serve()) == 0)
         own.running = true;
     return rc;
 }

@@ -196,6 +196,11 @@ static struct xw_waiter *my_waiter(void)
     return thread_waiter;
 }
 
+int xw_poll_thread_init(void)
+{
+    return my_waiter() ? 0 : -ENOMEM;
+}
+
 /* One kernel sleep of xway_poll: the ring sockets among fds are watched by
  * the thread's waiter instead of being polled by their fds, so that their
  * peers notify only this sleep.  The poll's result, the kernel fds' revents in

@@ -21,4 +21,8 @@ int xw_poll_settle(struct pollfd *fds, nfds_t nfds);
  * syscall. */
 int xw_poll_look(int fd, uint64_t *tok, int arm, uint32_t *mask, uint32_t marks[2]);
 
+/* Make the calling thread's waiter now, as its first xway_poll would: a
+ * service thread's fds are then all open once it has started.  0 or -ENOMEM. */
+int xw_poll_thread_init(void);
+
 #endif
