@@ -34,6 +34,15 @@ int xw_sim_path(const struct xw_sim *s, char *buf, const char *fmt, ...)
     return 0;
 }
 
+int xw_sim_created(const struct xw_sim *s, int fd, const char *dir)
+{
+    mode_t m = dir ? s->mode | ((s->mode & 0444) >> 2) : s->mode;
+
+    if (m == 0600 || m == 0700) /* (what open's and mkdir's modes gave, umask or not) */
+        return 0;
+    return (dir ? chmod(dir, m) : fchmod(fd, m)) < 0 ? -errno : 0;
+}
+
 /* Satellites (xenif.h: xw_xenif_set_opener). */
 static int (*sim_opener)(const char *name, int flags);
 
@@ -56,6 +65,12 @@ int xw_sim_open(struct xw_sim *s, int flags, const char *fmt, ...)
         return -1;
     }
     fd = open(p, flags | O_CLOEXEC, 0600);
+    if (fd >= 0 && (flags & O_CREAT) && xw_sim_created(s, fd, NULL) < 0) {
+        e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
     if (fd >= 0 || (flags & O_CREAT) || !sim_opener ||
         (errno != EACCES && errno != EPERM && errno != ENOENT))
         return fd;
@@ -380,7 +395,7 @@ static int create_token(struct xw_sim *s, const char *p)
     fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0)
         return -errno;
-    n = write(fd, tok, XW_HOST_TOKEN_LEN);
+    n = xw_sim_created(s, fd, NULL) < 0 ? -1 : write(fd, tok, XW_HOST_TOKEN_LEN);
     close(fd);
     if (n == XW_HOST_TOKEN_LEN && link(tmp, p) < 0 && errno != EEXIST)
         n = -1;
@@ -520,6 +535,7 @@ int xw_sim_liveness_domain(void)
 int xw_xenif_open_sim(const char *dir, int requested_domid, struct xw_xenif **out)
 {
     struct xw_sim *s = NULL;
+    struct stat st;
     int err, dl = xw_sim_liveness_domain();
 
     if (!dir || !dir[0] || strlen(dir) > PATH_MAX - 64 || dl < 0)
@@ -529,6 +545,11 @@ int xw_xenif_open_sim(const char *dir, int requested_domid, struct xw_xenif **ou
     err = alloc_sim(dir, &s);
     if (err)
         goto out_close;
+    if (stat(dir, &st) < 0) {
+        err = -errno;
+        goto out_close;
+    }
+    s->mode = 0600 | (st.st_mode & S_IWGRP ? 0060 : 0) | (st.st_mode & S_IWOTH ? 0006 : 0);
     s->domain_liveness = dl;
     err = xw_sim_store_open(s);
     if (err)

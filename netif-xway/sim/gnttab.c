@@ -210,7 +210,9 @@ static int new_object(struct xw_sim *s, uint32_t obj, uint32_t count, void **add
     fd = open(p, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0)
         return errno == ENOSPC || errno == EMFILE || errno == ENFILE ? -ENOSPC : -errno;
-    err = xw_sim_reserve(fd, 0, (off_t)len);
+    err = xw_sim_created(s, fd, NULL);
+    if (!err)
+        err = xw_sim_reserve(fd, 0, (off_t)len);
     if (!err) {
         m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
         err = m == MAP_FAILED ? -ENOMEM : 0;

@@ -92,6 +92,10 @@ struct xw_sim {
     struct xw_xenif pub; /* first: the handle callers hold */
     struct xw_sim *next_open; /* the process's open handles (domain.c) */
     char dir[PATH_MAX];  /* the sim host */
+    /* Its files' permissions: rw for us, and for the group and the others
+     * when the host directory lets them write there (who may write in it may
+     * join the host: the hub's rule); 0600 in a private directory. */
+    mode_t mode;
     pthread_mutex_t mu;
     struct sim_peer *peers; /* [XW_SIM_MAX_DOMID + 1] */
     int lock_fd;            /* our dom<ID>.lock, write-locked */
@@ -136,6 +140,9 @@ static inline struct xw_sim *xw_sim_of(struct xw_xenif *x) { return (struct xw_s
 /* domain.c: files of the sim host, domains. */
 __attribute__((format(printf, 3, 4)))
 int xw_sim_path(const struct xw_sim *s, char *buf, const char *fmt, ...);
+/* A file or directory just created in the host: s->mode (the x bits too for
+ * a directory), whatever the process's umask.  0 or -errno. */
+int xw_sim_created(const struct xw_sim *s, int fd, const char *dir);
 /* Open the sim host's file named by fmt: fd, or -1 with errno.  Without
  * O_CREAT, a process that cannot reach it itself (a satellite that chrooted
  * or changed user) asks the opener (xw_xenif_set_opener). */

@@ -23,9 +23,9 @@ int xw_sim_store_open(struct xw_sim *s)
 
     if (xw_sim_path(s, p, "xs"))
         return -ENAMETOOLONG;
-    if (mkdir(p, 0700) < 0 && errno != EEXIST)
-        return -errno;
-    return 0;
+    if (mkdir(p, 0700) == 0)
+        return xw_sim_created(s, -1, p);
+    return errno == EEXIST ? 0 : -errno;
 }
 
 void xw_sim_store_close(struct xw_sim *s)
@@ -85,7 +85,7 @@ int xw_sim_store_write(struct xw_xenif *x, const char *key, const char *val)
     fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0)
         return -errno;
-    if (write(fd, val, len) != (ssize_t)len)
+    if ((err = xw_sim_created(xw_sim_of(x), fd, NULL)) == 0 && write(fd, val, len) != (ssize_t)len)
         err = -EIO;
     close(fd);
     if (!err && rename(tmp, p) < 0)

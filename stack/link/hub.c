@@ -113,6 +113,8 @@ struct hub {
     struct xw_cidr claims[XW_MAX_ADDRS]; /* the addresses it holds (hub_claim.h) */
     int n_claims;
     size_t dir_len; /* strlen of the directory, the prefix of self.sun_path */
+    mode_t dir_mode; /* its permission bits: our socket's */
+    bool warned_access; /* an endpoint we may not connect to was logged */
     size_t frame_max;
     struct conn listener;
 
@@ -265,7 +267,12 @@ static void peer_dead(struct hub *h, struct peer *pe, int err)
     if (err == ECONNREFUSED && !lstat(sa.sun_path, &sb) && S_ISSOCK(sb.st_mode) &&
         !unlink(sa.sun_path))
         xw_info("hub: removed the dead endpoint %s", sa.sun_path);
-    else if (err != ENOENT)
+    else if ((err == EACCES || err == EPERM) && !h->warned_access) {
+        h->warned_access = true;
+        xw_warn("hub: endpoint %s: %s: another user's, not open to us (the hub directory's "
+                "permissions decide who may join: make it writable by both)",
+                sa.sun_path, strerror(err));
+    } else if (err != ENOENT)
         xw_debug("hub: endpoint %s: %s", sa.sun_path, strerror(err));
     h->st.tx_dead += pe->n_queued;
     free_fifo(pe);
@@ -816,6 +823,13 @@ static int bind_endpoint(struct hub *h)
              r[1], r[2], r[3], r[4], r[5]);
     if (bind(h->listener.fd, (struct sockaddr *)&tmp, sizeof(tmp)))
         return -errno;
+    /* Whoever may write in the hub's directory may join it, so may connect
+     * to us: the socket takes the directory's permissions, not our umask
+     * (postgres runs with 077: no other user's stack could answer it). */
+    if (chmod(tmp.sun_path, h->dir_mode)) {
+        rc = -errno;
+        goto out_unlink;
+    }
     if (listen(h->listener.fd, SOMAXCONN)) {
         rc = -errno;
         goto out_unlink;
@@ -850,6 +864,7 @@ static int open_dir(struct hub *h, const char *path)
         return -errno;
     if (!S_ISDIR(sb.st_mode))
         return -ENOTDIR;
+    h->dir_mode = sb.st_mode & 0777;
     h->self.sun_family = AF_UNIX;
     memcpy(h->self.sun_path, path, h->dir_len);
     h->self.sun_path[h->dir_len] = '/';
