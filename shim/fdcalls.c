@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -229,6 +230,25 @@ static int alias_dropped(struct xs_fd *e)
         return key;
     }
     return -1;
+}
+
+/* syscall(3) itself: libuv (node) closes its fds with syscall(SYS_close, fd),
+ * which left each xway socket open behind its closed number (node served 500
+ * connections and held 500 sockets more).  That call is the shim's close();
+ * every other goes to libc as it came, with six long arguments (what the
+ * x86-64 and AArch64 calling conventions pass; extra ones are ignored). */
+long syscall(long n, ...)
+{
+    va_list ap;
+    long a[6];
+
+    va_start(ap, n);
+    for (int i = 0; i < 6; i++)
+        a[i] = va_arg(ap, long);
+    va_end(ap);
+    if (n == SYS_close && !xs_in_stack)
+        return close((int)a[0]);
+    return xs_real.syscall(n, a[0], a[1], a[2], a[3], a[4], a[5]);
 }
 
 int close(int fd)

@@ -122,6 +122,18 @@ static int lazy_ioctl(int fd, unsigned long req, ...)
     return LAZY_FN(ioctl)(fd, req, arg);
 }
 
+static long lazy_syscall(long n, ...)
+{
+    va_list ap;
+    long a[6];
+
+    va_start(ap, n);
+    for (int i = 0; i < 6; i++)
+        a[i] = va_arg(ap, long);
+    va_end(ap);
+    return LAZY_FN(syscall)(n, a[0], a[1], a[2], a[3], a[4], a[5]);
+}
+
 #define INIT_MUST(name) .name = lazy_##name,
 #define INIT_MUST_VA(name) INIT_MUST(name)
 #define INIT_OPTIONAL(name)
@@ -201,4 +213,16 @@ int __wrap_ioctl(int fd, unsigned long req, ...)
     arg = va_arg(ap, void *);
     va_end(ap);
     return xs_real.ioctl(fd, req, arg);
+}
+
+long __wrap_syscall(long n, ...)
+{
+    va_list ap;
+    long a[6];
+
+    va_start(ap, n);
+    for (int i = 0; i < 6; i++)
+        a[i] = va_arg(ap, long);
+    va_end(ap);
+    return xs_real.syscall(n, a[0], a[1], a[2], a[3], a[4], a[5]);
 }

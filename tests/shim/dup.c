@@ -1,15 +1,16 @@
 /* dup, dup2, dup3, F_DUPFD(_CLOEXEC): duplicates share the connection, its
- * O_NONBLOCK and its lifetime, FD_CLOEXEC is per number; FIONBIO, FIONREAD
- * (xs_dup xway|kernel PEER_ADDR PORT, against xs_peer). */
+ * O_NONBLOCK and its lifetime, FD_CLOEXEC is per number; FIONBIO, FIONREAD;
+ * a close through syscall(SYS_close, fd), as libuv (node) closes (xs_dup xway|kernel PEER_ADDR PORT, against xs_peer). */
 #include <fcntl.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "peer.h"
 
-enum { ID = 400, ID2 = 401, BIG = 100000 };
+enum { ID = 400, ID2 = 401, ID3 = 402, BIG = 100000 };
 static uint64_t off; /* bytes of ID's pattern echoed so far */
 
 /* n bytes out through wfd, their echo back through rfd. */
@@ -171,5 +172,21 @@ int main(int argc, char **argv)
           (unsigned long long)st.eof, (unsigned long long)st.bytes, (unsigned long long)off);
     EXPECT_ERR(read(d5, &st, 1), EBADF);
     EXPECT_ERR(close(d5), EBADF);
+
+    /* syscall(SYS_close, fd) closes the connection as close() does; other
+     * system calls through syscall() are libc's. */
+    e = st_conn(PEER_ECHO, ID3, 0, 0, 0);
+    {
+        char ping[4];
+        st_write_all(e, "pong", 4);
+        CHECK(st_read_n(e, ping, 4) == 4 && !memcmp(ping, "pong", 4), "echo on %u", ID3);
+    }
+    CHECK(syscall(SYS_close, e) == 0, "syscall(SYS_close): %s", strerror(errno));
+    st = st_query(ID3, 5000);
+    CHECK(st.eof == 1 && st.bytes == 4, "after syscall(SYS_close): eof %llu bytes %llu",
+          (unsigned long long)st.eof, (unsigned long long)st.bytes);
+    EXPECT_ERR(fcntl(e, F_GETFD), EBADF);
+    EXPECT_ERR(syscall(SYS_close, e), EBADF);
+    CHECK(syscall(SYS_getpid) == getpid(), "syscall(SYS_getpid)");
     return st_done("dup");
 }
