@@ -19,6 +19,7 @@
 #include "ports.h"
 #include "stack.h"
 #include "switch.h"
+#include "timewait.h"
 #include "upgrade.h"
 #include "negotiate.h"
 #include "xway.h"
@@ -958,6 +959,8 @@ void xw_tcp_release(struct xw_sock *s, bool reset)
     }
     if (reset || tcp_close(pcb) != ERR_OK)
         tcp_abort(pcb);
+    else
+        xw_timewait_watch();
 }
 
 bool xw_tcp_unsent(const struct xw_sock *s)

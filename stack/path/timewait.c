@@ -16,6 +16,7 @@
 #include "log.h"
 #include "lwip/ip.h"
 #include "lwip/pbuf.h"
+#include "lwip/sys.h"
 #include "lwip/priv/tcp_priv.h"
 #include "lwip/tcp.h"
 #include "lwip/timeouts.h"
@@ -40,6 +41,41 @@ static bool has_listener(u16_t port)
         if (l->local_port == port)
             return true;
     return false;
+}
+
+static bool trimming;   /* the trim's timeout is set */
+static u32_t trimmed_at; /* sys_now() of its last run or setting */
+
+static void trim(void *arg)
+{
+    struct tcp_pcb *p = tcp_tw_pcbs, *next;
+    int n = 0, cut = 0;
+
+    (void)arg;
+    for (; p; p = next) { /* (newest first: lwIP puts them at the head) */
+        next = p->next;
+        if (++n > XW_TIMEWAIT_MAX) {
+            tcp_abort(p); /* (in TIME-WAIT: removed and freed, nothing sent) */
+            cut++;
+        }
+    }
+    if (cut)
+        xw_debug("TIME-WAIT: the %d oldest of %d connections dropped", cut, n);
+    trimmed_at = sys_now();
+    trimming = tcp_tw_pcbs != NULL;
+    if (trimming)
+        sys_timeout(XW_TIMEWAIT_TRIM_MS, trim, NULL);
+}
+
+void xw_timewait_watch(void)
+{
+    /* (late: the stack restarted since, its timeouts with it) */
+    if (!trimming || sys_now() - trimmed_at > 4 * XW_TIMEWAIT_TRIM_MS) {
+        sys_untimeout(trim, NULL);
+        sys_timeout(XW_TIMEWAIT_TRIM_MS, trim, NULL);
+        trimming = true;
+        trimmed_at = sys_now();
+    }
 }
 
 bool xw_timewait_syn(struct tcp_pcb *pcb, const struct tcp_hdr *hdr, struct pbuf *p)
