@@ -7,7 +7,8 @@ PKGS="build-essential cmake pkg-config xz-utils ca-certificates libxen-dev libcm
       iproute2 iperf3 netcat-openbsd curl python3 clang libclang-rt-14-dev valgrind
       qemu-system-x86 cpio busybox-static procps psmisc
       sockperf gnuplot-nox fonts-dejavu-core shfmt nginx-light openbsd-inetd gunicorn
-      memcached libmemcached-tools apache2-utils postgresql-15 nodejs"
+      memcached libmemcached-tools apache2-utils postgresql-15 nodejs
+      redis-server redis-tools"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
