@@ -816,10 +816,19 @@ static void leave(struct xs_epset *s, bool more)
  * the caller busy), or woke us. */
 #define KERNEL_EVERY 4
 
+/* What is left of timeout ms since t0 (<= 0: nothing). */
+static int ms_left(const struct timespec *t0, int timeout)
+{
+    struct timespec now;
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return timeout - (int)((now.tv_sec - t0->tv_sec) * 1000 + (now.tv_nsec - t0->tv_nsec) / 1000000);
+}
+
 static int ring_wait(int epfd, struct xs_epset *s, struct epoll_event *ev, int max, int timeout,
                      const sigset_t *mask)
 {
-    struct timespec t0, now;
+    struct timespec t0;
     int n = 0, k, left = timeout;
     bool more, kern, due;
     uint64_t t1;
@@ -884,13 +893,8 @@ static int ring_wait(int epfd, struct xs_epset *s, struct epoll_event *ev, int m
                 memory_order_relaxed);
         if (n || k < 0)
             return n ? n : k;
-        if (timeout > 0) {
-            clock_gettime(CLOCK_MONOTONIC, &now);
-            left = timeout - (int)((now.tv_sec - t0.tv_sec) * 1000 +
-                                   (now.tv_nsec - t0.tv_nsec) / 1000000);
-            if (left <= 0)
-                return 0;
-        }
+        if (timeout > 0 && (left = ms_left(&t0, timeout)) <= 0)
+            return 0;
     }
 }
 
@@ -898,7 +902,7 @@ static int xepoll_wait(int epfd, struct epoll_event *ev, int max, int timeout,
                        const sigset_t *mask)
 {
     struct xs_epset *s;
-    struct timespec t0, now;
+    struct timespec t0;
     int k;
 
     if (xs_in_stack || max <= 0 || !(s = set_of(epfd, false)))
@@ -920,13 +924,8 @@ static int xepoll_wait(int epfd, struct epoll_event *ev, int max, int timeout,
         atomic_fetch_sub(&s->sleepers, 1);
         if (k != 0 || timeout == 0)
             return k;
-        if (timeout > 0) {
-            clock_gettime(CLOCK_MONOTONIC, &now);
-            left = timeout - (int)((now.tv_sec - t0.tv_sec) * 1000 +
-                                   (now.tv_nsec - t0.tv_nsec) / 1000000);
-            if (left <= 0)
-                return 0;
-        }
+        if (timeout > 0 && (left = ms_left(&t0, timeout)) <= 0)
+            return 0;
         if (s->nring || s->nundecided || s->nnested)
             return ring_wait(epfd, s, ev, max, left, mask);
     }

@@ -243,8 +243,7 @@ long syscall(long n, ...)
     long a[6];
 
     va_start(ap, n);
-    for (int i = 0; i < 6; i++)
-        a[i] = va_arg(ap, long);
+    xs_va_longs(ap, a);
     va_end(ap);
     if (n == SYS_close && !xs_in_stack)
         return close((int)a[0]);

@@ -128,8 +128,7 @@ static long lazy_syscall(long n, ...)
     long a[6];
 
     va_start(ap, n);
-    for (int i = 0; i < 6; i++)
-        a[i] = va_arg(ap, long);
+    xs_va_longs(ap, a);
     va_end(ap);
     return LAZY_FN(syscall)(n, a[0], a[1], a[2], a[3], a[4], a[5]);
 }
@@ -221,8 +220,7 @@ long __wrap_syscall(long n, ...)
     long a[6];
 
     va_start(ap, n);
-    for (int i = 0; i < 6; i++)
-        a[i] = va_arg(ap, long);
+    xs_va_longs(ap, a);
     va_end(ap);
     return xs_real.syscall(n, a[0], a[1], a[2], a[3], a[4], a[5]);
 }

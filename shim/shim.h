@@ -37,6 +37,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <sys/epoll.h>
@@ -44,6 +45,14 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/uio.h>
+
+/* The six long arguments of a syscall(3) call (what the x86-64 and AArch64
+ * calling conventions pass; a call with fewer leaves the rest unused). */
+static inline void xs_va_longs(va_list ap, long a[6])
+{
+    for (int i = 0; i < 6; i++)
+        a[i] = va_arg(ap, long);
+}
 
 /* The real (libc) functions, one member per calls.def entry resolved MUST or
  * OPTIONAL, named as the call. */
