@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/close_range.h>
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -247,7 +248,50 @@ long syscall(long n, ...)
     va_end(ap);
     if (n == SYS_close && !xs_in_stack)
         return close((int)a[0]);
+    if (n == SYS_close_range && !xs_in_stack)
+        return close_range((unsigned)a[0], (unsigned)a[1], (int)a[2]);
     return xs_real.syscall(n, a[0], a[1], a[2], a[3], a[4], a[5]);
+}
+
+/* close_range(2), closefrom(3): the shim's numbers in the range are closed
+ * as close() closes them (their sockets, duplicates, twins); then the kernel
+ * closes the rest, around the numbers the shim keeps open for a socket the
+ * application closed while duplicates live (XS_HIDDEN: the socket's own fd,
+ * closed at its last duplicate).  CLOSE_RANGE_CLOEXEC only marks numbers:
+ * the kernel's alone. */
+int close_range(unsigned first, unsigned last, int flags)
+{
+    unsigned from = first;
+    int fd;
+
+    if (!xs_real.close_range) {
+        errno = ENOSYS;
+        return -1;
+    }
+    if (xs_in_stack || (flags & CLOSE_RANGE_CLOEXEC) || first > last)
+        return xs_real.close_range(first, last, flags);
+    for (fd = xs_fd_next(first, last); fd >= 0;
+         fd = (unsigned)fd < last ? xs_fd_next((unsigned)fd + 1, last) : -1) {
+        struct xs_fd *e = xs_fd_peek(fd);
+        if (e && atomic_load(&e->kind) == XS_HIDDEN) {
+            if ((unsigned)fd > from && xs_real.close_range(from, (unsigned)fd - 1, flags) < 0)
+                return -1;
+            from = (unsigned)fd + 1;
+            continue;
+        }
+        close(fd);
+    }
+    if (from > last) /* (the last number is one kept open) */
+        return 0;
+    return xs_real.close_range(from, last, flags);
+}
+
+void closefrom(int lowfd)
+{
+    if (lowfd < 0)
+        lowfd = 0;
+    if (close_range((unsigned)lowfd, ~0u, 0) < 0 && xs_real.closefrom)
+        xs_real.closefrom(lowfd);
 }
 
 int close(int fd)

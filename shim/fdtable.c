@@ -104,6 +104,26 @@ void xs_fd_set_sock(int fd, int domain, bool nonblock, bool used)
     xs_unlock();
 }
 
+int xs_fd_next(unsigned from, unsigned last)
+{
+    for (unsigned fd = from; fd <= last && (fd >> CHUNK_BITS) < NCHUNKS;) {
+        struct xs_fd *c = atomic_load(&chunks[fd >> CHUNK_BITS]);
+        if (!c) {
+            fd = (fd | (CHUNK - 1)) + 1;
+            if (!fd) /* (wrapped) */
+                break;
+            continue;
+        }
+        struct xs_fd *e = &c[fd & (CHUNK - 1)];
+        if (atomic_load(&e->kind) != XS_NONE || atomic_load(&e->ep))
+            return (int)fd;
+        if (fd == last)
+            break;
+        fd++;
+    }
+    return -1;
+}
+
 void xs_fd_foreach(void (*fn)(int fd, struct xs_fd *e))
 {
     for (int i = 0; i < NCHUNKS; i++) {

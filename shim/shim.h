@@ -200,6 +200,9 @@ void xs_fd_rekey(int from, int to);
 void xs_fd_set_sock(int fd, int domain, bool nonblock, bool used);
 /* Call fn on every existing entry (fork). */
 void xs_fd_foreach(void (*fn)(int fd, struct xs_fd *e));
+/* The first number in [from, last] the shim has an entry of (not a plain
+ * kernel fd), or -1. */
+int xs_fd_next(unsigned from, unsigned last);
 
 /* The global lock of the shim's slow paths (socket, close, dup, listen ...). */
 void xs_lock(void);

@@ -1,7 +1,9 @@
 /* dup, dup2, dup3, F_DUPFD(_CLOEXEC): duplicates share the connection, its
  * O_NONBLOCK and its lifetime, FD_CLOEXEC is per number; FIONBIO, FIONREAD;
- * a close through syscall(SYS_close, fd), as libuv (node) closes (xs_dup xway|kernel PEER_ADDR PORT, against xs_peer). */
+ * a close through syscall(SYS_close, fd), as libuv (node) closes, and
+ * close_range (xs_dup xway|kernel PEER_ADDR PORT, against xs_peer). */
 #include <fcntl.h>
+#include <linux/close_range.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -10,7 +12,7 @@
 
 #include "peer.h"
 
-enum { ID = 400, ID2 = 401, ID3 = 402, BIG = 100000 };
+enum { ID = 400, ID2 = 401, ID3 = 402, ID4 = 403, ID5 = 404, BIG = 100000 };
 static uint64_t off; /* bytes of ID's pattern echoed so far */
 
 /* n bytes out through wfd, their echo back through rfd. */
@@ -188,5 +190,33 @@ int main(int argc, char **argv)
     EXPECT_ERR(fcntl(e, F_GETFD), EBADF);
     EXPECT_ERR(syscall(SYS_close, e), EBADF);
     CHECK(syscall(SYS_getpid) == getpid(), "syscall(SYS_getpid)");
+
+    /* close_range: a connection closed by it (its peer sees EOF); one whose
+     * number was closed while a duplicate lives stays usable through the
+     * duplicate; CLOSE_RANGE_CLOEXEC marks, closes nothing. */
+    {
+        int f = st_conn(PEER_ECHO, ID4, 0, 0, 0), g = st_conn(PEER_ECHO, ID5, 0, 0, 0);
+        int g2 = dup(g), lo = f < g ? f : g, hi = f < g ? g : f;
+        char pong[4];
+        CHECK(g2 > hi, "dup gave %d", g2);
+        OK(close_range((unsigned)f, (unsigned)f, CLOSE_RANGE_CLOEXEC));
+        CHECK(fcntl(f, F_GETFD) == FD_CLOEXEC, "CLOSE_RANGE_CLOEXEC");
+        st_write_all(f, "ping", 4);
+        CHECK(st_read_n(f, pong, 4) == 4 && !memcmp(pong, "ping", 4), "echo after CLOEXEC");
+        OK(close(g));
+        OK(close_range((unsigned)lo, (unsigned)hi, 0));
+        st = st_query(ID4, 5000);
+        CHECK(st.eof == 1 && st.bytes == 4, "after close_range: eof %llu bytes %llu",
+              (unsigned long long)st.eof, (unsigned long long)st.bytes);
+        EXPECT_ERR(fcntl(f, F_GETFD), EBADF);
+        st_write_all(g2, "pong", 4);
+        CHECK(st_read_n(g2, pong, 4) == 4 && !memcmp(pong, "pong", 4), "the duplicate after close_range");
+        CHECK(st_query(ID5, 200).eof == 0, "EOF with a duplicate left");
+        OK(close_range((unsigned)g2, (unsigned)g2, 0));
+        st = st_query(ID5, 5000);
+        CHECK(st.eof == 1 && st.bytes == 4, "after close_range of the duplicate: eof %llu",
+              (unsigned long long)st.eof);
+        EXPECT_ERR(fcntl(g2, F_GETFD), EBADF);
+    }
     return st_done("dup");
 }
