@@ -66,11 +66,6 @@ struct xw_channel {
     uint64_t peer_beat_ms;
 };
 
-static uint64_t now_us(void)
-{
-    return xway_port_now_us();
-}
-
 int xw_channel_check_ring_bytes(unsigned long bytes)
 {
     if (bytes < XW_PAGE_SIZE || bytes > XW_CHAN_MAX_RING || (bytes & (bytes - 1)))
@@ -627,7 +622,7 @@ static int block(struct xw_channel *ch, int ms)
 
 int xw_channel_wait(struct xw_channel *ch, int events, int timeout_ms)
 {
-    uint64_t start = now_us(), deadline = timeout_ms < 0 ? UINT64_MAX
+    uint64_t start = xway_port_now_us(), deadline = timeout_ms < 0 ? UINT64_MAX
                                                          : start + (uint64_t)timeout_ms * 1000u;
     uint64_t spin_end = start + ch->spin_us, t;
     unsigned i;
@@ -638,7 +633,7 @@ int xw_channel_wait(struct xw_channel *ch, int events, int timeout_ms)
         r = ready(ch, events);
         if (r)
             return r;
-        if ((i & 63) == 63 && now_us() >= spin_end)
+        if ((i & 63) == 63 && xway_port_now_us() >= spin_end)
             break;
         xw_cpu_relax();
     }
@@ -646,7 +641,7 @@ int xw_channel_wait(struct xw_channel *ch, int events, int timeout_ms)
         r = xw_channel_arm(ch, events);
         if (r)
             return r;
-        t = now_us();
+        t = xway_port_now_us();
         if (t >= deadline)
             return -ETIMEDOUT;
         err = block(ch, (int)((deadline - t) / 1000u < XW_CHAN_SLICE_MS
@@ -677,7 +672,7 @@ static int tx_state(struct xw_channel *ch)
  * letting us make progress cannot stretch the caller's timeout. */
 static int time_left(int timeout_ms, uint64_t start_us)
 {
-    uint64_t spent = now_us() - start_us, total = (uint64_t)timeout_ms * 1000u;
+    uint64_t spent = xway_port_now_us() - start_us, total = (uint64_t)timeout_ms * 1000u;
 
     if (timeout_ms < 0)
         return -1;
@@ -686,7 +681,7 @@ static int time_left(int timeout_ms, uint64_t start_us)
 
 ssize_t xw_channel_send(struct xw_channel *ch, const void *buf, size_t len, int timeout_ms)
 {
-    uint64_t start = timeout_ms > 0 ? now_us() : 0;
+    uint64_t start = timeout_ms > 0 ? xway_port_now_us() : 0;
     size_t done = 0;
     long n;
     int err, left;
@@ -764,7 +759,7 @@ static ssize_t try_recv(struct xw_channel *ch, void *buf, size_t len)
 
 ssize_t xw_channel_recv(struct xw_channel *ch, void *buf, size_t len, int timeout_ms)
 {
-    uint64_t start = timeout_ms > 0 ? now_us() : 0;
+    uint64_t start = timeout_ms > 0 ? xway_port_now_us() : 0;
     ssize_t n;
     int err, left;
 
@@ -1032,8 +1027,8 @@ static bool peer_unmapped(struct xw_channel *ch)
             xw_load_acquire(&ch->tx.ctl->error) != EPIPE)
             return false;
         if (!start)
-            start = now_us();
-        else if (now_us() - start > KEEP_WAIT_US)
+            start = xway_port_now_us();
+        else if (xway_port_now_us() - start > KEEP_WAIT_US)
             return false;
         xw_cpu_relax();
     }

@@ -70,8 +70,8 @@ int main(void)
     xwt_start(hub, "10.77.11.2/24");
     CHECK_EQ(xwt_ctl_recv(p.ctl), 'R');
     for (int i = 0; i <= N; i++) {
-        int fd = xwt_connect(SRV, 7012);
         uint64_t t0 = xw_now_ns();
+        int fd = xwt_connect(SRV, 7012);
         if (i == N)
             CHECK_EQ(xwt_ctl_recv(p.ctl), 'T');
         CHECK_EQ(xway_recv(fd, got, LEN, MSG_WAITALL), LEN);
