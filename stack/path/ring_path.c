@@ -21,16 +21,16 @@
 #include "ring_beat.h"
 #include "ring_events.h"
 #include "spin.h"
+#include "sock_linux.h"
 #include "socket.h"
 #include "stack.h"
 #include "switch.h"
+#include "waiter.h"
 #include "xway.h"
 
-static uint64_t deadline_ns(const struct timeval *tv)
+static uint64_t deadline_ns(uint64_t timeo_us)
 {
-    if (!tv->tv_sec && !tv->tv_usec)
-        return UINT64_MAX;
-    return xw_mono_ns() + (uint64_t)tv->tv_sec * 1000000000u + (uint64_t)tv->tv_usec * 1000u;
+    return timeo_us ? xw_mono_ns() + timeo_us * 1000u : UINT64_MAX;
 }
 
 static bool left(const struct xw_sock *s)
@@ -297,7 +297,7 @@ static void refresh(struct xw_sock *s, bool arrival)
     bool rd, wr, gone;
     uint32_t mark;
 
-    pthread_mutex_lock(&s->ready.lock);
+    pthread_mutex_lock(&xw_lx(s)->ready.lock);
     /* Whatever is not ready now is armed, so that the peer's next move wakes
      * the dispatcher and this fd follows the ring without anyone sleeping in
      * our calls.  A polled socket also keeps "readable" armed: every arrival
@@ -314,16 +314,16 @@ static void refresh(struct xw_sock *s, bool arrival)
     /* An edge per arrival: the fd's raise, or a pulse while it is up (an
      * event for the other direction, the peer consuming, is no arrival). */
     mark = xw_channel_rx_mark(s->ring.ch);
-    if (arrival && rd && s->ready.rd && s->polled && mark != s->ring.rx_mark) {
-        xw_ready_pulse_locked(&s->ready);
+    if (arrival && rd && xw_lx(s)->ready.rd && s->polled && mark != s->ring.rx_mark) {
+        xw_ready_pulse_locked(&xw_lx(s)->ready);
         s->ring.rx_mark = mark;
     }
-    if (rd && !s->ready.rd)
+    if (rd && !xw_lx(s)->ready.rd)
         s->ring.rx_mark = mark;
-    xw_ready_set_locked(&s->ready, rd, wr);
+    xw_ready_set_locked(&xw_lx(s)->ready, rd, wr);
     if (xw_channel_peer_shut(s->ring.ch) || atomic_load_explicit(&s->err, memory_order_relaxed))
-        xw_ready_ends_locked(&s->ready, true, s->shut_wr || s->err, s->err);
-    pthread_mutex_unlock(&s->ready.lock);
+        xw_ready_ends_locked(&xw_lx(s)->ready, true, s->shut_wr || s->err, s->err);
+    pthread_mutex_unlock(&xw_lx(s)->ready.lock);
 }
 
 static void ring_readiness(struct xw_sock *s, bool settle, bool *rd, bool *wr)
@@ -335,8 +335,8 @@ static void ring_readiness(struct xw_sock *s, bool settle, bool *rd, bool *wr)
      * waiters wait for this socket, which look at the ring (waiter.h). */
     if (settle && fd_exact(s)) {
         refresh(s, false);
-        *rd = s->ready.rd;
-        *wr = s->ready.wr;
+        *rd = xw_lx(s)->ready.rd;
+        *wr = xw_lx(s)->ready.wr;
         return;
     }
     r = xw_channel_poll(s->ring.ch, XW_CHAN_READABLE | XW_CHAN_WRITABLE);
@@ -473,7 +473,7 @@ static ssize_t ring_send_body(struct xw_sock *s, const struct iovec *iov, int io
                               size_t total, int flags)
 {
     bool nonblock = s->nonblock || (flags & MSG_DONTWAIT);
-    uint64_t deadline = deadline_ns(&s->sndtimeo);
+    uint64_t deadline = deadline_ns(s->sndtimeo_us);
     size_t done = 0, off = 0;
     int i = 0, err = 0, retries = 0;
 
@@ -558,7 +558,7 @@ static ssize_t fill_from_file(void *arg, const struct iovec *iov, int cnt)
 static ssize_t ring_sendfile_body(struct xw_sock *s, int in, off_t *off, size_t count)
 {
     bool nonblock = s->nonblock;
-    uint64_t deadline = deadline_ns(&s->sndtimeo);
+    uint64_t deadline = deadline_ns(s->sndtimeo_us);
     size_t done = 0;
     int err = 0;
 
@@ -697,7 +697,7 @@ static ssize_t ring_recv_body(struct xw_sock *s, const struct iovec *iov, int io
 {
     bool peek = flags & MSG_PEEK, nonblock = s->nonblock || (flags & MSG_DONTWAIT);
     bool waitall = (flags & MSG_WAITALL) && !peek && !nonblock;
-    uint64_t deadline = deadline_ns(&s->rcvtimeo);
+    uint64_t deadline = deadline_ns(s->rcvtimeo_us);
     size_t got = 0;
     ssize_t n, ret;
 
@@ -767,7 +767,7 @@ static void zc_closed(struct xw_sock *s)
 
 static ssize_t ring_zc_view_body(struct xw_sock *s, struct iovec seg[2], bool nonblock)
 {
-    uint64_t deadline = deadline_ns(&s->rcvtimeo);
+    uint64_t deadline = deadline_ns(s->rcvtimeo_us);
     int n, r;
 
     for (;;) {
@@ -825,7 +825,7 @@ static void ring_zc_consume(struct xw_sock *s, size_t n)
 static ssize_t ring_zc_reserve_body(struct xw_sock *s, size_t want, struct iovec seg[2],
                                     bool nonblock)
 {
-    uint64_t deadline = deadline_ns(&s->sndtimeo);
+    uint64_t deadline = deadline_ns(s->sndtimeo_us);
     int n, err;
 
     for (;;) {

@@ -18,6 +18,7 @@
 #include "log.h"
 #include "ports.h"
 #include "stack.h"
+#include "sock_linux.h"
 #include "switch.h"
 #include "timewait.h"
 #include "upgrade.h"
@@ -686,7 +687,7 @@ void xw_tcp_rx_flush(struct xw_sock *s)
  * (or a dead or shut connection); 2 when an error is pending (the caller
  * reports it, or first what it has); -EAGAIN (nonblocking, the timeout, or
  * the connection switched path: path.h), -errno. */
-static int rx_ready(struct xw_sock *s, bool nonblock, const struct timespec *deadline)
+static int rx_ready(struct xw_sock *s, bool nonblock, uint64_t deadline)
 {
     int rc;
 
@@ -724,8 +725,7 @@ static int take_err(struct xw_sock *s)
 static ssize_t path_recv(struct xw_sock *s, const struct iovec *iov, int iovcnt,
                            size_t want, int flags)
 {
-    struct timespec dbuf;
-    const struct timespec *deadline = xw_deadline(&s->rcvtimeo, &dbuf);
+    uint64_t deadline = xw_deadline(s->rcvtimeo_us);
     bool peek = flags & MSG_PEEK, nonblock = s->nonblock || (flags & MSG_DONTWAIT);
     bool waitall = (flags & MSG_WAITALL) && !peek && !nonblock;
     size_t got = 0;
@@ -844,8 +844,7 @@ static size_t tx_queue(struct xw_sock *s, const struct iovec *iov, int iovcnt, s
 static ssize_t path_send(struct xw_sock *s, const struct iovec *iov, int iovcnt,
                            size_t total, int flags)
 {
-    struct timespec dbuf;
-    const struct timespec *deadline = xw_deadline(&s->sndtimeo, &dbuf);
+    uint64_t deadline = xw_deadline(s->sndtimeo_us);
     bool nonblock = s->nonblock || (flags & MSG_DONTWAIT);
     size_t sent = 0;
     int rc;
@@ -979,8 +978,7 @@ static size_t tcp_space(const struct xw_sock *s)
 
 static ssize_t tcp_zc_view(struct xw_sock *s, struct iovec seg[2], bool nonblock)
 {
-    struct timespec dbuf;
-    const struct timespec *deadline = xw_deadline(&s->rcvtimeo, &dbuf);
+    uint64_t deadline = xw_deadline(s->rcvtimeo_us);
     struct pbuf *q;
     int rc;
 
@@ -1018,8 +1016,7 @@ static void tcp_zc_consume(struct xw_sock *s, size_t n)
  * unless another thread sent meanwhile. */
 static ssize_t tcp_zc_reserve(struct xw_sock *s, size_t want, struct iovec seg[2], bool nonblock)
 {
-    struct timespec dbuf;
-    const struct timespec *deadline = xw_deadline(&s->sndtimeo, &dbuf);
+    uint64_t deadline = xw_deadline(s->sndtimeo_us);
     size_t n = want < ZC_TX_MAX ? want : ZC_TX_MAX, room;
     int rc;
 
@@ -1104,17 +1101,17 @@ static void tcp_readiness(struct xw_sock *s, bool settle, bool *rd, bool *wr)
 
 static void tcp_changed(struct xw_sock *s)
 {
-    pthread_mutex_lock(&s->ready.lock);
+    pthread_mutex_lock(&xw_lx(s)->ready.lock);
     /* Every arrival is an edge (edge-triggered pollers), as on a kernel socket. */
     if (s->tcp.arrived && s->polled && readable(s))
-        xw_ready_pulse_locked(&s->ready);
+        xw_ready_pulse_locked(&xw_lx(s)->ready);
     s->tcp.arrived = false;
-    xw_ready_set_locked(&s->ready, readable(s), writable(s));
+    xw_ready_set_locked(&xw_lx(s)->ready, readable(s), writable(s));
     if (s->state != XW_SS_LISTEN && s->was_connected)
-        xw_ready_ends_locked(&s->ready, s->rd_eof || s->state == XW_SS_DEAD,
+        xw_ready_ends_locked(&xw_lx(s)->ready, s->rd_eof || s->state == XW_SS_DEAD,
                              s->state == XW_SS_DEAD || (s->rd_eof && s->shut_wr),
                              s->state == XW_SS_DEAD && s->err);
-    pthread_mutex_unlock(&s->ready.lock);
+    pthread_mutex_unlock(&xw_lx(s)->ready.lock);
 }
 
 /* Its sleepers wait on the socket's condition variable (the socket layer's). */

@@ -16,6 +16,7 @@
 #include "log.h"
 #include "negotiate.h"
 #include "satellite.h"
+#include "sock_linux.h"
 #include "socket.h"
 #include "stack.h"
 #include "switch.h"
@@ -150,15 +151,15 @@ int xway_socket(int domain, int type, int protocol)
  * linger time for everything sent to be acknowledged. */
 static void linger_wait(struct xw_sock *s)
 {
-    struct timeval tv = { .tv_sec = s->linger.l_linger };
-    struct timespec dbuf;
-    const struct timespec *dl = xw_deadline(&tv, &dbuf);
+    uint64_t dl = xw_deadline((uint64_t)s->linger_s * 1000000u);
+    struct timespec ts = { .tv_sec = (time_t)(dl / 1000000u),
+                           .tv_nsec = (long)(dl % 1000000u) * 1000L };
 
     if (s->tcp.rx_len == 0 && tcp_shutdown(s->tcp.pcb, 0, 1) == ERR_OK)
         tcp_output(s->tcp.pcb);
     while (s->tcp.pcb && xw_tcp_unsent(s))
-        if (pthread_cond_timedwait(&s->cond, &xw_stack_mutex, dl) != 0)
-            break;
+        if (pthread_cond_timedwait(&xw_lx(s)->cond, &xw_stack_mutex, &ts) != 0)
+            break; /* (not xw_sock_wait: the socket is closing) */
 }
 
 void xw_sock_close_locked(struct xw_sock *s)
@@ -167,7 +168,7 @@ void xw_sock_close_locked(struct xw_sock *s)
     bool reset;
 
     s->closing = true;
-    if (s->linger.l_onoff && s->linger.l_linger > 0 && !s->nonblock && s->tcp.pcb &&
+    if (s->linger_on && s->linger_s > 0 && !s->nonblock && s->tcp.pcb &&
         s->state == XW_SS_CONNECTED && ops->linger)
         linger_wait(s);
     /* Connections queued on a listener and never accepted are reset. */
@@ -178,7 +179,7 @@ void xw_sock_close_locked(struct xw_sock *s)
     }
     if (s->state == XW_SS_LISTEN)
         xw_sock_close_children(s);
-    reset = (s->linger.l_onoff && s->linger.l_linger == 0) || s->tcp.rx_len > 0;
+    reset = (s->linger_on && s->linger_s == 0) || s->tcp.rx_len > 0;
     if (!reset && xw_switch_unfinished(s)) {
         /* (our bytes the ring held are not all with TCP: a FIN would cut them) */
         xw_warn("fd %d: closed in the middle of a switch to TCP: connection reset", s->fd);
@@ -253,8 +254,7 @@ int xway_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags) XW_EX
 int xway_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 {
     struct xw_sock *l, *c;
-    struct timespec dbuf;
-    const struct timespec *deadline;
+    uint64_t deadline;
     int rc = 0;
 
     if (flags & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)) {
@@ -266,7 +266,7 @@ int xway_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
         return -1;
     if (l->state != XW_SS_LISTEN)
         return (int)xw_api_leave(-EINVAL);
-    deadline = xw_deadline(&l->rcvtimeo, &dbuf);
+    deadline = xw_deadline(l->rcvtimeo_us);
     while (!(c = xw_tcp_accept_next(l))) {
         if (l->nonblock)
             return (int)xw_api_leave(-EAGAIN);
@@ -294,8 +294,7 @@ int xway_connect(int fd, const struct sockaddr *addr, socklen_t len) XW_EXPORT;
 int xway_connect(int fd, const struct sockaddr *addr, socklen_t len)
 {
     struct xw_sock *s = xw_api_enter(fd);
-    struct timespec dbuf;
-    const struct timespec *deadline;
+    uint64_t deadline;
     ip_addr_t ip;
     u16_t port;
     int rc;
@@ -311,7 +310,7 @@ int xway_connect(int fd, const struct sockaddr *addr, socklen_t len)
         return (int)xw_api_leave(rc);
     if (s->nonblock)
         return (int)xw_api_leave(-EINPROGRESS);
-    deadline = xw_deadline(&s->sndtimeo, &dbuf);
+    deadline = xw_deadline(s->sndtimeo_us);
     while (s->state == XW_SS_CONNECTING) {
         rc = xw_sock_wait(s, deadline);
         if (rc == -ETIMEDOUT)

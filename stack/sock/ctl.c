@@ -39,6 +39,7 @@
 #include "negotiate.h"
 #include "path.h"
 #include "ring_events.h"
+#include "sock_linux.h"
 #include "socket.h"
 #include "stack.h"
 #include "switch.h"

@@ -17,6 +17,7 @@
 #include "channel.h"
 #include "keeper.h"
 #include "log.h"
+#include "sock_linux.h"
 #include "socket.h"
 #include "stack.h"
 #include "tcp_path.h"
@@ -339,7 +340,7 @@ static int handoff(struct xw_sock *s, bool start, int b, uint32_t skip)
     /* Only what the application holds: not a connection still negotiating or
      * waiting in an accept queue. */
     if ((s->state != XW_SS_CONNECTED && !(s->state == XW_SS_DEAD && s->was_connected)) ||
-        s->queued || s->listener || s->doomed || s->ready.b < 0 /* (reset: readyfd.h) */)
+        s->queued || s->listener || s->doomed || xw_lx(s)->ready.b < 0 /* (reset: readyfd.h) */)
         return -ENOTCONN;
     p = calloc(1, sizeof(*p));
     if (!p)
@@ -357,10 +358,10 @@ static int handoff(struct xw_sock *s, bool start, int b, uint32_t skip)
         free(p);
         return rc;
     }
-    pthread_mutex_lock(&s->ready.lock);
-    xw_ready_stop_locked(&s->ready);
-    rc = s->ready.rdhup ? fresh_pair(&s->ready) : 0;
-    pthread_mutex_unlock(&s->ready.lock);
+    pthread_mutex_lock(&xw_lx(s)->ready.lock);
+    xw_ready_stop_locked(&xw_lx(s)->ready);
+    rc = xw_lx(s)->ready.rdhup ? fresh_pair(&xw_lx(s)->ready) : 0;
+    pthread_mutex_unlock(&xw_lx(s)->ready.lock);
     if (rc < 0) {
         close(p->done_fd);
         close(p->ctl_fd);
@@ -369,38 +370,38 @@ static int handoff(struct xw_sock *s, bool start, int b, uint32_t skip)
     }
     /* A is the application's alone now, with its O_NONBLOCK; B does not
      * block (the pump waits in poll, to notice a pause). */
-    fl = fcntl(s->ready.a, F_GETFL);
-    fcntl(s->ready.a, F_SETFL, s->nonblock ? fl | O_NONBLOCK : fl & ~O_NONBLOCK);
-    fcntl(s->ready.b, F_SETFL, fcntl(s->ready.b, F_GETFL) | O_NONBLOCK);
-    fcntl(s->ready.b, F_SETFD, FD_CLOEXEC); /* (the stack's alone: its close ends the stream) */
-    setsockopt(s->ready.a, SOL_SOCKET, SO_SNDBUF, &big, sizeof(big));
-    setsockopt(s->ready.b, SOL_SOCKET, SO_SNDBUF, &big, sizeof(big));
-    if (fstat(s->ready.a, &st) == 0) {
+    fl = fcntl(xw_lx(s)->ready.a, F_GETFL);
+    fcntl(xw_lx(s)->ready.a, F_SETFL, s->nonblock ? fl | O_NONBLOCK : fl & ~O_NONBLOCK);
+    fcntl(xw_lx(s)->ready.b, F_SETFL, fcntl(xw_lx(s)->ready.b, F_GETFL) | O_NONBLOCK);
+    fcntl(xw_lx(s)->ready.b, F_SETFD, FD_CLOEXEC); /* (the stack's alone: its close ends the stream) */
+    setsockopt(xw_lx(s)->ready.a, SOL_SOCKET, SO_SNDBUF, &big, sizeof(big));
+    setsockopt(xw_lx(s)->ready.b, SOL_SOCKET, SO_SNDBUF, &big, sizeof(big));
+    if (fstat(xw_lx(s)->ready.a, &st) == 0) {
         p->a_dev = st.st_dev;
         p->a_ino = st.st_ino;
     }
     p->s = s;
     p->fd = s->fd;
-    p->b = s->ready.b;
+    p->b = xw_lx(s)->ready.b;
     p->skip = skip;
     p->held = b < 0;
     if (b >= 0) {
         /* The number is nobody's: the stream's other end is the client's. */
         fcntl(b, F_SETFL, fcntl(b, F_GETFL) | O_NONBLOCK);
         setsockopt(b, SOL_SOCKET, SO_SNDBUF, &big, sizeof(big));
-        close(s->ready.b);
+        close(xw_lx(s)->ready.b);
         p->b = b;
         p->a_dev = 0;
         p->a_ino = 0;
     }
-    s->ready.a = s->ready.b = -1;
+    xw_lx(s)->ready.a = xw_lx(s)->ready.b = -1;
     xw_sock_mark_handed(s);
     if (b >= 0) {
         xw_sock_unmark(s->fd);
         close(s->fd);
     }
     s->nonblock = false;
-    s->rcvtimeo = s->sndtimeo = (struct timeval){ 0 }; /* until a pause halts them */
+    s->rcvtimeo_us = s->sndtimeo_us = 0; /* until a pause halts them */
     s->refs++;
     atomic_store(&p->threads, 2);
     p->next = pumps;
@@ -518,7 +519,7 @@ void xw_handoff_pause_locked(void)
     for (struct pump *p = pumps; p; p = p->next) {
         atomic_store(&p->s->halt, true);
         xw_path_of(p->s)->wake(p->s);
-        pthread_cond_broadcast(&p->s->cond);
+        pthread_cond_broadcast(&xw_lx(p->s)->cond);
     }
     while (running > 0)
         pthread_cond_wait(&pumps_gone, &xw_stack_mutex);
@@ -613,7 +614,7 @@ static void halt(struct pump *p)
     atomic_store(&p->s->halt, true);
     (void)!write(p->ctl_fd, &(uint64_t){ 1 }, sizeof(uint64_t));
     xw_path_of(p->s)->wake(p->s);
-    pthread_cond_broadcast(&p->s->cond);
+    pthread_cond_broadcast(&xw_lx(p->s)->cond);
     while (p->active > 0)
         pthread_cond_wait(&pumps_gone, &xw_stack_mutex);
     atomic_store(&p->s->halt, false);

@@ -14,6 +14,7 @@
 #include "log.h"
 #include "owner.h"
 #include "ring_events.h"
+#include "sock_linux.h"
 #include "socket.h"
 #include "stack.h"
 #include "xenif.h"
@@ -145,7 +146,7 @@ static void close_own(struct xw_sock *s)
 /* In the keeper: a thread of the parent's may have held a socket's lock. */
 static void reinit_lock(struct xw_sock *s)
 {
-    pthread_mutex_init(&s->ready.lock, NULL);
+    pthread_mutex_init(&xw_lx(s)->ready.lock, NULL);
 }
 
 static void become_keeper(pid_t parent)

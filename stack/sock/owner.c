@@ -22,6 +22,7 @@
 #include "polling.h"
 #include "ring_events.h"
 #include "ring_path.h"
+#include "sock_linux.h"
 #include "socket.h"
 #include "stack.h"
 #include "tcp_path.h"
@@ -137,7 +138,7 @@ static void match_listener(struct xw_sock *s)
 {
     struct stat st;
 
-    if (!found && s->state == XW_SS_LISTEN && s->ready.a >= 0 && fstat(s->ready.a, &st) == 0 &&
+    if (!found && s->state == XW_SS_LISTEN && xw_lx(s)->ready.a >= 0 && fstat(xw_lx(s)->ready.a, &st) == 0 &&
         st.st_dev == want_dev && st.st_ino == want_ino)
         found = s;
 }
@@ -213,7 +214,7 @@ static void undelegate(int k, char how)
     if (!how)
         how = xw_channel_lent_unread(d->c->ring.ch) ? 'R' : 'C';
     if (how != 'C')
-        d->c->linger = (struct linger){ 1, 0 };
+        d->c->linger_on = 1, d->c->linger_s = 0;
     xw_debug("fd %d: the process serving it %s the connection", d->c->fd,
              how == 'C' ? "closed" : "reset");
     xw_sock_close_locked(d->c);
@@ -362,7 +363,7 @@ static int do_claim(int fd, int evfd, struct own_rep *rep, int *out)
         /* The pump is gone: the connection cannot go on. */
         xw_warn("fd %d: a claimed connection could not be lent (%s): reset", c->fd,
                 strerror(-rc));
-        c->linger = (struct linger){ 1, 0 };
+        c->linger_on = 1, c->linger_s = 0;
         xw_sock_close_locked(c);
         xw_stack_leave();
         return -ECONNRESET;

@@ -16,6 +16,7 @@
 #include "spin.h"
 #include "socket.h"
 #include "stack.h"
+#include "waiter.h"
 #include "xway.h"
 
 /* The socket's revents.  settle: for a caller about to sleep in the kernel — a

@@ -14,6 +14,7 @@
 #include "ring_beat.h"
 #include "ring_events.h"
 #include "ring_path.h"
+#include "sock_linux.h"
 #include "socket.h"
 #include "stack.h"
 
@@ -268,12 +269,12 @@ int xw_sat_give_back(int fd)
     }
     fdflags = fcntl(fd, F_GETFD);
     /* The number is the owner's stream from now on; the pair was ours. */
-    pthread_mutex_lock(&s->ready.lock);
+    pthread_mutex_lock(&xw_lx(s)->ready.lock);
     if (dup3(nfd, fd, fdflags > 0 && (fdflags & FD_CLOEXEC) ? O_CLOEXEC : 0) < 0)
         rc = -errno;
     else
-        s->ready.a = -1;
-    pthread_mutex_unlock(&s->ready.lock);
+        xw_lx(s)->ready.a = -1;
+    pthread_mutex_unlock(&xw_lx(s)->ready.lock);
     close(nfd);
     if (rc == 0 && s->nonblock)
         (void)!fcntl(fd, F_SETFL, O_NONBLOCK);

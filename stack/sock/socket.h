@@ -5,22 +5,20 @@
  * except the path state that its comment says otherwise.  The lock-free ring
  * path (path/ring_path.c) also *reads*, without the lock: ops, closing, err,
  * nonblock, shut_rd, shut_wr and polled (atomics: a stale value only delays
- * what the next call or wake-up sees), rcvtimeo/sndtimeo (a setsockopt racing
- * a call takes effect on the next call), fd and ready (which has its own lock).
+ * what the next call or wake-up sees), rcvtimeo_us/sndtimeo_us (a setsockopt
+ * racing a call takes effect on the next call), fd, and the Linux socket's
+ * readiness fd (sock_linux.h; it has its own lock).
  * Lifetime: a socket is reachable through the table from xway_socket/accept
- * until xway_close; a thread sleeping on sock->cond holds a reference (refs)
- * and a lock-free caller holds a user count (users), so that a concurrent
- * close reclaims the socket only after both have left (table.c).
+ * until xway_close; a thread sleeping on it (xw_sock_wait) holds a reference
+ * (refs) and a lock-free caller holds a user count (users), so that a
+ * concurrent close reclaims the socket only after both have left (table.c).
  */
 #ifndef XW_SOCKET_H
 #define XW_SOCKET_H
 
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
-#include <sys/socket.h>
-#include <sys/time.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 
@@ -28,8 +26,6 @@
 #include "handshake.h"
 #include "lwip/tcp.h"
 #include "path.h"
-#include "readyfd.h"
-#include "waiter.h"
 
 enum xw_sock_state {
     XW_SS_NEW,        /* created, maybe bound */
@@ -128,7 +124,6 @@ struct xw_sock {
     _Atomic int nwatch;
     int capwatch;
     struct xw_waiter **watch;
-    struct xw_ready ready;
     int domain;              /* AF_INET / AF_INET6 */
     enum xw_sock_state state;
     _Atomic bool nonblock;
@@ -136,7 +131,6 @@ struct xw_sock {
     _Atomic bool halt;       /* a pump's pause (handoff.c): every wait of a call
                                 ends at once, as a timeout does (EAGAIN) */
     int refs;                /* table reference + one per sleeping thread */
-    pthread_cond_t cond;     /* state changed: data, space, connection, error */
 
     _Atomic int err;         /* pending error for SO_ERROR / the next call, errno */
     bool rd_eof;             /* peer sent FIN */
@@ -191,9 +185,9 @@ struct xw_sock {
      * one lasts, so that a switch to the ring during it wakes it. */
     _Atomic int fd_sleepers;
     bool reuseaddr, reuseport, keepalive, nodelay;
-    struct linger linger;
+    int linger_on, linger_s;   /* SO_LINGER: struct linger's l_onoff, l_linger */
     int rcvbuf, sndbuf;
-    struct timeval rcvtimeo, sndtimeo;
+    uint64_t rcvtimeo_us, sndtimeo_us; /* SO_RCVTIMEO, SO_SNDTIMEO; 0: none */
     int keepidle, keepintvl, keepcnt;
     bool bound;
 };
@@ -221,9 +215,6 @@ ssize_t xw_sock_send_locked(struct xw_sock *s, const struct iovec *iov, int iovc
                             size_t total, int flags);
 ssize_t xw_sock_recv_locked(struct xw_sock *s, const struct iovec *iov, int iovcnt,
                             size_t total, int flags);
-
-/* getsockname (peer false) / getpeername of s (lock held): 0 or -errno. */
-int xw_sock_name_locked(struct xw_sock *s, bool peer, struct sockaddr *addr, socklen_t *len);
 
 /* Table: fd -> socket, lock held. */
 struct xw_sock *xw_sock_lookup(int fd);
@@ -261,13 +252,14 @@ void xw_sock_foreach(void (*fn)(struct xw_sock *s));
 void xw_sock_close_all(void);
 
 /* After a state change: the path publishes the readiness fd and wakes its
- * sleepers, and every thread sleeping on s->cond wakes. */
+ * sleepers, and every thread sleeping on it (xw_sock_wait) wakes. */
 void xw_sock_changed(struct xw_sock *s);
 
-/* Sleep on s->cond until woken or the deadline (NULL: none).  0, -ETIMEDOUT,
- * or -EBADF when the socket is being closed meanwhile. */
-int xw_sock_wait(struct xw_sock *s, const struct timespec *deadline);
-/* Deadline now + tv, or NULL for a zero timeval (no timeout). */
-const struct timespec *xw_deadline(const struct timeval *tv, struct timespec *buf);
+/* Sleep until s changes (xw_sock_changed) or the deadline (0: none; the
+ * port's clock, xway_port_now_us).  0, -ETIMEDOUT, or -EBADF when the socket
+ * is being closed meanwhile. */
+int xw_sock_wait(struct xw_sock *s, uint64_t deadline_us);
+/* The deadline of a timeout from now (SO_RCVTIMEO, SO_SNDTIMEO): 0 for none. */
+uint64_t xw_deadline(uint64_t timeo_us);
 
 #endif

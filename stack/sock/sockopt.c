@@ -9,6 +9,7 @@
 
 #include "lwip/tcp.h"
 #include "negotiate.h"
+#include "sock_linux.h"
 #include "socket.h"
 #include "stack.h"
 #include "tcp_path.h"
@@ -22,15 +23,20 @@ static int get_int(const void *val, socklen_t len, int *out)
     return 0;
 }
 
-static int get_timeval(const void *val, socklen_t len, struct timeval *out)
+/* A timeout as struct timeval, kept in microseconds (0: none, as a negative
+ * one; one too long to count is none too, as Linux's never-ending wait). */
+static int get_timeval(const void *val, socklen_t len, uint64_t *out_us)
 {
-    if (!val || len < sizeof(*out))
+    struct timeval tv;
+
+    if (!val || len < sizeof(tv))
         return -EINVAL;
-    memcpy(out, val, sizeof(*out));
-    if (out->tv_usec < 0 || out->tv_usec >= 1000000)
+    memcpy(&tv, val, sizeof(tv));
+    if (tv.tv_usec < 0 || tv.tv_usec >= 1000000)
         return -EDOM;
-    if (out->tv_sec < 0)
-        out->tv_sec = out->tv_usec = 0;
+    if (tv.tv_sec < 0 || tv.tv_sec >= 1000000000000L)
+        tv.tv_sec = tv.tv_usec = 0;
+    *out_us = (uint64_t)tv.tv_sec * 1000000u + (uint64_t)tv.tv_usec;
     return 0;
 }
 
@@ -42,12 +48,13 @@ static int set_socket_level(struct xw_sock *s, int name, const void *val, sockle
     case SO_LINGER:
         if (!val || len < sizeof(struct linger))
             return -EINVAL;
-        memcpy(&s->linger, val, sizeof(s->linger));
+        s->linger_on = ((const struct linger *)val)->l_onoff;
+        s->linger_s = ((const struct linger *)val)->l_linger;
         return 0;
     case SO_RCVTIMEO:
-        return get_timeval(val, len, &s->rcvtimeo);
+        return get_timeval(val, len, &s->rcvtimeo_us);
     case SO_SNDTIMEO:
-        return get_timeval(val, len, &s->sndtimeo);
+        return get_timeval(val, len, &s->sndtimeo_us);
     }
     rc = get_int(val, len, &v);
     if (rc < 0)
@@ -142,17 +149,25 @@ static int put(void *val, socklen_t *len, const void *src, socklen_t n)
     return 0;
 }
 
+static int put_timeval(void *val, socklen_t *len, uint64_t us)
+{
+    struct timeval tv = { .tv_sec = (time_t)(us / 1000000u),
+                          .tv_usec = (suseconds_t)(us % 1000000u) };
+    return put(val, len, &tv, sizeof(tv));
+}
+
 static int get_socket_level(struct xw_sock *s, int name, void *val, socklen_t *len)
 {
     int v;
 
     switch (name) {
     case SO_LINGER:
-        return put(val, len, &s->linger, sizeof(s->linger));
+        return put(val, len, &(struct linger){ s->linger_on, s->linger_s },
+                   sizeof(struct linger));
     case SO_RCVTIMEO:
-        return put(val, len, &s->rcvtimeo, sizeof(s->rcvtimeo));
+        return put_timeval(val, len, s->rcvtimeo_us);
     case SO_SNDTIMEO:
-        return put(val, len, &s->sndtimeo, sizeof(s->sndtimeo));
+        return put_timeval(val, len, s->sndtimeo_us);
     case SO_ERROR:
         v = s->err;
         s->err = 0;

@@ -10,9 +10,12 @@
 
 #include "lwip/tcp.h"
 #include "satellite.h"
+#include "sock_linux.h"
 #include "socket.h"
 #include "stack.h"
 #include "tcp_path.h"
+#include "waiter.h"
+#include "xway_port.h"
 
 /* fd -> socket.  Fixed capacity (the fd limit, allocated once and touched
  * lazily), so that the ring path can read it without the stack lock; entries
@@ -127,12 +130,12 @@ static struct xw_sock *sock_alloc(void)
     struct xw_sock *s = free_list;
 
     if (!s)
-        return calloc(1, sizeof(*s));
+        return calloc(1, sizeof(struct xw_sock_linux));
     free_list = s->next_free;
     /* users may be raised for an instant by a reader with a stale pointer:
      * everything else starts from zero. */
     memset((char *)s + offsetof(struct xw_sock, fd), 0,
-           sizeof(*s) - offsetof(struct xw_sock, fd));
+           sizeof(struct xw_sock_linux) - offsetof(struct xw_sock, fd));
     return s;
 }
 
@@ -146,14 +149,14 @@ int xw_sock_new(int domain, bool nonblock, bool cloexec, struct xw_sock **out)
 
     if (!s)
         return -ENOMEM;
-    rc = xw_ready_open(&s->ready, cloexec);
+    rc = xw_ready_open(&xw_lx(s)->ready, cloexec);
     if (rc < 0)
         goto out_free;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&s->cond, &ca);
+    pthread_cond_init(&xw_lx(s)->cond, &ca);
     pthread_condattr_destroy(&ca);
-    s->fd = s->ready.a;
+    s->fd = xw_lx(s)->ready.a;
     s->id = ++last_id;
     s->domain = domain;
     s->nonblock = nonblock;
@@ -171,8 +174,8 @@ int xw_sock_new(int domain, bool nonblock, bool cloexec, struct xw_sock **out)
     return 0;
 
 out_ready:
-    pthread_cond_destroy(&s->cond);
-    xw_ready_close(&s->ready);
+    pthread_cond_destroy(&xw_lx(s)->cond);
+    xw_ready_close(&xw_lx(s)->ready);
 out_free:
     s->next_free = free_list;
     free_list = s;
@@ -186,8 +189,8 @@ static void reclaim(struct xw_sock *s)
     xw_watchers_drop(s);
     if (s->sat)
         xw_sat_release(s);
-    xw_ready_close(&s->ready);
-    pthread_cond_destroy(&s->cond);
+    xw_ready_close(&xw_lx(s)->ready);
+    pthread_cond_destroy(&xw_lx(s)->cond);
     free(s->acceptq);
     s->acceptq = NULL;
     s->next_free = free_list;
@@ -216,26 +219,26 @@ void xw_sock_on_release(void (*fn)(int fd))
  * by this socket again (its readiness stops; sleepers leave with EBADF). */
 static void release_number(struct xw_sock *s)
 {
-    pthread_mutex_lock(&s->ready.lock);
-    if (s->ready.a >= 0) {
-        s->ready.off = true;
+    pthread_mutex_lock(&xw_lx(s)->ready.lock);
+    if (xw_lx(s)->ready.a >= 0) {
+        xw_lx(s)->ready.off = true;
         if (release_hook)
-            release_hook(s->ready.a);
-        close(s->ready.a);
-        s->ready.a = -1;
+            release_hook(xw_lx(s)->ready.a);
+        close(xw_lx(s)->ready.a);
+        xw_lx(s)->ready.a = -1;
     }
-    pthread_mutex_unlock(&s->ready.lock);
+    pthread_mutex_unlock(&xw_lx(s)->ready.lock);
 }
 
 int xw_sock_move(struct xw_sock *s, int nfd)
 {
-    if (nfd < 0 || nfd >= table_cap || s->ready.a != s->fd)
+    if (nfd < 0 || nfd >= table_cap || xw_lx(s)->ready.a != s->fd)
         return nfd < 0 ? -EBADF : -EINVAL;
     if (atomic_load(&table[nfd]))
         return -EBUSY;
-    pthread_mutex_lock(&s->ready.lock);
-    s->ready.a = nfd;
-    pthread_mutex_unlock(&s->ready.lock);
+    pthread_mutex_lock(&xw_lx(s)->ready.lock);
+    xw_lx(s)->ready.a = nfd;
+    pthread_mutex_unlock(&xw_lx(s)->ready.lock);
     atomic_store(&table[nfd], s);
     atomic_store(&table[s->fd], NULL);
     s->fd = nfd;
@@ -251,7 +254,7 @@ void xw_sock_free(struct xw_sock *s)
     release_number(s);
     xw_tcp_forget(s);
     xw_path_of(s)->wake(s);
-    pthread_cond_broadcast(&s->cond);
+    pthread_cond_broadcast(&xw_lx(s)->cond);
     xw_sock_put(s);
 }
 
@@ -282,10 +285,10 @@ void xw_sock_changed(struct xw_sock *s)
 {
     changes++;
     xw_path_of(s)->changed(s);
-    pthread_cond_broadcast(&s->cond);
+    pthread_cond_broadcast(&xw_lx(s)->cond);
 }
 
-int xw_sock_wait(struct xw_sock *s, const struct timespec *deadline)
+int xw_sock_wait(struct xw_sock *s, uint64_t deadline_us)
 {
     int rc = 0;
     unsigned long seen = changes;
@@ -298,28 +301,23 @@ int xw_sock_wait(struct xw_sock *s, const struct timespec *deadline)
         rc = 0;
     else if (atomic_load(&s->halt))
         rc = ETIMEDOUT;
-    else if (deadline)
-        rc = pthread_cond_timedwait(&s->cond, &xw_stack_mutex, deadline);
+    else if (deadline_us) {
+        struct timespec ts = { .tv_sec = (time_t)(deadline_us / 1000000u),
+                               .tv_nsec = (long)(deadline_us % 1000000u) * 1000L };
+        rc = pthread_cond_timedwait(&xw_lx(s)->cond, &xw_stack_mutex, &ts);
+    }
     else
-        pthread_cond_wait(&s->cond, &xw_stack_mutex);
+        pthread_cond_wait(&xw_lx(s)->cond, &xw_stack_mutex);
     if (s->closing)
         rc = EBADF;
     xw_sock_put(s);
     return -rc;
 }
 
-const struct timespec *xw_deadline(const struct timeval *tv, struct timespec *buf)
+uint64_t xw_deadline(uint64_t timeo_us)
 {
-    if (!tv->tv_sec && !tv->tv_usec)
-        return NULL;
-    clock_gettime(CLOCK_MONOTONIC, buf);
-    buf->tv_sec += tv->tv_sec;
-    buf->tv_nsec += tv->tv_usec * 1000L;
-    if (buf->tv_nsec >= 1000000000L) {
-        buf->tv_sec++;
-        buf->tv_nsec -= 1000000000L;
-    }
-    return buf;
+    /* (the condition variables' clock: CLOCK_MONOTONIC, as xway_port_now_us) */
+    return timeo_us ? xway_port_now_us() + timeo_us : 0;
 }
 
 void xw_sock_forget_all(void)
@@ -329,8 +327,8 @@ void xw_sock_forget_all(void)
      * application's end would never see it hang up). */
     for (int fd = 0; fd < table_cap; fd++) {
         struct xw_sock *s = xw_sock_lookup(fd);
-        if (s && s->ready.b >= 0)
-            close(s->ready.b);
+        if (s && xw_lx(s)->ready.b >= 0)
+            close(xw_lx(s)->ready.b);
         if (s && s->sat && s->sat->life >= 0) /* only its own process lets go */
             close(s->sat->life);
     }

@@ -1,0 +1,30 @@
+/* The Linux socket: the core's socket (socket.h) and what the Linux library
+ * adds to it, its kernel parts: the condition variable its blocking callers
+ * sleep on and the readiness fd (readyfd.h) that the application's number is.
+ * The table (table.c) allocates every socket as one of these; the core never
+ * sees past struct xw_sock. */
+#ifndef XW_SOCK_LINUX_H
+#define XW_SOCK_LINUX_H
+
+#include <pthread.h>
+#include <sys/socket.h>
+
+#include "readyfd.h"
+#include "sock_linux.h"
+#include "socket.h"
+
+struct xw_sock_linux {
+    struct xw_sock s;   /* first: a struct xw_sock * is one of these */
+    pthread_cond_t cond; /* state changed: data, space, connection, error */
+    struct xw_ready ready;
+};
+
+static inline struct xw_sock_linux *xw_lx(const struct xw_sock *s)
+{
+    return (struct xw_sock_linux *)(uintptr_t)s;
+}
+
+/* getsockname (peer false) / getpeername of s (lock held): 0 or -errno. */
+int xw_sock_name_locked(struct xw_sock *s, bool peer, struct sockaddr *addr, socklen_t *len);
+
+#endif
