@@ -64,6 +64,10 @@ void xway_port_log(int level, const char *fmt, ...) __attribute__((format(printf
 void xway_port_log_peer(int level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* The text of an errno value (err > 0) for a log line: strerror's, or any
+ * fixed text on a port that has none. */
+const char *xway_port_strerror(int err);
+
 /* An internal invariant failed (what, at file:line).  Does not return. */
 _Noreturn void xway_port_fatal(const char *what, const char *file, int line);
 
@@ -71,7 +75,7 @@ _Noreturn void xway_port_fatal(const char *what, const char *file, int line);
  * freestanding environment provides them, as its compiler may emit calls to
  * the first four anyway), from <string.h> and <stdlib.h>:
  *
- * libc: memcpy memmove memset memcmp strlen strncmp atoi
+ * libc: memcpy memmove memset memcmp strlen strcmp strncmp atoi
  *
  * and from <errno.h> the errno values, Linux's numbers (the core returns
  * -errno codes; it reads no errno variable).  <stddef.h>, <stdint.h>,

@@ -4,6 +4,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/random.h>
 #include <time.h>
 
@@ -30,6 +31,8 @@ void xway_port_unlock(void) { pthread_mutex_unlock(&core_mu); }
 void *xway_port_malloc(size_t size) { return malloc(size); }
 void *xway_port_calloc(size_t count, size_t size) { return calloc(count, size); }
 void xway_port_free(void *p) { free(p); }
+
+const char *xway_port_strerror(int err) { return strerror(err); }
 
 _Noreturn void xway_port_fatal(const char *what, const char *file, int line)
 {

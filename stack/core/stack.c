@@ -73,6 +73,16 @@ const struct xw_config *xw_stack_config(void)
     return &st.cfg;
 }
 
+uint32_t xw_stack_ring_bytes(void)
+{
+    return (uint32_t)st.cfg.ring;
+}
+
+unsigned xw_stack_spin_us(void)
+{
+    return st.cfg.spin_us;
+}
+
 const char *xway_last_error(void) XW_EXPORT;
 const char *xway_last_error(void)
 {

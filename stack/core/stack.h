@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "config.h"
+#include "host.h"
 
 /* CLOCK_MONOTONIC in nanoseconds (deadlines, spins). */
 static inline uint64_t xw_mono_ns(void)
@@ -33,9 +34,7 @@ extern pthread_mutex_t xw_stack_mutex;
  * it is not running.  0, or -errno when the stack cannot start (then unlocked). */
 int xw_stack_enter(void);
 
-/* Leave an API call: deliver looped-back packets, flush batched frames, wake the
- * stack thread if lwIP's next timer moved earlier, release the lock. */
-void xw_stack_leave(void);
+/* (Leave an API call: xw_stack_leave, host.h.) */
 /* Forget the stack as a forked child does (its state is another process's):
  * the fork handler, and a process that handed its stack to a keeper
  * (xw_keeper_detach). */
@@ -45,13 +44,7 @@ void xw_stack_forget(void);
  * sleeping, so that what this thread queued goes out. */
 void xw_stack_flush(void);
 
-/* Lock-only variants for code that does not start the stack. */
-void xw_stack_lock(void);
-void xw_stack_unlock(void);
 
-/* 0 if dst is on a link or behind a configured gateway, else -ENETUNREACH. */
-struct ip_addr;
-int xw_stack_route_check(const struct ip_addr *dst);
 
 /* Is the stack running (lock held)? */
 bool xw_stack_running(void);

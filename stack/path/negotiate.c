@@ -5,19 +5,19 @@
 #include "negotiate.h"
 
 #include <errno.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "channel.h"
 #include "ctrlmsg.h"
 #include "log.h"
+#include "xway_port.h"
 #include "lwip/priv/tcp_priv.h"
 #include "lwip/tcp.h"
 #include "lwip/timeouts.h"
 #include "pcbopt.h"
 #include "ring_events.h"
 #include "ring_path.h"
-#include "stack.h"
+#include "host.h"
 #include "tcp_path.h"
 #include "tcpopt.h"
 
@@ -215,7 +215,7 @@ static void map_offer(struct xw_sock *s, const struct xw_ctrl *m)
 {
     struct xw_chan_offer off = chan_offer(m);
     /* Never bigger than our own rings; never more than the cap per peer domain. */
-    struct xw_chan_params prm = { .ring_bytes = (uint32_t)xw_stack_config()->ring, .spin_us = -1,
+    struct xw_chan_params prm = { .ring_bytes = xw_stack_ring_bytes(), .spin_us = -1,
                                   .peer_rings = XW_CHAN_PEER_RINGS };
     uint64_t nonce = 0;
     int rc;
@@ -307,7 +307,7 @@ static bool neg_on_connected(struct xw_sock *s)
     struct xw_pcbopt *h = xw_pcbopt_of(s->tcp.pcb);
     struct xw_ctrl offer = { 0 };
     struct xw_chan_offer off;
-    struct xw_chan_params prm = { .ring_bytes = (uint32_t)xw_stack_config()->ring, .spin_us = -1 };
+    struct xw_chan_params prm = { .ring_bytes = xw_stack_ring_bytes(), .spin_us = -1 };
     struct xw_hs_step st;
     bool cores = h && h->peer_opt && coresident(&h->peer);
     int rc = -EINVAL;
@@ -328,7 +328,7 @@ static bool neg_on_connected(struct xw_sock *s)
             rc = xw_channel_create(xw_rev_xenif(), h->peer.domid, &prm, &s->ring.ch, &off);
         if (rc < 0) {
             s->ring.ch = NULL;
-            xw_info("fd %d: cannot offer a ring: %s", s->fd, strerror(-rc));
+            xw_info("fd %d: cannot offer a ring: %s", s->fd, xway_port_strerror(-rc));
         } else {
             offer = offer_msg(&off);
             if (ng.fault == XW_FAULT_OFFER_LATE) {

@@ -6,7 +6,7 @@
 
 #include <stdbool.h>
 
-#include "xway.h"
+#include "xway_types.h"
 
 /* XWAY_FAULT: make one step of the handshake fail on purpose (tests).
  * Two make this stack a tool for crafting hostile peers:

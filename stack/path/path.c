@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "socket.h"
-#include "xway.h"
+#include "xway_types.h"
 
 static const struct xw_path_ops *const paths[] = { &xw_tcp_ops, &xw_ring_ops };
 

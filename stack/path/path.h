@@ -25,7 +25,6 @@
 #ifndef XW_PATH_H
 #define XW_PATH_H
 
-#include <poll.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>

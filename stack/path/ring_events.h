@@ -7,8 +7,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "config.h"
 #include "xenif.h"
+
+struct xw_config;
 
 /* Open the backend per the configuration and start the dispatcher.  With
  * XWAY_BACKEND=auto a missing backend is not an error (TCP only).  Lock held. */

@@ -21,7 +21,6 @@
 #include "ring_beat.h"
 #include "ring_events.h"
 #include "spin.h"
-#include "sock_linux.h"
 #include "socket.h"
 #include "stack.h"
 #include "switch.h"
@@ -132,7 +131,7 @@ static int spin_wait(struct xw_sock *s, int events, uint64_t deadline)
     struct spin_arg a = { s, events, 0 };
 
     atomic_fetch_add_explicit(&s->ring.spins, 1, memory_order_relaxed);
-    return xw_spin(&s->ring.spin_us, (unsigned)xw_stack_config()->spin_us, deadline, spin_look,
+    return xw_spin(&s->ring.spin_us, xw_stack_spin_us(), deadline, spin_look,
                    &a);
 }
 
@@ -214,7 +213,7 @@ static int ring_wait(struct xw_sock *s, int events, uint64_t deadline)
                               xw_spin_slept(atomic_load_explicit(&s->ring.spin_us,
                                                                  memory_order_relaxed),
                                             xw_mono_ns() - t0,
-                                            (unsigned)xw_stack_config()->spin_us),
+                                            xw_stack_spin_us()),
                               memory_order_relaxed);
     return r;
 }
@@ -294,10 +293,10 @@ static void refresh(struct xw_sock *s, bool arrival)
 {
     const int both = XW_CHAN_READABLE | XW_CHAN_WRITABLE;
     int r, arm;
-    bool rd, wr, gone;
+    bool rd, wr, gone, shown_rd, shown_wr;
     uint32_t mark;
 
-    pthread_mutex_lock(&xw_lx(s)->ready.lock);
+    xw_sock_ready_begin(s);
     /* Whatever is not ready now is armed, so that the peer's next move wakes
      * the dispatcher and this fd follows the ring without anyone sleeping in
      * our calls.  A polled socket also keeps "readable" armed: every arrival
@@ -314,16 +313,17 @@ static void refresh(struct xw_sock *s, bool arrival)
     /* An edge per arrival: the fd's raise, or a pulse while it is up (an
      * event for the other direction, the peer consuming, is no arrival). */
     mark = xw_channel_rx_mark(s->ring.ch);
-    if (arrival && rd && xw_lx(s)->ready.rd && s->polled && mark != s->ring.rx_mark) {
-        xw_ready_pulse_locked(&xw_lx(s)->ready);
+    xw_sock_ready_shown(s, &shown_rd, &shown_wr);
+    if (arrival && rd && shown_rd && s->polled && mark != s->ring.rx_mark) {
+        xw_sock_ready_pulse(s);
         s->ring.rx_mark = mark;
     }
-    if (rd && !xw_lx(s)->ready.rd)
+    if (rd && !shown_rd)
         s->ring.rx_mark = mark;
-    xw_ready_set_locked(&xw_lx(s)->ready, rd, wr);
+    xw_sock_ready_set(s, rd, wr);
     if (xw_channel_peer_shut(s->ring.ch) || atomic_load_explicit(&s->err, memory_order_relaxed))
-        xw_ready_ends_locked(&xw_lx(s)->ready, true, s->shut_wr || s->err, s->err);
-    pthread_mutex_unlock(&xw_lx(s)->ready.lock);
+        xw_sock_ready_ends(s, true, s->shut_wr || s->err, s->err);
+    xw_sock_ready_end(s);
 }
 
 static void ring_readiness(struct xw_sock *s, bool settle, bool *rd, bool *wr)
@@ -335,8 +335,7 @@ static void ring_readiness(struct xw_sock *s, bool settle, bool *rd, bool *wr)
      * waiters wait for this socket, which look at the ring (waiter.h). */
     if (settle && fd_exact(s)) {
         refresh(s, false);
-        *rd = xw_lx(s)->ready.rd;
-        *wr = xw_lx(s)->ready.wr;
+        xw_sock_ready_shown(s, rd, wr);
         return;
     }
     r = xw_channel_poll(s->ring.ch, XW_CHAN_READABLE | XW_CHAN_WRITABLE);
@@ -472,7 +471,7 @@ static int send_stalled(struct xw_sock *s, ssize_t n, bool nonblock, uint64_t de
 static ssize_t ring_send_body(struct xw_sock *s, const struct iovec *iov, int iovcnt,
                               size_t total, int flags)
 {
-    bool nonblock = s->nonblock || (flags & MSG_DONTWAIT);
+    bool nonblock = s->nonblock || (flags & XW_MSG_DONTWAIT);
     uint64_t deadline = deadline_ns(s->sndtimeo_us);
     size_t done = 0, off = 0;
     int i = 0, err = 0, retries = 0;
@@ -594,7 +593,7 @@ static ssize_t ring_sendfile_body(struct xw_sock *s, int in, off_t *off, size_t 
     return done ? (ssize_t)done : err;
 }
 
-/* MSG_PEEK: copy what is in the ring without consuming it.  Bytes, or 0 when
+/* XW_MSG_PEEK: copy what is in the ring without consuming it.  Bytes, or 0 when
  * nothing is there now. */
 static size_t peek_copy(struct xw_sock *s, const struct iovec *iov, int iovcnt, size_t want)
 {
@@ -695,8 +694,8 @@ static ssize_t recv_once(struct xw_sock *s, const struct iovec *iov, int iovcnt,
 static ssize_t ring_recv_body(struct xw_sock *s, const struct iovec *iov, int iovcnt,
                               size_t want, int flags)
 {
-    bool peek = flags & MSG_PEEK, nonblock = s->nonblock || (flags & MSG_DONTWAIT);
-    bool waitall = (flags & MSG_WAITALL) && !peek && !nonblock;
+    bool peek = flags & XW_MSG_PEEK, nonblock = s->nonblock || (flags & XW_MSG_DONTWAIT);
+    bool waitall = (flags & XW_MSG_WAITALL) && !peek && !nonblock;
     uint64_t deadline = deadline_ns(s->rcvtimeo_us);
     size_t got = 0;
     ssize_t n, ret;

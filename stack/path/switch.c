@@ -7,12 +7,12 @@
 #include "switch.h"
 
 #include <errno.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "channel.h"
 #include "ctrlmsg.h"
 #include "log.h"
+#include "xway_port.h"
 #include "lwip/priv/tcp_priv.h"
 #include "lwip/tcp.h"
 #include "lwip/timeouts.h"
@@ -20,7 +20,7 @@
 #include "ring_events.h"
 #include "ring_path.h"
 #include "socket.h"
-#include "stack.h"
+#include "host.h"
 #include "tcp_path.h"
 #include "upgrade.h"
 
@@ -92,7 +92,7 @@ static void resume(struct xw_sock *s)
         s->tcp.resend_len = o->tx_idx - from;
         s->tcp.resend_off = 0;
     } else {
-        free(o->tx);
+        xway_port_free(o->tx);
     }
     o->tx = NULL;
     s->tcp.hold = false;
@@ -159,14 +159,14 @@ static void leave_now(struct xw_sock *s)
     s->sw.release_due = true;
     xw_switch_ring_idle(s);
     if (rc < 0) {
-        fail(s, rc == -EPROTO ? "the peer broke the ring" : strerror(-rc));
+        fail(s, rc == -EPROTO ? "the peer broke the ring" : xway_port_strerror(-rc));
         return;
     }
     /* What the application reads next: the bytes a pump passed on (a claimed
      * connection's), then those the ring held, then TCP's. */
     {
         size_t pre = xw_rpath_pre_left(s) ? s->ring.pre_len - s->ring.pre_off : 0;
-        uint8_t *buf = pre + o->rx_len ? malloc(pre + o->rx_len) : NULL;
+        uint8_t *buf = pre + o->rx_len ? xway_port_malloc(pre + o->rx_len) : NULL;
         if (pre + o->rx_len && !buf) {
             fail(s, "no memory");
             return;
@@ -175,7 +175,7 @@ static void leave_now(struct xw_sock *s)
             memcpy(buf, s->ring.pre + s->ring.pre_off, pre);
         if (o->rx_len)
             memcpy(buf + pre, o->rx, o->rx_len);
-        free(o->rx);
+        xway_port_free(o->rx);
         o->rx = NULL;
         s->tcp.pre = buf;
         s->tcp.pre_len = pre + o->rx_len;
@@ -271,8 +271,8 @@ void xw_switch_forget(struct xw_sock *s)
 {
     sys_untimeout(timed_out, s);
     sys_untimeout(retry_release, s);
-    free(s->sw.out.rx);
-    free(s->sw.out.tx);
+    xway_port_free(s->sw.out.rx);
+    xway_port_free(s->sw.out.tx);
     s->sw.out.rx = s->sw.out.tx = NULL;
 }
 

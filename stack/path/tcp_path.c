@@ -7,8 +7,7 @@
 #include "tcp_path.h"
 
 #include <errno.h>
-#include <stdio.h>
-#include <stdlib.h>
+
 #include <string.h>
 
 #include "lwip/priv/tcp_priv.h"
@@ -16,14 +15,14 @@
 #include "lwip/timeouts.h"
 #include "channel.h"
 #include "log.h"
+#include "xway_port.h"
 #include "ports.h"
-#include "stack.h"
-#include "sock_linux.h"
+#include "host.h"
 #include "switch.h"
 #include "timewait.h"
 #include "upgrade.h"
 #include "negotiate.h"
-#include "xway.h"
+#include "xway_types.h"
 
 /* No handshake registered: every connection is plain TCP. */
 static bool plain_connected(struct xw_sock *s) { return false; }
@@ -201,7 +200,7 @@ static void on_err(void *arg, err_t err)
         s->err = ECONNABORTED;
     s->state = XW_SS_DEAD;
     xw_debug("fd %d: connection %s (%s)", s->fd, connecting ? "failed" : "lost",
-             s->err ? strerror(s->err) : "closed");
+             s->err ? xway_port_strerror(s->err) : "closed");
     if (s->listener || s->queued) {
         drop_unseen(s);
         return;
@@ -282,7 +281,7 @@ static err_t on_accept(void *arg, struct tcp_pcb *newpcb, err_t err)
     rc = xw_sock_new(l->domain, false, false, &s);
     if (rc < 0) {
         xw_warn("accept on fd %d: no socket for the new connection: %s", l->fd,
-                strerror(-rc));
+                xway_port_strerror(-rc));
         return ERR_MEM;
     }
     s->state = XW_SS_CONNECTING; /* until queued for accept */
@@ -363,7 +362,7 @@ static int ensure_pcb(struct xw_sock *s)
         return 0;
     if (s->state != XW_SS_NEW)
         return -EINVAL;
-    s->tcp.pcb = tcp_new_ip_type(s->domain == AF_INET6 ? IPADDR_TYPE_V6 : IPADDR_TYPE_V4);
+    s->tcp.pcb = tcp_new_ip_type(s->domain == XW_AF_INET6 ? IPADDR_TYPE_V6 : IPADDR_TYPE_V4);
     if (!s->tcp.pcb)
         return -ENOMEM;
     tcp_arg(s->tcp.pcb, s);
@@ -400,12 +399,12 @@ static int aq_reserve(struct xw_sock *l, int backlog)
 
     if (cap <= l->aq_cap)
         return 0;
-    q = calloc((size_t)cap, sizeof(*q));
+    q = xway_port_calloc((size_t)cap, sizeof(*q));
     if (!q)
         return -ENOMEM;
     for (int i = 0; i < l->aq_len; i++)
         q[i] = l->acceptq[(l->aq_head + i) % l->aq_cap];
-    free(l->acceptq);
+    xway_port_free(l->acceptq);
     l->acceptq = q;
     l->aq_head = 0;
     l->aq_cap = cap;
@@ -492,7 +491,7 @@ int xw_tcp_listen(struct xw_sock *s, int backlog)
     if (s->state != XW_SS_NEW)
         return -EINVAL;
     if (!s->bound) {
-        rc = xw_tcp_bind(s, s->domain == AF_INET6 ? IP6_ADDR_ANY : IP4_ADDR_ANY, 0);
+        rc = xw_tcp_bind(s, s->domain == XW_AF_INET6 ? IP6_ADDR_ANY : IP4_ADDR_ANY, 0);
         if (rc < 0)
             return rc;
     }
@@ -594,7 +593,7 @@ static size_t pre_copy(struct xw_sock *s, const struct iovec *iov, int iovcnt, i
         s->tcp.pre_off = off;
         s->tcp.rx_len -= (uint32_t)done;
         if (off == s->tcp.pre_len) {
-            free(s->tcp.pre);
+            xway_port_free(s->tcp.pre);
             s->tcp.pre = NULL;
             s->tcp.pre_len = s->tcp.pre_off = 0;
         }
@@ -670,7 +669,7 @@ size_t xw_tcp_rx_take(struct xw_sock *s, void *buf, size_t len, bool peek)
 
 void xw_tcp_rx_flush(struct xw_sock *s)
 {
-    free(s->tcp.pre);
+    xway_port_free(s->tcp.pre);
     s->tcp.pre = NULL;
     s->tcp.pre_len = s->tcp.pre_off = 0;
     while (s->tcp.rx) {
@@ -726,8 +725,8 @@ static ssize_t path_recv(struct xw_sock *s, const struct iovec *iov, int iovcnt,
                            size_t want, int flags)
 {
     uint64_t deadline = xw_deadline(s->rcvtimeo_us);
-    bool peek = flags & MSG_PEEK, nonblock = s->nonblock || (flags & MSG_DONTWAIT);
-    bool waitall = (flags & MSG_WAITALL) && !peek && !nonblock;
+    bool peek = flags & XW_MSG_PEEK, nonblock = s->nonblock || (flags & XW_MSG_DONTWAIT);
+    bool waitall = (flags & XW_MSG_WAITALL) && !peek && !nonblock;
     size_t got = 0;
     int rc;
 
@@ -787,7 +786,7 @@ bool xw_tcp_pump(struct xw_sock *s)
         return false;
     }
     bool resent = s->tcp.resend != NULL;
-    free(s->tcp.resend);
+    xway_port_free(s->tcp.resend);
     s->tcp.resend = NULL;
     s->tcp.resend_len = s->tcp.resend_off = 0;
     if (s->tcp.fin_due && s->state == XW_SS_CONNECTED && s->up.state == XW_UP_NONE) {
@@ -845,7 +844,7 @@ static ssize_t path_send(struct xw_sock *s, const struct iovec *iov, int iovcnt,
                            size_t total, int flags)
 {
     uint64_t deadline = xw_deadline(s->sndtimeo_us);
-    bool nonblock = s->nonblock || (flags & MSG_DONTWAIT);
+    bool nonblock = s->nonblock || (flags & XW_MSG_DONTWAIT);
     size_t sent = 0;
     int rc;
 
@@ -1042,9 +1041,10 @@ static ssize_t tcp_zc_reserve(struct xw_sock *s, size_t want, struct iovec seg[2
     if (n > room)
         n = room;
     if (s->tcp.zc_cap < n) {
-        void *b = realloc(s->tcp.zc_buf, n);
+        void *b = xway_port_malloc(n); /* (a new reservation: nothing to keep) */
         if (!b)
             return -ENOMEM;
+        xway_port_free(s->tcp.zc_buf);
         s->tcp.zc_buf = b;
         s->tcp.zc_cap = n;
     }
@@ -1063,10 +1063,10 @@ static ssize_t tcp_zc_commit(struct xw_sock *s, size_t n, int flags)
 static void tcp_release(struct xw_sock *s)
 {
     xw_tcp_rx_flush(s);
-    free(s->tcp.resend);
+    xway_port_free(s->tcp.resend);
     s->tcp.resend = NULL;
     s->tcp.resend_len = s->tcp.resend_off = 0;
-    free(s->tcp.zc_buf);
+    xway_port_free(s->tcp.zc_buf);
     s->tcp.zc_buf = NULL;
     s->tcp.zc_cap = 0;
 }
@@ -1101,17 +1101,17 @@ static void tcp_readiness(struct xw_sock *s, bool settle, bool *rd, bool *wr)
 
 static void tcp_changed(struct xw_sock *s)
 {
-    pthread_mutex_lock(&xw_lx(s)->ready.lock);
+    xw_sock_ready_begin(s);
     /* Every arrival is an edge (edge-triggered pollers), as on a kernel socket. */
     if (s->tcp.arrived && s->polled && readable(s))
-        xw_ready_pulse_locked(&xw_lx(s)->ready);
+        xw_sock_ready_pulse(s);
     s->tcp.arrived = false;
-    xw_ready_set_locked(&xw_lx(s)->ready, readable(s), writable(s));
+    xw_sock_ready_set(s, readable(s), writable(s));
     if (s->state != XW_SS_LISTEN && s->was_connected)
-        xw_ready_ends_locked(&xw_lx(s)->ready, s->rd_eof || s->state == XW_SS_DEAD,
-                             s->state == XW_SS_DEAD || (s->rd_eof && s->shut_wr),
-                             s->state == XW_SS_DEAD && s->err);
-    pthread_mutex_unlock(&xw_lx(s)->ready.lock);
+        xw_sock_ready_ends(s, s->rd_eof || s->state == XW_SS_DEAD,
+                           s->state == XW_SS_DEAD || (s->rd_eof && s->shut_wr),
+                           s->state == XW_SS_DEAD && s->err);
+    xw_sock_ready_end(s);
 }
 
 /* Its sleepers wait on the socket's condition variable (the socket layer's). */
@@ -1123,9 +1123,12 @@ static void tcp_info(const struct xw_sock *s, struct xway_conn_info *ci)
 {
     /* A connection that left the ring: why it did. */
     int r = s->sw.count ? s->sw.reason : s->hs.reason;
+    const char *name = xw_reason_name(r);
+    size_t n = strlen(name) + 1;
 
-    strcpy(ci->path, "tcp");
-    snprintf(ci->fallback, sizeof(ci->fallback), "%s", xw_reason_name(r));
+    memcpy(ci->path, "tcp", sizeof("tcp"));
+    memcpy(ci->fallback, name, n < sizeof(ci->fallback) ? n : sizeof(ci->fallback));
+    ci->fallback[sizeof(ci->fallback) - 1] = '\0';
     ci->fallback_code = r;
 }
 

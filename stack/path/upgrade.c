@@ -9,12 +9,12 @@
 #include "upgrade.h"
 
 #include <errno.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "channel.h"
 #include "ctrlmsg.h"
 #include "log.h"
+#include "xway_port.h"
 #include "lwip/priv/tcp_priv.h"
 #include "lwip/tcp.h"
 #include "lwip/timeouts.h"
@@ -22,7 +22,7 @@
 #include "ring_events.h"
 #include "ring_path.h"
 #include "socket.h"
-#include "stack.h"
+#include "host.h"
 #include "tcp_path.h"
 
 static void timed_out(void *arg);
@@ -84,7 +84,7 @@ static void finish(struct xw_sock *s)
     }
     /* What TCP brought and the application did not read yet comes first. */
     size_t pre = s->tcp.rx_len;
-    char *buf = pre ? malloc(pre) : NULL;
+    char *buf = pre ? xway_port_malloc(pre) : NULL;
     if (pre && !buf) {
         fail(s, "no memory", ENOMEM);
         return;
@@ -162,7 +162,7 @@ static void decide(struct xw_sock *s)
     }
     struct xw_ctrl offer = { 0 };
     struct xw_chan_offer off;
-    struct xw_chan_params prm = { .ring_bytes = (uint32_t)xw_stack_config()->ring, .spin_us = -1 };
+    struct xw_chan_params prm = { .ring_bytes = xw_stack_ring_bytes(), .spin_us = -1 };
     int rc = -EINVAL;
     if (coresident && xw_neg_fault() == XW_FAULT_UPGRADE_GRANTS) {
         rc = -ENOSPC; /* (test knob: no grants left for the way back) */
@@ -170,7 +170,7 @@ static void decide(struct xw_sock *s)
         rc = xw_channel_create(xw_rev_xenif(), u->peer_domid, &prm, &u->ch, &off);
         if (rc < 0) {
             u->ch = NULL;
-            xw_info("fd %d: cannot offer a ring: %s", s->fd, strerror(-rc));
+            xw_info("fd %d: cannot offer a ring: %s", s->fd, xway_port_strerror(-rc));
         } else {
             offer = (struct xw_ctrl){ .type = XW_CTRL_OFFER, .domid = off.domid,
                                       .intf_ref = off.intf_ref, .port = off.port,
@@ -314,7 +314,7 @@ static void message(struct xw_sock *s, int rc, const struct xw_ctrl *m)
         struct xw_chan_offer off = { .domid = m->domid, .intf_ref = m->intf_ref,
                                      .port = m->port, .ring_shift = m->ring_shift,
                                      .key = m->key };
-        struct xw_chan_params prm = { .ring_bytes = (uint32_t)xw_stack_config()->ring,
+        struct xw_chan_params prm = { .ring_bytes = xw_stack_ring_bytes(),
                                       .spin_us = -1, .peer_rings = XW_CHAN_PEER_RINGS };
         uint64_t nonce = 0;
         int mrc = xw_channel_accept(xw_rev_xenif(), &off, &prm, &u->ch, &nonce);

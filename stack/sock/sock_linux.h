@@ -19,6 +19,10 @@ struct xw_sock_linux {
     struct xw_ready ready;
 };
 
+_Static_assert(XW_AF_INET == AF_INET && XW_AF_INET6 == AF_INET6, "address families");
+_Static_assert(XW_MSG_PEEK == MSG_PEEK && XW_MSG_DONTWAIT == MSG_DONTWAIT &&
+               XW_MSG_WAITALL == MSG_WAITALL, "message flags");
+
 static inline struct xw_sock_linux *xw_lx(const struct xw_sock *s)
 {
     return (struct xw_sock_linux *)(uintptr_t)s;

@@ -27,6 +27,14 @@
 #include "lwip/tcp.h"
 #include "path.h"
 
+/* The socket calls' families and flags, Linux's values (the Linux library
+ * passes its callers' on; sock_linux.h checks that they agree). */
+#define XW_AF_INET 2
+#define XW_AF_INET6 10
+#define XW_MSG_PEEK 0x2
+#define XW_MSG_DONTWAIT 0x40
+#define XW_MSG_WAITALL 0x100
+
 enum xw_sock_state {
     XW_SS_NEW,        /* created, maybe bound */
     XW_SS_LISTEN,
@@ -254,6 +262,19 @@ void xw_sock_close_all(void);
 /* After a state change: the path publishes the readiness fd and wakes its
  * sleepers, and every thread sleeping on it (xw_sock_wait) wakes. */
 void xw_sock_changed(struct xw_sock *s);
+
+/* The socket's readiness as the application sees it (the Linux socket: its
+ * readiness fd, readyfd.h), published by the paths: between begin and end
+ * (the readiness's own lock: a state computed under it is never overwritten
+ * by an older one) set it, pulse it (a new arrival while readable: an edge for
+ * edge-triggered pollers), show the connection's end (rdhup: the peer's FIN;
+ * hup: both directions over; err: reset or error), or read what was last set. */
+void xw_sock_ready_begin(struct xw_sock *s);
+void xw_sock_ready_set(struct xw_sock *s, bool rd, bool wr);
+void xw_sock_ready_pulse(struct xw_sock *s);
+void xw_sock_ready_ends(struct xw_sock *s, bool rdhup, bool hup, bool err);
+void xw_sock_ready_shown(struct xw_sock *s, bool *rd, bool *wr);
+void xw_sock_ready_end(struct xw_sock *s);
 
 /* Sleep until s changes (xw_sock_changed) or the deadline (0: none; the
  * port's clock, xway_port_now_us).  0, -ETIMEDOUT, or -EBADF when the socket

@@ -191,7 +191,7 @@ static void reclaim(struct xw_sock *s)
         xw_sat_release(s);
     xw_ready_close(&xw_lx(s)->ready);
     pthread_cond_destroy(&xw_lx(s)->cond);
-    free(s->acceptq);
+    xway_port_free(s->acceptq);
     s->acceptq = NULL;
     s->next_free = free_list;
     free_list = s;
@@ -286,6 +286,30 @@ void xw_sock_changed(struct xw_sock *s)
     changes++;
     xw_path_of(s)->changed(s);
     pthread_cond_broadcast(&xw_lx(s)->cond);
+}
+
+void xw_sock_ready_begin(struct xw_sock *s) { pthread_mutex_lock(&xw_lx(s)->ready.lock); }
+void xw_sock_ready_end(struct xw_sock *s) { pthread_mutex_unlock(&xw_lx(s)->ready.lock); }
+
+void xw_sock_ready_set(struct xw_sock *s, bool rd, bool wr)
+{
+    xw_ready_set_locked(&xw_lx(s)->ready, rd, wr);
+}
+
+void xw_sock_ready_pulse(struct xw_sock *s)
+{
+    xw_ready_pulse_locked(&xw_lx(s)->ready);
+}
+
+void xw_sock_ready_ends(struct xw_sock *s, bool rdhup, bool hup, bool err)
+{
+    xw_ready_ends_locked(&xw_lx(s)->ready, rdhup, hup, err);
+}
+
+void xw_sock_ready_shown(struct xw_sock *s, bool *rd, bool *wr)
+{
+    *rd = xw_lx(s)->ready.rd;
+    *wr = xw_lx(s)->ready.wr;
 }
 
 int xw_sock_wait(struct xw_sock *s, uint64_t deadline_us)

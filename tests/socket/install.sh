@@ -6,7 +6,7 @@ source "$(dirname "$0")/../lib.sh"
 BUILD=$1
 xw_tmpdir P
 cmake --install "$BUILD" --prefix "$P" >/dev/null
-for f in lib/libxwaystack.so lib/libxwaystack.a include/xway.h include/xway_zc.h lib/pkgconfig/xwaystack.pc \
+for f in lib/libxwaystack.so lib/libxwaystack.a include/xway.h include/xway_types.h include/xway_zc.h lib/pkgconfig/xwaystack.pc \
          bin/xwperf bin/xway-run lib/xway/libxwayshim.so; do
     [ -e "$P/$f" ] || die "missing $f"
 done

@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h> /* ssize_t */
 
 #include "xway_port.h"
 
@@ -18,6 +19,7 @@
 #define X32_F "x"
 #define SZT_F "zu"
 #define LWIP_NO_CTYPE_H 1
+#define LWIP_NO_UNISTD_H 1
 #define LWIP_TIMEVAL_PRIVATE 0
 
 /* (A hosted build may have <endian.h>'s, with the same meaning.) */
