@@ -1,7 +1,6 @@
 /* Backend selection (XWAY_BACKEND semantics) and helpers common to backends. */
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <stdatomic.h>
 #include <unistd.h>
 
@@ -40,14 +39,6 @@ void xw_xenif_close(struct xw_xenif *x)
 {
     if (x)
         x->ops->close(x);
-}
-
-int xw_xenif_wait_fd(struct xw_xenif *x, int ms)
-{
-    struct pollfd pfd = { .fd = x->ops->evtchn_fd(x), .events = POLLIN };
-    int n = poll(&pfd, 1, ms);
-
-    return n < 0 ? -errno : n;
 }
 
 static _Atomic bool fork_keeps;

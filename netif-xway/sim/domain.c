@@ -145,13 +145,13 @@ void *xw_sim_peer_state(struct xw_sim *s, void **slot, const char *kind, uint32_
 {
     void *m;
 
-    pthread_mutex_lock(&s->mu);
+    xw_sim_lock(&s->mu);
     m = *slot;
     if (!m) {
         m = xw_sim_map_state(s, kind, id, len, false, writable, NULL);
         *slot = m;
     }
-    pthread_mutex_unlock(&s->mu);
+    xw_sim_unlock(&s->mu);
     return m;
 }
 
@@ -264,14 +264,14 @@ int xw_sim_alive(struct xw_sim *s, uint32_t id)
         return 1;
     if (id < 1 || id > XW_SIM_MAX_DOMID)
         return 0;
-    pthread_mutex_lock(&s->mu);
+    xw_sim_lock(&s->mu);
     fd = s->peers[id].lock_fd;
     if (fd < 0) {
         fd = open_lock(s, id, 0);
         if (fd >= 0)
             s->peers[id].lock_fd = fd;
     }
-    pthread_mutex_unlock(&s->mu);
+    xw_sim_unlock(&s->mu);
     if (fd == -ENOENT)
         return 0;
     if (fd < 0)
@@ -291,32 +291,8 @@ int xw_sim_domain_alive(struct xw_xenif *x, uint32_t domid)
 /* ---- fork ---- */
 
 /* The process's open handles, for the fork handler. */
-static pthread_mutex_t open_mu = PTHREAD_MUTEX_INITIALIZER;
+static xw_sim_mutex open_mu = XW_SIM_MUTEX_INIT;
 static struct xw_sim *open_list;
-static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
-
-/* Each handle's mu too: a forked child may use its copy of the handle to map
- * and notify (a worker serving a connection of its owner's: channel.h,
- * xw_channel_adopt), so no copy may be left locked by a thread that is not
- * there. */
-static void fork_prepare(void)
-{
-    pthread_mutex_lock(&open_mu);
-    for (struct xw_sim *s = open_list; s; s = s->next_open)
-        pthread_mutex_lock(&s->mu);
-}
-
-static void unlock_handles(void)
-{
-    for (struct xw_sim *s = open_list; s; s = s->next_open)
-        pthread_mutex_unlock(&s->mu);
-}
-
-static void fork_parent(void)
-{
-    unlock_handles();
-    pthread_mutex_unlock(&open_mu);
-}
 
 /* A forked child is not the domain: it drops its copies of each domain's
  * lock (an OFD lock belongs to the open file, which the child shares) and
@@ -336,43 +312,71 @@ static void drop_domains(void)
     }
 }
 
+void xw_sim_drop_domains(void)
+{
+    xw_sim_lock(&open_mu);
+    drop_domains();
+    xw_sim_unlock(&open_mu);
+}
+
+#if XW_SIM_THREADS
+/* Each handle's mu too: a forked child may use its copy of the handle to map
+ * and notify (a worker serving a connection of its owner's: channel.h,
+ * xw_channel_adopt), so no copy may be left locked by a thread that is not
+ * there. */
+static void fork_prepare(void)
+{
+    xw_sim_lock(&open_mu);
+    for (struct xw_sim *s = open_list; s; s = s->next_open)
+        xw_sim_lock(&s->mu);
+}
+
+static void unlock_handles(void)
+{
+    for (struct xw_sim *s = open_list; s; s = s->next_open)
+        xw_sim_unlock(&s->mu);
+}
+
+static void fork_parent(void)
+{
+    unlock_handles();
+    xw_sim_unlock(&open_mu);
+}
+
 static void fork_child(void)
 {
     unlock_handles();
     if (!xw_xenif_forking_keeper())
         drop_domains();
-    pthread_mutex_init(&open_mu, NULL);
+    xw_sim_mutex_init(&open_mu);
 }
 
-void xw_sim_drop_domains(void)
-{
-    pthread_mutex_lock(&open_mu);
-    drop_domains();
-    pthread_mutex_unlock(&open_mu);
-}
-
+static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
 static void register_fork(void) { pthread_atfork(fork_prepare, fork_parent, fork_child); }
+#endif
 
 static void add_open(struct xw_sim *s)
 {
+#if XW_SIM_THREADS
     pthread_once(&fork_once, register_fork);
-    pthread_mutex_lock(&open_mu);
+#endif
+    xw_sim_lock(&open_mu);
     s->next_open = open_list;
     open_list = s;
-    pthread_mutex_unlock(&open_mu);
+    xw_sim_unlock(&open_mu);
 }
 
 static void remove_open(struct xw_sim *s)
 {
     struct xw_sim **pp;
 
-    pthread_mutex_lock(&open_mu);
+    xw_sim_lock(&open_mu);
     for (pp = &open_list; *pp; pp = &(*pp)->next_open)
         if (*pp == s) {
             *pp = s->next_open;
             break;
         }
-    pthread_mutex_unlock(&open_mu);
+    xw_sim_unlock(&open_mu);
 }
 
 /* ---- host token ---- */
@@ -450,7 +454,7 @@ void xw_sim_close(struct xw_xenif *x)
     if (s->lock_fd >= 0)
         close(s->lock_fd); /* last: the id is free again */
     free(s->peers);
-    pthread_mutex_destroy(&s->mu);
+    xw_sim_mutex_destroy(&s->mu);
     free(s);
 }
 
@@ -493,7 +497,7 @@ static int alloc_sim(const char *dir, struct xw_sim **out)
     if (!s)
         return -ENOMEM;
     s->lock_fd = s->sock = s->ino_fd = s->gnt_fd = -1;
-    pthread_mutex_init(&s->mu, NULL);
+    xw_sim_mutex_init(&s->mu);
     s->peers = calloc(XW_SIM_MAX_DOMID + 1, sizeof(*s->peers));
     *out = s;
     if (!s->peers)

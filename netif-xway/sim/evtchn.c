@@ -116,7 +116,7 @@ static int alloc_port(struct xw_sim *s, uint64_t val)
     uint32_t i, p;
     uint64_t free_v = 0;
 
-    pthread_mutex_lock(&s->mu);
+    xw_sim_lock(&s->mu);
     for (i = 0; i < XW_SIM_MAX_PORTS; i++) {
         p = (s->port_hint + i) % XW_SIM_MAX_PORTS;
         if (p == 0)
@@ -124,11 +124,11 @@ static int alloc_port(struct xw_sim *s, uint64_t val)
         free_v = 0;
         if (atomic_compare_exchange_strong(&s->evt->port[p], &free_v, val)) {
             s->port_hint = p + 1;
-            pthread_mutex_unlock(&s->mu);
+            xw_sim_unlock(&s->mu);
             return (int)p;
         }
     }
-    pthread_mutex_unlock(&s->mu);
+    xw_sim_unlock(&s->mu);
     return -ENOSPC;
 }
 

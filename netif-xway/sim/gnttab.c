@@ -256,7 +256,7 @@ static int share_pages(struct xw_xenif *x, uint32_t domid, uint32_t count, int w
     sh = calloc(1, sizeof(*sh));
     if (!sh)
         return -ENOMEM;
-    pthread_mutex_lock(&s->mu);
+    xw_sim_lock(&s->mu);
     first = alloc_grefs(s, count);
     if (first < 0) {
         err = first;
@@ -287,10 +287,10 @@ static int share_pages(struct xw_xenif *x, uint32_t domid, uint32_t count, int w
     sh->next = s->shares;
     s->shares = sh;
     *addr = sh->addr;
-    pthread_mutex_unlock(&s->mu);
+    xw_sim_unlock(&s->mu);
     return 0;
 out_unlock:
-    pthread_mutex_unlock(&s->mu);
+    xw_sim_unlock(&s->mu);
     free(sh);
     return err;
 }
@@ -320,12 +320,12 @@ int xw_sim_share_notify(struct xw_xenif *x, uint32_t domid, int writable, uint32
     err = xw_sim_share(x, domid, 1, writable, ref, addr);
     if (err)
         return err;
-    pthread_mutex_lock(&s->mu);
+    xw_sim_lock(&s->mu);
     for (sh = s->shares; sh && sh->addr != *addr; sh = sh->next)
         ;
     sh->notify_offset = notify_offset;
     sh->notify_port = notify_port;
-    pthread_mutex_unlock(&s->mu);
+    xw_sim_unlock(&s->mu);
     if (notify_port > 0)
         xw_sim_ntf_arm(s, (uint32_t)notify_port, s->pub.domid, sh->obj,
                        notify_offset >= 0 ? (uint32_t)notify_offset : UINT32_MAX);
@@ -365,7 +365,7 @@ static int unshare_pages(struct xw_xenif *x, void *addr, uint32_t count, bool ke
     struct xw_sim *s = xw_sim_of(x);
     struct gnt_share **pp, *sh = NULL, *old = NULL;
 
-    pthread_mutex_lock(&s->mu);
+    xw_sim_lock(&s->mu);
     for (pp = &s->shares; *pp; pp = &(*pp)->next)
         if ((*pp)->addr == addr && (*pp)->count == count) {
             sh = *pp;
@@ -379,7 +379,7 @@ static int unshare_pages(struct xw_xenif *x, void *addr, uint32_t count, bool ke
         revoke_share(s, sh, false); /* (unlinks it) */
         keep = false;
     }
-    pthread_mutex_unlock(&s->mu);
+    xw_sim_unlock(&s->mu);
     if (!sh)
         return -EINVAL;
     if (!s->retired)
@@ -389,7 +389,7 @@ static int unshare_pages(struct xw_xenif *x, void *addr, uint32_t count, bool ke
         free(sh);
         return 0;
     }
-    pthread_mutex_lock(&s->mu);
+    xw_sim_lock(&s->mu);
     if (s->nkept == KEEP_MAX) { /* the oldest goes */
         for (pp = &s->kept; (*pp)->next; pp = &(*pp)->next)
             ;
@@ -403,7 +403,7 @@ static int unshare_pages(struct xw_xenif *x, void *addr, uint32_t count, bool ke
     s->nkept++;
     if (old)
         drop_kept(s, old);
-    pthread_mutex_unlock(&s->mu);
+    xw_sim_unlock(&s->mu);
     return 0;
 }
 
@@ -427,11 +427,11 @@ void xw_sim_gnttab_retire(struct xw_sim *s)
     struct gnt_share *sh;
     struct gnt_mapping *mp;
 
-    pthread_mutex_lock(&s->mu);
+    xw_sim_lock(&s->mu);
     for (sh = s->shares; sh; sh = sh->next)
         revoke_share(s, sh, false);
     drop_all_kept(s);
-    pthread_mutex_unlock(&s->mu);
+    xw_sim_unlock(&s->mu);
     for (sh = s->shares; sh; sh = sh->next)
         if (sh->notify_port > 0)
             xw_sim_ntf_disarm(s, (uint32_t)sh->notify_port, s->pub.domid, sh->obj);
@@ -479,7 +479,7 @@ static int refs_backed(struct xw_sim *s, uint32_t domid, uint32_t count, const u
     uint32_t i;
     int fd, err = 0;
 
-    pthread_mutex_lock(&s->mu); /* the fd is kept, as the table's mapping is */
+    xw_sim_lock(&s->mu); /* the fd is kept, as the table's mapping is */
     fd = s->peers[domid].gnt_fd;
     if (fd < 0) {
         fd = xw_sim_open(s, O_RDONLY, "dom%u.gnt", domid);
@@ -488,7 +488,7 @@ static int refs_backed(struct xw_sim *s, uint32_t domid, uint32_t count, const u
         else
             s->peers[domid].gnt_fd = fd;
     }
-    pthread_mutex_unlock(&s->mu);
+    xw_sim_unlock(&s->mu);
     if (err)
         return err;
     for (i = 0; i < count && !err; i++) {
@@ -590,10 +590,10 @@ int xw_sim_map(struct xw_xenif *x, uint32_t domid, uint32_t count, const uint32_
     mp->addr = base;
     mp->count = count;
     mp->notify_offset = mp->notify_port = -1;
-    pthread_mutex_lock(&s->mu);
+    xw_sim_lock(&s->mu);
     mp->next = s->maps;
     s->maps = mp;
-    pthread_mutex_unlock(&s->mu);
+    xw_sim_unlock(&s->mu);
     *addr = base;
     return 0;
 out_unmap:
@@ -618,7 +618,7 @@ int xw_sim_map_set_notify(struct xw_xenif *x, void *addr, uint32_t domid, uint32
     /* The page's object, for the record (revoked meanwhile: as a failed map). */
     if (check_gref(s, s->peers[domid].gnt, ref, writable, &obj, &page))
         return -ENOENT;
-    pthread_mutex_lock(&s->mu);
+    xw_sim_lock(&s->mu);
     for (mp = s->maps; mp; mp = mp->next)
         if (mp->addr == addr && mp->count == 1 && mp->notify_port < 0 && mp->notify_offset < 0) {
             mp->notify_offset = notify_offset;
@@ -628,7 +628,7 @@ int xw_sim_map_set_notify(struct xw_xenif *x, void *addr, uint32_t domid, uint32
             found = true;
             break;
         }
-    pthread_mutex_unlock(&s->mu);
+    xw_sim_unlock(&s->mu);
     if (!found)
         return -EINVAL;
     if (notify_port > 0)
@@ -662,14 +662,14 @@ int xw_sim_unmap(struct xw_xenif *x, void *addr, uint32_t count)
     struct xw_sim *s = xw_sim_of(x);
     struct gnt_mapping **pp, *mp = NULL;
 
-    pthread_mutex_lock(&s->mu);
+    xw_sim_lock(&s->mu);
     for (pp = &s->maps; *pp; pp = &(*pp)->next)
         if ((*pp)->addr == addr && (*pp)->count == count) {
             mp = *pp;
             *pp = mp->next;
             break;
         }
-    pthread_mutex_unlock(&s->mu);
+    xw_sim_unlock(&s->mu);
     if (!mp)
         return -EINVAL;
     if (!s->retired)

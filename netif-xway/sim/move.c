@@ -79,7 +79,7 @@ int xw_sim_retire(struct xw_xenif *x)
     struct xw_sim *s = xw_sim_of(x);
 
     xw_sim_gnttab_retire(s);
-    pthread_mutex_lock(&s->mu);
+    xw_sim_lock(&s->mu);
     s->retired = true;
     memset((void *)s->evt->port, 0, sizeof(s->evt->port));
     if (s->sock >= 0)
@@ -88,6 +88,6 @@ int xw_sim_retire(struct xw_xenif *x)
         close(s->lock_fd); /* last: the domain is dead, its id free */
     s->sock = s->lock_fd = -1;
     x->ops = &retired_ops;
-    pthread_mutex_unlock(&s->mu);
+    xw_sim_unlock(&s->mu);
     return 0;
 }

@@ -64,12 +64,12 @@ void xw_sim_ntf_arm(struct xw_sim *s, uint32_t port, uint32_t dom, uint32_t obj,
     if (!s->ntf || port == 0 || port >= XW_SIM_MAX_PORTS)
         return;
     r = (struct ntf_rec *)s->ntf + port;
-    pthread_mutex_lock(&s->mu);
+    xw_sim_lock(&s->mu);
     r->dom = dom;
     r->obj = obj;
     r->where = where;
     atomic_store_explicit(&r->armed, 1, memory_order_release);
-    pthread_mutex_unlock(&s->mu);
+    xw_sim_unlock(&s->mu);
 }
 
 /* The page went while we live: the caller notifies; the record goes, unless
@@ -81,10 +81,10 @@ void xw_sim_ntf_disarm(struct xw_sim *s, uint32_t port, uint32_t dom, uint32_t o
     if (!s->ntf || port == 0 || port >= XW_SIM_MAX_PORTS)
         return;
     r = (struct ntf_rec *)s->ntf + port;
-    pthread_mutex_lock(&s->mu);
+    xw_sim_lock(&s->mu);
     if (r->dom == dom && r->obj == obj)
         atomic_store(&r->armed, 0);
-    pthread_mutex_unlock(&s->mu);
+    xw_sim_unlock(&s->mu);
 }
 
 /* Clear the byte, then signal the dead domain's port. */

@@ -35,7 +35,6 @@
 #define XW_SIM_H
 
 #include <limits.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -43,6 +42,30 @@
 #include <sys/types.h>
 
 #include "xenif.h"
+
+/* The sim's locks: a process's threads share its handles (the Linux
+ * library).  Built with XW_SIM_THREADS=0, for a program with one thread (the
+ * core's reference port, apps/refport), there is no other thread to exclude:
+ * no lock, and no fork handler (such a program does not fork). */
+#ifndef XW_SIM_THREADS
+#define XW_SIM_THREADS 1
+#endif
+#if XW_SIM_THREADS
+#include <pthread.h>
+typedef pthread_mutex_t xw_sim_mutex;
+#define XW_SIM_MUTEX_INIT PTHREAD_MUTEX_INITIALIZER
+#define xw_sim_mutex_init(m) pthread_mutex_init((m), NULL)
+#define xw_sim_mutex_destroy(m) pthread_mutex_destroy(m)
+#define xw_sim_lock(m) pthread_mutex_lock(m)
+#define xw_sim_unlock(m) pthread_mutex_unlock(m)
+#else
+typedef char xw_sim_mutex;
+#define XW_SIM_MUTEX_INIT 0
+#define xw_sim_mutex_init(m) ((void)(m))
+#define xw_sim_mutex_destroy(m) ((void)(m))
+#define xw_sim_lock(m) ((void)(m))
+#define xw_sim_unlock(m) ((void)(m))
+#endif
 
 /* ---- dom<ID>.gnt ---- */
 
@@ -96,7 +119,7 @@ struct xw_sim {
      * when the host directory lets them write there (who may write in it may
      * join the host: the hub's rule); 0600 in a private directory. */
     mode_t mode;
-    pthread_mutex_t mu;
+    xw_sim_mutex mu;
     struct sim_peer *peers; /* [XW_SIM_MAX_DOMID + 1] */
     int lock_fd;            /* our dom<ID>.lock, write-locked */
     /* XWAY_SIM_LIVENESS (xw_xenif_open_sim): XW_SIM_LIVE_DOMAIN, Xen's view of

@@ -48,7 +48,6 @@ static struct {
     u32_t sleep_start;
     struct xw_link *link;
     struct xw_config cfg;
-    ip6_addr_t gw6;
 } st = { .wake_fd = -1 };
 
 static char last_error[PATH_MAX + 128];
@@ -241,52 +240,6 @@ static void *loop(void *arg)
     return NULL;
 }
 
-static void to_lwip4(const struct in_addr *a, ip4_addr_t *out)
-{
-    ip4_addr_set_u32(out, a->s_addr);
-}
-
-static void prefix_to_mask(unsigned prefix, ip4_addr_t *mask)
-{
-    uint32_t m = prefix ? htonl(~0u << (32 - prefix)) : 0;
-    ip4_addr_set_u32(mask, m);
-}
-
-static void to_lwip6(const struct in6_addr *a, ip6_addr_t *out)
-{
-    memcpy(out->addr, a->s6_addr, 16);
-    ip6_addr_clear_zone(out);
-}
-
-/* Give the link its addresses and make it the default route. */
-static int configure_netif(struct netif *nif, const struct xw_config *c)
-{
-    for (int i = 0; i < c->n_addrs; i++) {
-        const struct xw_cidr *a = &c->addrs[i];
-        if (a->family == AF_INET) {
-            ip4_addr_t ip, mask, gw;
-            to_lwip4(&a->addr.v4, &ip);
-            prefix_to_mask(a->prefix, &mask);
-            ip4_addr_set_zero(&gw);
-            if (c->has_gw4)
-                to_lwip4(&c->gw4, &gw);
-            netif_set_addr(nif, &ip, &mask, &gw);
-        } else {
-            ip6_addr_t ip6;
-            s8_t idx;
-            to_lwip6(&a->addr.v6, &ip6);
-            if (netif_add_ip6_address(nif, &ip6, &idx) != ERR_OK)
-                return -ENOSPC;
-            netif_ip6_addr_set_state(nif, idx, IP6_ADDR_PREFERRED);
-        }
-    }
-    if (c->has_gw6)
-        to_lwip6(&c->gw6, &st.gw6);
-    xw_lwip_set_gw6(c->has_gw6 ? &st.gw6 : NULL);
-    netif_set_default(nif);
-    return 0;
-}
-
 static int open_link(const struct xw_config *c)
 {
     int rc = 0;
@@ -309,7 +262,7 @@ static int open_link(const struct xw_config *c)
     else
         rc = xw_link_probe(st.link, c->addrs, c->n_addrs, last_error, sizeof(last_error));
     if (rc == 0) {
-        rc = configure_netif(&st.link->netif, c);
+        rc = xw_link_configure(&st.link->netif, c);
         if (rc < 0)
             snprintf(last_error, sizeof(last_error), "XWAY_ADDR: too many IPv6 addresses");
     }

@@ -44,6 +44,10 @@ struct xw_link {
  * frames intact).  0 or -errno. */
 int xw_link_hub_open(const char *path, unsigned mtu, struct xw_link **out);
 
+/* Give nif the configuration's addresses and gateways and make it the
+ * default route.  0, or -ENOSPC (too many IPv6 addresses). */
+int xw_link_configure(struct netif *nif, const struct xw_config *c);
+
 /* Attach to the existing TAP device ifname (IFF_TAP|IFF_NO_PI), MTU mtu, with
  * the kernel's offloads (IFF_VNET_HDR, TSO, checksums: tap.c) unless
  * XWAY_TAP_OFFLOAD=off or the kernel refuses them.  0 or -errno. */

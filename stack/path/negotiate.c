@@ -15,7 +15,7 @@
 #include "lwip/tcp.h"
 #include "lwip/timeouts.h"
 #include "pcbopt.h"
-#include "ring_events.h"
+#include "ring_routes.h"
 #include "ring_path.h"
 #include "host.h"
 #include "tcp_path.h"

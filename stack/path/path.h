@@ -34,6 +34,8 @@
 
 struct xw_sock;
 struct xway_conn_info;
+/* A source of bytes for sendfile (a file, on Linux). */
+typedef ssize_t (*xw_fill_fn)(void *arg, const struct iovec *iov, int cnt);
 
 struct xw_path_ops {
     const char *name; /* "tcp", "ring": xway_conn_info.path, logs */
@@ -50,12 +52,11 @@ struct xw_path_ops {
                     int flags);
     ssize_t (*recv)(struct xw_sock *s, const struct iovec *iov, int iovcnt, size_t want,
                     int flags);
-    /* sendfile: up to count bytes of file in (from *off, advanced, or from
-     * its file offset when off is NULL) straight into the path, as send
-     * would move them (same blocking and errors; a read error of the file is
-     * its -errno when nothing was sent).  NULL: the socket layer copies
-     * through a buffer. */
-    ssize_t (*sendfile)(struct xw_sock *s, int in, off_t *off, size_t count);
+    /* sendfile: up to count bytes that fill(arg, iov, cnt) writes straight
+     * into the path (into iov: bytes written, 0 at the source's end, -errno),
+     * moved as send would (same blocking and errors; the source's -errno when
+     * nothing was sent).  NULL: the socket layer copies through a buffer. */
+    ssize_t (*sendfile)(struct xw_sock *s, xw_fill_fn fill, void *arg, size_t count);
     /* Lock held.  End our sending direction of the path's stream: the peer
      * reads EOF after our last byte (the TCP connection's FIN is the socket
      * layer's).  NULL: the TCP FIN is the end of the stream. */

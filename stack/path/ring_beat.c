@@ -21,11 +21,11 @@
 #include "channel.h"
 #include "log.h"
 #include "lwip/timeouts.h"
-#include "ring_events.h"
+#include "ring_routes.h"
 #include "ring_path.h"
 #include "switch.h"
 #include "socket.h"
-#include "stack.h"
+#include "xway_port.h"
 
 /* Whether a peer domain's life can be seen from here is our privilege, not
  * the peer's state: asked once per peer domain (on Xen a xenstore read), not
@@ -63,7 +63,7 @@ static bool watch_peer(struct xw_xenif *x, uint32_t peer)
 
 static void tick(void *arg)
 {
-    uint64_t now_ms = xw_mono_ns() / 1000000u;
+    uint64_t now_ms = xway_port_now_us() / 1000u;
 
     (void)arg;
     bt.armed = false;

@@ -1,12 +1,13 @@
-/* The fast path's backend handle and its event dispatcher thread (xw_rev_*).
- * It knows event-channel ports, not sockets: whoever attaches a port says what
- * to call when the port fires. */
+/* The fast path's backend handle and its event dispatcher thread (xw_rev_*,
+ * Linux): it waits for the backend's events and dispatches them to their
+ * routes (ring_routes.h). */
 #ifndef XW_RING_EVENTS_H
 #define XW_RING_EVENTS_H
 
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "ring_routes.h" /* (the routes: xw_rev_attach, xw_rev_xenif) */
 #include "xenif.h"
 
 struct xw_config;
@@ -41,16 +42,4 @@ int xw_rev_satellite(int fwd_fd);
  * taken). */
 int xw_rev_wait_fd(void);
 void xw_rev_dispatch_now(void);
-/* The backend handle, or NULL when the fast path is unavailable. */
-struct xw_xenif *xw_rev_xenif(void);
-
-/* Lock held: route the events of local port to fn(arg), which the dispatcher
- * calls with the stack lock held and which returns whether the event brought
- * anything new (false: spurious; a port with many spurious events in a row
- * stays masked for a while).  -EINVAL if the port is out of range or already
- * routed. */
-int xw_rev_attach(int port, bool (*fn)(void *arg), void *arg);
-/* Lock held: stop routing port (if it still goes to arg). */
-void xw_rev_detach(int port, void *arg);
-
 #endif

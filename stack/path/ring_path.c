@@ -1,35 +1,29 @@
-/* The ring path: send copies the caller's bytes straight into the mapped ring,
- * recv copies them straight out.  No stack lock, no lwIP, no syscall while both
- * sides are busy: a waiting side spins for XWAY_SPIN_US, then arms its
- * notification, re-checks, and sleeps on the socket's futex word, which the
- * event dispatcher (ring_events.c) bumps through the route this path attached.  Sleeps are cut into slices so that a
- * dead peer is noticed within one slice. */
+/* The ring path (part of the core): send copies the caller's bytes straight
+ * into the mapped ring, recv copies them straight out.  No stack lock, no
+ * lwIP, no syscall while both sides are busy.  A call that must wait asks its
+ * host (ring_path.h: the Linux library's ring_wait.c spins, then sleeps on the
+ * socket's futex word, which this path's event route bumps). */
 #include "ring_path.h"
 
 #include <errno.h>
-#include <sys/epoll.h>
-#include <sched.h>
-#include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "barrier.h"
 #include "channel.h"
-#include "futex.h"
+#include "host.h"
 #include "log.h"
 #include "ring_beat.h"
-#include "ring_events.h"
-#include "spin.h"
+#include "ring_routes.h"
 #include "socket.h"
-#include "stack.h"
 #include "switch.h"
 #include "waiter.h"
-#include "xway.h"
+#include "xway_port.h"
+#include "xway_types.h"
 
-static uint64_t deadline_ns(uint64_t timeo_us)
+/* A call's deadline, the port's clock (UINT64_MAX: none). */
+static uint64_t deadline_us(uint64_t timeo_us)
 {
-    return timeo_us ? xw_mono_ns() + timeo_us * 1000u : UINT64_MAX;
+    return timeo_us ? xway_port_now_us() + timeo_us : UINT64_MAX;
 }
 
 static bool left(const struct xw_sock *s)
@@ -40,7 +34,7 @@ static bool left(const struct xw_sock *s)
 /* A reason to stop waiting that is not the ring's: close, a TCP reset, or a
  * pump's pause or the switch to TCP (the call ends as at a timeout: what it
  * moved, or EAGAIN and the socket layer goes on on the new path). */
-static int interrupted(const struct xw_sock *s)
+int xw_rpath_interrupted(const struct xw_sock *s)
 {
     if (s->closing)
         return -EBADF;
@@ -75,7 +69,7 @@ static void dir_take(_Atomic bool *busy)
     for (int i = 0; atomic_exchange_explicit(busy, true, memory_order_acquire); i++) {
         while (atomic_load_explicit(busy, memory_order_relaxed))
             if (++i % 256 == 0)
-                sched_yield();
+                xw_rpath_yield();
             else
                 xw_cpu_relax();
     }
@@ -88,7 +82,7 @@ static void dir_give(_Atomic bool *busy)
 
 /* The owner's check of the directions in events (xw_channel_check), made as
  * their owner: another thread's step may be moving the same indices. */
-static int check_owned(struct xw_sock *s, int events)
+int xw_rpath_check_owned(struct xw_sock *s, int events)
 {
     int r;
 
@@ -104,135 +98,6 @@ static int check_owned(struct xw_sock *s, int events)
     return r;
 }
 
-/* The spinning part of a wait: ready mask, an interruption, or 0 when the
- * spin is over.  Adaptive, per socket (spin.h: xw_spin_next).  Measured
- * (pre-fork, 2 workers, 16 clients, 2 vCPUs): a fixed 50 us gave 0.5x-1.7x
- * the kernel from run to run, 10 us 2.4x-3x; a single connection's round
- * trips need the longer spin (10 us: 0.25x-0.5x of 50 us). */
-
-struct spin_arg {
-    struct xw_sock *s;
-    int events;
-    unsigned i;
-};
-
-static int spin_look(void *arg)
-{
-    struct spin_arg *a = arg;
-    int r = xw_channel_poll(a->s->ring.ch, a->events);
-
-    if (!r && (++a->i & 63) == 0)
-        r = interrupted(a->s);
-    return r;
-}
-
-static int spin_wait(struct xw_sock *s, int events, uint64_t deadline)
-{
-    struct spin_arg a = { s, events, 0 };
-
-    atomic_fetch_add_explicit(&s->ring.spins, 1, memory_order_relaxed);
-    return xw_spin(&s->ring.spin_us, xw_stack_spin_us(), deadline, spin_look,
-                   &a);
-}
-
-/* The sleeping part: arm, re-check, sleep on the socket's futex word.  The
- * sleep is cut into slices, at whose ends the peer's liveness is probed (the
- * sim has no kernel to tell a dead process's peers): 100 ms, doubling while
- * nothing happens, up to SLICE_MAX_MS, so that an idle waiter wakes less than
- * once a second and a dead peer is noticed within SLICE_MAX_MS. */
-#define SLICE_MAX_MS 1600
-
-static int sleep_wait(struct xw_sock *s, int events, uint64_t deadline)
-{
-    uint64_t t;
-    int r, slice = XW_CHAN_SLICE_MS;
-
-    for (;;) {
-        unsigned seen = atomic_load(&s->ring.seq);
-        int ms, w;
-
-        r = xw_channel_arm(s->ring.ch, events);
-        if (r)
-            return r;
-        if ((r = interrupted(s)) != 0)
-            return r;
-        t = xw_mono_ns();
-        if (t >= deadline)
-            return -ETIMEDOUT;
-        ms = deadline - t > (uint64_t)slice * 1000000u ? slice
-                                                      : (int)((deadline - t) / 1000000u) + 1;
-        w = xw_futex_wait(&s->ring.seq, seen, ms);
-        if (w != -ETIMEDOUT)
-            slice = XW_CHAN_SLICE_MS;
-        else if (slice < SLICE_MAX_MS)
-            slice *= 2;
-        if (w == -ETIMEDOUT &&
-            xw_evtchn_peer_alive(xw_rev_xenif(), (uint32_t)xw_channel_port(s->ring.ch)) == 0 &&
-            !(xw_channel_poll(s->ring.ch, events) & events)) {
-            /* Gone without a word (a closing peer sets EOF or EPIPE first, and
-             * what it wrote before is still ours to read): moved away, or
-             * dead.  The switch tells which. */
-            xw_info("fd %d: ring peer is gone", s->fd);
-            xw_stack_lock();
-            xw_switch_leave(s, XW_REASON_PEER_MOVED, false);
-            xw_stack_leave(); /* (its timer: the stack thread plans it) */
-        }
-        /* We own the direction we wait on: a peer that wrote our index while
-         * we slept has broken the ring, whether or not it woke us. */
-        if ((r = check_owned(s, events)) != 0)
-            return r;
-    }
-}
-
-/* Wait until the channel is ready for events (XW_CHAN_* mask, returned), or
- * -ETIMEDOUT at the deadline, or -EBADF when the socket is being closed. */
-static int ring_wait(struct xw_sock *s, int events, uint64_t deadline)
-{
-    uint64_t t0;
-    int r;
-
-    /* Callers loop on ring_wait until their call can proceed.  A peer can make
-     * the ring look ready without letting the call proceed (it scribbles on
-     * the indices); the loop still ends here, at close or the timeout. */
-    if ((r = interrupted(s)) != 0)
-        return r;
-    t0 = xw_mono_ns();
-    if (deadline != UINT64_MAX && t0 >= deadline)
-        return -ETIMEDOUT;
-    r = spin_wait(s, events, deadline);
-    if (r)
-        return r;
-    /* Counted before the first look at seq: a waker that sees no sleeper
-     * bumped seq before that look, so the sleep below returns at once. */
-    atomic_fetch_add(&s->ring.sleepers, 1);
-    atomic_fetch_add_explicit(&s->ring.sleeps, 1, memory_order_relaxed);
-    r = sleep_wait(s, events, deadline);
-    atomic_fetch_sub(&s->ring.sleepers, 1);
-    if (r > 0)
-        atomic_store_explicit(&s->ring.spin_us,
-                              xw_spin_slept(atomic_load_explicit(&s->ring.spin_us,
-                                                                 memory_order_relaxed),
-                                            xw_mono_ns() - t0,
-                                            xw_stack_spin_us()),
-                              memory_order_relaxed);
-    return r;
-}
-
-/* A leave that waits for a zero-copy call to end (switch.c: PENDING, which
- * another thread's call ends, or the switch's timeout with a reset): this
- * call waits with it, to go on over TCP, or to report the reset. */
-static void leave_wait(struct xw_sock *s)
-{
-    atomic_fetch_add(&s->ring.sleepers, 1);
-    for (;;) {
-        unsigned seen = atomic_load(&s->ring.seq);
-        if (interrupted(s) || s->sw.state != XW_SW_PENDING)
-            break;
-        xw_futex_wait(&s->ring.seq, seen, XW_CHAN_SLICE_MS);
-    }
-    atomic_fetch_sub(&s->ring.sleepers, 1);
-}
-
 /* The channel's -errno as the socket's.  As with TCP on Linux, a reset is
  * reported once; after that the connection is just gone (EPIPE / EOF). */
 static int sock_error(struct xw_sock *s, long err, bool sending)
@@ -245,7 +110,7 @@ static int sock_error(struct xw_sock *s, long err, bool sending)
         xw_stack_lock();
         xw_switch_leave(s, XW_REASON_PEER_MOVED, false);
         xw_stack_leave(); /* (its timer: the stack thread plans it) */
-        leave_wait(s);
+        xw_rpath_leave_wait(s);
     }
     if (left(s))
         return -EAGAIN;
@@ -281,12 +146,12 @@ bool xw_rpath_pre_left(struct xw_sock *s)
 
 void xw_rpath_set_pre(struct xw_sock *s, char *buf, size_t len)
 {
-    free(s->ring.pre);
+    xway_port_free(s->ring.pre);
     s->ring.pre = len ? buf : NULL;
     s->ring.pre_len = len;
     atomic_store(&s->ring.pre_off, 0);
     if (!len)
-        free(buf);
+        xway_port_free(buf);
 }
 
 static void refresh(struct xw_sock *s, bool arrival)
@@ -344,19 +209,11 @@ static void ring_readiness(struct xw_sock *s, bool settle, bool *rd, bool *wr)
     *wr = (r & (XW_CHAN_WRITABLE | XW_CHAN_ERROR)) || gone || s->shut_wr;
 }
 
-/* Wake the threads sleeping in this socket's ring calls (they re-check). */
-static void ring_wake(struct xw_sock *s)
-{
-    atomic_fetch_add(&s->ring.seq, 1);
-    if (atomic_load(&s->ring.sleepers))
-        xw_futex_wake(&s->ring.seq);
-}
-
 /* An event for the socket: the peer moved (the dispatcher), or the connection
  * changed (TCP EOF or reset, close, shutdown): every arrival is an edge. */
 static void ring_changed(struct xw_sock *s)
 {
-    ring_wake(s);
+    xw_rpath_wake(s);
     xw_watchers_signal(s);
     refresh(s, true);
 }
@@ -370,7 +227,7 @@ static bool on_event(void *arg)
     struct xw_sock *s = arg;
     bool news = xw_channel_progress(s->ring.ch);
 
-    ring_wake(s);
+    xw_rpath_wake(s);
     xw_watchers_signal(s);
     if (fd_exact(s))
         refresh(s, true);
@@ -403,7 +260,7 @@ static bool take_for_switch(_Atomic bool *busy, const struct xw_zc_dir *zc)
         if (atomic_load(&zc->state) != XW_ZC_NONE)
             return false;
         if (i % 256 == 255)
-            sched_yield();
+            xw_rpath_yield();
         else
             xw_cpu_relax();
     }
@@ -428,13 +285,13 @@ void xw_rpath_stopped(struct xw_sock *s)
 {
     dir_give(&s->ring.tx_busy);
     dir_give(&s->ring.rx_busy);
-    ring_wake(s);
+    xw_rpath_wake(s);
     xw_watchers_signal(s);
 }
 
 void xw_rpath_drop(struct xw_sock *s)
 {
-    free(s->ring.pre);
+    xway_port_free(s->ring.pre);
     s->ring.pre = NULL;
     s->ring.pre_len = 0;
     xw_channel_close_quiet(s->ring.ch);
@@ -459,7 +316,7 @@ static int send_stalled(struct xw_sock *s, ssize_t n, bool nonblock, uint64_t de
         return sock_error(s, n, true);
     if (nonblock)
         return -EAGAIN;
-    r = ring_wait(s, XW_CHAN_WRITABLE, deadline);
+    r = xw_rpath_wait(s, XW_CHAN_WRITABLE, deadline);
     if (r < 0)
         return r == -ETIMEDOUT ? -EAGAIN : r;
     if (r & XW_CHAN_ERROR)
@@ -472,7 +329,7 @@ static ssize_t ring_send_body(struct xw_sock *s, const struct iovec *iov, int io
                               size_t total, int flags)
 {
     bool nonblock = s->nonblock || (flags & XW_MSG_DONTWAIT);
-    uint64_t deadline = deadline_ns(s->sndtimeo_us);
+    uint64_t deadline = deadline_us(s->sndtimeo_us);
     size_t done = 0, off = 0;
     int i = 0, err = 0, retries = 0;
 
@@ -521,48 +378,45 @@ again:
     return done ? (ssize_t)done : err;
 }
 
-/* sendfile: the file read straight into the ring's free space. */
-struct file_fill {
-    int in;
-    off_t *off;
+/* sendfile: the source (a file, on Linux) read straight into the ring's
+ * free space, at most max bytes in all. */
+struct fill_some {
+    xw_fill_fn fill;
+    void *arg;
     size_t max;
-    int err; /* the read's errno */
+    int err; /* the source's errno */
 };
 
-static ssize_t fill_from_file(void *arg, const struct iovec *iov, int cnt)
+static ssize_t fill_some(void *arg, const struct iovec *iov, int cnt)
 {
-    struct file_fill *f = arg;
+    struct fill_some *f = arg;
     struct iovec v[2];
     size_t left = f->max;
     ssize_t n;
     int k;
 
-    for (k = 0; k < cnt && left; k++) {
+    for (k = 0; k < cnt && k < 2 && left; k++) {
         v[k].iov_base = iov[k].iov_base;
         v[k].iov_len = iov[k].iov_len < left ? iov[k].iov_len : left;
         left -= v[k].iov_len;
     }
-    do
-        n = f->off ? preadv(f->in, v, k, *f->off) : readv(f->in, v, k);
-    while (n < 0 && errno == EINTR);
+    n = f->fill(f->arg, v, k);
     if (n < 0) {
-        f->err = errno;
+        f->err = (int)-n;
         return -1;
     }
-    if (f->off)
-        *f->off += n;
     return n;
 }
 
-static ssize_t ring_sendfile_body(struct xw_sock *s, int in, off_t *off, size_t count)
+static ssize_t ring_sendfile_body(struct xw_sock *s, xw_fill_fn fill, void *arg, size_t count)
 {
     bool nonblock = s->nonblock;
-    uint64_t deadline = deadline_ns(s->sndtimeo_us);
+    uint64_t deadline = deadline_us(s->sndtimeo_us);
     size_t done = 0;
     int err = 0;
 
     while (done < count && !err) {
-        struct file_fill f = { .in = in, .off = off, .max = count - done };
+        struct fill_some f = { .fill = fill, .arg = arg, .max = count - done };
         ssize_t n;
 
         if (s->shut_wr) {
@@ -575,7 +429,7 @@ static ssize_t ring_sendfile_body(struct xw_sock *s, int in, off_t *off, size_t 
             err = -EAGAIN;
             break;
         }
-        n = xw_channel_send_fill(s->ring.ch, fill_from_file, &f);
+        n = xw_channel_send_fill(s->ring.ch, fill_some, &f);
         dir_give(&s->ring.tx_busy);
         if (n > 0) {
             done += (size_t)n;
@@ -696,7 +550,7 @@ static ssize_t ring_recv_body(struct xw_sock *s, const struct iovec *iov, int io
 {
     bool peek = flags & XW_MSG_PEEK, nonblock = s->nonblock || (flags & XW_MSG_DONTWAIT);
     bool waitall = (flags & XW_MSG_WAITALL) && !peek && !nonblock;
-    uint64_t deadline = deadline_ns(s->rcvtimeo_us);
+    uint64_t deadline = deadline_us(s->rcvtimeo_us);
     size_t got = 0;
     ssize_t n, ret;
 
@@ -734,7 +588,7 @@ static ssize_t ring_recv_body(struct xw_sock *s, const struct iovec *iov, int io
             ret = -EAGAIN;
             break;
         }
-        int r = ring_wait(s, XW_CHAN_READABLE, deadline);
+        int r = xw_rpath_wait(s, XW_CHAN_READABLE, deadline);
         if (r < 0) {
             ret = r == -ETIMEDOUT ? -EAGAIN : r;
             break;
@@ -766,7 +620,7 @@ static void zc_closed(struct xw_sock *s)
 
 static ssize_t ring_zc_view_body(struct xw_sock *s, struct iovec seg[2], bool nonblock)
 {
-    uint64_t deadline = deadline_ns(s->rcvtimeo_us);
+    uint64_t deadline = deadline_us(s->rcvtimeo_us);
     int n, r;
 
     for (;;) {
@@ -797,7 +651,7 @@ static ssize_t ring_zc_view_body(struct xw_sock *s, struct iovec seg[2], bool no
                 refresh(s, false);
             return -EAGAIN;
         }
-        r = ring_wait(s, XW_CHAN_READABLE, deadline);
+        r = xw_rpath_wait(s, XW_CHAN_READABLE, deadline);
         if (r < 0)
             return r == -ETIMEDOUT ? -EAGAIN : r;
         if ((r & XW_CHAN_ERROR) && !(r & XW_CHAN_READABLE) &&
@@ -824,7 +678,7 @@ static void ring_zc_consume(struct xw_sock *s, size_t n)
 static ssize_t ring_zc_reserve_body(struct xw_sock *s, size_t want, struct iovec seg[2],
                                     bool nonblock)
 {
-    uint64_t deadline = deadline_ns(s->sndtimeo_us);
+    uint64_t deadline = deadline_us(s->sndtimeo_us);
     int n, err;
 
     for (;;) {
@@ -906,21 +760,21 @@ static uint32_t ring_look(struct xw_sock *s, int arm, uint32_t marks[2])
     marks[0] = xw_channel_rx_mark(s->ring.ch);
     marks[1] = atomic_load_explicit(&s->ring.tx_stalls, memory_order_relaxed);
     if ((r & XW_CHAN_READABLE) || gone || shut || s->shut_rd || pre_left(s))
-        m |= EPOLLIN | EPOLLRDNORM;
+        m |= XW_EPOLLIN | XW_EPOLLRDNORM;
     if ((r & XW_CHAN_WRITABLE) || gone || shut_wr)
-        m |= EPOLLOUT | EPOLLWRNORM;
+        m |= XW_EPOLLOUT | XW_EPOLLWRNORM;
     if (shut || err)
-        m |= EPOLLRDHUP;
+        m |= XW_EPOLLRDHUP;
     if (err)
-        m |= EPOLLERR | EPOLLHUP;
+        m |= XW_EPOLLERR | XW_EPOLLHUP;
     else if ((shut && shut_wr) || s->state == XW_SS_DEAD)
-        m |= EPOLLHUP;
+        m |= XW_EPOLLHUP;
     return m;
 }
 
 static void ring_release(struct xw_sock *s)
 {
-    free(s->ring.pre);
+    xway_port_free(s->ring.pre);
     s->ring.pre = NULL;
     if (!s->ring.ch)
         return;
@@ -936,8 +790,8 @@ static void ring_release(struct xw_sock *s)
 
 static void ring_info(const struct xw_sock *s, struct xway_conn_info *ci)
 {
-    strcpy(ci->path, "ring");
-    strcpy(ci->fallback, "none");
+    memcpy(ci->path, "ring", sizeof("ring"));
+    memcpy(ci->fallback, "none", sizeof("none"));
     ci->fallback_code = 0;
     ci->ring_bytes = xw_channel_ring_bytes(s->ring.ch);
 }
@@ -964,9 +818,9 @@ static ssize_t ring_send(struct xw_sock *s, const struct iovec *iov, int iovcnt,
     return left_settled(s, ring_send_body(s, iov, iovcnt, total, flags));
 }
 
-static ssize_t ring_sendfile(struct xw_sock *s, int in, off_t *off, size_t count)
+static ssize_t ring_sendfile(struct xw_sock *s, xw_fill_fn fill, void *arg, size_t count)
 {
-    return left_settled(s, ring_sendfile_body(s, in, off, count));
+    return left_settled(s, ring_sendfile_body(s, fill, arg, count));
 }
 
 static ssize_t ring_recv(struct xw_sock *s, const struct iovec *iov, int iovcnt, size_t want,
@@ -996,7 +850,7 @@ const struct xw_path_ops xw_ring_ops = {
     .reset = ring_reset,
     .readiness = ring_readiness,
     .changed = ring_changed,
-    .wake = ring_wake,
+    .wake = xw_rpath_wake,
     .poll_fast = ring_poll_fast,
     .look = ring_look,
     .zc_view = ring_zc_view,

@@ -17,7 +17,7 @@
 #include "lwip/tcp.h"
 #include "lwip/timeouts.h"
 #include "negotiate.h"
-#include "ring_events.h"
+#include "ring_routes.h"
 #include "ring_path.h"
 #include "socket.h"
 #include "host.h"
@@ -291,20 +291,14 @@ static void try_back(struct xw_sock *s)
         xw_upgrade_moved(s);
 }
 
-int xw_switch_move(const char *host)
+void xw_switch_move_leave(void)
 {
-    int rc;
-
-    xw_stack_lock();
     xw_sock_foreach(leave_moved);
-    xw_stack_leave();
-    rc = xw_rev_move(host);
-    xw_stack_lock();
-    if (rc == 0) {
-        xw_neg_rehost();
-        xw_info("moved to sim host %s: domain %u", host, xw_rev_xenif()->domid);
-        xw_sock_foreach(try_back);
-    }
-    xw_stack_leave();
-    return rc;
+}
+
+void xw_switch_moved(void)
+{
+    xw_neg_rehost();
+    xw_info("moved: domain %u, host changed", xw_rev_xenif()->domid);
+    xw_sock_foreach(try_back);
 }

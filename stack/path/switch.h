@@ -43,10 +43,12 @@ u16_t xw_switch_input(struct xw_sock *s, struct pbuf *p);
 bool xw_switch_unfinished(const struct xw_sock *s);
 /* A call left the ring path: the ring's channel may go now. */
 void xw_switch_ring_idle(struct xw_sock *s);
-/* Our domain moves to the sim host dir (xwayctl sim-move; lock NOT held):
- * every ring connection leaves the ring (reason "moved"), then the backend
- * moves (ring_events.h: xw_rev_move).  0 or -errno. */
-int xw_switch_move(const char *host);
+/* Our domain moves (lock held): before the backend moves, every ring
+ * connection leaves the ring (reason "moved"); after it moved (a new domain id
+ * and host), the SYN option names the new host and every TCP connection that
+ * can tries the ring again. */
+void xw_switch_move_leave(void);
+void xw_switch_moved(void);
 /* The socket goes away: timers off, what the switch kept freed. */
 void xw_switch_forget(struct xw_sock *s);
 

@@ -19,7 +19,7 @@
 #include "lwip/tcp.h"
 #include "lwip/timeouts.h"
 #include "negotiate.h"
-#include "ring_events.h"
+#include "ring_routes.h"
 #include "ring_path.h"
 #include "socket.h"
 #include "host.h"

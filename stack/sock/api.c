@@ -164,31 +164,13 @@ static void linger_wait(struct xw_sock *s)
 
 void xw_sock_close_locked(struct xw_sock *s)
 {
-    const struct xw_path_ops *ops = xw_path_of(s);
     bool reset;
 
     s->closing = true;
     if (s->linger_on && s->linger_s > 0 && !s->nonblock && s->tcp.pcb &&
-        s->state == XW_SS_CONNECTED && ops->linger)
+        s->state == XW_SS_CONNECTED && xw_path_of(s)->linger)
         linger_wait(s);
-    /* Connections queued on a listener and never accepted are reset. */
-    while (s->state == XW_SS_LISTEN && s->aq_len) {
-        struct xw_sock *c = xw_tcp_accept_next(s);
-        xw_tcp_release(c, true);
-        xw_sock_free(c);
-    }
-    if (s->state == XW_SS_LISTEN)
-        xw_sock_close_children(s);
-    reset = (s->linger_on && s->linger_s == 0) || s->tcp.rx_len > 0;
-    if (!reset && xw_switch_unfinished(s)) {
-        /* (our bytes the ring held are not all with TCP: a FIN would cut them) */
-        xw_warn("fd %d: closed in the middle of a switch to TCP: connection reset", s->fd);
-        reset = true;
-    }
-    if (reset && ops->reset)
-        ops->reset(s);
-    else if (!reset && ops->shutdown_wr)
-        ops->shutdown_wr(s); /* the peer reads EOF after our last byte */
+    reset = xw_sock_close_begin(s);
     if (s->sat)
         xw_sat_closing(s, reset);
     xw_tcp_release(s, reset);
@@ -597,6 +579,28 @@ static ssize_t copy_file(int out, int in, off_t *off, size_t count)
     return done ? (ssize_t)done : rc;
 }
 
+/* A file as sendfile's source for a path (path.h: xw_fill_fn): from *off
+ * (advanced) or the file's offset. */
+struct file_src {
+    int in;
+    off_t *off;
+};
+
+static ssize_t fill_from_file(void *arg, const struct iovec *iov, int cnt)
+{
+    struct file_src *f = arg;
+    ssize_t n;
+
+    do
+        n = f->off ? preadv(f->in, iov, cnt, *f->off) : readv(f->in, iov, cnt);
+    while (n < 0 && errno == EINTR);
+    if (n < 0)
+        return -errno;
+    if (f->off)
+        *f->off += n;
+    return n;
+}
+
 ssize_t xway_sendfile(int out, int in, off_t *off, size_t count) XW_EXPORT;
 ssize_t xway_sendfile(int out, int in, off_t *off, size_t count)
 {
@@ -610,7 +614,8 @@ ssize_t xway_sendfile(int out, int in, off_t *off, size_t count)
     if (s && xw_path_of(s)->sendfile && xw_path_of(s)->unlocked_io) {
         const struct xw_path_ops *ops = xw_path_of(s);
         bool switched;
-        rc = ops->sendfile(s, in, off, count);
+        struct file_src src = { in, off };
+        rc = ops->sendfile(s, fill_from_file, &src, count);
         switched = rc == -EAGAIN && xw_path_of(s) != ops; /* (path.h) */
         xw_sock_put_fast(s);
         if (!switched)

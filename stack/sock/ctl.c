@@ -253,9 +253,18 @@ static char *dump(size_t *len)
 static char *move(const char *dir, size_t *len)
 {
     char *buf = NULL;
-    int rc = xw_switch_move(dir);
-    int n = rc == 0 ? asprintf(&buf, "moved domid=%u\nend\n", xw_rev_xenif()->domid)
-                    : asprintf(&buf, "error %s\nend\n", strerror(-rc));
+    int rc, n;
+
+    xw_stack_lock();
+    xw_switch_move_leave();
+    xw_stack_leave();
+    rc = xw_rev_move(dir); /* (the sim host dir; lock NOT held) */
+    xw_stack_lock();
+    if (rc == 0)
+        xw_switch_moved();
+    xw_stack_leave();
+    n = rc == 0 ? asprintf(&buf, "moved domid=%u\nend\n", xw_rev_xenif()->domid)
+                : asprintf(&buf, "error %s\nend\n", strerror(-rc));
 
     *len = n > 0 ? (size_t)n : 0;
     return n > 0 ? buf : NULL;

@@ -34,6 +34,14 @@
 #define XW_MSG_PEEK 0x2
 #define XW_MSG_DONTWAIT 0x40
 #define XW_MSG_WAITALL 0x100
+/* The readiness events of a user-space waiter (path.h: look), epoll's. */
+#define XW_EPOLLIN 0x001
+#define XW_EPOLLOUT 0x004
+#define XW_EPOLLERR 0x008
+#define XW_EPOLLHUP 0x010
+#define XW_EPOLLRDNORM 0x040
+#define XW_EPOLLWRNORM 0x100
+#define XW_EPOLLRDHUP 0x2000
 
 enum xw_sock_state {
     XW_SS_NEW,        /* created, maybe bound */
@@ -211,12 +219,23 @@ static inline const struct xw_path_ops *xw_path_of(const struct xw_sock *s)
 struct xw_sock *xw_api_enter(int fd);
 /* A zero-copy view (receiving) or reservation (sending) is open or being
  * opened on s: that direction's other data calls fail with EBUSY (zc.c). */
-bool xw_zc_busy(struct xw_sock *s, bool sending);
+static inline bool xw_zc_busy(struct xw_sock *s, bool sending)
+{
+    return atomic_load_explicit(sending ? &s->zc_tx.state : &s->zc_rx.state,
+                                memory_order_relaxed) != XW_ZC_NONE;
+}
 /* Leave it (xw_stack_leave) with a result: negative values become -1 + errno. */
 long xw_api_leave(long rc);
 
 /* The body of xway_close (lock held): close or reset, then xw_sock_free. */
 void xw_sock_close_locked(struct xw_sock *s);
+/* Closing s (lock held, s->closing set; conn.c, every host's): reset the
+ * connections queued on a listener and those still negotiating on it, and end
+ * the path's stream, gracefully (the peer reads EOF after our last byte) or
+ * not (SO_LINGER {1, 0}, unread bytes, or a switch to TCP in the middle): true
+ * when reset.  The host then lets go of the connection (xw_tcp_release with
+ * that answer) and frees s. */
+bool xw_sock_close_begin(struct xw_sock *s);
 /* send/recv on a socket already looked up (lock held; the ring path drops it
  * while it works).  Bytes or -errno; no SIGPIPE. */
 ssize_t xw_sock_send_locked(struct xw_sock *s, const struct iovec *iov, int iovcnt,

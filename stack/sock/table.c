@@ -258,29 +258,6 @@ void xw_sock_free(struct xw_sock *s)
     xw_sock_put(s);
 }
 
-void xw_sock_close_all(void)
-{
-    for (int fd = 0; fd < table_cap; fd++) {
-        struct xw_sock *s = xw_sock_lookup(fd);
-        if (!s)
-            continue;
-        xw_tcp_release(s, false);
-        xw_sock_free(s);
-    }
-}
-
-void xw_sock_close_children(struct xw_sock *l)
-{
-    for (int fd = 0; fd < table_cap; fd++) {
-        struct xw_sock *s = xw_sock_lookup(fd);
-        if (!s || s->listener != l)
-            continue;
-        s->listener = NULL;
-        xw_tcp_release(s, true);
-        xw_sock_free(s);
-    }
-}
-
 void xw_sock_changed(struct xw_sock *s)
 {
     changes++;

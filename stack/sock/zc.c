@@ -173,9 +173,3 @@ ssize_t xway_zc_commit(int fd, size_t n, int flags)
         raise(SIGPIPE);
     return zc_put(&r, rc);
 }
-
-bool xw_zc_busy(struct xw_sock *s, bool sending)
-{
-    return atomic_load_explicit(sending ? &s->zc_tx.state : &s->zc_rx.state,
-                                memory_order_relaxed) != XW_ZC_NONE;
-}

@@ -1,0 +1,64 @@
+/* The socket layer's connection logic that every host shares (part of the
+ * core): closing a socket, closing every socket. */
+#include <stddef.h>
+
+#include "log.h"
+#include "path.h"
+#include "socket.h"
+#include "switch.h"
+#include "tcp_path.h"
+
+bool xw_sock_close_begin(struct xw_sock *s)
+{
+    const struct xw_path_ops *ops = xw_path_of(s);
+    bool reset;
+
+    /* Connections queued on a listener and never accepted are reset. */
+    while (s->state == XW_SS_LISTEN && s->aq_len) {
+        struct xw_sock *c = xw_tcp_accept_next(s);
+        xw_tcp_release(c, true);
+        xw_sock_free(c);
+    }
+    if (s->state == XW_SS_LISTEN)
+        xw_sock_close_children(s);
+    reset = (s->linger_on && s->linger_s == 0) || s->tcp.rx_len > 0;
+    if (!reset && xw_switch_unfinished(s)) {
+        /* (our bytes the ring held are not all with TCP: a FIN would cut them) */
+        xw_warn("fd %d: closed in the middle of a switch to TCP: connection reset", s->fd);
+        reset = true;
+    }
+    if (reset && ops->reset)
+        ops->reset(s);
+    else if (!reset && ops->shutdown_wr)
+        ops->shutdown_wr(s); /* the peer reads EOF after our last byte */
+    return reset;
+}
+
+static struct xw_sock *closing_listener; /* (lock held) */
+
+static void close_child(struct xw_sock *s)
+{
+    if (s->listener != closing_listener)
+        return;
+    s->listener = NULL;
+    xw_tcp_release(s, true);
+    xw_sock_free(s);
+}
+
+void xw_sock_close_children(struct xw_sock *l)
+{
+    closing_listener = l;
+    xw_sock_foreach(close_child);
+    closing_listener = NULL;
+}
+
+static void close_one(struct xw_sock *s)
+{
+    xw_tcp_release(s, false);
+    xw_sock_free(s);
+}
+
+void xw_sock_close_all(void)
+{
+    xw_sock_foreach(close_one);
+}
