@@ -1,21 +1,22 @@
 /* xway's port interface: what the core needs from the environment it runs in
  * (a Linux process, a unikernel, an embedded guest) and nothing else.
  *
- * The core is the part of xway that builds freestanding: today lwIP with
- * xway's options (stack/core/lwipopts.h, its arch in stack/core/arch), xway's
- * TCP options on lwIP's pcbs (stack/path/pcbopt.c, timewait.c), the
- * handshake's protocol units (stack/proto: the SYN option, the control
- * messages, the handshake's state machine) and the ring channel
- * (netif-xway/ring.c, channel.c, budget.c).  It calls only the functions
- * declared here, the C library functions listed at the end, and the
- * shared-memory backend it is given: grants, event channels and a key store
- * as a struct xw_xenif_ops table (netif-xway/xenif.h), which the port
- * supplies (the Linux library: Xen's libraries, or the sim's files).  The
- * freestanding check (tests/embedded) holds it to that.
+ * The core is the part of xway that builds freestanding (README: "The
+ * core"): lwIP with xway's options (stack/core/lwipopts.h, its arch in
+ * stack/core/arch), xway's TCP options on lwIP's pcbs, the handshake (its
+ * protocol units in stack/proto, its I/O in stack/path/negotiate.c), the ring
+ * channel (netif-xway/ring.c, channel.c, budget.c), the connection logic (the
+ * TCP and ring paths, the switch: stack/path) and, for guests that run it
+ * from their own loop, its threadless host and API (include/xway_core.h).  It
+ * calls only the functions declared here, the C library functions listed at
+ * the end, the link the port adds to lwIP (a netif), and the shared-memory
+ * backend it is given: grants, event channels and a key store as a struct
+ * xw_xenif_ops table (netif-xway/xenif.h), which the port supplies (the Linux
+ * library: Xen's libraries, or the sim's files).  The freestanding check
+ * (tests/embedded) holds it to that.
  * The Linux library implements this interface in stack/core/port_linux.c and
- * builds the same core sources, with its threads, sockets and shim around
- * them.  The rest of the stack joins the core as it loses its Linux calls
- * (README: "The core").
+ * builds the same core sources with its own host of the connection logic
+ * (its threads, readiness fds and shim) instead of the threadless one.
  *
  * A port calls lwIP and the handshake from one thread at a time (the Linux
  * library: under its stack lock); the ring channel's data calls may come from

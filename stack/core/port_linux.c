@@ -1,6 +1,7 @@
-/* The Linux port of the core (include/xway_port.h). */
+/* The Linux port of the core (include/xway_port.h): its clock, randomness,
+ * memory and fatal errors (its diagnostics: log.c; its lock: port_lock.c).
+ * The reference port (apps/refport) uses these too. */
 #include <errno.h>
-#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,11 +23,6 @@ int xway_port_random(void *buf, size_t len)
     ssize_t n = getrandom(buf, len, 0);
     return n == (ssize_t)len ? 0 : n < 0 ? -errno : -EIO;
 }
-
-static pthread_mutex_t core_mu = PTHREAD_MUTEX_INITIALIZER;
-
-void xway_port_lock(void) { pthread_mutex_lock(&core_mu); }
-void xway_port_unlock(void) { pthread_mutex_unlock(&core_mu); }
 
 void *xway_port_malloc(size_t size) { return malloc(size); }
 void *xway_port_calloc(size_t count, size_t size) { return calloc(count, size); }

@@ -88,17 +88,7 @@ int xw_sock_new(int domain, bool nonblock, bool cloexec, struct xw_sock **out)
     s = xway_port_calloc(1, sizeof(*s));
     if (!s)
         return -ENOMEM;
-    s->fd = (int)h;
-    s->id = ++lp.last_id;
-    s->domain = domain;
-    s->nonblock = true;
-    s->refs = 1;
-    s->rcvbuf = TCP_WND;
-    s->sndbuf = TCP_SND_BUF;
-    s->keepidle = 7200;
-    s->keepintvl = 75;
-    s->keepcnt = 9;
-    atomic_store(&s->ops, &xw_tcp_ops); /* every connection starts as TCP */
+    xw_sock_init(s, (int)h, ++lp.last_id, domain, true);
     lp.table[h] = s;
     *out = s;
     return 0;

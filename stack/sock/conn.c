@@ -1,12 +1,28 @@
 /* The socket layer's connection logic that every host shares (part of the
- * core): closing a socket, closing every socket. */
+ * core): a new socket's defaults, closing a socket, closing every socket. */
 #include <stddef.h>
 
+#include "lwip/tcp.h"
 #include "log.h"
 #include "path.h"
 #include "socket.h"
 #include "switch.h"
 #include "tcp_path.h"
+
+void xw_sock_init(struct xw_sock *s, int fd, uint64_t id, int domain, bool nonblock)
+{
+    s->fd = fd;
+    s->id = id;
+    s->domain = domain;
+    s->nonblock = nonblock;
+    s->refs = 1;
+    s->rcvbuf = TCP_WND;
+    s->sndbuf = TCP_SND_BUF;
+    s->keepidle = 7200; /* (Linux's defaults) */
+    s->keepintvl = 75;
+    s->keepcnt = 9;
+    atomic_store(&s->ops, &xw_tcp_ops); /* every connection starts as TCP */
+}
 
 bool xw_sock_close_begin(struct xw_sock *s)
 {

@@ -250,6 +250,9 @@ struct xw_sock *xw_sock_lookup(int fd);
 struct xw_sock *xw_sock_get_fast(int fd);
 void xw_sock_put_fast(struct xw_sock *s);
 int xw_sock_new(int domain, bool nonblock, bool cloexec, struct xw_sock **out);
+/* A new socket's fields (the host allocated it zeroed): its number fd, its
+ * id, the defaults of a TCP socket (buffers, keep-alive), the TCP path. */
+void xw_sock_init(struct xw_sock *s, int fd, uint64_t id, int domain, bool nonblock);
 void xw_sock_free(struct xw_sock *s);
 /* Give socket s the number nfd, a duplicate of its readiness fd that nobody
  * else holds in the table; its old number is no longer its (the caller

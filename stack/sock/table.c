@@ -156,17 +156,7 @@ int xw_sock_new(int domain, bool nonblock, bool cloexec, struct xw_sock **out)
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&xw_lx(s)->cond, &ca);
     pthread_condattr_destroy(&ca);
-    s->fd = xw_lx(s)->ready.a;
-    s->id = ++last_id;
-    s->domain = domain;
-    s->nonblock = nonblock;
-    s->refs = 1;
-    s->rcvbuf = TCP_WND;
-    s->sndbuf = TCP_SND_BUF;
-    s->keepidle = 7200;
-    s->keepintvl = 75;
-    s->keepcnt = 9;
-    atomic_store(&s->ops, &xw_tcp_ops); /* every connection starts as TCP */
+    xw_sock_init(s, xw_lx(s)->ready.a, ++last_id, domain, nonblock);
     rc = table_put(s->fd, s);
     if (rc < 0)
         goto out_ready;

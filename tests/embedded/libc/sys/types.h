@@ -5,7 +5,6 @@
 #define XWT_SYS_TYPES_H
 
 typedef long ssize_t;
-typedef long off_t;
 #define SSIZE_MAX __LONG_MAX__
 
 #endif
