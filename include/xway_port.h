@@ -18,6 +18,11 @@
  * builds the same core sources with its own host of the connection logic
  * (its threads, readiness fds and shim) instead of the threadless one.
  *
+ * How the environment wakes the stack: the Linux library's stack thread and
+ * event dispatcher wait on its link and backend fds; a guest that runs the
+ * core from its own loop calls xway_core_poll when a frame or an event
+ * arrives or the time it returned has passed (include/xway_core.h).
+ *
  * A port calls lwIP and the handshake from one thread at a time (the Linux
  * library: under its stack lock); the ring channel's data calls may come from
  * several threads at once (they synchronise on the shared ring itself).  None
