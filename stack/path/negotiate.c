@@ -9,17 +9,17 @@
 
 #include "channel.h"
 #include "ctrlmsg.h"
+#include "host.h"
 #include "log.h"
-#include "xway_port.h"
 #include "lwip/priv/tcp_priv.h"
 #include "lwip/tcp.h"
 #include "lwip/timeouts.h"
 #include "pcbopt.h"
-#include "ring_routes.h"
 #include "ring_path.h"
-#include "host.h"
+#include "ring_routes.h"
 #include "tcp_path.h"
 #include "tcpopt.h"
+#include "xway_port.h"
 
 #define HS_TIMEOUT_MS 2000
 

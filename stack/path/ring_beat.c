@@ -21,10 +21,10 @@
 #include "channel.h"
 #include "log.h"
 #include "lwip/timeouts.h"
-#include "ring_routes.h"
 #include "ring_path.h"
-#include "switch.h"
+#include "ring_routes.h"
 #include "socket.h"
+#include "switch.h"
 #include "xway_port.h"
 
 /* Whether a peer domain's life can be seen from here is our privilege, not

@@ -102,7 +102,7 @@ int xw_rpath_wait(struct xw_sock *s, int events, uint64_t deadline_us)
     uint64_t deadline = deadline_us == UINT64_MAX ? UINT64_MAX : deadline_us * 1000u, t0;
     int r;
 
-    /* Callers loop on ring_wait until their call can proceed.  A peer can make
+    /* Callers loop on this wait until their call can proceed.  A peer can make
      * the ring look ready without letting the call proceed (it scribbles on
      * the indices); the loop still ends here, at close or the timeout. */
     if ((r = xw_rpath_interrupted(s)) != 0)
@@ -147,7 +147,6 @@ void xw_rpath_wake(struct xw_sock *s)
     if (atomic_load(&s->ring.sleepers))
         xw_futex_wake(&s->ring.seq);
 }
-
 
 void xw_rpath_yield(void)
 {

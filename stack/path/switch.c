@@ -11,18 +11,18 @@
 
 #include "channel.h"
 #include "ctrlmsg.h"
+#include "host.h"
 #include "log.h"
-#include "xway_port.h"
 #include "lwip/priv/tcp_priv.h"
 #include "lwip/tcp.h"
 #include "lwip/timeouts.h"
 #include "negotiate.h"
-#include "ring_routes.h"
 #include "ring_path.h"
+#include "ring_routes.h"
 #include "socket.h"
-#include "host.h"
 #include "tcp_path.h"
 #include "upgrade.h"
+#include "xway_port.h"
 
 static void timed_out(void *arg);
 static void retry_release(void *arg);

@@ -7,21 +7,20 @@
 #include "tcp_path.h"
 
 #include <errno.h>
-
 #include <string.h>
 
 #include "lwip/priv/tcp_priv.h"
 #include "lwip/tcp.h"
 #include "lwip/timeouts.h"
 #include "channel.h"
-#include "log.h"
-#include "xway_port.h"
-#include "ports.h"
 #include "host.h"
+#include "log.h"
+#include "negotiate.h"
+#include "ports.h"
 #include "switch.h"
 #include "timewait.h"
 #include "upgrade.h"
-#include "negotiate.h"
+#include "xway_port.h"
 #include "xway_types.h"
 
 /* No handshake registered: every connection is plain TCP. */

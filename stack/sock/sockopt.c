@@ -42,14 +42,16 @@ static int get_timeval(const void *val, socklen_t len, uint64_t *out_us)
 
 static int set_socket_level(struct xw_sock *s, int name, const void *val, socklen_t len)
 {
+    struct linger lg;
     int v = 0, rc;
 
     switch (name) {
     case SO_LINGER:
-        if (!val || len < sizeof(struct linger))
+        if (!val || len < sizeof(lg))
             return -EINVAL;
-        s->linger_on = ((const struct linger *)val)->l_onoff;
-        s->linger_s = ((const struct linger *)val)->l_linger;
+        memcpy(&lg, val, sizeof(lg));
+        s->linger_on = lg.l_onoff;
+        s->linger_s = lg.l_linger;
         return 0;
     case SO_RCVTIMEO:
         return get_timeval(val, len, &s->rcvtimeo_us);

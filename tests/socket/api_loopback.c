@@ -227,6 +227,25 @@ static void test_peek_waitall_nonblock(void)
     CHECK_EQ(xway_recv(s, buf, 1, 0), -1);
     CHECK_EQ(errno, EAGAIN);
     CHECK(xw_now_ns() - t0 >= 150000000ull);
+    /* ... and reads back as set (a negative one is none: zero) */
+    struct timeval got = { 9, 9 };
+    socklen_t gl = sizeof(got);
+    CHECK_EQ(xway_getsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &got, &gl), 0);
+    CHECK(gl == sizeof(got) && got.tv_sec == 0 && got.tv_usec == 200000);
+    tv = (struct timeval){ -5, 0 };
+    CHECK_EQ(xway_setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)), 0);
+    CHECK_EQ(xway_getsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &got, &gl), 0);
+    CHECK(got.tv_sec == 0 && got.tv_usec == 0);
+    tv = (struct timeval){ 0, 1000000 };
+    CHECK_EQ(xway_setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)), -1);
+    CHECK_EQ(errno, EDOM);
+    struct linger lg = { 1, 7 }, lgot = { 0, 0 };
+    socklen_t ll = sizeof(lgot);
+    CHECK_EQ(xway_setsockopt(s, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)), 0);
+    CHECK_EQ(xway_getsockopt(s, SOL_SOCKET, SO_LINGER, &lgot, &ll), 0);
+    CHECK(ll == sizeof(lgot) && lgot.l_onoff == 1 && lgot.l_linger == 7);
+    lg = (struct linger){ 0, 0 };
+    CHECK_EQ(xway_setsockopt(s, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)), 0);
     xway_close(c);
     CHECK_EQ(xway_recv(s, buf, 1, 0), 0); /* EOF */
     xway_close(s);
