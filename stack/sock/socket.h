@@ -1,6 +1,12 @@
 /* The socket table and the per-socket state shared by the API entry points
  * (api.c, sockopt.c, poll.c, handoff.c) and the paths (path/).
  *
+ * This is the core's socket (freestanding C): the connection logic (path/,
+ * conn.c) uses it and calls the table, readiness and waiting functions below,
+ * which its host implements — the Linux library's socket layer (table.c: each
+ * socket a struct xw_sock_linux, sock_linux.h, whose number is its readiness
+ * fd) or the core's threadless loop (stack/loop/loop.c).
+ *
  * Locking.  A socket's members are written with the stack lock held (stack.h),
  * except the path state that its comment says otherwise.  The lock-free ring
  * path (path/ring_path.c) also *reads*, without the lock: ops, closing, err,
