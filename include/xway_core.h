@@ -31,6 +31,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #include "lwip/ip_addr.h"
 #include "xway_port.h"
@@ -82,6 +83,20 @@ int xway_core_shutdown(int s);
 /* Close (gracefully; reset when unread bytes are left, as a kernel does).
  * The handle is free again. */
 int xway_core_close(int s);
+
+/* Zero copy (include/xway_zc.h's contract, nonblocking): view describes the
+ * bytes that arrived, in place, in seg (seg[1] where the ring wraps): their
+ * count, 0 at EOF, -EAGAIN; consume(n) ends the view, n of them read.
+ * reserve describes up to want bytes of free space in seg: its size,
+ * -EAGAIN; commit(n) sends n of them: bytes sent or -errno.  While a view
+ * (reservation) is open, recv (send) fails with -EBUSY; a second one, with
+ * -EALREADY; consume/commit without one or past it, -EINVAL.  On the TCP
+ * path a view is lwIP's segments in place, a reservation a buffer whose
+ * bytes commit copies. */
+ssize_t xway_core_zc_view(int s, struct iovec seg[2]);
+int xway_core_zc_consume(int s, size_t n);
+ssize_t xway_core_zc_reserve(int s, size_t want, struct iovec seg[2]);
+ssize_t xway_core_zc_commit(int s, size_t n);
 
 /* What the socket can do now: XWAY_CORE_IN (recv or accept would not say
  * -EAGAIN), XWAY_CORE_OUT (send would not; a connect is over), XWAY_CORE_ERR

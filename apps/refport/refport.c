@@ -7,6 +7,8 @@
  *
  *   xway-refport serve PORT COUNT     echo COUNT connections, one at a time,
  *                                     and print each one's path and bytes
+ *   xway-refport serve-zc PORT COUNT  the same through the zero-copy calls:
+ *                                     each view copied into a reservation
  *   xway-refport send HOST PORT BYTES send BYTES pseudo-random bytes, end the
  *                                     stream, check that the echo is the same
  *                                     (FNV-1a both ways) and print the path
@@ -140,7 +142,70 @@ static void echo_one(int c)
     xway_core_close(c);
 }
 
-static int serve(int port, int count)
+/* Copy n bytes from the segments of in to those of out (each seg[0], then
+ * seg[1]), hashing them. */
+static uint64_t copy_segs(const struct iovec in[2], const struct iovec out[2], size_t n, uint64_t h)
+{
+    size_t i = 0, io = 0, o = 0, oo = 0;
+
+    while (n) {
+        size_t k = in[i].iov_len - io;
+        if (out[o].iov_len - oo < k)
+            k = out[o].iov_len - oo;
+        if (n < k)
+            k = n;
+        memcpy((char *)out[o].iov_base + oo, (const char *)in[i].iov_base + io, k);
+        h = fnv(h, (const unsigned char *)in[i].iov_base + io, k);
+        n -= k;
+        if ((io += k) == in[i].iov_len)
+            i++, io = 0;
+        if ((oo += k) == out[o].iov_len)
+            o++, oo = 0;
+    }
+    return h;
+}
+
+/* Echo one accepted connection in place: what a view shows goes into a
+ * reservation, and both close by the bytes copied. */
+static void echo_one_zc(int c)
+{
+    struct iovec in[2], out[2];
+    uint64_t moved = 0, h = FNV_START, t0 = now_ms();
+    ssize_t nv, nr, n;
+
+    for (;;) {
+        if (now_ms() - t0 > TIMEOUT_MS)
+            die("zero-copy echo: timed out", ETIMEDOUT);
+        nv = xway_core_zc_view(c, in);
+        if (nv == 0)
+            break;
+        if (nv == -EAGAIN) {
+            step();
+            continue;
+        }
+        if (nv < 0)
+            die("zc_view", (int)nv);
+        nr = xway_core_zc_reserve(c, (size_t)nv, out);
+        if (nr == -EAGAIN) { /* the peer's ring is full: let it read */
+            xway_core_zc_consume(c, 0);
+            step();
+            continue;
+        }
+        if (nr < 0)
+            die("zc_reserve", (int)nr);
+        n = nr < nv ? nr : nv;
+        h = copy_segs(in, out, (size_t)n, h);
+        if ((nr = xway_core_zc_commit(c, (size_t)n)) != n)
+            die("zc_commit", nr < 0 ? (int)nr : EIO);
+        if ((nr = xway_core_zc_consume(c, (size_t)n)) < 0)
+            die("zc_consume", (int)nr);
+        moved += (uint64_t)n;
+    }
+    report(c, "served-zc", moved, moved, h, h);
+    xway_core_close(c);
+}
+
+static int serve(int port, int count, bool zc)
 {
     int l = xway_core_socket(XWAY_CORE_INET), rc;
 
@@ -155,7 +220,10 @@ static int serve(int port, int count)
     for (int i = 0; i < count;) {
         int c = xway_core_accept(l, NULL, NULL);
         if (c >= 0) {
-            echo_one(c);
+            if (zc)
+                echo_one_zc(c);
+            else
+                echo_one(c);
             i++;
         } else if (c == -EAGAIN) {
             step();
@@ -308,14 +376,14 @@ int main(int argc, char **argv)
 {
     int rc;
 
-    if (argc == 4 && !strcmp(argv[1], "serve")) {
+    if (argc == 4 && (!strcmp(argv[1], "serve") || !strcmp(argv[1], "serve-zc"))) {
         start();
-        rc = serve(atoi(argv[2]), atoi(argv[3]));
+        rc = serve(atoi(argv[2]), atoi(argv[3]), !strcmp(argv[1], "serve-zc"));
     } else if (argc == 5 && !strcmp(argv[1], "send")) {
         start();
         rc = send_echoed(argv[2], atoi(argv[3]), strtoull(argv[4], NULL, 0));
     } else {
-        fprintf(stderr, "usage: xway-refport serve PORT COUNT | send HOST PORT BYTES\n");
+        fprintf(stderr, "usage: xway-refport serve|serve-zc PORT COUNT | send HOST PORT BYTES\n");
         return 2;
     }
     stop();

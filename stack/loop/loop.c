@@ -357,6 +357,57 @@ ssize_t xway_core_recv(int h, void *buf, size_t len)
     return io(h, false, buf, len);
 }
 
+/* Open a view or a reservation; the switch rule as io()'s. */
+static ssize_t zc_open(int h, bool sending, size_t want, struct iovec seg[2])
+{
+    struct xw_sock *s = sock_of(h);
+    const struct xw_path_ops *ops;
+    ssize_t rc;
+
+    if (!s)
+        return -EBADF;
+    if (sending && !want)
+        return -EINVAL;
+    do {
+        ops = xw_path_of(s);
+        rc = xw_sock_zc_open(s, sending, want, seg, true);
+    } while (rc == -EAGAIN && !s->closing && xw_path_of(s) != ops);
+    xw_stack_leave();
+    return rc;
+}
+
+static ssize_t zc_close(int h, bool sending, size_t n)
+{
+    struct xw_sock *s = sock_of(h);
+    ssize_t rc;
+
+    if (!s)
+        return -EBADF;
+    rc = xw_sock_zc_close(s, sending, n, XW_MSG_DONTWAIT | XW_MSG_NOSIGNAL);
+    xw_stack_leave();
+    return rc;
+}
+
+ssize_t xway_core_zc_view(int h, struct iovec seg[2])
+{
+    return zc_open(h, false, 0, seg);
+}
+
+int xway_core_zc_consume(int h, size_t n)
+{
+    return (int)zc_close(h, false, n);
+}
+
+ssize_t xway_core_zc_reserve(int h, size_t want, struct iovec seg[2])
+{
+    return zc_open(h, true, want, seg);
+}
+
+ssize_t xway_core_zc_commit(int h, size_t n)
+{
+    return zc_close(h, true, n);
+}
+
 int xway_core_shutdown(int h)
 {
     struct xw_sock *s = sock_of(h);

@@ -1,5 +1,7 @@
 /* The socket layer's connection logic that every host shares (part of the
- * core): a new socket's defaults, closing a socket, closing every socket. */
+ * core): a new socket's defaults, a zero-copy view's and reservation's state,
+ * closing a socket, closing every socket. */
+#include <errno.h>
 #include <stddef.h>
 
 #include "lwip/tcp.h"
@@ -22,6 +24,52 @@ void xw_sock_init(struct xw_sock *s, int fd, uint64_t id, int domain, bool nonbl
     s->keepintvl = 75;
     s->keepcnt = 9;
     atomic_store(&s->ops, &xw_tcp_ops); /* every connection starts as TCP */
+}
+
+static bool zc_take(struct xw_zc_dir *d, int from, int to)
+{
+    return atomic_compare_exchange_strong(&d->state, &from, to);
+}
+
+ssize_t xw_sock_zc_open(struct xw_sock *s, bool sending, size_t want, struct iovec seg[2],
+                        bool nonblock)
+{
+    struct xw_zc_dir *d = sending ? &s->zc_tx : &s->zc_rx;
+    const struct xw_path_ops *ops = xw_path_of(s);
+    ssize_t n;
+
+    if (s->state == XW_SS_LISTEN)
+        return -ENOTCONN;
+    if (!zc_take(d, XW_ZC_NONE, XW_ZC_OPENING))
+        return -EALREADY;
+    n = sending ? ops->zc_reserve(s, want, seg, nonblock) : ops->zc_view(s, seg, nonblock);
+    if (n <= 0) {
+        atomic_store(&d->state, XW_ZC_NONE);
+        return n;
+    }
+    d->ops = ops;
+    d->len = (size_t)n;
+    atomic_store(&d->state, XW_ZC_OPEN);
+    return n;
+}
+
+ssize_t xw_sock_zc_close(struct xw_sock *s, bool sending, size_t n, int flags)
+{
+    struct xw_zc_dir *d = sending ? &s->zc_tx : &s->zc_rx;
+    ssize_t rc = 0;
+
+    if (!zc_take(d, XW_ZC_OPEN, XW_ZC_CLOSING))
+        return -EINVAL;
+    if (n > d->len) {
+        atomic_store(&d->state, XW_ZC_OPEN);
+        return -EINVAL;
+    }
+    if (sending)
+        rc = d->ops->zc_commit(s, n, flags);
+    else
+        d->ops->zc_consume(s, n);
+    atomic_store(&d->state, XW_ZC_NONE);
+    return rc;
 }
 
 bool xw_sock_close_begin(struct xw_sock *s)

@@ -22,7 +22,8 @@ struct xw_sock_linux {
 
 _Static_assert(XW_AF_INET == AF_INET && XW_AF_INET6 == AF_INET6, "address families");
 _Static_assert(XW_MSG_PEEK == MSG_PEEK && XW_MSG_DONTWAIT == MSG_DONTWAIT &&
-               XW_MSG_WAITALL == MSG_WAITALL, "message flags");
+               XW_MSG_WAITALL == MSG_WAITALL && XW_MSG_NOSIGNAL == MSG_NOSIGNAL,
+               "message flags");
 _Static_assert(XW_EPOLLIN == EPOLLIN && XW_EPOLLOUT == EPOLLOUT && XW_EPOLLERR == EPOLLERR &&
                XW_EPOLLHUP == EPOLLHUP && XW_EPOLLRDNORM == EPOLLRDNORM &&
                XW_EPOLLWRNORM == EPOLLWRNORM && XW_EPOLLRDHUP == EPOLLRDHUP, "epoll events");

@@ -40,6 +40,7 @@
 #define XW_MSG_PEEK 0x2
 #define XW_MSG_DONTWAIT 0x40
 #define XW_MSG_WAITALL 0x100
+#define XW_MSG_NOSIGNAL 0x4000
 /* The readiness events of a user-space waiter (path.h: look), epoll's. */
 #define XW_EPOLLIN 0x001
 #define XW_EPOLLOUT 0x004
@@ -230,6 +231,16 @@ static inline bool xw_zc_busy(struct xw_sock *s, bool sending)
     return atomic_load_explicit(sending ? &s->zc_tx.state : &s->zc_rx.state,
                                 memory_order_relaxed) != XW_ZC_NONE;
 }
+/* The zero-copy API's view (receiving) or reservation (sending) on s (conn.c,
+ * every host's; xway_zc.h for the contract): open one through the
+ * connection's path — its bytes in seg, their count, 0 at EOF, -errno
+ * (EALREADY: one is open; ENOTCONN: a listener); close it — consume n of the
+ * viewed bytes (0), or send n of the reserved ones (bytes sent or -errno;
+ * flags: XW_MSG_*) — by the path that opened it; -EINVAL when none is open or
+ * n is more than it holds.  The caller holds s the way its path runs. */
+ssize_t xw_sock_zc_open(struct xw_sock *s, bool sending, size_t want, struct iovec seg[2],
+                        bool nonblock);
+ssize_t xw_sock_zc_close(struct xw_sock *s, bool sending, size_t n, int flags);
 /* Leave it (xw_stack_leave) with a result: negative values become -1 + errno. */
 long xw_api_leave(long rc);
 

@@ -4,12 +4,12 @@
  *
  * A path that runs without the stack lock (the ring) is called under a
  * lock-free reference, as send and recv are; the TCP path under the lock.
- * A direction's state (socket.h: struct xw_zc_dir) goes NONE -> OPENING while
- * the call waits, OPEN once the path described the bytes, CLOSING while they
- * are consumed or sent, NONE again: a second open finds it taken (EALREADY),
- * a close finds it not OPEN (EINVAL), the direction's other data calls find
- * it not NONE (EBUSY, api.c).  The path that made the view or reservation is
- * the one that closes it.
+ * A direction's state (socket.h: struct xw_zc_dir; conn.c moves it) goes
+ * NONE -> OPENING while the call waits, OPEN once the path described the
+ * bytes, CLOSING while they are consumed or sent, NONE again: a second open
+ * finds it taken (EALREADY), a close finds it not OPEN (EINVAL), the
+ * direction's other data calls find it not NONE (EBUSY, api.c).  The path
+ * that made the view or reservation is the one that closes it.
  */
 #include "socket.h"
 
@@ -59,36 +59,6 @@ static ssize_t zc_put(struct zc_ref *r, ssize_t rc)
     return rc;
 }
 
-static bool take(struct xw_zc_dir *d, int from, int to)
-{
-    return atomic_compare_exchange_strong(&d->state, &from, to);
-}
-
-/* Open a view or reservation: the path's call, its result kept in d. */
-static ssize_t zc_open(struct zc_ref *r, struct xw_zc_dir *d, bool sending, size_t want,
-                       struct xway_zc *z, int flags)
-{
-    struct xw_sock *s = r->s;
-    const struct xw_path_ops *ops = xw_path_of(s);
-    bool nonblock = s->nonblock || (flags & MSG_DONTWAIT);
-    ssize_t n;
-
-    if (s->state == XW_SS_LISTEN)
-        return -ENOTCONN;
-    if (!take(d, XW_ZC_NONE, XW_ZC_OPENING))
-        return -EALREADY;
-    n = sending ? ops->zc_reserve(s, want, z->seg, nonblock) : ops->zc_view(s, z->seg, nonblock);
-    if (n <= 0) {
-        atomic_store(&d->state, XW_ZC_NONE);
-        return n;
-    }
-    d->ops = ops;
-    d->len = (size_t)n;
-    z->len = (size_t)n;
-    atomic_store(&d->state, XW_ZC_OPEN);
-    return n;
-}
-
 /* Open one, again on the new path if the connection switched meanwhile. */
 static ssize_t zc_open_fd(int fd, bool sending, size_t want, struct xway_zc *z, int flags)
 {
@@ -100,7 +70,10 @@ static ssize_t zc_open_fd(int fd, bool sending, size_t want, struct xway_zc *z, 
         if (!zc_get(fd, &r))
             return -1;
         ops = xw_path_of(r.s);
-        n = zc_open(&r, sending ? &r.s->zc_tx : &r.s->zc_rx, sending, want, z, flags);
+        n = xw_sock_zc_open(r.s, sending, want, z->seg,
+                            r.s->nonblock || (flags & MSG_DONTWAIT));
+        if (n > 0)
+            z->len = (size_t)n;
         if (n != -EAGAIN || xw_path_of(r.s) == ops || r.s->closing)
             return zc_put(&r, n);
         zc_put(&r, 0);
@@ -121,20 +94,10 @@ int xway_zc_recv_done(int fd, size_t n) XW_EXPORT;
 int xway_zc_recv_done(int fd, size_t n)
 {
     struct zc_ref r;
-    struct xw_zc_dir *d;
 
     if (!zc_get(fd, &r))
         return -1;
-    d = &r.s->zc_rx;
-    if (!take(d, XW_ZC_OPEN, XW_ZC_CLOSING))
-        return (int)zc_put(&r, -EINVAL);
-    if (n > d->len) {
-        atomic_store(&d->state, XW_ZC_OPEN);
-        return (int)zc_put(&r, -EINVAL);
-    }
-    d->ops->zc_consume(r.s, n);
-    atomic_store(&d->state, XW_ZC_NONE);
-    return (int)zc_put(&r, 0);
+    return (int)zc_put(&r, xw_sock_zc_close(r.s, false, n, 0));
 }
 
 ssize_t xway_zc_reserve(int fd, size_t want, struct xway_zc *z, int flags) XW_EXPORT;
@@ -151,7 +114,6 @@ ssize_t xway_zc_commit(int fd, size_t n, int flags) XW_EXPORT;
 ssize_t xway_zc_commit(int fd, size_t n, int flags)
 {
     struct zc_ref r;
-    struct xw_zc_dir *d;
     ssize_t rc;
 
     if (flags & ~(MSG_DONTWAIT | MSG_NOSIGNAL)) {
@@ -160,15 +122,7 @@ ssize_t xway_zc_commit(int fd, size_t n, int flags)
     }
     if (!zc_get(fd, &r))
         return -1;
-    d = &r.s->zc_tx;
-    if (!take(d, XW_ZC_OPEN, XW_ZC_CLOSING))
-        return zc_put(&r, -EINVAL);
-    if (n > d->len) {
-        atomic_store(&d->state, XW_ZC_OPEN);
-        return zc_put(&r, -EINVAL);
-    }
-    rc = d->ops->zc_commit(r.s, n, flags | MSG_NOSIGNAL);
-    atomic_store(&d->state, XW_ZC_NONE);
+    rc = xw_sock_zc_close(r.s, true, n, flags | MSG_NOSIGNAL);
     if (rc == -EPIPE && !(flags & MSG_NOSIGNAL))
         raise(SIGPIPE);
     return zc_put(&r, rc);
