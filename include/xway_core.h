@@ -57,8 +57,14 @@ struct xway_core_config {
 /* Start the core (lwIP initialised, its netif added): 0, -EALREADY, -EINVAL
  * (a ring size that is not a power of two in 64 KiB..4 MiB), -ENOMEM. */
 int xway_core_init(const struct xway_core_config *cfg);
-/* Close every socket (reset) and stop: the backend is the port's again. */
+/* Close every socket (reset) and stop: the backend is the port's again.
+ * Bytes of closed connections still unsent or unacknowledged are lost then:
+ * a guest that stops keeps polling while xway_core_draining() says there are
+ * some, for as long as it will wait (the Linux library waits up to 2 s: a
+ * kernel keeps a closed socket's bytes going after its process exits; a
+ * stack inside the process cannot). */
 void xway_core_fini(void);
+int xway_core_draining(void);
 /* Run what is due: lwIP's timers and the backend's pending events.  Returns
  * the milliseconds until the next timer (the longest the loop may wait before
  * calling again, unless a frame or an event arrives), -1 when none is due. */

@@ -363,8 +363,13 @@ static void start(void)
         die("core", rc);
 }
 
+/* What closed connections still send goes out first (at most 2 s). */
 static void stop(void)
 {
+    uint64_t t0 = now_ms();
+
+    while (xway_core_draining() && now_ms() - t0 < 2000)
+        step();
     xway_core_fini();
     flush_link(NULL);
     link_->ops->close(link_);

@@ -30,6 +30,7 @@
 #include "ring_events.h"
 #include "satellite.h"
 #include "socket.h"
+#include "tcp_path.h"
 #include "thread.h"
 
 pthread_mutex_t xw_stack_mutex = PTHREAD_MUTEX_INITIALIZER;
@@ -478,14 +479,6 @@ int xway_init(const struct xway_config *cfg)
 }
 
 /* Is lwIP still holding data that a graceful close promised to deliver? */
-static bool output_pending(void)
-{
-    for (struct tcp_pcb *p = tcp_active_pcbs; p; p = p->next)
-        if (p->unsent || p->unacked)
-            return true;
-    return false;
-}
-
 void xway_fini(void) XW_EXPORT;
 void xway_fini(void)
 {
@@ -501,7 +494,7 @@ void xway_fini(void)
     xw_stack_flush();
     /* Closes are graceful, as when a process exits with open kernel sockets:
      * give queued data up to 2 s to be acknowledged before the stack stops. */
-    for (int i = 0; i < 200 && output_pending(); i++) {
+    for (int i = 0; i < 200 && xw_tcp_output_pending(); i++) {
         xw_stack_unlock();
         usleep(10000);
         xw_stack_lock();

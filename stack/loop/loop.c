@@ -220,6 +220,11 @@ void xway_core_fini(void)
     memset(&lp, 0, sizeof(lp));
 }
 
+int xway_core_draining(void)
+{
+    return lp.running && xw_tcp_output_pending();
+}
+
 int xway_core_poll(void)
 {
     int ev, tm;

@@ -1147,3 +1147,11 @@ const struct xw_path_ops xw_tcp_ops = {
     .release = tcp_release,
     .info = tcp_info,
 };
+
+bool xw_tcp_output_pending(void)
+{
+    for (struct tcp_pcb *p = tcp_active_pcbs; p; p = p->next)
+        if (p->unsent || p->unacked)
+            return true;
+    return false;
+}

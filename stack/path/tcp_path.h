@@ -60,4 +60,8 @@ void xw_tcp_abort_conn(struct xw_sock *s, int err);
  * when nothing holds new bytes back any more. */
 bool xw_tcp_pump(struct xw_sock *s);
 
+/* Some connection still has bytes unsent or unacknowledged (closed ones
+ * too): a stack that stops gives them a while to go (the Linux library 2 s). */
+bool xw_tcp_output_pending(void);
+
 #endif
