@@ -86,6 +86,22 @@ static uint64_t fnv(uint64_t h, const unsigned char *p, size_t n)
 
 #define FNV_START 0xcbf29ce484222325ull
 
+/* Send what is left of buf (from *off up to have), hashing what went into
+ * *h and counting it in *tx; -EAGAIN leaves it for the next round. */
+static void send_some(int s, const unsigned char *buf, size_t have, size_t *off, uint64_t *tx,
+                      uint64_t *h, const char *what)
+{
+    ssize_t n = xway_core_send(s, buf + *off, have - *off);
+
+    if (n > 0) {
+        *h = fnv(*h, buf + *off, (size_t)n);
+        *tx += (uint64_t)n;
+        *off += (size_t)n;
+    } else if (n != -EAGAIN) {
+        die(what, (int)n);
+    }
+}
+
 static void report(int s, const char *role, uint64_t tx, uint64_t rx, uint64_t h_tx, uint64_t h_rx)
 {
     struct xway_conn_info ci;
@@ -125,17 +141,9 @@ static void echo_one(int c)
                 die("echo: recv", (int)n);
             }
         }
-        if (off < have) {
-            n = xway_core_send(c, buf + off, have - off);
-            if (n > 0) {
-                h_tx = fnv(h_tx, buf + off, (size_t)n);
-                tx += (uint64_t)n;
-                off += (size_t)n;
-            } else if (n != -EAGAIN) {
-                die("echo: send", (int)n);
-            }
-        }
-        if ((off == have && !eof) || off < have)
+        if (off < have)
+            send_some(c, buf, have, &off, &tx, &h_tx, "echo: send");
+        if (!eof || off < have)
             step();
     }
     report(c, "served", tx, rx, h_tx, h_rx);
@@ -254,7 +262,7 @@ static int send_echoed(const char *host, int port, uint64_t bytes)
     uint64_t t0 = now_ms();
     size_t have = 0, off = 0;
     bool shut = false, eof = false;
-    int s, rc, ev;
+    int s, rc;
 
     if (!ipaddr_aton(host, &ip) || !IP_IS_V4(&ip))
         die("send: an IPv4 address", EINVAL);
@@ -264,7 +272,7 @@ static int send_echoed(const char *host, int port, uint64_t bytes)
     rc = xway_core_connect(s, &ip, (uint16_t)port);
     if (rc < 0 && rc != -EINPROGRESS)
         die("connect", rc);
-    while (!((ev = xway_core_events(s)) & (XWAY_CORE_OUT | XWAY_CORE_ERR))) {
+    while (!(xway_core_events(s) & (XWAY_CORE_OUT | XWAY_CORE_ERR))) {
         if (now_ms() - t0 > TIMEOUT_MS)
             die("connect: timed out", ETIMEDOUT);
         step();
@@ -281,14 +289,7 @@ static int send_echoed(const char *host, int port, uint64_t bytes)
             off = 0;
         }
         if (off < have) {
-            n = xway_core_send(s, out + off, have - off);
-            if (n > 0) {
-                h_tx = fnv(h_tx, out + off, (size_t)n);
-                tx += (uint64_t)n;
-                off += (size_t)n;
-            } else if (n != -EAGAIN) {
-                die("send", (int)n);
-            }
+            send_some(s, out, have, &off, &tx, &h_tx, "send");
         } else if (!shut) {
             if ((rc = xway_core_shutdown(s)) < 0)
                 die("shutdown", rc);

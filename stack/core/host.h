@@ -1,7 +1,7 @@
 /* What the connection logic (the core's stack/path and the socket layer's
  * core, socket.h) asks of the stack that runs it: the stack lock, the end of
- * a call, routes and two settings.  The Linux library's stack (stack.c, with
- * its thread) implements it.  Freestanding C. */
+ * a call, routes and the ring size.  The Linux library's stack (stack.c, with
+ * its thread) implements it, and the core's threadless loop.  Freestanding C. */
 #ifndef XW_HOST_H
 #define XW_HOST_H
 
@@ -18,10 +18,8 @@ void xw_stack_leave(void);
 struct ip_addr;
 int xw_stack_route_check(const struct ip_addr *dst);
 
-/* The running configuration's ring bytes per direction (XWAY_RING) and spin
- * before a ring wait sleeps, microseconds (XWAY_SPIN_US): fixed while the
- * stack runs (the lock-free ring path reads them too). */
+/* The running configuration's ring bytes per direction (XWAY_RING): fixed
+ * while the stack runs. */
 uint32_t xw_stack_ring_bytes(void);
-unsigned xw_stack_spin_us(void);
 
 #endif

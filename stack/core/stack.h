@@ -58,6 +58,8 @@ void xw_stack_set_satellite(bool on);
  * runs, so the lock-free ring path reads it too (holding a socket, which keeps
  * the stack from being torn down under it). */
 const struct xw_config *xw_stack_config(void);
+/* XWAY_SPIN_US: how long a ring wait spins before it sleeps (ring_wait.c). */
+unsigned xw_stack_spin_us(void);
 
 /* The keeper (stack/sock/keeper.c): stop the stack thread, keeping the stack
  * (lock not held); start it again, in the keeper process (lock held). */

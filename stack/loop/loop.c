@@ -58,11 +58,6 @@ uint32_t xw_stack_ring_bytes(void)
     return lp.cfg.ring_bytes;
 }
 
-unsigned xw_stack_spin_us(void)
-{
-    return 0; /* (nothing waits) */
-}
-
 int xw_stack_route_check(const ip_addr_t *dst)
 {
     if (ip_addr_isloopback(dst))
