@@ -20,6 +20,8 @@
 #include "lwip/timeouts.h"
 #include "xw_lwip_hooks.h"
 #include "ctl.h"
+#include "eth.h"
+#include "futex.h"
 #include "handoff.h"
 #include "keeper.h"
 #include "link.h"
@@ -34,6 +36,13 @@
 #include "thread.h"
 
 pthread_mutex_t xw_stack_mutex = PTHREAD_MUTEX_INITIALIZER;
+
+/* Futex words to wake once the lock is released (xw_stack_wake_later): a
+ * sleeper woken while the waker still holds the lock would only block on it
+ * again (a second sleep and wake-up for each hand-off). */
+#define WAKE_LATER_MAX 32
+static _Atomic unsigned *wake_later[WAKE_LATER_MAX];
+static int n_wake_later;
 
 /* Protected by the stack lock, except `running` which the loop also reads
  * unlocked as its stop signal (hence atomic). */
@@ -58,9 +67,33 @@ void xw_stack_lock(void)
     pthread_mutex_lock(&xw_stack_mutex);
 }
 
+void xw_stack_wake_later(_Atomic unsigned *word)
+{
+    for (int i = 0; i < n_wake_later; i++)
+        if (wake_later[i] == word)
+            return;
+    if (n_wake_later == WAKE_LATER_MAX)
+        xw_futex_wake(word); /* (a burst: now, under the lock) */
+    else
+        wake_later[n_wake_later++] = word;
+}
+
+void xw_stack_wake_now(void)
+{
+    while (n_wake_later > 0)
+        xw_futex_wake(wake_later[--n_wake_later]);
+}
+
 void xw_stack_unlock(void)
 {
+    _Atomic unsigned *w[WAKE_LATER_MAX];
+    int n = n_wake_later;
+
+    memcpy(w, wake_later, sizeof(w[0]) * (size_t)n);
+    n_wake_later = 0;
     pthread_mutex_unlock(&xw_stack_mutex);
+    while (n > 0)
+        xw_futex_wake(w[--n]);
 }
 
 bool xw_stack_running(void)
@@ -227,9 +260,13 @@ static void *loop(void *arg)
             xw_ctl_serve();
         if (n > 1 && pfd[2].revents) {
             int got;
-            /* Bounded batches; let application threads have the lock in between. */
+            /* Bounded batches, until one is not full (the link has
+             * nothing more now: poll tells when it has); let application
+             * threads have the lock in between. */
             while ((got = st.link->ops->input(st.link)) > 0 && st.running) {
                 xw_stack_flush();
+                if (got < XW_LINK_RX_BATCH)
+                    break;
                 xw_stack_unlock();
                 xw_stack_lock();
             }
@@ -395,6 +432,7 @@ void xw_stack_forget(void)
     xw_handoff_child();
     xw_owner_forget();
     pthread_mutex_init(&xw_stack_mutex, NULL);
+    n_wake_later = 0;
     st.running = false;
     st.satellite = false;
     st.link = NULL;

@@ -5,8 +5,9 @@
  * frames to lwIP and runs lwIP's timers; an application thread holds it for the
  * duration of one socket call, and calls into lwIP directly (a send is copied into
  * TCP segments and transmitted by the calling thread, not handed over).  A call
- * that must wait sleeps on its socket's condition variable, which releases the
- * lock; lwIP's callbacks (run by whichever thread holds the lock) signal it.
+ * that must wait sleeps on its socket's futex word, having released the lock;
+ * lwIP's callbacks (run by whichever thread holds the lock) change the word, and
+ * the sleeper is woken when that thread releases the lock (xw_stack_wake_later).
  * Nothing blocks while holding the lock except short syscalls on our own fds.
  */
 #ifndef XW_STACK_H
@@ -29,6 +30,13 @@ static inline uint64_t xw_mono_ns(void)
 }
 
 extern pthread_mutex_t xw_stack_mutex;
+
+/* Wake the sleepers on word when the stack lock is next released (lock held;
+ * xw_stack_unlock wakes them after releasing it). */
+void xw_stack_wake_later(_Atomic unsigned *word);
+/* Wake them now (lock held): before releasing the lock other than by
+ * xw_stack_unlock (a condition variable's wait). */
+void xw_stack_wake_now(void);
 
 /* Take the stack lock for an API call, starting the stack from the environment if
  * it is not running.  0, or -errno when the stack cannot start (then unlocked). */

@@ -152,13 +152,11 @@ int xway_socket(int domain, int type, int protocol)
 static void linger_wait(struct xw_sock *s)
 {
     uint64_t dl = xw_deadline((uint64_t)s->linger_s * 1000000u);
-    struct timespec ts = { .tv_sec = (time_t)(dl / 1000000u),
-                           .tv_nsec = (long)(dl % 1000000u) * 1000L };
 
     if (s->tcp.rx_len == 0 && tcp_shutdown(s->tcp.pcb, 0, 1) == ERR_OK)
         tcp_output(s->tcp.pcb);
     while (s->tcp.pcb && xw_tcp_unsent(s))
-        if (pthread_cond_timedwait(&xw_lx(s)->cond, &xw_stack_mutex, &ts) != 0)
+        if (xw_sock_sleep(s, dl) != 0)
             break; /* (not xw_sock_wait: the socket is closing) */
 }
 

@@ -519,8 +519,9 @@ void xw_handoff_pause_locked(void)
     for (struct pump *p = pumps; p; p = p->next) {
         atomic_store(&p->s->halt, true);
         xw_path_of(p->s)->wake(p->s);
-        pthread_cond_broadcast(&xw_lx(p->s)->cond);
+        xw_sock_wake(p->s);
     }
+    xw_stack_wake_now();
     while (running > 0)
         pthread_cond_wait(&pumps_gone, &xw_stack_mutex);
 }
@@ -556,6 +557,7 @@ static void wait_pumps(int seconds)
 
     clock_gettime(CLOCK_REALTIME, &dl);
     dl.tv_sec += seconds;
+    xw_stack_wake_now();
     while (pumps && pthread_cond_timedwait(&pumps_gone, &xw_stack_mutex, &dl) == 0)
         ;
 }
@@ -614,7 +616,8 @@ static void halt(struct pump *p)
     atomic_store(&p->s->halt, true);
     (void)!write(p->ctl_fd, &(uint64_t){ 1 }, sizeof(uint64_t));
     xw_path_of(p->s)->wake(p->s);
-    pthread_cond_broadcast(&xw_lx(p->s)->cond);
+    xw_sock_wake(p->s);
+    xw_stack_wake_now();
     while (p->active > 0)
         pthread_cond_wait(&pumps_gone, &xw_stack_mutex);
     atomic_store(&p->s->halt, false);

@@ -1,6 +1,6 @@
 /* The Linux socket: the core's socket (socket.h) and what the Linux library
- * adds to it, its kernel parts: the condition variable its blocking callers
- * sleep on and the readiness fd (readyfd.h) that the application's number is.
+ * adds to it, its kernel parts: the futex word its blocking callers sleep on
+ * and the readiness fd (readyfd.h) that the application's number is.
  * The table (table.c) allocates every socket as one of these; the core never
  * sees past struct xw_sock. */
 #ifndef XW_SOCK_LINUX_H
@@ -16,7 +16,12 @@
 
 struct xw_sock_linux {
     struct xw_sock s;   /* first: a struct xw_sock * is one of these */
-    pthread_cond_t cond; /* state changed: data, space, connection, error */
+    /* Bumped at every change of state (data, space, connection, error);
+     * blocking callers sleep on it (xw_sock_wait), woken when the stack lock
+     * is released.  Sockets are never freed (table.c), so a late wake-up of
+     * a recycled socket's word is only a spurious one. */
+    _Atomic unsigned wseq;
+    unsigned sleepers; /* (lock held) */
     struct xw_ready ready;
 };
 
@@ -33,6 +38,12 @@ static inline struct xw_sock_linux *xw_lx(const struct xw_sock *s)
     return (struct xw_sock_linux *)(uintptr_t)s;
 }
 
+/* Wake s's sleepers (lock held; they wake once it is released). */
+void xw_sock_wake(struct xw_sock *s);
+/* Sleep until s changes or the deadline (µs on CLOCK_MONOTONIC, 0: none)
+ * passes, releasing the stack lock meanwhile (held on entry and return).
+ * 0 or ETIMEDOUT; may return early (the caller re-checks). */
+int xw_sock_sleep(struct xw_sock *s, uint64_t deadline_us);
 /* getsockname (peer false) / getpeername of s (lock held): 0 or -errno. */
 int xw_sock_name_locked(struct xw_sock *s, bool peer, struct sockaddr *addr, socklen_t *len);
 

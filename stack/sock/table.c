@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "futex.h"
 #include "lwip/tcp.h"
 #include "satellite.h"
 #include "sock_linux.h"
@@ -144,7 +145,6 @@ static uint64_t last_id; /* (lock held) */
 int xw_sock_new(int domain, bool nonblock, bool cloexec, struct xw_sock **out)
 {
     struct xw_sock *s = sock_alloc();
-    pthread_condattr_t ca;
     int rc;
 
     if (!s)
@@ -152,10 +152,7 @@ int xw_sock_new(int domain, bool nonblock, bool cloexec, struct xw_sock **out)
     rc = xw_ready_open(&xw_lx(s)->ready, cloexec);
     if (rc < 0)
         goto out_free;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&xw_lx(s)->cond, &ca);
-    pthread_condattr_destroy(&ca);
+    xw_lx(s)->sleepers = 0;
     xw_sock_init(s, xw_lx(s)->ready.a, ++last_id, domain, nonblock);
     rc = table_put(s->fd, s);
     if (rc < 0)
@@ -164,7 +161,6 @@ int xw_sock_new(int domain, bool nonblock, bool cloexec, struct xw_sock **out)
     return 0;
 
 out_ready:
-    pthread_cond_destroy(&xw_lx(s)->cond);
     xw_ready_close(&xw_lx(s)->ready);
 out_free:
     s->next_free = free_list;
@@ -180,7 +176,6 @@ static void reclaim(struct xw_sock *s)
     if (s->sat)
         xw_sat_release(s);
     xw_ready_close(&xw_lx(s)->ready);
-    pthread_cond_destroy(&xw_lx(s)->cond);
     xway_port_free(s->acceptq);
     s->acceptq = NULL;
     s->next_free = free_list;
@@ -244,15 +239,35 @@ void xw_sock_free(struct xw_sock *s)
     release_number(s);
     xw_tcp_forget(s);
     xw_path_of(s)->wake(s);
-    pthread_cond_broadcast(&xw_lx(s)->cond);
+    xw_sock_wake(s);
     xw_sock_put(s);
+}
+
+void xw_sock_wake(struct xw_sock *s)
+{
+    atomic_fetch_add_explicit(&xw_lx(s)->wseq, 1, memory_order_release);
+    if (xw_lx(s)->sleepers)
+        xw_stack_wake_later(&xw_lx(s)->wseq);
 }
 
 void xw_sock_changed(struct xw_sock *s)
 {
     changes++;
     xw_path_of(s)->changed(s);
-    pthread_cond_broadcast(&xw_lx(s)->cond);
+    xw_sock_wake(s);
+}
+
+int xw_sock_sleep(struct xw_sock *s, uint64_t deadline_us)
+{
+    unsigned seen = atomic_load_explicit(&xw_lx(s)->wseq, memory_order_acquire);
+    int rc;
+
+    xw_lx(s)->sleepers++;
+    xw_stack_unlock();
+    rc = xw_futex_wait_until(&xw_lx(s)->wseq, seen, deadline_us);
+    xw_stack_lock();
+    xw_lx(s)->sleepers--;
+    return rc < 0 ? -rc : 0;
 }
 
 void xw_sock_ready_begin(struct xw_sock *s) { pthread_mutex_lock(&xw_lx(s)->ready.lock); }
@@ -292,13 +307,8 @@ int xw_sock_wait(struct xw_sock *s, uint64_t deadline_us)
         rc = 0;
     else if (atomic_load(&s->halt))
         rc = ETIMEDOUT;
-    else if (deadline_us) {
-        struct timespec ts = { .tv_sec = (time_t)(deadline_us / 1000000u),
-                               .tv_nsec = (long)(deadline_us % 1000000u) * 1000L };
-        rc = pthread_cond_timedwait(&xw_lx(s)->cond, &xw_stack_mutex, &ts);
-    }
     else
-        pthread_cond_wait(&xw_lx(s)->cond, &xw_stack_mutex);
+        rc = xw_sock_sleep(s, deadline_us);
     if (s->closing)
         rc = EBADF;
     xw_sock_put(s);
@@ -307,7 +317,7 @@ int xw_sock_wait(struct xw_sock *s, uint64_t deadline_us)
 
 uint64_t xw_deadline(uint64_t timeo_us)
 {
-    /* (the condition variables' clock: CLOCK_MONOTONIC, as xway_port_now_us) */
+    /* (xw_sock_sleep's clock: CLOCK_MONOTONIC, as xway_port_now_us) */
     return timeo_us ? xway_port_now_us() + timeo_us : 0;
 }
 
