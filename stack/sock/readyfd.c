@@ -14,7 +14,8 @@ int xw_ready_open(struct xw_ready *r, bool cloexec)
                    sv) < 0)
         return -errno;
     /* B is never handed to the application nor inherited by its children. */
-    fcntl(sv[1], F_SETFD, FD_CLOEXEC);
+    if (!cloexec)
+        fcntl(sv[1], F_SETFD, FD_CLOEXEC);
     setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
     r->a = sv[0];
     r->b = sv[1];
@@ -36,17 +37,23 @@ void xw_ready_close(struct xw_ready *r)
     pthread_mutex_destroy(&r->lock);
 }
 
+/* A stream read takes everything queued up to its size, and a nonblocking
+ * write what fits: a short count says empty (drain) or full (fill), with no
+ * second call to see EAGAIN.  (A full A holds ~4.5 KiB: the minimum send
+ * buffer.) */
+#define CHUNK 16384
+
 static void drain(int fd)
 {
-    char buf[4096];
-    while (read(fd, buf, sizeof(buf)) > 0)
+    char buf[CHUNK];
+    while (read(fd, buf, sizeof(buf)) == (ssize_t)sizeof(buf))
         ;
 }
 
 static void fill(int fd)
 {
-    static const char junk[4096];
-    while (write(fd, junk, sizeof(junk)) > 0)
+    static const char junk[CHUNK];
+    while (write(fd, junk, sizeof(junk)) == (ssize_t)sizeof(junk))
         ;
 }
 
