@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -34,6 +35,7 @@
 #include "socket.h"
 #include "tcp_path.h"
 #include "thread.h"
+#include "xway_port.h"
 
 pthread_mutex_t xw_stack_mutex = PTHREAD_MUTEX_INITIALIZER;
 
@@ -53,12 +55,24 @@ static struct {
     bool satellite;
     bool lwip_ready;
     pthread_t thread;
-    int wake_fd;          /* eventfd: wakes the loop out of poll */
+    int wake_fd;          /* eventfd: wakes the loop out of its wait */
+    /* The loop waits on ep: wake_fd, the control socket (ctl_fd, as added)
+     * and the link's fd, unless an application thread waiting for its socket
+     * polls the link itself (lent: xw_stack_poll_link), woken through
+     * poller_fd. */
+    int ep, ctl_fd, poller_fd;
+    bool lent;
+    bool kicked; /* poller_fd holds a count not read yet */
     u32_t planned_sleep;  /* the loop sleeps until sys_now() + this, as it planned */
     u32_t sleep_start;
     struct xw_link *link;
     struct xw_config cfg;
-} st = { .wake_fd = -1 };
+} st = { .wake_fd = -1, .ep = -1, .ctl_fd = -1, .poller_fd = -1 };
+
+enum { EP_WAKE, EP_CTL, EP_LINK };
+
+/* This thread polls the link (lent to it). */
+static __thread bool polling_link;
 
 static char last_error[PATH_MAX + 128];
 
@@ -229,15 +243,51 @@ void xw_stack_set_satellite(bool on)
     st.satellite = on;
 }
 
+/* Received frames to lwIP: bounded batches, until one is not full (the link
+ * has nothing more now: its fd tells when it has); other threads may take the
+ * lock in between.  Lock held. */
+static void link_input(void)
+{
+    int got;
+
+    while ((got = st.link->ops->input(st.link)) > 0 && st.running) {
+        xw_stack_flush();
+        if (got < XW_LINK_RX_BATCH)
+            break;
+        xw_stack_unlock();
+        xw_stack_lock();
+    }
+}
+
+static int ep_set(int op, int fd, uint32_t what)
+{
+    struct epoll_event ev = { .events = EPOLLIN, .data.u32 = what };
+
+    return epoll_ctl(st.ep, op, fd, &ev);
+}
+
+/* The control socket comes and goes (xw_ctl_start, xw_ctl_stop). */
+static void sync_ctl_fd(void)
+{
+    int fd = xw_ctl_fd();
+
+    if (fd == st.ctl_fd)
+        return;
+    if (st.ctl_fd >= 0)
+        ep_set(EPOLL_CTL_DEL, st.ctl_fd, EP_CTL);
+    st.ctl_fd = fd >= 0 && ep_set(EPOLL_CTL_ADD, fd, EP_CTL) == 0 ? fd : -1;
+}
+
 static void *loop(void *arg)
 {
-    struct pollfd pfd[3];
+    struct epoll_event ev[4];
     uint64_t junk;
 
     xw_stack_lock();
     while (st.running) {
         u32_t sleep = sys_timeouts_sleeptime();
-        int n = 1;
+        bool ctl = false, link = false;
+        int n;
 
         /* Frames the link could not send yet (receiver full): retry soon. */
         if (st.link && st.link->tx_pending && sleep > 1)
@@ -245,37 +295,120 @@ static void *loop(void *arg)
 
         st.planned_sleep = sleep;
         st.sleep_start = sys_now();
+        sync_ctl_fd();
         xw_stack_unlock();
 
-        pfd[0] = (struct pollfd){ .fd = st.wake_fd, .events = POLLIN };
-        pfd[1] = (struct pollfd){ .fd = xw_ctl_fd(), .events = POLLIN };
-        if (st.link)
-            pfd[n++ + 1] = (struct pollfd){ .fd = st.link->fd, .events = POLLIN };
-        poll(pfd, (nfds_t)n + 1, sleep == SYS_TIMEOUTS_SLEEPTIME_INFINITE ? -1 : (int)sleep);
-        if (pfd[0].revents)
-            (void)!read(st.wake_fd, &junk, sizeof(junk));
+        n = epoll_wait(st.ep, ev, 4, sleep == SYS_TIMEOUTS_SLEEPTIME_INFINITE ? -1 : (int)sleep);
+        for (int i = 0; i < n; i++) {
+            if (ev[i].data.u32 == EP_WAKE)
+                (void)!read(st.wake_fd, &junk, sizeof(junk));
+            ctl |= ev[i].data.u32 == EP_CTL;
+            link |= ev[i].data.u32 == EP_LINK;
+        }
 
         xw_stack_lock();
-        if (pfd[1].revents)
+        if (ctl)
             xw_ctl_serve();
-        if (n > 1 && pfd[2].revents) {
-            int got;
-            /* Bounded batches, until one is not full (the link has
-             * nothing more now: poll tells when it has); let application
-             * threads have the lock in between. */
-            while ((got = st.link->ops->input(st.link)) > 0 && st.running) {
-                xw_stack_flush();
-                if (got < XW_LINK_RX_BATCH)
-                    break;
-                xw_stack_unlock();
-                xw_stack_lock();
-            }
-        }
+        if (link && st.link)
+            link_input();
         sys_check_timeouts();
         xw_stack_flush();
     }
     xw_stack_unlock();
     return NULL;
+}
+
+/* Lend the link to this thread, which waits for *word to change: it polls
+ * the link itself meanwhile and feeds lwIP what comes (and runs its timers),
+ * so that a frame for it wakes one thread, not the stack's and then this one.
+ * One thread at a time; the stack's thread waits without the link meanwhile.
+ * Lock held, released while polling.  0 (the word changed, someone woke us,
+ * a signal), ETIMEDOUT, or -1: not lent (another thread has it, no link, the
+ * stack stopping), sleep otherwise. */
+int xw_stack_poll_link(_Atomic unsigned *word, unsigned seen, uint64_t deadline_us)
+{
+    int rc = 0, fd;
+
+    if (!xw_stack_can_lend())
+        return -1;
+    fd = st.link->fd;
+    if (epoll_ctl(st.ep, EPOLL_CTL_DEL, fd, NULL) < 0)
+        return -1;
+    st.lent = true;
+    polling_link = true;
+    while (atomic_load(word) == seen && st.running) {
+        struct pollfd p[2] = { { .fd = fd, .events = POLLIN },
+                               { .fd = st.poller_fd, .events = POLLIN } };
+        u32_t sleep = sys_timeouts_sleeptime();
+        int timeout = sleep == SYS_TIMEOUTS_SLEEPTIME_INFINITE ? -1 : (int)sleep;
+        uint64_t junk;
+
+        if (st.link->tx_pending && (timeout < 0 || timeout > 1))
+            timeout = 1;
+        if (deadline_us) {
+            uint64_t now = xway_port_now_us();
+            int left;
+            if (now >= deadline_us) {
+                rc = ETIMEDOUT;
+                break;
+            }
+            left = (int)((deadline_us - now + 999) / 1000);
+            if (timeout < 0 || left < timeout)
+                timeout = left;
+        }
+        xw_stack_unlock();
+        if (poll(p, 2, timeout) < 0)
+            p[0].revents = p[1].revents = 0;
+        xw_stack_lock();
+        if (st.kicked) {
+            (void)!read(st.poller_fd, &junk, sizeof(junk));
+            st.kicked = false;
+        }
+        if (p[0].revents && st.link)
+            link_input();
+        sys_check_timeouts();
+        xw_stack_flush();
+        if (p[1].revents || (!p[0].revents && timeout < 0))
+            break; /* woken (or a signal): the caller looks */
+    }
+    if (st.kicked) { /* (a late one: not the next poller's) */
+        (void)!read(st.poller_fd, &(uint64_t){ 0 }, sizeof(uint64_t));
+        st.kicked = false;
+    }
+    polling_link = false;
+    st.lent = false;
+    if (st.link)
+        ep_set(EPOLL_CTL_ADD, fd, EP_LINK);
+    return rc;
+}
+
+bool xw_stack_can_lend(void)
+{
+    return st.running && !st.satellite && st.link && !st.lent && st.poller_fd >= 0;
+}
+
+bool xw_stack_polling_here(void)
+{
+    return polling_link;
+}
+
+void xw_stack_kick_poller(void)
+{
+    if (st.lent && !polling_link && !st.kicked) {
+        (void)!write(st.poller_fd, &(uint64_t){ 1 }, sizeof(uint64_t));
+        st.kicked = true;
+    }
+}
+
+/* The link back from a thread polling it (lock held; the stack stopping). */
+static void take_link_back(void)
+{
+    while (st.lent) {
+        xw_stack_kick_poller();
+        xw_stack_unlock();
+        usleep(100);
+        xw_stack_lock();
+    }
 }
 
 static int open_link(const struct xw_config *c)
@@ -321,6 +454,17 @@ static void raise_fd_limit(void)
     }
 }
 
+static void close_fds(void)
+{
+    if (st.wake_fd >= 0)
+        close(st.wake_fd);
+    if (st.poller_fd >= 0)
+        close(st.poller_fd);
+    if (st.ep >= 0)
+        close(st.ep);
+    st.wake_fd = st.poller_fd = st.ep = st.ctl_fd = -1;
+}
+
 static int start(const struct xw_config *c)
 {
     enum xw_fault fault;
@@ -335,10 +479,14 @@ static int start(const struct xw_config *c)
         snprintf(st.cfg.host, sizeof(st.cfg.host), "/dev/shm/xway-host-%u", (unsigned)getuid());
     xw_log_level = c->log_level;
     st.wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (st.wake_fd < 0) {
+    st.poller_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    st.ep = epoll_create1(EPOLL_CLOEXEC);
+    st.ctl_fd = -1;
+    if (st.wake_fd < 0 || st.poller_fd < 0 || st.ep < 0 ||
+        ep_set(EPOLL_CTL_ADD, st.wake_fd, EP_WAKE) < 0) {
         rc = -errno;
-        snprintf(last_error, sizeof(last_error), "eventfd: %s", strerror(errno));
-        return rc;
+        snprintf(last_error, sizeof(last_error), "eventfd, epoll: %s", strerror(errno));
+        goto out_wake;
     }
     rc = xw_neg_parse_fault(getenv("XWAY_FAULT"), &fault);
     if (rc < 0) {
@@ -358,6 +506,11 @@ static int start(const struct xw_config *c)
     rc = open_link(c);
     if (rc < 0)
         goto out_wake;
+    if (st.link && ep_set(EPOLL_CTL_ADD, st.link->fd, EP_LINK) < 0) {
+        rc = -errno;
+        snprintf(last_error, sizeof(last_error), "epoll: %s", strerror(errno));
+        goto out_link;
+    }
     rc = xw_rev_start(&st.cfg, last_error, sizeof(last_error));
     if (rc < 0)
         goto out_link;
@@ -389,8 +542,7 @@ out_link:
         st.link->ops->close(st.link);
     st.link = NULL;
 out_wake:
-    close(st.wake_fd);
-    st.wake_fd = -1;
+    close_fds();
     return rc;
 }
 
@@ -403,6 +555,7 @@ void xw_stack_pause(void)
     }
     st.running = false;
     wake_loop();
+    take_link_back();
     xw_stack_unlock();
     pthread_join(st.thread, NULL);
     st.thread = 0;
@@ -436,7 +589,9 @@ void xw_stack_forget(void)
     st.running = false;
     st.satellite = false;
     st.link = NULL;
-    st.wake_fd = -1;
+    st.wake_fd = st.poller_fd = st.ep = st.ctl_fd = -1; /* (the parent's) */
+    st.lent = st.kicked = false;
+    polling_link = false;
     xw_ctl_forget();
     xw_rev_forget();
     xw_sock_forget_all();
@@ -540,6 +695,7 @@ void xway_fini(void)
     }
     st.running = false;
     wake_loop();
+    take_link_back();
     xw_stack_unlock();
     pthread_join(st.thread, NULL);
     xw_rev_stop();
@@ -549,7 +705,6 @@ void xway_fini(void)
     if (st.link)
         st.link->ops->close(st.link);
     st.link = NULL;
-    close(st.wake_fd);
-    st.wake_fd = -1;
+    close_fds();
     xw_stack_unlock();
 }

@@ -22,6 +22,7 @@ struct xw_sock_linux {
      * a recycled socket's word is only a spurious one. */
     _Atomic unsigned wseq;
     unsigned sleepers; /* (lock held) */
+    bool polled;       /* one of them polls the link (lock held) */
     struct xw_ready ready;
 };
 

@@ -153,6 +153,7 @@ int xw_sock_new(int domain, bool nonblock, bool cloexec, struct xw_sock **out)
     if (rc < 0)
         goto out_free;
     xw_lx(s)->sleepers = 0;
+    xw_lx(s)->polled = false;
     xw_sock_init(s, xw_lx(s)->ready.a, ++last_id, domain, nonblock);
     rc = table_put(s->fd, s);
     if (rc < 0)
@@ -245,9 +246,15 @@ void xw_sock_free(struct xw_sock *s)
 
 void xw_sock_wake(struct xw_sock *s)
 {
-    atomic_fetch_add_explicit(&xw_lx(s)->wseq, 1, memory_order_release);
-    if (xw_lx(s)->sleepers)
-        xw_stack_wake_later(&xw_lx(s)->wseq);
+    struct xw_sock_linux *lx = xw_lx(s);
+    unsigned futex_sleepers = lx->sleepers - (lx->polled ? 1 : 0);
+
+    atomic_fetch_add_explicit(&lx->wseq, 1, memory_order_release);
+    if (futex_sleepers)
+        xw_stack_wake_later(&lx->wseq);
+    /* (the link's poller sees the word when its input is done) */
+    if (lx->polled && !xw_stack_polling_here())
+        xw_stack_kick_poller();
 }
 
 void xw_sock_changed(struct xw_sock *s)
@@ -263,11 +270,19 @@ int xw_sock_sleep(struct xw_sock *s, uint64_t deadline_us)
     int rc;
 
     xw_lx(s)->sleepers++;
-    xw_stack_unlock();
-    rc = xw_futex_wait_until(&xw_lx(s)->wseq, seen, deadline_us);
-    xw_stack_lock();
+    rc = -1;
+    if (xw_stack_can_lend()) {
+        xw_lx(s)->polled = true;
+        rc = xw_stack_poll_link(&xw_lx(s)->wseq, seen, deadline_us);
+        xw_lx(s)->polled = false;
+    }
+    if (rc < 0) {
+        xw_stack_unlock();
+        rc = -xw_futex_wait_until(&xw_lx(s)->wseq, seen, deadline_us);
+        xw_stack_lock();
+    }
     xw_lx(s)->sleepers--;
-    return rc < 0 ? -rc : 0;
+    return rc;
 }
 
 void xw_sock_ready_begin(struct xw_sock *s) { pthread_mutex_lock(&xw_lx(s)->ready.lock); }
