@@ -319,9 +319,9 @@ static void *loop(void *arg)
 }
 
 /* Lend the link to this thread, which waits for *word to change: it polls
- * the link itself meanwhile and feeds lwIP what comes (and runs its timers),
- * so that a frame for it wakes one thread, not the stack's and then this one.
- * One thread at a time; the stack's thread waits without the link meanwhile.
+ * the link itself meanwhile and feeds lwIP what comes, so that a frame for it
+ * wakes one thread, not the stack's and then this one.  One thread at a time;
+ * the stack's thread waits without the link meanwhile (and runs the timers).
  * Lock held, released while polling.  0 (the word changed, someone woke us,
  * a signal), ETIMEDOUT, or -1: not lent (another thread has it, no link, the
  * stack stopping), sleep otherwise. */
@@ -339,12 +339,11 @@ int xw_stack_poll_link(_Atomic unsigned *word, unsigned seen, uint64_t deadline_
     while (atomic_load(word) == seen && st.running) {
         struct pollfd p[2] = { { .fd = fd, .events = POLLIN },
                                { .fd = st.poller_fd, .events = POLLIN } };
-        u32_t sleep = sys_timeouts_sleeptime();
-        int timeout = sleep == SYS_TIMEOUTS_SLEEPTIME_INFINITE ? -1 : (int)sleep;
+        /* (lwIP's timers are the stack thread's: an idle poller wakes
+         * only for frames, a kick or its deadline) */
+        int timeout = st.link->tx_pending ? 1 : -1;
         uint64_t junk;
 
-        if (st.link->tx_pending && (timeout < 0 || timeout > 1))
-            timeout = 1;
         if (deadline_us) {
             uint64_t now = xway_port_now_us();
             int left;
@@ -364,10 +363,12 @@ int xw_stack_poll_link(_Atomic unsigned *word, unsigned seen, uint64_t deadline_
             (void)!read(st.poller_fd, &junk, sizeof(junk));
             st.kicked = false;
         }
-        if (p[0].revents && st.link)
+        if (p[0].revents && st.link) {
             link_input();
-        sys_check_timeouts();
-        xw_stack_flush();
+            replan_if_needed(); /* (a timer the input set) */
+        } else {
+            xw_stack_flush(); /* (frames the link could not send yet) */
+        }
         if (p[1].revents || (!p[0].revents && timeout < 0))
             break; /* woken (or a signal): the caller looks */
     }

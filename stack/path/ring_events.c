@@ -14,15 +14,18 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "log.h"
 #include "ring_routes.h"
+#include "socket.h"
 #include "stack.h"
 #include "thread.h"
 
@@ -34,11 +37,20 @@ static struct {
     pthread_t thread;
     int stop_fd;
     _Atomic bool stop;
+    /* The dispatcher waits on ep: the event fd (unless a ring sleeper polls
+     * it itself: xw_rev_poll_events, woken through lend_fd) and stop_fd. */
+    int ep, lend_fd;
+    _Atomic bool lent, kicked;
     /* Satellite (xw_rev_satellite): the fd the owner signals when one of our
      * ports fired. */
     bool sat;
     int fwd_fd;
-} ev = { .stop_fd = -1, .fwd_fd = -1 };
+} ev = { .stop_fd = -1, .fwd_fd = -1, .ep = -1, .lend_fd = -1 };
+
+enum { EP_EVT, EP_STOP };
+
+/* This thread polls the event fd (lent to it). */
+static __thread bool lending_here;
 
 static int dispatch(void)
 {
@@ -71,22 +83,105 @@ void xw_rev_dispatch_now(void)
     xw_stack_unlock();
 }
 
+static int ep_set(int op, int fd, uint32_t what)
+{
+    struct epoll_event e = { .events = EPOLLIN, .data.u32 = what };
+
+    return epoll_ctl(ev.ep, op, fd, &e);
+}
+
 static void *loop(void *arg)
 {
-    struct pollfd pfd[2] = {
-        { .fd = xw_evtchn_fd(ev.x), .events = POLLIN },
-        { .fd = ev.stop_fd, .events = POLLIN },
-    };
+    struct epoll_event e[2];
     int timeout = -1, n;
+    uint64_t v;
 
+    (void)arg;
     while (!ev.stop) {
-        n = poll(pfd, 2, timeout);
+        bool look = false;
+
+        n = epoll_wait(ev.ep, e, 2, timeout);
         if (n < 0 && errno != EINTR)
             break;
-        if (n == 0 || pfd[0].revents)
+        for (int i = 0; i < n; i++) {
+            if (e[i].data.u32 == EP_STOP && !ev.stop) /* a lender's: re-plan */
+                (void)!read(ev.stop_fd, &v, sizeof(v));
+            look = !ev.stop;
+        }
+        if (n == 0 || look)
             timeout = dispatch();
     }
     return NULL;
+}
+
+/* Lend the event fd to a ring sleeper of s, which waits for *word to change
+ * for up to ms: it polls the fd itself meanwhile and dispatches what comes,
+ * so that an event for it wakes one thread, not the dispatcher and then this
+ * one.  One thread at a time.  0 (the word changed, woken, a signal),
+ * -ETIMEDOUT, or 1: not lent (sleep otherwise). */
+int xw_rev_poll_events(struct xw_sock *s, _Atomic unsigned *word, unsigned seen, int ms)
+{
+    bool no = false, replan = false;
+    uint64_t end = xw_mono_ns() + (uint64_t)ms * 1000000u, v;
+    int fd, rc = 0;
+
+    if (!dispatching() || ev.lend_fd < 0 || !atomic_compare_exchange_strong(&ev.lent, &no, true))
+        return 1;
+    fd = xw_evtchn_fd(ev.x);
+    if (!dispatching() || epoll_ctl(ev.ep, EPOLL_CTL_DEL, fd, NULL) < 0) {
+        atomic_store(&ev.lent, false);
+        return 1;
+    }
+    lending_here = true;
+    atomic_store(&s->ring.lender, true);
+    while (atomic_load(word) == seen) {
+        struct pollfd p[2] = { { .fd = fd, .events = POLLIN },
+                               { .fd = ev.lend_fd, .events = POLLIN } };
+        uint64_t now = xw_mono_ns();
+        int n;
+
+        if (now >= end) {
+            rc = -ETIMEDOUT;
+            break;
+        }
+        n = poll(p, 2, (int)((end - now + 999999) / 1000000u));
+        if (n > 0 && p[1].revents) {
+            (void)!read(ev.lend_fd, &v, sizeof(v));
+            atomic_store(&ev.kicked, false);
+        }
+        if (n > 0 && p[0].revents) {
+            xw_stack_lock();
+            if (dispatching() && xw_rev_routes_dispatch() >= 0)
+                replan = true; /* (a masked port: the dispatcher's timer) */
+            xw_stack_unlock();
+        }
+        if (n < 0 || (n > 0 && p[1].revents) || !dispatching())
+            break; /* woken (or a signal): the caller looks */
+    }
+    atomic_store(&s->ring.lender, false);
+    lending_here = false;
+    if (ev.ep >= 0)
+        ep_set(EPOLL_CTL_ADD, fd, EP_EVT);
+    atomic_store(&ev.lent, false);
+    if (replan)
+        (void)!write(ev.stop_fd, &(uint64_t){ 1 }, sizeof(uint64_t));
+    return rc;
+}
+
+void xw_rev_kick_lender(struct xw_sock *s)
+{
+    if (atomic_load(&s->ring.lender) && !lending_here && !atomic_exchange(&ev.kicked, true))
+        (void)!write(ev.lend_fd, &(uint64_t){ 1 }, sizeof(uint64_t));
+}
+
+/* The event fd back from a sleeper polling it (stopping). */
+static void take_back(void)
+{
+    while (atomic_load(&ev.lent)) {
+        if (!atomic_exchange(&ev.kicked, true))
+            (void)!write(ev.lend_fd, &(uint64_t){ 1 }, sizeof(uint64_t));
+        usleep(100);
+    }
 }
 
 /* Satellite: every signal of the owner may be for any of our ports (it does
@@ -131,6 +226,13 @@ static int run(void *(*fn)(void *))
     ev.stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (ev.stop_fd < 0)
         return -ENOMEM;
+    if (!ev.sat) {
+        ev.lend_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        ev.ep = epoll_create1(EPOLL_CLOEXEC);
+        if (ev.lend_fd < 0 || ev.ep < 0 || ep_set(EPOLL_CTL_ADD, ev.stop_fd, EP_STOP) < 0 ||
+            ep_set(EPOLL_CTL_ADD, xw_evtchn_fd(ev.x), EP_EVT) < 0)
+            return -ENOMEM;
+    }
     ev.stop = false;
     return xw_thread_start(&ev.thread, false, "xway-events", fn, NULL);
 }
@@ -190,12 +292,17 @@ void xw_rev_stop(void)
     if (ev.stop_fd >= 0 && ev.thread) {
         ev.stop = true;
         (void)!write(ev.stop_fd, &one, sizeof(one));
+        take_back();
         pthread_join(ev.thread, NULL);
     }
     ev.thread = 0;
     if (ev.stop_fd >= 0)
         close(ev.stop_fd);
-    ev.stop_fd = -1;
+    if (ev.lend_fd >= 0)
+        close(ev.lend_fd);
+    if (ev.ep >= 0)
+        close(ev.ep);
+    ev.stop_fd = ev.lend_fd = ev.ep = -1;
     if (ev.routes)
         xw_rev_routes_close();
     ev.routes = false;
@@ -234,6 +341,10 @@ int xw_rev_move(const char *host)
     }
     retired[nretired++] = old;
     ev.x = nx;
+    if (ev.ep >= 0) {
+        epoll_ctl(ev.ep, EPOLL_CTL_DEL, xw_evtchn_fd(old), NULL);
+        ep_set(EPOLL_CTL_ADD, xw_evtchn_fd(nx), EP_EVT);
+    }
     /* (every ring socket left the ring first: no route names an old port) */
     xw_rev_routes_rehandle(nx);
     xw_stack_unlock();
@@ -248,6 +359,7 @@ void xw_rev_pause(void)
         return;
     ev.stop = true;
     (void)!write(ev.stop_fd, &(uint64_t){ 1 }, sizeof(uint64_t));
+    take_back();
     pthread_join(ev.thread, NULL);
     ev.thread = 0;
     (void)!read(ev.stop_fd, &v, sizeof(v));
@@ -281,5 +393,7 @@ void xw_rev_forget(void)
     ev.sat = false;
     ev.fwd_fd = -1;
     ev.thread = 0;
-    ev.stop_fd = -1;
+    ev.stop_fd = ev.lend_fd = ev.ep = -1; /* (the parent's) */
+    ev.lent = ev.kicked = false;
+    lending_here = false;
 }

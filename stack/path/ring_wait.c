@@ -9,6 +9,7 @@
 #include "channel.h"
 #include "futex.h"
 #include "log.h"
+#include "ring_events.h"
 #include "ring_path.h"
 #include "ring_routes.h"
 #include "socket.h"
@@ -73,7 +74,9 @@ static int sleep_wait(struct xw_sock *s, int events, uint64_t deadline)
             return -ETIMEDOUT;
         ms = deadline - t > (uint64_t)slice * 1000000u ? slice
                                                       : (int)((deadline - t) / 1000000u) + 1;
-        w = xw_futex_wait(&s->ring.seq, seen, ms);
+        w = xw_rev_poll_events(s, &s->ring.seq, seen, ms);
+        if (w > 0)
+            w = xw_futex_wait(&s->ring.seq, seen, ms);
         if (w != -ETIMEDOUT)
             slice = XW_CHAN_SLICE_MS;
         else if (slice < SLICE_MAX_MS)
@@ -143,9 +146,18 @@ void xw_rpath_leave_wait(struct xw_sock *s)
 
 void xw_rpath_wake(struct xw_sock *s)
 {
+    bool lender;
+    int sleepers;
+
     atomic_fetch_add(&s->ring.seq, 1);
-    if (atomic_load(&s->ring.sleepers))
+    sleepers = atomic_load(&s->ring.sleepers);
+    if (!sleepers)
+        return;
+    lender = atomic_load(&s->ring.lender);
+    if (sleepers > (lender ? 1 : 0))
         xw_futex_wake(&s->ring.seq);
+    if (lender)
+        xw_rev_kick_lender(s); /* (not when it is this thread: it looks itself) */
 }
 
 void xw_rpath_yield(void)
