@@ -327,7 +327,7 @@ static void *loop(void *arg)
  * stack stopping), sleep otherwise. */
 int xw_stack_poll_link(_Atomic unsigned *word, unsigned seen, uint64_t deadline_us)
 {
-    int rc = 0, fd;
+    int rc = 0, fd, cancel;
 
     if (!xw_stack_can_lend())
         return -1;
@@ -336,6 +336,9 @@ int xw_stack_poll_link(_Atomic unsigned *word, unsigned seen, uint64_t deadline_
         return -1;
     st.lent = true;
     polling_link = true;
+    /* Not a cancellation point (as the futex sleep it replaces): a thread
+     * cancelled here would keep the link. */
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel);
     while (atomic_load(word) == seen && st.running) {
         struct pollfd p[2] = { { .fd = fd, .events = POLLIN },
                                { .fd = st.poller_fd, .events = POLLIN } };
@@ -376,6 +379,7 @@ int xw_stack_poll_link(_Atomic unsigned *word, unsigned seen, uint64_t deadline_
         (void)!read(st.poller_fd, &(uint64_t){ 0 }, sizeof(uint64_t));
         st.kicked = false;
     }
+    pthread_setcancelstate(cancel, NULL);
     polling_link = false;
     st.lent = false;
     if (st.link)

@@ -123,7 +123,7 @@ int xw_rev_poll_events(struct xw_sock *s, _Atomic unsigned *word, unsigned seen,
 {
     bool no = false, replan = false;
     uint64_t end = xw_mono_ns() + (uint64_t)ms * 1000000u, v;
-    int fd, rc = 0;
+    int fd, rc = 0, cancel;
 
     if (!dispatching() || ev.lend_fd < 0 || !atomic_compare_exchange_strong(&ev.lent, &no, true))
         return 1;
@@ -134,6 +134,8 @@ int xw_rev_poll_events(struct xw_sock *s, _Atomic unsigned *word, unsigned seen,
     }
     lending_here = true;
     atomic_store(&s->ring.lender, true);
+    /* (not a cancellation point, as the futex sleep it replaces) */
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel);
     while (atomic_load(word) == seen) {
         struct pollfd p[2] = { { .fd = fd, .events = POLLIN },
                                { .fd = ev.lend_fd, .events = POLLIN } };
@@ -158,6 +160,7 @@ int xw_rev_poll_events(struct xw_sock *s, _Atomic unsigned *word, unsigned seen,
         if (n < 0 || (n > 0 && p[1].revents) || !dispatching())
             break; /* woken (or a signal): the caller looks */
     }
+    pthread_setcancelstate(cancel, NULL);
     atomic_store(&s->ring.lender, false);
     lending_here = false;
     if (ev.ep >= 0)

@@ -29,10 +29,17 @@ struct spin_arg {
     unsigned i;
 };
 
+/* Shut for reading (another thread's shutdown): a reader's wait is over, its
+ * call returns what it has (0: EOF), as on a kernel socket. */
+static int shut_look(const struct xw_sock *s, int events)
+{
+    return (events & XW_CHAN_READABLE) && s->shut_rd ? XW_CHAN_READABLE : 0;
+}
+
 static int spin_look(void *arg)
 {
     struct spin_arg *a = arg;
-    int r = xw_channel_poll(a->s->ring.ch, a->events);
+    int r = xw_channel_poll(a->s->ring.ch, a->events) | shut_look(a->s, a->events);
 
     if (!r && (++a->i & 63) == 0)
         r = xw_rpath_interrupted(a->s);
@@ -67,7 +74,7 @@ static int sleep_wait(struct xw_sock *s, int events, uint64_t deadline)
         r = xw_channel_arm(s->ring.ch, events);
         if (r)
             return r;
-        if ((r = xw_rpath_interrupted(s)) != 0)
+        if ((r = xw_rpath_interrupted(s)) != 0 || (r = shut_look(s, events)) != 0)
             return r;
         t = xw_mono_ns();
         if (t >= deadline)
