@@ -119,6 +119,7 @@ timeout 100 env XWAY_ADDR=10.77.9.2/24 "$RUN" "$BUILD/tests/fork/fork_echo" clie
 grep -q "verified 8 of 8" "$WORK/pycli.out" || die "forking server: client did not verify"
 [ "$(grep -c 'ring path' "$WORK/pycli.err")" = 8 ] || die "forking server: not all on the ring"
 kill $PY
+wait $PY 2>/dev/null || true # (its address is the next server's: gone first)
 # Its children serve the connections themselves (claimed from the pump).
 [ "$(grep -c 'claimed from the owner.s pump: served in this process' "$WORK/py.err")" = 8 ] ||
     die "forking server: $(grep -c 'claimed from' "$WORK/py.err") of 8 connections served in their child: $(grep -i 'claim' "$WORK/py.err" | head -5)"
@@ -146,6 +147,7 @@ done
 [ "$(grep -c "execv /usr/bin/sha256sum" "$WORK/inetd.err")" = 4 ] ||
     die "inetd: not one exec'd service per connection: $(cat "$WORK/inetd.err")"
 kill $IN
+wait $IN 2>/dev/null || true
 echo "ok: openbsd-inetd ran sha256sum on 4 x 4 MiB connections over the ring (fork + exec)"
 
 # nginx as a reverse proxy: the workers' own outgoing connections to the
