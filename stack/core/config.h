@@ -18,7 +18,7 @@ enum xw_backend_kind { XW_BACKEND_AUTO, XW_BACKEND_XEN, XW_BACKEND_SIM, XW_BACKE
  * slots, slot 0 being the automatic link-local address. */
 #define XW_MAX_ADDR4 1
 #define XW_MAX_ADDR6 3
-#define XW_HUB_DEFAULT_MTU 16384
+#define XW_HUB_DEFAULT_MTU 65535
 #define XW_TAP_DEFAULT_MTU 1500
 #define XW_NONE_DEFAULT_MTU 1500
 #define XW_MTU_MIN 576

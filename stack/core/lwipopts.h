@@ -72,9 +72,11 @@
 #define LWIP_HAVE_LOOPIF                1
 #define LWIP_LOOPBACK_MAX_PBUFS         0
 
-/* TCP: window scaling with 1 MiB windows and send buffers; an MSS for large-MTU hubs.
- * The effective MSS of a connection follows the link MTU (TAP: 1460). */
-#define TCP_MSS                         16344
+/* TCP: window scaling with 1 MiB windows and send buffers; an MSS for large-MTU hubs
+ * (a frame, headers and options included, must fit a pbuf's 65535 bytes: 65000
+ * leaves room for them).  The effective MSS of a connection follows the link MTU
+ * (hub: 65000 at its default 65535, TAP: 1460). */
+#define TCP_MSS                         65000
 #define LWIP_WND_SCALE                  1
 #define TCP_RCV_SCALE                   6
 #define TCP_WND                         (1024 * 1024)
@@ -94,6 +96,15 @@
 #define TCP_CALCULATE_EFF_SEND_MSS      1
 #define LWIP_CALLBACK_API               1
 #define LWIP_TCP_PCB_NUM_EXT_ARGS       1
+/* lwIP's TCP sanity checks are off for one of them alone, "TCP_SNDLOWAT must be
+ * 4*MSS below u16_t overflow" (any MSS above 16351 fails it): it guards a
+ * 16-bit send buffer, which window scaling makes 32-bit.  The others, here: */
+#define LWIP_DISABLE_TCP_SANITY_CHECKS  1
+#if !LWIP_WND_SCALE || TCP_SND_BUF < 2 * TCP_MSS || TCP_WND < TCP_MSS || \
+    TCP_SND_QUEUELEN < 2 * (TCP_SND_BUF / TCP_MSS) || TCP_SNDLOWAT >= TCP_SND_BUF || \
+    TCP_SNDQUEUELOWAT >= TCP_SND_QUEUELEN
+#error "lwipopts.h: TCP sizes out of lwIP's bounds"
+#endif
 #define TCP_MAXRTX                      12
 #define TCP_SYNMAXRTX                   6
 #define LWIP_TCP_RTO_TIME               1000
