@@ -62,6 +62,12 @@ static int spin_wait(struct xw_sock *s, int events, uint64_t deadline)
  * once a second and a dead peer is noticed within SLICE_MAX_MS. */
 #define SLICE_MAX_MS 1600
 
+/* The process's ring sleepers now.  The event fd is lent to one that sleeps
+ * alone (xw_rev_poll_events); with several, the dispatcher wakes each (a
+ * lender would wake for all their events, and the fd would go back and forth
+ * between them and the dispatcher: 256 connections' aggregate fell 11%). */
+static _Atomic int sleeping;
+
 static int sleep_wait(struct xw_sock *s, int events, uint64_t deadline)
 {
     uint64_t t;
@@ -81,7 +87,9 @@ static int sleep_wait(struct xw_sock *s, int events, uint64_t deadline)
             return -ETIMEDOUT;
         ms = deadline - t > (uint64_t)slice * 1000000u ? slice
                                                       : (int)((deadline - t) / 1000000u) + 1;
-        w = xw_rev_poll_events(s, &s->ring.seq, seen, ms);
+        w = atomic_load_explicit(&sleeping, memory_order_relaxed) == 1
+                ? xw_rev_poll_events(s, &s->ring.seq, seen, ms)
+                : 1;
         if (w > 0)
             w = xw_futex_wait(&s->ring.seq, seen, ms);
         if (w != -ETIMEDOUT)
@@ -127,7 +135,9 @@ int xw_rpath_wait(struct xw_sock *s, int events, uint64_t deadline_us)
      * bumped seq before that look, so the sleep below returns at once. */
     atomic_fetch_add(&s->ring.sleepers, 1);
     atomic_fetch_add_explicit(&s->ring.sleeps, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&sleeping, 1, memory_order_relaxed);
     r = sleep_wait(s, events, deadline);
+    atomic_fetch_sub_explicit(&sleeping, 1, memory_order_relaxed);
     atomic_fetch_sub(&s->ring.sleepers, 1);
     if (r > 0)
         atomic_store_explicit(&s->ring.spin_us,
