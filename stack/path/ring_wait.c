@@ -65,7 +65,7 @@ static int spin_wait(struct xw_sock *s, int events, uint64_t deadline)
 /* The process's ring sleepers now.  The event fd is lent to one that sleeps
  * alone (xw_rev_poll_events); with several, the dispatcher wakes each (a
  * lender would wake for all their events, and the fd would go back and forth
- * between them and the dispatcher: 256 connections' aggregate fell 11%). */
+ * between them and the dispatcher). */
 static _Atomic int sleeping;
 
 static int sleep_wait(struct xw_sock *s, int events, uint64_t deadline)
