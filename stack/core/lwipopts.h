@@ -83,6 +83,9 @@
 #define TCP_SND_BUF                     (1024 * 1024)
 #define TCP_SND_QUEUELEN                8192
 #define TCP_SNDQUEUELOWAT               16
+/* A window update goes out once the reader has freed this much (lwIP's default,
+ * a quarter of the window or 4 MSS, would be 256 KiB with the hub's MSS). */
+#define TCP_WND_UPDATE_THRESHOLD        (64 * 1024)
 /* Unused by our socket layer (it has its own writability rule); must be < 0xFFFF-4*MSS. */
 #define TCP_SNDLOWAT                    128
 #define TCP_OVERSIZE                    TCP_MSS

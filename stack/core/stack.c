@@ -63,6 +63,7 @@ static struct {
     int ep, ctl_fd, poller_fd;
     bool lent;
     bool kicked; /* poller_fd holds a count not read yet */
+    bool replanning; /* wake_fd written to re-plan: not again until it has */
     u32_t planned_sleep;  /* the loop sleeps until sys_now() + this, as it planned */
     u32_t sleep_start;
     struct xw_link *link;
@@ -71,8 +72,10 @@ static struct {
 
 enum { EP_WAKE, EP_CTL, EP_LINK };
 
-/* This thread polls the link (lent to it). */
-static __thread bool polling_link;
+/* This thread polls the link (lent to it); is the stack's. */
+static __thread bool polling_link, stack_thread;
+
+static void replan_if_needed(void);
 
 static char last_error[PATH_MAX + 128];
 
@@ -103,6 +106,11 @@ void xw_stack_unlock(void)
     _Atomic unsigned *w[WAKE_LATER_MAX];
     int n = n_wake_later;
 
+    /* Whoever set a timer (a frame read by a link's poller, an event's route,
+     * a call): the stack thread, which runs them, may sleep past it (it is
+     * not woken by the link while another thread polls it). */
+    if (!stack_thread && st.running && !st.satellite)
+        replan_if_needed();
     memcpy(w, wake_later, sizeof(w[0]) * (size_t)n);
     n_wake_later = 0;
     pthread_mutex_unlock(&xw_stack_mutex);
@@ -184,13 +192,18 @@ static void wake_loop(void)
  * connection starts the TCP timer): wake it to re-plan. */
 static void replan_if_needed(void)
 {
-    u32_t next = sys_timeouts_sleeptime();
-    u32_t elapsed = sys_now() - st.sleep_start;
+    u32_t next, elapsed;
 
+    if (st.replanning)
+        return;
+    next = sys_timeouts_sleeptime();
+    elapsed = sys_now() - st.sleep_start;
     if (st.planned_sleep == SYS_TIMEOUTS_SLEEPTIME_INFINITE ||
         next + elapsed < st.planned_sleep)
-        if (next != SYS_TIMEOUTS_SLEEPTIME_INFINITE)
+        if (next != SYS_TIMEOUTS_SLEEPTIME_INFINITE) {
+            st.replanning = true;
             wake_loop();
+        }
 }
 
 void xw_stack_flush(void)
@@ -226,11 +239,9 @@ int xw_stack_enter(void)
 
 void xw_stack_leave(void)
 {
-    if (!st.satellite) {
+    if (!st.satellite)
         xw_stack_flush();
-        replan_if_needed();
-    }
-    xw_stack_unlock();
+    xw_stack_unlock(); /* (and the timers' re-plan) */
 }
 
 bool xw_stack_satellite(void)
@@ -283,6 +294,7 @@ static void *loop(void *arg)
     struct epoll_event ev[4];
     uint64_t junk;
 
+    stack_thread = true;
     xw_stack_lock();
     while (st.running) {
         u32_t sleep = sys_timeouts_sleeptime();
@@ -295,6 +307,7 @@ static void *loop(void *arg)
 
         st.planned_sleep = sleep;
         st.sleep_start = sys_now();
+        st.replanning = false;
         sync_ctl_fd();
         xw_stack_unlock();
 
@@ -367,8 +380,7 @@ int xw_stack_poll_link(_Atomic unsigned *word, unsigned seen, uint64_t deadline_
             st.kicked = false;
         }
         if (p[0].revents && st.link) {
-            link_input();
-            replan_if_needed(); /* (a timer the input set) */
+            link_input(); /* (a timer it sets: the unlock re-plans) */
         } else {
             xw_stack_flush(); /* (frames the link could not send yet) */
         }
