@@ -61,7 +61,7 @@ static struct {
      * polls the link itself (lent: xw_stack_poll_link), woken through
      * poller_fd. */
     int ep, ctl_fd, poller_fd;
-    bool lent;
+    _Atomic unsigned *lent; /* the word of the thread the link is lent to */
     bool kicked; /* poller_fd holds a count not read yet */
     bool replanning; /* wake_fd written to re-plan: not again until it has */
     u32_t planned_sleep;  /* the loop sleeps until sys_now() + this, as it planned */
@@ -342,12 +342,12 @@ int xw_stack_poll_link(_Atomic unsigned *word, unsigned seen, uint64_t deadline_
 {
     int rc = 0, fd, cancel;
 
-    if (!xw_stack_can_lend())
+    if (!st.running || st.satellite || !st.link || st.lent || st.poller_fd < 0)
         return -1;
     fd = st.link->fd;
     if (epoll_ctl(st.ep, EPOLL_CTL_DEL, fd, NULL) < 0)
         return -1;
-    st.lent = true;
+    st.lent = word;
     polling_link = true;
     /* Not a cancellation point (as the futex sleep it replaces): a thread
      * cancelled here would keep the link. */
@@ -393,20 +393,15 @@ int xw_stack_poll_link(_Atomic unsigned *word, unsigned seen, uint64_t deadline_
     }
     pthread_setcancelstate(cancel, NULL);
     polling_link = false;
-    st.lent = false;
+    st.lent = NULL;
     if (st.link)
         ep_set(EPOLL_CTL_ADD, fd, EP_LINK);
     return rc;
 }
 
-bool xw_stack_can_lend(void)
+bool xw_stack_polls(const _Atomic unsigned *word)
 {
-    return st.running && !st.satellite && st.link && !st.lent && st.poller_fd >= 0;
-}
-
-bool xw_stack_polling_here(void)
-{
-    return polling_link;
+    return st.lent == word;
 }
 
 void xw_stack_kick_poller(void)
@@ -607,7 +602,8 @@ void xw_stack_forget(void)
     st.satellite = false;
     st.link = NULL;
     st.wake_fd = st.poller_fd = st.ep = st.ctl_fd = -1; /* (the parent's) */
-    st.lent = st.kicked = false;
+    st.lent = NULL;
+    st.kicked = false;
     polling_link = false;
     xw_ctl_forget();
     xw_rev_forget();

@@ -40,12 +40,10 @@ void xw_stack_wake_now(void);
 
 /* Wait for *word to change polling the link (stack.c; lock held, released
  * meanwhile): 0, ETIMEDOUT, or -1 when the link cannot be lent now.  Whoever
- * changes the word of a socket that the link's poller waits for calls
- * xw_stack_kick_poller (lock held) unless it is that thread
- * (xw_stack_polling_here). */
+ * changes a word the link's poller waits on (xw_stack_polls, lock held) calls
+ * xw_stack_kick_poller, which wakes it unless it is the calling thread. */
 int xw_stack_poll_link(_Atomic unsigned *word, unsigned seen, uint64_t deadline_us);
-bool xw_stack_can_lend(void); /* (xw_stack_poll_link would lend it now) */
-bool xw_stack_polling_here(void);
+bool xw_stack_polls(const _Atomic unsigned *word);
 void xw_stack_kick_poller(void);
 
 /* Take the stack lock for an API call, starting the stack from the environment if

@@ -120,7 +120,6 @@ struct xw_ring_state {
      * socket and by anything that must wake them (close, TCP reset). */
     _Atomic unsigned seq;
     _Atomic int sleepers;  /* threads sleeping (or about to) on seq */
-    _Atomic bool lender;   /* one of them polls the event fd (ring_events.c) */
     /* How long a wait spins now, microseconds (ring_path.c: adaptive, at most
      * XWAY_SPIN_US); 0: not set yet. */
     _Atomic unsigned spin_us;

@@ -25,7 +25,6 @@
 
 #include "log.h"
 #include "ring_routes.h"
-#include "socket.h"
 #include "stack.h"
 #include "thread.h"
 
@@ -40,7 +39,8 @@ static struct {
     /* The dispatcher waits on ep: the event fd (unless a ring sleeper polls
      * it itself: xw_rev_poll_events, woken through lend_fd) and stop_fd. */
     int ep, lend_fd;
-    _Atomic bool lent, kicked;
+    _Atomic(_Atomic unsigned *) lent; /* the word of the sleeper it is lent to */
+    _Atomic bool kicked;
     /* Satellite (xw_rev_satellite): the fd the owner signals when one of our
      * ports fired. */
     bool sat;
@@ -119,21 +119,21 @@ static void *loop(void *arg)
  * so that an event for it wakes one thread, not the dispatcher and then this
  * one.  One thread at a time.  0 (the word changed, woken, a signal),
  * -ETIMEDOUT, or 1: not lent (sleep otherwise). */
-int xw_rev_poll_events(struct xw_sock *s, _Atomic unsigned *word, unsigned seen, int ms)
+int xw_rev_poll_events(_Atomic unsigned *word, unsigned seen, int ms)
 {
-    bool no = false, replan = false;
+    _Atomic unsigned *none = NULL;
+    bool replan = false;
     uint64_t end = xw_mono_ns() + (uint64_t)ms * 1000000u, v;
     int fd, rc = 0, cancel;
 
-    if (!dispatching() || ev.lend_fd < 0 || !atomic_compare_exchange_strong(&ev.lent, &no, true))
+    if (!dispatching() || ev.lend_fd < 0 || !atomic_compare_exchange_strong(&ev.lent, &none, word))
         return 1;
     fd = xw_evtchn_fd(ev.x);
     if (!dispatching() || epoll_ctl(ev.ep, EPOLL_CTL_DEL, fd, NULL) < 0) {
-        atomic_store(&ev.lent, false);
+        atomic_store(&ev.lent, NULL);
         return 1;
     }
     lending_here = true;
-    atomic_store(&s->ring.lender, true);
     /* (not a cancellation point, as the futex sleep it replaces) */
     pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel);
     while (atomic_load(word) == seen) {
@@ -161,19 +161,23 @@ int xw_rev_poll_events(struct xw_sock *s, _Atomic unsigned *word, unsigned seen,
             break; /* woken (or a signal): the caller looks */
     }
     pthread_setcancelstate(cancel, NULL);
-    atomic_store(&s->ring.lender, false);
     lending_here = false;
     if (ev.ep >= 0)
         ep_set(EPOLL_CTL_ADD, fd, EP_EVT);
-    atomic_store(&ev.lent, false);
+    atomic_store(&ev.lent, NULL);
     if (replan)
         (void)!write(ev.stop_fd, &(uint64_t){ 1 }, sizeof(uint64_t));
     return rc;
 }
 
-void xw_rev_kick_lender(struct xw_sock *s)
+bool xw_rev_lent_to(const _Atomic unsigned *word)
 {
-    if (atomic_load(&s->ring.lender) && !lending_here && !atomic_exchange(&ev.kicked, true))
+    return atomic_load(&ev.lent) == word;
+}
+
+void xw_rev_kick_lender(void)
+{
+    if (!lending_here && !atomic_exchange(&ev.kicked, true))
         (void)!write(ev.lend_fd, &(uint64_t){ 1 }, sizeof(uint64_t));
 }
 
@@ -397,6 +401,7 @@ void xw_rev_forget(void)
     ev.fwd_fd = -1;
     ev.thread = 0;
     ev.stop_fd = ev.lend_fd = ev.ep = -1; /* (the parent's) */
-    ev.lent = ev.kicked = false;
+    ev.lent = NULL;
+    ev.kicked = false;
     lending_here = false;
 }

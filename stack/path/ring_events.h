@@ -42,11 +42,12 @@ int xw_rev_satellite(int fwd_fd);
  * taken). */
 int xw_rev_wait_fd(void);
 void xw_rev_dispatch_now(void);
-/* A ring sleeper of s polling the event fd itself while it waits for *word
- * to change, up to ms (ring_wait.c): 0, -ETIMEDOUT, or 1 when the fd cannot
- * be lent now; whoever wakes s's sleepers kicks it (xw_rev_kick_lender). */
-struct xw_sock;
-int xw_rev_poll_events(struct xw_sock *s, _Atomic unsigned *word, unsigned seen, int ms);
-void xw_rev_kick_lender(struct xw_sock *s);
+/* A ring sleeper polling the event fd itself while it waits for *word to
+ * change, up to ms (ring_wait.c): 0, -ETIMEDOUT, or 1 when the fd cannot be
+ * lent now.  Whoever changes the word it waits on (xw_rev_lent_to) kicks it
+ * (xw_rev_kick_lender: not when it is the calling thread). */
+int xw_rev_poll_events(_Atomic unsigned *word, unsigned seen, int ms);
+bool xw_rev_lent_to(const _Atomic unsigned *word);
+void xw_rev_kick_lender(void);
 
 #endif

@@ -88,7 +88,7 @@ static int sleep_wait(struct xw_sock *s, int events, uint64_t deadline)
         ms = deadline - t > (uint64_t)slice * 1000000u ? slice
                                                       : (int)((deadline - t) / 1000000u) + 1;
         w = atomic_load_explicit(&sleeping, memory_order_relaxed) == 1
-                ? xw_rev_poll_events(s, &s->ring.seq, seen, ms)
+                ? xw_rev_poll_events(&s->ring.seq, seen, ms)
                 : 1;
         if (w > 0)
             w = xw_futex_wait(&s->ring.seq, seen, ms);
@@ -170,11 +170,11 @@ void xw_rpath_wake(struct xw_sock *s)
     sleepers = atomic_load(&s->ring.sleepers);
     if (!sleepers)
         return;
-    lender = atomic_load(&s->ring.lender);
+    lender = xw_rev_lent_to(&s->ring.seq);
     if (sleepers > (lender ? 1 : 0))
         xw_futex_wake(&s->ring.seq);
     if (lender)
-        xw_rev_kick_lender(s); /* (not when it is this thread: it looks itself) */
+        xw_rev_kick_lender(); /* (not when it is this thread: it looks itself) */
 }
 
 void xw_rpath_yield(void)

@@ -21,8 +21,7 @@ struct xw_sock_linux {
      * is released.  Sockets are never freed (table.c), so a late wake-up of
      * a recycled socket's word is only a spurious one. */
     _Atomic unsigned wseq;
-    unsigned sleepers; /* (lock held) */
-    bool polled;       /* one of them polls the link (lock held) */
+    unsigned sleepers; /* (lock held; one of them may poll the link) */
     struct xw_ready ready;
 };
 

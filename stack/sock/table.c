@@ -153,7 +153,6 @@ int xw_sock_new(int domain, bool nonblock, bool cloexec, struct xw_sock **out)
     if (rc < 0)
         goto out_free;
     xw_lx(s)->sleepers = 0;
-    xw_lx(s)->polled = false;
     xw_sock_init(s, xw_lx(s)->ready.a, ++last_id, domain, nonblock);
     rc = table_put(s->fd, s);
     if (rc < 0)
@@ -247,14 +246,13 @@ void xw_sock_free(struct xw_sock *s)
 void xw_sock_wake(struct xw_sock *s)
 {
     struct xw_sock_linux *lx = xw_lx(s);
-    unsigned futex_sleepers = lx->sleepers - (lx->polled ? 1 : 0);
+    bool polled = xw_stack_polls(&lx->wseq);
 
     atomic_fetch_add_explicit(&lx->wseq, 1, memory_order_release);
-    if (futex_sleepers)
+    if (lx->sleepers > (polled ? 1u : 0u))
         xw_stack_wake_later(&lx->wseq);
-    /* (the link's poller sees the word when its input is done) */
-    if (lx->polled && !xw_stack_polling_here())
-        xw_stack_kick_poller();
+    if (polled)
+        xw_stack_kick_poller(); /* (not itself: it sees the word after its input) */
 }
 
 void xw_sock_changed(struct xw_sock *s)
@@ -270,12 +268,7 @@ int xw_sock_sleep(struct xw_sock *s, uint64_t deadline_us)
     int rc;
 
     xw_lx(s)->sleepers++;
-    rc = -1;
-    if (xw_stack_can_lend()) {
-        xw_lx(s)->polled = true;
-        rc = xw_stack_poll_link(&xw_lx(s)->wseq, seen, deadline_us);
-        xw_lx(s)->polled = false;
-    }
+    rc = xw_stack_poll_link(&xw_lx(s)->wseq, seen, deadline_us);
     if (rc < 0) {
         xw_stack_unlock();
         rc = -xw_futex_wait_until(&xw_lx(s)->wseq, seen, deadline_us);
