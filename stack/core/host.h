@@ -21,5 +21,10 @@ int xw_stack_route_check(const struct ip_addr *dst);
 /* The running configuration's ring bytes per direction (XWAY_RING): fixed
  * while the stack runs. */
 uint32_t xw_stack_ring_bytes(void);
+/* The TCP segments lwIP may send for the established pcb: its MSS, or more
+ * where the link cuts them into segments of the MSS itself (a TAP with the
+ * kernel's TSO). */
+struct tcp_pcb;
+uint16_t xw_stack_tcp_seg(const struct tcp_pcb *pcb);
 
 #endif

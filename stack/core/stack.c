@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "lwip/init.h"
+#include "lwip/ip.h"
 #include "lwip/priv/tcp_priv.h"
 #include "lwip/ip6_addr.h"
 #include "lwip/netif.h"
@@ -131,6 +132,18 @@ const struct xw_config *xw_stack_config(void)
 uint32_t xw_stack_ring_bytes(void)
 {
     return (uint32_t)st.cfg.ring;
+}
+
+uint16_t xw_stack_tcp_seg(const struct tcp_pcb *pcb)
+{
+    struct netif *n;
+
+    if (!st.link || !st.link->ops->tcp_seg)
+        return pcb->mss;
+    n = ip_route(&pcb->local_ip, &pcb->remote_ip);
+    if (n != &st.link->netif)
+        return pcb->mss;
+    return st.link->ops->tcp_seg(st.link, IP_IS_V6(&pcb->remote_ip), pcb->mss);
 }
 
 unsigned xw_stack_spin_us(void)

@@ -26,6 +26,10 @@ struct xw_link_ops {
      * in err.  NULL: probe the link for them (probe.h). */
     int (*claim)(struct xw_link *l, const struct xw_cidr *addrs, int n, char *err,
                  size_t errlen);
+    /* The TCP segments lwIP may send on the link for a connection (IPv6 or
+     * not) whose MSS is mss: mss, or more if the link cuts them itself (a TAP
+     * with the kernel's TSO).  NULL: mss. */
+    uint16_t (*tcp_seg)(struct xw_link *l, bool v6, uint16_t mss);
 };
 
 struct xw_link {

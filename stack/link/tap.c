@@ -18,14 +18,20 @@
  *    checks, switched per frame: the frame is processed within netif.input).
  *  - Send: lwIP leaves TCP checksums out on this netif; each TCP segment goes
  *    with NEEDS_CSUM and the pseudo-header sum, the kernel completes it.
- *    Consecutive full-sized segments of one connection, as lwIP's tcp_output
- *    sends them, are joined into one GSO frame of up to 64 KiB (vnet.h),
- *    written without copying (the pbufs are referenced until then) when a
- *    segment pushes, when one cannot join, or at flush, which the stack calls
- *    whenever it leaves lwIP.  Once lwIP fragments a TCP datagram (an IPv6
- *    path MTU below the link's), whose checksum the kernel cannot complete
- *    across fragments, lwIP computes TCP checksums itself and nothing is joined
- *    for the rest of the link's life.
+ *    TSO: an established IPv4 connection whose peer takes the MTU's segments
+ *    gets lwIP segments of up to TAP_TSO_SEG (xw_stack_tcp_seg; the netif's
+ *    MTU is 65521 so that lwIP's IPv4 layer passes them), which go as GSO
+ *    frames the kernel cuts at the MTU; other IPv4 packets longer than the
+ *    MTU are fragmented for it as before (tap_output4).  IPv6 keeps the MTU.
+ *    Consecutive segments of one connection, as lwIP's tcp_output sends them,
+ *    are joined into one GSO frame of up to 64 KiB (vnet.h), written without
+ *    copying (the pbufs are referenced until then) when a segment pushes,
+ *    when one cannot join, or at flush, which the stack calls whenever it
+ *    leaves lwIP.  Once lwIP fragments a TCP datagram (an IPv6 path MTU below
+ *    the link's), whose checksum the kernel cannot complete across fragments,
+ *    lwIP computes TCP checksums itself and nothing is joined or cut (no
+ *    TSO: the netif's MTU is the device's again) for the rest of the link's
+ *    life.
  *
  * Locking: all of it runs with the stack lock held (link.h).
  */
@@ -44,7 +50,10 @@
 #include "log.h"
 #include "vnet.h"
 
+#include "lwip/ip4_frag.h"
+#include "lwip/etharp.h"
 #include "lwip/pbuf.h"
+#include "lwip/prot/ip.h"
 #include "lwip/prot/tcp.h"
 
 /* With offloads, a receive buffer is the largest pbuf, 65535 bytes: the kernel
@@ -60,10 +69,13 @@
 #define TAP_TX_IOV 8
 /* pbufs of the payload of a GSO frame being built. */
 #define TAP_GSO_IOV 128
+/* lwIP's TCP segments with the kernel's TSO: the largest lwIP makes (its TCP_MSS),
+ * whose frame (headers and options included) stays within 65535 bytes. */
+#define TAP_TSO_SEG TCP_MSS
 
 struct tap_stats {
     unsigned long rx, rx_malformed, rx_bad_hdr, rx_gso, rx_csum;
-    unsigned long tx, tx_csum, tx_gso, tx_dropped;
+    unsigned long tx, tx_csum, tx_gso, tx_tso, tx_dropped;
 };
 
 /* The GSO frame being built: its headers and counts in g, the segments' pbufs
@@ -80,7 +92,7 @@ struct tap_gso {
 struct tap {
     struct xw_link link; /* first: the ops get a struct xw_link * */
     char ifname[IFNAMSIZ];
-    unsigned mtu;
+    unsigned mtu; /* the device's: what the wire takes (the netif's is larger with TSO) */
     bool vnet;    /* a virtio-net header before every frame, the kernel's offloads on */
     bool tx_csum; /* TCP checksums left to the kernel (vnet, no TCP fragment sent yet) */
     struct pbuf *rx; /* rx_cap bytes, read into directly; kept across calls */
@@ -117,10 +129,12 @@ static int tx_header(struct tap *t, struct virtio_net_hdr *h, struct pbuf *p)
         memset(h, 0, sizeof(*h));
         return 0;
     }
-    r = xw_vnet_tx_prepare(h, p->payload, p->len, p->tot_len);
+    r = xw_vnet_tx_prepare(h, p->payload, p->len, p->tot_len, t->mtu);
     if (r != XW_VNET_TX_TCP_FRAGMENT)
         return 0;
     t->tx_csum = false;
+    /* (and no more TSO: lwIP fragments what exceeds the MTU again) */
+    t->link.netif.mtu = (u16_t)t->mtu;
     NETIF_SET_CHECKSUM_CTRL(&t->link.netif, csum_ctrl(t, false));
     xw_info("tap %s: lwIP fragments TCP (a path MTU below the link's): TCP checksums "
             "computed here from now on", t->ifname);
@@ -174,7 +188,8 @@ static void tap_flush(struct xw_link *l)
     q->iov[1] = (struct iovec){ .iov_base = q->g.hdr, .iov_len = q->g.hlen };
     if (!tx_write(t, q->iov, q->niov, sizeof(h) + q->g.hlen + q->g.payload)) {
         t->st.tx_csum++;
-        t->st.tx_gso += segs > 1;
+        t->st.tx_gso += h.gso_type != VIRTIO_NET_HDR_GSO_NONE;
+        t->st.tx_tso += q->g.seg_max && q->g.gso_size > q->g.seg_max;
     }
     for (unsigned i = 0; i < segs; i++)
         pbuf_free(q->p[i]);
@@ -192,7 +207,7 @@ static int gso_add(struct tap *t, struct pbuf *p, const struct xw_vnet_seg *s)
     if (pbuf_clen(p) > room)
         return 0;
     if (!q->g.hlen) {
-        xw_vnet_gso_start(&q->g, p->payload, s);
+        xw_vnet_gso_start(&q->g, p->payload, s, t->mtu);
         q->niov = 2;
     } else if (!xw_vnet_gso_add(&q->g, p->payload, s)) {
         return 0;
@@ -252,8 +267,11 @@ static err_t tap_linkoutput(struct netif *netif, struct pbuf *p)
         want += sizeof(h);
     }
     n += frame_iov(t, p, iov + n);
-    if (!tx_write(t, iov, n, want) && h.flags)
+    if (!tx_write(t, iov, n, want) && h.flags) {
         t->st.tx_csum++;
+        t->st.tx_gso += h.gso_type != VIRTIO_NET_HDR_GSO_NONE;
+        t->st.tx_tso += h.gso_type != VIRTIO_NET_HDR_GSO_NONE; /* (one segment) */
+    }
     return ERR_OK;
 }
 
@@ -360,16 +378,55 @@ static void tap_close(struct xw_link *l)
     netif_remove(&l->netif);
     detach(t);
     xw_info("tap %s closed: rx %lu (malformed %lu, bad vnet header %lu, gso %lu, checksum "
-            "trusted %lu), tx %lu (checksum offloaded %lu, gso %lu), dropped %lu",
+            "trusted %lu), tx %lu (checksum offloaded %lu, gso %lu), longer than the mtu "
+            "(tso) %lu, dropped %lu",
             t->ifname, t->st.rx, t->st.rx_malformed, t->st.rx_bad_hdr, t->st.rx_gso,
-            t->st.rx_csum, t->st.tx, t->st.tx_csum, t->st.tx_gso, t->st.tx_dropped);
+            t->st.rx_csum, t->st.tx, t->st.tx_csum, t->st.tx_gso, t->st.tx_tso,
+            t->st.tx_dropped);
     tap_free(t);
+}
+
+/* The IPv4 packet p: not TCP and longer than the MTU (the netif's is larger
+ * with TSO): lwIP's fragmentation for the device's MTU, as without TSO. */
+static bool oversized(const struct tap *t, const struct pbuf *p, unsigned proto_off)
+{
+    return p->tot_len > t->mtu && p->len > proto_off &&
+           ((const uint8_t *)p->payload)[proto_off] != IP_PROTO_TCP;
+}
+
+static err_t tap_output4(struct netif *n, struct pbuf *p, const ip4_addr_t *dst)
+{
+    struct tap *t = n->state;
+    u16_t mtu = n->mtu;
+    err_t e;
+
+    if (!oversized(t, p, 9)) /* (the IPv4 header's protocol) */
+        return etharp_output(n, p, dst);
+    n->mtu = (u16_t)t->mtu;
+    e = ip4_frag(p, n, dst); /* (each fragment comes back here) */
+    n->mtu = mtu;
+    return e;
+}
+
+/* With TSO (checksums left to the kernel), lwIP's IPv4 segments may be up to
+ * TAP_TSO_SEG: the kernel cuts them at what fits the MTU, which must then not
+ * exceed the peer's MSS (else the peer's MSS stays).  IPv6 keeps the MTU's
+ * segments (joined into GSO frames): lwIP's IPv6 layer fragments at the path
+ * MTU it caches per destination, which cannot be told apart for TCP. */
+static uint16_t tap_tcp_seg(struct xw_link *l, bool v6, uint16_t mss)
+{
+    struct tap *t = (struct tap *)l;
+
+    if (v6 || !t->tx_csum || mss < t->mtu - IP_HLEN - TCP_HLEN)
+        return mss;
+    return TAP_TSO_SEG;
 }
 
 static const struct xw_link_ops tap_ops = {
     .input = tap_input,
     .flush = tap_flush,
     .close = tap_close,
+    .tcp_seg = tap_tcp_seg,
 };
 
 static err_t tap_netif_init(struct netif *n)
@@ -379,7 +436,9 @@ static err_t tap_netif_init(struct netif *n)
     n->name[0] = 't';
     n->name[1] = 'p';
     n->linkoutput = tap_linkoutput;
-    n->mtu = (u16_t)t->mtu;
+    /* With TSO lwIP's IPv4 layer passes TCP segments longer than the MTU (the
+     * kernel cuts them); what else exceeds it is fragmented here (tap_output4). */
+    n->mtu = (u16_t)(t->vnet ? XW_LINK_MTU_MAX : t->mtu);
     n->hwaddr_len = 6;
     xw_link_eth_random_mac(n->hwaddr);
     NETIF_SET_CHECKSUM_CTRL(n, csum_ctrl(t, false));
@@ -476,19 +535,23 @@ int xw_link_tap_open(const char *ifname, unsigned mtu, struct xw_link **out)
         goto out_free;
     t->link.ops = &tap_ops;
     t->link.fd = -1;
-    rc = -ENOMEM;
-    t->tx_buf = malloc(xw_link_eth_mtu(mtu) + XW_ETH_HLEN);
-    if (!t->tx_buf)
-        goto out_free;
     rc = attach_offloaded(t, ifname, want);
     if (rc)
         goto out_free;
     t->mtu = xw_link_eth_mtu(mtu);
     t->rx_cap = t->vnet ? TAP_RX_CAP : t->mtu + XW_ETH_HLEN;
+    rc = -ENOMEM;
+    t->tx_buf = malloc((t->vnet ? XW_LINK_MTU_MAX : t->mtu) + XW_ETH_HLEN);
+    if (!t->tx_buf)
+        goto out_close;
     rc = xw_link_eth_add(&t->link, tap_netif_init);
     if (rc)
         goto out_close;
-    xw_info("tap %s: attached, mtu %u, offloads %s", ifname, t->link.netif.mtu,
+    if (t->vnet) {
+        t->link.netif.output = tap_output4;
+        t->link.netif.mtu6 = (u16_t)t->mtu; /* (IPv6: no TSO, tap_tcp_seg) */
+    }
+    xw_info("tap %s: attached, mtu %u, offloads %s", ifname, t->mtu,
             t->vnet ? "on (TSO, checksums)" : "off");
     *out = &t->link;
     return 0;

@@ -142,11 +142,28 @@ static uint16_t pseudo_sum(const struct ip_pkt *ip)
     return fold_sum(s, ip->dst, ip->alen);
 }
 
+/* The GSO fields for a TCP segment of payload bytes after hlen bytes of
+ * headers (Ethernet, IP, TCP) that the kernel must cut at cut bytes. */
+static void set_gso(struct virtio_net_hdr *h, unsigned ver, size_t hlen, size_t cut)
+{
+    h->gso_type = ver == 4 ? VIRTIO_NET_HDR_GSO_TCPV4 : VIRTIO_NET_HDR_GSO_TCPV6;
+    h->gso_size = (uint16_t)cut;
+    h->hdr_len = (uint16_t)hlen;
+}
+
+/* The payload of a segment whose packet, after hlen bytes of headers (with
+ * Ethernet's), fills the MTU; 0 without an MTU. */
+static size_t seg_fits(size_t mtu, size_t hlen)
+{
+    return mtu && mtu + ETH_HLEN > hlen ? mtu + ETH_HLEN - hlen : 0;
+}
+
 enum xw_vnet_tx xw_vnet_tx_prepare(struct virtio_net_hdr *h, uint8_t *frame, size_t hlen,
-                                   size_t len)
+                                   size_t len, size_t mtu)
 {
     struct ip_pkt ip;
     uint16_t sum;
+    size_t thl, cut;
 
     memset(h, 0, sizeof(*h));
     if (parse_ip(frame, hlen, len, &ip))
@@ -165,6 +182,11 @@ enum xw_vnet_tx xw_vnet_tx_prepare(struct virtio_net_hdr *h, uint8_t *frame, siz
     h->flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
     h->csum_start = (uint16_t)ip.l4_off;
     h->csum_offset = TCP_CSUM_OFF;
+    thl = (size_t)(frame[ip.l4_off + 12] >> 4) * 4;
+    cut = seg_fits(mtu, ip.l4_off + thl);
+    if (cut && thl >= TCP_HLEN_MIN && thl < ip.l4_len && hlen >= ip.l4_off + thl &&
+        ip.l4_len - thl > cut)
+        set_gso(h, ip.ver, ip.l4_off + thl, cut);
     return XW_VNET_TX_CSUM;
 }
 
@@ -193,8 +215,9 @@ int xw_vnet_seg_parse(const uint8_t *frame, size_t hlen, size_t len, struct xw_v
 }
 
 void xw_vnet_gso_start(struct xw_vnet_gso *g, const uint8_t *frame,
-                       const struct xw_vnet_seg *s)
+                       const struct xw_vnet_seg *s, size_t mtu)
 {
+    g->seg_max = seg_fits(mtu, s->hlen);
     memcpy(g->hdr, frame, s->hlen);
     g->hlen = s->hlen;
     g->l4_off = s->l4_off;
@@ -256,7 +279,7 @@ int xw_vnet_gso_add(struct xw_vnet_gso *g, const uint8_t *frame, const struct xw
 void xw_vnet_gso_finish(struct xw_vnet_gso *g, struct virtio_net_hdr *h)
 {
     uint8_t *ip = g->hdr + ETH_HLEN;
-    size_t ip_len = g->hlen - ETH_HLEN + g->payload;
+    size_t ip_len = g->hlen - ETH_HLEN + g->payload, cut;
 
     if (g->ver == 4) {
         put16(ip + 2, (unsigned)ip_len);
@@ -266,10 +289,8 @@ void xw_vnet_gso_finish(struct xw_vnet_gso *g, struct virtio_net_hdr *h)
         put16(ip + 4, (unsigned)(ip_len - IP6_HLEN));
     }
     g->hdr[g->l4_off + TCP_FLAGS_OFF] = g->flags;
-    xw_vnet_tx_prepare(h, g->hdr, g->hlen, g->hlen + g->payload);
-    if (g->segs > 1) {
-        h->gso_type = g->ver == 4 ? VIRTIO_NET_HDR_GSO_TCPV4 : VIRTIO_NET_HDR_GSO_TCPV6;
-        h->gso_size = (uint16_t)g->gso_size;
-        h->hdr_len = (uint16_t)g->hlen;
-    }
+    xw_vnet_tx_prepare(h, g->hdr, g->hlen, g->hlen + g->payload, 0);
+    cut = g->seg_max && g->seg_max < g->gso_size ? g->seg_max : g->gso_size;
+    if (g->segs > 1 || g->payload > cut)
+        set_gso(h, g->ver, g->hlen, cut);
 }

@@ -54,16 +54,20 @@ enum xw_vnet_tx {
 
 /* Fill h for the Ethernet frame of len bytes whose first hlen bytes (at least
  * its Ethernet, IP and TCP headers) are at frame.  A TCP segment's checksum
- * field is written (see XW_VNET_TX_CSUM). */
+ * field is written (see XW_VNET_TX_CSUM).  mtu: the link's (the IP packets the
+ * wire takes); a TCP segment whose packet is longer goes as a GSO frame that
+ * the kernel cuts into segments that fit it (0: never). */
 enum xw_vnet_tx xw_vnet_tx_prepare(struct virtio_net_hdr *h, uint8_t *frame, size_t hlen,
-                                   size_t len);
+                                   size_t len, size_t mtu);
 
 /* TSO on send: consecutive segments of one TCP connection, as lwIP sends them,
  * joined into one GSO frame that the kernel takes whole (or cuts again at
  * gso_size if it forwards it).  Every segment but the last carries exactly as
- * much as the first (gso_size), only the last may push; the frame's headers are
- * the first segment's, with the lengths, the last segment's flags and the
- * checksums rewritten by xw_vnet_gso_finish. */
+ * much as the first, only the last may push; the frame's headers are the first
+ * segment's, with the lengths, the last segment's flags and the checksums
+ * rewritten by xw_vnet_gso_finish.  gso_size is the first segment's payload, or
+ * less when that exceeds what the link's MTU takes (lwIP's segments may be
+ * longer than the MTU on a link that cuts them: xw_link_ops.tcp_seg). */
 #define XW_VNET_GSO_HDR_MAX (ETH_HLEN + 60 + 60)
 
 /* Segments in one GSO frame, at most. */
@@ -76,6 +80,7 @@ struct xw_vnet_gso {
     unsigned ver;       /* IP version */
     uint32_t next_seq;  /* the sequence number a segment must have to follow */
     size_t gso_size;    /* payload of the first segment */
+    size_t seg_max;     /* payload of a segment that fits the link's MTU */
     size_t last;        /* payload of the last segment */
     size_t payload;     /* payload of all of them */
     unsigned segs;
@@ -96,9 +101,9 @@ struct xw_vnet_seg {
  * headers, no bytes after the IP packet). */
 int xw_vnet_seg_parse(const uint8_t *frame, size_t hlen, size_t len, struct xw_vnet_seg *s);
 
-/* Start g with segment s, whose headers are at frame. */
+/* Start g with segment s, whose headers are at frame, for a link of MTU mtu. */
 void xw_vnet_gso_start(struct xw_vnet_gso *g, const uint8_t *frame,
-                       const struct xw_vnet_seg *s);
+                       const struct xw_vnet_seg *s, size_t mtu);
 
 /* Append s (headers at frame) to g if it may follow (same connection and
  * headers, next in sequence, sizes as above, the frame within 65535 bytes and
@@ -106,7 +111,7 @@ void xw_vnet_gso_start(struct xw_vnet_gso *g, const uint8_t *frame,
 int xw_vnet_gso_add(struct xw_vnet_gso *g, const uint8_t *frame, const struct xw_vnet_seg *s);
 
 /* Rewrite g->hdr for the whole frame and fill h (NEEDS_CSUM; GSO if g holds
- * more than one segment).  The frame is g->hdr followed by every segment's
+ * more than one segment, or one longer than the MTU takes).  The frame is g->hdr followed by every segment's
  * payload in order. */
 void xw_vnet_gso_finish(struct xw_vnet_gso *g, struct virtio_net_hdr *h);
 

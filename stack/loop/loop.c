@@ -58,6 +58,11 @@ uint32_t xw_stack_ring_bytes(void)
     return lp.cfg.ring_bytes;
 }
 
+uint16_t xw_stack_tcp_seg(const struct tcp_pcb *pcb)
+{
+    return pcb->mss; /* (the environment's link gets segments of the MSS) */
+}
+
 int xw_stack_route_check(const ip_addr_t *dst)
 {
     if (ip_addr_isloopback(dst))

@@ -208,10 +208,26 @@ static void on_err(void *arg, err_t err)
     xw_sock_changed(s);
 }
 
+/* Established: lwIP's segments as long as the link takes (host.h), the MSS
+ * kept for TCP_MAXSEG.  At least one such segment fits the congestion window
+ * (lwIP set it from the MSS: the connector's before this). */
+static void set_seg(struct xw_sock *s, struct tcp_pcb *pcb)
+{
+    u16_t seg = xw_stack_tcp_seg(pcb);
+
+    s->tcp.mss = pcb->mss;
+    if (seg <= pcb->mss)
+        return;
+    pcb->mss = seg;
+    if (pcb->cwnd < seg)
+        pcb->cwnd = seg;
+}
+
 static err_t on_connected(void *arg, struct tcp_pcb *pcb, err_t err)
 {
     struct xw_sock *s = arg;
 
+    set_seg(s, pcb);
     if (hs->connected(s))
         return s->tcp.pcb == pcb ? ERR_OK : ERR_ABRT;
     s->state = XW_SS_CONNECTED;
@@ -292,6 +308,7 @@ static err_t on_accept(void *arg, struct tcp_pcb *newpcb, err_t err)
     s->keepintvl = l->keepintvl;
     s->keepcnt = l->keepcnt;
     attach(s, newpcb);
+    set_seg(s, newpcb);
     xw_tcp_apply_opts(s);
     /* Counted against the listen backlog until the application accepts it, so
      * that excess SYNs wait (and are retried by the peer) as on Linux. */

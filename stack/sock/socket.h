@@ -67,6 +67,8 @@ struct xw_tcp_conn {
     struct pbuf *rx;         /* received, not yet read; rx_off bytes of it consumed */
     uint32_t rx_off;
     uint32_t rx_len;         /* bytes readable = rx->tot_len - rx_off */
+    uint16_t mss;            /* once established: the MSS (TCP_MAXSEG); lwIP's
+                              * segments may be longer (xw_stack_tcp_seg) */
     bool arrived;            /* bytes came since the readiness fd was last set */
     uint64_t tx_bytes, rx_bytes; /* payload the TCP path moved */
     void *zc_buf;            /* zero copy: the reservations' buffer (tcp_path.c) */

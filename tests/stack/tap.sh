@@ -20,14 +20,26 @@ head -c $((3 * 1024 * 1024 + 17)) /dev/urandom >"$WORK/in.bin"
 want=$(sha256sum <"$WORK/in.bin" | cut -d' ' -f1)
 
 # tap_counts LOG: the counters of the stack's "tap xwtap0 closed:" line in LOG, in
-# RX RX_BAD RX_GSO RX_TRUSTED TX TX_CSUM TX_GSO.
+# RX RX_BAD RX_GSO RX_TRUSTED TX TX_CSUM TX_GSO TX_TSO.
 tap_counts() {
-    local line re='closed: rx ([0-9]+) \(malformed [0-9]+, bad vnet header ([0-9]+), gso ([0-9]+), checksum trusted ([0-9]+)\), tx ([0-9]+) \(checksum offloaded ([0-9]+), gso ([0-9]+)\)'
+    local line re='closed: rx ([0-9]+) \(malformed [0-9]+, bad vnet header ([0-9]+), gso ([0-9]+), checksum trusted ([0-9]+)\), tx ([0-9]+) \(checksum offloaded ([0-9]+), gso ([0-9]+)\), longer than the mtu \(tso\) ([0-9]+),'
     line=$(grep 'tap xwtap0 closed' "$1") || die "no 'tap xwtap0 closed' line in $1: $(cat "$1")"
     [[ $line =~ $re ]] || die "unexpected close line: $line"
     RX=${BASH_REMATCH[1]} RX_BAD=${BASH_REMATCH[2]} RX_GSO=${BASH_REMATCH[3]}
     RX_TRUSTED=${BASH_REMATCH[4]} TX=${BASH_REMATCH[5]} TX_CSUM=${BASH_REMATCH[6]}
-    TX_GSO=${BASH_REMATCH[7]}
+    TX_GSO=${BASH_REMATCH[7]} TX_TSO=${BASH_REMATCH[8]}
+}
+
+# tso_used LOG WHAT yes|no: lwIP's own segments longer than the MTU went out
+# (IPv4 with the offloads: the kernel cuts them), or none did (IPv6).
+tso_used() {
+    tap_counts "$1"
+    if [ "$3" = yes ]; then
+        [ "$TX_TSO" -gt 0 ] || die "$2: no segment longer than the MTU sent (TSO unused)"
+    else
+        [ "$TX_TSO" = 0 ] || die "$2: $TX_TSO segments longer than the MTU sent"
+    fi
+    echo "$2: $TX_TSO frames of one segment longer than the MTU (TSO)"
 }
 
 # offloads_used LOG WHAT [in] [out]: the stack whose log is LOG received GSO frames
@@ -80,6 +92,8 @@ for dst in 10.77.0.2 fd77::2; do
     [ "$(json_get "$out" verified)" = true ] || die "not verified"
     wait $pid || die "xway xwperf server exit $?"
     offloads_used "$WORK/srv.log" "kernel xwperf -> xway $dst, both ways" in out
+    case $dst in *:*) tso=no ;; *) tso=yes ;; esac
+    tso_used "$WORK/srv.log" "kernel xwperf -> xway $dst, both ways" $tso
 done
 
 # 3. xway echo client -> kernel python3 echo server
@@ -109,6 +123,7 @@ out=$("${TAPENV[@]}" XWAY_LOG=info timeout 60 "$XWPERF" -c 10.77.0.1 -p 5302 --b
 echo "$out"
 [ "$(json_get "$out" verified)" = true ] || die "not verified"
 offloads_used "$WORK/cli4.log" "xway xwperf -> kernel, 4 connections both ways" in out
+tso_used "$WORK/cli4.log" "xway xwperf -> kernel, 4 connections both ways" yes
 
 # 5. Through the kernel as a router (tap_raw_peer.py says what it checks): IPv4, IPv6
 tap_up xwtap9 10.77.9.1/24
