@@ -859,7 +859,9 @@ int xw_channel_shutdown_write(struct xw_channel *ch)
     if (!ch->wr_shut) {
         ch->wr_shut = true;
         xw_ring_set_eof(&ch->tx);
-        kick(ch);
+        /* As for bytes: only a peer that asked (a consumer arms, then looks). */
+        if (xw_ring_producer_should_kick(&ch->tx))
+            kick(ch);
     }
     return 0;
 }
@@ -1044,7 +1046,10 @@ static void release(struct xw_channel *ch, bool quiet)
 
         if (!quiet) {
             mark_closed(ch);
-            kick(ch);
+            /* Only a peer that asked: one that reads (our EOF), one that
+             * writes (its EPIPE); either arms before it looks. */
+            if (xw_ring_producer_should_kick(&ch->tx) | xw_ring_consumer_should_kick(&ch->rx))
+                kick(ch);
             /* Data pages the peer no longer maps may serve our next channel
              * with its domain (their contents are what we two wrote). */
             if (peer_unmapped(ch))

@@ -170,6 +170,10 @@ static void refresh(struct xw_sock *s, bool arrival)
     arm = both & ~r;
     if (s->polled)
         arm |= XW_CHAN_READABLE;
+    /* Not accepted yet: nobody can wait on the fd, and the peer's first bytes
+     * would wake the dispatcher for nothing; the accept refreshes it. */
+    if (s->queued || s->listener)
+        arm = 0;
     if (arm)
         r |= xw_channel_arm(s->ring.ch, arm);
     gone = s->closing || atomic_load_explicit(&s->err, memory_order_relaxed);

@@ -547,6 +547,7 @@ struct xw_sock *xw_tcp_accept_next(struct xw_sock *l)
     if (s->tcp.pcb)
         tcp_backlog_accepted(s->tcp.pcb);
     xw_sock_changed(l);
+    xw_sock_changed(s); /* (its fd follows it from now on: ring_path.c's refresh) */
     return s;
 }
 
