@@ -98,7 +98,7 @@
 #define LWIP_TCP_TIMESTAMPS             0
 #define TCP_CALCULATE_EFF_SEND_MSS      1
 #define LWIP_CALLBACK_API               1
-#define LWIP_TCP_PCB_NUM_EXT_ARGS       1
+#define LWIP_TCP_PCB_NUM_EXT_ARGS       2
 /* lwIP's TCP sanity checks are off for one of them alone, "TCP_SNDLOWAT must be
  * 4*MSS below u16_t overflow" (any MSS above 16351 fails it): it guards a
  * 16-bit send buffer, which window scaling makes 32-bit.  The others, here: */

@@ -180,12 +180,64 @@ static err_t on_sent(void *arg, struct tcp_pcb *pcb, u16_t len)
 
 /* lwIP freed the pcb.  ERR_ABRT from lwIP itself means retransmissions or
  * keepalives ran out (our own aborts detach the callbacks first). */
+/* lwIP frees a pcb in TIME-WAIT without a word to its owner (at 2 MSL; by
+ * tcp_abort: timewait.c's trim, and a SYN for its 4-tuple): a socket still
+ * holding one (both sides sent FIN, the application has not closed it yet:
+ * shutdown, then a late close) lets go of it as it goes, as after lwIP's
+ * "closed" error.  Every pcb a socket holds but a listener's carries the
+ * socket in an ext arg of its own while s->tcp.pcb is that pcb (hold/let_go),
+ * so the destroy callback finds it; other frees reach on_err first, which
+ * lets go, or after (tcp_abort), which finds s->tcp.pcb NULL. */
+static u8_t sock_arg_id;
+static bool sock_arg_ready;
+
+static void pcb_destroyed(u8_t id, void *data)
+{
+    struct xw_sock *s = data;
+    struct tcp_pcb *pcb = s ? s->tcp.pcb : NULL;
+
+    (void)id;
+    if (!pcb)
+        return;
+    s->tcp.pcb = NULL;
+    if (pcb->state != TIME_WAIT)
+        return; /* (tcp_abort: on_err follows) */
+    s->state = XW_SS_DEAD;
+    xw_debug("fd %d: its TIME-WAIT ended before its close", s->fd);
+    xw_sock_changed(s);
+}
+
+static const struct tcp_ext_arg_callbacks sock_arg_cbs = { .destroy = pcb_destroyed };
+
+static void hold(struct xw_sock *s, struct tcp_pcb *pcb)
+{
+    s->tcp.pcb = pcb;
+    if (!pcb || pcb->state == LISTEN)
+        return;
+    if (!sock_arg_ready) {
+        sock_arg_id = tcp_ext_arg_alloc_id();
+        sock_arg_ready = true;
+    }
+    tcp_ext_arg_set_callbacks(pcb, sock_arg_id, &sock_arg_cbs);
+    tcp_ext_arg_set(pcb, sock_arg_id, s);
+}
+
+/* s->tcp.pcb NULL; the pcb (still lwIP's, or about to be freed) forgets s. */
+static void let_go(struct xw_sock *s)
+{
+    struct tcp_pcb *pcb = s->tcp.pcb;
+
+    s->tcp.pcb = NULL;
+    if (pcb && pcb->state != LISTEN && sock_arg_ready)
+        tcp_ext_arg_set(pcb, sock_arg_id, NULL);
+}
+
 static void on_err(void *arg, err_t err)
 {
     struct xw_sock *s = arg;
     bool connecting = s->state == XW_SS_CONNECTING;
 
-    s->tcp.pcb = NULL;
+    let_go(s); /* (the pcb is freed after this) */
     if (err == ERR_RST && xw_path_of(s) == &xw_ring_ops && s->ring.ch &&
         xw_channel_peer_ended(s->ring.ch)) {
         /* The peer ended its stream in the ring, then its stack reset TCP as
@@ -238,7 +290,7 @@ static err_t on_connected(void *arg, struct tcp_pcb *pcb, err_t err)
 
 static void attach(struct xw_sock *s, struct tcp_pcb *pcb)
 {
-    s->tcp.pcb = pcb;
+    hold(s, pcb);
     tcp_arg(pcb, s);
     tcp_recv(pcb, on_recv);
     tcp_sent(pcb, on_sent);
@@ -379,7 +431,7 @@ static int ensure_pcb(struct xw_sock *s)
         return 0;
     if (s->state != XW_SS_NEW)
         return -EINVAL;
-    s->tcp.pcb = tcp_new_ip_type(s->domain == XW_AF_INET6 ? IPADDR_TYPE_V6 : IPADDR_TYPE_V4);
+    hold(s, tcp_new_ip_type(s->domain == XW_AF_INET6 ? IPADDR_TYPE_V6 : IPADDR_TYPE_V4));
     if (!s->tcp.pcb)
         return -ENOMEM;
     tcp_arg(s->tcp.pcb, s);
@@ -454,8 +506,11 @@ static int rp_join(struct xw_sock *s)
         return -ENOENT;
     s->rp_name_ip = s->tcp.pcb->local_ip;
     s->rp_name_port = s->tcp.pcb->local_port;
-    tcp_close(s->tcp.pcb); /* bound, never listening: freed */
-    s->tcp.pcb = NULL;
+    {
+        struct tcp_pcb *pcb = s->tcp.pcb;
+        let_go(s);
+        tcp_close(pcb); /* bound, never listening: freed */
+    }
     s->rp_leader = l;
     s->rp_next = l->rp_next;
     l->rp_next = s;
@@ -521,7 +576,11 @@ int xw_tcp_listen(struct xw_sock *s, int backlog)
         xw_sock_changed(s);
         return 0;
     }
+    if (sock_arg_ready) /* (lwIP copies the ext args to the listener it makes) */
+        tcp_ext_arg_set(s->tcp.pcb, sock_arg_id, NULL);
     lpcb = tcp_listen_with_backlog_and_err(s->tcp.pcb, (u8_t)backlog, &e);
+    if (!lpcb && sock_arg_ready)
+        tcp_ext_arg_set(s->tcp.pcb, sock_arg_id, s);
     if (!lpcb)
         return -err_to_errno(e); /* the queue goes with the socket */
     s->tcp.pcb = lpcb;
@@ -967,7 +1026,7 @@ void xw_tcp_release(struct xw_sock *s, bool reset)
     if (s->sat) /* (a satellite's: lwIP is its owner's) */
         return;
     hs->forget(s);
-    s->tcp.pcb = NULL;
+    let_go(s);
     if (!pcb)
         return;
     tcp_arg(pcb, NULL);
