@@ -178,8 +178,6 @@ static err_t on_sent(void *arg, struct tcp_pcb *pcb, u16_t len)
     return ERR_OK;
 }
 
-/* lwIP freed the pcb.  ERR_ABRT from lwIP itself means retransmissions or
- * keepalives ran out (our own aborts detach the callbacks first). */
 /* lwIP frees a pcb in TIME-WAIT without a word to its owner (at 2 MSL; by
  * tcp_abort: timewait.c's trim, and a SYN for its 4-tuple): a socket still
  * holding one (both sides sent FIN, the application has not closed it yet:
@@ -194,16 +192,17 @@ static bool sock_arg_ready;
 static void pcb_destroyed(u8_t id, void *data)
 {
     struct xw_sock *s = data;
-    struct tcp_pcb *pcb = s ? s->tcp.pcb : NULL;
 
     (void)id;
-    if (!pcb)
+    if (!s || !s->tcp.pcb)
         return;
     s->tcp.pcb = NULL;
-    if (pcb->state != TIME_WAIT)
-        return; /* (tcp_abort: on_err follows) */
+    /* (lwIP's own tcp_abort of a live pcb calls on_err next, which adds the
+     * error; a socket not accepted yet cannot have sent its FIN) */
+    if (s->listener || s->queued || s->state == XW_SS_DEAD)
+        return;
     s->state = XW_SS_DEAD;
-    xw_debug("fd %d: its TIME-WAIT ended before its close", s->fd);
+    xw_debug("fd %d: lwIP freed its connection (TIME-WAIT) before its close", s->fd);
     xw_sock_changed(s);
 }
 
@@ -232,6 +231,8 @@ static void let_go(struct xw_sock *s)
         tcp_ext_arg_set(pcb, sock_arg_id, NULL);
 }
 
+/* lwIP freed the pcb.  ERR_ABRT from lwIP itself means retransmissions or
+ * keepalives ran out (our own aborts detach the callbacks first). */
 static void on_err(void *arg, err_t err)
 {
     struct xw_sock *s = arg;

@@ -199,7 +199,7 @@ static int get_tcp_level(struct xw_sock *s, int name, void *val, socklen_t *len)
     case TCP_KEEPIDLE: v = s->keepidle; break;
     case TCP_KEEPINTVL: v = s->keepintvl; break;
     case TCP_KEEPCNT: v = s->keepcnt; break;
-    case TCP_MAXSEG: v = s->tcp.pcb && s->state == XW_SS_CONNECTED ? s->tcp.mss : TCP_MSS; break;
+    case TCP_MAXSEG: v = s->tcp.pcb && s->state == XW_SS_CONNECTED ? (s->tcp.mss ? s->tcp.mss : s->tcp.pcb->mss) : TCP_MSS; break;
     default:
         return -ENOPROTOOPT;
     }
