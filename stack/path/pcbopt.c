@@ -6,6 +6,7 @@
 #include "log.h"
 #include "lwip/priv/tcp_priv.h"
 #include "lwip/tcp.h"
+#include "tcp_path.h"
 #include "timewait.h"
 #include "xway_port.h"
 
@@ -159,6 +160,8 @@ err_t xw_hook_tcp_inpacket(struct tcp_pcb *pcb, struct tcp_hdr *hdr, u16_t optle
         return ERR_VAL; /* dropped */
     if (pcb->state == TIME_WAIT)
         return xw_timewait_syn(pcb, hdr, p) ? ERR_ABRT : ERR_OK;
+    if (pcb->state != LISTEN)
+        xw_tcp_seg_fit(pcb, hdr);
     if (pcb->state != LISTEN && (h = xw_pcbopt_of(pcb)) && h->peer_opt) {
         uint32_t seq;
         if (xw_tcpopt_mark_parse((const uint8_t *)(hdr + 1), opt1len, opt2,

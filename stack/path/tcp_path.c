@@ -276,6 +276,33 @@ static void set_seg(struct xw_sock *s, struct tcp_pcb *pcb)
         pcb->cwnd = seg;
 }
 
+/* A segment longer than the MSS (set_seg) waits for a window that takes it
+ * whole, and lwIP splits one only when its persist timer fires (1.5 s) with
+ * nothing in flight.  A receiver whose window stays below it (an application
+ * reading slowly) would get bytes at that pace: an ACK that leaves nothing in
+ * flight and offers less than the first segment waiting splits it at once,
+ * at the MSSes the window takes (before lwIP takes the ACK and sends). */
+void xw_tcp_seg_fit(struct tcp_pcb *pcb, const struct tcp_hdr *hdr)
+{
+    u8_t flags = TCPH_FLAGS(hdr);
+    struct xw_sock *s;
+    u32_t wnd, fit;
+
+    if (!pcb->unsent || !sock_arg_ready || !(flags & TCP_ACK) || (flags & (TCP_SYN | TCP_RST)))
+        return;
+    s = tcp_ext_arg_get(pcb, sock_arg_id);
+    if (!s || !s->tcp.mss || pcb->mss <= s->tcp.mss)
+        return;
+    if (pcb->unacked && hdr->ackno != pcb->snd_nxt)
+        return; /* (bytes in flight: their ACKs open the window) */
+    wnd = SND_WND_SCALE(pcb, (u32_t)hdr->wnd);
+    if (wnd > pcb->cwnd)
+        wnd = pcb->cwnd;
+    fit = wnd / s->tcp.mss * s->tcp.mss;
+    if (fit && pcb->unsent->len > wnd)
+        tcp_split_unsent_seg(pcb, (u16_t)fit);
+}
+
 static err_t on_connected(void *arg, struct tcp_pcb *pcb, err_t err)
 {
     struct xw_sock *s = arg;

@@ -45,6 +45,10 @@ void xw_tcp_release(struct xw_sock *s, bool reset);
 void xw_tcp_rx_flush(struct xw_sock *s);
 /* Push option fields of s (nodelay, keepalive) into its pcb. */
 void xw_tcp_apply_opts(struct xw_sock *s);
+/* lwIP's hook for every segment in (pcbopt.c): a segment longer than the MSS
+ * that an ACK's window cannot take is split now, not at lwIP's persist timer. */
+struct tcp_hdr;
+void xw_tcp_seg_fit(struct tcp_pcb *pcb, const struct tcp_hdr *hdr);
 bool xw_tcp_unsent(const struct xw_sock *s);
 /* Copy (peek) or take up to len received bytes into buf.  Returns bytes. */
 size_t xw_tcp_rx_take(struct xw_sock *s, void *buf, size_t len, bool peek);

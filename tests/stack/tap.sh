@@ -6,7 +6,8 @@
 # left to the kernel); through the kernel as a router, a raw TCP peer on a second
 # TAP checks what a wire could send (a wrong checksum is ignored, a 65535-byte
 # GSO frame taken whole) and verifies the checksums the kernel completed for the
-# stack; with XWAY_TAP_OFFLOAD=off the same device works plain.
+# stack, and that a window smaller than the stack's next (TSO) segment gets bytes
+# at once; with XWAY_TAP_OFFLOAD=off the same device works plain.
 source "$(dirname "$0")/../lib.sh"
 in_netns "$0" "$@"
 stack_env "$@"
@@ -142,6 +143,15 @@ for fam in 4 6; do
     wait $pid || die "xway echo server exit $?"
     offloads_used "$WORK/raw$fam.log" "raw peer (IPv$fam) -> xway echo" in out
 done
+# ... and, IPv4 with TSO, a window smaller than the stack's next segment
+bg "$WORK/raww.log" "${TAPENV[@]}" XWAY_GW=10.77.0.1,fd77::1 XWAY_LOG=info \
+    timeout 60 "$ECHO" -s -B 10.77.0.2 -p 7 -1
+pid=$LAST_PID
+wait_line "$WORK/raww.log" listening 10 $pid
+timeout 60 python3 "$(dirname "$0")/tap_raw_peer.py" xwtap9 4 10.77.9.2 10.77.0.2 7 window ||
+    die "raw peer (window) exit $?: $(cat "$WORK/raww.log")"
+wait $pid || die "xway echo server exit $?"
+tso_used "$WORK/raww.log" "raw peer (IPv4, window) -> xway echo" yes
 
 # 6. XWAY_TAP_OFFLOAD=off on the same device: plain frames, checksums in software
 # (and the offloads the runs above turned on were turned off when they closed: a

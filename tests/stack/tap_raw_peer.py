@@ -12,7 +12,14 @@ own TCP never makes:
      stack's GSO frames and completed the checksums of (this TAP has no
      offloads): every checksum is verified here and the bytes must match.
 
-usage: tap_raw_peer.py IFNAME 4|6 PEER_ADDR STACK_ADDR PORT
+With "window" after the arguments, instead (IPv4: the stack's segments are
+longer than the MSS there, TSO): the echo of 180000 bytes, and once the stack
+has filled a 65535-byte window, an ACK of everything with a window of 20000
+bytes, smaller than its next segment: what fits must come at once (lwIP alone
+waits for its persist timer, 1.5 s, then splits), then the rest; the bytes
+must match.
+
+usage: tap_raw_peer.py IFNAME 4|6 PEER_ADDR STACK_ADDR PORT [window]
 (the kernel has a neighbour entry for PEER_ADDR with PEER_MAC below)
 """
 import fcntl
@@ -72,11 +79,11 @@ def ip_header(l4len):
     return h[:10] + struct.pack("!H", ~csum(h) & 0xFFFF) + h[12:]
 
 
-def send(seq, ack, flags, payload=b"", opts=b"", bad=False, gso=False):
+def send(seq, ack, flags, payload=b"", opts=b"", bad=False, gso=False, win=65535):
     thl = 20 + len(opts)
     l4len = thl + len(payload)
     tcp = struct.pack("!HHIIBBHHH", SPORT, port, seq & 0xFFFFFFFF, ack & 0xFFFFFFFF,
-                      thl // 4 << 4, flags, 65535, 0, 0) + opts
+                      thl // 4 << 4, flags, win, 0, 0) + opts
     if gso:  # the kernel completes it: the pseudo-header sum, as Linux keeps it
         check = pseudo(SRC, DST, l4len)
         hdr = VNET.pack(F_NEEDS_CSUM, GSO_TCPV4 if fam == 4 else GSO_TCPV6,
@@ -112,6 +119,8 @@ def segments(timeout):
                 continue
             hl, tot = 40, 40 + struct.unpack("!H", ip[4:6])[0]
         tcp = ip[hl:tot]
+        if struct.unpack("!H", tcp[2:4])[0] != SPORT:
+            continue
         if flags & F_NEEDS_CSUM or csum(tcp, pseudo(DST, SRC, len(tcp))) != 0xFFFF:
             die(f"a segment from the stack with a bad checksum (vnet flags {flags})")
         seq, ack, off, fl = struct.unpack("!IIBB", tcp[4:14])
@@ -124,6 +133,83 @@ fcntl.ioctl(fd, TUNSETVNETHDRSZ, struct.pack("i", VNET.size))
 fcntl.ioctl(fd, TUNSETOFFLOAD, 0)  # what the kernel forwards to us is cut and checksummed
 mss_opt = struct.pack("!BBH", 2, 4, MSS)
 time.sleep(0.2)  # the device's carrier is up
+
+
+def window_phase():
+    """See the top: a window smaller than the stack's next segment."""
+    global SPORT
+    SPORT += 1
+    send(ISN, 0, SYN, opts=struct.pack("!BBH", 2, 4, 1460))  # the MTU's MSS: TSO
+    irs = next((s[0] for s in segments(5.0) if s[2] & (SYN | ACK) == SYN | ACK), None)
+    if irs is None:
+        die("window: no SYN-ACK")
+    data = os.urandom(180000)
+    seq = ISN + 1
+    send(seq, irs + 1, ACK)
+    got, rcv_nxt, small, gap = bytearray(), (irs + 1) & 0xFFFFFFFF, None, None
+    trace = []
+    # Our bytes in 60000-byte GSO frames, each once the previous one is
+    # acknowledged (sent again if not, up to 3 times); the echo that comes
+    # meanwhile is kept, not acknowledged: the stack fills our window and waits.
+    for i in range(0, len(data), 60000):
+        want = (seq + i + len(data[i:i + 60000])) & 0xFFFFFFFF
+        for _ in range(3):
+            send(seq + i, irs + 1, ACK | PSH, data[i:i + 60000], gso=True)
+            acked = False
+            for sq, ack, fl, payload in segments(2.0):
+                if payload and sq == rcv_nxt:
+                    got += payload
+                    rcv_nxt = (rcv_nxt + len(payload)) & 0xFFFFFFFF
+                if (ack - want) & 0x80000000 == 0:
+                    acked = True
+                    break
+            if acked:
+                break
+        else:
+            die(f"window: our bytes from {i} not acknowledged")
+    end_seq = (seq + len(data)) & 0xFFFFFFFF
+    last = time.time()
+    while len(got) < len(data):
+        fresh = False
+        for sq, ack, fl, payload in segments(0.2 if small is None else 5.0):
+            trace.append((sq - irs, len(payload), fl))
+            if payload and sq == rcv_nxt:
+                got += payload
+                rcv_nxt = (rcv_nxt + len(payload)) & 0xFFFFFFFF
+                fresh = True
+                if small is not None and gap is None:
+                    gap = time.time() - small
+                if small is not None:
+                    send(end_seq, rcv_nxt, ACK)  # the window is open again
+                break
+        if small is None and not fresh:
+            if not got:
+                if time.time() - last > 10:
+                    die("window: no echo")
+                send(end_seq, rcv_nxt, ACK)
+                continue
+            # The stack filled our 65535 bytes and waits: everything acknowledged,
+            # a window smaller than its next segment (up to 32767 bytes here).
+            small = time.time()
+            send(end_seq, rcv_nxt, ACK, win=20000)
+        elif small is not None and not fresh:
+            die(f"window: stalled at {len(got)} of {len(data)} bytes; last segments (seq, len, flags): {trace[-8:]}")
+    if bytes(got) != data:
+        die("window: the echo differs")
+    if gap is None or gap > 0.5:
+        die(f"window: {gap} s before bytes came into a 20000-byte window (lwIP's persist timer?)")
+    send(end_seq, rcv_nxt, FIN | ACK)
+    for sq, ack, fl, payload in segments(5.0):
+        if fl & FIN:
+            send(end_seq + 1, (sq + len(payload) + 1) & 0xFFFFFFFF, ACK)
+            break
+    print(f"raw peer (IPv{fam}) window: 180000 bytes echoed; into a 20000-byte window after "
+          f"{gap * 1000:.1f} ms")
+
+
+if len(sys.argv) > 6 and sys.argv[6] == "window":
+    window_phase()
+    sys.exit(0)
 
 # 1. A SYN whose checksum is wrong: the stack must not answer it.
 send(ISN, 0, SYN, opts=mss_opt, bad=True)
