@@ -1,7 +1,8 @@
 /* What the connection logic (the core's stack/path and the socket layer's
  * core, socket.h) asks of the stack that runs it: the stack lock, the end of
- * a call, routes and the ring size.  The Linux library's stack (stack.c, with
- * its thread) implements it, and the core's threadless loop.  Freestanding C. */
+ * a call, routes, the ring size and the TCP segments a link takes.  The Linux
+ * library's stack (stack.c, with its thread) implements it, and the core's
+ * threadless loop.  Freestanding C. */
 #ifndef XW_HOST_H
 #define XW_HOST_H
 
