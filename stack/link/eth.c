@@ -54,6 +54,16 @@ int xw_link_eth_add(struct xw_link *l, netif_init_fn init)
     return 0;
 }
 
+void xw_link_rx_reuse(void *p, size_t n)
+{
+#ifdef XW_ASAN
+    ASAN_UNPOISON_MEMORY_REGION(p, n);
+#else
+    (void)p;
+    (void)n;
+#endif
+}
+
 struct pbuf *xw_link_rx_alloc(const struct netif *netif)
 {
     return pbuf_alloc(PBUF_RAW, (u16_t)(netif->mtu + XW_ETH_HLEN), PBUF_RAM);

@@ -38,6 +38,9 @@ int xw_link_eth_add(struct xw_link *l, netif_init_fn init);
 /* Allocate a pbuf able to hold one frame of netif's MTU (PBUF_RAW, PBUF_RAM,
  * one contiguous buffer to receive into).  NULL when out of memory. */
 struct pbuf *xw_link_rx_alloc(const struct netif *netif);
+/* A receive buffer of n bytes at p used again (a link's pool): readable again
+ * under AddressSanitizer (a delivery poisons the bytes past its frame). */
+void xw_link_rx_reuse(void *p, size_t n);
 
 /* A frame of len bytes has been received into p (from xw_link_rx_alloc): hand it
  * to netif->input.  Returns p consumed (1), or 0 when the frame was malformed
