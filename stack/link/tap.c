@@ -39,6 +39,7 @@
 #include <fcntl.h>
 #include <net/if.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -146,7 +147,7 @@ static struct pbuf *rxbuf_alloc(void)
     pthread_mutex_unlock(&rxpool_lock);
     if (!b && !(b = malloc(sizeof(*b))))
         return NULL;
-    xw_link_rx_reuse(b->data, sizeof(b->data));
+    xw_link_rx_reuse(b->data, sizeof(*b) - offsetof(struct rxbuf, data)); /* (and its padding) */
     b->pc.custom_free_function = rxbuf_free;
     return pbuf_alloced_custom(PBUF_RAW, TAP_RX_CAP, PBUF_RAM, &b->pc, b->data, TAP_RX_CAP);
 }
