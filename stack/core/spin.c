@@ -214,6 +214,13 @@ static int beat(int mine, uint64_t now, int demand)
     return mine;
 }
 
+/* What a process's demand can take: a process never spins on more than
+ * half the CPUs (the sampler's cap), so more is not taken from the others. */
+static int usable(int demand)
+{
+    return demand < ncpu / 2 ? demand : ncpu / 2;
+}
+
 /* The free cores go to the fresh slots' demands in slot order: this
  * process's share. */
 static int share(int mine, uint64_t now)
@@ -222,10 +229,10 @@ static int share(int mine, uint64_t now)
 
     if (mine < 0)
         return 0;
-    mydemand = (int)atomic_load(&board->slot[mine].demand);
+    mydemand = usable((int)atomic_load(&board->slot[mine].demand));
     for (int i = 0; i < mine && left > 0; i++)
         if (fresh(i, now))
-            left -= (int)atomic_load(&board->slot[i].demand);
+            left -= usable((int)atomic_load(&board->slot[i].demand));
     if (left <= 0)
         return 0;
     return mydemand < left ? mydemand : left;
