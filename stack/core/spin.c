@@ -221,21 +221,27 @@ static int usable(int demand)
     return demand < ncpu / 2 ? demand : ncpu / 2;
 }
 
-/* The free cores go to the fresh slots' demands in slot order: this
- * process's share. */
+/* The free cores go to the fresh slots' demands, the largest demand first
+ * (the process with the most threads waiting at once: its waits come most
+ * often), then in slot order: this process's share.  (In slot order alone, a
+ * pre-fork server's 2 workers could take both cores of two ahead of the
+ * process of its 16 clients, whose every reply then woke a sleeper: 85k
+ * requests/s against 520-720k with the clients' process served first.) */
 static int share(int mine, uint64_t now)
 {
     int left = free_cores(now), mydemand;
 
     if (mine < 0)
         return 0;
-    mydemand = usable((int)atomic_load(&board->slot[mine].demand));
-    for (int i = 0; i < mine && left > 0; i++)
-        if (fresh(i, now))
-            left -= usable((int)atomic_load(&board->slot[i].demand));
+    mydemand = (int)atomic_load(&board->slot[mine].demand);
+    for (int i = 0; i < SLOTS && left > 0; i++) {
+        int d = (int)atomic_load(&board->slot[i].demand);
+        if (i != mine && fresh(i, now) && (d > mydemand || (d == mydemand && i < mine)))
+            left -= usable(d);
+    }
     if (left <= 0)
         return 0;
-    return mydemand < left ? mydemand : left;
+    return usable(mydemand) < left ? usable(mydemand) : left;
 }
 
 static void *sampler(void *arg)
