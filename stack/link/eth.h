@@ -36,11 +36,13 @@ unsigned xw_link_eth_mtu(unsigned mtu);
 int xw_link_eth_add(struct xw_link *l, netif_init_fn init);
 
 /* Allocate a pbuf able to hold one frame of netif's MTU (PBUF_RAW, PBUF_RAM,
- * one contiguous buffer to receive into).  NULL when out of memory. */
+ * one contiguous buffer to receive into; from the process's pool of 64 KiB
+ * buffers for an MTU over XW_LINK_RX_POOL_FROM).  NULL when out of memory. */
 struct pbuf *xw_link_rx_alloc(const struct netif *netif);
-/* A receive buffer of n bytes at p used again (a link's pool): readable again
- * under AddressSanitizer (a delivery poisons the bytes past its frame). */
-void xw_link_rx_reuse(void *p, size_t n);
+/* A pbuf of len bytes (at most XW_LINK_RX_POOLED) from that pool. */
+#define XW_LINK_RX_POOLED 0xFFFF
+#define XW_LINK_RX_POOL_FROM 16384
+struct pbuf *xw_link_rx_pooled(size_t len);
 
 /* A frame of len bytes has been received into p (from xw_link_rx_alloc): hand it
  * to netif->input.  Returns p consumed (1), or 0 when the frame was malformed

@@ -38,7 +38,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <net/if.h>
-#include <pthread.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -104,53 +103,6 @@ struct tap {
     struct tap_gso gso;
     struct tap_stats st;
 };
-
-/* Receive buffers with the offloads (64 KiB each) go to a small pool when lwIP
- * and the sockets let go of them, not back to malloc, which would hand their
- * pages back to the kernel and fault them in again (a quarter of a receiver's
- * time at full speed).  One pool for the process: a buffer may outlive its
- * link in a socket's queue, and be let go by any thread. */
-#define RXPOOL_MAX 32
-struct rxbuf {
-    struct pbuf_custom pc; /* first: lwIP's free function gets its pbuf */
-    struct rxbuf *next;
-    uint8_t data[TAP_RX_CAP];
-};
-static pthread_mutex_t rxpool_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct rxbuf *rxpool;
-static unsigned rxpool_n;
-
-static void rxbuf_free(struct pbuf *p)
-{
-    struct rxbuf *b = (struct rxbuf *)(void *)p;
-
-    pthread_mutex_lock(&rxpool_lock);
-    if (rxpool_n < RXPOOL_MAX) {
-        b->next = rxpool;
-        rxpool = b;
-        rxpool_n++;
-        b = NULL;
-    }
-    pthread_mutex_unlock(&rxpool_lock);
-    free(b);
-}
-
-static struct pbuf *rxbuf_alloc(void)
-{
-    struct rxbuf *b;
-
-    pthread_mutex_lock(&rxpool_lock);
-    if ((b = rxpool) != NULL) {
-        rxpool = b->next;
-        rxpool_n--;
-    }
-    pthread_mutex_unlock(&rxpool_lock);
-    if (!b && !(b = malloc(sizeof(*b))))
-        return NULL;
-    xw_link_rx_reuse(b->data, sizeof(*b) - offsetof(struct rxbuf, data)); /* (and its padding) */
-    b->pc.custom_free_function = rxbuf_free;
-    return pbuf_alloced_custom(PBUF_RAW, TAP_RX_CAP, PBUF_RAM, &b->pc, b->data, TAP_RX_CAP);
-}
 
 /* The netif's checksum control for a received frame whose transport checksum
  * the kernel vouches for (trusted) or not, and between frames (not). */
@@ -379,7 +331,7 @@ static int tap_input(struct xw_link *l)
         struct virtio_net_hdr h;
         ssize_t n;
 
-        if (!t->rx && !(t->rx = t->vnet ? rxbuf_alloc()
+        if (!t->rx && !(t->rx = t->vnet ? xw_link_rx_pooled(TAP_RX_CAP)
                                          : pbuf_alloc(PBUF_RAW, (u16_t)t->rx_cap, PBUF_RAM)))
             return got ? got : -ENOMEM;
         n = rx_read(t, &h);
