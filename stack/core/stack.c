@@ -625,6 +625,7 @@ void xw_stack_forget(void)
 
 static void forget_in_child(void)
 {
+    xw_link_rx_pool_forget();
     if (!xw_keeper_forking())
         xw_stack_forget();
 }

@@ -114,6 +114,13 @@ static void rxbuf_free(struct pbuf *p)
     free(b);
 }
 
+void xw_link_rx_pool_forget(void)
+{
+    rxpool = NULL; /* (the parent's: left as they are, untouched here) */
+    rxpool_n = 0;
+    atomic_flag_clear(&rxpool_lock);
+}
+
 struct pbuf *xw_link_rx_pooled(size_t len)
 {
     struct rxbuf *b;

@@ -43,6 +43,9 @@ struct pbuf *xw_link_rx_alloc(const struct netif *netif);
 #define XW_LINK_RX_POOLED 0xFFFF
 #define XW_LINK_RX_POOL_FROM 16384
 struct pbuf *xw_link_rx_pooled(size_t len);
+/* In a forked child: the pool starts empty and unlocked (a thread of the
+ * parent may have held it at the fork). */
+void xw_link_rx_pool_forget(void);
 
 /* A frame of len bytes has been received into p (from xw_link_rx_alloc): hand it
  * to netif->input.  Returns p consumed (1), or 0 when the frame was malformed
