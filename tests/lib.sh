@@ -251,3 +251,8 @@ shim_env() {
 
 # ring_used FILE: the stack logged a ring connection in FILE.
 ring_used() { grep -q "fd [0-9]*: ring path" "$1" || die "no ring path in $1"; }
+
+# pgrep_here ARGS...: pgrep among the processes of this test's network
+# namespace (its own under in_netns): a second suite running on the machine
+# at the same time has processes with the same command lines.
+pgrep_here() { pgrep --ns $$ --nslist net "$@"; }

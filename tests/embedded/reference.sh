@@ -45,7 +45,7 @@ serve() {
     bg -e "$WORK/$mode.err" "$log" on_hub $net.1/24 "$REF" $mode 7000 2
     wait_line "$log" "listening on port 7000" 10 $LAST_PID
     SRV=$LAST_PID
-    pid=$(pgrep -f "xway-refport $mode 7000") || die "no reference port process"
+    pid=$(pgrep_here -f "xway-refport $mode 7000") || die "no reference port process"
     threads=$(awk '/^Threads:/ { print $2 }' /proc/$pid/status)
     [ "$threads" = 1 ] || die "the reference port runs $threads threads"
     on_hub $net.2/24 timeout 60 "$ECHO" -c $net.1 -p 7000 < "$WORK/in" > "$WORK/$mode.out1" \

@@ -28,7 +28,7 @@ echo "ok: $N connections served by forked children (one exec'ing cat) and the pa
 # doubling while nothing happens, up to 1.6 s; they were every 100 ms).
 pump_wakes() { # PORT: threads named xway-pump in the server, their voluntary switches
     local t=0 n=0 p s
-    for p in $(pgrep -f "fork_echo server 10.77.9.1 $1"); do
+    for p in $(pgrep_here -f "fork_echo server 10.77.9.1 $1"); do
         for s in /proc/$p/task/*; do
             [ "$(cat "$s/comm" 2>/dev/null)" = xway-pump ] || continue
             n=$((n + 1))

@@ -27,7 +27,7 @@ run() {
     sleep 1
     T0=$("$LIVE" now)
     local victim
-    victim=$(pgrep -f "xwt_live client 10.77.91.1 $port") || die "no client process"
+    victim=$(pgrep_here -f "xwt_live client 10.77.91.1 $port") || die "no client process"
     kill -STOP $victim
     wait_for "$WORK/$mode-srv.log" recv-ended 8 $srv
     local rc=$?

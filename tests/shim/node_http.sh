@@ -24,7 +24,7 @@ JS
 bg -e "$WORK/node.err" "$WORK/node.out" timeout 120 env XWAY_ADDR=10.77.14.1/24 "$RUN" node "$WORK/srv.js"
 NODE=$LAST_PID
 wait_line "$WORK/node.out" listening 20 $NODE
-NPID=$(pgrep -f "node $WORK/srv.js" | tail -1)
+NPID=$(pgrep_here -f "node $WORK/srv.js" | tail -1)
 fds0=$(ls /proc/$NPID/fd | wc -l)
 C="timeout 100 env XWAY_ADDR=10.77.14.2/24 $RUN"
 head -c 5000000 /dev/urandom >"$WORK/post.bin"

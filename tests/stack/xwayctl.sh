@@ -87,7 +87,7 @@ EOF
 echo "ok: stats --reset"
 
 # Killed: gone from the list, its socket removed.
-CLI1=$(pgrep -f "xwt_live client 10.77.92.1 7401") || die "no ring client process"
+CLI1=$(pgrep_here -f "xwt_live client 10.77.92.1 7401") || die "no ring client process"
 kill -9 $CLI1
 while kill -0 $CLI1 2>/dev/null; do sleep 0.05; done
 "$CTL" --json > "$WORK/after.json"

@@ -43,8 +43,8 @@ round() { # PORT WHO(listener|client) [back]
     track $cli
     wait_line "$d/srv.err" "ring path" 10
     sleep 0.3
-    if [ "$who" = listener ]; then pid=$(pgrep -f "^nc -l -N 10.77.82.1 $port")
-    else pid=$(pgrep -f "^nc -N 10.77.82.1 $port"); fi
+    if [ "$who" = listener ]; then pid=$(pgrep_here -f "^nc -l -N 10.77.82.1 $port")
+    else pid=$(pgrep_here -f "^nc -N 10.77.82.1 $port"); fi
     [ -n "$pid" ] || die "$who: no nc process"
     "$CTL" sim-move --pid "$pid" --host "$host2" >"$d/move.out" 2>&1 ||
         die "sim-move $who: $(cat "$d/move.out")"
