@@ -96,13 +96,13 @@ static pid_t fork_spinner(int threads, _Atomic int *limits, int i)
         CHECK(pthread_create(&t, NULL, spin_forever, NULL) == 0);
     }
     uint64_t from = now_ms() + 300;
-    for (unsigned looks = 0, some = 0;;) {
+    for (unsigned looks = 0, may = 0;;) {
         wait_once();
         if (now_ms() < from)
             continue;
         looks++;
-        some += xw_spin_limit() >= 1;
-        atomic_store(&limits[i], (int)(some * 100 / looks));
+        may += xw_spin_limit() >= 1;
+        atomic_store(&limits[i], (int)(may * 100 / looks));
     }
 }
 
