@@ -99,8 +99,10 @@ int xw_rpath_check_owned(struct xw_sock *s, int events)
 }
 
 /* The channel's -errno as the socket's.  As with TCP on Linux, a reset is
- * reported once; after that the connection is just gone (EPIPE / EOF). */
-static int sock_error(struct xw_sock *s, long err, bool sending)
+ * reported once; after that the connection is just gone (EPIPE / EOF).  A
+ * call that moved bytes first (moved) returns its count: the error is the
+ * next call's, looked at here but not taken. */
+static int sock_error(struct xw_sock *s, long err, bool sending, bool moved)
 {
     int e;
 
@@ -116,7 +118,7 @@ static int sock_error(struct xw_sock *s, long err, bool sending)
         return -EAGAIN;
     e = atomic_load_explicit(&s->err, memory_order_relaxed);
 
-    if (atomic_exchange(&s->ring.err_seen, true))
+    if (moved ? atomic_load(&s->ring.err_seen) : atomic_exchange(&s->ring.err_seen, true))
         return sending ? -EPIPE : 0;
     if (e)
         return -e;
@@ -311,13 +313,15 @@ int xw_rpath_forward(struct xw_sock *s, bool (*fn)(void *arg), void *arg)
 }
 
 /* A send step that moved nothing (n: -EAGAIN, the ring is full, or the
- * channel's -errno): the call's error, or 0 once the ring has room again. */
-static int send_stalled(struct xw_sock *s, ssize_t n, bool nonblock, uint64_t deadline)
+ * channel's -errno): the call's error, or 0 once the ring has room again.
+ * moved: the call moved bytes before (sock_error). */
+static int send_stalled(struct xw_sock *s, ssize_t n, bool nonblock, uint64_t deadline,
+                        bool moved)
 {
     int r;
 
     if (n != -EAGAIN)
-        return sock_error(s, n, true);
+        return sock_error(s, n, true, moved);
     if (nonblock)
         return -EAGAIN;
     r = xw_rpath_wait(s, XW_CHAN_WRITABLE, deadline);
@@ -325,7 +329,7 @@ static int send_stalled(struct xw_sock *s, ssize_t n, bool nonblock, uint64_t de
         return r == -ETIMEDOUT ? -EAGAIN : r;
     if (r & XW_CHAN_ERROR)
         return sock_error(s, xw_channel_error(s->ring.ch) ? xw_channel_error(s->ring.ch)
-                                                         : -ECONNRESET, true);
+                                                         : -ECONNRESET, true, moved);
     return 0;
 }
 
@@ -363,7 +367,8 @@ again:
             off += (size_t)n;
             continue;
         }
-        err = send_stalled(s, n == 0 ? -EAGAIN : n, nonblock, deadline);
+        err = send_stalled(s, n == 0 ? -EAGAIN : n, nonblock, deadline,
+                           done || (flags & XW_MSG_CONT));
     }
     if (err == -EAGAIN || done < total)
         atomic_fetch_add_explicit(&s->ring.tx_stalls, 1, memory_order_relaxed);
@@ -441,7 +446,7 @@ static ssize_t ring_sendfile_body(struct xw_sock *s, xw_fill_fn fill, void *arg,
         }
         if (n == 0) /* the end of the file */
             break;
-        err = f.err ? -f.err : send_stalled(s, n, nonblock, deadline);
+        err = f.err ? -f.err : send_stalled(s, n, nonblock, deadline, done);
     }
     if (err == -EAGAIN)
         atomic_fetch_add_explicit(&s->ring.tx_stalls, 1, memory_order_relaxed);
@@ -585,7 +590,7 @@ static ssize_t ring_recv_body(struct xw_sock *s, const struct iovec *iov, int io
             break;
         }
         if (n != -EAGAIN) {
-            ret = sock_error(s, n, false);
+            ret = sock_error(s, n, false, flags & XW_MSG_CONT);
             break;
         }
         if (nonblock) {
@@ -598,7 +603,8 @@ static ssize_t ring_recv_body(struct xw_sock *s, const struct iovec *iov, int io
             break;
         }
         if ((r & XW_CHAN_ERROR) && !(r & XW_CHAN_READABLE) && atomic_load_explicit(&s->err, memory_order_relaxed)) {
-            ret = sock_error(s, -ECONNRESET, false);
+            /* (MSG_WAITALL's bytes so far are the call's; the reset the next's) */
+            ret = got ? (ssize_t)got : sock_error(s, -ECONNRESET, false, flags & XW_MSG_CONT);
             break;
         }
     }
@@ -649,7 +655,7 @@ static ssize_t ring_zc_view_body(struct xw_sock *s, struct iovec seg[2], bool no
         if (n == 0)
             return 0;
         if (n != -EAGAIN)
-            return sock_error(s, n, false);
+            return sock_error(s, n, false, false);
         if (nonblock) {
             if (fd_exact(s))
                 refresh(s, false);
@@ -660,7 +666,7 @@ static ssize_t ring_zc_view_body(struct xw_sock *s, struct iovec seg[2], bool no
             return r == -ETIMEDOUT ? -EAGAIN : r;
         if ((r & XW_CHAN_ERROR) && !(r & XW_CHAN_READABLE) &&
             atomic_load_explicit(&s->err, memory_order_relaxed))
-            return sock_error(s, -ECONNRESET, false);
+            return sock_error(s, -ECONNRESET, false, false);
     }
 }
 
@@ -705,7 +711,7 @@ static ssize_t ring_zc_reserve_body(struct xw_sock *s, size_t want, struct iovec
         }
         dir_give(&s->ring.tx_busy);
         zc_closed(s);
-        err = send_stalled(s, n, nonblock, deadline);
+        err = send_stalled(s, n, nonblock, deadline, false);
         if (err == -EAGAIN) {
             atomic_fetch_add_explicit(&s->ring.tx_stalls, 1, memory_order_relaxed);
             if (fd_exact(s))
@@ -724,7 +730,7 @@ static ssize_t ring_zc_commit(struct xw_sock *s, size_t n, int flags)
     dir_give(&s->ring.tx_busy);
     if (err) {
         zc_closed(s);
-        err = sock_error(s, err, true);
+        err = sock_error(s, err, true, false);
         return err == -EAGAIN ? -ECONNRESET : err;
     }
     atomic_fetch_add_explicit(&s->ring.tx_bytes, n, memory_order_relaxed);

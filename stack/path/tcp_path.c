@@ -863,7 +863,9 @@ static ssize_t path_recv(struct xw_sock *s, const struct iovec *iov, int iovcnt,
         }
         if (got)
             return (ssize_t)got;
-        return rc == 2 ? take_err(s) : rc;
+        if (rc == 2)
+            return (flags & XW_MSG_CONT) ? -s->err : take_err(s);
+        return rc;
     }
 }
 
@@ -967,6 +969,8 @@ static ssize_t path_send(struct xw_sock *s, const struct iovec *iov, int iovcnt,
         if (s->err) {
             if (sent)
                 break;
+            if (flags & XW_MSG_CONT)
+                return -s->err;
             rc = s->err;
             s->err = 0;
             xw_sock_changed(s);

@@ -436,6 +436,7 @@ static ssize_t path_io(struct xw_sock *s, bool sending, const struct iovec *iov,
             }
             iov = rest;
             iovcnt = n;
+            flags |= XW_MSG_CONT;
             continue;
         }
         if (rc != -EAGAIN)
@@ -460,7 +461,7 @@ static ssize_t rest_locked(struct xw_sock *s, bool sending, const struct iovec *
 
     xw_stack_lock();
     if (n > 0 && !s->closing)
-        rc = path_io(s, sending, rest, n, total - done, flags);
+        rc = path_io(s, sending, rest, n, total - done, flags | XW_MSG_CONT);
     xw_stack_leave();
     if (rest && rest != local)
         free(rest);

@@ -41,6 +41,11 @@
 #define XW_MSG_DONTWAIT 0x40
 #define XW_MSG_WAITALL 0x100
 #define XW_MSG_NOSIGNAL 0x4000
+/* Internal (no caller's flag: the calls accept only the ones they know): the
+ * rest of a call that moved bytes on the path it switched from.  A pending
+ * error is then reported to the call but not taken: the call returns its
+ * count, and the error is the next call's, as after any partial transfer. */
+#define XW_MSG_CONT 0x8000000
 /* The readiness events of a user-space waiter (path.h: look), epoll's. */
 #define XW_EPOLLIN 0x001
 #define XW_EPOLLOUT 0x004

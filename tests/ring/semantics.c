@@ -2,7 +2,9 @@
  * writes, one 64 MiB send, half-close in both directions, MSG_PEEK, MSG_WAITALL,
  * nonblocking EAGAIN, SO_RCVTIMEO, xway_poll, epoll level- and edge-triggered
  * (EPOLLIN when the peer writes, EPOLLOUT when a full ring drains).  Every byte
- * verified.  A peer's SO_LINGER close gives EOF promptly. */
+ * verified.  A peer's SO_LINGER close gives EOF promptly; a peer's reset while
+ * a send waits on a full ring: the send returns what it moved and the next one
+ * reports the reset (once; then EPIPE, and recv EOF), as with kernel TCP. */
 #include "peer.h"
 #include "ringtest.h"
 #include "testlib.h"
@@ -86,6 +88,14 @@ static int server(int ctl, void *arg)
             uint64_t t0 = xw_now_ns();
             xway_close(fd);
             printf("server: lingering close took %.3f s\n", (double)(xw_now_ns() - t0) / 1e9);
+            xwt_ctl_send(ctl, 'd');
+            continue;
+        }
+        case 'R': { /* reads nothing; resets once the client's send waits */
+            struct linger lg = { 1, 0 };
+            usleep(300000);
+            CHECK(xway_setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)) == 0);
+            xway_close(fd);
             xwt_ctl_send(ctl, 'd');
             continue;
         }
@@ -330,6 +340,35 @@ static void linger_case(void)
     xway_close(fd);
 }
 
+/* The peer resets while our blocking send waits for room: the send returns
+ * the bytes it moved, the next one ECONNRESET (the error is not lost with the
+ * partial count), then EPIPE; recv EOF. */
+static void reset_case(void)
+{
+    static char buf[1 << 20];
+    size_t sent = 0;
+    ssize_t n;
+    int e = 0, calls = 0;
+    int fd = open_case('R');
+
+    do {
+        n = xway_send(fd, buf, sizeof(buf), MSG_NOSIGNAL);
+        e = errno;
+        calls++;
+        if (n > 0)
+            sent += (size_t)n;
+    } while (n > 0);
+    printf("reset while a send waits: %zu byte(s) in %d call(s), then %s\n", sent, calls - 1,
+           strerror(e));
+    CHECK(sent > 0);
+    CHECK_EQ(e, ECONNRESET);
+    CHECK_EQ(xway_send(fd, buf, 1, MSG_NOSIGNAL), -1);
+    CHECK_EQ(errno, EPIPE);
+    CHECK_EQ(xway_recv(fd, buf, 1, 0), 0);
+    CHECK_EQ(xwt_ctl_recv(ctl), 'd');
+    xway_close(fd);
+}
+
 int main(void)
 {
     const char *hub = xwt_setup(150);
@@ -344,6 +383,7 @@ int main(void)
     half_close_cases();
     readiness_cases();
     linger_case();
+    reset_case();
     xwt_ctl_send(ctl, 'q');
     xwt_join(&s);
     xway_fini();
