@@ -123,7 +123,8 @@ static int sock_error(struct xw_sock *s, long err, bool sending, bool moved)
     if (e)
         return -e;
     if (err == -EPROTO) {
-        xw_warn_peer("fd %d: the ring peer broke the ring protocol: connection reset", s->fd);
+        if (!moved) /* (said once: by the call that takes it) */
+            xw_warn_peer("fd %d: the ring peer broke the ring protocol: connection reset", s->fd);
         return -ECONNRESET;
     }
     return (int)err;
