@@ -167,23 +167,33 @@ int xw_poll_look(int fd, uint64_t *tok, int arm, uint32_t *mask, uint32_t marks[
 static pthread_key_t waiter_key;
 static pthread_once_t waiter_once = PTHREAD_ONCE_INIT;
 static __thread struct xw_waiter *thread_waiter;
-static __thread pid_t thread_waiter_pid;
+/* A forked child's threads have the parent's waiters: the generation of the
+ * process (bumped in a child at fork) says whose a thread's waiter is,
+ * without a getpid on every poll. */
+static _Atomic unsigned waiter_gen;
+static __thread unsigned thread_waiter_gen;
 
 static void waiter_gone(void *w)
 {
     xw_waiter_put(w);
 }
 
+static void waiter_forked(void)
+{
+    atomic_fetch_add(&waiter_gen, 1);
+}
+
 static void waiter_key_init(void)
 {
     pthread_key_create(&waiter_key, waiter_gone);
+    pthread_atfork(NULL, NULL, waiter_forked);
 }
 
 static struct xw_waiter *my_waiter(void)
 {
-    pid_t pid = getpid();
+    unsigned gen = atomic_load_explicit(&waiter_gen, memory_order_relaxed);
 
-    if (thread_waiter && thread_waiter_pid != pid) {
+    if (thread_waiter && thread_waiter_gen != gen) {
         close(thread_waiter->efd); /* the parent's: not ours to free */
         thread_waiter = NULL;
     }
@@ -191,7 +201,7 @@ static struct xw_waiter *my_waiter(void)
         pthread_once(&waiter_once, waiter_key_init);
         if (!(thread_waiter = xw_waiter_new()))
             return NULL;
-        thread_waiter_pid = pid;
+        thread_waiter_gen = gen;
         pthread_setspecific(waiter_key, thread_waiter);
     }
     return thread_waiter;
