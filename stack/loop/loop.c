@@ -74,13 +74,14 @@ int xw_stack_route_check(const ip_addr_t *dst)
 
 /* ---- socket.h: the table, readiness, waits ------------------------------------- */
 
-int xw_sock_new(int domain, bool nonblock, bool cloexec, struct xw_sock **out)
+int xw_sock_new(int domain, bool nonblock, bool cloexec, bool connected, struct xw_sock **out)
 {
     struct xw_sock *s;
     unsigned h;
 
     (void)nonblock;
     (void)cloexec;
+    (void)connected;
     for (h = 0; h < lp.cap && lp.table[h]; h++)
         ;
     if (h == lp.cap)
@@ -263,7 +264,7 @@ int xway_core_socket(int family)
         return -ENETDOWN;
     if (family != XW_AF_INET && family != XW_AF_INET6)
         return -EAFNOSUPPORT;
-    rc = xw_sock_new(family, true, false, &s);
+    rc = xw_sock_new(family, true, false, false, &s);
     return rc < 0 ? rc : s->fd;
 }
 

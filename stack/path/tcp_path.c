@@ -374,7 +374,7 @@ static err_t on_accept(void *arg, struct tcp_pcb *newpcb, err_t err)
     l = rp_pick(l);
     if (l->closing || l->aq_len == l->aq_cap)
         return ERR_MEM; /* lwIP aborts the new connection */
-    rc = xw_sock_new(l->domain, false, false, &s);
+    rc = xw_sock_new(l->domain, false, false, true, &s);
     if (rc < 0) {
         xw_warn("accept on fd %d: no socket for the new connection: %s", l->fd,
                 xway_port_strerror(-rc));
@@ -1220,6 +1220,9 @@ static void tcp_readiness(struct xw_sock *s, bool settle, bool *rd, bool *wr)
 
 static void tcp_changed(struct xw_sock *s)
 {
+    /* A connection not accepted yet: no one has its fd (the accept shows it). */
+    if (s->doomed || s->queued)
+        return;
     xw_sock_ready_begin(s);
     /* Every arrival is an edge (edge-triggered pollers), as on a kernel socket. */
     if (s->tcp.arrived && s->polled && readable(s))

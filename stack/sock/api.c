@@ -143,7 +143,7 @@ int xway_socket(int domain, int type, int protocol)
         errno = -rc;
         return -1;
     }
-    rc = xw_sock_new(domain, type & SOCK_NONBLOCK, type & SOCK_CLOEXEC, &s);
+    rc = xw_sock_new(domain, type & SOCK_NONBLOCK, type & SOCK_CLOEXEC, false, &s);
     return (int)xw_api_leave(rc < 0 ? rc : s->fd);
 }
 

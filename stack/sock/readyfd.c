@@ -6,7 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-int xw_ready_open(struct xw_ready *r, bool cloexec)
+int xw_ready_open(struct xw_ready *r, bool cloexec, bool writable)
 {
     int sv[2], small = 1; /* the kernel rounds up to its minimum */
 
@@ -20,10 +20,10 @@ int xw_ready_open(struct xw_ready *r, bool cloexec)
     r->a = sv[0];
     r->b = sv[1];
     r->rd = false;
-    r->wr = true;
+    r->wr = true; /* (as made: A's buffer empty) */
     r->off = r->rdhup = r->hup = r->err = false;
     pthread_mutex_init(&r->lock, NULL);
-    xw_ready_set(r, false, false);
+    xw_ready_set(r, false, writable);
     return 0;
 }
 

@@ -25,8 +25,10 @@ struct xw_ready {
     pthread_mutex_t lock;
 };
 
-/* Create with readable=false, writable=false.  0 or -errno. */
-int xw_ready_open(struct xw_ready *r, bool cloexec);
+/* Create with readable=false and writable as given (an established
+ * connection's socket: writable, without filling A's buffer only to drain it
+ * at the first readiness).  0 or -errno. */
+int xw_ready_open(struct xw_ready *r, bool cloexec, bool writable);
 void xw_ready_close(struct xw_ready *r);
 void xw_ready_set(struct xw_ready *r, bool readable, bool writable);
 /* The same with r->lock held by the caller, who computed the state under it

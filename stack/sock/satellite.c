@@ -91,7 +91,7 @@ static int adopt(const struct xw_chan_desc *d, const struct xw_owner_conn *names
     if (rc == 0)
         rc = xw_channel_adopt(xw_rev_xenif(), d, &ch);
     if (rc == 0)
-        rc = xw_sock_new(domain, flags & SOCK_NONBLOCK, flags & SOCK_CLOEXEC, &s);
+        rc = xw_sock_new(domain, flags & SOCK_NONBLOCK, flags & SOCK_CLOEXEC, true, &s);
     if (rc < 0) {
         xw_channel_drop(ch);
         xw_stack_unlock();

@@ -273,7 +273,9 @@ struct xw_sock *xw_sock_lookup(int fd);
  * Release with xw_sock_put_fast. */
 struct xw_sock *xw_sock_get_fast(int fd);
 void xw_sock_put_fast(struct xw_sock *s);
-int xw_sock_new(int domain, bool nonblock, bool cloexec, struct xw_sock **out);
+/* A new socket and its pollable fd (connected: an established connection's,
+ * writable from the start).  0 or -errno. */
+int xw_sock_new(int domain, bool nonblock, bool cloexec, bool connected, struct xw_sock **out);
 /* A new socket's fields (the host allocated it zeroed): its number fd, its
  * id, the defaults of a TCP socket (buffers, keep-alive), the TCP path. */
 void xw_sock_init(struct xw_sock *s, int fd, uint64_t id, int domain, bool nonblock);

@@ -142,14 +142,14 @@ static struct xw_sock *sock_alloc(void)
 
 static uint64_t last_id; /* (lock held) */
 
-int xw_sock_new(int domain, bool nonblock, bool cloexec, struct xw_sock **out)
+int xw_sock_new(int domain, bool nonblock, bool cloexec, bool connected, struct xw_sock **out)
 {
     struct xw_sock *s = sock_alloc();
     int rc;
 
     if (!s)
         return -ENOMEM;
-    rc = xw_ready_open(&xw_lx(s)->ready, cloexec);
+    rc = xw_ready_open(&xw_lx(s)->ready, cloexec, connected);
     if (rc < 0)
         goto out_free;
     xw_lx(s)->sleepers = 0;
