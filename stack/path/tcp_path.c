@@ -1220,8 +1220,9 @@ static void tcp_readiness(struct xw_sock *s, bool settle, bool *rd, bool *wr)
 
 static void tcp_changed(struct xw_sock *s)
 {
-    /* A connection not accepted yet: no one has its fd (the accept shows it). */
-    if (s->doomed || s->queued)
+    /* A connection not accepted yet: no one has its fd (the accept shows it).
+     * A blocking connect: its caller is inside it (its end shows the outcome). */
+    if (s->doomed || s->queued || s->connect_quiet)
         return;
     xw_sock_ready_begin(s);
     /* Every arrival is an edge (edge-triggered pollers), as on a kernel socket. */

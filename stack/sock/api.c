@@ -143,7 +143,7 @@ int xway_socket(int domain, int type, int protocol)
         errno = -rc;
         return -1;
     }
-    rc = xw_sock_new(domain, type & SOCK_NONBLOCK, type & SOCK_CLOEXEC, false, &s);
+    rc = xw_sock_new(domain, type & SOCK_NONBLOCK, type & SOCK_CLOEXEC, true, &s);
     return (int)xw_api_leave(rc < 0 ? rc : s->fd);
 }
 
@@ -270,11 +270,42 @@ int xway_accept(int fd, struct sockaddr *addr, socklen_t *len)
     return xway_accept4(fd, addr, len, 0);
 }
 
+/* Connect, and unless nonblocking wait for the outcome.  A blocking connect's
+ * socket publishes no readiness meanwhile (its caller is inside the call): a
+ * fresh socket's fd is writable, and shown "not writable" while connecting
+ * only to be drained again at the end, two system calls for no one. */
+static int connect_wait(struct xw_sock *s, const ip_addr_t *ip, u16_t port)
+{
+    bool quiet = !s->nonblock && !s->connect_quiet, changed = quiet;
+    uint64_t deadline;
+    int rc;
+
+    s->connect_quiet |= quiet;
+    rc = xw_tcp_connect(s, ip, port);
+    if (rc == 0 && s->nonblock)
+        rc = -EINPROGRESS;
+    deadline = xw_deadline(s->sndtimeo_us);
+    while (rc == 0 && s->state == XW_SS_CONNECTING) {
+        rc = xw_sock_wait(s, deadline);
+        if (rc == -ETIMEDOUT)
+            rc = -EINPROGRESS;
+    }
+    if (rc == 0 && s->state != XW_SS_CONNECTED) {
+        rc = s->err ? -s->err : -ECONNREFUSED;
+        s->err = 0;
+        changed = true;
+    }
+    if (quiet)
+        s->connect_quiet = false;
+    if (changed)
+        xw_sock_changed(s);
+    return rc;
+}
+
 int xway_connect(int fd, const struct sockaddr *addr, socklen_t len) XW_EXPORT;
 int xway_connect(int fd, const struct sockaddr *addr, socklen_t len)
 {
     struct xw_sock *s = xw_api_enter(fd);
-    uint64_t deadline;
     ip_addr_t ip;
     u16_t port;
     int rc;
@@ -285,24 +316,7 @@ int xway_connect(int fd, const struct sockaddr *addr, socklen_t len)
     if (rc == 0 && ip_addr_isany(&ip))
         rc = -ECONNREFUSED;
     if (rc == 0)
-        rc = xw_tcp_connect(s, &ip, port);
-    if (rc < 0)
-        return (int)xw_api_leave(rc);
-    if (s->nonblock)
-        return (int)xw_api_leave(-EINPROGRESS);
-    deadline = xw_deadline(s->sndtimeo_us);
-    while (s->state == XW_SS_CONNECTING) {
-        rc = xw_sock_wait(s, deadline);
-        if (rc == -ETIMEDOUT)
-            return (int)xw_api_leave(-EINPROGRESS);
-        if (rc < 0)
-            return (int)xw_api_leave(rc);
-    }
-    if (s->state != XW_SS_CONNECTED) {
-        rc = s->err ? -s->err : -ECONNREFUSED;
-        s->err = 0;
-        xw_sock_changed(s);
-    }
+        rc = connect_wait(s, &ip, port);
     return (int)xw_api_leave(rc);
 }
 

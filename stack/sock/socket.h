@@ -197,6 +197,7 @@ struct xw_sock {
     struct xw_sock *listener;  /* acceptor, while negotiating */
     bool hs_done;              /* the outcome has been applied */
     bool doomed;               /* never shown to the application; freed when lost */
+    bool connect_quiet;        /* a blocking connect in progress: readiness published at its end */
     struct xw_sock *queued;    /* the listener whose accept queue holds it */
     struct xw_chan_offer hs_offer; /* fault injection: an offer answered late */
 
