@@ -43,7 +43,9 @@ struct xw_channel {
     bool budget_mapped;    /* acceptor: counted against its peer's rings */
     bool borrowed;         /* adopted: the port is another process's */
     bool lent;             /* another process moves our indices (adopted it) */
-    uint32_t intf_ref;     /* acceptor: the offer's, for xw_channel_describe */
+    bool was_lent;         /* lent at some time: never parked */
+    uint32_t intf_ref;     /* the interface page's ref (the offer's) */
+    uint32_t peer_port;    /* acceptor: the creator's port (the offer's) */
     uint32_t shift;
     uint64_t nonce, key;
     unsigned spin_us;
@@ -185,6 +187,7 @@ int xw_channel_create(struct xw_xenif *x, uint32_t peer_domid, const struct xw_c
     ch->intf->nonce = ch->nonce;
     ch->intf->key = ch->key;
     setup_rings(ch);
+    ch->intf_ref = intf_ref;
     *offer = (struct xw_chan_offer){ .domid = x->domid, .intf_ref = intf_ref,
                                      .port = (uint32_t)ch->port, .ring_shift = ch->shift,
                                      .key = ch->key };
@@ -337,6 +340,7 @@ int xw_channel_accept(struct xw_xenif *x, const struct xw_chan_offer *offer,
     ch->x = x;
     ch->peer_domid = offer->domid;
     ch->intf_ref = offer->intf_ref;
+    ch->peer_port = offer->port;
     ch->key = offer->key;
     err = accept_params(p, offer, &ch->spin_us);
     if (err)
@@ -887,6 +891,7 @@ int xw_channel_describe(const struct xw_channel *ch, struct xw_chan_desc *d)
 void xw_channel_lend(struct xw_channel *ch, bool lent)
 {
     ch->lent = lent;
+    ch->was_lent |= lent;
 }
 
 bool xw_channel_is_lent(const struct xw_channel *ch)
@@ -1078,6 +1083,102 @@ static void release(struct xw_channel *ch, bool quiet)
     if (!ch->borrowed)
         xw_evtchn_unbind(ch->x, (uint32_t)ch->port);
     xway_port_free(ch);
+}
+
+/* ---- parking (stack/path/ring_park.c) ------------------------------------ */
+
+bool xw_channel_parkable(struct xw_channel *ch)
+{
+    uint32_t peer_err = xw_load_acquire(&ch->tx.ctl->error);
+
+    return !ch->borrowed && !ch->was_lent && !atomic_load(&ch->error) && !ch->rx.broken &&
+           !ch->tx.broken && !atomic_load(&ch->vanished) && !atomic_load(&ch->moving) &&
+           (peer_err == 0 || peer_err == EPIPE) && !xw_load_acquire(&ch->rx.ctl->error) &&
+           xw_load_acquire8(ch->creator ? &ch->intf->acceptor_live : &ch->intf->creator_live);
+}
+
+void xw_channel_park(struct xw_channel *ch)
+{
+    mark_closed(ch);
+    if (xw_ring_producer_should_kick(&ch->tx) | xw_ring_consumer_should_kick(&ch->rx))
+        kick(ch);
+}
+
+/* Both sides, before a parked channel serves again: fresh private state (the
+ * creator zeroed the shared indices before it offered the channel again). */
+static void reset_private(struct xw_channel *ch)
+{
+    atomic_store(&ch->error, 0);
+    ch->wr_shut = false;
+    atomic_store(&ch->peer_seen_live, true);
+    atomic_store(&ch->vanished, false);
+    atomic_store(&ch->moving, false);
+    ch->ev_prod = ch->ev_cons = ch->ev_flags = 0;
+    ch->beat = ch->peer_beat = 0;
+    ch->peer_beat_ms = 0;
+    setup_rings(ch);
+}
+
+int xw_channel_reoffer(struct xw_channel *ch, struct xw_chan_offer *offer)
+{
+    uint64_t rnd[2];
+    int err;
+
+    if (!ch->creator)
+        return -EINVAL;
+    if (!xw_load_acquire8(&ch->intf->acceptor_live))
+        return -ESRCH;
+    /* The acceptor closed its end (its EOF, its EPIPE on ours), not reset it. */
+    if (!xw_load_acquire(&ch->rx.ctl->eof) || xw_load_acquire(&ch->tx.ctl->error) != EPIPE)
+        return -EAGAIN;
+    err = xway_port_random(rnd, sizeof(rnd));
+    if (err)
+        return err;
+    memset(&ch->intf->in, 0, sizeof(ch->intf->in));
+    memset(&ch->intf->out, 0, sizeof(ch->intf->out));
+    ch->nonce = rnd[0];
+    ch->key = rnd[1];
+    ch->intf->nonce = ch->nonce;
+    ch->intf->key = ch->key;
+    xw_fence_full(); /* all of it before the offer leaves */
+    reset_private(ch);
+    atomic_store(&ch->peer_seen_live, false); /* proved again by the nonce */
+    *offer = (struct xw_chan_offer){ .domid = ch->x->domid, .intf_ref = ch->intf_ref,
+                                     .port = (uint32_t)ch->port, .ring_shift = ch->shift,
+                                     .key = ch->key };
+    return 0;
+}
+
+int xw_channel_reaccept(struct xw_channel *ch, const struct xw_chan_offer *offer,
+                        uint64_t *nonce)
+{
+    uint32_t nrefs, flags, shift = ch->shift;
+    int err;
+
+    if (ch->creator || offer->domid != ch->peer_domid || offer->intf_ref != ch->intf_ref ||
+        offer->port != ch->peer_port || offer->ring_shift != shift)
+        return -EINVAL;
+    if (!xw_load_acquire8(&ch->intf->creator_live))
+        return -ESRCH;
+    err = read_header(ch, offer, &nrefs, &flags);
+    if (!err && ch->shift != shift)
+        err = -EPROTO;
+    if (err) {
+        ch->shift = shift;
+        return err;
+    }
+    ch->key = offer->key;
+    reset_private(ch);
+    *nonce = ch->nonce;
+    return 0;
+}
+
+void xw_channel_identity(const struct xw_channel *ch, struct xw_chan_offer *o)
+{
+    *o = (struct xw_chan_offer){ .domid = ch->creator ? ch->x->domid : ch->peer_domid,
+                                 .intf_ref = ch->intf_ref,
+                                 .port = ch->creator ? (uint32_t)ch->port : ch->peer_port,
+                                 .ring_shift = ch->shift, .key = 0 };
 }
 
 void xw_channel_close(struct xw_channel *ch)

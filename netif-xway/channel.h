@@ -248,6 +248,28 @@ void xw_channel_set_position(struct xw_channel *ch, const struct xw_chan_pos *po
 /* A borrowed channel given back: unmap, no word to the peer. */
 void xw_channel_drop(struct xw_channel *ch);
 
+/* Parking: a connection closed cleanly keeps its channel, which serves the
+ * next connection between the same two processes without sharing, mapping
+ * or binding anything (stack/path/ring_park.c).
+ * parkable: at our close, nothing went wrong (no error, no reset either way,
+ * the peer's process alive, the data path ours).  park: end our side as close
+ * does (EOF, EPIPE, a kick if the peer asked) and keep everything else.
+ * reoffer (creator): the acceptor has closed its end too and still maps the
+ * pages: zero both rings, a new nonce and key, *offer to send (flagged as a
+ * parked channel's); -EAGAIN (the acceptor has not closed yet: ask later),
+ * -ESRCH (it is gone: close this channel), -errno.
+ * reaccept (acceptor): the offer names this channel and its key is the page's:
+ * fresh indices, *nonce to echo; -EINVAL (another channel), -ESRCH (the
+ * creator is gone), -EKEYREJECTED, -EPROTO: close this channel.
+ * identity: the offer's domain, interface ref, port (the creator's) and ring
+ * size (key 0) that name this channel. */
+bool xw_channel_parkable(struct xw_channel *ch);
+void xw_channel_park(struct xw_channel *ch);
+int xw_channel_reoffer(struct xw_channel *ch, struct xw_chan_offer *offer);
+int xw_channel_reaccept(struct xw_channel *ch, const struct xw_chan_offer *offer,
+                        uint64_t *nonce);
+void xw_channel_identity(const struct xw_channel *ch, struct xw_chan_offer *o);
+
 /* Bytes in the rings now (hints, for tools): ours not yet consumed by the
  * peer, and the peer's not yet consumed by us. */
 struct xw_chan_fill {

@@ -221,7 +221,7 @@ static void jstr(const char *v)
 
 static bool numeric_key(const char *k)
 {
-    static const char *const keys[] = { "pid", "domid", "ring", "tcp", "count", "fd",
+    static const char *const keys[] = { "pid", "domid", "ring", "tcp", "reused", "count", "fd",
                                         "ring_bytes", "ring_tx", "ring_rx", "tcp_tx", "tcp_rx",
                                         "tx_fill", "rx_fill", "sleeps", "spins", "switches",
                                         NULL };
@@ -289,22 +289,26 @@ static void json(const struct stack *s, int ns)
         return;
     }
     if (!strcmp(opt.view, "stats")) {
-        unsigned long long ring = 0, tcp = 0;
+        unsigned long long ring = 0, tcp = 0, reused = 0;
         fputs("{\"stacks\": [", stdout);
         for (int i = 0; i < ns; i++) {
             const struct rec *r = stack_rec(&s[i]);
             if (!r)
                 continue;
-            printf("%s{\"pid\": %llu, \"ring\": %llu, \"tcp\": %llu, \"reasons\": ",
-                   first ? "" : ", ", num(r, "pid"), num(r, "ring"), num(r, "tcp"));
+            printf("%s{\"pid\": %llu, \"ring\": %llu, \"tcp\": %llu, \"reused\": %llu, "
+                   "\"reasons\": ",
+                   first ? "" : ", ", num(r, "pid"), num(r, "ring"), num(r, "tcp"),
+                   num(r, "reused"));
             jreasons(&s[i]);
             putchar('}');
             ring += num(r, "ring");
             tcp += num(r, "tcp");
+            reused += num(r, "reused");
             first = false;
         }
         /* Summed: each reason's counts added over the stacks, in first-seen order. */
-        printf("], \"total\": {\"ring\": %llu, \"tcp\": %llu, \"reasons\": {", ring, tcp);
+        printf("], \"total\": {\"ring\": %llu, \"tcp\": %llu, \"reused\": %llu, \"reasons\": {",
+               ring, tcp, reused);
         const char *names[64];
         unsigned long long sums[64];
         int nn = 0;

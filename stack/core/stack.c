@@ -32,6 +32,7 @@
 #include "owner.h"
 #include "probe.h"
 #include "ring_events.h"
+#include "ring_park.h"
 #include "satellite.h"
 #include "socket.h"
 #include "tcp_path.h"
@@ -578,6 +579,7 @@ void xw_stack_pause(void)
         xw_stack_unlock();
         return;
     }
+    xw_park_flush(); /* (the channels the closes parked) */
     st.running = false;
     wake_loop();
     take_link_back();

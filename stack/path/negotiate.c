@@ -15,6 +15,7 @@
 #include "lwip/tcp.h"
 #include "lwip/timeouts.h"
 #include "pcbopt.h"
+#include "ring_park.h"
 #include "ring_path.h"
 #include "ring_routes.h"
 #include "tcp_path.h"
@@ -29,6 +30,7 @@ static struct {
     uint64_t count[XW_REASON_MAX];
     uint64_t ring_conns, tcp_conns;
     uint64_t back; /* TCP connections that went back onto a ring (upgrade.c) */
+    uint64_t reused; /* ring connections on a parked channel (ring_park.c) */
 } ng;
 
 static const char *const fault_names[] = {
@@ -124,6 +126,7 @@ static void count_outcome(struct xw_sock *s)
 {
     if (s->hs.state == XW_HS_RING) {
         ng.ring_conns++;
+        ng.reused += s->hs.parked;
     } else {
         ng.tcp_conns++;
         if (s->hs.reason > 0 && s->hs.reason < XW_REASON_MAX)
@@ -195,6 +198,7 @@ static void finish(struct xw_sock *s)
 }
 
 static void apply(struct xw_sock *s, const struct xw_hs_step *st);
+static void offer_new(struct xw_sock *s);
 
 /* The OFFER message and the channel's offer: the same fields. */
 static struct xw_chan_offer chan_offer(const struct xw_ctrl *m)
@@ -203,17 +207,19 @@ static struct xw_chan_offer chan_offer(const struct xw_ctrl *m)
                                    .ring_shift = m->ring_shift, .key = m->key };
 }
 
-static struct xw_ctrl offer_msg(const struct xw_chan_offer *o)
+static struct xw_ctrl offer_msg(const struct xw_chan_offer *o, bool parked)
 {
     return (struct xw_ctrl){ .type = XW_CTRL_OFFER, .domid = o->domid,
                              .intf_ref = o->intf_ref, .port = o->port,
-                             .ring_shift = (uint8_t)o->ring_shift, .key = o->key };
+                             .ring_shift = (uint8_t)o->ring_shift,
+                             .flags = parked ? XW_CTRL_F_PARKED : 0, .key = o->key };
 }
 
 /* Acceptor: map the offered ring (or fail it on purpose for the fault tests). */
 static void map_offer(struct xw_sock *s, const struct xw_ctrl *m)
 {
     struct xw_chan_offer off = chan_offer(m);
+    bool parked = (m->flags & XW_CTRL_F_PARKED) && ng.fault == XW_FAULT_NONE;
     /* Never bigger than our own rings; never more than the cap per peer domain. */
     struct xw_chan_params prm = { .ring_bytes = xw_stack_ring_bytes(), .spin_us = -1,
                                   .peer_rings = XW_CHAN_PEER_RINGS };
@@ -225,10 +231,22 @@ static void map_offer(struct xw_sock *s, const struct xw_ctrl *m)
         rc = -EPERM;
     else if (ng.fault == XW_FAULT_EVTCHN)
         rc = -ESRCH;
-    else
+    else if (parked)
+        rc = xw_park_accept(&off, &s->ring.ch, &nonce);
+    else {
         rc = xw_channel_accept(xw_rev_xenif(), &off, &prm, &s->ring.ch, &nonce);
+        /* the cap per peer domain: its parked channels count */
+        if (rc == -ENOSPC && xw_park_evict(false, (long)off.domid) > 0)
+            rc = xw_channel_accept(xw_rev_xenif(), &off, &prm, &s->ring.ch, &nonce);
+    }
     if (rc < 0)
         s->ring.ch = NULL;
+    s->hs.parked = parked && rc == 0;
+    if (rc < 0 && parked) { /* not ours (any more): the connector offers a new one */
+        st = xw_hs_unknown_ring(&s->hs);
+        apply(s, &st);
+        return;
+    }
     if (ng.fault == XW_FAULT_NONCE)
         nonce ^= 1;
     st = xw_hs_mapped(&s->hs, rc, nonce, xw_rev_xenif()->domid);
@@ -238,7 +256,7 @@ static void map_offer(struct xw_sock *s, const struct xw_ctrl *m)
 static void delayed_map(void *arg)
 {
     struct xw_sock *s = arg;
-    struct xw_ctrl m = offer_msg(&s->hs_offer);
+    struct xw_ctrl m = offer_msg(&s->hs_offer, false);
 
     if (s->hs.state != XW_HS_WAIT_OFFER || !s->tcp.pcb)
         return;
@@ -254,6 +272,10 @@ static void apply(struct xw_sock *s, const struct xw_hs_step *st)
     if (st->close_channel && s->ring.ch) {
         xw_channel_close(s->ring.ch);
         s->ring.ch = NULL;
+    }
+    if (st->reoffer) {
+        offer_new(s);
+        return;
     }
     if (st->reset) {
         xw_warn_peer("fd %d: handshake failed (%s): connection reset", s->fd,
@@ -293,7 +315,7 @@ static bool raw_stream(struct xw_sock *s)
 static void late_offer(void *arg)
 {
     struct xw_sock *s = arg;
-    struct xw_ctrl offer = offer_msg(&s->hs_offer);
+    struct xw_ctrl offer = offer_msg(&s->hs_offer, false);
     struct xw_hs_step st;
 
     if (!s->tcp.pcb)
@@ -302,12 +324,47 @@ static void late_offer(void *arg)
     apply(s, &st);
 }
 
+/* Connector: a new channel with the peer's domain (0, or -errno: none). */
+static int create_ring(struct xw_sock *s, uint32_t domid, struct xw_chan_offer *off)
+{
+    struct xw_chan_params prm = { .ring_bytes = xw_stack_ring_bytes(), .spin_us = -1 };
+    int rc;
+
+    if (ng.fault == XW_FAULT_GRANT_SHARE)
+        return -EACCES;
+    if (ng.fault == XW_FAULT_RESOURCES)
+        return -ENOSPC;
+    rc = xw_channel_create(xw_rev_xenif(), domid, &prm, &s->ring.ch, off);
+    /* out of grants or ports: our parked channels hold some */
+    if (rc == -ENOSPC && xw_park_evict(true, -1) > 0)
+        rc = xw_channel_create(xw_rev_xenif(), domid, &prm, &s->ring.ch, off);
+    if (rc < 0) {
+        s->ring.ch = NULL;
+        xw_info("fd %d: cannot offer a ring: %s", s->fd, xway_port_strerror(-rc));
+    }
+    return rc;
+}
+
+/* Connector: the acceptor did not have the parked ring we offered. */
+static void offer_new(struct xw_sock *s)
+{
+    struct xw_pcbopt *h = xw_pcbopt_of(s->tcp.pcb);
+    struct xw_chan_offer off;
+    struct xw_ctrl offer = { 0 };
+    struct xw_hs_step st;
+    int rc = h ? create_ring(s, h->peer.domid, &off) : -EINVAL;
+
+    if (rc == 0)
+        offer = offer_msg(&off, false);
+    st = xw_hs_connector_start(&s->hs, true, true, rc, &offer);
+    apply(s, &st);
+}
+
 static bool neg_on_connected(struct xw_sock *s)
 {
     struct xw_pcbopt *h = xw_pcbopt_of(s->tcp.pcb);
     struct xw_ctrl offer = { 0 };
     struct xw_chan_offer off;
-    struct xw_chan_params prm = { .ring_bytes = xw_stack_ring_bytes(), .spin_us = -1 };
     struct xw_hs_step st;
     bool cores = h && h->peer_opt && coresident(&h->peer);
     int rc = -EINVAL;
@@ -320,22 +377,23 @@ static bool neg_on_connected(struct xw_sock *s)
     if (h->peer_opt && ng.fault == XW_FAULT_RAW)
         return raw_stream(s);
     if (cores) {
-        if (ng.fault == XW_FAULT_GRANT_SHARE)
-            rc = -EACCES;
-        else if (ng.fault == XW_FAULT_RESOURCES)
-            rc = -ENOSPC;
-        else
-            rc = xw_channel_create(xw_rev_xenif(), h->peer.domid, &prm, &s->ring.ch, &off);
-        if (rc < 0) {
-            s->ring.ch = NULL;
-            xw_info("fd %d: cannot offer a ring: %s", s->fd, xway_port_strerror(-rc));
+        /* (the listener's address: a parked channel's key, ring_release) */
+        ip_addr_copy(s->ring_peer_ip, s->tcp.pcb->remote_ip);
+        s->ring_peer_port = s->tcp.pcb->remote_port;
+        if (ng.fault == XW_FAULT_NONE &&
+            xw_park_offer(h->peer.domid, &s->ring_peer_ip, s->ring_peer_port,
+                          xw_stack_ring_bytes(), &s->ring.ch, &off) == 0) {
+            rc = 0;
+            offer = offer_msg(&off, true);
         } else {
-            offer = offer_msg(&off);
-            if (ng.fault == XW_FAULT_OFFER_LATE) {
-                s->hs_offer = off;
-                sys_timeout(XW_OFFER_LATE_MS, late_offer, s);
-                return true;
-            }
+            rc = create_ring(s, h->peer.domid, &off);
+            if (rc == 0)
+                offer = offer_msg(&off, false);
+        }
+        if (rc == 0 && ng.fault == XW_FAULT_OFFER_LATE) {
+            s->hs_offer = off;
+            sys_timeout(XW_OFFER_LATE_MS, late_offer, s);
+            return true;
         }
     }
     st = xw_hs_connector_start(&s->hs, h->peer_opt, cores, rc, &offer);
@@ -472,10 +530,15 @@ uint64_t xw_neg_back(void)
     return ng.back;
 }
 
+uint64_t xw_neg_reused(void)
+{
+    return ng.reused;
+}
+
 void xw_neg_reset_stats(void)
 {
     memset(ng.count, 0, sizeof(ng.count));
-    ng.ring_conns = ng.tcp_conns = ng.back = 0;
+    ng.ring_conns = ng.tcp_conns = ng.back = ng.reused = 0;
 }
 
 void xw_neg_stats(struct xway_stats *st)

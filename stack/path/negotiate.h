@@ -50,5 +50,7 @@ void xw_neg_count_switch(int reason);
  * reasons as "back-to-ring". */
 void xw_neg_count_back(void);
 uint64_t xw_neg_back(void);
+/* Ring connections that took a parked channel (ring_park.h). */
+uint64_t xw_neg_reused(void);
 
 #endif

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "ring_park.h"
 #include "ring_routes.h"
 #include "stack.h"
 #include "thread.h"
@@ -392,6 +393,7 @@ void xw_rev_forget(void)
     if (ev.x && !ev.sat)
         parents[0] = ev.x;
     xw_rev_routes_forget(kept);
+    xw_park_forget();
     parents[1] = kept[0];
     parents[2] = kept[1];
     parents[3] = kept[2];

@@ -3,6 +3,7 @@
  * lwIP, no syscall while both sides are busy.  A call that must wait asks its
  * host (ring_path.h: the Linux library's ring_wait.c spins, then sleeps on the
  * socket's futex word, which this path's event route bumps). */
+#include "ring_park.h"
 #include "ring_path.h"
 
 #include <errno.h>
@@ -795,7 +796,12 @@ static void ring_release(struct xw_sock *s)
     }
     xw_rbeat_remove(s);
     xw_rev_detach(xw_channel_port(s->ring.ch), s);
-    xw_channel_close(s->ring.ch);
+    /* A clean end keeps the channel for the next connection between the
+     * same two processes; not one another process served (handoff.h). */
+    if (s->for_other || s->sat ||
+        !xw_park_keep(s->ring.ch, s->ring_peer_port ? &s->ring_peer_ip : NULL,
+                      s->ring_peer_port))
+        xw_channel_close(s->ring.ch);
     s->ring.ch = NULL;
 }
 

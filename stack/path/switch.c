@@ -17,6 +17,7 @@
 #include "lwip/tcp.h"
 #include "lwip/timeouts.h"
 #include "negotiate.h"
+#include "ring_park.h"
 #include "ring_path.h"
 #include "ring_routes.h"
 #include "socket.h"
@@ -293,6 +294,7 @@ static void try_back(struct xw_sock *s)
 
 void xw_switch_move_leave(void)
 {
+    xw_park_flush(); /* (their peers are not co-resident any more) */
     xw_sock_foreach(leave_moved);
 }
 

@@ -33,6 +33,13 @@ enum xw_ctrl_type {
                             to the ring); the sender's domain and host (24) */
 };
 
+/* OFFER's flags. */
+enum { XW_CTRL_F_PARKED = 1 }; /* the ring of an earlier connection between the
+                                  same two stacks, parked by both (ring_park.c) */
+/* DECLINE's reason when it answers an OFFER of a parked ring the acceptor does
+ * not have: the connector offers a new ring next (not a fallback reason). */
+enum { XW_CTRL_RING_UNKNOWN = 0x100 };
+
 /* Why a connection stays on TCP: the wire u16 of NOOFFER/DECLINE/ABORT and the
  * index of the per-stack fallback counters. */
 enum xw_reason {

@@ -85,6 +85,7 @@ struct xw_hs_step xw_hs_connector_start(struct xw_hs *hs, bool peer_opt, bool co
         return send_and_finish(hs, XW_HS_TCP, xw_hs_reason_of(create_rc, true),
                                XW_CTRL_NOOFFER);
     hs->state = XW_HS_WAIT_RESPONSE;
+    hs->parked = (offer->flags & XW_CTRL_F_PARKED) != 0;
     s.send = true;
     s.msg = *offer;
     s.msg.type = XW_CTRL_OFFER;
@@ -100,6 +101,7 @@ struct xw_hs_step xw_hs_acceptor_start(struct xw_hs *hs, bool replied, bool core
     if (!coresident)
         return finish(hs, XW_HS_TCP, XW_REASON_NOT_CORESIDENT);
     hs->state = XW_HS_WAIT_OFFER;
+    hs->declined_unknown = hs->parked = false;
     return s;
 }
 
@@ -124,6 +126,12 @@ static struct xw_hs_step connector_input(struct xw_hs *hs, int rc, const struct 
         struct xw_hs_step s = send_and_finish(hs, XW_HS_TCP, unusable_reason(rc),
                                               XW_CTRL_ABORT);
         s.close_channel = true;
+        return s;
+    }
+    if (m->type == XW_CTRL_DECLINE && m->reason == XW_CTRL_RING_UNKNOWN &&
+        hs->parked) {
+        struct xw_hs_step s = { .close_channel = true, .reoffer = true };
+        hs->parked = false;
         return s;
     }
     if (m->type == XW_CTRL_DECLINE) {
@@ -201,6 +209,18 @@ struct xw_hs_step xw_hs_mapped(struct xw_hs *hs, int map_rc, uint64_t nonce, uin
     s.msg.type = XW_CTRL_ACCEPT;
     s.msg.nonce = nonce;
     s.msg.domid = domid;
+    return s;
+}
+
+struct xw_hs_step xw_hs_unknown_ring(struct xw_hs *hs)
+{
+    struct xw_hs_step s = { .send = true };
+
+    if (hs->declined_unknown || hs->state != XW_HS_WAIT_OFFER)
+        return decline(hs, XW_REASON_OFFER_KEY);
+    hs->declined_unknown = true;
+    s.msg.type = XW_CTRL_DECLINE;
+    s.msg.reason = XW_CTRL_RING_UNKNOWN;
     return s;
 }
 

@@ -24,6 +24,9 @@ enum xw_hs_state {
 struct xw_hs {
     enum xw_hs_state state;
     int reason; /* enum xw_reason: why TCP (XW_REASON_NONE on the ring) */
+    bool parked;           /* the ring is a parked one (ring_park.c): the connector's
+                              OFFER out names it / the acceptor took it */
+    bool declined_unknown; /* acceptor: answered one such OFFER with RING_UNKNOWN */
 };
 
 /* What the caller must do.  Fields apply in this order: map (acceptor maps the
@@ -34,6 +37,7 @@ struct xw_hs_step {
     bool send;
     struct xw_ctrl msg;
     bool close_channel;
+    bool reoffer; /* connector: a new ring's offer next (xw_hs_connector_start) */
     bool reset;
     bool done;
 };
@@ -54,6 +58,10 @@ struct xw_hs_step xw_hs_input(struct xw_hs *hs, int parse_rc, const struct xw_ct
 /* Acceptor: result of mapping the offered ring (0, or -errno) and the nonce
  * read through the mapping. */
 struct xw_hs_step xw_hs_mapped(struct xw_hs *hs, int map_rc, uint64_t nonce, uint32_t domid);
+/* Acceptor: the OFFER names a parked ring we do not have.  The first time,
+ * DECLINE with XW_CTRL_RING_UNKNOWN and wait for the connector's next offer;
+ * after that, an ordinary decline. */
+struct xw_hs_step xw_hs_unknown_ring(struct xw_hs *hs);
 /* The wait for the peer's message ran out. */
 struct xw_hs_step xw_hs_timeout(struct xw_hs *hs);
 

@@ -11,7 +11,7 @@
  *
  * The dump is lines of space-separated key=value words (values never hold a
  * space; docs/XWAYCTL.md):
- *   stack pid= program= link= addrs= backend= domid= host= ring= tcp=
+ *   stack pid= program= link= addrs= backend= domid= host= ring= tcp= reused=
  *   reason name= count=          (the fallback reasons counted, non-zero)
  *   conn fd= local= remote= state= path= reason= ring_bytes= ring_tx= ring_rx=
  *        tcp_tx= tcp_rx= tx_fill= rx_fill= sleeps= spins= switches=
@@ -219,8 +219,8 @@ static void stack_line(FILE *f)
     word(f, "backend", st.backend);
     fprintf(f, " domid=%d", st.domid);
     word(f, "host", x ? x->host_token : "");
-    fprintf(f, " ring=%llu tcp=%llu\n", (unsigned long long)st.ring_conns,
-            (unsigned long long)st.tcp_conns);
+    fprintf(f, " ring=%llu tcp=%llu reused=%llu\n", (unsigned long long)st.ring_conns,
+            (unsigned long long)st.tcp_conns, (unsigned long long)xw_neg_reused());
     for (int i = 1; i < XWAY_REASONS; i++)
         if (st.fallback[i])
             fprintf(f, "reason name=%s count=%llu\n", xw_reason_name(i),

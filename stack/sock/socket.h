@@ -198,6 +198,10 @@ struct xw_sock {
     bool hs_done;              /* the outcome has been applied */
     bool doomed;               /* never shown to the application; freed when lost */
     bool connect_quiet;        /* a blocking connect in progress: readiness published at its end */
+    /* Connector of a ring: the listener's address, where a channel parked at
+     * the close is offered again (ring_park.h); port 0: none. */
+    ip_addr_t ring_peer_ip;
+    u16_t ring_peer_port;
     struct xw_sock *queued;    /* the listener whose accept queue holds it */
     struct xw_chan_offer hs_offer; /* fault injection: an offer answered late */
 

@@ -174,10 +174,60 @@ static void acceptor_paths(void)
     CHECK_EQ(st.msg.reason, XW_REASON_VERSION);
 }
 
+/* A parked ring offered again (ring_park.c): the acceptor that does not have
+ * it says so once (DECLINE RING_UNKNOWN) and waits for the next offer; the
+ * connector answers with a new ring's offer on the same stream.  A second
+ * unknown one, or RING_UNKNOWN to an offer of a new ring, is an ordinary
+ * decline. */
+static void parked_paths(void)
+{
+    struct xw_hs hs = { 0 };
+    struct xw_ctrl parked = msg(XW_CTRL_OFFER, 0), fresh = msg(XW_CTRL_OFFER, 0), m;
+    struct xw_hs_step st;
+
+    parked.flags = XW_CTRL_F_PARKED;
+    st = xw_hs_connector_start(&hs, true, true, 0, &parked);
+    CHECK(st.send && st.msg.type == XW_CTRL_OFFER && st.msg.flags == XW_CTRL_F_PARKED);
+    m = msg(XW_CTRL_DECLINE, XW_CTRL_RING_UNKNOWN);
+    st = xw_hs_input(&hs, 12, &m, false);
+    CHECK(st.reoffer && st.close_channel && !st.send && !st.done && !st.reset);
+    CHECK(hs.state == XW_HS_WAIT_RESPONSE && xw_hs_reading(&hs));
+    st = xw_hs_connector_start(&hs, true, true, 0, &fresh);
+    CHECK(st.send && st.msg.type == XW_CTRL_OFFER && st.msg.flags == 0);
+    /* the new ring unknown too: not offered again, TCP after one ABORT */
+    st = xw_hs_input(&hs, 12, &m, false);
+    CHECK(!st.reoffer && st.done && st.send && st.msg.type == XW_CTRL_ABORT);
+    CHECK(hs.state == XW_HS_TCP && st.close_channel);
+    /* the new ring accepted: the ring */
+    xw_hs_connector_start(&hs, true, true, 0, &parked);
+    xw_hs_input(&hs, 12, &m, false);
+    xw_hs_connector_start(&hs, true, true, 0, &fresh);
+    m = msg(XW_CTRL_ACCEPT, 0);
+    st = xw_hs_input(&hs, 24, &m, true);
+    CHECK(st.done && st.msg.type == XW_CTRL_CONFIRM && hs.state == XW_HS_RING);
+
+    /* acceptor: once RING_UNKNOWN, still waiting for an offer; twice a decline */
+    xw_hs_acceptor_start(&hs, true, true);
+    st = xw_hs_unknown_ring(&hs);
+    CHECK(st.send && st.msg.type == XW_CTRL_DECLINE && !st.done && !st.reset);
+    CHECK_EQ(st.msg.reason, XW_CTRL_RING_UNKNOWN);
+    CHECK(hs.state == XW_HS_WAIT_OFFER);
+    st = xw_hs_input(&hs, 32, &fresh, false);
+    CHECK(st.map && !st.send);
+    st = xw_hs_unknown_ring(&hs);
+    CHECK(st.send && st.msg.type == XW_CTRL_DECLINE && hs.state == XW_HS_STRIP);
+    CHECK_EQ(st.msg.reason, XW_REASON_OFFER_KEY);
+    /* a new connection starts over */
+    xw_hs_acceptor_start(&hs, true, true);
+    st = xw_hs_unknown_ring(&hs);
+    CHECK_EQ(st.msg.reason, XW_CTRL_RING_UNKNOWN);
+}
+
 int main(void)
 {
     connector_paths();
     acceptor_paths();
+    parked_paths();
     printf("handshake_fsm: PASS\n");
     return 0;
 }

@@ -1,0 +1,174 @@
+/* Parked channels (stack/path/ring_park.c): a ring connection closed cleanly
+ * leaves its channel to the next connection between the same two processes.
+ *   reuse:   10 connections one after another: the first shares and maps a
+ *            ring, the 9 after it take the parked one on both sides (the
+ *            stacks' reused counters), each on the ring, 256 KiB each way
+ *            verified (more than the ring holds: the zeroed indices wrap).
+ *   unknown: the acceptor closed its parked channels: the connector's offer
+ *            of one is answered RING_UNKNOWN and a new ring is offered on the
+ *            same connection, which takes it; the one after reuses again.
+ *   reset:   a connection closed with a reset is not parked.
+ *   dead:    the acceptor's process exits and another listens at its address:
+ *            the parked channel's dead acceptor is seen, a new ring is offered.
+ *   ghost:   the parked channel's pages are the connector's and the acceptor
+ *            closed its end: a connection on it sees none of the last one's
+ *            bytes (the first recv returns this connection's first byte). */
+#include "peer.h"
+#include "ringtest.h"
+#include "testlib.h"
+
+#include <string.h>
+#include <unistd.h>
+
+#include "negotiate.h"
+#include "ring_park.h"
+#include "stack.h"
+
+#define IP "10.77.67.1"
+#define PORT 7300
+#define BYTES (256u << 10)
+
+static int ctl;
+
+static uint64_t reused(void)
+{
+    uint64_t n;
+
+    xw_stack_lock();
+    n = xw_neg_reused();
+    xw_stack_unlock();
+    return n;
+}
+
+/* Commands: 'a' accept one, echo it (the result of the echo ignored for
+ * 'r', the peer resets it), close, answer 'c' + our reused counter; 'f' close
+ * the parked channels; 'q' quit. */
+static int server(int c, void *arg)
+{
+    int l = xwt_listen(IP, PORT, 4);
+
+    (void)arg;
+    xwt_ctl_send(c, 'R');
+    for (;;) {
+        unsigned char cmd = xwt_ctl_recv(c);
+        if (cmd == 'q')
+            break;
+        if (cmd == 'f') {
+            xw_stack_lock();
+            xw_park_flush();
+            xw_stack_unlock();
+            xwt_ctl_send(c, 'f');
+            continue;
+        }
+        int fd = xway_accept(l, NULL, NULL);
+        CHECK(fd >= 0);
+        xwt_expect_path("server", fd, "ring", "none");
+        int rc = xwt_echo(fd); /* (closes fd) */
+        if (cmd == 'a')
+            CHECK_EQ(rc, 0);
+        xwt_ctl_send(c, 'c');
+        xwt_ctl_send64(c, reused());
+    }
+    xway_close(l);
+    return 0;
+}
+
+/* One connection: ring, BYTES each way verified, closed (reset: SO_LINGER 0
+ * after the exchange).  Returns the server's reused counter after its close. */
+static uint64_t one(unsigned char cmd, uint32_t seed)
+{
+    xwt_ctl_send(ctl, cmd);
+    int fd = xwt_connect(IP, PORT);
+    xwt_expect_path("client", fd, "ring", "none");
+    xwt_exchange(fd, BYTES, seed);
+    if (cmd == 'r') {
+        struct linger lg = { 1, 0 };
+        CHECK(xway_setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)) == 0);
+    }
+    xway_close(fd);
+    CHECK_EQ(xwt_ctl_recv(ctl), 'c');
+    return xwt_ctl_recv64(ctl);
+}
+
+static struct xwt_peer start_server(const char *hub)
+{
+    struct xwt_peer s = xwt_spawn(hub, IP "/24", server, NULL);
+
+    ctl = s.ctl;
+    CHECK_EQ(xwt_ctl_recv(ctl), 'R');
+    return s;
+}
+
+int main(void)
+{
+    const char *hub = xwt_setup(100);
+    const char *host = xw_sim_host();
+    uint64_t srv;
+
+    CHECK(setenv("XWAY_BACKEND", "sim", 1) == 0 && setenv("XWAY_HOST", host, 1) == 0);
+    struct xwt_peer s = start_server(hub);
+    xwt_start(hub, "10.77.67.2/24");
+
+    /* reuse */
+    for (uint32_t i = 0; i < 10; i++)
+        srv = one('a', i + 1);
+    printf("reuse: client reused %llu, server %llu of 10\n", (unsigned long long)reused(),
+           (unsigned long long)srv);
+    CHECK_EQ(reused(), 9);
+    CHECK_EQ(srv, 9);
+
+    /* unknown */
+    xwt_ctl_send(ctl, 'f');
+    CHECK_EQ(xwt_ctl_recv(ctl), 'f');
+    srv = one('a', 100);
+    printf("unknown: client reused %llu, server %llu\n", (unsigned long long)reused(),
+           (unsigned long long)srv);
+    CHECK_EQ(reused(), 9);
+    CHECK_EQ(srv, 9);
+    srv = one('a', 101);
+    CHECK_EQ(reused(), 10);
+    CHECK_EQ(srv, 10);
+
+    /* reset: this one reuses, is not parked; the next takes a new ring */
+    srv = one('r', 102);
+    CHECK_EQ(reused(), 11);
+    srv = one('a', 103);
+    printf("reset: client reused %llu, server %llu\n", (unsigned long long)reused(),
+           (unsigned long long)srv);
+    CHECK_EQ(reused(), 11);
+    CHECK_EQ(srv, 11);
+
+    /* dead (the new server is forked from this process: its counters start
+     * as a copy of ours, 11) */
+    xwt_ctl_send(ctl, 'q');
+    xwt_join(&s);
+    s = start_server(hub);
+    srv = one('a', 104);
+    printf("dead: client reused %llu, new server %llu (from 11)\n",
+           (unsigned long long)reused(), (unsigned long long)srv);
+    CHECK_EQ(reused(), 11);
+    CHECK_EQ(srv, 11);
+
+    /* ghost: the parked channel held the last connection's bytes */
+    xwt_ctl_send(ctl, 'a');
+    int fd = xwt_connect(IP, PORT);
+    xwt_expect_path("client", fd, "ring", "none");
+    CHECK_EQ(reused(), 12);
+    {
+        unsigned char b[4] = { 0 };
+        CHECK_EQ(xway_send(fd, "\x5a", 1, 0), 1);
+        CHECK_EQ(xway_recv(fd, b, sizeof(b), 0), 1);
+        CHECK_EQ(b[0], 0x5a);
+        CHECK(xway_shutdown(fd, SHUT_WR) == 0);
+        CHECK_EQ(xway_recv(fd, b, sizeof(b), 0), 0);
+    }
+    xway_close(fd);
+    CHECK_EQ(xwt_ctl_recv(ctl), 'c');
+    CHECK_EQ(xwt_ctl_recv64(ctl), 12);
+
+    xwt_ctl_send(ctl, 'q');
+    xwt_join(&s);
+    xway_fini();
+    printf("PASS\n");
+    return 0;
+}
