@@ -105,6 +105,16 @@ void xw_budget_share_put(uint32_t pages)
     xway_port_unlock();
 }
 
+uint64_t xw_budget_share_limit(void)
+{
+    uint64_t l;
+
+    xway_port_lock();
+    l = share_limit;
+    xway_port_unlock();
+    return l;
+}
+
 void xw_budget_set_share_limit(uint64_t pages)
 {
     xway_port_lock();

@@ -20,6 +20,8 @@ uint32_t xw_budget_mapped(uint32_t peer);
 /* pages more to share through x: 0, or -ENOSPC over the share limit. */
 int xw_budget_share_take(uint32_t pages);
 void xw_budget_share_put(uint32_t pages);
+/* The share limit in pages (0: none). */
+uint64_t xw_budget_share_limit(void);
 /* Override the share limit (tests; 0: none). */
 void xw_budget_set_share_limit(uint64_t pages);
 /* The backend's share limit (0: none), unless one was set already. */

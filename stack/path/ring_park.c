@@ -11,7 +11,9 @@
  * another process at that address) answers DECLINE with XW_CTRL_RING_UNKNOWN
  * and the connector offers a new ring on the same connection.
  *
- * Bounded: at most PARK_MAX per side; one parked longer than the side's idle
+ * Bounded: at most PARK_MAX per side, and where the backend limits the grants
+ * (Xen's gntalloc: the domain's, 1024 pages by default, so other processes
+ * share it) our parked channels hold at most a quarter of them; one parked longer than the side's idle
  * time is closed (the acceptor keeps its own twice as long, so that a
  * connector's offer rarely names one the acceptor just closed); a share or
  * map that fails for want of grants, ports or the per-domain cap closes them
@@ -23,6 +25,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "budget.h"
 #include "lwip/timeouts.h"
 #include "xway_port.h"
 
@@ -57,12 +60,28 @@ static void take_out(int side, unsigned i)
     pk.side[side][i] = pk.side[side][--pk.n[side]];
 }
 
+/* Grant pages a channel of ours holds (its interface page and data pages). */
+static uint64_t pages_of(struct xw_channel *ch)
+{
+    return 1u + 2u * (uint64_t)xw_channel_ring_bytes(ch) / XW_PAGE_SIZE;
+}
+
 static void drop(int side, unsigned i)
 {
     struct xw_channel *ch = pk.side[side][i].ch;
 
     take_out(side, i);
     xw_channel_close_quiet(ch); /* (its end was marked at the park) */
+}
+
+static unsigned oldest(int side)
+{
+    unsigned old = 0;
+
+    for (unsigned i = 1; i < pk.n[side]; i++)
+        if (pk.side[side][i].since_ms < pk.side[side][old].since_ms)
+            old = i;
+    return old;
 }
 
 static void sweep(void *arg)
@@ -95,13 +114,19 @@ bool xw_park_keep(struct xw_channel *ch, const ip_addr_t *ip, uint16_t port)
         return false;
     if (!pk.side[side] && !(pk.side[side] = xway_port_calloc(PARK_MAX, sizeof(struct parked))))
         return false;
-    if (pk.n[side] == PARK_MAX) { /* the oldest goes */
-        unsigned old = 0;
-        for (unsigned i = 1; i < pk.n[side]; i++)
-            if (pk.side[side][i].since_ms < pk.side[side][old].since_ms)
-                old = i;
-        drop(side, old);
+    if (side) {
+        uint64_t limit = xw_budget_share_limit() / 4, held = pages_of(ch);
+        for (unsigned i = 0; i < pk.n[1]; i++)
+            held += pages_of(pk.side[1][i].ch);
+        while (limit && held > limit && pk.n[1]) {
+            held -= pages_of(pk.side[1][oldest(1)].ch);
+            drop(1, oldest(1));
+        }
+        if (limit && held > limit)
+            return false;
     }
+    if (pk.n[side] == PARK_MAX)
+        drop(side, oldest(side));
     xw_channel_park(ch);
     p = &pk.side[side][pk.n[side]++];
     memset(p, 0, sizeof(*p));

@@ -161,7 +161,11 @@ static struct xw_hs_step acceptor_input(struct xw_hs *hs, int rc, const struct x
             return decline(hs, unusable_reason(rc));
         if (m->type == XW_CTRL_NOOFFER)
             return finish(hs, XW_HS_TCP, peer_reason(m));
-        if (m->type == XW_CTRL_ABORT) /* gave up before our answer: it still gets one */
+        /* gave up before our answer: it still gets one (unless the answer
+         * was our RING_UNKNOWN, which it takes as the one it waits for) */
+        if (m->type == XW_CTRL_ABORT && hs->declined_unknown)
+            return finish(hs, XW_HS_TCP, peer_reason(m));
+        if (m->type == XW_CTRL_ABORT)
             return send_and_finish(hs, XW_HS_TCP, peer_reason(m), XW_CTRL_DECLINE);
         if (m->type != XW_CTRL_OFFER)
             return decline(hs, XW_REASON_MALFORMED);

@@ -217,6 +217,21 @@ static void parked_paths(void)
     st = xw_hs_unknown_ring(&hs);
     CHECK(st.send && st.msg.type == XW_CTRL_DECLINE && hs.state == XW_HS_STRIP);
     CHECK_EQ(st.msg.reason, XW_REASON_OFFER_KEY);
+    /* the connector gave up (timeout) before our RING_UNKNOWN reached it: that
+     * was its one answer, none more */
+    xw_hs_acceptor_start(&hs, true, true);
+    xw_hs_unknown_ring(&hs);
+    m = msg(XW_CTRL_ABORT, XW_REASON_TIMEOUT);
+    st = xw_hs_input(&hs, 12, &m, false);
+    CHECK(st.done && !st.send && hs.state == XW_HS_TCP);
+    CHECK_EQ(hs.reason, XW_REASON_TIMEOUT);
+    /* ... and on the connector's side: DISCARD takes RING_UNKNOWN as it */
+    xw_hs_connector_start(&hs, true, true, 0, &parked);
+    st = xw_hs_timeout(&hs);
+    CHECK(st.send && st.msg.type == XW_CTRL_ABORT && hs.state == XW_HS_DISCARD);
+    m = msg(XW_CTRL_DECLINE, XW_CTRL_RING_UNKNOWN);
+    st = xw_hs_input(&hs, 12, &m, false);
+    CHECK(st.done && !st.send && !st.reoffer && hs.state == XW_HS_TCP);
     /* a new connection starts over */
     xw_hs_acceptor_start(&hs, true, true);
     st = xw_hs_unknown_ring(&hs);

@@ -12,7 +12,10 @@
  *            the parked channel's dead acceptor is seen, a new ring is offered.
  *   ghost:   the parked channel's pages are the connector's and the acceptor
  *            closed its end: a connection on it sees none of the last one's
- *            bytes (the first recv returns this connection's first byte). */
+ *            bytes (the first recv returns this connection's first byte).
+ *   limit:   where the backend limits grants (Xen), parked channels hold at
+ *            most a quarter of them: with a limit of 400 pages a 256 KiB ring
+ *            (129 pages) is not parked. */
 #include "peer.h"
 #include "ringtest.h"
 #include "testlib.h"
@@ -20,6 +23,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "budget.h"
 #include "negotiate.h"
 #include "ring_park.h"
 #include "stack.h"
@@ -165,6 +169,16 @@ int main(void)
     xway_close(fd);
     CHECK_EQ(xwt_ctl_recv(ctl), 'c');
     CHECK_EQ(xwt_ctl_recv64(ctl), 12);
+
+    /* limit: the one parked before is taken, then none is kept */
+    xw_budget_set_share_limit(400);
+    one('a', 105);
+    CHECK_EQ(reused(), 13);
+    one('a', 106);
+    one('a', 107);
+    printf("limit: client reused %llu\n", (unsigned long long)reused());
+    CHECK_EQ(reused(), 13);
+    xw_budget_set_share_limit(0);
 
     xwt_ctl_send(ctl, 'q');
     xwt_join(&s);
