@@ -145,11 +145,17 @@ static struct xw_hs_step connector_input(struct xw_hs *hs, int rc, const struct 
         s.close_channel = true;
         return s;
     }
+    /* A parked ring's acceptor is on it once it answered: no CONFIRM, and a
+     * nonce that is not ours cannot go back to TCP any more. */
+    if (!nonce_ok && hs->parked)
+        return reset(hs, XW_REASON_NONCE);
     if (!nonce_ok) {
         struct xw_hs_step s = send_and_finish(hs, XW_HS_TCP, XW_REASON_NONCE, XW_CTRL_ABORT);
         s.close_channel = true;
         return s;
     }
+    if (hs->parked)
+        return finish(hs, XW_HS_RING, XW_REASON_NONE);
     return send_and_finish(hs, XW_HS_RING, XW_REASON_NONE, XW_CTRL_CONFIRM);
 }
 
@@ -209,6 +215,11 @@ struct xw_hs_step xw_hs_mapped(struct xw_hs *hs, int map_rc, uint64_t nonce, uin
     if (map_rc < 0)
         return decline(hs, xw_hs_reason_of(map_rc, false));
     hs->state = XW_HS_WAIT_CONFIRM;
+    if (hs->parked) { /* its ACCEPT is final (no CONFIRM follows) */
+        hs->state = XW_HS_RING;
+        hs->reason = XW_REASON_NONE;
+        s.done = true;
+    }
     s.send = true;
     s.msg.type = XW_CTRL_ACCEPT;
     s.msg.nonce = nonce;
