@@ -133,7 +133,7 @@ static void count_outcome(struct xw_sock *s)
             ng.count[s->hs.reason]++;
     }
     xw_info("fd %d: %s path%s%s", s->fd, s->hs.state == XW_HS_RING ? "ring" : "tcp",
-            s->hs.state == XW_HS_RING ? "" : ", reason ",
+            s->hs.state == XW_HS_RING ? (s->hs.parked ? " (a parked ring)" : "") : ", reason ",
             s->hs.state == XW_HS_RING ? "" : xw_reason_name(s->hs.reason));
 }
 

@@ -63,6 +63,25 @@ run_stack_ring() {
   else
     echo "XWT: FAIL prog=xwperf role=ring rc=$rc,$rs"
   fi
+  # Sequential connections between the same two processes: after the first,
+  # each may take the ring the last one parked (its grants and mapping kept,
+  # offered again with a new key): all on the ring, all verified, some parked.
+  XWAY_ADDR=10.77.0.1/24 timeout $TMO /xw/xwperf -s -1 -p 5202 > /tmp/xwperf-csrv.log 2>&1 & p3=$!
+  i=0; while ! grep -q listening /tmp/xwperf-csrv.log && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
+  XWAY_ADDR=10.77.0.2/24 timeout $TMO /xw/xwperf -c 10.77.0.1 -p 5202 --connect-rate 30 \
+    --json > /tmp/xwperf-c.json 2> /tmp/xwperf-ccli.log; rc=$?
+  wait $p3; rs=$?
+  parked=$(grep -c "ring path (a parked ring)" /tmp/xwperf-ccli.log)
+  sed 's/^/XQ: xwperf: /' /tmp/xwperf-c.json
+  echo "XQ: xwperf --connect-rate 30: $parked connection(s) on a parked ring"
+  if [ $rc = 0 ] && [ $rs = 0 ] && grep -q '"path": "ring"' /tmp/xwperf-c.json &&
+     grep -q '"verified": true' /tmp/xwperf-c.json && grep -q '"connections": 30' /tmp/xwperf-c.json &&
+     [ "$parked" -ge 1 ]; then
+    echo "XWT: ALL PASS prog=xwperf role=parked"
+  else
+    echo "XWT: FAIL prog=xwperf role=parked rc=$rc,$rs parked=$parked"
+    sed 's/^/XQ: xwperf: /' /tmp/xwperf-ccli.log /tmp/xwperf-csrv.log | tail -40
+  fi
   unset XWAY_BACKEND XWAY_LINK XWAY_LOG
 }
 

@@ -10,7 +10,7 @@ LOG=$LOGS/$MODE-$(date +%Y%m%d-%H%M%S).log
 case $MODE in
   dom0_two_procs)
     EXPECT=("prog=xwt_probe role=dom0" "prog=xwt_ring role=sharer" "prog=xwt_ring role=mapper"
-            "prog=xwperf role=ring")
+            "prog=xwperf role=ring" "prog=xwperf role=parked")
     MEM=${MEM:-768} DOM0_MEM=${DOM0_MEM:-512M} exec bash "$SRC/run-qemu.sh" "$IMG" "$IMG/initrd-dom0.img" "$LOG" "${EXPECT[@]}";;
   two_domus)
     EXPECT=("prog=xwt_probe role=sharer" "prog=xwt_probe role=mapper"
