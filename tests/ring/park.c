@@ -13,6 +13,9 @@
  *   ghost:   the parked channel's pages are the connector's and the acceptor
  *            closed its end: a connection on it sees none of the last one's
  *            bytes (the first recv returns this connection's first byte).
+ *   forged:  an offer that names the acceptor's parked channel with a key that
+ *            is not the page's takes nothing and costs the channel nothing:
+ *            the next connection still takes it.
  *   limit:   where the backend limits grants (Xen), parked channels hold at
  *            most a quarter of them: with a limit of 400 pages a 256 KiB ring
  *            (129 pages) is not parked. */
@@ -20,12 +23,14 @@
 #include "ringtest.h"
 #include "testlib.h"
 
+#include <errno.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "budget.h"
 #include "negotiate.h"
 #include "ring_park.h"
+#include "socket.h"
 #include "stack.h"
 
 #define IP "10.77.67.1"
@@ -33,6 +38,8 @@
 #define BYTES (256u << 10)
 
 static int ctl;
+/* Server: what names the last accepted connection's channel. */
+static struct xw_chan_offer last_id;
 
 static uint64_t reused(void)
 {
@@ -64,9 +71,27 @@ static int server(int c, void *arg)
             xwt_ctl_send(c, 'f');
             continue;
         }
+        if (cmd == 'k') { /* an offer of our parked channel with a made-up key */
+            struct xw_chan_offer forged = last_id;
+            struct xw_channel *ch = NULL;
+            uint64_t nonce = 0;
+            forged.key = 0x5eed5eed5eed5eedull;
+            xw_stack_lock();
+            int rc = xw_park_accept(&forged, &ch, &nonce);
+            xw_stack_unlock();
+            CHECK_EQ(rc, -ENOENT);
+            CHECK(ch == NULL && nonce == 0);
+            xwt_ctl_send(c, 'k');
+            continue;
+        }
         int fd = xway_accept(l, NULL, NULL);
         CHECK(fd >= 0);
         xwt_expect_path("server", fd, "ring", "none");
+        xw_stack_lock();
+        struct xw_sock *s = xw_sock_lookup(fd);
+        CHECK(s && s->ring.ch);
+        xw_channel_identity(s->ring.ch, &last_id);
+        xw_stack_unlock();
         int rc = xwt_echo(fd); /* (closes fd) */
         if (cmd == 'a')
             CHECK_EQ(rc, 0);
@@ -170,14 +195,23 @@ int main(void)
     CHECK_EQ(xwt_ctl_recv(ctl), 'c');
     CHECK_EQ(xwt_ctl_recv64(ctl), 12);
 
+    /* forged */
+    xwt_ctl_send(ctl, 'k');
+    CHECK_EQ(xwt_ctl_recv(ctl), 'k');
+    srv = one('a', 108);
+    printf("forged: client reused %llu, server %llu\n", (unsigned long long)reused(),
+           (unsigned long long)srv);
+    CHECK_EQ(reused(), 13);
+    CHECK_EQ(srv, 13);
+
     /* limit: the one parked before is taken, then none is kept */
     xw_budget_set_share_limit(400);
     one('a', 105);
-    CHECK_EQ(reused(), 13);
+    CHECK_EQ(reused(), 14);
     one('a', 106);
     one('a', 107);
     printf("limit: client reused %llu\n", (unsigned long long)reused());
-    CHECK_EQ(reused(), 13);
+    CHECK_EQ(reused(), 14);
     xw_budget_set_share_limit(0);
 
     xwt_ctl_send(ctl, 'q');
