@@ -3,7 +3,6 @@
  * lwIP, no syscall while both sides are busy.  A call that must wait asks its
  * host (ring_path.h: the Linux library's ring_wait.c spins, then sleeps on the
  * socket's futex word, which this path's event route bumps). */
-#include "ring_park.h"
 #include "ring_path.h"
 
 #include <errno.h>
@@ -14,6 +13,7 @@
 #include "host.h"
 #include "log.h"
 #include "ring_beat.h"
+#include "ring_park.h"
 #include "ring_routes.h"
 #include "socket.h"
 #include "switch.h"

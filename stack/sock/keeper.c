@@ -14,6 +14,7 @@
 #include "log.h"
 #include "owner.h"
 #include "ring_events.h"
+#include "ring_park.h"
 #include "sock_linux.h"
 #include "socket.h"
 #include "stack.h"
@@ -232,6 +233,7 @@ static bool hand_over(pid_t parent)
      * their rings are mapped (xen mappings do not pass to a child); the keeper
      * goes on with their TCP closes. */
     xw_sock_foreach(close_own);
+    xw_park_flush(); /* (theirs too: parked, still mapped here) */
     atomic_store(&forking, true);
     xw_xenif_fork_keeps(true);
     pid = fork();
