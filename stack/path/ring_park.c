@@ -13,9 +13,10 @@
  *
  * Bounded: at most PARK_MAX per side, and where the backend limits the grants
  * (Xen's gntalloc: the domain's, 1024 pages by default, so other processes
- * share it) our parked channels hold at most a quarter of them; one parked longer than the side's idle
- * time is closed (the acceptor keeps its own twice as long, so that a
- * connector's offer rarely names one the acceptor just closed); a share or
+ * share it) our parked channels hold at most a quarter of them; one parked
+ * longer than the side's idle time is closed (the acceptor keeps its own
+ * twice as long, so that a connector's offer rarely names one the acceptor
+ * just closed); a share or
  * map that fails for want of grants, ports or the per-domain cap closes them
  * first (negotiate.c).  A channel the acceptor's or connector's process left
  * is seen by its live byte and closed when met.  Lock held throughout: the
