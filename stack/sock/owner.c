@@ -144,6 +144,7 @@ static void match_listener(struct xw_sock *s)
 }
 
 static ssize_t send_msg(int sock, const void *msg, size_t len, int fd, int flags);
+static void opener_forget(bool child);
 
 /* The owner's dispatcher (lock held): an event of a satellite's channel. */
 static bool forward(void *arg)
@@ -843,6 +844,7 @@ void xw_owner_forget(void)
     pthread_mutex_init(&own.mu, NULL);
     own.running = false;
     close_fds(false);
+    opener_forget(true);
 }
 
 /* ---- client side ---------------------------------------------------------- */
@@ -889,24 +891,59 @@ static int recv_reply(int cfd, struct own_rep *rep, int cloexec, int *fd, int wa
     return rep->result;
 }
 
+/* The opens' connection to the owner, kept between calls (a worker that
+ * cannot open the sim's files itself maps each ring it serves through two of
+ * them: a connection each cost a socket, a connect and the owner's accept).
+ * One request at a time; dropped at any failure, and in a forked child. */
+static struct {
+    pthread_mutex_t mu;
+    int cfd;
+    const struct xw_owner_ref *ref;
+} opener = { PTHREAD_MUTEX_INITIALIZER, -1, NULL };
+
+static void opener_forget(bool child)
+{
+    if (child)
+        pthread_mutex_init(&opener.mu, NULL);
+    if (opener.cfd >= 0)
+        close(opener.cfd);
+    opener.cfd = -1;
+    opener.ref = NULL;
+}
+
 int xw_owner_open(const struct xw_owner_ref *o, const char *name, int flags)
 {
     struct own_req req = { .magic = OWN_MAGIC, .version = OWN_VERSION, .op = OWN_OPEN,
                            .flags = flags };
     struct own_rep rep;
-    int cfd, rc, fd;
+    int rc = -ECONNRESET, fd = -1;
 
     if (!o || strlen(name) >= sizeof(req.name))
         return -EINVAL;
-    if ((cfd = xw_owner_connect(o)) < 0)
-        return cfd;
     memcpy(req.token, o->token, sizeof(req.token));
     strcpy(req.name, name);
-    if (send_msg(cfd, &req, sizeof(req), -1, 0) != (ssize_t)sizeof(req))
-        rc = -errno;
-    else
-        rc = recv_reply(cfd, &rep, MSG_CMSG_CLOEXEC, &fd, REPLY_WAIT_MS, true);
-    close(cfd);
+    pthread_mutex_lock(&opener.mu);
+    if (opener.ref != o)
+        opener_forget(false);
+    for (int tries = 0; tries < 2; tries++) {
+        bool kept = opener.cfd >= 0, sent;
+        if (!kept && (opener.cfd = xw_owner_connect(o)) < 0) {
+            rc = opener.cfd;
+            opener.cfd = -1;
+            break;
+        }
+        opener.ref = o;
+        sent = send_msg(opener.cfd, &req, sizeof(req), -1, MSG_NOSIGNAL) == (ssize_t)sizeof(req);
+        rc = sent ? recv_reply(opener.cfd, &rep, MSG_CMSG_CLOEXEC, &fd, REPLY_WAIT_MS, true)
+                  : -errno;
+        if (rc >= 0)
+            break;
+        opener_forget(false);
+        /* a kept connection the owner has closed since: once more on a new one */
+        if (!kept || (sent && rc != -ECONNRESET))
+            break;
+    }
+    pthread_mutex_unlock(&opener.mu);
     return rc < 0 ? rc : fd;
 }
 
