@@ -43,7 +43,6 @@ struct xw_channel {
     bool budget_mapped;    /* acceptor: counted against its peer's rings */
     bool borrowed;         /* adopted: the port is another process's */
     bool lent;             /* another process moves our indices (adopted it) */
-    bool was_lent;         /* lent at some time: never parked */
     uint32_t intf_ref;     /* the interface page's ref (the offer's) */
     uint32_t peer_port;    /* acceptor: the creator's port (the offer's) */
     uint32_t shift;
@@ -891,7 +890,6 @@ int xw_channel_describe(const struct xw_channel *ch, struct xw_chan_desc *d)
 void xw_channel_lend(struct xw_channel *ch, bool lent)
 {
     ch->lent = lent;
-    ch->was_lent |= lent;
 }
 
 bool xw_channel_is_lent(const struct xw_channel *ch)
@@ -1089,11 +1087,14 @@ static void release(struct xw_channel *ch, bool quiet)
 
 bool xw_channel_parkable(struct xw_channel *ch)
 {
-    uint32_t peer_err = xw_load_acquire(&ch->tx.ctl->error);
+    /* Either direction's error: EPIPE is a close's (ours on the ring we
+     * read, or a borrower's for us), anything else a reset. */
+    uint32_t tx_err = xw_load_acquire(&ch->tx.ctl->error);
+    uint32_t rx_err = xw_load_acquire(&ch->rx.ctl->error);
 
-    return !ch->borrowed && !ch->was_lent && !atomic_load(&ch->error) && !ch->rx.broken &&
+    return !ch->borrowed && !ch->lent && !atomic_load(&ch->error) && !ch->rx.broken &&
            !ch->tx.broken && !atomic_load(&ch->vanished) && !atomic_load(&ch->moving) &&
-           (peer_err == 0 || peer_err == EPIPE) && !xw_load_acquire(&ch->rx.ctl->error) &&
+           (tx_err == 0 || tx_err == EPIPE) && (rx_err == 0 || rx_err == EPIPE) &&
            xw_load_acquire8(ch->creator ? &ch->intf->acceptor_live : &ch->intf->creator_live);
 }
 
@@ -1102,6 +1103,8 @@ void xw_channel_park(struct xw_channel *ch)
     mark_closed(ch);
     if (xw_ring_producer_should_kick(&ch->tx) | xw_ring_consumer_should_kick(&ch->rx))
         kick(ch);
+    if (!ch->creator)
+        xw_store_release8(&ch->intf->acceptor_parked, 1);
 }
 
 /* Both sides, before a parked channel serves again: fresh private state (the
@@ -1128,14 +1131,18 @@ int xw_channel_reoffer(struct xw_channel *ch, struct xw_chan_offer *offer)
         return -EINVAL;
     if (!xw_load_acquire8(&ch->intf->acceptor_live))
         return -ESRCH;
-    /* The acceptor closed its end (its EOF, its EPIPE on ours), not reset it. */
-    if (!xw_load_acquire(&ch->rx.ctl->eof) || xw_load_acquire(&ch->tx.ctl->error) != EPIPE)
+    /* The acceptor parked it, its last write (a satellite serving the
+     * connection for it may have marked the end before the acceptor was done),
+     * and closed its end (its EOF, its EPIPE on ours), not reset it. */
+    if (!xw_load_acquire8(&ch->intf->acceptor_parked) || !xw_load_acquire(&ch->rx.ctl->eof) ||
+        xw_load_acquire(&ch->tx.ctl->error) != EPIPE)
         return -EAGAIN;
     err = xway_port_random(rnd, sizeof(rnd));
     if (err)
         return err;
     memset(&ch->intf->in, 0, sizeof(ch->intf->in));
     memset(&ch->intf->out, 0, sizeof(ch->intf->out));
+    ch->intf->acceptor_parked = 0;
     ch->nonce = rnd[0];
     ch->key = rnd[1];
     ch->intf->nonce = ch->nonce;

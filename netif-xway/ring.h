@@ -69,7 +69,10 @@ struct xw_intf {
      * otherwise: its domain lives on and notifies to it are dropped. */
     uint8_t creator_live;
     uint8_t acceptor_live;
-    uint8_t pad0[2];
+    /* The acceptor parked the channel (stack/path/ring_park.c): its last
+     * write of the connection; the creator clears it as it offers it again. */
+    uint8_t acceptor_parked;
+    uint8_t pad0[1];
     uint64_t nonce;         /* random; the acceptor proves it mapped the page */
     uint64_t key;           /* random, also in the OFFER: binds it to its sender */
     uint32_t ref[];         /* bytes 296..4095 */

@@ -216,6 +216,10 @@ static void undelegate(int k, char how)
         how = xw_channel_lent_unread(d->c->ring.ch) ? 'R' : 'C';
     if (how != 'C')
         d->c->linger_on = 1, d->c->linger_s = 0;
+    else { /* its mapping is gone (its process, or its close first): ours again to park */
+        xw_channel_lend(d->c->ring.ch, false);
+        d->c->for_other = false;
+    }
     xw_debug("fd %d: the process serving it %s the connection", d->c->fd,
              how == 'C' ? "closed" : "reset");
     xw_sock_close_locked(d->c);

@@ -198,12 +198,14 @@ int xw_sat_claim(int cfd, const struct xw_owner_ref *o, int fd, int flags)
 
 void xw_sat_closing(struct xw_sock *s, bool reset)
 {
-    if (s->sat->life >= 0)
-        xw_owner_let_go(s->sat->life, reset);
+    s->sat->how = reset ? 'R' : 'C';
 }
 
 void xw_sat_release(struct xw_sock *s)
 {
+    /* (after the path's release: the channel unmapped, our end marked) */
+    if (s->sat->life >= 0 && s->sat->how)
+        xw_owner_let_go(s->sat->life, s->sat->how == 'R');
     if (s->sat->life >= 0)
         close(s->sat->life);
     free(s->sat);

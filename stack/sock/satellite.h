@@ -40,6 +40,8 @@ struct xw_sat {
     struct sockaddr_storage self, peer;
     socklen_t selflen, peerlen;
     int life;
+    char how; /* at the close: 'C' closed, 'R' reset; told the owner at the
+                 release, once our mapping is gone (the owner may park the ring) */
 };
 
 /* Can this process adopt ring connections (a forked child that inherited a

@@ -90,6 +90,22 @@ for variant in on off reuseport; do
     served=$(cat "$WORK/ng-$variant.err" "$NG/logs/error.log" |
         grep -ac "from the owner.s listener (ring path, served in this process")
     [ "$served" -ge 6 ] || die "nginx (daemon $daemon): $served of 6 connections served by a worker itself"
+    if [ $variant = off ]; then
+        # One client process, 8 connections one after another (Connection:
+        # close): the rings its workers served are parked by the master once
+        # each worker has let go of it, and taken again by the next connection.
+        args=()
+        for i in 1 2 3 4 5 6 7 8; do args+=(-o "$WORK/seq$i" http://10.77.9.1:8080/big.bin); done
+        timeout 60 env XWAY_ADDR=10.77.9.30/24 "$RUN" curl -sS -H 'Connection: close' "${args[@]}" \
+            2>"$WORK/seq.err" || die "sequential fetches: $(tail -3 "$WORK/seq.err")"
+        for i in 1 2 3 4 5 6 7 8; do
+            [ "$(sha256sum <"$WORK/seq$i")" = "$want" ] || die "nginx: sequential fetch $i differs"
+        done
+        parked=$(grep -c "ring path (a parked ring)" "$WORK/seq.err")
+        [ "$(grep -c "ring path" "$WORK/seq.err")" = 8 ] || die "sequential fetches: not all on the ring"
+        [ "$parked" -ge 2 ] || die "sequential fetches: $parked of 8 on a parked ring"
+        echo "ok: nginx: 8 sequential connections from one client, $parked on a parked ring, sha256 identical"
+    fi
     if [ -n "$reuseport" ]; then
         # One listener per worker in an SO_REUSEPORT group: both get connections.
         w=$(cat "$WORK/ng-$variant.err" "$NG/logs/error.log" | grep -a "from the owner.s listener" |
