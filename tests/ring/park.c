@@ -119,6 +119,19 @@ static uint64_t one(unsigned char cmd, uint32_t seed)
     return xwt_ctl_recv64(ctl);
 }
 
+/* A command to the server (answered in kind), then one connection: both
+ * sides' reused counters read want after it. */
+static void after_cmd(unsigned char cmd, const char *tag, uint32_t seed, uint64_t want)
+{
+    xwt_ctl_send(ctl, cmd);
+    CHECK_EQ(xwt_ctl_recv(ctl), cmd);
+    uint64_t srv = one('a', seed);
+    printf("%s: client reused %llu, server %llu\n", tag, (unsigned long long)reused(),
+           (unsigned long long)srv);
+    CHECK_EQ(reused(), want);
+    CHECK_EQ(srv, want);
+}
+
 static struct xwt_peer start_server(const char *hub)
 {
     struct xwt_peer s = xwt_spawn(hub, IP "/24", server, NULL);
@@ -147,13 +160,7 @@ int main(void)
     CHECK_EQ(srv, 9);
 
     /* unknown */
-    xwt_ctl_send(ctl, 'f');
-    CHECK_EQ(xwt_ctl_recv(ctl), 'f');
-    srv = one('a', 100);
-    printf("unknown: client reused %llu, server %llu\n", (unsigned long long)reused(),
-           (unsigned long long)srv);
-    CHECK_EQ(reused(), 9);
-    CHECK_EQ(srv, 9);
+    after_cmd('f', "unknown", 100, 9);
     srv = one('a', 101);
     CHECK_EQ(reused(), 10);
     CHECK_EQ(srv, 10);
@@ -196,13 +203,7 @@ int main(void)
     CHECK_EQ(xwt_ctl_recv64(ctl), 12);
 
     /* forged */
-    xwt_ctl_send(ctl, 'k');
-    CHECK_EQ(xwt_ctl_recv(ctl), 'k');
-    srv = one('a', 108);
-    printf("forged: client reused %llu, server %llu\n", (unsigned long long)reused(),
-           (unsigned long long)srv);
-    CHECK_EQ(reused(), 13);
-    CHECK_EQ(srv, 13);
+    after_cmd('k', "forged", 108, 13);
 
     /* limit: the one parked before is taken, then none is kept */
     xw_budget_set_share_limit(400);
