@@ -579,7 +579,6 @@ void xw_stack_pause(void)
         xw_stack_unlock();
         return;
     }
-    xw_park_flush(); /* (the channels the closes parked) */
     st.running = false;
     wake_loop();
     take_link_back();
@@ -722,6 +721,7 @@ void xway_fini(void)
         xw_stack_lock();
         xw_stack_flush();
     }
+    xw_park_flush(); /* (the channels the closes parked: before the handle goes) */
     st.running = false;
     wake_loop();
     take_link_back();
