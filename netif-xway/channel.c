@@ -1163,8 +1163,10 @@ int xw_channel_reaccept(struct xw_channel *ch, const struct xw_chan_offer *offer
     int err;
 
     if (ch->creator || offer->domid != ch->peer_domid || offer->intf_ref != ch->intf_ref ||
-        offer->port != ch->peer_port || offer->ring_shift != shift)
+        offer->port != ch->peer_port)
         return -EINVAL;
+    if (offer->ring_shift != shift)
+        return -EPROTO;
     if (!xw_load_acquire8(&ch->intf->creator_live))
         return -ESRCH;
     err = read_header(ch, offer, &nrefs, &flags);

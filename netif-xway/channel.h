@@ -254,13 +254,14 @@ void xw_channel_drop(struct xw_channel *ch);
  * parkable: at our close, nothing went wrong (no error, no reset either way,
  * the peer's process alive, the data path ours).  park: end our side as close
  * does (EOF, EPIPE, a kick if the peer asked) and keep everything else.
- * reoffer (creator): the acceptor has closed its end too and still maps the
- * pages: zero both rings, a new nonce and key, *offer to send (flagged as a
- * parked channel's); -EAGAIN (the acceptor has not closed yet: ask later),
- * -ESRCH (it is gone: close this channel), -errno.
+ * reoffer (creator): the acceptor has parked it too (its acceptor_parked
+ * mark) and still maps the pages: zero both rings, a new nonce and key,
+ * *offer to send (flagged as a parked channel's); -EAGAIN (not parked there
+ * yet: ask later), -ESRCH (the acceptor is gone: close this channel), -errno.
  * reaccept (acceptor): the offer names this channel and its key is the page's:
- * fresh indices, *nonce to echo; -EINVAL (another channel), -ESRCH (the
- * creator is gone), -EKEYREJECTED, -EPROTO: close this channel.
+ * fresh indices, *nonce to echo; -EINVAL (it names another channel),
+ * -EKEYREJECTED (not its creator's offer); -ESRCH (the creator is gone),
+ * -EPROTO (the page no longer matches): close this channel.
  * identity: the offer's domain, interface ref, port (the creator's) and ring
  * size (key 0) that name this channel. */
 bool xw_channel_parkable(struct xw_channel *ch);

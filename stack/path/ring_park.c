@@ -39,7 +39,6 @@ struct parked {
     uint64_t since_ms;
     ip_addr_t ip; /* creator: the listener's address */
     uint16_t port;
-    struct xw_chan_offer id; /* xw_channel_identity */
 };
 
 static struct {
@@ -137,7 +136,6 @@ bool xw_park_keep(struct xw_channel *ch, const ip_addr_t *ip, uint16_t port)
         ip_addr_copy(p->ip, *ip);
         p->port = port;
     }
-    xw_channel_identity(ch, &p->id);
     if (!pk.armed) {
         pk.armed = true;
         sys_timeout(PARK_SWEEP_MS, sweep, NULL);
@@ -179,22 +177,17 @@ int xw_park_accept(const struct xw_chan_offer *offer, struct xw_channel **out,
     struct parked *a = pk.side[0];
 
     for (unsigned i = 0; i < pk.n[0];) {
-        int rc;
-        if (a[i].id.domid != offer->domid || a[i].id.intf_ref != offer->intf_ref ||
-            a[i].id.port != offer->port) {
-            i++;
-            continue;
-        }
-        rc = xw_channel_reaccept(a[i].ch, offer, nonce);
+        int rc = xw_channel_reaccept(a[i].ch, offer, nonce);
         if (rc == 0) {
             *out = a[i].ch;
             take_out(0, i);
             return 0;
         }
-        /* A key that is not the page's: not its creator's offer (a forged
-         * one, naming it, must not cost its creator the channel).  Anything
-         * else: a creator gone, or one whose numbers are another's now. */
-        if (rc == -EKEYREJECTED)
+        /* Another channel; or a key that is not the page's: not its
+         * creator's offer (a forged one, naming it, must not cost its creator
+         * the channel).  Anything else: a creator gone, or one whose numbers
+         * are another's now. */
+        if (rc == -EINVAL || rc == -EKEYREJECTED)
             i++;
         else
             drop(0, i);
@@ -207,7 +200,8 @@ int xw_park_evict(bool creators, long domid)
     int side = creators ? 1 : 0, n = 0;
 
     for (unsigned i = 0; i < pk.n[side];) {
-        if (!creators && domid >= 0 && pk.side[side][i].id.domid != (uint32_t)domid) {
+        struct xw_channel *ch = pk.side[side][i].ch;
+        if (!creators && domid >= 0 && xw_channel_peer_domid(ch) != (uint32_t)domid) {
             i++;
             continue;
         }
