@@ -548,13 +548,22 @@ static bool moved(uint32_t *last, uint32_t idx, uint32_t limit)
     return true;
 }
 
+/* The peer's live byte cleared once it had been set (its process gone). */
+static bool peer_dead(struct xw_channel *ch)
+{
+    const uint8_t *live = ch->creator ? &ch->intf->acceptor_live : &ch->intf->creator_live;
+
+    return !xw_load_acquire8(live) && atomic_load_explicit(&ch->peer_seen_live, memory_order_relaxed);
+}
+
 bool xw_channel_progress(struct xw_channel *ch)
 {
     uint32_t prod = xw_load_acquire(&ch->rx.ctl->prod);
     uint32_t cons = xw_load_acquire(&ch->tx.ctl->cons);
     uint32_t flags = (xw_load_relaxed(&ch->rx.ctl->eof) ? 1u : 0u) |
                      (xw_load_relaxed(&ch->rx.ctl->error) ? 2u : 0u) |
-                     (xw_load_relaxed(&ch->tx.ctl->error) ? 4u : 0u);
+                     (xw_load_relaxed(&ch->tx.ctl->error) ? 4u : 0u) |
+                     (peer_dead(ch) ? 8u : 0u);
     /* Our private indices, read as pollers do (a hint): the peer's index can
      * only move within what they allow.  Lent: the borrower's, as published. */
     uint32_t rx_idx = ch->lent ? xw_load_relaxed(&ch->rx.ctl->cons) : xw_load_relaxed(&ch->rx.idx);

@@ -147,9 +147,10 @@ int xw_channel_poll(struct xw_channel *ch, int events);
 int xw_channel_check(struct xw_channel *ch, int events);
 /* The event handler (one thread at a time), for each event of our port: did
  * the peer publish anything new since the last call — its index moved forward
- * within bounds, EOF or an error newly set?  An honest peer notifies only
- * after such a move; events without one are spurious, and a peer that sends
- * nothing else is storming (the caller masks the port for a while). */
+ * within bounds, EOF or an error newly set, its process gone?  An honest peer
+ * notifies only after such a move; events without one are spurious (or late:
+ * a notification of a parked ring's previous connection), and a peer that
+ * sends nothing else is storming (the caller masks the port for a while). */
 bool xw_channel_progress(struct xw_channel *ch);
 /* Our local event-channel port: events of the handle's fd name it. */
 int xw_channel_port(const struct xw_channel *ch);

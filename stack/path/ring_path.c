@@ -236,7 +236,10 @@ static bool on_event(void *arg)
     bool news = xw_channel_progress(s->ring.ch);
 
     xw_rpath_wake(s);
-    xw_watchers_signal(s);
+    /* (no news, no waking of sets: one nested in another would show
+     * readable with nothing ready in it) */
+    if (news)
+        xw_watchers_signal(s);
     if (fd_exact(s))
         refresh(s, true);
     return news;

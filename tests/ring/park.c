@@ -19,6 +19,9 @@
  *   limit:   where the backend limits grants (Xen), parked channels hold at
  *            most a quarter of them: with a limit of 400 pages a 256 KiB ring
  *            (129 pages) is not parked.
+ *   late:    a notification that brings nothing new (the previous
+ *            connection's last, late) wakes no set waiting on the connection
+ *            now on the channel (a set nested in another showed readable).
  *   fini:    the stack's stop closes the parked channels (before its backend's
  *            handle goes). */
 #include "peer.h"
@@ -32,8 +35,10 @@
 #include "budget.h"
 #include "negotiate.h"
 #include "ring_park.h"
+#include "ring_routes.h"
 #include "socket.h"
 #include "stack.h"
+#include "waiter.h"
 
 #define IP "10.77.67.1"
 #define PORT 7300
@@ -94,6 +99,12 @@ static int server(int c, void *arg)
         CHECK(s && s->ring.ch);
         xw_channel_identity(s->ring.ch, &last_id);
         xw_stack_unlock();
+        if (cmd == 'l') { /* once the client watches: a notification, nothing moved */
+            usleep(100000);
+            xw_stack_lock();
+            CHECK_EQ(xw_evtchn_notify(xw_rev_xenif(), (uint32_t)xw_channel_port(s->ring.ch)), 0);
+            xw_stack_unlock();
+        }
         int rc = xwt_echo(fd); /* (closes fd) */
         if (cmd == 'a')
             CHECK_EQ(rc, 0);
@@ -217,6 +228,27 @@ int main(void)
     CHECK_EQ(reused(), 14);
     xw_budget_set_share_limit(0);
     one('a', 109); /* (parked at its close) */
+
+    /* late: the client's set armed on the reused connection stays asleep */
+    xwt_ctl_send(ctl, 'l');
+    fd = xwt_connect(IP, PORT);
+    xwt_expect_path("client", fd, "ring", "none");
+    CHECK_EQ(reused(), 15);
+    {
+        struct xw_waiter *w = xw_waiter_new();
+        CHECK(w != NULL);
+        CHECK_EQ(xw_watch(fd, 0, w, true), 0);
+        xw_waiter_arm(w);
+        usleep(400000); /* (the server notifies 100 ms after its accept) */
+        printf("late: %u signals\n", atomic_load(&w->signals));
+        CHECK_EQ(atomic_load(&w->signals), 0);
+        xwt_exchange(fd, BYTES, 110);
+        CHECK_EQ(xw_watch(fd, 0, w, false), 0);
+        xw_waiter_put(w);
+    }
+    xway_close(fd);
+    CHECK_EQ(xwt_ctl_recv(ctl), 'c');
+    CHECK_EQ(xwt_ctl_recv64(ctl), 15);
 
     xwt_ctl_send(ctl, 'q');
     xwt_join(&s);
