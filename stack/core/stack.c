@@ -622,6 +622,8 @@ void xw_stack_forget(void)
     xw_ctl_forget();
     xw_rev_forget();
     xw_sock_forget_all();
+    xw_tcp_forget_pcbs();
+    xw_link_eth_forget();
 }
 
 static void forget_in_child(void)

@@ -11,6 +11,8 @@
 
 #include "lwip/etharp.h"
 #include "lwip/ethip6.h"
+#include "lwip/nd6.h"
+#include "lwip/netif.h"
 #include "lwip/pbuf.h"
 #include "netif/ethernet.h"
 
@@ -56,6 +58,33 @@ int xw_link_eth_add(struct xw_link *l, netif_init_fn init)
     netif_set_up(n);
     netif_set_link_up(n);
     return 0;
+}
+
+static struct netif *parents_netifs; /* (kept reachable: see eth.h) */
+
+void xw_link_eth_forget(void)
+{
+    struct netif *n = netif_list, *next, *loop = NULL;
+
+    for (; n; n = next) {
+        next = n->next;
+        if (n->name[0] == 'l' && n->name[1] == 'o') {
+            loop = n;
+            continue;
+        }
+        /* (their entries freed, nothing sent; the parent's queued packets
+         * go with them) */
+        etharp_cleanup_netif(n);
+#if LWIP_IPV6
+        nd6_cleanup_netif(n);
+#endif
+        n->next = parents_netifs;
+        parents_netifs = n;
+    }
+    netif_list = loop;
+    if (loop)
+        loop->next = NULL;
+    netif_default = NULL;
 }
 
 /* A receive buffer used again: readable again under AddressSanitizer (a

@@ -35,6 +35,14 @@ unsigned xw_link_eth_mtu(unsigned mtu);
  * 0 or -errno. */
 int xw_link_eth_add(struct xw_link *l, netif_init_fn init);
 
+/* A forked child: the links lwIP has (all but its loopback) are the parent's.
+ * They leave lwIP's list untouched, with their neighbour entries, so that
+ * nothing in the child sends through them (an ARP refresh did: the child
+ * connected to the hub as the parent, and its connection landed in the
+ * parent's epoll set, which the child shares — a pointer of the child's that
+ * the parent's link then followed).  Their memory stays reachable. */
+void xw_link_eth_forget(void);
+
 /* Allocate a pbuf able to hold one frame of netif's MTU (PBUF_RAW, PBUF_RAM,
  * one contiguous buffer to receive into; from the process's pool of 64 KiB
  * buffers for an MTU over XW_LINK_RX_POOL_FROM).  NULL when out of memory. */

@@ -1272,6 +1272,22 @@ const struct xw_path_ops xw_tcp_ops = {
     .info = tcp_info,
 };
 
+static struct {
+    struct tcp_pcb *active, *tw, *bound;
+    struct tcp_pcb_listen *listen;
+} parents_pcbs;
+
+void xw_tcp_forget_pcbs(void)
+{
+    parents_pcbs.active = tcp_active_pcbs;
+    parents_pcbs.tw = tcp_tw_pcbs;
+    parents_pcbs.bound = tcp_bound_pcbs;
+    parents_pcbs.listen = tcp_listen_pcbs.listen_pcbs;
+    tcp_active_pcbs = tcp_tw_pcbs = tcp_bound_pcbs = NULL;
+    tcp_listen_pcbs.listen_pcbs = NULL;
+    tcp_active_pcbs_changed = 1;
+}
+
 bool xw_tcp_output_pending(void)
 {
     for (struct tcp_pcb *p = tcp_active_pcbs; p; p = p->next)

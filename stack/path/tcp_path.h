@@ -68,4 +68,9 @@ bool xw_tcp_pump(struct xw_sock *s);
  * too): a stack that stops gives them a while to go (the Linux library 2 s). */
 bool xw_tcp_output_pending(void);
 
+/* A forked child: lwIP's connections are the parent's.  They leave lwIP's
+ * lists (lwIP's timers would retransmit, time out and reset them from the
+ * child), untouched; their memory stays reachable. */
+void xw_tcp_forget_pcbs(void);
+
 #endif

@@ -22,6 +22,8 @@
  *   late:    a notification that brings nothing new (the previous
  *            connection's last, late) wakes no set waiting on the connection
  *            now on the channel (a set nested in another showed readable).
+ *   (and a server forked while this process's stack runs holds none of its
+ *   links and connections in lwIP)
  *   fini:    the stack's stop closes the parked channels (before its backend's
  *            handle goes). */
 #include "peer.h"
@@ -33,6 +35,8 @@
 #include <unistd.h>
 
 #include "budget.h"
+#include "lwip/netif.h"
+#include "lwip/priv/tcp_priv.h"
 #include "negotiate.h"
 #include "ring_park.h"
 #include "ring_routes.h"
@@ -61,11 +65,34 @@ static uint64_t reused(void)
 /* Commands: 'a' accept one, echo it (the result of the echo ignored for
  * 'r', the peer resets it), close, answer 'c' + our reused counter; 'f' close
  * the parked channels; 'q' quit. */
+/* A server forked while the client's stack runs: lwIP's links and
+ * connections in it are its own only (the parent's, left in lwIP's lists,
+ * were sent through: an ARP refresh connected to the hub as the parent, into
+ * the parent's epoll set, which the child shares — the parent then crashed). */
+static void own_lwip_only(void)
+{
+    int links = 0, foreign = 0;
+    ip_addr_t me;
+
+    CHECK(ipaddr_aton(IP, &me));
+    xw_stack_lock();
+    for (struct netif *n = netif_list; n; n = n->next)
+        links += !(n->name[0] == 'l' && n->name[1] == 'o');
+    for (struct tcp_pcb *p = tcp_active_pcbs; p; p = p->next)
+        foreign += !ip_addr_cmp(&p->local_ip, &me);
+    for (struct tcp_pcb *p = tcp_tw_pcbs; p; p = p->next)
+        foreign += !ip_addr_cmp(&p->local_ip, &me);
+    xw_stack_unlock();
+    CHECK_EQ(links, 1);
+    CHECK_EQ(foreign, 0);
+}
+
 static int server(int c, void *arg)
 {
     int l = xwt_listen(IP, PORT, 4);
 
     (void)arg;
+    own_lwip_only();
     xwt_ctl_send(c, 'R');
     for (;;) {
         unsigned char cmd = xwt_ctl_recv(c);
