@@ -272,10 +272,15 @@ static void refill(struct xw_sim *s)
     uint64_t bits, m;
 
     /* One datagram is on its way per raised upcall (raise_port): one read
-     * takes it.  (One sent late, after a read that found none, is read by
-     * the wake-up it makes.) */
-    (void)!recv(s->sock, buf, sizeof(buf), MSG_DONTWAIT);
-    atomic_store(&s->evt->upcall, 0);
+     * takes it, the first of a round of calls (until one finds nothing:
+     * another read then would find none but the one a notifier raised since,
+     * and that wakes the next round).  (One sent late, after a read that
+     * found none, is read by the wake-up it makes.) */
+    if (!s->round) {
+        (void)!recv(s->sock, buf, sizeof(buf), MSG_DONTWAIT);
+        atomic_store(&s->evt->upcall, 0);
+        s->round = true;
+    }
     for (w = 0; w < EVT_PWORDS; w++) {
         m = atomic_load_explicit(&s->masked[w], memory_order_relaxed);
         if (!(atomic_load_explicit(&s->evt->pending[w], memory_order_relaxed) & ~m))
@@ -311,8 +316,10 @@ int xw_sim_evtchn_pending(struct xw_xenif *x)
 
     if (!s->qlen)
         refill(s);
-    if (!s->qlen)
+    if (!s->qlen) {
+        s->round = false;
         return -EAGAIN;
+    }
     p = s->q[s->qhead];
     s->qhead = (s->qhead + 1) % XW_SIM_MAX_PORTS;
     s->qlen--;

@@ -149,6 +149,7 @@ struct xw_sim {
     uint32_t port_hint;
     uint16_t q[XW_SIM_MAX_PORTS]; /* ports found pending, not yet returned */
     unsigned qhead, qlen;
+    bool round; /* calls of evtchn_pending since its last "none": its datagram read */
     _Atomic uint64_t masked[EVT_PWORDS]; /* delivered, not yet unmasked (ours only) */
 
     /* store.c */

@@ -552,10 +552,15 @@ static void hub_flush(struct xw_link *l)
 
 /* ---- input ---- */
 
+/* Slots 0..n-1 ready to receive into.  A buffer kept (a small frame was
+ * copied out of it) keeps its slot as it was: looking at its header again
+ * cost a cache miss per slot and call (64 per read of one frame). */
 static int fill_rx(struct hub *h, int n)
 {
     for (int i = 0; i < n; i++) {
-        if (!h->rx[i] && !(h->rx[i] = xw_link_rx_alloc(&h->link.netif)))
+        if (h->rx[i])
+            continue;
+        if (!(h->rx[i] = xw_link_rx_alloc(&h->link.netif)))
             return i;
         h->rxv[i] = (struct iovec){h->rx[i]->payload, h->rx[i]->len};
         h->rxm[i] = (struct mmsghdr){.msg_hdr = {.msg_iov = &h->rxv[i], .msg_iovlen = 1}};

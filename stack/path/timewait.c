@@ -63,8 +63,10 @@ static void trim(void *arg)
         xw_debug("TIME-WAIT: the %d oldest of %d connections dropped", cut, n);
     trimmed_at = sys_now();
     trimming = tcp_tw_pcbs != NULL;
+    /* (sooner while connections come fast: between two trims the list grows
+     * by as many, and every SYN walks it) */
     if (trimming)
-        sys_timeout(XW_TIMEWAIT_TRIM_MS, trim, NULL);
+        sys_timeout(cut ? XW_TIMEWAIT_TRIM_FAST_MS : XW_TIMEWAIT_TRIM_MS, trim, NULL);
 }
 
 void xw_timewait_watch(void)

@@ -20,8 +20,9 @@ bool xw_timewait_syn(struct tcp_pcb *pcb, const struct tcp_hdr *hdr, struct pbuf
  * 2100 -> 900 requests/s after 10000 connections).  Called when a connection
  * is closed (lock held): the trim runs every XW_TIMEWAIT_TRIM_MS while any
  * connection is in TIME-WAIT. */
-#define XW_TIMEWAIT_MAX 256
+#define XW_TIMEWAIT_MAX 64
 #define XW_TIMEWAIT_TRIM_MS 50
+#define XW_TIMEWAIT_TRIM_FAST_MS 10 /* (after a trim that dropped some) */
 void xw_timewait_watch(void);
 
 #endif
