@@ -44,6 +44,10 @@ struct xw_channel {
     bool borrowed;         /* adopted: the port is another process's */
     bool lent;             /* another process moves our indices (adopted it) */
     uint32_t intf_ref;     /* the interface page's ref (the offer's) */
+    uint64_t ring_id;      /* acceptor: this process's name for the ring (its pages
+                            * never change while it lives, parked or not); borrowed:
+                            * its lender's */
+    bool mapped_before;    /* borrowed: on a mapping kept from its last connection */
     uint32_t peer_port;    /* acceptor: the creator's port (the offer's) */
     uint32_t shift;
     uint64_t nonce, key;
@@ -308,6 +312,8 @@ static int accept_params(const struct xw_chan_params *p, const struct xw_chan_of
 
 /* Acceptor (and adopter): map the interface page, validate it against the
  * offer, map the data pages.  0 or -errno (nothing left mapped). */
+static uint64_t ring_ids; /* (callers serialize: channel.h) */
+
 static int map_pages(struct xw_channel *ch, const struct xw_chan_offer *offer)
 {
     uint32_t *refs = NULL, nrefs, flags;
@@ -341,6 +347,7 @@ int xw_channel_accept(struct xw_xenif *x, const struct xw_chan_offer *offer,
     ch->intf_ref = offer->intf_ref;
     ch->peer_port = offer->port;
     ch->key = offer->key;
+    ch->ring_id = ++ring_ids;
     err = accept_params(p, offer, &ch->spin_us);
     if (err)
         goto out_free;
@@ -892,7 +899,7 @@ int xw_channel_describe(const struct xw_channel *ch, struct xw_chan_desc *d)
         return -EINVAL;
     *d = (struct xw_chan_desc){ .peer_domid = ch->peer_domid, .intf_ref = ch->intf_ref,
                                 .port = (uint32_t)ch->port, .ring_shift = ch->shift,
-                                .key = ch->key };
+                                .key = ch->key, .ring_id = ch->ring_id };
     return 0;
 }
 
@@ -932,6 +939,102 @@ void xw_channel_set_position(struct xw_channel *ch, const struct xw_chan_pos *po
     ch->ev_prod = ch->ev_cons = ch->ev_flags = 0;
 }
 
+/* A borrower's mappings of rings it served, kept for the next connection its
+ * lender gives it on the same ring (a parked one: channel.h). */
+#define KEPT_MAX 32
+#define KEPT_US (4u * 1000000u)
+
+static struct kept {
+    struct xw_xenif *x;
+    uint64_t ring_id, at_us;
+    struct xw_intf *intf;
+    uint8_t *data;
+    uint32_t npages;
+} kept[KEPT_MAX];
+static unsigned nkept;
+
+static void kept_unmap(unsigned i)
+{
+    xw_unmap(kept[i].x, kept[i].data, kept[i].npages);
+    xw_unmap(kept[i].x, kept[i].intf, 1);
+    kept[i] = kept[--nkept];
+}
+
+/* Those kept too long (their lender may have closed the ring since: its
+ * pages stay the peer's while we map them). */
+static void kept_sweep(uint64_t now)
+{
+    for (unsigned i = 0; i < nkept;)
+        if (now - kept[i].at_us > KEPT_US)
+            kept_unmap(i);
+        else
+            i++;
+}
+
+/* Borrowed ch's mapping of a ring its lender keeps (closed cleanly): kept.
+ * False: not kept (unmap it). */
+static bool keep_mapping(struct xw_channel *ch)
+{
+    uint64_t now = xway_port_now_us();
+
+    if (!ch->ring_id || atomic_load(&ch->error) || ch->rx.broken || ch->tx.broken ||
+        atomic_load(&ch->vanished) || atomic_load(&ch->moving))
+        return false;
+    kept_sweep(now);
+    if (nkept == KEPT_MAX) { /* (the oldest goes) */
+        unsigned old = 0;
+        for (unsigned i = 1; i < nkept; i++)
+            if (kept[i].at_us < kept[old].at_us)
+                old = i;
+        kept_unmap(old);
+    }
+    kept[nkept++] = (struct kept){ .x = ch->x, .ring_id = ch->ring_id, .at_us = now,
+                                   .intf = ch->intf, .data = ch->data,
+                                   .npages = ch->npages };
+    return true;
+}
+
+/* Adopting: the ring's mapping kept from its last connection here, checked as
+ * a new one is (the page's key is this connection's).  False: none (map it). */
+static bool take_kept(struct xw_channel *ch, const struct xw_chan_offer *offer)
+{
+    uint32_t nrefs, flags;
+    unsigned i;
+
+    kept_sweep(xway_port_now_us());
+    for (i = 0; i < nkept && !(kept[i].x == ch->x && kept[i].ring_id == ch->ring_id); i++)
+        ;
+    if (!ch->ring_id || i == nkept)
+        return false;
+    ch->intf = kept[i].intf;
+    ch->data = kept[i].data;
+    if (read_header(ch, offer, &nrefs, &flags) || ch->npages != kept[i].npages) {
+        kept_unmap(i);
+        ch->intf = NULL;
+        ch->data = NULL;
+        return false;
+    }
+    kept[i] = kept[--nkept];
+    ch->mapped_before = true;
+    return true;
+}
+
+bool xw_channel_mapped_before(const struct xw_channel *ch)
+{
+    return ch->mapped_before;
+}
+
+void xw_channel_unkeep(struct xw_xenif *x, bool unmap)
+{
+    for (unsigned i = 0; i < nkept;)
+        if (x && kept[i].x != x)
+            i++;
+        else if (unmap)
+            kept_unmap(i);
+        else
+            kept[i] = kept[--nkept];
+}
+
 int xw_channel_adopt(struct xw_xenif *x, const struct xw_chan_desc *d,
                      struct xw_channel **out)
 {
@@ -949,8 +1052,9 @@ int xw_channel_adopt(struct xw_xenif *x, const struct xw_chan_desc *d,
     ch->key = d->key;
     ch->port = (int)d->port;
     ch->spin_us = XW_CHAN_DEFAULT_SPIN_US;
+    ch->ring_id = d->ring_id;
     err = accept_params(NULL, &offer, &ch->spin_us);
-    if (!err)
+    if (!err && !take_kept(ch, &offer))
         err = map_pages(ch, &offer);
     if (err) {
         xway_port_free(ch);
@@ -1077,13 +1181,17 @@ static void release(struct xw_channel *ch, bool quiet)
          * page's unmap notification wakes the peer (a borrowed channel has
          * none: a kick): a creator closing after it finds everything
          * unmapped. */
-        xw_unmap(ch->x, ch->data, ch->npages);
+        bool keep = !quiet && ch->borrowed && keep_mapping(ch);
+
+        if (!keep)
+            xw_unmap(ch->x, ch->data, ch->npages);
         if (!quiet) {
             mark_closed(ch);
             if (ch->borrowed)
                 kick(ch);
         }
-        xw_unmap(ch->x, ch->intf, 1);
+        if (!keep)
+            xw_unmap(ch->x, ch->intf, 1);
         if (!ch->borrowed)
             xw_budget_map_put(ch->peer_domid);
     }

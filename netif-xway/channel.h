@@ -225,6 +225,10 @@ void xw_channel_close_quiet(struct xw_channel *ch);
 struct xw_chan_desc {
     uint32_t peer_domid, intf_ref, port, ring_shift;
     uint64_t key;
+    /* The lender's name for the ring: a borrower that served it before and
+     * closed cleanly kept its mapping (at most 32, 4 s), and takes that one
+     * (the page's key checked as a new mapping's is).  0: none. */
+    uint64_t ring_id;
 };
 /* The private positions of both directions (ours to own), for handing a
  * channel's data path to another process and back. */
@@ -236,6 +240,11 @@ int xw_channel_describe(const struct xw_channel *ch, struct xw_chan_desc *d);
 int xw_channel_adopt(struct xw_xenif *x, const struct xw_chan_desc *d,
                      struct xw_channel **out);
 void xw_channel_position(const struct xw_channel *ch, struct xw_chan_pos *pos);
+/* The borrower's kept mappings of handle x's rings (NULL: every handle's):
+ * unmapped (the stack stops), or forgotten (a forked child: the parent's). */
+void xw_channel_unkeep(struct xw_xenif *x, bool unmap);
+/* Adopted on a mapping kept from the ring's last connection here. */
+bool xw_channel_mapped_before(const struct xw_channel *ch);
 /* The lender's side: while lent, xw_channel_progress judges the peer's moves
  * against the indices the borrower publishes (ours stay where they were). */
 void xw_channel_lend(struct xw_channel *ch, bool lent);

@@ -21,6 +21,7 @@
 #include "lwip/sys.h"
 #include "lwip/timeouts.h"
 #include "xw_lwip_hooks.h"
+#include "channel.h"
 #include "ctl.h"
 #include "eth.h"
 #include "futex.h"
@@ -624,6 +625,7 @@ void xw_stack_forget(void)
     xw_sock_forget_all();
     xw_tcp_forget_pcbs();
     xw_link_eth_forget();
+    xw_channel_unkeep(NULL, false);
 }
 
 static void forget_in_child(void)

@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "channel.h"
 #include "log.h"
 #include "ring_beat.h"
 #include "ring_events.h"
@@ -121,6 +122,8 @@ static int adopt(const struct xw_chan_desc *d, const struct xw_owner_conn *names
     rc = s->fd;
     xw_debug("fd %d: a ring connection %s through the owner, served here (%zu bytes first "
              "from its pump)", rc, pos ? "claimed" : "accepted", prelen);
+    if (xw_channel_mapped_before(ch))
+        xw_info("fd %d: its ring is still mapped here (this process served it before)", rc);
     xw_stack_unlock();
     return rc;
 }
@@ -238,6 +241,7 @@ void xw_sat_fini(void)
         return;
     }
     xw_sock_foreach(close_sat);
+    xw_channel_unkeep(xw_rev_xenif(), true); /* (the mappings its closes kept) */
     xw_stack_set_satellite(false);
     xw_stack_unlock();
     xw_rev_stop();

@@ -95,6 +95,7 @@ for variant in on off reuseport; do
         # close): the rings its workers served are parked by the master once
         # each worker has let go of it, and taken again by the next connection.
         args=()
+        kept0=$(grep -ac "its ring is still mapped here" "$NG/logs/error.log" || true)
         for i in 1 2 3 4 5 6 7 8; do args+=(-o "$WORK/seq$i" http://10.77.9.1:8080/big.bin); done
         timeout 60 env XWAY_ADDR=10.77.9.30/24 "$RUN" curl -sS -H 'Connection: close' "${args[@]}" \
             2>"$WORK/seq.err" || die "sequential fetches: $(tail -3 "$WORK/seq.err")"
@@ -104,7 +105,12 @@ for variant in on off reuseport; do
         parked=$(grep -c "ring path (a parked ring)" "$WORK/seq.err")
         [ "$(grep -c "ring path" "$WORK/seq.err")" = 8 ] || die "sequential fetches: not all on the ring"
         [ "$parked" -ge 2 ] || die "sequential fetches: $parked of 8 on a parked ring"
-        echo "ok: nginx: 8 sequential connections from one client, $parked on a parked ring, sha256 identical"
+        # A worker that served a ring before kept its mapping: the first
+        # connection of each worker on the ring maps it, the others do not.
+        kept=$(($(grep -ac "its ring is still mapped here" "$NG/logs/error.log" || true) - kept0))
+        [ "$kept" -ge $((parked - 2)) ] && [ "$kept" -ge 1 ] ||
+            die "sequential fetches: $kept of $parked on a parked ring found their mapping kept"
+        echo "ok: nginx: 8 sequential connections from one client, $parked on a parked ring ($kept still mapped in their worker), sha256 identical"
     fi
     if [ -n "$reuseport" ]; then
         # One listener per worker in an SO_REUSEPORT group: both get connections.
