@@ -79,13 +79,34 @@ struct life_msg {
     struct xw_chan_pos pos;
 };
 
+/* A satellite's eventfd (HELLO), which we signal on every event of its
+ * channels' ports: held by its client slot and by each connection it serves. */
+struct evfd {
+    int fd, refs; /* (the service thread's) */
+};
+
 /* A connection a satellite serves (satellite.h): our socket, the life
- * socket's end we watch, the satellite's eventfd (a copy of its own) that we
- * signal on every event of the channel's port. */
+ * socket's end we watch, the satellite's eventfd. */
 struct dlg {
     struct xw_sock *c;
-    int life, evfd;
+    int life;
+    struct evfd *ev;
 };
+
+static struct evfd *ev_get(struct evfd *e)
+{
+    if (e)
+        e->refs++;
+    return e;
+}
+
+static void ev_put(struct evfd *e)
+{
+    if (e && --e->refs == 0) {
+        close(e->fd);
+        free(e);
+    }
+}
 
 /* The service's state: written by start/stop/pause/resume/forget (the thread
  * not running) and used by the thread; the clients also change in the thread,
@@ -100,7 +121,7 @@ static struct {
     int clients[MAX_CLIENTS];
     pid_t client_pid[MAX_CLIENTS];
     int client_lfd[MAX_CLIENTS]; /* LISTEN: the listener this client keeps, -1 */
-    int client_evfd[MAX_CLIENTS]; /* HELLO: the client's satellite eventfd, -1 */
+    struct evfd *client_ev[MAX_CLIENTS]; /* HELLO: the client's satellite eventfd */
     int nclients;
     struct dlg *dlg[MAX_DLG];
     int ndlg;
@@ -136,10 +157,18 @@ static struct xw_sock *found;
 
 static void match_listener(struct xw_sock *s)
 {
+    struct xw_sock_linux *lx = xw_lx(s);
     struct stat st;
 
-    if (!found && s->state == XW_SS_LISTEN && xw_lx(s)->ready.a >= 0 && fstat(xw_lx(s)->ready.a, &st) == 0 &&
-        st.st_dev == want_dev && st.st_ino == want_ino)
+    if (found || s->state != XW_SS_LISTEN || lx->ready.a < 0)
+        return;
+    if (!lx->a_ino) { /* (once: a listener's number stays its file) */
+        if (fstat(lx->ready.a, &st) < 0)
+            return;
+        lx->a_dev = st.st_dev;
+        lx->a_ino = st.st_ino;
+    }
+    if (lx->a_dev == want_dev && lx->a_ino == want_ino)
         found = s;
 }
 
@@ -152,19 +181,19 @@ static bool forward(void *arg)
     struct dlg *d = arg;
     uint64_t one = 1;
 
-    (void)!write(d->evfd, &one, sizeof(one));
+    (void)!write(d->ev->fd, &one, sizeof(one));
     return xw_channel_progress(d->c->ring.ch);
 }
 
-/* A ring connection to be served by the satellite whose eventfd is evfd
+/* A ring connection to be served by the satellite whose eventfd is ev
  * (lock held): 0 with rep->desc and *out the life socket's end to pass, or
  * -errno (then it is handed off as any other). */
-static int delegate(struct xw_sock *c, int evfd, struct own_rep *rep, int *out)
+static int delegate(struct xw_sock *c, struct evfd *ev, struct own_rep *rep, int *out)
 {
     struct dlg *d;
     int sv[2];
 
-    if (evfd < 0 || own.ndlg == MAX_DLG || xw_path_of(c) != &xw_ring_ops || !c->ring.ch ||
+    if (!ev || own.ndlg == MAX_DLG || xw_path_of(c) != &xw_ring_ops || !c->ring.ch ||
         xw_channel_describe(c->ring.ch, &rep->desc) < 0)
         return -EINVAL;
     if (!(d = calloc(1, sizeof(*d))))
@@ -175,10 +204,9 @@ static int delegate(struct xw_sock *c, int evfd, struct own_rep *rep, int *out)
     }
     d->c = c;
     d->life = sv[0];
-    d->evfd = fcntl(evfd, F_DUPFD_CLOEXEC, 0);
-    if (d->evfd < 0 || xw_rpath_forward(c, forward, d) < 0) {
-        if (d->evfd >= 0)
-            close(d->evfd);
+    d->ev = ev_get(ev); /* (shared: one per satellite) */
+    if (xw_rpath_forward(c, forward, d) < 0) {
+        ev_put(d->ev);
         close(sv[0]);
         close(sv[1]);
         free(d);
@@ -225,7 +253,7 @@ static void undelegate(int k, char how)
     xw_sock_close_locked(d->c);
     xw_stack_leave();
     close(d->life);
-    close(d->evfd);
+    ev_put(d->ev);
     free(d);
 }
 
@@ -263,7 +291,7 @@ static void give_back(int k, const struct xw_chan_pos *pos)
     close(out);
     drop_dlg(k);
     close(d->life);
-    close(d->evfd);
+    ev_put(d->ev);
     free(d);
     xw_debug("fd %d: given back by the process that served it: pumped", c->fd);
 }
@@ -284,7 +312,7 @@ static void life_event(int k)
 /* ACCEPT: the next queued connection, handed off (or, to a satellite, its
  * channel described); *out its number or life socket (to pass, then close:
  * the receiver's copy keeps it). */
-static int do_accept(int lfd, int flags, int evfd, struct own_rep *rep, int *out)
+static int do_accept(int lfd, int flags, struct evfd *ev, struct own_rep *rep, int *out)
 {
     struct stat st;
     struct xw_sock *l, *c;
@@ -316,7 +344,7 @@ static int do_accept(int lfd, int flags, int evfd, struct own_rep *rep, int *out
     xw_sock_name_locked(c, false, (struct sockaddr *)&rep->conn.self, &rep->conn.selflen);
     xw_sock_name_locked(c, true, (struct sockaddr *)&rep->conn.peer, &rep->conn.peerlen);
     snprintf(rep->conn.path, sizeof(rep->conn.path), "%s", xw_path_of(c)->name);
-    if (delegate(c, evfd, rep, out) == 0) {
+    if (delegate(c, ev, rep, out) == 0) {
         xw_debug("fd %d: connection of listener fd %d served by another process (ring)",
                  c->fd, l->fd);
         xw_stack_leave();
@@ -341,7 +369,7 @@ static int do_accept(int lfd, int flags, int evfd, struct own_rep *rep, int *out
  * client's) is, for the client to serve itself (it said HELLO: evfd): its
  * pump ended (handoff.h), its channel described with the positions reached,
  * *out the life socket's end to pass. */
-static int do_claim(int fd, int evfd, struct own_rep *rep, int *out)
+static int do_claim(int fd, struct evfd *ev, struct own_rep *rep, int *out)
 {
     static char tail[XW_HANDOFF_TAIL_MAX]; /* (the service thread's) */
     size_t taillen = 0;
@@ -351,8 +379,8 @@ static int do_claim(int fd, int evfd, struct own_rep *rep, int *out)
 
     if (fd < 0 || fstat(fd, &st) < 0 || !S_ISSOCK(st.st_mode))
         return -ENOTSOCK;
-    if (evfd < 0 || own.ndlg == MAX_DLG)
-        return evfd < 0 ? -EPERM : -EAGAIN;
+    if (!ev || own.ndlg == MAX_DLG)
+        return !ev ? -EPERM : -EAGAIN;
     xw_stack_lock();
     if ((rc = xw_handoff_claim_locked(st.st_dev, st.st_ino, &c, tail, &taillen)) < 0) {
         xw_stack_unlock();
@@ -364,7 +392,7 @@ static int do_claim(int fd, int evfd, struct own_rep *rep, int *out)
     xw_sock_name_locked(c, true, (struct sockaddr *)&rep->conn.peer, &rep->conn.peerlen);
     snprintf(rep->conn.path, sizeof(rep->conn.path), "%s", xw_path_of(c)->name);
     xw_channel_position(c->ring.ch, &rep->pos);
-    if ((rc = delegate(c, evfd, rep, out)) < 0) {
+    if ((rc = delegate(c, ev, rep, out)) < 0) {
         /* The pump is gone: the connection cannot go on. */
         xw_warn("fd %d: a claimed connection could not be lent (%s): reset", c->fd,
                 strerror(-rc));
@@ -598,11 +626,14 @@ static bool serve_one(int i)
         }
     }
     else if (keep && req.op == OWN_HELLO) {
-        if (own.client_evfd[i] >= 0)
-            close(own.client_evfd[i]);
-        own.client_evfd[i] = fd; /* only ever written, 8 bytes, nonblocking */
-        fd = -1;
-        (void)!fcntl(own.client_evfd[i], F_SETFL, O_NONBLOCK);
+        struct evfd *e = malloc(sizeof(*e));
+        if (e) { /* only ever written, 8 bytes, nonblocking */
+            *e = (struct evfd){ .fd = fd, .refs = 1 };
+            fd = -1;
+            (void)!fcntl(e->fd, F_SETFL, O_NONBLOCK);
+            ev_put(own.client_ev[i]);
+            own.client_ev[i] = e;
+        }
     }
     else if (keep && req.op == OWN_CONNECT) {
         if ((rep.result = start_connect(cfd, &req, fd)) == 0)
@@ -611,9 +642,9 @@ static bool serve_one(int i)
         rep.result = do_listen(i, &req, &out);
         pass_only = true;
     } else if (keep && req.op == OWN_CLAIM) {
-        rep.result = do_claim(fd, own.client_evfd[i], &rep, &out);
+        rep.result = do_claim(fd, own.client_ev[i], &rep, &out);
     } else if (keep)
-        rep.result = do_accept(fd, req.flags, req.direct ? own.client_evfd[i] : -1, &rep, &out);
+        rep.result = do_accept(fd, req.flags, req.direct ? own.client_ev[i] : NULL, &rep, &out);
     if (fd >= 0)
         close(fd);
     if (keep && send_msg(cfd, &rep, sizeof(rep), rep.result == 0 ? out : -1, MSG_DONTWAIT) !=
@@ -632,9 +663,8 @@ static void drop_client(int i, bool cancel)
     if (own.client_lfd[i] >= 0 && cancel) /* the child closed its listener, or is gone */
         xway_close(own.client_lfd[i]);
     own.client_lfd[i] = -1;
-    if (own.client_evfd[i] >= 0)
-        close(own.client_evfd[i]);
-    own.client_evfd[i] = -1;
+    ev_put(own.client_ev[i]);
+    own.client_ev[i] = NULL;
     for (int k = own.npend - 1; k >= 0; k--)
         if (own.pend[k].cfd == own.clients[i]) {
             if (cancel)
@@ -648,7 +678,7 @@ static void drop_client(int i, bool cancel)
     own.clients[i] = own.clients[own.nclients];
     own.client_pid[i] = own.client_pid[own.nclients];
     own.client_lfd[i] = own.client_lfd[own.nclients];
-    own.client_evfd[i] = own.client_evfd[own.nclients];
+    own.client_ev[i] = own.client_ev[own.nclients];
     pthread_mutex_unlock(&own.mu);
 }
 
@@ -662,7 +692,7 @@ static void add_client(int c)
     if (own.nclients < MAX_CLIENTS) {
         own.client_pid[own.nclients] = uc.pid;
         own.client_lfd[own.nclients] = -1;
-        own.client_evfd[own.nclients] = -1;
+        own.client_ev[own.nclients] = NULL;
         own.clients[own.nclients++] = c;
         c = -1;
     }
@@ -783,7 +813,7 @@ static void close_fds(bool stop)
     }
     for (int k = 0; k < own.ndlg; k++) {
         close(own.dlg[k]->life);
-        close(own.dlg[k]->evfd);
+        ev_put(own.dlg[k]->ev);
         free(own.dlg[k]);
     }
     own.ndlg = 0;

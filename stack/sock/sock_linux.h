@@ -10,6 +10,8 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 
+#include <sys/types.h>
+
 #include "readyfd.h"
 #include "sock_linux.h"
 #include "socket.h"
@@ -23,6 +25,10 @@ struct xw_sock_linux {
     _Atomic unsigned wseq;
     unsigned sleepers; /* (lock held; one of them may poll the link) */
     struct xw_ready ready;
+    /* A listener's number as a file (owner.c: which listener a process
+     * channel's ACCEPT names), looked up once; 0: not yet. */
+    dev_t a_dev;
+    ino_t a_ino;
 };
 
 _Static_assert(XW_AF_INET == AF_INET && XW_AF_INET6 == AF_INET6, "address families");

@@ -153,6 +153,7 @@ int xw_sock_new(int domain, bool nonblock, bool cloexec, bool connected, struct 
     if (rc < 0)
         goto out_free;
     xw_lx(s)->sleepers = 0;
+    xw_lx(s)->a_ino = 0;
     xw_sock_init(s, xw_lx(s)->ready.a, ++last_id, domain, nonblock);
     rc = table_put(s->fd, s);
     if (rc < 0)
