@@ -8,7 +8,7 @@
 
 int xw_ready_open(struct xw_ready *r, bool cloexec, bool writable)
 {
-    int sv[2], small = 1; /* the kernel rounds up to its minimum */
+    int sv[2];
 
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | (cloexec ? SOCK_CLOEXEC : 0), 0,
                    sv) < 0)
@@ -16,12 +16,11 @@ int xw_ready_open(struct xw_ready *r, bool cloexec, bool writable)
     /* B is never handed to the application nor inherited by its children. */
     if (!cloexec)
         fcntl(sv[1], F_SETFD, FD_CLOEXEC);
-    setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
     r->a = sv[0];
     r->b = sv[1];
     r->rd = false;
     r->wr = true; /* (as made: A's buffer empty) */
-    r->off = r->rdhup = r->hup = r->err = false;
+    r->off = r->rdhup = r->hup = r->err = r->small = false;
     pthread_mutex_init(&r->lock, NULL);
     xw_ready_set(r, false, writable);
     return 0;
@@ -50,10 +49,17 @@ static void drain(int fd)
         ;
 }
 
-static void fill(int fd)
+static void fill(struct xw_ready *r)
 {
     static const char junk[CHUNK];
-    while (write(fd, junk, sizeof(junk)) == (ssize_t)sizeof(junk))
+    int small = 1; /* the kernel rounds up to its minimum */
+
+    /* (A's buffer made small at its first fill: most sockets never need it) */
+    if (!r->small) {
+        setsockopt(r->a, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
+        r->small = true;
+    }
+    while (write(r->a, junk, sizeof(junk)) == (ssize_t)sizeof(junk))
         ;
 }
 
@@ -119,7 +125,7 @@ void xw_ready_set_locked(struct xw_ready *r, bool readable, bool writable)
         if (writable)
             drain(r->b);
         else
-            fill(r->a);
+            fill(r);
         r->wr = writable;
     }
 }

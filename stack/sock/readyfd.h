@@ -22,6 +22,7 @@ struct xw_ready {
     bool rdhup;  /* B shut for writing: A reads EOF (POLLRDHUP), stays readable */
     bool hup;    /* B shut both ways: A shows POLLHUP too */
     bool err;    /* B closed with unread bytes: A shows POLLERR too (b is -1) */
+    bool small;  /* A's send buffer made small (at its first fill) */
     pthread_mutex_t lock;
 };
 
