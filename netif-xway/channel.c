@@ -310,10 +310,13 @@ static int accept_params(const struct xw_chan_params *p, const struct xw_chan_of
     return offer->ring_shift > max_shift ? -EMSGSIZE : 0;
 }
 
+/* The acceptors' ring ids so far, and a borrower's kept mappings (below):
+ * the process's channel calls are serialized by their caller (the stack's
+ * lock). */
+static uint64_t ring_ids;
+
 /* Acceptor (and adopter): map the interface page, validate it against the
  * offer, map the data pages.  0 or -errno (nothing left mapped). */
-static uint64_t ring_ids; /* (callers serialize: channel.h) */
-
 static int map_pages(struct xw_channel *ch, const struct xw_chan_offer *offer)
 {
     uint32_t *refs = NULL, nrefs, flags;

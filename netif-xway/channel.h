@@ -8,7 +8,8 @@
  *   creator:  xw_channel_check_nonce(echoed nonce) == 0 -> both use the ring
  * Any failure: close the channel and stay on TCP.
  *
- * Threads: one sending and one receiving thread at a time per channel.  Waits
+ * Threads: one sending and one receiving thread at a time per channel; setup,
+ * close, park and adopt calls of a process one at a time (its stack's lock).  Waits
  * use the backend handle's single event-channel fd; several channels of one
  * handle may wait in different threads (every wake re-checks the rings, and
  * blocking waits are cut into slices of XW_CHAN_SLICE_MS, which also bounds how
