@@ -98,6 +98,9 @@
 #define LWIP_TCP_TIMESTAMPS             0
 #define TCP_CALCULATE_EFF_SEND_MSS      1
 #define LWIP_CALLBACK_API               1
+/* (timeouts.c only, in 2.1.3: the timeout list reachable, so that a forked
+ * child can drop the parent's per-object timeouts: lwip_sys.c) */
+#define LWIP_TESTMODE                   1
 #define LWIP_TCP_PCB_NUM_EXT_ARGS       2
 /* lwIP's TCP sanity checks are off for one of them alone, "TCP_SNDLOWAT must be
  * 4*MSS below u16_t overflow" (any MSS above 16351 fails it): it guards a

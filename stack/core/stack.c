@@ -625,6 +625,7 @@ void xw_stack_forget(void)
     xw_sock_forget_all();
     xw_tcp_forget_pcbs();
     xw_link_eth_forget();
+    xw_lwip_forget_timeouts();
     xw_channel_unkeep(NULL, false);
 }
 

@@ -25,6 +25,10 @@ err_t xw_hook_tcp_inpacket(struct tcp_pcb *pcb, struct tcp_hdr *hdr, u16_t optle
 struct netif;
 const ip6_addr_t *xw_hook_nd6_gw(struct netif *netif, const ip6_addr_t *dest);
 void xw_lwip_set_gw6(const ip6_addr_t *gw);
+/* A forked child (lwip_sys.c): the timeouts set for the parent's objects are
+ * dropped (their arguments are the parent's sockets, whose numbers may be the
+ * child's own files by now); lwIP's cyclic timers and the modules' stay. */
+void xw_lwip_forget_timeouts(void);
 #define LWIP_HOOK_ND6_GET_GW(netif, dest) xw_hook_nd6_gw(netif, dest)
 
 #endif

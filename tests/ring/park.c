@@ -23,7 +23,7 @@
  *            connection's last, late) wakes no set waiting on the connection
  *            now on the channel (a set nested in another showed readable).
  *   (and a server forked while this process's stack runs holds none of its
- *   links and connections in lwIP)
+ *   links, connections and timeouts in lwIP)
  *   fini:    the stack's stop closes the parked channels (before its backend's
  *            handle goes). */
 #include "peer.h"
@@ -37,6 +37,7 @@
 #include "budget.h"
 #include "lwip/netif.h"
 #include "lwip/priv/tcp_priv.h"
+#include "lwip/timeouts.h"
 #include "negotiate.h"
 #include "ring_park.h"
 #include "ring_routes.h"
@@ -69,9 +70,16 @@ static uint64_t reused(void)
  * connections in it are its own only (the parent's, left in lwIP's lists,
  * were sent through: an ARP refresh connected to the hub as the parent, into
  * the parent's epoll set, which the child shares — the parent then crashed). */
+static int marker; /* the argument of a timeout the client sets before the fork */
+
+static void marker_fired(void *arg)
+{
+    (void)arg;
+}
+
 static void own_lwip_only(void)
 {
-    int links = 0, foreign = 0;
+    int links = 0, foreign = 0, parents_timeouts = 0;
     ip_addr_t me;
 
     CHECK(ipaddr_aton(IP, &me));
@@ -82,9 +90,12 @@ static void own_lwip_only(void)
         foreign += !ip_addr_cmp(&p->local_ip, &me);
     for (struct tcp_pcb *p = tcp_tw_pcbs; p; p = p->next)
         foreign += !ip_addr_cmp(&p->local_ip, &me);
+    for (struct sys_timeo *t = *sys_timeouts_get_next_timeout(); t; t = t->next)
+        parents_timeouts += t->arg == &marker;
     xw_stack_unlock();
     CHECK_EQ(links, 1);
     CHECK_EQ(foreign, 0);
+    CHECK_EQ(parents_timeouts, 0);
 }
 
 static int server(int c, void *arg)
@@ -218,7 +229,13 @@ int main(void)
      * as a copy of ours, 11) */
     xwt_ctl_send(ctl, 'q');
     xwt_join(&s);
+    xw_stack_lock(); /* (a timeout for an object of ours: not the child's) */
+    sys_timeout(600000, marker_fired, &marker);
+    xw_stack_unlock();
     s = start_server(hub);
+    xw_stack_lock();
+    sys_untimeout(marker_fired, &marker);
+    xw_stack_unlock();
     srv = one('a', 104);
     printf("dead: client reused %llu, new server %llu (from 11)\n",
            (unsigned long long)reused(), (unsigned long long)srv);
