@@ -63,13 +63,6 @@ static uint64_t reused(void)
     return n;
 }
 
-/* Commands: 'a' accept one, echo it (the result of the echo ignored for
- * 'r', the peer resets it), close, answer 'c' + our reused counter; 'f' close
- * the parked channels; 'q' quit. */
-/* A server forked while the client's stack runs: lwIP's links and
- * connections in it are its own only (the parent's, left in lwIP's lists,
- * were sent through: an ARP refresh connected to the hub as the parent, into
- * the parent's epoll set, which the child shares — the parent then crashed). */
 static int marker; /* the argument of a timeout the client sets before the fork */
 
 static void marker_fired(void *arg)
@@ -77,6 +70,10 @@ static void marker_fired(void *arg)
     (void)arg;
 }
 
+/* A server forked while the client's stack runs: lwIP's links, connections
+ * and timeouts in it are its own only (the parent's, left in lwIP's lists,
+ * were sent through: an ARP refresh connected to the hub as the parent, into
+ * the parent's epoll set, which the child shares — the parent then crashed). */
 static void own_lwip_only(void)
 {
     int links = 0, foreign = 0, parents_timeouts = 0;
@@ -98,6 +95,11 @@ static void own_lwip_only(void)
     CHECK_EQ(parents_timeouts, 0);
 }
 
+/* Commands: 'a' accept one, echo it (the result of the echo ignored for
+ * 'r', the peer resets it; 'l' notifies the channel's peer 100 ms after the
+ * accept, with nothing new in the rings), close, answer 'c' + our reused
+ * counter; 'f' close the parked channels; 'k' offer our parked channel with a
+ * made-up key; 'q' quit. */
 static int server(int c, void *arg)
 {
     int l = xwt_listen(IP, PORT, 4);
