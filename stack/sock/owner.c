@@ -244,7 +244,7 @@ static void undelegate(int k, char how)
         how = xw_channel_lent_unread(d->c->ring.ch) ? 'R' : 'C';
     if (how != 'C')
         d->c->linger_on = 1, d->c->linger_s = 0;
-    else { /* its mapping is gone (its process, or its close first): ours again to park */
+    else { /* its end is marked (its process gone, or its close first): ours again to park */
         xw_channel_lend(d->c->ring.ch, false);
         d->c->for_other = false;
     }

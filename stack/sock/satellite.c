@@ -206,7 +206,8 @@ void xw_sat_closing(struct xw_sock *s, bool reset)
 
 void xw_sat_release(struct xw_sock *s)
 {
-    /* (after the path's release: the channel unmapped, our end marked) */
+    /* (after the path's release: our end marked, the mapping unmapped or
+     * kept for the ring's next connection here: channel.h) */
     if (s->sat->life >= 0 && s->sat->how)
         xw_owner_let_go(s->sat->life, s->sat->how == 'R');
     if (s->sat->life >= 0)

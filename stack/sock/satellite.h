@@ -41,7 +41,7 @@ struct xw_sat {
     socklen_t selflen, peerlen;
     int life;
     char how; /* at the close: 'C' closed, 'R' reset; told the owner at the
-                 release, once our mapping is gone (the owner may park the ring) */
+                 release, once our end is marked (the owner may park the ring) */
 };
 
 /* Can this process adopt ring connections (a forked child that inherited a
