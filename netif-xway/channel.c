@@ -1242,7 +1242,10 @@ static void reset_private(struct xw_channel *ch)
     setup_rings(ch);
 }
 
-int xw_channel_reoffer(struct xw_channel *ch, struct xw_chan_offer *offer)
+/* Creator: the acceptor has parked the channel too and still maps it (see
+ * reoffer's checks): zero both rings, a new nonce and key, fresh private
+ * state.  0, or -ESRCH / -EAGAIN / -errno. */
+static int rearm(struct xw_channel *ch)
 {
     uint64_t rnd[2];
     int err;
@@ -1267,13 +1270,29 @@ int xw_channel_reoffer(struct xw_channel *ch, struct xw_chan_offer *offer)
     ch->key = rnd[1];
     ch->intf->nonce = ch->nonce;
     ch->intf->key = ch->key;
-    xw_fence_full(); /* all of it before the offer leaves */
+    xw_fence_full(); /* all of it before the offer or TAKE leaves */
     reset_private(ch);
+    return 0;
+}
+
+int xw_channel_reoffer(struct xw_channel *ch, struct xw_chan_offer *offer)
+{
+    int err = rearm(ch);
+
+    if (err)
+        return err;
     atomic_store(&ch->peer_seen_live, false); /* proved again by the nonce */
     *offer = (struct xw_chan_offer){ .domid = ch->x->domid, .intf_ref = ch->intf_ref,
                                      .port = (uint32_t)ch->port, .ring_shift = ch->shift,
                                      .key = ch->key };
     return 0;
+}
+
+int xw_channel_retake(struct xw_channel *ch, uint64_t key)
+{
+    if (!ch->creator || key != ch->key)
+        return -EKEYREJECTED;
+    return rearm(ch);
 }
 
 int xw_channel_reaccept(struct xw_channel *ch, const struct xw_chan_offer *offer,
@@ -1300,6 +1319,21 @@ int xw_channel_reaccept(struct xw_channel *ch, const struct xw_chan_offer *offer
     reset_private(ch);
     *nonce = ch->nonce;
     return 0;
+}
+
+int xw_channel_retaken(struct xw_channel *ch, uint64_t key)
+{
+    struct xw_chan_offer o;
+    uint64_t nonce;
+
+    xw_channel_identity(ch, &o);
+    o.key = key;
+    return xw_channel_reaccept(ch, &o, &nonce);
+}
+
+uint64_t xw_channel_key(const struct xw_channel *ch)
+{
+    return ch->key;
 }
 
 void xw_channel_identity(const struct xw_channel *ch, struct xw_chan_offer *o)

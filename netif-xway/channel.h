@@ -273,6 +273,13 @@ void xw_channel_drop(struct xw_channel *ch);
  * fresh indices, *nonce to echo; -EINVAL (it names another channel),
  * -EKEYREJECTED (not its creator's offer); -ESRCH (the creator is gone),
  * -EPROTO (the page no longer matches): close this channel.
+ * retake (creator): reoffer for a TAKE: the acceptor proposed the channel by
+ * its key (-EKEYREJECTED: not this channel's); the new key, in the page now,
+ * is xw_channel_key's.
+ * retaken (acceptor): the TAKE of a channel we proposed carries key: it is the
+ * page's (the creator wrote it: -EKEYREJECTED otherwise), fresh indices; the
+ * other errors as reaccept's.
+ * key: the key of the channel's latest offer or TAKE (both ends know it).
  * identity: the offer's domain, interface ref, port (the creator's) and ring
  * size (key 0) that name this channel. */
 bool xw_channel_parkable(struct xw_channel *ch);
@@ -280,6 +287,9 @@ void xw_channel_park(struct xw_channel *ch);
 int xw_channel_reoffer(struct xw_channel *ch, struct xw_chan_offer *offer);
 int xw_channel_reaccept(struct xw_channel *ch, const struct xw_chan_offer *offer,
                         uint64_t *nonce);
+int xw_channel_retake(struct xw_channel *ch, uint64_t key);
+int xw_channel_retaken(struct xw_channel *ch, uint64_t key);
+uint64_t xw_channel_key(const struct xw_channel *ch);
 void xw_channel_identity(const struct xw_channel *ch, struct xw_chan_offer *o);
 
 /* Bytes in the rings now (hints, for tools): ours not yet consumed by the

@@ -31,6 +31,7 @@ static struct {
     uint64_t ring_conns, tcp_conns;
     uint64_t back; /* TCP connections that went back onto a ring (upgrade.c) */
     uint64_t reused; /* ring connections on a parked channel (ring_park.c) */
+    uint64_t taken;  /* of those, taken at the SYN exchange (no OFFER) */
 } ng;
 
 static const char *const fault_names[] = {
@@ -92,10 +93,19 @@ static void say(void)
     xw_pcbopt_set(ng.host, x ? x->domid : 0, x != NULL, ng.fault == XW_FAULT_RAW);
 }
 
+/* Acceptor, a SYN saying the connector can take a parked ring: one we hold
+ * for its domain and address, by its key (ring_park.h). */
+static bool propose(const struct tcp_pcb *pcb, const struct xw_synopt *peer, uint64_t *key)
+{
+    return ring_available() && ng.fault == XW_FAULT_NONE && coresident(peer) &&
+           xw_park_propose(peer->domid, &pcb->remote_ip, key) == 0;
+}
+
 void xw_neg_start(enum xw_fault fault)
 {
     ng.fault = fault;
     say();
+    xw_pcbopt_set_proposer(propose);
     xw_tcp_set_handshake(&hooks);
 }
 
@@ -127,13 +137,17 @@ static void count_outcome(struct xw_sock *s)
     if (s->hs.state == XW_HS_RING) {
         ng.ring_conns++;
         ng.reused += s->hs.parked;
+        ng.taken += s->hs.taken;
     } else {
         ng.tcp_conns++;
         if (s->hs.reason > 0 && s->hs.reason < XW_REASON_MAX)
             ng.count[s->hs.reason]++;
     }
     xw_info("fd %d: %s path%s%s", s->fd, s->hs.state == XW_HS_RING ? "ring" : "tcp",
-            s->hs.state == XW_HS_RING ? (s->hs.parked ? " (a parked ring)" : "") : ", reason ",
+            s->hs.state == XW_HS_RING
+                ? (s->hs.taken ? " (a parked ring), taken at the SYN exchange"
+                               : s->hs.parked ? " (a parked ring)" : "")
+                : ", reason ",
             s->hs.state == XW_HS_RING ? "" : xw_reason_name(s->hs.reason));
 }
 
@@ -250,6 +264,22 @@ static void map_offer(struct xw_sock *s, const struct xw_ctrl *m)
     if (ng.fault == XW_FAULT_NONCE)
         nonce ^= 1;
     st = xw_hs_mapped(&s->hs, rc, nonce, xw_rev_xenif()->domid);
+    apply(s, &st);
+}
+
+/* Acceptor: the connector took the parked ring our SYN-ACK proposed. */
+static void take_proposed(struct xw_sock *s, const struct xw_ctrl *m)
+{
+    struct xw_pcbopt *h = xw_pcbopt_of(s->tcp.pcb);
+    bool proposed = h && h->proposed;
+    int rc = proposed ? xw_park_retaken(h->prop_key, m->key, &s->ring.ch) : -ENOENT;
+    struct xw_hs_step st;
+
+    if (rc < 0)
+        s->ring.ch = NULL;
+    if (h)
+        h->proposed = false;
+    st = xw_hs_taken(&s->hs, proposed, rc);
     apply(s, &st);
 }
 
@@ -380,6 +410,14 @@ static bool neg_on_connected(struct xw_sock *s)
         /* (the listener's address: a parked channel's key, ring_release) */
         ip_addr_copy(s->ring_peer_ip, s->tcp.pcb->remote_ip);
         s->ring_peer_port = s->tcp.pcb->remote_port;
+        /* The SYN-ACK proposed a parked ring of ours: take it, no offer. */
+        if (ng.fault == XW_FAULT_NONE && (h->peer.flags & XW_OPT_F_PARKED) &&
+            xw_park_take(h->peer.domid, &s->ring_peer_ip, s->ring_peer_port,
+                         xw_stack_ring_bytes(), h->peer.key, &s->ring.ch) == 0) {
+            st = xw_hs_connector_take(&s->hs, xw_channel_key(s->ring.ch));
+            apply(s, &st);
+            return true;
+        }
         if (ng.fault == XW_FAULT_NONE &&
             xw_park_offer(h->peer.domid, &s->ring_peer_ip, s->ring_peer_port,
                           xw_stack_ring_bytes(), &s->ring.ch, &off) == 0) {
@@ -414,6 +452,8 @@ static bool neg_on_accepted(struct xw_sock *l, struct xw_sock *s)
     }
     if (ng.fault == XW_FAULT_RAW)
         return raw_stream(s);
+    /* (the connector's address: its SYNs get the channel proposed once parked) */
+    ip_addr_copy(s->ring_peer_ip, s->tcp.pcb->remote_ip);
     st = xw_hs_acceptor_start(&s->hs, true, coresident(&h->peer));
     if (st.done) {
         count_outcome(s);
@@ -445,6 +485,17 @@ static void neg_input(struct xw_sock *s)
         if (rc == 0 || (rc != -EBADMSG && !used))
             return; /* wait for the rest: the handshake's timer bounds the wait */
         xw_tcp_rx_take(s, buf, used, false);
+        if (rc > 0 && m.type == XW_CTRL_TAKE && s->hs.state == XW_HS_WAIT_OFFER) {
+            take_proposed(s, &m);
+            continue;
+        }
+        if (s->hs.state == XW_HS_WAIT_OFFER) { /* no TAKE: our proposal was refused */
+            struct xw_pcbopt *h = xw_pcbopt_of(s->tcp.pcb);
+            if (h && h->proposed)
+                xw_park_refused(h->prop_key);
+            if (h)
+                h->proposed = false;
+        }
         if (rc > 0 && m.type == XW_CTRL_OFFER && s->hs.state == XW_HS_WAIT_OFFER) {
             if (ng.fault == XW_FAULT_TIMEOUT) {
                 /* answer late: after the connector's timeout */
@@ -535,10 +586,15 @@ uint64_t xw_neg_reused(void)
     return ng.reused;
 }
 
+uint64_t xw_neg_taken(void)
+{
+    return ng.taken;
+}
+
 void xw_neg_reset_stats(void)
 {
     memset(ng.count, 0, sizeof(ng.count));
-    ng.ring_conns = ng.tcp_conns = ng.back = ng.reused = 0;
+    ng.ring_conns = ng.tcp_conns = ng.back = ng.reused = ng.taken = 0;
 }
 
 void xw_neg_stats(struct xway_stats *st)

@@ -50,7 +50,9 @@ void xw_neg_count_switch(int reason);
  * reasons as "back-to-ring". */
 void xw_neg_count_back(void);
 uint64_t xw_neg_back(void);
-/* Ring connections that took a parked channel (ring_park.h). */
+/* Ring connections that took a parked channel (ring_park.h); of those, the
+ * ones taken at the SYN exchange (the SYN-ACK proposed it: TAKE, no OFFER). */
 uint64_t xw_neg_reused(void);
+uint64_t xw_neg_taken(void);
 
 #endif

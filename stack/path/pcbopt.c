@@ -20,6 +20,7 @@ static struct {
      * new pcb in passive_open (both run inside one tcp_input call). */
     bool syn_valid;
     struct xw_synopt syn;
+    xw_pcbopt_proposer propose;
 } po;
 
 static void pcbopt_destroy(u8_t id, void *data)
@@ -43,6 +44,11 @@ void xw_pcbopt_set(uint64_t host, uint32_t domid, bool ring, bool raw)
     po.domid = domid;
     po.ring = ring;
     po.raw = raw;
+}
+
+void xw_pcbopt_set_proposer(xw_pcbopt_proposer fn)
+{
+    po.propose = fn;
 }
 
 bool xw_pcbopt_ring(void)
@@ -104,6 +110,17 @@ bool xw_pcbopt_marks(const struct tcp_pcb *pcb, const struct xw_pcbopt *h)
     return h->peer_opt && (h->offer_opt || h->replied) && pcb->state >= ESTABLISHED;
 }
 
+/* The SYN option's flags on pcb's SYN or SYN-ACK after lwIP's own options
+ * (internal bytes): a proposal only where its key fits. */
+static uint8_t syn_flags(const struct xw_pcbopt *h, u8_t internal)
+{
+    if (!h->replied)
+        return XW_OPT_F_TAKES;
+    if (h->proposed && internal + XW_OPT_LEN_PARKED <= 40)
+        return XW_OPT_F_REPLY | XW_OPT_F_PARKED;
+    return XW_OPT_F_REPLY;
+}
+
 /* ---- lwIP hooks (xw_lwip_hooks.h) --------------------------------------------- */
 
 u8_t xw_hook_tcpopt_length(const struct tcp_pcb *pcb, u8_t internal_len)
@@ -111,7 +128,7 @@ u8_t xw_hook_tcpopt_length(const struct tcp_pcb *pcb, u8_t internal_len)
     struct xw_pcbopt *h = xw_pcbopt_of(pcb);
 
     if (h && carries_option(pcb, h) && internal_len + XW_OPT_LEN <= 40)
-        return (u8_t)(internal_len + XW_OPT_LEN);
+        return (u8_t)(internal_len + xw_tcpopt_len(syn_flags(h, internal_len)));
     if (h && xw_pcbopt_marks(pcb, h) && internal_len + XW_MARK_LEN <= 40)
         return (u8_t)(internal_len + XW_MARK_LEN);
     return internal_len;
@@ -132,9 +149,9 @@ u32_t *xw_hook_tcpopt_add(struct pbuf *p, struct tcp_hdr *hdr, const struct tcp_
     if (!h || !carries_option(pcb, h) || internal + XW_OPT_LEN > 40)
         return opts;
     o.domid = po.domid;
-    o.flags = h->replied ? XW_OPT_F_REPLY : 0;
-    xw_tcpopt_write((uint8_t *)opts, &o);
-    return opts + XW_OPT_LEN / 4;
+    o.flags = syn_flags(h, internal);
+    o.key = h->prop_key;
+    return opts + xw_tcpopt_write((uint8_t *)opts, &o) / 4;
 }
 
 static bool parse_option(struct tcp_hdr *hdr, u16_t optlen, u16_t opt1len, u8_t *opt2,
@@ -201,5 +218,7 @@ static err_t passive_open(u8_t id, struct tcp_pcb_listen *lpcb, struct tcp_pcb *
     h->replied = true;
     h->peer_opt = true;
     h->peer = po.syn;
+    if ((po.syn.flags & XW_OPT_F_TAKES) && po.propose)
+        h->proposed = po.propose(cpcb, &h->peer, &h->prop_key);
     return ERR_OK;
 }

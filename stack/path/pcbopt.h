@@ -18,6 +18,9 @@ struct xw_pcbopt {
     bool offer_opt;       /* connector: our SYN carries the option */
     bool replied;         /* acceptor: our SYN-ACK answers it */
     bool peer_opt;        /* the peer's segment carried a valid option */
+    bool proposed;        /* acceptor: our SYN-ACK proposes the parked channel
+                             with prop_key (ring_park.h) */
+    uint64_t prop_key;
     struct xw_synopt peer;
     /* MARK options (both sides spoke the SYN option: every segment after the
      * SYN exchange carries one): ours, where our latest control section
@@ -30,6 +33,13 @@ struct xw_pcbopt {
  * (0: unknown), whether we offer the ring at all (a backend runs), and raw
  * (XWAY_FAULT=raw: the option names no host). */
 void xw_pcbopt_set(uint64_t host, uint32_t domid, bool ring, bool raw);
+/* The acceptor's choice of a parked channel to propose to a SYN that says
+ * the connector can take one (XW_OPT_F_TAKES): true with its key.  Called
+ * as the new pcb is made for the SYN (its addresses set), before the
+ * SYN-ACK. */
+typedef bool (*xw_pcbopt_proposer)(const struct tcp_pcb *pcb, const struct xw_synopt *peer,
+                                   uint64_t *key);
+void xw_pcbopt_set_proposer(xw_pcbopt_proposer fn);
 /* What we offer: the ring (xw_pcbopt_set's), our host hash. */
 bool xw_pcbopt_ring(void);
 uint64_t xw_pcbopt_host(void);

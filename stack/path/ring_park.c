@@ -33,11 +33,15 @@
 #define PARK_MAX 16           /* per side */
 #define PARK_IDLE_MS 2000     /* a connector's parked channel; the acceptor's: 2x */
 #define PARK_SWEEP_MS 500
+#define PROPOSE_HOLD_MS 3000  /* a proposal's TAKE may still come (the handshake's
+                                 2 s and then some): neither proposed again nor
+                                 expired meanwhile */
 
 struct parked {
     struct xw_channel *ch;
     uint64_t since_ms;
-    ip_addr_t ip; /* creator: the listener's address */
+    uint64_t proposed_ms; /* acceptor: when a SYN-ACK proposed it (0: not) */
+    ip_addr_t ip; /* creator: the listener's address; acceptor: the connector's */
     uint16_t port;
 };
 
@@ -84,6 +88,11 @@ static unsigned oldest(int side)
     return old;
 }
 
+static bool held(const struct parked *p, uint64_t now)
+{
+    return p->proposed_ms && now - p->proposed_ms < PROPOSE_HOLD_MS;
+}
+
 static void sweep(void *arg)
 {
     uint64_t now = now_ms();
@@ -93,7 +102,7 @@ static void sweep(void *arg)
     for (int side = 0; side < 2; side++) {
         uint64_t idle = side ? PARK_IDLE_MS : 2 * PARK_IDLE_MS;
         for (unsigned i = 0; i < pk.n[side];) {
-            if (now - pk.side[side][i].since_ms >= idle)
+            if (now - pk.side[side][i].since_ms >= idle && !held(&pk.side[side][i], now))
                 drop(side, i);
             else
                 i++;
@@ -110,7 +119,7 @@ bool xw_park_keep(struct xw_channel *ch, const ip_addr_t *ip, uint16_t port)
     int side = xw_channel_is_creator(ch) ? 1 : 0;
     struct parked *p;
 
-    if (!xw_channel_parkable(ch) || (side && !ip))
+    if (!xw_channel_parkable(ch) || (side && (!ip || !port)))
         return false;
     if (!pk.side[side] && !(pk.side[side] = xway_port_calloc(PARK_MAX, sizeof(struct parked))))
         return false;
@@ -132,10 +141,9 @@ bool xw_park_keep(struct xw_channel *ch, const ip_addr_t *ip, uint16_t port)
     memset(p, 0, sizeof(*p));
     p->ch = ch;
     p->since_ms = now_ms();
-    if (side) {
+    if (ip)
         ip_addr_copy(p->ip, *ip);
-        p->port = port;
-    }
+    p->port = side ? port : 0;
     if (!pk.armed) {
         pk.armed = true;
         sys_timeout(PARK_SWEEP_MS, sweep, NULL);
@@ -191,6 +199,75 @@ int xw_park_accept(const struct xw_chan_offer *offer, struct xw_channel **out,
             i++;
         else
             drop(0, i);
+    }
+    return -ENOENT;
+}
+
+int xw_park_take(uint32_t domid, const ip_addr_t *ip, uint16_t port, uint32_t ring_bytes,
+                 uint64_t key, struct xw_channel **out)
+{
+    struct parked *a = pk.side[1];
+
+    for (unsigned i = 0; i < pk.n[1]; i++) {
+        int rc;
+        if (xw_channel_key(a[i].ch) != key || xw_channel_peer_domid(a[i].ch) != domid ||
+            a[i].port != port || !ip_addr_cmp(&a[i].ip, ip) ||
+            xw_channel_ring_bytes(a[i].ch) != ring_bytes)
+            continue;
+        rc = xw_channel_retake(a[i].ch, key);
+        if (rc == -EAGAIN) /* its acceptor is still closing */
+            return rc;
+        if (rc < 0) {
+            drop(1, i);
+            return rc;
+        }
+        *out = a[i].ch;
+        take_out(1, i);
+        return 0;
+    }
+    return -ENOENT;
+}
+
+int xw_park_propose(uint32_t domid, const ip_addr_t *ip, uint64_t *key)
+{
+    struct parked *a = pk.side[0];
+    uint64_t now = now_ms();
+
+    for (unsigned i = 0; i < pk.n[0]; i++)
+        if (xw_channel_peer_domid(a[i].ch) == domid && ip_addr_cmp(&a[i].ip, ip) &&
+            !held(&a[i], now)) {
+            a[i].proposed_ms = now ? now : 1;
+            *key = xw_channel_key(a[i].ch);
+            return 0;
+        }
+    return -ENOENT;
+}
+
+void xw_park_refused(uint64_t key)
+{
+    for (unsigned i = 0; i < pk.n[0]; i++)
+        if (pk.side[0][i].proposed_ms && xw_channel_key(pk.side[0][i].ch) == key) {
+            drop(0, i);
+            return;
+        }
+}
+
+int xw_park_retaken(uint64_t proposed, uint64_t key, struct xw_channel **out)
+{
+    struct parked *a = pk.side[0];
+
+    for (unsigned i = 0; i < pk.n[0]; i++) {
+        int rc;
+        if (!a[i].proposed_ms || xw_channel_key(a[i].ch) != proposed)
+            continue;
+        a[i].proposed_ms = 0;
+        rc = xw_channel_retaken(a[i].ch, key);
+        if (rc == 0) {
+            *out = a[i].ch;
+            take_out(0, i);
+        } else if (rc != -EKEYREJECTED) /* (a forged TAKE costs its creator nothing) */
+            drop(0, i);
+        return rc;
     }
     return -ENOENT;
 }

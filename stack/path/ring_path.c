@@ -802,8 +802,7 @@ static void ring_release(struct xw_sock *s)
     /* A clean end keeps the channel for the next connection between the
      * same two processes; not one another process served (handoff.h). */
     if (s->for_other || s->sat ||
-        !xw_park_keep(s->ring.ch, s->ring_peer_port ? &s->ring_peer_ip : NULL,
-                      s->ring_peer_port))
+        !xw_park_keep(s->ring.ch, &s->ring_peer_ip, s->ring_peer_port))
         xw_channel_close(s->ring.ch);
     s->ring.ch = NULL;
 }

@@ -60,6 +60,7 @@ int xw_ctrl_size(unsigned type)
     case XW_CTRL_ABORT:
         return XW_CTRL_HDR + 4;
     case XW_CTRL_SWITCH:
+    case XW_CTRL_TAKE:
         return XW_CTRL_HDR + 8;
     case XW_CTRL_HELLO:
         return XW_CTRL_HDR + 16;
@@ -96,6 +97,9 @@ static void write_body(uint8_t *b, const struct xw_ctrl *m)
     case XW_CTRL_HELLO:
         put_be(b, m->domid, 4);
         put_be(b + 8, m->host, 8);
+        break;
+    case XW_CTRL_TAKE:
+        put_be(b, m->key, 8);
         break;
     default: /* CONFIRM: reserved only */
         break;
@@ -148,6 +152,9 @@ static void read_body(const uint8_t *b, struct xw_ctrl *out)
     case XW_CTRL_HELLO:
         out->domid = (uint32_t)get_be(b, 4);
         out->host = get_be(b + 8, 8);
+        break;
+    case XW_CTRL_TAKE:
+        out->key = get_be(b, 8);
         break;
     default:
         break;

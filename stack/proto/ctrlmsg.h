@@ -31,6 +31,9 @@ enum xw_ctrl_type {
                             the peer's stream the sender has (16) */
     XW_CTRL_HELLO = 8,   /* either side, on TCP: a control section starts (the way back
                             to the ring); the sender's domain and host (24) */
+    XW_CTRL_TAKE = 9,    /* connector -> acceptor: takes the parked ring the SYN-ACK
+                            proposed, its new key (16); sent only to a SYN-ACK that
+                            proposed one, so only to stacks that know it */
 };
 
 /* OFFER's flags. */
@@ -75,7 +78,8 @@ const char *xw_reason_name(int r);
  *   CONFIRM: none
  *   SWITCH:  rx_idx (the receiver's ring index up to which it has the peer's
  *            bytes), reason
- *   HELLO:   domid, host (the sender's host hash) */
+ *   HELLO:   domid, host (the sender's host hash)
+ *   TAKE:    key (the one the connector just wrote into the ring's page) */
 struct xw_ctrl {
     uint8_t type;
     uint16_t reason;

@@ -92,6 +92,27 @@ struct xw_hs_step xw_hs_connector_start(struct xw_hs *hs, bool peer_opt, bool co
     return s;
 }
 
+struct xw_hs_step xw_hs_connector_take(struct xw_hs *hs, uint64_t key)
+{
+    struct xw_hs_step s = finish(hs, XW_HS_RING, XW_REASON_NONE);
+
+    hs->parked = hs->taken = true;
+    s.send = true;
+    s.msg.type = XW_CTRL_TAKE;
+    s.msg.key = key;
+    return s;
+}
+
+struct xw_hs_step xw_hs_taken(struct xw_hs *hs, bool proposed, int take_rc)
+{
+    if (hs->state != XW_HS_WAIT_OFFER || !proposed)
+        return reset(hs, XW_REASON_MALFORMED);
+    if (take_rc < 0)
+        return reset(hs, xw_hs_reason_of(take_rc, false));
+    hs->parked = hs->taken = true;
+    return finish(hs, XW_HS_RING, XW_REASON_NONE);
+}
+
 struct xw_hs_step xw_hs_acceptor_start(struct xw_hs *hs, bool replied, bool coresident)
 {
     struct xw_hs_step s = { 0 };
@@ -101,7 +122,7 @@ struct xw_hs_step xw_hs_acceptor_start(struct xw_hs *hs, bool replied, bool core
     if (!coresident)
         return finish(hs, XW_HS_TCP, XW_REASON_NOT_CORESIDENT);
     hs->state = XW_HS_WAIT_OFFER;
-    hs->declined_unknown = hs->parked = false;
+    hs->declined_unknown = hs->parked = hs->taken = false;
     return s;
 }
 

@@ -27,6 +27,7 @@ struct xw_hs {
     bool parked;           /* the ring is a parked one (ring_park.c): the connector's
                               OFFER out names it / the acceptor took it */
     bool declined_unknown; /* acceptor: answered one such OFFER with RING_UNKNOWN */
+    bool taken;            /* parked, and taken at the SYN exchange (a TAKE, no OFFER) */
 };
 
 /* What the caller must do.  Fields apply in this order: map (acceptor maps the
@@ -48,6 +49,13 @@ struct xw_hs_step {
  * offer in *m when 0. */
 struct xw_hs_step xw_hs_connector_start(struct xw_hs *hs, bool peer_opt, bool coresident,
                                         int create_rc, const struct xw_ctrl *offer);
+/* Connector, connection established: the SYN-ACK proposed a parked ring and
+ * we took it (its new key): TAKE, and the ring at once. */
+struct xw_hs_step xw_hs_connector_take(struct xw_hs *hs, uint64_t key);
+/* Acceptor, waiting for the offer: a TAKE came.  proposed: our SYN-ACK
+ * proposed a parked ring; take_rc: taking it (0, or -errno).  The connector
+ * is on the ring already: anything but success resets the connection. */
+struct xw_hs_step xw_hs_taken(struct xw_hs *hs, bool proposed, int take_rc);
 /* Acceptor, connection established: whether we answered the option (replied)
  * and judged the peer co-resident. */
 struct xw_hs_step xw_hs_acceptor_start(struct xw_hs *hs, bool replied, bool coresident);

@@ -31,10 +31,17 @@ static void put_be(uint8_t *p, uint64_t v, unsigned bytes)
         p[k] = (uint8_t)v;
 }
 
-void xw_tcpopt_write(uint8_t out[XW_OPT_LEN], const struct xw_synopt *o)
+size_t xw_tcpopt_len(uint8_t flags)
 {
+    return flags & XW_OPT_F_PARKED ? XW_OPT_LEN_PARKED : XW_OPT_LEN;
+}
+
+size_t xw_tcpopt_write(uint8_t *out, const struct xw_synopt *o)
+{
+    size_t len = xw_tcpopt_len(o->flags);
+
     out[0] = XW_OPT_KIND;
-    out[1] = XW_OPT_LEN;
+    out[1] = (uint8_t)len;
     put_be(out + 2, XW_OPT_EXID, 2);
     out[4] = o->version;
     out[5] = o->flags;
@@ -42,20 +49,26 @@ void xw_tcpopt_write(uint8_t out[XW_OPT_LEN], const struct xw_synopt *o)
     out[7] = 0;
     put_be(out + 8, o->domid, 4);
     put_be(out + 12, o->host, 8);
+    if (len == XW_OPT_LEN_PARKED)
+        put_be(out + 20, o->key, 8);
+    return len;
 }
 
 /* Option at offset i (kind 253, len bytes, bounds already checked) is ours:
  * 1 filled, -EBADMSG wrong length, -EPROTONOSUPPORT wrong version. */
 static int read_ours(const struct area *a, size_t i, size_t len, struct xw_synopt *out)
 {
-    if (len != XW_OPT_LEN)
+    if (len != XW_OPT_LEN && len != XW_OPT_LEN_PARKED)
         return -EBADMSG;
     out->version = at(a, i + 4);
     if (out->version != XW_OPT_VERSION)
         return -EPROTONOSUPPORT;
     out->flags = at(a, i + 5);
+    if (len != xw_tcpopt_len(out->flags))
+        return -EBADMSG;
     out->domid = (uint32_t)get_be(a, i + 8, 4);
     out->host = get_be(a, i + 12, 8);
+    out->key = len == XW_OPT_LEN_PARKED ? get_be(a, i + 20, 8) : 0;
     return 1;
 }
 

@@ -17,18 +17,30 @@ enum {
     XW_OPT_EXID = 0x5857,   /* "XW", big-endian on the wire */
     XW_OPT_VERSION = 3,     /* with the control messages': stacks of different versions never exchange them */
     XW_OPT_F_REPLY = 1,     /* flags bit 0: set in the SYN-ACK by a willing listener */
+    XW_OPT_F_TAKES = 2,     /* bit 1, in the SYN: the connector can take a parked ring
+                               its SYN-ACK proposes (a TAKE message, no OFFER) */
+    XW_OPT_F_PARKED = 4,    /* bit 2, in the SYN-ACK (only to a SYN with bit 1): it
+                               proposes a parked ring; the option then has 8 more
+                               bytes, the ring's key */
+    XW_OPT_LEN_PARKED = 28,
 };
 
-/* Host byte order.  host: xw_host_hash() of the host token, 0 = unknown. */
+/* Host byte order.  host: xw_host_hash() of the host token, 0 = unknown.
+ * key: with XW_OPT_F_PARKED, the proposed parked ring's key. */
 struct xw_synopt {
     uint8_t version, flags;
     uint32_t domid;
     uint64_t host;
+    uint64_t key;
 };
 
-/* Encode o into exactly XW_OPT_LEN bytes (reserved bytes zero).  Deterministic,
- * so a retransmitted SYN carries the identical option. */
-void xw_tcpopt_write(uint8_t out[XW_OPT_LEN], const struct xw_synopt *o);
+/* The option's size for these flags: XW_OPT_LEN, or XW_OPT_LEN_PARKED with
+ * XW_OPT_F_PARKED. */
+size_t xw_tcpopt_len(uint8_t flags);
+/* Encode o into out[0..xw_tcpopt_len(o->flags)) (reserved bytes zero), the size
+ * returned.  Deterministic, so a retransmitted SYN carries the identical
+ * option. */
+size_t xw_tcpopt_write(uint8_t *out, const struct xw_synopt *o);
 
 /* Look for our option in a TCP option area given as p1[0..n1) followed by
  * p2[0..n2) (lwIP splits the area when the header straddles pbufs; p2 may be
@@ -37,7 +49,7 @@ void xw_tcpopt_write(uint8_t out[XW_OPT_LEN], const struct xw_synopt *o);
  * the area.  The first kind-253 option with our ExID wins; other ExIDs are
  * skipped.  Reserved bytes are ignored.
  * Returns 1 (*out filled), 0 (absent), -EBADMSG (malformed list, or ours with
- * len != XW_OPT_LEN), -EPROTONOSUPPORT (ours, version != XW_OPT_VERSION; only
+ * a length other than xw_tcpopt_len(its flags)), -EPROTONOSUPPORT (ours, version != XW_OPT_VERSION; only
  * out->version is filled). */
 int xw_tcpopt_parse(const uint8_t *p1, size_t n1, const uint8_t *p2, size_t n2,
                     struct xw_synopt *out);

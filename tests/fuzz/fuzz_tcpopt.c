@@ -26,7 +26,7 @@ static int parse_split(const uint8_t *a, size_t n, size_t split, struct xw_synop
 static int same(const struct xw_synopt *a, const struct xw_synopt *b)
 {
     return a->version == b->version && a->flags == b->flags && a->domid == b->domid &&
-           a->host == b->host;
+           a->host == b->host && a->key == b->key;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -48,10 +48,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (r == 1) {
         if (whole.version != XW_OPT_VERSION)
             abort();
-        uint8_t opt[XW_OPT_LEN];
+        uint8_t opt[XW_OPT_LEN_PARKED];
         struct xw_synopt again;
-        xw_tcpopt_write(opt, &whole);
-        if (xw_tcpopt_parse(opt, sizeof(opt), NULL, 0, &again) != 1 || !same(&whole, &again))
+        size_t len = xw_tcpopt_write(opt, &whole);
+        if (xw_tcpopt_parse(opt, len, NULL, 0, &again) != 1 || !same(&whole, &again))
             abort();
     }
     if (r == -EPROTONOSUPPORT && whole.version == XW_OPT_VERSION)

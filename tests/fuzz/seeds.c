@@ -20,9 +20,11 @@ static int put(const char *dir, const char *name, const uint8_t *b, size_t n)
 
 static int tcpopt_seeds(const char *dir)
 {
-    const struct xw_synopt syn = { XW_OPT_VERSION, 0, 5, 0x1122334455667788ull };
-    const struct xw_synopt synack = { XW_OPT_VERSION, XW_OPT_F_REPLY, 6, 0x1122334455667788ull };
-    const struct xw_synopt old = { XW_OPT_VERSION - 1, 0, 5, 1 }; /* another version */
+    const struct xw_synopt syn = { XW_OPT_VERSION, 0, 5, 0x1122334455667788ull, 0 };
+    const struct xw_synopt synack = { XW_OPT_VERSION, XW_OPT_F_REPLY, 6, 0x1122334455667788ull, 0 };
+    const struct xw_synopt old = { XW_OPT_VERSION - 1, 0, 5, 1, 0 }; /* another version */
+    const struct xw_synopt parked = { XW_OPT_VERSION, XW_OPT_F_REPLY | XW_OPT_F_PARKED, 6, 1,
+                                      0x0102030405060708ull };
     uint8_t b[64];
     int err = 0;
 
@@ -37,6 +39,7 @@ static int tcpopt_seeds(const char *dir)
     err |= put(dir, "synack_alone", b, 1 + XW_OPT_LEN);
     xw_tcpopt_write(b + 1, &old);
     err |= put(dir, "version_old", b, 1 + XW_OPT_LEN);
+    err |= put(dir, "synack_parked", b, 1 + xw_tcpopt_write(b + 1, &parked));
     const uint8_t other[] = { 3, 253, 6, 0x12, 0x34, 0, 0, 1, 1, 0 };
     err |= put(dir, "other_exid", other, sizeof(other));
     const uint8_t bad[] = { 1, 2, 4, 5, 0xb4, 8, 0 };

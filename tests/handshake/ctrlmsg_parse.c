@@ -58,6 +58,9 @@ static struct xw_ctrl relevant(const struct xw_ctrl *m)
     case XW_CTRL_HELLO:
         r.domid = m->domid, r.host = m->host;
         break;
+    case XW_CTRL_TAKE:
+        r.key = m->key;
+        break;
     }
     return r;
 }
@@ -100,6 +103,12 @@ static void test_wire_bytes(void)
                                          0x0a, 0x0b, 0x0c, 0x0d, 0, 15, 0, 0 };
     CHECK_EQ(xw_ctrl_write(b, sizeof(b), &sw), 16);
     CHECK(memcmp(b, want_sw, 16) == 0);
+
+    struct xw_ctrl take = { .type = XW_CTRL_TAKE, .key = 0xa1a2a3a4a5a6a7a8ull, .reason = 1 };
+    static const uint8_t want_take[16] = { 0x58, 0x57, 3, 9, 0, 16, 0, 0,
+                                           0xa1, 0xa2, 0xa3, 0xa4, 0xa5, 0xa6, 0xa7, 0xa8 };
+    CHECK_EQ(xw_ctrl_write(b, sizeof(b), &take), 16);
+    CHECK(memcmp(b, want_take, 16) == 0);
 }
 
 static const struct xw_ctrl samples[] = {
@@ -118,6 +127,8 @@ static const struct xw_ctrl samples[] = {
     { .type = XW_CTRL_SWITCH, .rx_idx = 1, .reason = 0xffff },
     { .type = XW_CTRL_HELLO, .domid = 7, .host = 0x0102030405060708ull },
     { .type = XW_CTRL_HELLO, .domid = ~0u, .host = ~0ull, .reason = 9 /* not encoded */ },
+    { .type = XW_CTRL_TAKE, .key = 0x8877665544332211ull },
+    { .type = XW_CTRL_TAKE, .key = ~0ull, .nonce = 3, .domid = 2 /* not encoded */ },
     /* Fields of other types are not encoded and come back zero. */
     { .type = XW_CTRL_CONFIRM, .reason = 3, .domid = 4, .nonce = 5, .ring_shift = 6 },
     { .type = XW_CTRL_DECLINE, .reason = 1, .domid = 4, .nonce = 5, .port = 6 },
@@ -152,12 +163,13 @@ static void test_round_trips(void)
     CHECK_EQ(xw_ctrl_size(XW_CTRL_ABORT), 12);
     CHECK_EQ(xw_ctrl_size(XW_CTRL_SWITCH), 16);
     CHECK_EQ(xw_ctrl_size(XW_CTRL_HELLO), 24);
+    CHECK_EQ(xw_ctrl_size(XW_CTRL_TAKE), 16);
 }
 
 static void test_write_errors(void)
 {
     uint8_t b[XW_CTRL_MAX];
-    const unsigned bad[] = { 0, 9, 10, 0x80, 255 };
+    const unsigned bad[] = { 0, 10, 11, 0x80, 255 };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         struct xw_ctrl m = { .type = (uint8_t)bad[i] };
         CHECK_EQ(xw_ctrl_write(b, sizeof(b), &m), -EINVAL);
@@ -208,7 +220,7 @@ static void test_header_errors(void)
     b[2] = XW_CTRL_VERSION;
 
     /* Length field not matching the type: from 6 bytes on. */
-    for (unsigned t = XW_CTRL_OFFER; t <= XW_CTRL_HELLO; t++) {
+    for (unsigned t = XW_CTRL_OFFER; t <= XW_CTRL_TAKE; t++) {
         int size = xw_ctrl_size(t);
         const unsigned lens[] = { 0, 1, 8, 11, 12, 13, 23, 24, 25, 31, 32, 33, 0x100, 0x0c00, 0xffff };
         for (size_t j = 0; j < sizeof(lens) / sizeof(lens[0]); j++) {
@@ -225,7 +237,7 @@ static void test_header_errors(void)
     }
 
     /* Unknown type: -ENOMSG with a plausible length, else -EBADMSG. */
-    const unsigned types[] = { 0, 9, 10, 100, 255 };
+    const unsigned types[] = { 0, 10, 11, 100, 255 };
     for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
         b[3] = (uint8_t)types[i];
         for (unsigned len = 0; len < 300; len++) {
@@ -257,6 +269,7 @@ static void test_reserved_ignored(void)
         case XW_CTRL_CONFIRM: b[8] = b[9] = b[10] = b[11] = 0x42; break;
         case XW_CTRL_SWITCH: b[14] = b[15] = 0x77; break;
         case XW_CTRL_HELLO: b[12] = b[13] = b[14] = b[15] = 0x77; break;
+        case XW_CTRL_TAKE: break; /* (no reserved body bytes) */
         default: b[10] = b[11] = 0x77; break;
         }
         struct xw_ctrl o, want = relevant(&samples[i]);

@@ -238,11 +238,67 @@ static void parked_paths(void)
     CHECK_EQ(st.msg.reason, XW_CTRL_RING_UNKNOWN);
 }
 
+/* A parked ring taken at the SYN exchange: the connector sends TAKE and is on
+ * the ring at once; the acceptor that proposed it finishes on the ring at
+ * the TAKE.  A TAKE it did not propose, or one whose ring it no longer has,
+ * resets (the connector's bytes go to the ring already); so does a TAKE
+ * after an offer. */
+static void taken_paths(void)
+{
+    struct xw_hs hs = { 0 };
+    struct xw_ctrl m = msg(XW_CTRL_TAKE, 0), offer = msg(XW_CTRL_OFFER, 0);
+    struct xw_hs_step st;
+
+    st = xw_hs_connector_take(&hs, 0x1234);
+    CHECK(st.done && st.send && !st.reset && !st.close_channel && !st.map);
+    CHECK(st.msg.type == XW_CTRL_TAKE && st.msg.key == 0x1234);
+    CHECK(hs.state == XW_HS_RING && hs.parked && hs.taken && !xw_hs_reading(&hs));
+    CHECK_EQ(hs.reason, XW_REASON_NONE);
+
+    xw_hs_acceptor_start(&hs, true, true);
+    CHECK(!hs.parked && !hs.taken);
+    st = xw_hs_taken(&hs, true, 0);
+    CHECK(st.done && !st.send && !st.reset && hs.state == XW_HS_RING && hs.parked && hs.taken);
+
+    xw_hs_acceptor_start(&hs, true, true);
+    st = xw_hs_taken(&hs, false, 0);
+    CHECK(st.reset && hs.state == XW_HS_TCP);
+    CHECK_EQ(hs.reason, XW_REASON_MALFORMED);
+
+    xw_hs_acceptor_start(&hs, true, true);
+    st = xw_hs_taken(&hs, true, -ENOENT);
+    CHECK(st.reset && st.close_channel && hs.state == XW_HS_TCP);
+    xw_hs_acceptor_start(&hs, true, true);
+    st = xw_hs_taken(&hs, true, -EKEYREJECTED);
+    CHECK(st.reset);
+    CHECK_EQ(hs.reason, XW_REASON_OFFER_KEY);
+
+    /* after an offer (WAIT_CONFIRM): not the state for it */
+    xw_hs_acceptor_start(&hs, true, true);
+    st = xw_hs_input(&hs, 32, &offer, false);
+    CHECK(st.map);
+    xw_hs_mapped(&hs, 0, 1, 2);
+    CHECK(hs.state == XW_HS_WAIT_CONFIRM);
+    st = xw_hs_taken(&hs, true, 0);
+    CHECK(st.reset && hs.state == XW_HS_TCP);
+    /* ... and TAKE as a message there: a reset too */
+    xw_hs_acceptor_start(&hs, true, true);
+    xw_hs_input(&hs, 32, &offer, false);
+    xw_hs_mapped(&hs, 0, 1, 2);
+    st = xw_hs_input(&hs, 16, &m, false);
+    CHECK(st.reset);
+    /* a connector waiting for ACCEPT that gets a TAKE: ABORT, TCP */
+    xw_hs_connector_start(&hs, true, true, 0, &offer);
+    st = xw_hs_input(&hs, 16, &m, false);
+    CHECK(st.done && st.send && st.msg.type == XW_CTRL_ABORT && hs.state == XW_HS_TCP);
+}
+
 int main(void)
 {
     connector_paths();
     acceptor_paths();
     parked_paths();
+    taken_paths();
     printf("handshake_fsm: PASS\n");
     return 0;
 }

@@ -8,7 +8,7 @@
 #include "testlib.h"
 
 static const struct xw_synopt sample = { XW_OPT_VERSION, XW_OPT_F_REPLY, 0x01020304u,
-                                         0x1122334455667788ull };
+                                         0x1122334455667788ull, 0 };
 
 static int parse_pieces(const uint8_t *a, size_t n, size_t split, int null_p2,
                         struct xw_synopt *out)
@@ -39,6 +39,7 @@ static int parse_all_splits(const uint8_t *a, size_t n, struct xw_synopt *out)
             CHECK_EQ(o.flags, first.flags);
             CHECK_EQ(o.domid, first.domid);
             CHECK(o.host == first.host);
+            CHECK(o.key == first.key);
         }
         if (r0 == -EPROTONOSUPPORT)
             CHECK_EQ(o.version, first.version);
@@ -54,6 +55,7 @@ static void check_same(const struct xw_synopt *a, const struct xw_synopt *b)
     CHECK_EQ(a->flags, b->flags);
     CHECK_EQ(a->domid, b->domid);
     CHECK(a->host == b->host);
+    CHECK(a->key == ((b->flags & XW_OPT_F_PARKED) ? b->key : 0));
 }
 
 static void test_wire_bytes(void)
@@ -72,35 +74,53 @@ static void test_wire_bytes(void)
 /* Our option in typical SYN option lists, at every split. */
 static void test_round_trips(void)
 {
-    uint8_t opt[XW_OPT_LEN];
-    struct xw_synopt vals[] = { sample, { XW_OPT_VERSION, 0, 0, 0 },
-                                { XW_OPT_VERSION, 0xff, 0xffffffffu, ~0ull } };
+    uint8_t opt[XW_OPT_LEN_PARKED];
+    struct xw_synopt vals[] = { sample, { XW_OPT_VERSION, 0, 0, 0, 0 },
+                                { XW_OPT_VERSION, XW_OPT_F_TAKES, 9, 1, 0x55 /* not sent */ },
+                                { XW_OPT_VERSION, XW_OPT_F_REPLY | XW_OPT_F_PARKED, 7, 2,
+                                  0x0102030405060708ull },
+                                { XW_OPT_VERSION, 0xff, 0xffffffffu, ~0ull, ~0ull } };
     for (size_t v = 0; v < sizeof(vals) / sizeof(vals[0]); v++) {
-        xw_tcpopt_write(opt, &vals[v]);
+        size_t len = xw_tcpopt_write(opt, &vals[v]);
+        CHECK_EQ(len, (vals[v].flags & XW_OPT_F_PARKED) ? 28 : 20);
+        CHECK_EQ(opt[1], len);
         uint8_t a[40];
         size_t n = 0;
-        /* MSS, NOP, WS, SACK-perm, ours, EOL: a lwIP-like SYN, 32 bytes. */
-        const uint8_t pre[] = { 2, 4, 0x05, 0xb4, 1, 3, 3, 7, 4, 2 };
+        /* MSS, NOP, WS, NOP, NOP, SACK-perm, ours: a lwIP-like SYN(-ACK), 32 or 40 bytes. */
+        const uint8_t pre[] = { 2, 4, 0x05, 0xb4, 1, 3, 3, 7, 1, 1, 4, 2 };
         memcpy(a, pre, sizeof(pre));
         n = sizeof(pre);
-        memcpy(a + n, opt, XW_OPT_LEN);
-        n += XW_OPT_LEN;
-        a[n++] = 0;
-        a[n++] = 0;
+        memcpy(a + n, opt, len);
+        n += len;
         struct xw_synopt o;
         CHECK_EQ(parse_all_splits(a, n, &o), 1);
         check_same(&o, &vals[v]);
-        /* Alone, exactly 20 bytes. */
-        CHECK_EQ(parse_all_splits(opt, XW_OPT_LEN, &o), 1);
+        /* Alone, exactly its length. */
+        CHECK_EQ(parse_all_splits(opt, len, &o), 1);
         check_same(&o, &vals[v]);
-        /* After timestamps, padded to 40 with NOPs in front. */
+        /* After timestamps (20 bytes) when it fits, padded to 40 with NOPs in front. */
         memset(a, 1, sizeof(a));
         const uint8_t ts[] = { 8, 10, 1, 2, 3, 4, 5, 6, 7, 8 };
-        memcpy(a + 10, ts, sizeof(ts));
-        memcpy(a + 20, opt, XW_OPT_LEN);
+        memcpy(a + 40 - len - 10, ts, sizeof(ts));
+        memcpy(a + 40 - len, opt, len);
         CHECK_EQ(parse_all_splits(a, 40, &o), 1);
         check_same(&o, &vals[v]);
     }
+}
+
+/* The proposal's length goes with its flag, both ways. */
+static void test_parked_len(void)
+{
+    struct xw_synopt p = { XW_OPT_VERSION, XW_OPT_F_REPLY | XW_OPT_F_PARKED, 3, 4, 5 };
+    uint8_t a[XW_OPT_LEN_PARKED];
+    CHECK_EQ(xw_tcpopt_write(a, &p), XW_OPT_LEN_PARKED);
+    a[1] = XW_OPT_LEN; /* the flag without the key */
+    CHECK_EQ(parse_all_splits(a, XW_OPT_LEN, NULL), -EBADMSG);
+    a[1] = XW_OPT_LEN_PARKED;
+    a[5] = XW_OPT_F_REPLY; /* a key without the flag */
+    CHECK_EQ(parse_all_splits(a, XW_OPT_LEN_PARKED, NULL), -EBADMSG);
+    a[5] |= XW_OPT_F_PARKED;
+    CHECK_EQ(parse_all_splits(a, XW_OPT_LEN_PARKED, NULL), 1);
 }
 
 static void test_absent(void)
@@ -164,7 +184,7 @@ static void test_truncations(void)
     }
 }
 
-/* Kind 253 with our ExID but a length other than 20 is malformed. */
+/* Kind 253 with our ExID but a length other than 20 (without the parked flag) is malformed. */
 static void test_our_exid_bad_len(void)
 {
     uint8_t a[40];
@@ -330,7 +350,7 @@ static void test_mark(void)
     xw_tcpopt_mark_write(a + 4, true, 1);
     CHECK_EQ(xw_tcpopt_parse(a, sizeof(a), NULL, 0, &o), 0);
     uint8_t b[XW_OPT_LEN];
-    xw_tcpopt_write(b, &(struct xw_synopt){ XW_OPT_VERSION, 0, 1, 2 });
+    xw_tcpopt_write(b, &(struct xw_synopt){ XW_OPT_VERSION, 0, 1, 2, 0 });
     CHECK_EQ(xw_tcpopt_mark_parse(b, sizeof(b), NULL, 0, &seq), 0);
 }
 
@@ -340,6 +360,7 @@ int main(void)
     test_mark();
     test_wire_bytes();
     test_round_trips();
+    test_parked_len();
     test_absent();
     test_malformed();
     test_truncations();

@@ -13,9 +13,17 @@
  *   ghost:   the parked channel's pages are the connector's and the acceptor
  *            closed its end: a connection on it sees none of the last one's
  *            bytes (the first recv returns this connection's first byte).
+ *   taken:   of those reuses, every one is taken at the SYN exchange (the
+ *            acceptor's SYN-ACK proposes its parked channel, the connector
+ *            answers TAKE: no OFFER, no ACCEPT) on both sides.
+ *   refused: the connector closed its parked channels: the acceptor's
+ *            proposal is answered with an offer of a new ring, which serves;
+ *            the proposed channel is closed, and the next connection takes
+ *            the new one at the SYN exchange.
  *   forged:  an offer that names the acceptor's parked channel with a key that
- *            is not the page's takes nothing and costs the channel nothing:
- *            the next connection still takes it.
+ *            is not the page's takes nothing and costs the channel nothing,
+ *            nor does a TAKE of a proposal with a key the creator did not
+ *            write: the next connection still takes it.
  *   limit:   where the backend limits grants (Xen), parked channels hold at
  *            most a quarter of them: with a limit of 400 pages a 256 KiB ring
  *            (129 pages) is not parked.
@@ -46,12 +54,16 @@
 #include "waiter.h"
 
 #define IP "10.77.67.1"
+#define CLIENT_IP "10.77.67.2"
 #define PORT 7300
 #define BYTES (256u << 10)
 
 static int ctl;
 /* Server: what names the last accepted connection's channel. */
 static struct xw_chan_offer last_id;
+static uint32_t last_domid; /* its peer's domain */
+/* Client: the server's taken counter after the last connection. */
+static uint64_t srv_taken;
 
 static uint64_t reused(void)
 {
@@ -59,6 +71,16 @@ static uint64_t reused(void)
 
     xw_stack_lock();
     n = xw_neg_reused();
+    xw_stack_unlock();
+    return n;
+}
+
+static uint64_t taken(void)
+{
+    uint64_t n;
+
+    xw_stack_lock();
+    n = xw_neg_taken();
     xw_stack_unlock();
     return n;
 }
@@ -128,6 +150,18 @@ static int server(int c, void *arg)
             xw_stack_unlock();
             CHECK_EQ(rc, -ENOENT);
             CHECK(ch == NULL && nonce == 0);
+            /* a TAKE of our proposal with a key its creator did not write */
+            ip_addr_t cli;
+            uint64_t key = 0;
+            CHECK(ipaddr_aton(CLIENT_IP, &cli));
+            xw_stack_lock();
+            CHECK_EQ(xw_park_propose(last_id.domid ^ 1, &cli, &key), -ENOENT); /* not its domain */
+            CHECK_EQ(xw_park_propose(last_domid, &cli, &key), 0);
+            CHECK_EQ(xw_park_propose(last_domid, &cli, &key), -ENOENT); /* held */
+            rc = xw_park_retaken(key, 0x5eed5eed5eed5eedull, &ch);
+            xw_stack_unlock();
+            CHECK_EQ(rc, -EKEYREJECTED);
+            CHECK(ch == NULL);
             xwt_ctl_send(c, 'k');
             continue;
         }
@@ -138,6 +172,7 @@ static int server(int c, void *arg)
         struct xw_sock *s = xw_sock_lookup(fd);
         CHECK(s && s->ring.ch);
         xw_channel_identity(s->ring.ch, &last_id);
+        last_domid = xw_channel_peer_domid(s->ring.ch);
         xw_stack_unlock();
         if (cmd == 'l') { /* once the client watches: a notification, nothing moved */
             usleep(100000);
@@ -150,6 +185,7 @@ static int server(int c, void *arg)
             CHECK_EQ(rc, 0);
         xwt_ctl_send(c, 'c');
         xwt_ctl_send64(c, reused());
+        xwt_ctl_send64(c, taken());
     }
     xway_close(l);
     return 0;
@@ -169,7 +205,9 @@ static uint64_t one(unsigned char cmd, uint32_t seed)
     }
     xway_close(fd);
     CHECK_EQ(xwt_ctl_recv(ctl), 'c');
-    return xwt_ctl_recv64(ctl);
+    uint64_t n = xwt_ctl_recv64(ctl);
+    srv_taken = xwt_ctl_recv64(ctl);
+    return n;
 }
 
 /* A command to the server (answered in kind), then one connection: both
@@ -202,7 +240,7 @@ int main(void)
 
     CHECK(setenv("XWAY_BACKEND", "sim", 1) == 0 && setenv("XWAY_HOST", host, 1) == 0);
     struct xwt_peer s = start_server(hub);
-    xwt_start(hub, "10.77.67.2/24");
+    xwt_start(hub, CLIENT_IP "/24");
 
     /* reuse */
     for (uint32_t i = 0; i < 10; i++)
@@ -211,24 +249,47 @@ int main(void)
            (unsigned long long)srv);
     CHECK_EQ(reused(), 9);
     CHECK_EQ(srv, 9);
+    /* taken */
+    printf("taken: client %llu, server %llu of 9\n", (unsigned long long)taken(),
+           (unsigned long long)srv_taken);
+    CHECK_EQ(taken(), 9);
+    CHECK_EQ(srv_taken, 9);
 
-    /* unknown */
-    after_cmd('f', "unknown", 100, 9);
-    srv = one('a', 101);
+    /* refused: the client's parked channel is gone; the server's proposal of
+     * its own is answered with a new ring, and closed */
+    xw_stack_lock();
+    xw_park_flush();
+    xw_stack_unlock();
+    srv = one('a', 50);
+    CHECK_EQ(reused(), 9);
+    CHECK_EQ(srv, 9);
+    srv = one('a', 51);
+    printf("refused: client reused %llu taken %llu, server %llu taken %llu\n",
+           (unsigned long long)reused(), (unsigned long long)taken(),
+           (unsigned long long)srv, (unsigned long long)srv_taken);
     CHECK_EQ(reused(), 10);
     CHECK_EQ(srv, 10);
+    CHECK_EQ(taken(), 10);
+    CHECK_EQ(srv_taken, 10);
+    srv = 10;
 
-    /* reset: this one reuses, is not parked; the next takes a new ring */
-    srv = one('r', 102);
-    CHECK_EQ(reused(), 11);
-    srv = one('a', 103);
-    printf("reset: client reused %llu, server %llu\n", (unsigned long long)reused(),
-           (unsigned long long)srv);
+    /* unknown */
+    after_cmd('f', "unknown", 100, 10);
+    srv = one('a', 101);
     CHECK_EQ(reused(), 11);
     CHECK_EQ(srv, 11);
 
+    /* reset: this one reuses, is not parked; the next takes a new ring */
+    srv = one('r', 102);
+    CHECK_EQ(reused(), 12);
+    srv = one('a', 103);
+    printf("reset: client reused %llu, server %llu\n", (unsigned long long)reused(),
+           (unsigned long long)srv);
+    CHECK_EQ(reused(), 12);
+    CHECK_EQ(srv, 12);
+
     /* dead (the new server is forked from this process: its counters start
-     * as a copy of ours, 11) */
+     * as a copy of ours, 12) */
     xwt_ctl_send(ctl, 'q');
     xwt_join(&s);
     xw_stack_lock(); /* (a timeout for an object of ours: not the child's) */
@@ -239,16 +300,16 @@ int main(void)
     sys_untimeout(marker_fired, &marker);
     xw_stack_unlock();
     srv = one('a', 104);
-    printf("dead: client reused %llu, new server %llu (from 11)\n",
+    printf("dead: client reused %llu, new server %llu (from 12)\n",
            (unsigned long long)reused(), (unsigned long long)srv);
-    CHECK_EQ(reused(), 11);
-    CHECK_EQ(srv, 11);
+    CHECK_EQ(reused(), 12);
+    CHECK_EQ(srv, 12);
 
     /* ghost: the parked channel held the last connection's bytes */
     xwt_ctl_send(ctl, 'a');
     int fd = xwt_connect(IP, PORT);
     xwt_expect_path("client", fd, "ring", "none");
-    CHECK_EQ(reused(), 12);
+    CHECK_EQ(reused(), 13);
     {
         unsigned char b[4] = { 0 };
         CHECK_EQ(xway_send(fd, "\x5a", 1, 0), 1);
@@ -259,19 +320,21 @@ int main(void)
     }
     xway_close(fd);
     CHECK_EQ(xwt_ctl_recv(ctl), 'c');
-    CHECK_EQ(xwt_ctl_recv64(ctl), 12);
+    CHECK_EQ(xwt_ctl_recv64(ctl), 13);
+    xwt_ctl_recv64(ctl);
 
     /* forged */
-    after_cmd('k', "forged", 108, 13);
+    after_cmd('k', "forged", 108, 14);
+    CHECK_EQ(srv_taken, taken()); /* (its counter started as a copy of ours) */
 
     /* limit: the one parked before is taken, then none is kept */
     xw_budget_set_share_limit(400);
     one('a', 105);
-    CHECK_EQ(reused(), 14);
+    CHECK_EQ(reused(), 15);
     one('a', 106);
     one('a', 107);
     printf("limit: client reused %llu\n", (unsigned long long)reused());
-    CHECK_EQ(reused(), 14);
+    CHECK_EQ(reused(), 15);
     xw_budget_set_share_limit(0);
     one('a', 109); /* (parked at its close) */
 
@@ -279,7 +342,8 @@ int main(void)
     xwt_ctl_send(ctl, 'l');
     fd = xwt_connect(IP, PORT);
     xwt_expect_path("client", fd, "ring", "none");
-    CHECK_EQ(reused(), 15);
+    CHECK_EQ(reused(), 16);
+    usleep(20000); /* (the server's ACK of our TAKE is in: its signal is not the one looked for) */
     {
         struct xw_waiter *w = xw_waiter_new();
         CHECK(w != NULL);
@@ -294,7 +358,8 @@ int main(void)
     }
     xway_close(fd);
     CHECK_EQ(xwt_ctl_recv(ctl), 'c');
-    CHECK_EQ(xwt_ctl_recv64(ctl), 15);
+    CHECK_EQ(xwt_ctl_recv64(ctl), 16);
+    xwt_ctl_recv64(ctl);
 
     xwt_ctl_send(ctl, 'q');
     xwt_join(&s);
