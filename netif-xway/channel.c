@@ -1336,6 +1336,13 @@ uint64_t xw_channel_key(const struct xw_channel *ch)
     return ch->key;
 }
 
+int xw_channel_peer_closed(const struct xw_channel *ch)
+{
+    if (!xw_load_acquire8(ch->creator ? &ch->intf->acceptor_live : &ch->intf->creator_live))
+        return -ESRCH;
+    return xw_load_acquire(&ch->rx.ctl->eof) && xw_load_acquire(&ch->tx.ctl->error) == EPIPE;
+}
+
 void xw_channel_identity(const struct xw_channel *ch, struct xw_chan_offer *o)
 {
     *o = (struct xw_chan_offer){ .domid = ch->creator ? ch->x->domid : ch->peer_domid,

@@ -280,6 +280,9 @@ void xw_channel_drop(struct xw_channel *ch);
  * page's (the creator wrote it: -EKEYREJECTED otherwise), fresh indices; the
  * other errors as reaccept's.
  * key: the key of the channel's latest offer or TAKE (both ends know it).
+ * peer_closed: 1 when the peer has closed its end (its EOF, its EPIPE on
+ * ours): on a parked channel, the peer has parked it too (or dropped it); 0
+ * not yet; -ESRCH: the peer's process is gone.
  * identity: the offer's domain, interface ref, port (the creator's) and ring
  * size (key 0) that name this channel. */
 bool xw_channel_parkable(struct xw_channel *ch);
@@ -290,6 +293,7 @@ int xw_channel_reaccept(struct xw_channel *ch, const struct xw_chan_offer *offer
 int xw_channel_retake(struct xw_channel *ch, uint64_t key);
 int xw_channel_retaken(struct xw_channel *ch, uint64_t key);
 uint64_t xw_channel_key(const struct xw_channel *ch);
+int xw_channel_peer_closed(const struct xw_channel *ch);
 void xw_channel_identity(const struct xw_channel *ch, struct xw_chan_offer *o);
 
 /* Bytes in the rings now (hints, for tools): ours not yet consumed by the

@@ -489,13 +489,8 @@ static void neg_input(struct xw_sock *s)
             take_proposed(s, &m);
             continue;
         }
-        if (s->hs.state == XW_HS_WAIT_OFFER) { /* no TAKE: our proposal was refused */
-            struct xw_pcbopt *h = xw_pcbopt_of(s->tcp.pcb);
-            if (h && h->proposed)
-                xw_park_refused(h->prop_key);
-            if (h)
-                h->proposed = false;
-        }
+        if (s->hs.state == XW_HS_WAIT_OFFER && xw_pcbopt_of(s->tcp.pcb))
+            xw_pcbopt_of(s->tcp.pcb)->proposed = false; /* not taken: a TAKE now is a reset */
         if (rc > 0 && m.type == XW_CTRL_OFFER && s->hs.state == XW_HS_WAIT_OFFER) {
             if (ng.fault == XW_FAULT_TIMEOUT) {
                 /* answer late: after the connector's timeout */

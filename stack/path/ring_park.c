@@ -78,19 +78,22 @@ static void drop(int side, unsigned i)
     xw_channel_close_quiet(ch); /* (its end was marked at the park) */
 }
 
-static unsigned oldest(int side)
-{
-    unsigned old = 0;
-
-    for (unsigned i = 1; i < pk.n[side]; i++)
-        if (pk.side[side][i].since_ms < pk.side[side][old].since_ms)
-            old = i;
-    return old;
-}
-
 static bool held(const struct parked *p, uint64_t now)
 {
     return p->proposed_ms && now - p->proposed_ms < PROPOSE_HOLD_MS;
+}
+
+/* The side's longest parked channel not held for a TAKE; n[side] if none. */
+static unsigned oldest(int side)
+{
+    uint64_t now = now_ms();
+    unsigned old = pk.n[side];
+
+    for (unsigned i = 0; i < pk.n[side]; i++)
+        if (!held(&pk.side[side][i], now) &&
+            (old == pk.n[side] || pk.side[side][i].since_ms < pk.side[side][old].since_ms))
+            old = i;
+    return old;
 }
 
 static void sweep(void *arg)
@@ -134,8 +137,11 @@ bool xw_park_keep(struct xw_channel *ch, const ip_addr_t *ip, uint16_t port)
         if (limit && held > limit)
             return false;
     }
-    if (pk.n[side] == PARK_MAX)
+    if (pk.n[side] == PARK_MAX) {
+        if (oldest(side) == PARK_MAX) /* (all held for a TAKE) */
+            return false;
         drop(side, oldest(side));
+    }
     xw_channel_park(ch);
     p = &pk.side[side][pk.n[side]++];
     memset(p, 0, sizeof(*p));
@@ -233,23 +239,26 @@ int xw_park_propose(uint32_t domid, const ip_addr_t *ip, uint64_t *key)
     struct parked *a = pk.side[0];
     uint64_t now = now_ms();
 
-    for (unsigned i = 0; i < pk.n[0]; i++)
-        if (xw_channel_peer_domid(a[i].ch) == domid && ip_addr_cmp(&a[i].ip, ip) &&
-            !held(&a[i], now)) {
+    for (unsigned i = 0; i < pk.n[0];) {
+        int closed;
+        if (xw_channel_peer_domid(a[i].ch) != domid || !ip_addr_cmp(&a[i].ip, ip) ||
+            held(&a[i], now)) {
+            i++;
+            continue;
+        }
+        closed = xw_channel_peer_closed(a[i].ch);
+        if (closed < 0) { /* its creator is gone (another process at its address now) */
+            drop(0, i);
+            continue;
+        }
+        if (closed) {
             a[i].proposed_ms = now ? now : 1;
             *key = xw_channel_key(a[i].ch);
             return 0;
         }
+        i++;
+    }
     return -ENOENT;
-}
-
-void xw_park_refused(uint64_t key)
-{
-    for (unsigned i = 0; i < pk.n[0]; i++)
-        if (pk.side[0][i].proposed_ms && xw_channel_key(pk.side[0][i].ch) == key) {
-            drop(0, i);
-            return;
-        }
 }
 
 int xw_park_retaken(uint64_t proposed, uint64_t key, struct xw_channel **out)
@@ -278,7 +287,9 @@ int xw_park_evict(bool creators, long domid)
 
     for (unsigned i = 0; i < pk.n[side];) {
         struct xw_channel *ch = pk.side[side][i].ch;
-        if (!creators && domid >= 0 && xw_channel_peer_domid(ch) != (uint32_t)domid) {
+        /* (one held for a TAKE: its connector may be on it already) */
+        if ((!creators && domid >= 0 && xw_channel_peer_domid(ch) != (uint32_t)domid) ||
+            (domid >= 0 && held(&pk.side[side][i], now_ms()))) {
             i++;
             continue;
         }

@@ -28,12 +28,11 @@ int xw_park_accept(const struct xw_chan_offer *offer, struct xw_channel **out,
  * acceptor's SYN-ACK proposes one it holds for the connector's domain and
  * address, by its key; the connector takes it (TAKE, with the key it wrote
  * into the page) if it holds that channel for that listener.
- * propose (acceptor): a parked channel for domid at ip not proposed in the
- * last few seconds: its *key, and it stays parked, held for a TAKE (not
- * proposed again nor expired meanwhile); -ENOENT.
- * refused (acceptor): the connector offered instead of taking it: it does
- * not hold the channel any more (or cannot take it now): closed, so that it
- * is not proposed again.
+ * propose (acceptor): a parked channel for domid at ip whose creator has
+ * ended its side too (parked it) and not proposed in the last few seconds:
+ * its *key, and it stays parked, held for a TAKE (not proposed again nor
+ * expired meanwhile, also when the connector offers instead: it does not
+ * hold it, or not yet); -ENOENT.
  * retaken (acceptor): the TAKE of the channel proposed as `proposed` carries
  * key: 0 (*out, ready), -ENOENT (not parked any more), -EKEYREJECTED (not its
  * creator's: it stays parked), -errno (closed).
@@ -41,7 +40,6 @@ int xw_park_accept(const struct xw_chan_offer *offer, struct xw_channel **out,
  * ip/port, ring_bytes): 0 (*out rearmed, xw_channel_key its new key),
  * -ENOENT, -EAGAIN (its acceptor is still closing), -errno (closed). */
 int xw_park_propose(uint32_t domid, const ip_addr_t *ip, uint64_t *key);
-void xw_park_refused(uint64_t key);
 int xw_park_retaken(uint64_t proposed, uint64_t key, struct xw_channel **out);
 int xw_park_take(uint32_t domid, const ip_addr_t *ip, uint16_t port, uint32_t ring_bytes,
                  uint64_t key, struct xw_channel **out);

@@ -18,8 +18,8 @@
  *            answers TAKE: no OFFER, no ACCEPT) on both sides.
  *   refused: the connector closed its parked channels: the acceptor's
  *            proposal is answered with an offer of a new ring, which serves;
- *            the proposed channel is closed, and the next connection takes
- *            the new one at the SYN exchange.
+ *            the refused channel is not proposed again (for a while), and the
+ *            next connection takes the new one at the SYN exchange.
  *   forged:  an offer that names the acceptor's parked channel with a key that
  *            is not the page's takes nothing and costs the channel nothing,
  *            nor does a TAKE of a proposal with a key the creator did not
@@ -256,7 +256,7 @@ int main(void)
     CHECK_EQ(srv_taken, 9);
 
     /* refused: the client's parked channel is gone; the server's proposal of
-     * its own is answered with a new ring, and closed */
+     * its own is answered with a new ring */
     xw_stack_lock();
     xw_park_flush();
     xw_stack_unlock();
