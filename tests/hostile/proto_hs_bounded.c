@@ -3,7 +3,7 @@
  * and timeout-straddling control messages, or nothing, to a normal acceptor
  * and to a normal connector.  Each victim must end up on TCP with the right
  * reason and every payload byte intact, or reset within the bound; never
- * connected-but-silent. */
+ * connected-but-silent.  (Also a TAKE no SYN-ACK proposed: a reset.) */
 #include "peer.h"
 #include "proto_raw.h"
 #include "ringtest.h"
@@ -51,6 +51,14 @@ static void nooffer_straddling(int fd)
     struct xw_ctrl m = { .type = XW_CTRL_NOOFFER, .reason = XW_REASON_BACKEND_OFF };
     CHECK(xw_ctrl_write(b, sizeof(b), &m) > 6);
     xwt_raw_send(fd, b, 6, 0);
+}
+
+/* A TAKE of a parked ring that no SYN-ACK proposed (a forged one: the
+ * connector's bytes would follow on a ring nobody agreed to): a reset. */
+static void take_unproposed(int fd)
+{
+    struct xw_ctrl m = { .type = XW_CTRL_TAKE, .key = 0x5eed5eed5eed5eedull };
+    xwt_raw_send_msg(fd, &m, 0);
 }
 
 static void read_offer(int fd)
@@ -245,6 +253,7 @@ int main(void)
           "backend-off", 0, 0 },
         { "acceptor: half a NOOFFER, the rest due after the timeout", true, nooffer_straddling, NULL,
           "timeout", 3000, 0 },
+        { "acceptor: a TAKE it did not propose", true, take_unproposed, NULL, "malformed", 500, 0 },
         { "connector: silent acceptor after the timeout's ABORT", false, silent_after_offer,
           NULL, NULL, 5000, 0 },
         { "connector: over-long answer of unknown version", false,
