@@ -195,11 +195,8 @@ static void finish(struct xw_sock *s)
     }
     count_outcome(s);
     /* The peer's last control message may still wait for our ACK, and with it
-     * (Nagle) its first payload: acknowledge now, not at the delayed-ACK timer.
-     * Not a TAKE: its payload is on the ring, and the ACK goes with our next
-     * segment (most often the FIN) or at the timer (the connector's TAKE
-     * itself acknowledged the SYN-ACK). */
-    if (s->tcp.pcb && !s->hs.taken) {
+     * (Nagle) its first payload: acknowledge now, not at the delayed-ACK timer. */
+    if (s->tcp.pcb) {
         tcp_ack_now(s->tcp.pcb);
         tcp_output(s->tcp.pcb);
     }

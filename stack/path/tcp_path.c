@@ -767,12 +767,8 @@ static size_t rx_copy(struct xw_sock *s, const struct iovec *iov, int iovcnt, si
          * wait for its 250 ms timer, and a sender waiting for it stalls: one
          * whose switch or upgrade waits for everything it sent to be
          * acknowledged took 250-500 ms instead of 5-10 (switch_bench; only
-         * reads of more than 4 KiB acknowledging at once still stalled).
-         * Not the handshake's reads: its answer carries the ACK, or its end
-         * sends one (negotiate.c finish; a TAKE needs none: a frame and a
-         * wake-up of the connector saved per connection). */
-        if (done && !s->tcp.rx_len && (s->tcp.pcb->flags & TF_ACK_DELAY) &&
-            !xw_hs_reading(&s->hs)) {
+         * reads of more than 4 KiB acknowledging at once still stalled). */
+        if (done && !s->tcp.rx_len && (s->tcp.pcb->flags & TF_ACK_DELAY)) {
             tcp_ack_now(s->tcp.pcb);
             tcp_output(s->tcp.pcb);
         }
