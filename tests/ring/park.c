@@ -118,7 +118,7 @@ static void own_lwip_only(void)
 }
 
 /* Commands: 'a' accept one, echo it (the result of the echo ignored for
- * 'r', the peer resets it; 'l' notifies the channel's peer 400 ms after the
+ * 'r', the peer resets it; 'l' notifies the channel's peer 100 ms after the
  * accept, with nothing new in the rings), close, answer 'c' + our reused
  * counter; 'f' close the parked channels; 'k' offer our parked channel with a
  * made-up key; 'q' quit. */
@@ -175,7 +175,7 @@ static int server(int c, void *arg)
         last_domid = xw_channel_peer_domid(s->ring.ch);
         xw_stack_unlock();
         if (cmd == 'l') { /* once the client watches: a notification, nothing moved */
-            usleep(400000);
+            usleep(100000);
             xw_stack_lock();
             CHECK_EQ(xw_evtchn_notify(xw_rev_xenif(), (uint32_t)xw_channel_port(s->ring.ch)), 0);
             xw_stack_unlock();
@@ -343,8 +343,8 @@ int main(void)
     fd = xwt_connect(IP, PORT);
     xwt_expect_path("client", fd, "ring", "none");
     CHECK_EQ(reused(), 16);
-    /* The server's ACK of our TAKE (delayed: at its next fast timer, within
-     * 250 ms) is in before we watch: its signal is not the one looked for. */
+    /* The server's ACK of our TAKE (it comes after our connect returned) is
+     * in before we watch: its signal is not the one looked for. */
     for (int i = 0; i < 100; i++) {
         xw_stack_lock();
         struct xw_sock *cs = xw_sock_lookup(fd);
@@ -359,7 +359,7 @@ int main(void)
         CHECK(w != NULL);
         CHECK_EQ(xw_watch(fd, 0, w, true), 0);
         xw_waiter_arm(w);
-        usleep(700000); /* (the server notifies 400 ms after its accept) */
+        usleep(400000); /* (the server notifies 100 ms after its accept) */
         printf("late: %u signals\n", atomic_load(&w->signals));
         CHECK_EQ(atomic_load(&w->signals), 0);
         xwt_exchange(fd, BYTES, 110);
