@@ -65,24 +65,25 @@ static uint32_t last_domid; /* its peer's domain */
 /* Client: the server's taken counter after the last connection. */
 static uint64_t srv_taken;
 
-static uint64_t reused(void)
+/* A counter of the stack's, read under its lock. */
+static uint64_t counter(uint64_t (*get)(void))
 {
     uint64_t n;
 
     xw_stack_lock();
-    n = xw_neg_reused();
+    n = get();
     xw_stack_unlock();
     return n;
 }
 
+static uint64_t reused(void)
+{
+    return counter(xw_neg_reused);
+}
+
 static uint64_t taken(void)
 {
-    uint64_t n;
-
-    xw_stack_lock();
-    n = xw_neg_taken();
-    xw_stack_unlock();
-    return n;
+    return counter(xw_neg_taken);
 }
 
 static int marker; /* the argument of a timeout the client sets before the fork */
