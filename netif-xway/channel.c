@@ -1248,17 +1248,17 @@ static void reset_private(struct xw_channel *ch)
 static int rearm(struct xw_channel *ch)
 {
     uint64_t rnd[2];
-    int err;
+    int err, closed;
 
     if (!ch->creator)
         return -EINVAL;
-    if (!xw_load_acquire8(&ch->intf->acceptor_live))
-        return -ESRCH;
+    closed = xw_channel_peer_closed(ch);
+    if (closed < 0)
+        return closed;
     /* The acceptor parked it, its last write (a satellite serving the
      * connection for it may have marked the end before the acceptor was done),
      * and closed its end (its EOF, its EPIPE on ours), not reset it. */
-    if (!xw_load_acquire8(&ch->intf->acceptor_parked) || !xw_load_acquire(&ch->rx.ctl->eof) ||
-        xw_load_acquire(&ch->tx.ctl->error) != EPIPE)
+    if (!xw_load_acquire8(&ch->intf->acceptor_parked) || !closed)
         return -EAGAIN;
     err = xway_port_random(rnd, sizeof(rnd));
     if (err)

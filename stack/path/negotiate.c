@@ -467,6 +467,7 @@ static bool neg_on_accepted(struct xw_sock *l, struct xw_sock *s)
 static void neg_input(struct xw_sock *s)
 {
     while (xw_hs_reading(&s->hs) && s->tcp.rx_len && s->tcp.pcb) {
+        struct xw_pcbopt *h;
         uint8_t buf[XW_CTRL_MAX + 40];
         struct xw_ctrl m;
         size_t have = xw_tcp_rx_take(s, buf, s->tcp.rx_len < sizeof(buf) ? s->tcp.rx_len : sizeof(buf),
@@ -489,8 +490,8 @@ static void neg_input(struct xw_sock *s)
             take_proposed(s, &m);
             continue;
         }
-        if (s->hs.state == XW_HS_WAIT_OFFER && xw_pcbopt_of(s->tcp.pcb))
-            xw_pcbopt_of(s->tcp.pcb)->proposed = false; /* not taken: a TAKE now is a reset */
+        if (s->hs.state == XW_HS_WAIT_OFFER && (h = xw_pcbopt_of(s->tcp.pcb)))
+            h->proposed = false; /* not taken: a TAKE now is a reset */
         if (rc > 0 && m.type == XW_CTRL_OFFER && s->hs.state == XW_HS_WAIT_OFFER) {
             if (ng.fault == XW_FAULT_TIMEOUT) {
                 /* answer late: after the connector's timeout */

@@ -157,6 +157,15 @@ bool xw_park_keep(struct xw_channel *ch, const ip_addr_t *ip, uint16_t port)
     return true;
 }
 
+/* Creator: p is a parked channel for the listener at ip/port in domain domid,
+ * of ring_bytes. */
+static bool for_listener(const struct parked *p, uint32_t domid, const ip_addr_t *ip,
+                         uint16_t port, uint32_t ring_bytes)
+{
+    return xw_channel_peer_domid(p->ch) == domid && p->port == port &&
+           ip_addr_cmp(&p->ip, ip) && xw_channel_ring_bytes(p->ch) == ring_bytes;
+}
+
 int xw_park_offer(uint32_t domid, const ip_addr_t *ip, uint16_t port, uint32_t ring_bytes,
                   struct xw_channel **out, struct xw_chan_offer *offer)
 {
@@ -164,8 +173,7 @@ int xw_park_offer(uint32_t domid, const ip_addr_t *ip, uint16_t port, uint32_t r
 
     for (unsigned i = 0; i < pk.n[1];) {
         int rc;
-        if (xw_channel_peer_domid(a[i].ch) != domid || a[i].port != port ||
-            !ip_addr_cmp(&a[i].ip, ip) || xw_channel_ring_bytes(a[i].ch) != ring_bytes) {
+        if (!for_listener(&a[i], domid, ip, port, ring_bytes)) {
             i++;
             continue;
         }
@@ -216,9 +224,7 @@ int xw_park_take(uint32_t domid, const ip_addr_t *ip, uint16_t port, uint32_t ri
 
     for (unsigned i = 0; i < pk.n[1]; i++) {
         int rc;
-        if (xw_channel_key(a[i].ch) != key || xw_channel_peer_domid(a[i].ch) != domid ||
-            a[i].port != port || !ip_addr_cmp(&a[i].ip, ip) ||
-            xw_channel_ring_bytes(a[i].ch) != ring_bytes)
+        if (xw_channel_key(a[i].ch) != key || !for_listener(&a[i], domid, ip, port, ring_bytes))
             continue;
         rc = xw_channel_retake(a[i].ch, key);
         if (rc == -EAGAIN) /* its acceptor is still closing */
